@@ -1,0 +1,34 @@
+//! `harborize check`: the pre-commit guard. Plans like `rewrite`, writes nothing.
+
+use anyhow::Result;
+
+use crate::cli::CheckArgs;
+use crate::commands::{mapper_for, EXIT_ERROR, EXIT_FINDINGS, EXIT_OK};
+use crate::engine::{self, RunOptions};
+use crate::plan::{Direction, PlanOptions, Status};
+use crate::report::{Mode, Report};
+
+pub fn run(args: &CheckArgs) -> Result<u8> {
+    let mapper = mapper_for(&args.common)?;
+    let opts = RunOptions {
+        plan: PlanOptions {
+            direction: if args.common.revert { Direction::Revert } else { Direction::Forward },
+            rewrite_hints: args.common.rewrite_hints,
+        },
+        write: false,
+        diff: args.diff,
+    };
+    let results = engine::run(&args.common.paths, &mapper, opts);
+    let report = Report::build(mapper.harbor(), results, false);
+    report.print(args.common.format, Mode::Check { strict: args.strict }, args.diff)?;
+    let failing = report.references.iter().any(|r| {
+        r.status == Status::Rewritten || (args.strict && matches!(r.status, Status::Unmapped | Status::Invalid))
+    });
+    Ok(if report.summary.errors > 0 {
+        EXIT_ERROR
+    } else if failing {
+        EXIT_FINDINGS
+    } else {
+        EXIT_OK
+    })
+}

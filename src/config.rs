@@ -1,0 +1,263 @@
+//! `harborize.yaml`: which upstream registry goes to which Harbor proxy-cache project.
+//!
+//! The user's file is merged over an embedded default that mirrors the reference setup,
+//! so an empty file (or none) already routes Docker Hub, GHCR, Quay and registry.k8s.io.
+//! Errors point at the offending line of the file.
+
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+
+use schemars::JsonSchema;
+use serde::{Deserialize, Serialize};
+
+/// Names the config file may have, looked up from PATH upwards.
+pub const FILE_NAMES: [&str; 2] = ["harborize.yaml", ".harborize.yaml"];
+
+/// The embedded default (the reference setup).
+pub const DEFAULT_CONFIG: &str = include_str!("default-config.yaml");
+
+/// The file as written by the user. Every field is optional; see the README.
+#[derive(Debug, Clone, Default, Deserialize, Serialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct ConfigFile {
+    /// The Harbor instance.
+    #[serde(default)]
+    pub harbor: Option<HarborSection>,
+    /// Upstream registry domain → proxy-cache project. Merged by key over the defaults; a
+    /// `null` value removes a default registry.
+    #[serde(default)]
+    pub registries: BTreeMap<String, Option<RegistryEntry>>,
+    /// Globs on the normalized name (`docker.io/library/nginx`) that stay direct.
+    /// Appended to the default excludes.
+    #[serde(default)]
+    pub exclude: Vec<String>,
+    /// Regex rules tried before `registries`, first match wins.
+    #[serde(default)]
+    pub rules: Vec<RuleEntry>,
+}
+
+#[derive(Debug, Clone, Default, Deserialize, Serialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct HarborSection {
+    /// `HOST[:PORT]` of Harbor, without scheme.
+    pub host: Option<String>,
+}
+
+#[derive(Debug, Clone, Deserialize, Serialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct RegistryEntry {
+    /// The Harbor proxy-cache project that mirrors this registry.
+    pub project: String,
+    /// Other domains that name the same registry.
+    #[serde(default)]
+    pub aliases: Vec<String>,
+}
+
+#[derive(Debug, Clone, Deserialize, Serialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct RuleEntry {
+    /// Regex matched against the whole normalized name (`registry/path`, no tag).
+    #[serde(rename = "match")]
+    pub pattern: String,
+    /// Path under the Harbor host; `$1`, `${name}` expand capture groups.
+    pub replace: String,
+}
+
+/// Why the configuration could not be used.
+#[derive(Debug, thiserror::Error)]
+pub enum ConfigError {
+    #[error("{path}: cannot read: {source}")]
+    Read {
+        path: String,
+        source: std::io::Error,
+    },
+    #[error("{path}:{line}:{column}: {message}")]
+    Syntax {
+        path: String,
+        line: usize,
+        column: usize,
+        message: String,
+    },
+    #[error("{path}: {message}")]
+    Invalid { path: String, message: String },
+}
+
+/// The merged configuration.
+#[derive(Debug, Clone)]
+pub struct Config {
+    pub harbor_host: Option<String>,
+    pub registries: BTreeMap<String, RegistryEntry>,
+    pub exclude: Vec<String>,
+    pub rules: Vec<RuleEntry>,
+    /// Where the user's file came from, if any.
+    pub source: Option<PathBuf>,
+}
+
+impl Config {
+    /// Parse one file's text (used for the default and for the user's file).
+    pub fn parse_file(text: &str, path: &str) -> Result<ConfigFile, ConfigError> {
+        if text.trim().is_empty() {
+            return Ok(ConfigFile::default());
+        }
+        serde_yaml_ng::from_str(text).map_err(|e| {
+            let (line, column) = e.location().map_or((1, 1), |l| (l.line(), l.column()));
+            let message = e.to_string();
+            let message = message
+                .split(" at line ")
+                .next()
+                .unwrap_or(&message)
+                .to_string();
+            ConfigError::Syntax {
+                path: path.to_string(),
+                line,
+                column,
+                message,
+            }
+        })
+    }
+
+    /// The default merged with the user's file.
+    pub fn from_user(user: ConfigFile, source: Option<PathBuf>) -> Result<Self, ConfigError> {
+        let default = Self::parse_file(DEFAULT_CONFIG, "<default config>")?;
+        let mut registries: BTreeMap<String, RegistryEntry> = default
+            .registries
+            .into_iter()
+            .filter_map(|(k, v)| v.map(|v| (k, v)))
+            .collect();
+        for (k, v) in user.registries {
+            match v {
+                Some(v) => registries.insert(k.to_ascii_lowercase(), v),
+                None => registries.remove(&k.to_ascii_lowercase()),
+            };
+        }
+        let mut exclude = default.exclude;
+        exclude.extend(user.exclude);
+        let config = Config {
+            harbor_host: user.harbor.and_then(|h| h.host),
+            registries,
+            exclude,
+            rules: user.rules,
+            source,
+        };
+        config.validate()?;
+        Ok(config)
+    }
+
+    /// Load `--config FILE`, or the first config file found from `start` upwards, or the
+    /// default alone.
+    pub fn load(explicit: Option<&Path>, start: &Path) -> Result<Self, ConfigError> {
+        let path = match explicit {
+            Some(p) => Some(p.to_path_buf()),
+            None => discover(start),
+        };
+        match path {
+            Some(p) => {
+                let shown = p.display().to_string();
+                let text = std::fs::read_to_string(&p).map_err(|source| ConfigError::Read {
+                    path: shown.clone(),
+                    source,
+                })?;
+                let file = Self::parse_file(&text, &shown)?;
+                Self::from_user(file, Some(p)).map_err(|e| match e {
+                    ConfigError::Invalid { message, .. } => ConfigError::Invalid { path: shown, message },
+                    other => other,
+                })
+            }
+            None => Self::from_user(ConfigFile::default(), None),
+        }
+    }
+
+    fn validate(&self) -> Result<(), ConfigError> {
+        let invalid = |message: String| ConfigError::Invalid {
+            path: self
+                .source
+                .as_ref()
+                .map_or("<default config>".into(), |p| p.display().to_string()),
+            message,
+        };
+        for (i, rule) in self.rules.iter().enumerate() {
+            regex::Regex::new(&rule.pattern)
+                .map_err(|e| invalid(format!("rules[{i}].match: invalid regex: {e}")))?;
+        }
+        for (i, glob) in self.exclude.iter().enumerate() {
+            globset::Glob::new(glob).map_err(|e| invalid(format!("exclude[{i}]: invalid glob: {e}")))?;
+        }
+        for (domain, entry) in &self.registries {
+            if entry.project.is_empty() || entry.project.contains('/') {
+                return Err(invalid(format!(
+                    "registries.{domain}.project: {:?} is not a Harbor project name",
+                    entry.project
+                )));
+            }
+        }
+        Ok(())
+    }
+}
+
+/// Look for a config file in `start` (or its directory when it is a file) and upwards.
+pub fn discover(start: &Path) -> Option<PathBuf> {
+    let abs = std::fs::canonicalize(start).ok()?;
+    let mut dir = if abs.is_dir() { Some(abs.as_path()) } else { abs.parent() };
+    while let Some(d) = dir {
+        for name in FILE_NAMES {
+            let candidate = d.join(name);
+            if candidate.is_file() {
+                return Some(candidate);
+            }
+        }
+        dir = d.parent();
+    }
+    None
+}
+
+/// The JSON Schema of `harborize.yaml`.
+pub fn json_schema() -> String {
+    let schema = schemars::schema_for!(ConfigFile);
+    serde_json::to_string_pretty(&schema).expect("schema serializes") + "\n"
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn default_mirrors_the_reference_setup() {
+        let c = Config::from_user(ConfigFile::default(), None).unwrap();
+        assert_eq!(c.registries["docker.io"].project, "docker-hub");
+        assert_eq!(c.registries["ghcr.io"].project, "ghcr");
+        assert_eq!(c.registries["quay.io"].project, "quay");
+        assert_eq!(c.registries["registry.k8s.io"].project, "k8s-registry");
+        assert!(c.registries["docker.io"].aliases.contains(&"registry-1.docker.io".to_string()));
+        assert!(c.exclude.contains(&"docker.io/goharbor/*".to_string()));
+    }
+
+    #[test]
+    fn user_file_merges_over_default() {
+        let f = Config::parse_file(
+            "harbor: {host: h.example.com}\nregistries:\n  gcr.io: {project: gcr}\n  quay.io: null\nexclude: ['ghcr.io/me/*']\n",
+            "x.yaml",
+        )
+        .unwrap();
+        let c = Config::from_user(f, None).unwrap();
+        assert_eq!(c.harbor_host.as_deref(), Some("h.example.com"));
+        assert_eq!(c.registries["gcr.io"].project, "gcr");
+        assert!(!c.registries.contains_key("quay.io"));
+        assert!(c.registries.contains_key("docker.io"));
+        assert_eq!(c.exclude.len(), 2);
+    }
+
+    #[test]
+    fn errors_point_at_the_line() {
+        let err = Config::parse_file("harbor:\n  host: h\nregistrys:\n  x: 1\n", "cfg.yaml").unwrap_err();
+        let msg = err.to_string();
+        assert!(msg.starts_with("cfg.yaml:3:"), "{msg}");
+        assert!(msg.contains("registrys"), "{msg}");
+    }
+
+    #[test]
+    fn bad_regex_is_named() {
+        let f = Config::parse_file("rules:\n  - {match: '(', replace: x}\n", "c.yaml").unwrap();
+        let err = Config::from_user(f, None).unwrap_err().to_string();
+        assert!(err.contains("rules[0].match"), "{err}");
+    }
+}

@@ -1,0 +1,168 @@
+//! One file through the pipeline: read → locate → map → plan → apply and check.
+//!
+//! Files are independent, so the whole run is a parallel map over the walked files
+//! (rayon) whose results are collected back in walk order; nothing here writes.
+
+use std::path::{Path, PathBuf};
+
+use rayon::prelude::*;
+
+use crate::fsio::{self, Content};
+use crate::locate;
+use crate::mapping::Mapper;
+use crate::plan::{self, PlanOptions, Planned};
+use crate::walk::{self, Walked};
+use crate::yaml;
+
+/// A problem with one file; the run goes on with the others.
+#[derive(Debug, Clone, serde::Serialize)]
+pub struct FileError {
+    pub file: String,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub line: Option<usize>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub column: Option<usize>,
+    pub message: String,
+}
+
+/// Everything decided about one file.
+#[derive(Debug)]
+pub struct FileResult {
+    pub path: PathBuf,
+    pub display: String,
+    pub planned: Vec<Planned>,
+    /// The file's bytes would change (or did, when written).
+    pub changed: bool,
+    /// The change was written to disk.
+    pub written: bool,
+    /// Unified diff of the change, when asked for.
+    pub diff: Option<String>,
+    pub error: Option<FileError>,
+    pub note: Option<String>,
+}
+
+impl FileResult {
+    fn new(path: &Path) -> Self {
+        FileResult {
+            path: path.to_path_buf(),
+            display: path.display().to_string(),
+            planned: Vec::new(),
+            changed: false,
+            written: false,
+            diff: None,
+            error: None,
+            note: None,
+        }
+    }
+    fn fail(mut self, line: Option<usize>, column: Option<usize>, message: String) -> Self {
+        self.error = Some(FileError {
+            file: self.display.clone(),
+            line,
+            column,
+            message,
+        });
+        self
+    }
+}
+
+/// Words without which a file cannot hold a reference: skip parsing such files.
+fn may_hold_references(text: &str) -> bool {
+    let bytes = text.as_bytes();
+    ["image", "repository", "registry", "Image"]
+        .iter()
+        .any(|w| memchr::memmem::find(bytes, w.as_bytes()).is_some())
+}
+
+/// What to do with a planned change.
+#[derive(Debug, Clone, Copy)]
+pub struct RunOptions {
+    pub plan: PlanOptions,
+    /// Write changed files (atomically).
+    pub write: bool,
+    /// Keep a unified diff of each change.
+    pub diff: bool,
+}
+
+/// Process one file: plan, prove the edit, and write it when asked. Texts are dropped
+/// before returning so a large repository never sits in memory.
+pub fn process_file(path: &Path, mapper: &Mapper, run: RunOptions) -> FileResult {
+    let opts = run.plan;
+    let result = FileResult::new(path);
+    let bytes = match std::fs::read(path) {
+        Ok(b) => b,
+        Err(e) => return result.fail(None, None, format!("cannot read: {e}")),
+    };
+    let (text, bom) = match fsio::decode(bytes) {
+        Content::Text { text, bom } => (text, bom),
+        Content::Binary => return FileResult { note: Some("binary file skipped".into()), ..result },
+        Content::NotUtf8 => return FileResult { note: Some("not UTF-8, skipped".into()), ..result },
+    };
+    if walk::is_helm_template(path, &text) {
+        return FileResult {
+            note: Some("Helm chart template (Go template), skipped".into()),
+            ..result
+        };
+    }
+    if !may_hold_references(&text) {
+        return result;
+    }
+    let stream = match yaml::parse(&text) {
+        Ok(s) => s,
+        Err(e) => return result.fail(Some(e.line), Some(e.column), e.message),
+    };
+    let located = locate::locate(path, &text, &stream);
+    let planned: Vec<Planned> = located.sites.iter().map(|s| plan::plan_site(s, mapper, opts)).collect();
+    let edits: Vec<_> = planned.iter().flat_map(|p| p.edits.iter().cloned()).collect();
+    let mut result = FileResult { planned, ..result };
+    if edits.is_empty() {
+        return result;
+    }
+    let new_text = match yaml::edit::apply_checked(&text, &edits) {
+        Ok(t) => t,
+        Err(e) => {
+            for p in &mut result.planned {
+                p.edits.clear();
+            }
+            return result.fail(None, None, e.to_string());
+        }
+    };
+    for p in &mut result.planned {
+        p.edits = Vec::new();
+    }
+    if new_text == text {
+        return result;
+    }
+    result.changed = true;
+    if run.diff {
+        let name = result.display.trim_start_matches("./").to_string();
+        let diff = similar::TextDiff::from_lines(&text, &new_text)
+            .unified_diff()
+            .context_radius(3)
+            .header(&format!("a/{name}"), &format!("b/{name}"))
+            .to_string();
+        result.diff = Some(diff);
+    }
+    if run.write {
+        match fsio::write_atomic(path, &new_text, bom) {
+            Ok(()) => result.written = true,
+            Err(e) => return result.fail(None, None, format!("cannot write: {e}")),
+        }
+    }
+    result
+}
+
+/// Walk the paths and process every file in parallel; results come back in walk order.
+pub fn run(paths: &[PathBuf], mapper: &Mapper, opts: RunOptions) -> Vec<FileResult> {
+    let walked = walk::walk(paths);
+    walked
+        .par_iter()
+        .map(|w| match w {
+            Walked::File(p) => process_file(p, mapper, opts),
+            Walked::Skipped(p, why) => FileResult {
+                note: Some(why.clone()),
+                ..FileResult::new(p)
+            },
+            Walked::Error(p, why) => FileResult::new(p).fail(None, None, why.clone()),
+        })
+        .collect()
+}

@@ -1,0 +1,43 @@
+//! harborize: route every container image reference in a GitOps repository through a
+//! Harbor proxy cache, editing only the bytes of the changed scalars.
+//!
+//! Pipeline (see DESIGN.md): walk → locate → map → plan → apply/check → report.
+
+pub mod cli;
+pub mod commands;
+pub mod config;
+pub mod engine;
+pub mod fsio;
+pub mod locate;
+pub mod mapping;
+pub mod plan;
+pub mod reference;
+pub mod report;
+pub mod walk;
+pub mod yaml;
+
+use std::process::ExitCode;
+
+use cli::{Cli, Command};
+
+/// Run the parsed command line; errors print as `harborize failed` plus one `Cause:` line each.
+pub fn main_with(cli: Cli) -> ExitCode {
+    let result = match &cli.command {
+        Command::Rewrite(a) => commands::rewrite::run(a),
+        Command::Check(a) => commands::check::run(a),
+        Command::Schema => {
+            print!("{}", config::json_schema());
+            Ok(commands::EXIT_OK)
+        }
+    };
+    match result {
+        Ok(code) => ExitCode::from(code),
+        Err(e) => {
+            eprintln!("harborize failed");
+            for cause in e.chain() {
+                eprintln!("  Cause: {cause}");
+            }
+            ExitCode::from(commands::EXIT_ERROR)
+        }
+    }
+}

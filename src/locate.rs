@@ -1,0 +1,645 @@
+//! Where images hide: finds every image-bearing scalar in a parsed file.
+//!
+//! Works on the span-carrying tree of [`crate::yaml`] and knows the shapes of the places
+//! GitOps repositories keep images: Kubernetes objects (any `image:` string, CRDs
+//! included), kustomize `images:` entries, Helm values (strings, image maps, registry-only
+//! keys; also inside Flux HelmRelease and Argo CD Application), docker-compose services,
+//! and hints (env vars named like images, `--*image=` arguments). It reports sites; it
+//! does not decide anything about them.
+
+use std::ops::Range;
+use std::path::Path;
+
+use crate::yaml::embedded::EmbeddedMap;
+use crate::yaml::{self, Node, Scalar, Stream, Style};
+
+/// What kind of place a reference was found in (the JSON `kind`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, serde::Serialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum Kind {
+    Image,
+    Kustomize,
+    Helm,
+    Compose,
+    Hint,
+}
+
+/// One scalar that carries (part of) a reference.
+#[derive(Debug, Clone)]
+pub struct Field {
+    /// The part of the scalar's value that is the reference text.
+    pub value: String,
+    pub line: usize,
+    pub column: usize,
+    /// Ordinal of the scalar that owns these bytes (the outer block scalar for embedded YAML).
+    pub owner: usize,
+    /// Where `value` sits inside the owner's value.
+    pub value_range: Range<usize>,
+    /// Where `value` sits in the file, when it can be edited in place.
+    pub file_range: Option<Range<usize>>,
+    pub style: Style,
+}
+
+/// The shape of a reference: which fields compose it.
+#[derive(Debug, Clone)]
+pub enum Shape {
+    /// A whole reference in one field (`image: nginx:1.27`, compose, hints).
+    Whole(Field),
+    /// Helm image map: `{registry, repository|image, tag, digest}`.
+    HelmMap {
+        registry: Option<Field>,
+        repository: Field,
+        tag: Option<Field>,
+        digest: Option<Field>,
+    },
+    /// A registry-only value (`global.imageRegistry`, a map with only `registry`).
+    RegistryOnly(Field),
+    /// A kustomize `images:` entry.
+    Kustomize {
+        name: Field,
+        new_name: Option<Field>,
+        new_tag: Option<Field>,
+        digest: Option<Field>,
+        /// The kustomization also builds remote resources this tool cannot edit, so `name`
+        /// must keep matching the upstream form.
+        remote: bool,
+        /// Where a `newName:` line can be inserted (byte offset) and the text before the key.
+        insert_at: Option<(usize, String)>,
+    },
+    /// Argo CD `kustomize.images` string: `name=newName:tag` or `name:tag`.
+    ArgoKustomize { field: Field, split: Option<usize> },
+}
+
+/// A place in a file where a reference was found.
+#[derive(Debug, Clone)]
+pub struct Site {
+    pub kind: Kind,
+    pub shape: Shape,
+    pub line: usize,
+    pub column: usize,
+    /// A Flux `$imagepolicy` marker on the line that sets the name (Flux would undo a rewrite).
+    pub flux_name_setter: bool,
+}
+
+/// Everything found in one file.
+#[derive(Debug, Default)]
+pub struct Located {
+    pub sites: Vec<Site>,
+    pub notes: Vec<String>,
+}
+
+/// Which rules apply while walking a subtree.
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Mode {
+    Manifest,
+    Values,
+}
+
+/// The embedded-YAML context of a walk: scalars map back to the outer block scalar.
+#[derive(Clone, Copy)]
+struct Embed<'a> {
+    map: Option<&'a EmbeddedMap>,
+    owner: usize,
+    style: Style,
+}
+
+struct Walker<'a> {
+    text: &'a str,
+    stream: &'a Stream,
+    embed: Option<Embed<'a>>,
+    values_roots: Vec<*const Node>,
+    out: &'a mut Vec<Site>,
+    seen: std::collections::HashSet<(usize, usize)>,
+}
+
+/// Locate references in a parsed stream.
+pub fn locate(path: &Path, text: &str, stream: &Stream) -> Located {
+    let mut located = Located::default();
+    let file_name = path.file_name().and_then(|n| n.to_str()).unwrap_or("");
+    for doc in &stream.documents {
+        locate_document(file_name, text, stream, doc, None, &mut located);
+    }
+    located.sites.sort_by_key(|s| (s.line, s.column));
+    located
+}
+
+fn locate_document(
+    file_name: &str,
+    text: &str,
+    stream: &Stream,
+    doc: &Node,
+    embed: Option<Embed<'_>>,
+    located: &mut Located,
+) {
+    let mut walker = Walker {
+        text,
+        stream,
+        embed,
+        values_roots: Vec::new(),
+        out: &mut located.sites,
+        seen: Default::default(),
+    };
+    let api = doc.get_str("apiVersion").unwrap_or("");
+    let kind = doc.get_str("kind").unwrap_or("");
+    if embed.is_some() {
+        walker.walk(doc, Mode::Values, "");
+        return;
+    }
+    if !api.is_empty() && !kind.is_empty() {
+        match kind {
+            "Kustomization" | "Component" if api.starts_with("kustomize.config.k8s.io") => {
+                walker.kustomization(doc);
+            }
+            "Kustomization" if api.starts_with("kustomize.toolkit.fluxcd.io") => {
+                if let Some(images) = doc.get("spec").and_then(|s| s.get("images")) {
+                    walker.kustomize_images(images, false);
+                }
+                walker.walk_skipping(doc, "images");
+            }
+            "HelmRelease" => {
+                if let Some(spec) = doc.get("spec") {
+                    if let Some(values) = spec.get("values") {
+                        walker.values_roots.push(values as *const Node);
+                    }
+                    if let Some(renderers) = spec.get("postRenderers").and_then(Node::as_seq) {
+                        for r in renderers {
+                            if let Some(images) = r.get("kustomize").and_then(|k| k.get("images")) {
+                                walker.kustomize_images(images, true);
+                            }
+                        }
+                    }
+                }
+                walker.walk(doc, Mode::Manifest, "");
+            }
+            "Application" | "ApplicationSet" if api.starts_with("argoproj.io") => {
+                walker.argo_application(doc);
+                walker.walk(doc, Mode::Manifest, "");
+            }
+            _ => walker.walk(doc, Mode::Manifest, ""),
+        }
+        return;
+    }
+    let is_kustomization_name = matches!(file_name, "kustomization.yaml" | "kustomization.yml" | "Kustomization");
+    if is_kustomization_name && doc.as_map().is_some() {
+        walker.kustomization(doc);
+        return;
+    }
+    if is_compose(doc) {
+        walker.compose(doc);
+        return;
+    }
+    match doc {
+        Node::Map(_) => walker.walk(doc, Mode::Values, ""),
+        _ => walker.walk(doc, Mode::Manifest, ""),
+    }
+}
+
+fn is_compose(doc: &Node) -> bool {
+    doc.get("services")
+        .and_then(Node::as_map)
+        .is_some_and(|svcs| {
+            !svcs.is_empty()
+                && svcs
+                    .iter()
+                    .all(|(_, v)| v.as_map().is_some() || matches!(v, Node::Alias(_)))
+                && svcs.iter().any(|(_, v)| v.get("image").is_some() || v.get("build").is_some())
+        })
+}
+
+fn is_remote_resource(s: &str) -> bool {
+    s.contains("://") || s.starts_with("github.com/") || s.starts_with("git@") || s.contains("?ref=")
+}
+
+impl<'a> Walker<'a> {
+    fn field(&self, s: &Scalar) -> Field {
+        match self.embed {
+            None => Field {
+                value: s.value.clone(),
+                line: s.line,
+                column: s.column,
+                owner: s.ordinal,
+                value_range: 0..s.value.len(),
+                file_range: s.content.clone(),
+                style: s.style,
+            },
+            Some(e) => {
+                let file_range = e.map.and_then(|m| s.content.as_ref().and_then(|c| m.map_range(c)));
+                let (line, column) = e.map.map_or((s.line, s.column), |m| m.map_position(s.line, s.column));
+                Field {
+                    value: s.value.clone(),
+                    line,
+                    column,
+                    owner: e.owner,
+                    value_range: s.content.clone().unwrap_or(0..0),
+                    file_range: if s.content.is_some() { file_range } else { None },
+                    style: if s.content.is_some() { e.style } else { s.style },
+                }
+            }
+        }
+    }
+
+    /// A part of a field's value (for `--x-image=REF` and `name=ref`).
+    fn sub_field(f: &Field, offset: usize) -> Field {
+        let quote = usize::from(matches!(f.style, Style::Single | Style::Double));
+        Field {
+            value: f.value[offset..].to_string(),
+            line: f.line,
+            column: f.column + quote + f.value[..offset].chars().count(),
+            owner: f.owner,
+            value_range: f.value_range.start + offset..f.value_range.end,
+            file_range: f.file_range.as_ref().map(|r| r.start + offset..r.end),
+            style: f.style,
+        }
+    }
+
+    fn push(&mut self, kind: Kind, shape: Shape, anchor: &Field) {
+        // An anchored scalar reached through several aliases is one site.
+        if !self.seen.insert((anchor.owner, anchor.value_range.start)) {
+            return;
+        }
+        let flux_name_setter = anchor.file_range.as_ref().is_some_and(|r| self.flux_marker_sets_name(r.end));
+        self.out.push(Site {
+            kind,
+            line: anchor.line,
+            column: anchor.column,
+            shape,
+            flux_name_setter,
+        });
+    }
+
+    /// `# {"$imagepolicy": "ns:policy"}` or `...:name` after the scalar on the same line.
+    fn flux_marker_sets_name(&self, end: usize) -> bool {
+        let rest = &self.text[end..];
+        let line = rest.split('\n').next().unwrap_or("");
+        match line.find("$imagepolicy") {
+            Some(i) => {
+                let marker = &line[i..];
+                !marker.contains(":tag\"")
+            }
+            None => false,
+        }
+    }
+
+    fn string_scalar(&self, node: &'a Node) -> Option<&'a Scalar> {
+        self.stream.resolve(node).filter(|s| s.is_string() && !s.value.is_empty())
+    }
+
+    fn walk_skipping(&mut self, doc: &'a Node, skip_key_under_spec: &str) {
+        if let Some(m) = doc.as_map() {
+            for (k, v) in m {
+                let key = k.as_scalar().map_or("", |s| s.value.as_str());
+                if key == "spec" {
+                    if let Some(sm) = v.as_map() {
+                        for (k2, v2) in sm {
+                            let key2 = k2.as_scalar().map_or("", |s| s.value.as_str());
+                            if key2 != skip_key_under_spec {
+                                self.walk(v2, Mode::Manifest, key2);
+                            }
+                        }
+                    }
+                } else {
+                    self.walk(v, Mode::Manifest, key);
+                }
+            }
+        }
+    }
+
+    fn walk(&mut self, node: &'a Node, mode: Mode, key: &str) {
+        let mode = if self.values_roots.contains(&(node as *const Node)) {
+            Mode::Values
+        } else {
+            mode
+        };
+        match node {
+            Node::Map(entries) => {
+                if mode == Mode::Values && self.helm_map(node, key) {
+                    // Fields consumed; still descend into non-field children.
+                    for (k, v) in entries {
+                        let kk = k.as_scalar().map_or("", |s| s.value.as_str());
+                        if !matches!(kk, "registry" | "repository" | "image" | "tag" | "digest" | "sha") {
+                            self.walk(v, mode, kk);
+                        }
+                    }
+                    return;
+                }
+                for (k, v) in entries {
+                    let kk = k.as_scalar().map_or("", |s| s.value.as_str());
+                    if kk == "image" {
+                        if let Some(s) = self.string_scalar(v) {
+                            let f = self.field(s);
+                            let kind = if mode == Mode::Values { Kind::Helm } else { Kind::Image };
+                            self.push(kind, Shape::Whole(f.clone()), &f);
+                            continue;
+                        }
+                    }
+                    if mode == Mode::Values && kk.to_ascii_lowercase().ends_with("imageregistry") {
+                        if let Some(s) = self.string_scalar(v) {
+                            let f = self.field(s);
+                            self.push(Kind::Helm, Shape::RegistryOnly(f.clone()), &f);
+                            continue;
+                        }
+                    }
+                    match kk {
+                        "env" => self.env_hints(v),
+                        "args" | "command" => self.arg_hints(v),
+                        _ => {}
+                    }
+                    self.walk(v, mode, kk);
+                }
+            }
+            Node::Seq(items) => {
+                for item in items {
+                    self.walk(item, mode, key);
+                }
+            }
+            _ => {}
+        }
+    }
+
+    /// A Helm image map; returns true when `node` is one (and its sites were pushed).
+    fn helm_map(&mut self, node: &'a Node, key: &str) -> bool {
+        let str_field = |name: &str| -> Option<&'a Scalar> {
+            node.get(name).and_then(|v| self.string_scalar(v))
+        };
+        let repository = str_field("repository");
+        let image = str_field("image");
+        let registry = str_field("registry");
+        let tag = str_field("tag");
+        let digest = str_field("digest").or_else(|| str_field("sha"));
+        let image_key = key == "image" || key.ends_with("Image") || key.ends_with("image");
+        let has_repo_map = repository.is_some() && (tag.is_some() || digest.is_some() || registry.is_some());
+        if !(image_key || has_repo_map) {
+            return false;
+        }
+        let name_field = repository.or(image);
+        match name_field {
+            Some(repo) if !repo.value.contains("://") => {
+                let repository = self.field(repo);
+                let registry = registry.map(|s| self.field(s));
+                let anchor = registry.clone().unwrap_or_else(|| repository.clone());
+                let anchor = if anchor.line <= repository.line { anchor } else { repository.clone() };
+                let shape = Shape::HelmMap {
+                    registry,
+                    repository,
+                    tag: tag.map(|s| self.field(s)),
+                    digest: digest.map(|s| self.field(s)),
+                };
+                self.push(Kind::Helm, shape, &anchor);
+                true
+            }
+            Some(_) => false,
+            None if image_key => {
+                if let Some(r) = registry {
+                    let f = self.field(r);
+                    self.push(Kind::Helm, Shape::RegistryOnly(f.clone()), &f);
+                    return true;
+                }
+                false
+            }
+            None => false,
+        }
+    }
+
+    fn env_hints(&mut self, env: &'a Node) {
+        for item in env.as_seq().unwrap_or(&[]) {
+            let name = item.get_str("name").unwrap_or("");
+            if !name.to_ascii_uppercase().contains("IMAGE") {
+                continue;
+            }
+            if let Some(s) = item.get("value").and_then(|v| self.string_scalar(v)) {
+                if looks_like_image(&s.value) {
+                    let f = self.field(s);
+                    self.push(Kind::Hint, Shape::Whole(f.clone()), &f);
+                }
+            }
+        }
+    }
+
+    fn arg_hints(&mut self, args: &'a Node) {
+        let items = args.as_seq().unwrap_or(&[]);
+        let mut previous_was_flag = false;
+        for item in items {
+            let Some(s) = self.string_scalar(item) else {
+                previous_was_flag = false;
+                continue;
+            };
+            let v = s.value.as_str();
+            if previous_was_flag && looks_like_image(v) {
+                let f = self.field(s);
+                self.push(Kind::Hint, Shape::Whole(f.clone()), &f);
+            } else if let Some(eq) = image_flag_value(v) {
+                if looks_like_image(&v[eq..]) {
+                    let f = Self::sub_field(&self.field(s), eq);
+                    self.push(Kind::Hint, Shape::Whole(f.clone()), &f);
+                }
+            }
+            previous_was_flag = v.starts_with("--") && v.to_ascii_lowercase().ends_with("image") && !v.contains('=');
+        }
+    }
+
+    fn compose(&mut self, doc: &'a Node) {
+        for (_, svc) in doc.get("services").and_then(Node::as_map).unwrap_or(&[]) {
+            if let Some(s) = svc.get("image").and_then(|v| self.string_scalar(v)) {
+                let f = self.field(s);
+                self.push(Kind::Compose, Shape::Whole(f.clone()), &f);
+            }
+        }
+    }
+
+    fn kustomization(&mut self, doc: &'a Node) {
+        let remote = ["resources", "bases", "components"].iter().any(|k| {
+            doc.get(k)
+                .and_then(Node::as_seq)
+                .is_some_and(|items| items.iter().any(|i| i.as_scalar().is_some_and(|s| is_remote_resource(&s.value))))
+        });
+        if let Some(images) = doc.get("images") {
+            self.kustomize_images(images, remote);
+        }
+    }
+
+    fn kustomize_images(&mut self, images: &'a Node, remote: bool) {
+        for entry in images.as_seq().unwrap_or(&[]) {
+            let Some(name) = entry.get("name").and_then(|v| self.string_scalar(v)) else {
+                continue;
+            };
+            let get = |k: &str| entry.get(k).and_then(|v| self.string_scalar(v)).map(|s| self.field(s));
+            let name_field = self.field(name);
+            let insert_at = self.newname_insertion(entry, name);
+            let shape = Shape::Kustomize {
+                name: name_field.clone(),
+                new_name: get("newName"),
+                new_tag: get("newTag"),
+                digest: get("digest"),
+                remote,
+                insert_at,
+            };
+            self.push(Kind::Kustomize, shape, &name_field);
+        }
+    }
+
+    /// Where a `newName:` line fits after `name:` in a block-style entry.
+    fn newname_insertion(&self, entry: &Node, name: &Scalar) -> Option<(usize, String)> {
+        if self.embed.is_some() {
+            return None;
+        }
+        let key = entry.as_map()?.iter().find_map(|(k, _)| k.as_scalar().filter(|s| s.value == "name"))?;
+        if key.line == name.line && name.content.is_some() {
+            let line_end = self.text[name.token.end..].find('\n').map(|i| name.token.end + i)?;
+            let line_end = if self.text[..line_end].ends_with('\r') { line_end - 1 } else { line_end };
+            let tail = &self.text[name.token.end..line_end];
+            if !tail.trim().is_empty() && !tail.trim_start().starts_with('#') {
+                return None; // flow style: no safe place for a line
+            }
+            let eol = if self.text[line_end..].starts_with("\r\n") { "\r\n" } else { "\n" };
+            let prefix = format!("{eol}{}newName: ", " ".repeat(key.column - 1));
+            return Some((line_end, prefix));
+        }
+        None
+    }
+
+    fn argo_application(&mut self, doc: &'a Node) {
+        let Some(spec) = doc.get("spec") else { return };
+        let spec = spec.get("template").and_then(|t| t.get("spec")).unwrap_or(spec);
+        let mut sources: Vec<&'a Node> = Vec::new();
+        if let Some(s) = spec.get("source") {
+            sources.push(s);
+        }
+        if let Some(list) = spec.get("sources").and_then(Node::as_seq) {
+            sources.extend(list.iter());
+        }
+        for source in sources {
+            if let Some(helm) = source.get("helm") {
+                if let Some(obj) = helm.get("valuesObject") {
+                    self.values_roots.push(obj as *const Node);
+                }
+                if let Some(Node::Scalar(block)) = helm.get("values") {
+                    self.embedded_values(block);
+                }
+            }
+            if let Some(images) = source.get("kustomize").and_then(|k| k.get("images")).and_then(Node::as_seq) {
+                for item in images {
+                    if let Some(s) = self.string_scalar(item) {
+                        let f = self.field(s);
+                        let split = s.value.find('=');
+                        self.push(Kind::Kustomize, Shape::ArgoKustomize { field: f.clone(), split }, &f);
+                    }
+                }
+            }
+        }
+    }
+
+    fn embedded_values(&mut self, block: &'a Scalar) {
+        if self.embed.is_some() || !block.value.contains(':') {
+            return;
+        }
+        let Ok(inner) = yaml::parse(&block.value) else { return };
+        let map = EmbeddedMap::new(self.text, block);
+        let embed = Embed {
+            map: map.as_ref(),
+            owner: block.ordinal,
+            style: block.style,
+        };
+        let mut inner_sites = Vec::new();
+        {
+            let mut w = Walker {
+                text: self.text,
+                stream: &inner,
+                embed: Some(embed),
+                values_roots: Vec::new(),
+                out: &mut inner_sites,
+                seen: Default::default(),
+            };
+            for doc in &inner.documents {
+                w.walk(doc, Mode::Values, "");
+            }
+        }
+        self.out.extend(inner_sites);
+    }
+}
+
+/// For `--foo-image=REF`, the byte offset of REF.
+fn image_flag_value(v: &str) -> Option<usize> {
+    if !v.starts_with("--") {
+        return None;
+    }
+    let eq = v.find('=')?;
+    v[..eq].to_ascii_lowercase().ends_with("image").then_some(eq + 1)
+}
+
+/// Hints are only worth reporting when the value looks like a registry path or has a tag.
+fn looks_like_image(v: &str) -> bool {
+    (v.contains('/') || v.contains(':') || v.contains('@'))
+        && !v.contains(' ')
+        && !v.contains("://")
+        && crate::reference::Reference::parse(v).is_ok()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn sites(name: &str, text: &str) -> Vec<Site> {
+        let s = yaml::parse(text).unwrap();
+        locate(Path::new(name), text, &s).sites
+    }
+
+    fn whole(site: &Site) -> &str {
+        match &site.shape {
+            Shape::Whole(f) => &f.value,
+            _ => panic!("not whole"),
+        }
+    }
+
+    #[test]
+    fn pod_images_crds_and_hints() {
+        let text = "apiVersion: apps/v1\nkind: Deployment\nspec:\n  template:\n    spec:\n      containers:\n        - image: nginx:1.27\n          args: ['--sidecar-image=busybox:1.36', '--x']\n          env:\n            - {name: HELPER_IMAGE, value: 'ghcr.io/a/b:1'}\n            - {name: IMAGE_PULL_POLICY, value: Always}\n---\napiVersion: monitoring.coreos.com/v1\nkind: Prometheus\nspec:\n  image: quay.io/prometheus/prometheus:v2\n";
+        let s = sites("x.yaml", text);
+        let got: Vec<(Kind, &str)> = s.iter().map(|s| (s.kind, whole(s))).collect();
+        assert_eq!(
+            got,
+            vec![
+                (Kind::Image, "nginx:1.27"),
+                (Kind::Hint, "busybox:1.36"),
+                (Kind::Hint, "ghcr.io/a/b:1"),
+                (Kind::Image, "quay.io/prometheus/prometheus:v2"),
+            ]
+        );
+        assert_eq!((s[1].line, s[1].column), (8, 35));
+    }
+
+    #[test]
+    fn crd_schema_image_mappings_are_not_references() {
+        let text = "apiVersion: apiextensions.k8s.io/v1\nkind: CustomResourceDefinition\nspec:\n  properties:\n    image:\n      type: string\n";
+        assert!(sites("crd.yaml", text).is_empty());
+    }
+
+    #[test]
+    fn helm_maps_and_registry_keys() {
+        let text = "global:\n  imageRegistry: docker.io\nimage:\n  registry: docker.io\n  repository: bitnami/nginx\n  tag: 1.27.0\nredis:\n  repository: redis\n  tag: 7\nhelper:\n  image: busybox\n";
+        let s = sites("values.yaml", text);
+        assert_eq!(s.len(), 4);
+        assert!(matches!(s[0].shape, Shape::RegistryOnly(_)));
+        assert!(matches!(s[1].shape, Shape::HelmMap { registry: Some(_), .. }));
+        assert!(matches!(s[2].shape, Shape::HelmMap { registry: None, .. }));
+        assert_eq!(whole(&s[3]), "busybox");
+        assert!(s.iter().all(|s| s.kind == Kind::Helm));
+    }
+
+    #[test]
+    fn argo_values_string_maps_to_file_lines() {
+        let text = "apiVersion: argoproj.io/v1alpha1\nkind: Application\nspec:\n  source:\n    helm:\n      values: |\n        image:\n          repository: ghcr.io/org/app\n          tag: v1\n";
+        let s = sites("app.yaml", text);
+        assert_eq!(s.len(), 1);
+        let Shape::HelmMap { repository, .. } = &s[0].shape else { panic!() };
+        assert_eq!((repository.line, repository.column), (8, 23));
+        assert_eq!(&text[repository.file_range.clone().unwrap()], "ghcr.io/org/app");
+    }
+
+    #[test]
+    fn flux_markers_that_set_the_name_are_flagged() {
+        let text = "apiVersion: v1\nkind: Pod\nspec:\n  containers:\n    - image: ghcr.io/a/b:1 # {\"$imagepolicy\": \"flux-system:b\"}\n    - image: ghcr.io/a/c:1 # {\"$imagepolicy\": \"flux-system:c:tag\"}\n";
+        let s = sites("p.yaml", text);
+        assert!(s[0].flux_name_setter);
+        assert!(!s[1].flux_name_setter);
+    }
+}

@@ -1,0 +1,200 @@
+//! The routing decision for one reference: which Harbor path it gets, or why it stays.
+//!
+//! Built once from the merged config; `decide` is pure and cheap so it can run for every
+//! reference of a large repository.
+
+use std::collections::HashMap;
+
+use globset::{Glob, GlobSet, GlobSetBuilder};
+use regex::Regex;
+
+use crate::config::Config;
+use crate::reference::{Reference, DOCKER_HUB, MAX_PATH_LEN};
+
+/// What happens to a reference.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Decision {
+    /// Route through Harbor: `harbor/<project>/<path>` (the new name, without tag/digest).
+    Rewrite { name: String },
+    /// Already on the Harbor host.
+    AlreadyProxied,
+    /// Matches an exclude glob.
+    Excluded { pattern: String },
+    /// No project serves this registry.
+    Unmapped { registry: String },
+}
+
+/// Routes references through one Harbor host.
+#[derive(Debug, Clone)]
+pub struct Mapper {
+    harbor: String,
+    /// Domain (canonical or alias) → (canonical domain, project).
+    domains: HashMap<String, (String, String)>,
+    /// Project → canonical upstream domain (for `--revert`).
+    projects: HashMap<String, String>,
+    excludes: GlobSet,
+    exclude_patterns: Vec<String>,
+    rules: Vec<(Regex, String)>,
+}
+
+impl Mapper {
+    pub fn new(config: &Config, harbor: &str) -> Self {
+        let mut domains = HashMap::new();
+        let mut projects = HashMap::new();
+        for (domain, entry) in &config.registries {
+            let canonical = domain.to_ascii_lowercase();
+            domains.insert(canonical.clone(), (canonical.clone(), entry.project.clone()));
+            for alias in &entry.aliases {
+                domains.insert(alias.to_ascii_lowercase(), (canonical.clone(), entry.project.clone()));
+            }
+            projects.insert(entry.project.clone(), canonical);
+        }
+        let mut builder = GlobSetBuilder::new();
+        for pattern in &config.exclude {
+            // Validated when the config was loaded.
+            if let Ok(glob) = Glob::new(pattern) {
+                builder.add(glob);
+            }
+        }
+        let rules = config
+            .rules
+            .iter()
+            .filter_map(|r| Regex::new(&format!("^(?:{})$", r.pattern)).ok().map(|re| (re, r.replace.clone())))
+            .collect();
+        Mapper {
+            harbor: harbor.to_ascii_lowercase(),
+            domains,
+            projects,
+            excludes: builder.build().unwrap_or_else(|_| GlobSet::empty()),
+            exclude_patterns: config.exclude.clone(),
+            rules,
+        }
+    }
+
+    pub fn harbor(&self) -> &str {
+        &self.harbor
+    }
+
+    /// The upstream name with registry aliases resolved (`registry-1.docker.io/nginx` →
+    /// `docker.io/library/nginx`).
+    pub fn canonical_name(&self, r: &Reference) -> (String, String) {
+        let domain = r.domain().to_ascii_lowercase();
+        let canonical = self
+            .domains
+            .get(&domain)
+            .map_or(domain.clone(), |(c, _)| c.clone());
+        let path = if canonical == DOCKER_HUB && !r.path().contains('/') {
+            format!("library/{}", r.path())
+        } else {
+            r.path().to_string()
+        };
+        (canonical, path)
+    }
+
+    /// Decide the route of a reference's name.
+    pub fn decide(&self, r: &Reference) -> Decision {
+        if r.domain().eq_ignore_ascii_case(&self.harbor) {
+            return Decision::AlreadyProxied;
+        }
+        let (domain, path) = self.canonical_name(r);
+        let normalized = format!("{domain}/{path}");
+        let hits = self.excludes.matches(&normalized);
+        if let Some(&first) = hits.first() {
+            return Decision::Excluded {
+                pattern: self.exclude_patterns[first].clone(),
+            };
+        }
+        for (re, replace) in &self.rules {
+            if let Some(caps) = re.captures(&normalized) {
+                let mut target = String::new();
+                caps.expand(replace, &mut target);
+                return Decision::Rewrite {
+                    name: format!("{}/{}", self.harbor, target.trim_matches('/')),
+                };
+            }
+        }
+        match self.domains.get(&domain) {
+            Some((_, project)) => Decision::Rewrite {
+                name: format!("{}/{project}/{path}", self.harbor),
+            },
+            None => Decision::Unmapped { registry: domain },
+        }
+    }
+
+    /// The upstream name of a Harbor proxy path, in the familiar short form
+    /// (`harbor/docker-hub/library/nginx` → `nginx`), or `None` when it is not one.
+    pub fn revert_name(&self, r: &Reference) -> Option<String> {
+        if !r.domain().eq_ignore_ascii_case(&self.harbor) {
+            return None;
+        }
+        let (project, rest) = r.path().split_once('/')?;
+        let upstream = self.projects.get(project)?;
+        let reverted = Reference::parse_name(&format!("{upstream}/{rest}")).ok()?;
+        Some(reverted.familiar_name())
+    }
+}
+
+/// True when a mapped name's repository path is longer than old clients accept.
+pub fn path_too_long(name: &str) -> bool {
+    name.split_once('/').is_some_and(|(_, p)| p.len() > MAX_PATH_LEN)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::config::{Config, ConfigFile};
+
+    fn mapper(user: &str) -> Mapper {
+        let f = Config::parse_file(user, "t").unwrap();
+        Mapper::new(&Config::from_user(f, None).unwrap(), "harbor.example.com")
+    }
+
+    fn rewrite(m: &Mapper, s: &str) -> Decision {
+        m.decide(&Reference::parse(s).unwrap())
+    }
+
+    #[test]
+    fn routes_follow_the_reference_setup() {
+        let m = mapper("");
+        let name = |n: &str| Decision::Rewrite { name: n.to_string() };
+        assert_eq!(rewrite(&m, "nginx:1.27"), name("harbor.example.com/docker-hub/library/nginx"));
+        assert_eq!(rewrite(&m, "ghcr.io/org/app:sha"), name("harbor.example.com/ghcr/org/app"));
+        assert_eq!(rewrite(&m, "registry-1.docker.io/nginx"), name("harbor.example.com/docker-hub/library/nginx"));
+        assert_eq!(rewrite(&m, "registry.hub.docker.com/bitnami/redis"), name("harbor.example.com/docker-hub/bitnami/redis"));
+        assert_eq!(rewrite(&m, "registry.k8s.io/pause:3.9"), name("harbor.example.com/k8s-registry/pause"));
+        assert_eq!(rewrite(&m, "harbor.example.com/library/app:1"), Decision::AlreadyProxied);
+        assert_eq!(rewrite(&m, "HARBOR.example.com/ghcr/x/y"), Decision::AlreadyProxied);
+        assert!(matches!(rewrite(&m, "goharbor/harbor-core:v2"), Decision::Excluded { .. }));
+        assert_eq!(
+            rewrite(&m, "gcr.io/distroless/static"),
+            Decision::Unmapped { registry: "gcr.io".into() }
+        );
+    }
+
+    #[test]
+    fn user_registries_and_rules_apply() {
+        let m = mapper(
+            "registries: {gcr.io: {project: gcr}}\nrules:\n  - match: 'registry\\.corp/team-(\\w+)/(.*)'\n    replace: 'team-$1/$2'\n",
+        );
+        assert_eq!(
+            rewrite(&m, "gcr.io/distroless/static:nonroot"),
+            Decision::Rewrite { name: "harbor.example.com/gcr/distroless/static".into() }
+        );
+        assert_eq!(
+            rewrite(&m, "registry.corp/team-a/svc/api:1"),
+            Decision::Rewrite { name: "harbor.example.com/team-a/svc/api".into() }
+        );
+    }
+
+    #[test]
+    fn revert_gives_the_familiar_upstream_name() {
+        let m = mapper("");
+        let r = |s: &str| m.revert_name(&Reference::parse(s).unwrap());
+        assert_eq!(r("harbor.example.com/docker-hub/library/nginx:1"), Some("nginx".into()));
+        assert_eq!(r("harbor.example.com/docker-hub/bitnami/redis"), Some("bitnami/redis".into()));
+        assert_eq!(r("harbor.example.com/ghcr/org/app"), Some("ghcr.io/org/app".into()));
+        assert_eq!(r("harbor.example.com/library/app"), None);
+        assert_eq!(r("nginx"), None);
+        let _ = ConfigFile::default();
+    }
+}

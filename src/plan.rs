@@ -1,0 +1,402 @@
+//! From sites to decisions and byte edits: what each reference becomes and which bytes
+//! change. Runs the mapper on the composed reference of each site (an image map or a
+//! kustomize entry is one reference) and turns a rewrite into edits of its fields.
+
+use crate::locate::{Field, Kind, Shape, Site};
+use crate::mapping::{Decision, Mapper};
+use crate::reference::{is_templated, Reference};
+use crate::yaml::edit::Edit;
+use crate::yaml::encode_for_style;
+
+/// The status of a reference (the JSON `status`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, serde::Serialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum Status {
+    Rewritten,
+    AlreadyProxied,
+    Excluded,
+    Unmapped,
+    Templated,
+    Invalid,
+    Hint,
+}
+
+/// Direction of the run.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Direction {
+    /// Upstream → Harbor.
+    Forward,
+    /// Harbor → upstream (`--revert`).
+    Revert,
+}
+
+/// Options that change the plan.
+#[derive(Debug, Clone, Copy)]
+pub struct PlanOptions {
+    pub direction: Direction,
+    pub rewrite_hints: bool,
+}
+
+/// One reference and what happens to it.
+#[derive(Debug, Clone)]
+pub struct Planned {
+    pub kind: Kind,
+    pub line: usize,
+    pub column: usize,
+    pub original: String,
+    pub normalized: Option<String>,
+    pub status: Status,
+    pub rewritten: Option<String>,
+    pub message: Option<String>,
+    pub edits: Vec<Edit>,
+}
+
+/// What a name becomes.
+enum NameOutcome {
+    To(String),
+    Stay(Status, Option<String>),
+}
+
+fn decide_name(mapper: &Mapper, name: &Reference, direction: Direction) -> NameOutcome {
+    match direction {
+        Direction::Forward => match mapper.decide(name) {
+            Decision::Rewrite { name } => NameOutcome::To(name),
+            Decision::AlreadyProxied => NameOutcome::Stay(Status::AlreadyProxied, None),
+            Decision::Excluded { pattern } => {
+                NameOutcome::Stay(Status::Excluded, Some(format!("excluded by {pattern:?}")))
+            }
+            Decision::Unmapped { registry } => NameOutcome::Stay(
+                Status::Unmapped,
+                Some(format!("no Harbor project for registry {registry}")),
+            ),
+        },
+        Direction::Revert => match mapper.revert_name(name) {
+            Some(upstream) => NameOutcome::To(upstream),
+            None if name.domain().eq_ignore_ascii_case(mapper.harbor()) => NameOutcome::Stay(
+                Status::AlreadyProxied,
+                Some("Harbor project is not a known proxy cache".into()),
+            ),
+            None => NameOutcome::Stay(Status::Excluded, Some("not a Harbor path".into())),
+        },
+    }
+}
+
+/// Build the edit that replaces a field's value (or a suffix of it).
+fn field_edit(field: &Field, new_value: &str) -> Result<Edit, String> {
+    let range = field.file_range.clone().ok_or_else(|| {
+        "the scalar cannot be edited in place (escapes, line folding or block style)".to_string()
+    })?;
+    let text = encode_for_style(new_value, field.style)
+        .ok_or_else(|| format!("{new_value:?} cannot be written in this scalar's quoting style"))?;
+    Ok(Edit {
+        range,
+        text,
+        owner: field.owner,
+        value_range: field.value_range.clone(),
+        insert: None,
+    })
+}
+
+impl Planned {
+    fn stay(site: &Site, original: String, status: Status, message: Option<String>) -> Self {
+        Planned {
+            kind: site.kind,
+            line: site.line,
+            column: site.column,
+            original,
+            normalized: None,
+            status,
+            rewritten: None,
+            message,
+            edits: Vec::new(),
+        }
+    }
+}
+
+/// Plan one site.
+pub fn plan_site(site: &Site, mapper: &Mapper, opts: PlanOptions) -> Planned {
+    let mut planned = match &site.shape {
+        Shape::Whole(f) => plan_whole(site, f, mapper, opts),
+        Shape::HelmMap {
+            registry,
+            repository,
+            tag,
+            digest,
+        } => plan_helm_map(site, registry.as_ref(), repository, tag.as_ref(), digest.as_ref(), mapper, opts),
+        Shape::RegistryOnly(f) => plan_registry(site, f, mapper, opts),
+        Shape::Kustomize { .. } => plan_kustomize(site, mapper, opts),
+        Shape::ArgoKustomize { field, split } => plan_argo_kustomize(site, field, *split, mapper, opts),
+    };
+    if site.kind == Kind::Hint && planned.status == Status::Rewritten && !opts.rewrite_hints {
+        planned.status = Status::Hint;
+        planned.edits.clear();
+    }
+    if planned.status == Status::Rewritten && site.flux_name_setter && opts.direction == Direction::Forward {
+        planned.message = Some(
+            "Flux image automation will set this name back unless its ImageRepository also points at Harbor".into(),
+        );
+    }
+    planned
+}
+
+fn finish(
+    site: &Site,
+    original: String,
+    normalized: Option<String>,
+    rewritten: String,
+    edits: Result<Vec<Edit>, String>,
+) -> Planned {
+    let mut p = Planned::stay(site, original, Status::Rewritten, None);
+    p.normalized = normalized;
+    p.rewritten = Some(rewritten);
+    match edits {
+        Ok(e) => p.edits = e,
+        Err(msg) => {
+            p.status = Status::Invalid;
+            p.message = Some(msg);
+        }
+    }
+    p
+}
+
+fn plan_whole(site: &Site, f: &Field, mapper: &Mapper, opts: PlanOptions) -> Planned {
+    let original = f.value.clone();
+    if is_templated(&original) {
+        return Planned::stay(site, original, Status::Templated, None);
+    }
+    let r = match Reference::parse(&original) {
+        Ok(r) => r,
+        Err(e) => return Planned::stay(site, original, Status::Invalid, Some(e.to_string())),
+    };
+    let normalized = Some(r.to_string());
+    match decide_name(mapper, &r, opts.direction) {
+        NameOutcome::To(name) => {
+            let new = format!("{name}{}", r.suffix());
+            let edit = field_edit(f, &new).map(|e| vec![e]);
+            finish(site, original, normalized, new, edit)
+        }
+        NameOutcome::Stay(status, msg) => {
+            let mut p = Planned::stay(site, original, status, msg);
+            p.normalized = normalized;
+            p
+        }
+    }
+}
+
+fn compose(name: &str, tag: Option<&Field>, digest: Option<&Field>) -> String {
+    let mut s = name.to_string();
+    if let Some(t) = tag.filter(|t| !t.value.is_empty()) {
+        s.push(':');
+        s.push_str(&t.value);
+    }
+    if let Some(d) = digest.filter(|d| !d.value.is_empty()) {
+        s.push('@');
+        s.push_str(&d.value);
+    }
+    s
+}
+
+fn plan_helm_map(
+    site: &Site,
+    registry: Option<&Field>,
+    repository: &Field,
+    tag: Option<&Field>,
+    digest: Option<&Field>,
+    mapper: &Mapper,
+    opts: PlanOptions,
+) -> Planned {
+    let registry = registry.filter(|r| !r.value.is_empty());
+    let name_text = match registry {
+        Some(r) => format!("{}/{}", r.value, repository.value),
+        None => repository.value.clone(),
+    };
+    let original = compose(&name_text, tag, digest);
+    if is_templated(&original) {
+        return Planned::stay(site, original, Status::Templated, None);
+    }
+    let name = match Reference::parse_name(&name_text) {
+        Ok(r) => r,
+        Err(e) => return Planned::stay(site, original, Status::Invalid, Some(e.to_string())),
+    };
+    let normalized = Reference::parse(&original).ok().map(|r| r.to_string());
+    match decide_name(mapper, &name, opts.direction) {
+        NameOutcome::To(new_name) => {
+            let rewritten = compose(&new_name, tag, digest);
+            let edits = match registry {
+                None => field_edit(repository, &new_name).map(|e| vec![e]),
+                Some(reg) => {
+                    // Keep the split: the host goes to `registry`, the path to `repository`.
+                    let (host, path) = split_host(&new_name, opts.direction);
+                    field_edit(reg, &host).and_then(|a| field_edit(repository, &path).map(|b| vec![a, b]))
+                }
+            };
+            finish(site, original, normalized, rewritten, edits)
+        }
+        NameOutcome::Stay(status, msg) => {
+            let mut p = Planned::stay(site, original, status, msg);
+            p.normalized = normalized;
+            p
+        }
+    }
+}
+
+/// Split a name into (registry, repository) for a Helm map: `h/docker-hub/library/x` →
+/// (`h`, `docker-hub/library/x`); a familiar upstream name gets its implicit domain back.
+fn split_host(name: &str, direction: Direction) -> (String, String) {
+    match Reference::parse_name(name) {
+        Ok(r) if direction == Direction::Revert || name.starts_with(r.domain()) => {
+            let path = if direction == Direction::Revert {
+                let familiar = r.familiar_name();
+                familiar
+                    .strip_prefix(&format!("{}/", r.domain()))
+                    .map_or(familiar.clone(), str::to_string)
+            } else {
+                r.path().to_string()
+            };
+            (r.domain().to_string(), path)
+        }
+        _ => match name.split_once('/') {
+            Some((h, p)) => (h.to_string(), p.to_string()),
+            None => (String::new(), name.to_string()),
+        },
+    }
+}
+
+fn plan_registry(site: &Site, f: &Field, mapper: &Mapper, opts: PlanOptions) -> Planned {
+    let original = f.value.clone();
+    if is_templated(&original) {
+        return Planned::stay(site, original, Status::Templated, None);
+    }
+    // Probe with a placeholder repository: the decision depends only on the registry.
+    let probe_text = format!("{}/harborize-probe", original.trim_end_matches('/'));
+    let probe = match Reference::parse_name(&probe_text) {
+        Ok(r) if original.contains('.') || original.contains(':') || original == "localhost" || original.contains('/') => r,
+        _ => {
+            return Planned::stay(site, original, Status::Invalid, Some("not a registry host".into()));
+        }
+    };
+    match decide_name(mapper, &probe, opts.direction) {
+        NameOutcome::To(name) => {
+            let new = name.trim_end_matches("/harborize-probe").to_string();
+            let new = match opts.direction {
+                // `harbor/docker-hub/library/harborize-probe` → keep the project only.
+                Direction::Forward => new.strip_suffix("/library").map_or(new.clone(), str::to_string),
+                Direction::Revert => Reference::parse_name(&name).map_or(new.clone(), |r| r.domain().to_string()),
+            };
+            let edit = field_edit(f, &new).map(|e| vec![e]);
+            finish(site, original, None, new, edit)
+        }
+        NameOutcome::Stay(status, msg) => Planned::stay(site, original, status, msg),
+    }
+}
+
+fn plan_kustomize(site: &Site, mapper: &Mapper, opts: PlanOptions) -> Planned {
+    let Shape::Kustomize {
+        name,
+        new_name,
+        new_tag,
+        digest,
+        remote,
+        insert_at,
+    } = &site.shape
+    else {
+        unreachable!()
+    };
+    let effective = new_name.as_ref().unwrap_or(name);
+    let original = compose(&effective.value, new_tag.as_ref(), digest.as_ref());
+    let shown_original = match new_name {
+        Some(n) => format!("{} => {}", name.value, compose(&n.value, new_tag.as_ref(), digest.as_ref())),
+        None => original.clone(),
+    };
+    if is_templated(&original) {
+        return Planned::stay(site, shown_original, Status::Templated, None);
+    }
+    let decide = |f: &Field| -> Result<NameOutcome, String> {
+        let r = Reference::parse_name(&f.value).map_err(|e| e.to_string())?;
+        Ok(decide_name(mapper, &r, opts.direction))
+    };
+    let effective_outcome = match decide(effective) {
+        Ok(o) => o,
+        Err(e) => return Planned::stay(site, shown_original, Status::Invalid, Some(e)),
+    };
+    let normalized = Reference::parse(&original).ok().map(|r| r.to_string());
+    let NameOutcome::To(target) = effective_outcome else {
+        let NameOutcome::Stay(status, msg) = effective_outcome else { unreachable!() };
+        let mut p = Planned::stay(site, shown_original, status, msg);
+        p.normalized = normalized;
+        return p;
+    };
+    let rewritten = compose(&target, new_tag.as_ref(), digest.as_ref());
+    let mut edits = Vec::new();
+    let result: Result<(), String> = (|| {
+        // `name` must keep matching the images as they stand in the resources: rewritten
+        // with them when every resource is local, untouched when a remote base keeps the
+        // upstream form.
+        if !*remote {
+            if let Ok(NameOutcome::To(n)) = decide(name) {
+                edits.push(field_edit(name, &n)?);
+            }
+        }
+        match new_name {
+            Some(nn) => edits.push(field_edit(nn, &target)?),
+            None if *remote => {
+                let (at, prefix) = insert_at
+                    .clone()
+                    .ok_or("no room for a newName line in this entry (flow style)")?;
+                edits.push(Edit {
+                    range: at..at,
+                    text: format!("{prefix}{target}"),
+                    owner: name.owner,
+                    value_range: 0..0,
+                    insert: Some(("newName".into(), target.clone())),
+                });
+            }
+            None => {}
+        }
+        Ok(())
+    })();
+    finish(site, shown_original, normalized, rewritten, result.map(|_| edits))
+}
+
+fn plan_argo_kustomize(site: &Site, f: &Field, split: Option<usize>, mapper: &Mapper, opts: PlanOptions) -> Planned {
+    let original = f.value.clone();
+    if is_templated(&original) {
+        return Planned::stay(site, original, Status::Templated, None);
+    }
+    let (target_text, offset) = match split {
+        Some(i) => (&original[i + 1..], i + 1),
+        None => (original.as_str(), 0),
+    };
+    let r = match Reference::parse(target_text) {
+        Ok(r) => r,
+        Err(e) => return Planned::stay(site, original, Status::Invalid, Some(e.to_string())),
+    };
+    match decide_name(mapper, &r, opts.direction) {
+        NameOutcome::To(name) => {
+            let new_target = format!("{name}{}", r.suffix());
+            let (new_value, edit) = match split {
+                Some(_) => {
+                    let sub = Field {
+                        value: target_text.to_string(),
+                        column: f.column + offset,
+                        value_range: f.value_range.start + offset..f.value_range.end,
+                        file_range: f.file_range.as_ref().map(|x| x.start + offset..x.end),
+                        ..f.clone()
+                    };
+                    (format!("{}={new_target}", &original[..offset - 1]), field_edit(&sub, &new_target))
+                }
+                // `name:tag` keeps matching `name` and gains the Harbor name.
+                None => {
+                    let written_name = &original[..original.len() - r.suffix().len()];
+                    let v = format!("{written_name}={new_target}");
+                    let e = field_edit(f, &v);
+                    (v, e)
+                }
+            };
+            let mut p = finish(site, original, Some(r.to_string()), new_value, edit.map(|e| vec![e]));
+            p.normalized = Some(r.to_string());
+            p
+        }
+        NameOutcome::Stay(status, msg) => Planned::stay(site, original, status, msg),
+    }
+}

@@ -1,0 +1,280 @@
+//! The one output layer: text for people, JSON for tools, workflow annotations for GitHub.
+//!
+//! Every command builds a [`Report`] and hands it here; colour is decided by `anstream`
+//! (only on a terminal, never when `NO_COLOR` is set).
+
+use std::io::Write;
+
+use anstyle::{AnsiColor, Style};
+use serde::Serialize;
+
+use crate::engine::{FileError, FileResult};
+use crate::locate::Kind;
+use crate::plan::{Planned, Status};
+
+/// Output format.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum Format {
+    Text,
+    Json,
+    Github,
+}
+
+/// Which command produced the report (changes wording and annotation levels).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Mode {
+    Rewrite { applied: bool },
+    Check { strict: bool },
+}
+
+#[derive(Debug, Serialize)]
+pub struct ReferenceEntry {
+    pub file: String,
+    pub line: usize,
+    pub column: usize,
+    pub kind: Kind,
+    pub original: String,
+    pub normalized: Option<String>,
+    pub status: Status,
+    pub rewritten: Option<String>,
+    pub applied: bool,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub message: Option<String>,
+}
+
+#[derive(Debug, Default, Serialize)]
+pub struct Summary {
+    pub files_scanned: usize,
+    pub references: usize,
+    pub rewritten: usize,
+    pub already_proxied: usize,
+    pub excluded: usize,
+    pub unmapped: usize,
+    pub templated: usize,
+    pub invalid: usize,
+    pub hints: usize,
+    pub errors: usize,
+}
+
+#[derive(Debug, Serialize)]
+pub struct Note {
+    pub file: String,
+    pub message: String,
+}
+
+/// The JSON contract (version 1).
+#[derive(Debug, Serialize)]
+pub struct Report {
+    pub version: u32,
+    pub harbor: String,
+    pub references: Vec<ReferenceEntry>,
+    pub files_changed: Vec<String>,
+    pub errors: Vec<FileError>,
+    pub notes: Vec<Note>,
+    pub summary: Summary,
+    #[serde(skip)]
+    pub diffs: Vec<String>,
+}
+
+impl Report {
+    pub fn build(harbor: &str, results: Vec<FileResult>, applied: bool) -> Self {
+        let mut report = Report {
+            version: 1,
+            harbor: harbor.to_string(),
+            references: Vec::new(),
+            files_changed: Vec::new(),
+            errors: Vec::new(),
+            notes: Vec::new(),
+            summary: Summary::default(),
+            diffs: Vec::new(),
+        };
+        for r in results {
+            if r.error.is_none() && r.note.is_none() {
+                report.summary.files_scanned += 1;
+            }
+            if let Some(e) = r.error {
+                report.errors.push(e);
+            }
+            if let Some(n) = r.note {
+                report.notes.push(Note {
+                    file: r.display.clone(),
+                    message: n,
+                });
+            }
+            if r.changed {
+                report.files_changed.push(r.display.clone());
+            }
+            if let Some(d) = r.diff {
+                report.diffs.push(d);
+            }
+            for p in r.planned {
+                report.count(&p);
+                report.references.push(entry(&r.display, p, applied && r.written));
+            }
+        }
+        report.summary.errors = report.errors.len();
+        report
+    }
+
+    fn count(&mut self, p: &Planned) {
+        let s = &mut self.summary;
+        s.references += 1;
+        match p.status {
+            Status::Rewritten => s.rewritten += 1,
+            Status::AlreadyProxied => s.already_proxied += 1,
+            Status::Excluded => s.excluded += 1,
+            Status::Unmapped => s.unmapped += 1,
+            Status::Templated => s.templated += 1,
+            Status::Invalid => s.invalid += 1,
+            Status::Hint => s.hints += 1,
+        }
+    }
+
+    /// Render to stdout in the chosen format.
+    pub fn print(&self, format: Format, mode: Mode, diff: bool) -> std::io::Result<()> {
+        let mut out = anstream::stdout().lock();
+        match format {
+            Format::Json => {
+                serde_json::to_writer_pretty(&mut out, self)?;
+                writeln!(out)?;
+            }
+            Format::Text => self.print_text(&mut out, mode)?,
+            Format::Github => self.print_github(&mut out, mode)?,
+        }
+        if diff && format != Format::Json {
+            for d in &self.diffs {
+                write!(out, "{d}")?;
+            }
+        }
+        Ok(())
+    }
+
+    fn print_text(&self, out: &mut impl Write, mode: Mode) -> std::io::Result<()> {
+        let bold = Style::new().bold();
+        for r in &self.references {
+            let (label, style) = status_label(r.status, mode);
+            write!(out, "{}:{}:{}: {style}{label}{style:#} {}", r.file, r.line, r.column, r.original)?;
+            if let Some(new) = &r.rewritten {
+                if matches!(r.status, Status::Rewritten | Status::Hint) {
+                    write!(out, " -> {new}")?;
+                }
+            }
+            if let Some(m) = &r.message {
+                write!(out, " ({m})")?;
+            }
+            writeln!(out)?;
+        }
+        let red = Style::new().fg_color(Some(AnsiColor::Red.into())).bold();
+        for e in &self.errors {
+            match (e.line, e.column) {
+                (Some(l), Some(c)) => writeln!(out, "{red}error{red:#}: {}:{l}:{c}: {}", e.file, e.message)?,
+                _ => writeln!(out, "{red}error{red:#}: {}: {}", e.file, e.message)?,
+            }
+        }
+        for n in &self.notes {
+            writeln!(out, "note: {}: {}", n.file, n.message)?;
+        }
+        let s = &self.summary;
+        let verb = match mode {
+            Mode::Rewrite { applied: true } => "rewritten",
+            _ => "to rewrite",
+        };
+        writeln!(
+            out,
+            "{bold}{} files, {} references: {} {verb}, {} already proxied, {} excluded, {} unmapped, {} templated, {} invalid, {} hints; {} files changed, {} errors{bold:#}",
+            s.files_scanned,
+            s.references,
+            s.rewritten,
+            s.already_proxied,
+            s.excluded,
+            s.unmapped,
+            s.templated,
+            s.invalid,
+            s.hints,
+            self.files_changed.len(),
+            s.errors
+        )
+    }
+
+    fn print_github(&self, out: &mut impl Write, mode: Mode) -> std::io::Result<()> {
+        for r in &self.references {
+            let level = match (r.status, mode) {
+                (Status::Rewritten, Mode::Check { .. }) => "error",
+                (Status::Rewritten, _) => "notice",
+                (Status::Unmapped | Status::Invalid, Mode::Check { strict: true }) => "error",
+                (Status::Unmapped | Status::Invalid | Status::Hint, _) => "warning",
+                _ => continue,
+            };
+            let (label, _) = status_label(r.status, mode);
+            let mut msg = format!("{label}: {}", r.original);
+            if let Some(new) = &r.rewritten {
+                msg.push_str(&format!(" -> {new}"));
+            }
+            if let Some(m) = &r.message {
+                msg.push_str(&format!(" ({m})"));
+            }
+            writeln!(
+                out,
+                "::{level} file={},line={},col={},title=harborize {label}::{}",
+                escape_property(&r.file),
+                r.line,
+                r.column,
+                escape_data(&msg)
+            )?;
+        }
+        for e in &self.errors {
+            let mut props = format!("file={}", escape_property(&e.file));
+            if let (Some(l), Some(c)) = (e.line, e.column) {
+                props.push_str(&format!(",line={l},col={c}"));
+            }
+            writeln!(out, "::error {props},title=harborize error::{}", escape_data(&e.message))?;
+        }
+        let s = &self.summary;
+        writeln!(
+            out,
+            "harborize: {} references, {} rewritten, {} unmapped, {} invalid, {} errors",
+            s.references, s.rewritten, s.unmapped, s.invalid, s.errors
+        )
+    }
+}
+
+fn entry(file: &str, p: Planned, applied: bool) -> ReferenceEntry {
+    ReferenceEntry {
+        file: file.to_string(),
+        line: p.line,
+        column: p.column,
+        kind: p.kind,
+        original: p.original,
+        normalized: p.normalized,
+        applied: applied && p.status == Status::Rewritten,
+        status: p.status,
+        rewritten: p.rewritten,
+        message: p.message,
+    }
+}
+
+fn status_label(status: Status, mode: Mode) -> (&'static str, Style) {
+    let color = |c: AnsiColor| Style::new().fg_color(Some(c.into()));
+    match status {
+        Status::Rewritten => match mode {
+            Mode::Rewrite { applied: true } => ("rewritten", color(AnsiColor::Green)),
+            _ => ("would-rewrite", color(AnsiColor::Yellow)),
+        },
+        Status::AlreadyProxied => ("already-proxied", color(AnsiColor::Green)),
+        Status::Excluded => ("excluded", color(AnsiColor::Cyan)),
+        Status::Unmapped => ("unmapped-registry", color(AnsiColor::Magenta)),
+        Status::Templated => ("templated", color(AnsiColor::Cyan)),
+        Status::Invalid => ("invalid-reference", color(AnsiColor::Red)),
+        Status::Hint => ("hint", color(AnsiColor::Blue)),
+    }
+}
+
+/// GitHub workflow command escaping for the message part.
+fn escape_data(s: &str) -> String {
+    s.replace('%', "%25").replace('\r', "%0D").replace('\n', "%0A")
+}
+
+/// GitHub workflow command escaping for property values.
+fn escape_property(s: &str) -> String {
+    escape_data(s).replace(':', "%3A").replace(',', "%2C")
+}

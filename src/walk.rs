@@ -1,0 +1,89 @@
+//! Which files to read: gitignore-aware, sorted, deterministic.
+//!
+//! Directories are walked with the `ignore` crate (the walker behind ripgrep), so
+//! `.gitignore`, `.ignore` and hidden files are handled the way users expect. Files named
+//! explicitly (pre-commit passes staged files) are always read. Symlinks are never
+//! followed: editing through one would replace the link with a file, and one that leads
+//! out of the tree must not be touched at all.
+
+use std::path::{Path, PathBuf};
+
+/// Extensions that can hold manifests.
+const EXTENSIONS: [&str; 3] = ["yaml", "yml", "json"];
+
+/// A file to read, or a path that was set aside with a reason.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Walked {
+    File(PathBuf),
+    Skipped(PathBuf, String),
+    Error(PathBuf, String),
+}
+
+fn has_manifest_extension(p: &Path) -> bool {
+    p.extension()
+        .and_then(|e| e.to_str())
+        .is_some_and(|e| EXTENSIONS.iter().any(|x| x.eq_ignore_ascii_case(e)))
+}
+
+/// Expand the command-line paths into files, sorted within each directory.
+pub fn walk(paths: &[PathBuf]) -> Vec<Walked> {
+    let mut out = Vec::new();
+    for root in paths {
+        let meta = match std::fs::symlink_metadata(root) {
+            Ok(m) => m,
+            Err(e) => {
+                out.push(Walked::Error(root.clone(), format!("cannot read: {e}")));
+                continue;
+            }
+        };
+        if meta.is_file() {
+            out.push(Walked::File(root.clone()));
+            continue;
+        }
+        if meta.file_type().is_symlink() && !root.is_dir() {
+            out.push(Walked::Skipped(root.clone(), "symlink, not followed".into()));
+            continue;
+        }
+        let walker = ignore::WalkBuilder::new(root)
+            .follow_links(false)
+            .hidden(true)
+            .git_ignore(true)
+            .git_global(false)
+            .git_exclude(true)
+            .require_git(false)
+            .sort_by_file_name(|a, b| a.cmp(b))
+            .build();
+        for entry in walker {
+            match entry {
+                Ok(e) => {
+                    let Some(ft) = e.file_type() else { continue };
+                    let path = e.into_path();
+                    if ft.is_symlink() {
+                        if has_manifest_extension(&path) {
+                            out.push(Walked::Skipped(path, "symlink, not followed".into()));
+                        }
+                    } else if ft.is_file() && has_manifest_extension(&path) {
+                        out.push(Walked::File(path));
+                    }
+                }
+                Err(e) => out.push(Walked::Error(root.clone(), e.to_string())),
+            }
+        }
+    }
+    out
+}
+
+/// A Helm chart template (Go template, not YAML): under `templates/` of a chart.
+pub fn is_helm_template(path: &Path, text: &str) -> bool {
+    let Some(dir) = path.parent() else { return false };
+    let under_templates = dir.components().any(|c| c.as_os_str() == "templates");
+    if !under_templates {
+        return false;
+    }
+    let chart_beside = dir
+        .ancestors()
+        .skip_while(|a| a.file_name().is_some_and(|n| n != "templates"))
+        .nth(1)
+        .is_some_and(|chart| chart.join("Chart.yaml").is_file());
+    chart_beside || text.contains("{{")
+}

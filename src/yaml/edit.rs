@@ -1,0 +1,185 @@
+//! Byte-range edits with proof: apply the planned replacements, re-parse the result and
+//! compare its event stream with the original one. The only differences allowed are the
+//! planned scalar values; anything else means a bug, and nothing is written.
+
+use std::collections::BTreeMap;
+use std::ops::Range;
+
+use saphyr_parser::Event;
+
+use super::{events, YamlError};
+
+/// Replace `range` (file bytes) with `text`. `owner` is the ordinal of the scalar the bytes
+/// belong to and `value_range` the part of its value they stand for, so the checker knows
+/// what the scalar must read after the edit.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Edit {
+    pub range: Range<usize>,
+    pub text: String,
+    pub owner: usize,
+    pub value_range: Range<usize>,
+    /// For an inserted `key: value` line: the pair, which must appear right after the
+    /// owner scalar when the result is parsed again.
+    pub insert: Option<(String, String)>,
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum EditError {
+    #[error("overlapping edits at bytes {0}..{1}")]
+    Overlap(usize, usize),
+    #[error("the edited file does not parse ({0}); nothing was written")]
+    Reparse(YamlError),
+    #[error("edit check failed: {0}; nothing was written (please report this as a bug)")]
+    Mismatch(String),
+}
+
+/// Apply edits and prove the result differs from the original only in the planned values.
+pub fn apply_checked(original: &str, edits: &[Edit]) -> Result<String, EditError> {
+    let mut edits: Vec<&Edit> = edits.iter().collect();
+    edits.sort_by_key(|e| (e.range.start, e.range.end));
+    edits.dedup_by(|a, b| a == b);
+    for pair in edits.windows(2) {
+        if pair[1].range.start < pair[0].range.end {
+            return Err(EditError::Overlap(pair[1].range.start, pair[0].range.end));
+        }
+    }
+    let mut out = String::with_capacity(original.len() + edits.len() * 32);
+    let mut pos = 0;
+    for e in &edits {
+        out.push_str(&original[pos..e.range.start]);
+        out.push_str(&e.text);
+        pos = e.range.end;
+    }
+    out.push_str(&original[pos..]);
+
+    let before = events(original).map_err(EditError::Reparse)?;
+    let after = events(&out).map_err(EditError::Reparse)?;
+    let expected = expected_values(&before, &edits)?;
+    let inserts: BTreeMap<usize, (String, String)> =
+        edits.iter().filter_map(|e| e.insert.clone().map(|pair| (e.owner, pair))).collect();
+    compare(&before, &after, &expected, &inserts)?;
+    Ok(out)
+}
+
+fn expected_values(before: &[Event<'_>], edits: &[&Edit]) -> Result<BTreeMap<usize, String>, EditError> {
+    let mut by_owner: BTreeMap<usize, Vec<&Edit>> = BTreeMap::new();
+    for e in edits.iter().filter(|e| e.insert.is_none()) {
+        by_owner.entry(e.owner).or_default().push(e);
+    }
+    let mut values = BTreeMap::new();
+    let mut ordinal = 0;
+    for ev in before {
+        if let Event::Scalar(v, ..) = ev {
+            if let Some(list) = by_owner.get(&ordinal) {
+                let mut sorted = list.clone();
+                sorted.sort_by_key(|e| e.value_range.start);
+                let mut value = String::with_capacity(v.len() + 64);
+                let mut pos = 0;
+                for e in sorted {
+                    let part = v.get(pos..e.value_range.start).ok_or_else(|| {
+                        EditError::Mismatch(format!("edit outside scalar #{ordinal}"))
+                    })?;
+                    value.push_str(part);
+                    value.push_str(&e.text);
+                    pos = e.value_range.end;
+                }
+                value.push_str(v.get(pos..).unwrap_or(""));
+                values.insert(ordinal, value);
+            }
+            ordinal += 1;
+        }
+    }
+    if values.len() != by_owner.len() {
+        return Err(EditError::Mismatch("an edit names a scalar that does not exist".into()));
+    }
+    Ok(values)
+}
+
+fn compare(
+    before: &[Event<'_>],
+    after: &[Event<'_>],
+    expected: &BTreeMap<usize, String>,
+    inserts: &BTreeMap<usize, (String, String)>,
+) -> Result<(), EditError> {
+    if before.len() + 2 * inserts.len() != after.len() {
+        return Err(EditError::Mismatch(format!(
+            "the document structure changed ({} events before, {} after)",
+            before.len(),
+            after.len()
+        )));
+    }
+    let mut ordinal = 0;
+    let mut after_iter = after.iter();
+    for a in before {
+        let b = after_iter.next().ok_or_else(|| EditError::Mismatch("events missing".into()))?;
+        match (a, b) {
+            (Event::Scalar(va, sa, aa, ta), Event::Scalar(vb, sb, ab, tb)) => {
+                let want = expected.get(&ordinal).map_or(va.as_ref(), String::as_str);
+                if vb.as_ref() != want || sa != sb || aa != ab || ta != tb {
+                    return Err(EditError::Mismatch(format!(
+                        "scalar #{ordinal} reads {vb:?}, expected {want:?}"
+                    )));
+                }
+                if let Some((key, value)) = inserts.get(&ordinal) {
+                    for want in [key, value] {
+                        match after_iter.next() {
+                            Some(Event::Scalar(v, ..)) if v.as_ref() == want.as_str() => {}
+                            _ => {
+                                return Err(EditError::Mismatch(format!(
+                                    "inserted {key}: {value} did not land after scalar #{ordinal}"
+                                )))
+                            }
+                        }
+                    }
+                }
+                ordinal += 1;
+            }
+            _ if a == b => {}
+            _ => {
+                return Err(EditError::Mismatch(format!(
+                    "the document structure changed near scalar #{ordinal}"
+                )))
+            }
+        }
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn edit(text: &str, find: &str, new: &str, owner: usize) -> Edit {
+        let start = text.find(find).unwrap();
+        Edit {
+            range: start..start + find.len(),
+            text: new.into(),
+            owner,
+            value_range: 0..find.len(),
+            insert: None,
+        }
+    }
+
+    #[test]
+    fn planned_change_passes_and_keeps_every_other_byte() {
+        let text = "# c\nimage: 'nginx' # keep\n";
+        let out = apply_checked(text, &[edit(text, "nginx", "h/x/nginx", 1)]).unwrap();
+        assert_eq!(out, "# c\nimage: 'h/x/nginx' # keep\n");
+    }
+
+    #[test]
+    fn an_edit_that_breaks_structure_is_refused() {
+        let text = "image: nginx\nnext: 1\n";
+        let err = apply_checked(text, &[edit(text, "nginx", "a: b", 1)]).unwrap_err();
+        assert!(matches!(err, EditError::Mismatch(_) | EditError::Reparse(_)), "{err}");
+    }
+
+    #[test]
+    fn an_edit_on_the_wrong_scalar_is_refused() {
+        let text = "image: nginx\nnext: nginx2\n";
+        // Claims to edit scalar #1 but touches scalar #3's bytes.
+        let mut e = edit(text, "nginx2", "x", 1);
+        e.value_range = 0..5;
+        assert!(apply_checked(text, &[e]).is_err());
+    }
+}

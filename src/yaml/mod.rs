@@ -1,0 +1,425 @@
+//! A YAML tree that remembers where every scalar sits in the file, in bytes.
+//!
+//! harborize never re-serializes YAML: it replaces the bytes of single scalars. This
+//! module turns saphyr-parser's event stream (character-indexed spans) into a small tree
+//! whose scalars carry byte ranges, line/column and enough about their quoting to decide
+//! whether an in-place edit is safe. Aliases are kept as aliases (never expanded), so
+//! alias bombs cost nothing; nesting depth is bounded.
+
+pub mod edit;
+pub mod embedded;
+
+use std::collections::HashMap;
+use std::ops::Range;
+
+use saphyr_parser::{Event, Parser, ScalarStyle, Span};
+
+/// Nesting deeper than this is refused: real manifests stay far below it and the tree
+/// walkers recurse.
+pub const MAX_DEPTH: usize = 256;
+
+/// A YAML syntax error at a position (1-based line and column).
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("{line}:{column}: {message}")]
+pub struct YamlError {
+    pub line: usize,
+    pub column: usize,
+    pub message: String,
+}
+
+/// How a scalar is written.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Style {
+    Plain,
+    Single,
+    Double,
+    Literal,
+    Folded,
+}
+
+impl From<ScalarStyle> for Style {
+    fn from(s: ScalarStyle) -> Self {
+        match s {
+            ScalarStyle::Plain => Style::Plain,
+            ScalarStyle::SingleQuoted => Style::Single,
+            ScalarStyle::DoubleQuoted => Style::Double,
+            ScalarStyle::Literal => Style::Literal,
+            ScalarStyle::Folded => Style::Folded,
+        }
+    }
+}
+
+/// A scalar with its place in the file.
+#[derive(Debug, Clone)]
+pub struct Scalar {
+    pub value: String,
+    pub style: Style,
+    /// Position of this scalar among all scalar events of the stream (the edit checker's key).
+    pub ordinal: usize,
+    /// Byte range of the token (quotes included, anchor and tag excluded).
+    pub token: Range<usize>,
+    /// Byte range of the raw content when it equals `value` byte for byte (single-line,
+    /// no escapes): only such scalars are edited in place.
+    pub content: Option<Range<usize>>,
+    /// 1-based line and column (in characters) where the token starts.
+    pub line: usize,
+    pub column: usize,
+}
+
+impl Scalar {
+    /// A string (not null, bool or number in plain style): YAML 1.2 core schema.
+    pub fn is_string(&self) -> bool {
+        self.style != Style::Plain || !is_plain_non_string(&self.value)
+    }
+}
+
+fn is_plain_non_string(v: &str) -> bool {
+    matches!(
+        v,
+        "" | "~" | "null" | "Null" | "NULL" | "true" | "True" | "TRUE" | "false" | "False" | "FALSE"
+    )
+}
+
+/// A node of the tree. Mappings keep their key order.
+#[derive(Debug, Clone)]
+pub enum Node {
+    Scalar(Scalar),
+    Seq(Vec<Node>),
+    Map(Vec<(Node, Node)>),
+    Alias(usize),
+}
+
+impl Node {
+    pub fn as_scalar(&self) -> Option<&Scalar> {
+        match self {
+            Node::Scalar(s) => Some(s),
+            _ => None,
+        }
+    }
+    pub fn as_map(&self) -> Option<&[(Node, Node)]> {
+        match self {
+            Node::Map(m) => Some(m),
+            _ => None,
+        }
+    }
+    pub fn as_seq(&self) -> Option<&[Node]> {
+        match self {
+            Node::Seq(s) => Some(s),
+            _ => None,
+        }
+    }
+    /// The value under a plain string key of a mapping.
+    pub fn get(&self, key: &str) -> Option<&Node> {
+        self.as_map()?
+            .iter()
+            .find(|(k, _)| k.as_scalar().is_some_and(|s| s.value == key))
+            .map(|(_, v)| v)
+    }
+    pub fn get_str(&self, key: &str) -> Option<&str> {
+        self.get(key)?.as_scalar().map(|s| s.value.as_str())
+    }
+}
+
+/// All documents of a file plus the scalars that anchors name (for alias resolution).
+#[derive(Debug, Default)]
+pub struct Stream {
+    pub documents: Vec<Node>,
+    pub anchors: HashMap<usize, Scalar>,
+}
+
+impl Stream {
+    /// Follow an alias to the anchored scalar (only scalar anchors matter for images).
+    pub fn resolve<'a>(&'a self, node: &'a Node) -> Option<&'a Scalar> {
+        match node {
+            Node::Scalar(s) => Some(s),
+            Node::Alias(id) => self.anchors.get(id),
+            _ => None,
+        }
+    }
+}
+
+/// Converts saphyr's character indices into byte offsets, walking forward.
+struct ByteIndex<'a> {
+    text: &'a str,
+    ascii: bool,
+    char_pos: usize,
+    byte_pos: usize,
+}
+
+impl<'a> ByteIndex<'a> {
+    fn new(text: &'a str) -> Self {
+        ByteIndex {
+            text,
+            ascii: text.is_ascii(),
+            char_pos: 0,
+            byte_pos: 0,
+        }
+    }
+    fn byte(&mut self, char_index: usize) -> usize {
+        if self.ascii {
+            return char_index.min(self.text.len());
+        }
+        if char_index < self.char_pos {
+            self.char_pos = 0;
+            self.byte_pos = 0;
+        }
+        let mut chars = self.text[self.byte_pos..].char_indices();
+        while self.char_pos < char_index {
+            match chars.next() {
+                Some((_, c)) => {
+                    self.byte_pos += c.len_utf8();
+                    self.char_pos += 1;
+                }
+                None => break,
+            }
+        }
+        self.byte_pos
+    }
+}
+
+fn scan_error(e: &saphyr_parser::ScanError) -> YamlError {
+    let m = e.marker();
+    YamlError {
+        line: m.line(),
+        column: m.col() + 1,
+        message: e.info().to_string(),
+    }
+}
+
+/// Every event of the text, for the edit checker's tree comparison.
+pub fn events(text: &str) -> Result<Vec<Event<'_>>, YamlError> {
+    let mut out = Vec::new();
+    for ev in Parser::new_from_str(text) {
+        let (ev, _) = ev.map_err(|e| scan_error(&e))?;
+        out.push(ev);
+    }
+    Ok(out)
+}
+
+enum Frame {
+    Seq(Vec<Node>),
+    Map(Vec<(Node, Node)>, Option<Node>),
+}
+
+/// Parse a whole stream into trees with byte-accurate scalar positions.
+pub fn parse(text: &str) -> Result<Stream, YamlError> {
+    let mut index = ByteIndex::new(text);
+    let mut stream = Stream::default();
+    let mut stack: Vec<Frame> = Vec::new();
+    let mut ordinal = 0usize;
+    let mut doc_root: Option<Node> = None;
+
+    for item in Parser::new_from_str(text) {
+        let (event, span) = item.map_err(|e| scan_error(&e))?;
+        let node = match event {
+            Event::DocumentStart(_) => {
+                doc_root = None;
+                continue;
+            }
+            Event::DocumentEnd => {
+                stream
+                    .documents
+                    .push(doc_root.take().unwrap_or(Node::Map(Vec::new())));
+                continue;
+            }
+            Event::SequenceStart(..) => {
+                if stack.len() >= MAX_DEPTH {
+                    return Err(too_deep(&span));
+                }
+                stack.push(Frame::Seq(Vec::new()));
+                continue;
+            }
+            Event::MappingStart(..) => {
+                if stack.len() >= MAX_DEPTH {
+                    return Err(too_deep(&span));
+                }
+                stack.push(Frame::Map(Vec::new(), None));
+                continue;
+            }
+            Event::SequenceEnd => match stack.pop() {
+                Some(Frame::Seq(items)) => Node::Seq(items),
+                _ => continue,
+            },
+            Event::MappingEnd => match stack.pop() {
+                Some(Frame::Map(items, _)) => Node::Map(items),
+                _ => continue,
+            },
+            Event::Alias(id) => Node::Alias(id),
+            Event::Scalar(value, style, anchor, _) => {
+                let scalar = make_scalar(text, &mut index, &span, value.into_owned(), style, ordinal);
+                ordinal += 1;
+                if anchor != 0 {
+                    stream.anchors.insert(anchor, scalar.clone());
+                }
+                Node::Scalar(scalar)
+            }
+            _ => continue,
+        };
+        match stack.last_mut() {
+            Some(Frame::Seq(items)) => items.push(node),
+            Some(Frame::Map(items, pending)) => match pending.take() {
+                Some(key) => items.push((key, node)),
+                None => *pending = Some(node),
+            },
+            None => doc_root = Some(node),
+        }
+    }
+    Ok(stream)
+}
+
+fn too_deep(span: &Span) -> YamlError {
+    YamlError {
+        line: span.start.line(),
+        column: span.start.col() + 1,
+        message: format!("nesting deeper than {MAX_DEPTH} levels"),
+    }
+}
+
+fn make_scalar(
+    text: &str,
+    index: &mut ByteIndex<'_>,
+    span: &Span,
+    value: String,
+    style: ScalarStyle,
+    ordinal: usize,
+) -> Scalar {
+    let mut start = index.byte(span.start.index());
+    let end = index.byte(span.end.index()).max(start);
+    let mut line = span.start.line();
+    let mut column = span.start.col() + 1;
+    // The span of an anchored or tagged scalar starts at `&anchor` / `!tag`: step over
+    // those properties so the token is the value itself.
+    let bytes = text.as_bytes();
+    while start < end && (bytes[start] == b'&' || bytes[start] == b'!') {
+        while start < end && !bytes[start].is_ascii_whitespace() {
+            start += 1;
+            column += 1;
+        }
+        while start < end && bytes[start].is_ascii_whitespace() {
+            if bytes[start] == b'\n' {
+                line += 1;
+                column = 0;
+            }
+            if bytes[start] != b'\r' {
+                column += 1;
+            }
+            start += 1;
+        }
+    }
+    let style = Style::from(style);
+    let (token, content) = locate_token(text, start, end, style, &value);
+    Scalar {
+        value,
+        style,
+        ordinal,
+        token,
+        content,
+        line,
+        column,
+    }
+}
+
+/// The token's byte range and, when editable, the range whose text equals the value.
+/// Quoted tokens are measured from their opening quote (saphyr's end marker is not
+/// reliable after an anchor); block scalars keep the parser's span.
+fn locate_token(text: &str, start: usize, end: usize, style: Style, value: &str) -> (Range<usize>, Option<Range<usize>>) {
+    let bytes = text.as_bytes();
+    match style {
+        Style::Plain => {
+            let candidate = start..start + value.len();
+            match text.get(candidate.clone()) {
+                Some(raw) if raw == value && !value.contains('\n') => (candidate.clone(), Some(candidate)),
+                _ => (start..end, None),
+            }
+        }
+        Style::Single | Style::Double => {
+            let quote = if style == Style::Single { b'\'' } else { b'"' };
+            if bytes.get(start) != Some(&quote) {
+                return (start..end, None);
+            }
+            let mut i = start + 1;
+            let mut simple = true;
+            while i < bytes.len() {
+                let b = bytes[i];
+                if b == b'\n' || b == b'\r' {
+                    simple = false;
+                }
+                if style == Style::Double && b == b'\\' {
+                    simple = false;
+                    i += 2;
+                    continue;
+                }
+                if b == quote {
+                    if style == Style::Single && bytes.get(i + 1) == Some(&b'\'') {
+                        simple = false;
+                        i += 2;
+                        continue;
+                    }
+                    break;
+                }
+                i += 1;
+            }
+            let token = start..(i + 1).min(bytes.len());
+            let inner = start + 1..i.min(bytes.len());
+            let content = (simple && text.get(inner.clone()) == Some(value)).then_some(inner);
+            (token, content)
+        }
+        Style::Literal | Style::Folded => (start..end, None),
+    }
+}
+
+/// Escape a value for writing inside a scalar of the given style; `None` when it cannot
+/// be written in that style without changing its meaning.
+pub fn encode_for_style(value: &str, style: Style) -> Option<String> {
+    match style {
+        Style::Plain => {
+            let first_ok = !value.starts_with([
+                '[', ']', '{', '}', '!', '&', '*', '#', '|', '>', '\'', '"', '%', '@', '`', '-', '?', ':', ',',
+            ]);
+            let safe = !value.is_empty()
+                && first_ok
+                && !value.contains(": ")
+                && !value.contains(" #")
+                && !value.ends_with(':')
+                && !value.contains(['\n', '\r', '\t'])
+                && !value.ends_with(' ');
+            safe.then(|| value.to_string())
+        }
+        Style::Single => (!value.contains(['\n', '\r', '\''])).then(|| value.to_string()),
+        Style::Double => (!value.contains(['\n', '\r', '"', '\\'])).then(|| value.to_string()),
+        Style::Literal | Style::Folded => None,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn byte_ranges_survive_multibyte_text_and_anchors() {
+        let text = "a: ünï\nimage: &img \"nginx:1.27\" # c\nb: *img\n";
+        let s = parse(text).unwrap();
+        let root = &s.documents[0];
+        let img = root.get("image").unwrap().as_scalar().unwrap();
+        assert_eq!(&text[img.content.clone().unwrap()], "nginx:1.27");
+        assert_eq!((img.line, img.column), (2, 13));
+        let alias = root.get("b").unwrap();
+        assert_eq!(s.resolve(alias).unwrap().value, "nginx:1.27");
+    }
+
+    #[test]
+    fn quoted_scalars_with_escapes_are_not_editable() {
+        let text = "a: \"x\\u0041\"\nb: 'it''s'\nc: |\n  block\n";
+        let s = parse(text).unwrap();
+        for key in ["a", "b", "c"] {
+            let sc = s.documents[0].get(key).unwrap().as_scalar().unwrap();
+            assert!(sc.content.is_none(), "{key}");
+        }
+    }
+
+    #[test]
+    fn deep_nesting_is_an_error_not_a_crash() {
+        let text = "[".repeat(100_000);
+        assert!(parse(&text).is_err());
+    }
+}
