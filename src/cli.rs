@@ -7,7 +7,11 @@ use clap::{Args, Parser, Subcommand};
 use crate::report::Format;
 
 #[derive(Debug, Parser)]
-#[command(name = "harborize", version, about = "Route every container image reference in a GitOps repository through Harbor, byte-exact.")]
+#[command(
+    name = "harborize",
+    version,
+    about = "Route every container image reference in a GitOps repository through Harbor, byte-exact."
+)]
 pub struct Cli {
     #[command(subcommand)]
     pub command: Command,

@@ -159,7 +159,10 @@ impl Config {
                 })?;
                 let file = Self::parse_file(&text, &shown)?;
                 Self::from_user(file, Some(p)).map_err(|e| match e {
-                    ConfigError::Invalid { message, .. } => ConfigError::Invalid { path: shown, message },
+                    ConfigError::Invalid { message, .. } => ConfigError::Invalid {
+                        path: shown,
+                        message,
+                    },
                     other => other,
                 })
             }
@@ -180,7 +183,8 @@ impl Config {
                 .map_err(|e| invalid(format!("rules[{i}].match: invalid regex: {e}")))?;
         }
         for (i, glob) in self.exclude.iter().enumerate() {
-            globset::Glob::new(glob).map_err(|e| invalid(format!("exclude[{i}]: invalid glob: {e}")))?;
+            globset::Glob::new(glob)
+                .map_err(|e| invalid(format!("exclude[{i}]: invalid glob: {e}")))?;
         }
         for (domain, entry) in &self.registries {
             if entry.project.is_empty() || entry.project.contains('/') {
@@ -197,7 +201,11 @@ impl Config {
 /// Look for a config file in `start` (or its directory when it is a file) and upwards.
 pub fn discover(start: &Path) -> Option<PathBuf> {
     let abs = std::fs::canonicalize(start).ok()?;
-    let mut dir = if abs.is_dir() { Some(abs.as_path()) } else { abs.parent() };
+    let mut dir = if abs.is_dir() {
+        Some(abs.as_path())
+    } else {
+        abs.parent()
+    };
     while let Some(d) = dir {
         for name in FILE_NAMES {
             let candidate = d.join(name);
@@ -227,7 +235,9 @@ mod tests {
         assert_eq!(c.registries["ghcr.io"].project, "ghcr");
         assert_eq!(c.registries["quay.io"].project, "quay");
         assert_eq!(c.registries["registry.k8s.io"].project, "k8s-registry");
-        assert!(c.registries["docker.io"].aliases.contains(&"registry-1.docker.io".to_string()));
+        assert!(c.registries["docker.io"]
+            .aliases
+            .contains(&"registry-1.docker.io".to_string()));
         assert!(c.exclude.contains(&"docker.io/goharbor/*".to_string()));
     }
 
@@ -248,7 +258,8 @@ mod tests {
 
     #[test]
     fn errors_point_at_the_line() {
-        let err = Config::parse_file("harbor:\n  host: h\nregistrys:\n  x: 1\n", "cfg.yaml").unwrap_err();
+        let err =
+            Config::parse_file("harbor:\n  host: h\nregistrys:\n  x: 1\n", "cfg.yaml").unwrap_err();
         let msg = err.to_string();
         assert!(msg.starts_with("cfg.yaml:3:"), "{msg}");
         assert!(msg.contains("registrys"), "{msg}");

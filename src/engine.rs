@@ -94,8 +94,18 @@ pub fn process_file(path: &Path, mapper: &Mapper, run: RunOptions) -> FileResult
     };
     let (text, bom) = match fsio::decode(bytes) {
         Content::Text { text, bom } => (text, bom),
-        Content::Binary => return FileResult { note: Some("binary file skipped".into()), ..result },
-        Content::NotUtf8 => return FileResult { note: Some("not UTF-8, skipped".into()), ..result },
+        Content::Binary => {
+            return FileResult {
+                note: Some("binary file skipped".into()),
+                ..result
+            }
+        }
+        Content::NotUtf8 => {
+            return FileResult {
+                note: Some("not UTF-8, skipped".into()),
+                ..result
+            }
+        }
     };
     if walk::is_helm_template(path, &text) {
         return FileResult {
@@ -111,8 +121,15 @@ pub fn process_file(path: &Path, mapper: &Mapper, run: RunOptions) -> FileResult
         Err(e) => return result.fail(Some(e.line), Some(e.column), e.message),
     };
     let located = locate::locate(path, &text, &stream);
-    let planned: Vec<Planned> = located.sites.iter().map(|s| plan::plan_site(s, mapper, opts)).collect();
-    let edits: Vec<_> = planned.iter().flat_map(|p| p.edits.iter().cloned()).collect();
+    let planned: Vec<Planned> = located
+        .sites
+        .iter()
+        .map(|s| plan::plan_site(s, mapper, opts))
+        .collect();
+    let edits: Vec<_> = planned
+        .iter()
+        .flat_map(|p| p.edits.iter().cloned())
+        .collect();
     let mut result = FileResult { planned, ..result };
     if edits.is_empty() {
         return result;

@@ -33,9 +33,14 @@ pub fn decode(bytes: Vec<u8>) -> Content {
 
 /// Replace `path` atomically with `text` (plus the BOM when the original had one).
 pub fn write_atomic(path: &Path, text: &str, bom: bool) -> std::io::Result<()> {
-    let dir = path.parent().filter(|d| !d.as_os_str().is_empty()).unwrap_or(Path::new("."));
+    let dir = path
+        .parent()
+        .filter(|d| !d.as_os_str().is_empty())
+        .unwrap_or(Path::new("."));
     let permissions = std::fs::metadata(path)?.permissions();
-    let mut tmp = tempfile::Builder::new().prefix(".harborize-").tempfile_in(dir)?;
+    let mut tmp = tempfile::Builder::new()
+        .prefix(".harborize-")
+        .tempfile_in(dir)?;
     if bom {
         tmp.write_all("\u{feff}".as_bytes())?;
     }

@@ -66,6 +66,8 @@ pub enum Shape {
         /// Where a `newName:` line can be inserted (byte offset) and the text before the key.
         insert_at: Option<(usize, String)>,
     },
+    /// An image map with only a tag or digest: the name comes from the chart's defaults.
+    Partial(Field),
     /// Argo CD `kustomize.images` string: `name=newName:tag` or `name:tag`.
     ArgoKustomize { field: Field, split: Option<usize> },
 }
@@ -179,7 +181,10 @@ fn locate_document(
         }
         return;
     }
-    let is_kustomization_name = matches!(file_name, "kustomization.yaml" | "kustomization.yml" | "Kustomization");
+    let is_kustomization_name = matches!(
+        file_name,
+        "kustomization.yaml" | "kustomization.yml" | "Kustomization"
+    );
     if is_kustomization_name && doc.as_map().is_some() {
         walker.kustomization(doc);
         return;
@@ -202,12 +207,17 @@ fn is_compose(doc: &Node) -> bool {
                 && svcs
                     .iter()
                     .all(|(_, v)| v.as_map().is_some() || matches!(v, Node::Alias(_)))
-                && svcs.iter().any(|(_, v)| v.get("image").is_some() || v.get("build").is_some())
+                && svcs
+                    .iter()
+                    .any(|(_, v)| v.get("image").is_some() || v.get("build").is_some())
         })
 }
 
 fn is_remote_resource(s: &str) -> bool {
-    s.contains("://") || s.starts_with("github.com/") || s.starts_with("git@") || s.contains("?ref=")
+    s.contains("://")
+        || s.starts_with("github.com/")
+        || s.starts_with("git@")
+        || s.contains("?ref=")
 }
 
 impl<'a> Walker<'a> {
@@ -223,16 +233,28 @@ impl<'a> Walker<'a> {
                 style: s.style,
             },
             Some(e) => {
-                let file_range = e.map.and_then(|m| s.content.as_ref().and_then(|c| m.map_range(c)));
-                let (line, column) = e.map.map_or((s.line, s.column), |m| m.map_position(s.line, s.column));
+                let file_range = e
+                    .map
+                    .and_then(|m| s.content.as_ref().and_then(|c| m.map_range(c)));
+                let (line, column) = e
+                    .map
+                    .map_or((s.line, s.column), |m| m.map_position(s.line, s.column));
                 Field {
                     value: s.value.clone(),
                     line,
                     column,
                     owner: e.owner,
                     value_range: s.content.clone().unwrap_or(0..0),
-                    file_range: if s.content.is_some() { file_range } else { None },
-                    style: if s.content.is_some() { e.style } else { s.style },
+                    file_range: if s.content.is_some() {
+                        file_range
+                    } else {
+                        None
+                    },
+                    style: if s.content.is_some() {
+                        e.style
+                    } else {
+                        s.style
+                    },
                 }
             }
         }
@@ -257,7 +279,10 @@ impl<'a> Walker<'a> {
         if !self.seen.insert((anchor.owner, anchor.value_range.start)) {
             return;
         }
-        let flux_name_setter = anchor.file_range.as_ref().is_some_and(|r| self.flux_marker_sets_name(r.end));
+        let flux_name_setter = anchor
+            .file_range
+            .as_ref()
+            .is_some_and(|r| self.flux_marker_sets_name(r.end));
         self.out.push(Site {
             kind,
             line: anchor.line,
@@ -281,7 +306,9 @@ impl<'a> Walker<'a> {
     }
 
     fn string_scalar(&self, node: &'a Node) -> Option<&'a Scalar> {
-        self.stream.resolve(node).filter(|s| s.is_string() && !s.value.is_empty())
+        self.stream
+            .resolve(node)
+            .filter(|s| s.is_string() && !s.value.is_empty())
     }
 
     fn walk_skipping(&mut self, doc: &'a Node, skip_key_under_spec: &str) {
@@ -316,7 +343,10 @@ impl<'a> Walker<'a> {
                     // Fields consumed; still descend into non-field children.
                     for (k, v) in entries {
                         let kk = k.as_scalar().map_or("", |s| s.value.as_str());
-                        if !matches!(kk, "registry" | "repository" | "image" | "tag" | "digest" | "sha") {
+                        if !matches!(
+                            kk,
+                            "registry" | "repository" | "image" | "tag" | "digest" | "sha"
+                        ) {
                             self.walk(v, mode, kk);
                         }
                     }
@@ -327,7 +357,11 @@ impl<'a> Walker<'a> {
                     if kk == "image" {
                         if let Some(s) = self.string_scalar(v) {
                             let f = self.field(s);
-                            let kind = if mode == Mode::Values { Kind::Helm } else { Kind::Image };
+                            let kind = if mode == Mode::Values {
+                                Kind::Helm
+                            } else {
+                                Kind::Image
+                            };
                             self.push(kind, Shape::Whole(f.clone()), &f);
                             continue;
                         }
@@ -367,7 +401,13 @@ impl<'a> Walker<'a> {
         let tag = str_field("tag");
         let digest = str_field("digest").or_else(|| str_field("sha"));
         let image_key = key == "image" || key.ends_with("Image") || key.ends_with("image");
-        let has_repo_map = repository.is_some() && (tag.is_some() || digest.is_some() || registry.is_some());
+        // Presence decides the shape (`tag: ""` still makes an image map); values decide edits.
+        let has = |k: &str| {
+            node.get(k)
+                .is_some_and(|v| matches!(v, Node::Scalar(_) | Node::Alias(_)))
+        };
+        let has_repo_map =
+            repository.is_some() && (has("tag") || has("digest") || has("registry") || has("sha"));
         if !(image_key || has_repo_map) {
             return false;
         }
@@ -377,7 +417,11 @@ impl<'a> Walker<'a> {
                 let repository = self.field(repo);
                 let registry = registry.map(|s| self.field(s));
                 let anchor = registry.clone().unwrap_or_else(|| repository.clone());
-                let anchor = if anchor.line <= repository.line { anchor } else { repository.clone() };
+                let anchor = if anchor.line <= repository.line {
+                    anchor
+                } else {
+                    repository.clone()
+                };
                 let shape = Shape::HelmMap {
                     registry,
                     repository,
@@ -392,6 +436,11 @@ impl<'a> Walker<'a> {
                 if let Some(r) = registry {
                     let f = self.field(r);
                     self.push(Kind::Helm, Shape::RegistryOnly(f.clone()), &f);
+                    return true;
+                }
+                if let Some(t) = tag.or(digest) {
+                    let f = self.field(t);
+                    self.push(Kind::Helm, Shape::Partial(f.clone()), &f);
                     return true;
                 }
                 false
@@ -433,7 +482,9 @@ impl<'a> Walker<'a> {
                     self.push(Kind::Hint, Shape::Whole(f.clone()), &f);
                 }
             }
-            previous_was_flag = v.starts_with("--") && v.to_ascii_lowercase().ends_with("image") && !v.contains('=');
+            previous_was_flag = v.starts_with("--")
+                && v.to_ascii_lowercase().ends_with("image")
+                && !v.contains('=');
         }
     }
 
@@ -448,9 +499,11 @@ impl<'a> Walker<'a> {
 
     fn kustomization(&mut self, doc: &'a Node) {
         let remote = ["resources", "bases", "components"].iter().any(|k| {
-            doc.get(k)
-                .and_then(Node::as_seq)
-                .is_some_and(|items| items.iter().any(|i| i.as_scalar().is_some_and(|s| is_remote_resource(&s.value))))
+            doc.get(k).and_then(Node::as_seq).is_some_and(|items| {
+                items
+                    .iter()
+                    .any(|i| i.as_scalar().is_some_and(|s| is_remote_resource(&s.value)))
+            })
         });
         if let Some(images) = doc.get("images") {
             self.kustomize_images(images, remote);
@@ -462,7 +515,12 @@ impl<'a> Walker<'a> {
             let Some(name) = entry.get("name").and_then(|v| self.string_scalar(v)) else {
                 continue;
             };
-            let get = |k: &str| entry.get(k).and_then(|v| self.string_scalar(v)).map(|s| self.field(s));
+            let get = |k: &str| {
+                entry
+                    .get(k)
+                    .and_then(|v| self.string_scalar(v))
+                    .map(|s| self.field(s))
+            };
             let name_field = self.field(name);
             let insert_at = self.newname_insertion(entry, name);
             let shape = Shape::Kustomize {
@@ -482,15 +540,28 @@ impl<'a> Walker<'a> {
         if self.embed.is_some() {
             return None;
         }
-        let key = entry.as_map()?.iter().find_map(|(k, _)| k.as_scalar().filter(|s| s.value == "name"))?;
+        let key = entry
+            .as_map()?
+            .iter()
+            .find_map(|(k, _)| k.as_scalar().filter(|s| s.value == "name"))?;
         if key.line == name.line && name.content.is_some() {
-            let line_end = self.text[name.token.end..].find('\n').map(|i| name.token.end + i)?;
-            let line_end = if self.text[..line_end].ends_with('\r') { line_end - 1 } else { line_end };
+            let line_end = self.text[name.token.end..]
+                .find('\n')
+                .map(|i| name.token.end + i)?;
+            let line_end = if self.text[..line_end].ends_with('\r') {
+                line_end - 1
+            } else {
+                line_end
+            };
             let tail = &self.text[name.token.end..line_end];
             if !tail.trim().is_empty() && !tail.trim_start().starts_with('#') {
                 return None; // flow style: no safe place for a line
             }
-            let eol = if self.text[line_end..].starts_with("\r\n") { "\r\n" } else { "\n" };
+            let eol = if self.text[line_end..].starts_with("\r\n") {
+                "\r\n"
+            } else {
+                "\n"
+            };
             let prefix = format!("{eol}{}newName: ", " ".repeat(key.column - 1));
             return Some((line_end, prefix));
         }
@@ -499,7 +570,10 @@ impl<'a> Walker<'a> {
 
     fn argo_application(&mut self, doc: &'a Node) {
         let Some(spec) = doc.get("spec") else { return };
-        let spec = spec.get("template").and_then(|t| t.get("spec")).unwrap_or(spec);
+        let spec = spec
+            .get("template")
+            .and_then(|t| t.get("spec"))
+            .unwrap_or(spec);
         let mut sources: Vec<&'a Node> = Vec::new();
         if let Some(s) = spec.get("source") {
             sources.push(s);
@@ -516,12 +590,23 @@ impl<'a> Walker<'a> {
                     self.embedded_values(block);
                 }
             }
-            if let Some(images) = source.get("kustomize").and_then(|k| k.get("images")).and_then(Node::as_seq) {
+            if let Some(images) = source
+                .get("kustomize")
+                .and_then(|k| k.get("images"))
+                .and_then(Node::as_seq)
+            {
                 for item in images {
                     if let Some(s) = self.string_scalar(item) {
                         let f = self.field(s);
                         let split = s.value.find('=');
-                        self.push(Kind::Kustomize, Shape::ArgoKustomize { field: f.clone(), split }, &f);
+                        self.push(
+                            Kind::Kustomize,
+                            Shape::ArgoKustomize {
+                                field: f.clone(),
+                                split,
+                            },
+                            &f,
+                        );
                     }
                 }
             }
@@ -532,7 +617,9 @@ impl<'a> Walker<'a> {
         if self.embed.is_some() || !block.value.contains(':') {
             return;
         }
-        let Ok(inner) = yaml::parse(&block.value) else { return };
+        let Ok(inner) = yaml::parse(&block.value) else {
+            return;
+        };
         let map = EmbeddedMap::new(self.text, block);
         let embed = Embed {
             map: map.as_ref(),
@@ -563,7 +650,10 @@ fn image_flag_value(v: &str) -> Option<usize> {
         return None;
     }
     let eq = v.find('=')?;
-    v[..eq].to_ascii_lowercase().ends_with("image").then_some(eq + 1)
+    v[..eq]
+        .to_ascii_lowercase()
+        .ends_with("image")
+        .then_some(eq + 1)
 }
 
 /// Hints are only worth reporting when the value looks like a registry path or has a tag.
@@ -619,7 +709,13 @@ mod tests {
         let s = sites("values.yaml", text);
         assert_eq!(s.len(), 4);
         assert!(matches!(s[0].shape, Shape::RegistryOnly(_)));
-        assert!(matches!(s[1].shape, Shape::HelmMap { registry: Some(_), .. }));
+        assert!(matches!(
+            s[1].shape,
+            Shape::HelmMap {
+                registry: Some(_),
+                ..
+            }
+        ));
         assert!(matches!(s[2].shape, Shape::HelmMap { registry: None, .. }));
         assert_eq!(whole(&s[3]), "busybox");
         assert!(s.iter().all(|s| s.kind == Kind::Helm));
@@ -630,9 +726,14 @@ mod tests {
         let text = "apiVersion: argoproj.io/v1alpha1\nkind: Application\nspec:\n  source:\n    helm:\n      values: |\n        image:\n          repository: ghcr.io/org/app\n          tag: v1\n";
         let s = sites("app.yaml", text);
         assert_eq!(s.len(), 1);
-        let Shape::HelmMap { repository, .. } = &s[0].shape else { panic!() };
+        let Shape::HelmMap { repository, .. } = &s[0].shape else {
+            panic!()
+        };
         assert_eq!((repository.line, repository.column), (8, 23));
-        assert_eq!(&text[repository.file_range.clone().unwrap()], "ghcr.io/org/app");
+        assert_eq!(
+            &text[repository.file_range.clone().unwrap()],
+            "ghcr.io/org/app"
+        );
     }
 
     #[test]

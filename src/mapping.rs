@@ -43,9 +43,15 @@ impl Mapper {
         let mut projects = HashMap::new();
         for (domain, entry) in &config.registries {
             let canonical = domain.to_ascii_lowercase();
-            domains.insert(canonical.clone(), (canonical.clone(), entry.project.clone()));
+            domains.insert(
+                canonical.clone(),
+                (canonical.clone(), entry.project.clone()),
+            );
             for alias in &entry.aliases {
-                domains.insert(alias.to_ascii_lowercase(), (canonical.clone(), entry.project.clone()));
+                domains.insert(
+                    alias.to_ascii_lowercase(),
+                    (canonical.clone(), entry.project.clone()),
+                );
             }
             projects.insert(entry.project.clone(), canonical);
         }
@@ -59,7 +65,11 @@ impl Mapper {
         let rules = config
             .rules
             .iter()
-            .filter_map(|r| Regex::new(&format!("^(?:{})$", r.pattern)).ok().map(|re| (re, r.replace.clone())))
+            .filter_map(|r| {
+                Regex::new(&format!("^(?:{})$", r.pattern))
+                    .ok()
+                    .map(|re| (re, r.replace.clone()))
+            })
             .collect();
         Mapper {
             harbor: harbor.to_ascii_lowercase(),
@@ -136,7 +146,8 @@ impl Mapper {
 
 /// True when a mapped name's repository path is longer than old clients accept.
 pub fn path_too_long(name: &str) -> bool {
-    name.split_once('/').is_some_and(|(_, p)| p.len() > MAX_PATH_LEN)
+    name.split_once('/')
+        .is_some_and(|(_, p)| p.len() > MAX_PATH_LEN)
 }
 
 #[cfg(test)]
@@ -156,18 +167,46 @@ mod tests {
     #[test]
     fn routes_follow_the_reference_setup() {
         let m = mapper("");
-        let name = |n: &str| Decision::Rewrite { name: n.to_string() };
-        assert_eq!(rewrite(&m, "nginx:1.27"), name("harbor.example.com/docker-hub/library/nginx"));
-        assert_eq!(rewrite(&m, "ghcr.io/org/app:sha"), name("harbor.example.com/ghcr/org/app"));
-        assert_eq!(rewrite(&m, "registry-1.docker.io/nginx"), name("harbor.example.com/docker-hub/library/nginx"));
-        assert_eq!(rewrite(&m, "registry.hub.docker.com/bitnami/redis"), name("harbor.example.com/docker-hub/bitnami/redis"));
-        assert_eq!(rewrite(&m, "registry.k8s.io/pause:3.9"), name("harbor.example.com/k8s-registry/pause"));
-        assert_eq!(rewrite(&m, "harbor.example.com/library/app:1"), Decision::AlreadyProxied);
-        assert_eq!(rewrite(&m, "HARBOR.example.com/ghcr/x/y"), Decision::AlreadyProxied);
-        assert!(matches!(rewrite(&m, "goharbor/harbor-core:v2"), Decision::Excluded { .. }));
+        let name = |n: &str| Decision::Rewrite {
+            name: n.to_string(),
+        };
+        assert_eq!(
+            rewrite(&m, "nginx:1.27"),
+            name("harbor.example.com/docker-hub/library/nginx")
+        );
+        assert_eq!(
+            rewrite(&m, "ghcr.io/org/app:sha"),
+            name("harbor.example.com/ghcr/org/app")
+        );
+        assert_eq!(
+            rewrite(&m, "registry-1.docker.io/nginx"),
+            name("harbor.example.com/docker-hub/library/nginx")
+        );
+        assert_eq!(
+            rewrite(&m, "registry.hub.docker.com/bitnami/redis"),
+            name("harbor.example.com/docker-hub/bitnami/redis")
+        );
+        assert_eq!(
+            rewrite(&m, "registry.k8s.io/pause:3.9"),
+            name("harbor.example.com/k8s-registry/pause")
+        );
+        assert_eq!(
+            rewrite(&m, "harbor.example.com/library/app:1"),
+            Decision::AlreadyProxied
+        );
+        assert_eq!(
+            rewrite(&m, "HARBOR.example.com/ghcr/x/y"),
+            Decision::AlreadyProxied
+        );
+        assert!(matches!(
+            rewrite(&m, "goharbor/harbor-core:v2"),
+            Decision::Excluded { .. }
+        ));
         assert_eq!(
             rewrite(&m, "gcr.io/distroless/static"),
-            Decision::Unmapped { registry: "gcr.io".into() }
+            Decision::Unmapped {
+                registry: "gcr.io".into()
+            }
         );
     }
 
@@ -178,11 +217,15 @@ mod tests {
         );
         assert_eq!(
             rewrite(&m, "gcr.io/distroless/static:nonroot"),
-            Decision::Rewrite { name: "harbor.example.com/gcr/distroless/static".into() }
+            Decision::Rewrite {
+                name: "harbor.example.com/gcr/distroless/static".into()
+            }
         );
         assert_eq!(
             rewrite(&m, "registry.corp/team-a/svc/api:1"),
-            Decision::Rewrite { name: "harbor.example.com/team-a/svc/api".into() }
+            Decision::Rewrite {
+                name: "harbor.example.com/team-a/svc/api".into()
+            }
         );
     }
 
@@ -190,9 +233,18 @@ mod tests {
     fn revert_gives_the_familiar_upstream_name() {
         let m = mapper("");
         let r = |s: &str| m.revert_name(&Reference::parse(s).unwrap());
-        assert_eq!(r("harbor.example.com/docker-hub/library/nginx:1"), Some("nginx".into()));
-        assert_eq!(r("harbor.example.com/docker-hub/bitnami/redis"), Some("bitnami/redis".into()));
-        assert_eq!(r("harbor.example.com/ghcr/org/app"), Some("ghcr.io/org/app".into()));
+        assert_eq!(
+            r("harbor.example.com/docker-hub/library/nginx:1"),
+            Some("nginx".into())
+        );
+        assert_eq!(
+            r("harbor.example.com/docker-hub/bitnami/redis"),
+            Some("bitnami/redis".into())
+        );
+        assert_eq!(
+            r("harbor.example.com/ghcr/org/app"),
+            Some("ghcr.io/org/app".into())
+        );
         assert_eq!(r("harbor.example.com/library/app"), None);
         assert_eq!(r("nginx"), None);
         let _ = ConfigFile::default();

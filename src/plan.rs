@@ -124,6 +124,12 @@ pub fn plan_site(site: &Site, mapper: &Mapper, opts: PlanOptions) -> Planned {
             digest,
         } => plan_helm_map(site, registry.as_ref(), repository, tag.as_ref(), digest.as_ref(), mapper, opts),
         Shape::RegistryOnly(f) => plan_registry(site, f, mapper, opts),
+        Shape::Partial(f) => Planned::stay(
+            site,
+            format!(":{}", f.value),
+            Status::Unmapped,
+            Some("partial image map: the repository comes from the chart's defaults; set repository or a registry key to route it".into()),
+        ),
         Shape::Kustomize { .. } => plan_kustomize(site, mapper, opts),
         Shape::ArgoKustomize { field, split } => plan_argo_kustomize(site, field, *split, mapper, opts),
     };
@@ -131,7 +137,10 @@ pub fn plan_site(site: &Site, mapper: &Mapper, opts: PlanOptions) -> Planned {
         planned.status = Status::Hint;
         planned.edits.clear();
     }
-    if planned.status == Status::Rewritten && site.flux_name_setter && opts.direction == Direction::Forward {
+    if planned.status == Status::Rewritten
+        && site.flux_name_setter
+        && opts.direction == Direction::Forward
+    {
         planned.message = Some(
             "Flux image automation will set this name back unless its ImageRepository also points at Harbor".into(),
         );
@@ -227,7 +236,8 @@ fn plan_helm_map(
                 Some(reg) => {
                     // Keep the split: the host goes to `registry`, the path to `repository`.
                     let (host, path) = split_host(&new_name, opts.direction);
-                    field_edit(reg, &host).and_then(|a| field_edit(repository, &path).map(|b| vec![a, b]))
+                    field_edit(reg, &host)
+                        .and_then(|a| field_edit(repository, &path).map(|b| vec![a, b]))
                 }
             };
             finish(site, original, normalized, rewritten, edits)
@@ -270,9 +280,21 @@ fn plan_registry(site: &Site, f: &Field, mapper: &Mapper, opts: PlanOptions) -> 
     // Probe with a placeholder repository: the decision depends only on the registry.
     let probe_text = format!("{}/harborize-probe", original.trim_end_matches('/'));
     let probe = match Reference::parse_name(&probe_text) {
-        Ok(r) if original.contains('.') || original.contains(':') || original == "localhost" || original.contains('/') => r,
+        Ok(r)
+            if original.contains('.')
+                || original.contains(':')
+                || original == "localhost"
+                || original.contains('/') =>
+        {
+            r
+        }
         _ => {
-            return Planned::stay(site, original, Status::Invalid, Some("not a registry host".into()));
+            return Planned::stay(
+                site,
+                original,
+                Status::Invalid,
+                Some("not a registry host".into()),
+            );
         }
     };
     match decide_name(mapper, &probe, opts.direction) {
@@ -280,8 +302,12 @@ fn plan_registry(site: &Site, f: &Field, mapper: &Mapper, opts: PlanOptions) -> 
             let new = name.trim_end_matches("/harborize-probe").to_string();
             let new = match opts.direction {
                 // `harbor/docker-hub/library/harborize-probe` → keep the project only.
-                Direction::Forward => new.strip_suffix("/library").map_or(new.clone(), str::to_string),
-                Direction::Revert => Reference::parse_name(&name).map_or(new.clone(), |r| r.domain().to_string()),
+                Direction::Forward => new
+                    .strip_suffix("/library")
+                    .map_or(new.clone(), str::to_string),
+                Direction::Revert => {
+                    Reference::parse_name(&name).map_or(new.clone(), |r| r.domain().to_string())
+                }
             };
             let edit = field_edit(f, &new).map(|e| vec![e]);
             finish(site, original, None, new, edit)
@@ -305,7 +331,11 @@ fn plan_kustomize(site: &Site, mapper: &Mapper, opts: PlanOptions) -> Planned {
     let effective = new_name.as_ref().unwrap_or(name);
     let original = compose(&effective.value, new_tag.as_ref(), digest.as_ref());
     let shown_original = match new_name {
-        Some(n) => format!("{} => {}", name.value, compose(&n.value, new_tag.as_ref(), digest.as_ref())),
+        Some(n) => format!(
+            "{} => {}",
+            name.value,
+            compose(&n.value, new_tag.as_ref(), digest.as_ref())
+        ),
         None => original.clone(),
     };
     if is_templated(&original) {
@@ -321,7 +351,9 @@ fn plan_kustomize(site: &Site, mapper: &Mapper, opts: PlanOptions) -> Planned {
     };
     let normalized = Reference::parse(&original).ok().map(|r| r.to_string());
     let NameOutcome::To(target) = effective_outcome else {
-        let NameOutcome::Stay(status, msg) = effective_outcome else { unreachable!() };
+        let NameOutcome::Stay(status, msg) = effective_outcome else {
+            unreachable!()
+        };
         let mut p = Planned::stay(site, shown_original, status, msg);
         p.normalized = normalized;
         return p;
@@ -355,10 +387,22 @@ fn plan_kustomize(site: &Site, mapper: &Mapper, opts: PlanOptions) -> Planned {
         }
         Ok(())
     })();
-    finish(site, shown_original, normalized, rewritten, result.map(|_| edits))
+    finish(
+        site,
+        shown_original,
+        normalized,
+        rewritten,
+        result.map(|_| edits),
+    )
 }
 
-fn plan_argo_kustomize(site: &Site, f: &Field, split: Option<usize>, mapper: &Mapper, opts: PlanOptions) -> Planned {
+fn plan_argo_kustomize(
+    site: &Site,
+    f: &Field,
+    split: Option<usize>,
+    mapper: &Mapper,
+    opts: PlanOptions,
+) -> Planned {
     let original = f.value.clone();
     if is_templated(&original) {
         return Planned::stay(site, original, Status::Templated, None);
@@ -383,7 +427,10 @@ fn plan_argo_kustomize(site: &Site, f: &Field, split: Option<usize>, mapper: &Ma
                         file_range: f.file_range.as_ref().map(|x| x.start + offset..x.end),
                         ..f.clone()
                     };
-                    (format!("{}={new_target}", &original[..offset - 1]), field_edit(&sub, &new_target))
+                    (
+                        format!("{}={new_target}", &original[..offset - 1]),
+                        field_edit(&sub, &new_target),
+                    )
                 }
                 // `name:tag` keeps matching `name` and gains the Harbor name.
                 None => {
@@ -393,7 +440,13 @@ fn plan_argo_kustomize(site: &Site, f: &Field, split: Option<usize>, mapper: &Ma
                     (v, e)
                 }
             };
-            let mut p = finish(site, original, Some(r.to_string()), new_value, edit.map(|e| vec![e]));
+            let mut p = finish(
+                site,
+                original,
+                Some(r.to_string()),
+                new_value,
+                edit.map(|e| vec![e]),
+            );
             p.normalized = Some(r.to_string());
             p
         }

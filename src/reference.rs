@@ -202,15 +202,16 @@ fn validate_domain(domain: &str) -> Result<(), ReferenceError> {
     let err = || ReferenceError::Domain(domain.to_string());
     let (host, port) = if let Some(rest) = domain.strip_prefix('[') {
         let (v6, after) = rest.split_once(']').ok_or_else(err)?;
-        if v6.is_empty() || !v6.chars().all(|c| c.is_ascii_hexdigit() || c == ':' || c == '.') {
+        if v6.is_empty()
+            || !v6
+                .chars()
+                .all(|c| c.is_ascii_hexdigit() || c == ':' || c == '.')
+        {
             return Err(err());
         }
         match after {
             "" => ("", None),
-            p => (
-                "",
-                Some(p.strip_prefix(':').ok_or_else(err)?),
-            ),
+            p => ("", Some(p.strip_prefix(':').ok_or_else(err)?)),
         }
     } else {
         match domain.split_once(':') {
@@ -232,7 +233,9 @@ fn validate_domain(domain: &str) -> Result<(), ReferenceError> {
     for component in host.split('.') {
         let bytes = component.as_bytes();
         let ok = !bytes.is_empty()
-            && bytes.iter().all(|b| b.is_ascii_alphanumeric() || *b == b'-')
+            && bytes
+                .iter()
+                .all(|b| b.is_ascii_alphanumeric() || *b == b'-')
             && bytes[0] != b'-'
             && bytes[bytes.len() - 1] != b'-';
         if !ok {
@@ -301,12 +304,12 @@ fn validate_digest(digest: &str) -> Result<(), ReferenceError> {
     let err = || ReferenceError::Digest(digest.to_string());
     let (algo, hex) = digest.split_once(':').ok_or_else(err)?;
     let algo_ok = !algo.is_empty()
-        && algo
-            .split(['-', '_', '+', '.'])
-            .all(|part| {
-                let b = part.as_bytes();
-                !b.is_empty() && b[0].is_ascii_alphabetic() && b.iter().all(|x| x.is_ascii_alphanumeric())
-            });
+        && algo.split(['-', '_', '+', '.']).all(|part| {
+            let b = part.as_bytes();
+            !b.is_empty()
+                && b[0].is_ascii_alphabetic()
+                && b.iter().all(|x| x.is_ascii_alphanumeric())
+        });
     if !algo_ok || hex.len() < 32 || !hex.bytes().all(|b| b.is_ascii_hexdigit()) {
         return Err(err());
     }
@@ -335,17 +338,53 @@ mod tests {
     fn good_references_normalize_as_distribution_does() {
         let cases = [
             ("nginx", "docker.io", "library/nginx", None, None),
-            ("nginx:1.27", "docker.io", "library/nginx", Some("1.27"), None),
-            ("bitnami/redis:7", "docker.io", "bitnami/redis", Some("7"), None),
-            ("docker.io/ubuntu", "docker.io", "library/ubuntu", None, None),
-            ("index.docker.io/library/redis:7", "docker.io", "library/redis", Some("7"), None),
+            (
+                "nginx:1.27",
+                "docker.io",
+                "library/nginx",
+                Some("1.27"),
+                None,
+            ),
+            (
+                "bitnami/redis:7",
+                "docker.io",
+                "bitnami/redis",
+                Some("7"),
+                None,
+            ),
+            (
+                "docker.io/ubuntu",
+                "docker.io",
+                "library/ubuntu",
+                None,
+                None,
+            ),
+            (
+                "index.docker.io/library/redis:7",
+                "docker.io",
+                "library/redis",
+                Some("7"),
+                None,
+            ),
             ("localhost:5000/app", "localhost:5000", "app", None, None),
             ("localhost/app", "localhost", "app", None, None),
             ("Foo/bar", "Foo", "bar", None, None),
             ("[::1]:5000/app:1", "[::1]:5000", "app", Some("1"), None),
-            ("a/b__c/d-e--f/g.h", "docker.io", "a/b__c/d-e--f/g.h", None, None),
+            (
+                "a/b__c/d-e--f/g.h",
+                "docker.io",
+                "a/b__c/d-e--f/g.h",
+                None,
+                None,
+            ),
             ("ghcr.io/org/app:v1", "ghcr.io", "org/app", Some("v1"), None),
-            ("registry.k8s.io:443/pause:3.9", "registry.k8s.io:443", "pause", Some("3.9"), None),
+            (
+                "registry.k8s.io:443/pause:3.9",
+                "registry.k8s.io:443",
+                "pause",
+                Some("3.9"),
+                None,
+            ),
         ];
         for (input, domain, path, tag, digest) in cases {
             let r = Reference::parse(input).unwrap_or_else(|e| panic!("{input}: {e}"));
@@ -390,7 +429,10 @@ mod tests {
             long_path.as_str(),
         ];
         for input in bad {
-            assert!(Reference::parse(input).is_err(), "{input:?} should be invalid");
+            assert!(
+                Reference::parse(input).is_err(),
+                "{input:?} should be invalid"
+            );
         }
     }
 

@@ -109,7 +109,9 @@ impl Report {
             }
             for p in r.planned {
                 report.count(&p);
-                report.references.push(entry(&r.display, p, applied && r.written));
+                report
+                    .references
+                    .push(entry(&r.display, p, applied && r.written));
             }
         }
         report.summary.errors = report.errors.len();
@@ -153,7 +155,11 @@ impl Report {
         let bold = Style::new().bold();
         for r in &self.references {
             let (label, style) = status_label(r.status, mode);
-            write!(out, "{}:{}:{}: {style}{label}{style:#} {}", r.file, r.line, r.column, r.original)?;
+            write!(
+                out,
+                "{}:{}:{}: {style}{label}{style:#} {}",
+                r.file, r.line, r.column, r.original
+            )?;
             if let Some(new) = &r.rewritten {
                 if matches!(r.status, Status::Rewritten | Status::Hint) {
                     write!(out, " -> {new}")?;
@@ -167,7 +173,9 @@ impl Report {
         let red = Style::new().fg_color(Some(AnsiColor::Red.into())).bold();
         for e in &self.errors {
             match (e.line, e.column) {
-                (Some(l), Some(c)) => writeln!(out, "{red}error{red:#}: {}:{l}:{c}: {}", e.file, e.message)?,
+                (Some(l), Some(c)) => {
+                    writeln!(out, "{red}error{red:#}: {}:{l}:{c}: {}", e.file, e.message)?
+                }
                 _ => writeln!(out, "{red}error{red:#}: {}: {}", e.file, e.message)?,
             }
         }
@@ -227,7 +235,11 @@ impl Report {
             if let (Some(l), Some(c)) = (e.line, e.column) {
                 props.push_str(&format!(",line={l},col={c}"));
             }
-            writeln!(out, "::error {props},title=harborize error::{}", escape_data(&e.message))?;
+            writeln!(
+                out,
+                "::error {props},title=harborize error::{}",
+                escape_data(&e.message)
+            )?;
         }
         let s = &self.summary;
         writeln!(
@@ -271,7 +283,9 @@ fn status_label(status: Status, mode: Mode) -> (&'static str, Style) {
 
 /// GitHub workflow command escaping for the message part.
 fn escape_data(s: &str) -> String {
-    s.replace('%', "%25").replace('\r', "%0D").replace('\n', "%0A")
+    s.replace('%', "%25")
+        .replace('\r', "%0D")
+        .replace('\n', "%0A")
 }
 
 /// GitHub workflow command escaping for property values.

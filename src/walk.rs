@@ -41,12 +41,18 @@ pub fn walk(paths: &[PathBuf]) -> Vec<Walked> {
             continue;
         }
         if meta.file_type().is_symlink() && !root.is_dir() {
-            out.push(Walked::Skipped(root.clone(), "symlink, not followed".into()));
+            out.push(Walked::Skipped(
+                root.clone(),
+                "symlink, not followed".into(),
+            ));
             continue;
         }
         let walker = ignore::WalkBuilder::new(root)
             .follow_links(false)
-            .hidden(true)
+            // Hidden directories hold real manifests too (.kyverno-test, .github); only
+            // version-control internals are skipped.
+            .hidden(false)
+            .filter_entry(|e| !matches!(e.file_name().to_str(), Some(".git" | ".hg" | ".svn")))
             .git_ignore(true)
             .git_global(false)
             .git_exclude(true)
@@ -75,7 +81,9 @@ pub fn walk(paths: &[PathBuf]) -> Vec<Walked> {
 
 /// A Helm chart template (Go template, not YAML): under `templates/` of a chart.
 pub fn is_helm_template(path: &Path, text: &str) -> bool {
-    let Some(dir) = path.parent() else { return false };
+    let Some(dir) = path.parent() else {
+        return false;
+    };
     let under_templates = dir.components().any(|c| c.as_os_str() == "templates");
     if !under_templates {
         return false;

@@ -12,7 +12,11 @@ pub fn run(args: &CheckArgs) -> Result<u8> {
     let mapper = mapper_for(&args.common)?;
     let opts = RunOptions {
         plan: PlanOptions {
-            direction: if args.common.revert { Direction::Revert } else { Direction::Forward },
+            direction: if args.common.revert {
+                Direction::Revert
+            } else {
+                Direction::Forward
+            },
             rewrite_hints: args.common.rewrite_hints,
         },
         write: false,
@@ -20,9 +24,16 @@ pub fn run(args: &CheckArgs) -> Result<u8> {
     };
     let results = engine::run(&args.common.paths, &mapper, opts);
     let report = Report::build(mapper.harbor(), results, false);
-    report.print(args.common.format, Mode::Check { strict: args.strict }, args.diff)?;
+    report.print(
+        args.common.format,
+        Mode::Check {
+            strict: args.strict,
+        },
+        args.diff,
+    )?;
     let failing = report.references.iter().any(|r| {
-        r.status == Status::Rewritten || (args.strict && matches!(r.status, Status::Unmapped | Status::Invalid))
+        r.status == Status::Rewritten
+            || (args.strict && matches!(r.status, Status::Unmapped | Status::Invalid))
     });
     Ok(if report.summary.errors > 0 {
         EXIT_ERROR

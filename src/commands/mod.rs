@@ -19,7 +19,8 @@ pub const EXIT_ERROR: u8 = 2;
 /// Load the config and build the mapper for the first PATH.
 pub fn mapper_for(common: &Common) -> Result<Mapper> {
     let start = common.paths.first().map_or(Path::new("."), |p| p.as_path());
-    let config = Config::load(common.config.as_deref(), start).context("cannot load the configuration")?;
+    let config =
+        Config::load(common.config.as_deref(), start).context("cannot load the configuration")?;
     let host = common
         .harbor
         .clone()
@@ -35,7 +36,10 @@ pub fn mapper_for(common: &Common) -> Result<Mapper> {
 /// Accept `https://harbor.example.com/` as `harbor.example.com`; refuse paths.
 fn normalize_host(raw: &str) -> Result<String> {
     let h = raw.trim();
-    let h = h.strip_prefix("https://").or_else(|| h.strip_prefix("http://")).unwrap_or(h);
+    let h = h
+        .strip_prefix("https://")
+        .or_else(|| h.strip_prefix("http://"))
+        .unwrap_or(h);
     let h = h.trim_end_matches('/');
     if h.is_empty() || h.contains('/') || h.contains(char::is_whitespace) {
         bail!("invalid Harbor host {raw:?}: expected HOST[:PORT]");

@@ -55,13 +55,18 @@ pub fn apply_checked(original: &str, edits: &[Edit]) -> Result<String, EditError
     let before = events(original).map_err(EditError::Reparse)?;
     let after = events(&out).map_err(EditError::Reparse)?;
     let expected = expected_values(&before, &edits)?;
-    let inserts: BTreeMap<usize, (String, String)> =
-        edits.iter().filter_map(|e| e.insert.clone().map(|pair| (e.owner, pair))).collect();
+    let inserts: BTreeMap<usize, (String, String)> = edits
+        .iter()
+        .filter_map(|e| e.insert.clone().map(|pair| (e.owner, pair)))
+        .collect();
     compare(&before, &after, &expected, &inserts)?;
     Ok(out)
 }
 
-fn expected_values(before: &[Event<'_>], edits: &[&Edit]) -> Result<BTreeMap<usize, String>, EditError> {
+fn expected_values(
+    before: &[Event<'_>],
+    edits: &[&Edit],
+) -> Result<BTreeMap<usize, String>, EditError> {
     let mut by_owner: BTreeMap<usize, Vec<&Edit>> = BTreeMap::new();
     for e in edits.iter().filter(|e| e.insert.is_none()) {
         by_owner.entry(e.owner).or_default().push(e);
@@ -90,7 +95,9 @@ fn expected_values(before: &[Event<'_>], edits: &[&Edit]) -> Result<BTreeMap<usi
         }
     }
     if values.len() != by_owner.len() {
-        return Err(EditError::Mismatch("an edit names a scalar that does not exist".into()));
+        return Err(EditError::Mismatch(
+            "an edit names a scalar that does not exist".into(),
+        ));
     }
     Ok(values)
 }
@@ -111,7 +118,9 @@ fn compare(
     let mut ordinal = 0;
     let mut after_iter = after.iter();
     for a in before {
-        let b = after_iter.next().ok_or_else(|| EditError::Mismatch("events missing".into()))?;
+        let b = after_iter
+            .next()
+            .ok_or_else(|| EditError::Mismatch("events missing".into()))?;
         match (a, b) {
             (Event::Scalar(va, sa, aa, ta), Event::Scalar(vb, sb, ab, tb)) => {
                 let want = expected.get(&ordinal).map_or(va.as_ref(), String::as_str);
@@ -171,7 +180,10 @@ mod tests {
     fn an_edit_that_breaks_structure_is_refused() {
         let text = "image: nginx\nnext: 1\n";
         let err = apply_checked(text, &[edit(text, "nginx", "a: b", 1)]).unwrap_err();
-        assert!(matches!(err, EditError::Mismatch(_) | EditError::Reparse(_)), "{err}");
+        assert!(
+            matches!(err, EditError::Mismatch(_) | EditError::Reparse(_)),
+            "{err}"
+        );
     }
 
     #[test]

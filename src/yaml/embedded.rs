@@ -31,7 +31,9 @@ impl EmbeddedMap {
         let leading_empty = block.value.len() - block.value.trim_start_matches('\n').len();
         let mut file_pos = text[..block.token.start].rfind('\n').map_or(0, |i| i + 1);
         for _ in 0..leading_empty {
-            file_pos = text[..file_pos.saturating_sub(1)].rfind('\n').map_or(0, |i| i + 1);
+            file_pos = text[..file_pos.saturating_sub(1)]
+                .rfind('\n')
+                .map_or(0, |i| i + 1);
         }
         let first_line = block.line - leading_empty;
         let mut indent: Option<usize> = None;
@@ -47,14 +49,17 @@ impl EmbeddedMap {
             }
             let rest = text.get(file_pos..)?;
             let line_end = rest.find('\n').map_or(rest.len(), |n| n);
-            let fline = rest[..line_end].strip_suffix('\r').unwrap_or(&rest[..line_end]);
+            let fline = rest[..line_end]
+                .strip_suffix('\r')
+                .unwrap_or(&rest[..line_end]);
             if vline.is_empty() {
                 if !fline.trim().is_empty() {
                     return None;
                 }
                 lines.push((emb_pos, usize::MAX));
             } else {
-                let ind = *indent.get_or_insert_with(|| fline.len() - fline.trim_start_matches(' ').len());
+                let ind = *indent
+                    .get_or_insert_with(|| fline.len() - fline.trim_start_matches(' ').len());
                 if fline.get(ind..)? != *vline || !fline[..ind].bytes().all(|b| b == b' ') {
                     return None;
                 }
@@ -74,7 +79,10 @@ impl EmbeddedMap {
 
     /// Map a byte range of the embedded text (within one line) to the file.
     pub fn map_range(&self, range: &Range<usize>) -> Option<Range<usize>> {
-        let idx = self.lines.partition_point(|(e, _)| *e <= range.start).checked_sub(1)?;
+        let idx = self
+            .lines
+            .partition_point(|(e, _)| *e <= range.start)
+            .checked_sub(1)?;
         let (emb_start, file_start) = self.lines[idx];
         if file_start == usize::MAX {
             return None;

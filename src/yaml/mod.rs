@@ -76,7 +76,16 @@ impl Scalar {
 fn is_plain_non_string(v: &str) -> bool {
     matches!(
         v,
-        "" | "~" | "null" | "Null" | "NULL" | "true" | "True" | "TRUE" | "false" | "False" | "FALSE"
+        "" | "~"
+            | "null"
+            | "Null"
+            | "NULL"
+            | "true"
+            | "True"
+            | "TRUE"
+            | "false"
+            | "False"
+            | "FALSE"
     )
 }
 
@@ -138,6 +147,30 @@ impl Stream {
     }
 }
 
+/// Line starts of the original text, for line/column of a byte offset (computed here,
+/// not taken from the parser, so the leniency patch cannot shift them).
+struct LineIndex {
+    starts: Vec<usize>,
+}
+
+impl LineIndex {
+    fn new(text: &str) -> Self {
+        let mut starts = vec![0];
+        starts.extend(memchr::memchr_iter(b'\n', text.as_bytes()).map(|i| i + 1));
+        LineIndex { starts }
+    }
+    /// 1-based line and column (in characters).
+    fn position(&self, text: &str, offset: usize) -> (usize, usize) {
+        let line = self.starts.partition_point(|&s| s <= offset);
+        let start = self.starts[line - 1];
+        let column = text
+            .get(start..offset)
+            .map_or(offset - start, |s| s.chars().count())
+            + 1;
+        (line, column)
+    }
+}
+
 /// Converts saphyr's character indices into byte offsets, walking forward.
 struct ByteIndex<'a> {
     text: &'a str,
@@ -187,13 +220,87 @@ fn scan_error(e: &saphyr_parser::ScanError) -> YamlError {
 }
 
 /// Every event of the text, for the edit checker's tree comparison.
-pub fn events(text: &str) -> Result<Vec<Event<'_>>, YamlError> {
-    let mut out = Vec::new();
-    for ev in Parser::new_from_str(text) {
-        let (ev, _) = ev.map_err(|e| scan_error(&e))?;
-        out.push(ev);
+pub fn events(text: &str) -> Result<Vec<Event<'static>>, YamlError> {
+    with_leniency(text, |t| {
+        let mut out = Vec::new();
+        for ev in Parser::new_from_str(t) {
+            let (ev, _) = ev.map_err(|e| scan_error(&e))?;
+            out.push(into_owned(ev));
+        }
+        Ok(out)
+    })
+}
+
+fn into_owned(ev: Event<'_>) -> Event<'static> {
+    use std::borrow::Cow;
+    match ev {
+        Event::Scalar(v, s, a, t) => Event::Scalar(
+            Cow::Owned(v.into_owned()),
+            s,
+            a,
+            t.map(|t| Cow::Owned(t.into_owned())),
+        ),
+        Event::SequenceStart(a, t) => {
+            Event::SequenceStart(a, t.map(|t| Cow::Owned(t.into_owned())))
+        }
+        Event::MappingStart(a, t) => Event::MappingStart(a, t.map(|t| Cow::Owned(t.into_owned()))),
+        Event::Nothing => Event::Nothing,
+        Event::StreamStart => Event::StreamStart,
+        Event::StreamEnd => Event::StreamEnd,
+        Event::DocumentStart(b) => Event::DocumentStart(b),
+        Event::DocumentEnd => Event::DocumentEnd,
+        Event::Alias(a) => Event::Alias(a),
+        Event::SequenceEnd => Event::SequenceEnd,
+        Event::MappingEnd => Event::MappingEnd,
     }
-    Ok(out)
+}
+
+/// Run a parse; when it fails only because a flow collection's closing bracket sits at
+/// its parent's indentation (`command: [` … `]`, accepted by libyaml, go-yaml and so by
+/// Kubernetes and Compose, refused by saphyr), retry on a same-length copy where that
+/// bracket is joined to the line before. Byte offsets are unchanged by the patch.
+fn with_leniency<T>(
+    text: &str,
+    mut parse: impl FnMut(&str) -> Result<T, YamlError>,
+) -> Result<T, YamlError> {
+    let first = match parse(text) {
+        Ok(v) => return Ok(v),
+        Err(e) => e,
+    };
+    let mut patched = text.to_string();
+    let mut err = first.clone();
+    for _ in 0..10_000 {
+        if err.message != "invalid indentation" || !join_closing_bracket(&mut patched, err.line) {
+            return Err(first);
+        }
+        match parse(&patched) {
+            Ok(v) => return Ok(v),
+            Err(e) => err = e,
+        }
+    }
+    Err(first)
+}
+
+/// Replace the line break before line `line` with spaces when that line starts (after
+/// spaces) with `]` or `}`. Returns false when the line is not such a line.
+fn join_closing_bracket(text: &mut String, line: usize) -> bool {
+    let Some(start) = text
+        .match_indices('\n')
+        .nth(line.saturating_sub(2))
+        .map(|(i, _)| i + 1)
+    else {
+        return false;
+    };
+    let rest = text[start..].trim_start_matches(' ');
+    if !(rest.starts_with(']') || rest.starts_with('}')) {
+        return false;
+    }
+    // Same length: ASCII line-break bytes become ASCII spaces.
+    text.replace_range(start - 1..start, " ");
+    if start >= 2 && text.as_bytes()[start - 2] == b'\r' {
+        text.replace_range(start - 2..start - 1, " ");
+    }
+    true
 }
 
 enum Frame {
@@ -203,6 +310,11 @@ enum Frame {
 
 /// Parse a whole stream into trees with byte-accurate scalar positions.
 pub fn parse(text: &str) -> Result<Stream, YamlError> {
+    let lines = LineIndex::new(text);
+    with_leniency(text, |t| parse_exact(t, text, &lines))
+}
+
+fn parse_exact(text: &str, original: &str, lines: &LineIndex) -> Result<Stream, YamlError> {
     let mut index = ByteIndex::new(text);
     let mut stream = Stream::default();
     let mut stack: Vec<Frame> = Vec::new();
@@ -246,7 +358,15 @@ pub fn parse(text: &str) -> Result<Stream, YamlError> {
             },
             Event::Alias(id) => Node::Alias(id),
             Event::Scalar(value, style, anchor, _) => {
-                let scalar = make_scalar(text, &mut index, &span, value.into_owned(), style, ordinal);
+                let scalar = make_scalar(
+                    original,
+                    lines,
+                    &mut index,
+                    &span,
+                    value.into_owned(),
+                    style,
+                    ordinal,
+                );
                 ordinal += 1;
                 if anchor != 0 {
                     stream.anchors.insert(anchor, scalar.clone());
@@ -277,6 +397,7 @@ fn too_deep(span: &Span) -> YamlError {
 
 fn make_scalar(
     text: &str,
+    lines: &LineIndex,
     index: &mut ByteIndex<'_>,
     span: &Span,
     value: String,
@@ -285,27 +406,18 @@ fn make_scalar(
 ) -> Scalar {
     let mut start = index.byte(span.start.index());
     let end = index.byte(span.end.index()).max(start);
-    let mut line = span.start.line();
-    let mut column = span.start.col() + 1;
     // The span of an anchored or tagged scalar starts at `&anchor` / `!tag`: step over
     // those properties so the token is the value itself.
     let bytes = text.as_bytes();
     while start < end && (bytes[start] == b'&' || bytes[start] == b'!') {
         while start < end && !bytes[start].is_ascii_whitespace() {
             start += 1;
-            column += 1;
         }
         while start < end && bytes[start].is_ascii_whitespace() {
-            if bytes[start] == b'\n' {
-                line += 1;
-                column = 0;
-            }
-            if bytes[start] != b'\r' {
-                column += 1;
-            }
             start += 1;
         }
     }
+    let (line, column) = lines.position(text, start);
     let style = Style::from(style);
     let (token, content) = locate_token(text, start, end, style, &value);
     Scalar {
@@ -322,13 +434,21 @@ fn make_scalar(
 /// The token's byte range and, when editable, the range whose text equals the value.
 /// Quoted tokens are measured from their opening quote (saphyr's end marker is not
 /// reliable after an anchor); block scalars keep the parser's span.
-fn locate_token(text: &str, start: usize, end: usize, style: Style, value: &str) -> (Range<usize>, Option<Range<usize>>) {
+fn locate_token(
+    text: &str,
+    start: usize,
+    end: usize,
+    style: Style,
+    value: &str,
+) -> (Range<usize>, Option<Range<usize>>) {
     let bytes = text.as_bytes();
     match style {
         Style::Plain => {
             let candidate = start..start + value.len();
             match text.get(candidate.clone()) {
-                Some(raw) if raw == value && !value.contains('\n') => (candidate.clone(), Some(candidate)),
+                Some(raw) if raw == value && !value.contains('\n') => {
+                    (candidate.clone(), Some(candidate))
+                }
                 _ => (start..end, None),
             }
         }
@@ -374,7 +494,8 @@ pub fn encode_for_style(value: &str, style: Style) -> Option<String> {
     match style {
         Style::Plain => {
             let first_ok = !value.starts_with([
-                '[', ']', '{', '}', '!', '&', '*', '#', '|', '>', '\'', '"', '%', '@', '`', '-', '?', ':', ',',
+                '[', ']', '{', '}', '!', '&', '*', '#', '|', '>', '\'', '"', '%', '@', '`', '-',
+                '?', ':', ',',
             ]);
             let safe = !value.is_empty()
                 && first_ok
