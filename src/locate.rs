@@ -102,7 +102,6 @@ enum Mode {
 struct Embed<'a> {
     map: Option<&'a EmbeddedMap>,
     owner: usize,
-    style: Style,
 }
 
 struct Walker<'a> {
@@ -250,11 +249,8 @@ impl<'a> Walker<'a> {
                     } else {
                         None
                     },
-                    style: if s.content.is_some() {
-                        e.style
-                    } else {
-                        s.style
-                    },
+                    // The bytes edited are the inner scalar's own content.
+                    style: s.style,
                 }
             }
         }
@@ -624,7 +620,6 @@ impl<'a> Walker<'a> {
         let embed = Embed {
             map: map.as_ref(),
             owner: block.ordinal,
-            style: block.style,
         };
         let mut inner_sites = Vec::new();
         {

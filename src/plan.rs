@@ -234,10 +234,15 @@ fn plan_helm_map(
             let edits = match registry {
                 None => field_edit(repository, &new_name).map(|e| vec![e]),
                 Some(reg) => {
-                    // Keep the split: the host goes to `registry`, the path to `repository`.
-                    let (host, path) = split_host(&new_name, opts.direction);
-                    field_edit(reg, &host)
-                        .and_then(|a| field_edit(repository, &path).map(|b| vec![a, b]))
+                    // Keep the split, and keep the repository as the chart knows it: the
+                    // registry field takes `harbor/<project>` (so a chart's
+                    // `global.imageRegistry`, which replaces it, composes the same way).
+                    let (host, path) = split_registry(&new_name, &name, &repository.value, opts.direction);
+                    let mut edits = vec![field_edit(reg, &host)];
+                    if path != repository.value {
+                        edits.push(field_edit(repository, &path));
+                    }
+                    edits.into_iter().collect::<Result<Vec<_>, _>>()
                 }
             };
             finish(site, original, normalized, rewritten, edits)
@@ -250,24 +255,36 @@ fn plan_helm_map(
     }
 }
 
-/// Split a name into (registry, repository) for a Helm map: `h/docker-hub/library/x` →
-/// (`h`, `docker-hub/library/x`); a familiar upstream name gets its implicit domain back.
-fn split_host(name: &str, direction: Direction) -> (String, String) {
-    match Reference::parse_name(name) {
-        Ok(r) if direction == Direction::Revert || name.starts_with(r.domain()) => {
-            let path = if direction == Direction::Revert {
-                let familiar = r.familiar_name();
-                familiar
-                    .strip_prefix(&format!("{}/", r.domain()))
-                    .map_or(familiar.clone(), str::to_string)
+/// Split a new name into (registry, repository) for a Helm map with a registry field.
+/// Forward: `harbor/docker-hub/bitnami/nginx` → (`harbor/docker-hub`, `bitnami/nginx`);
+/// revert: `bitnami/nginx` → (`docker.io`, `bitnami/nginx`).
+fn split_registry(new_name: &str, old: &Reference, old_repo: &str, direction: Direction) -> (String, String) {
+    match direction {
+        Direction::Forward => {
+            // The upstream path as the runtime sees it (`library/` for Docker Hub).
+            let path = old.path();
+            let repo = if path != old_repo && path.ends_with(old_repo) && !old_repo.contains('/') {
+                path.to_string()
             } else {
-                r.path().to_string()
+                old_repo.to_string()
             };
-            (r.domain().to_string(), path)
+            match new_name.strip_suffix(&format!("/{repo}")) {
+                Some(prefix) => (prefix.to_string(), repo),
+                None => match new_name.split_once('/') {
+                    Some((h, p)) => (h.to_string(), p.to_string()),
+                    None => (new_name.to_string(), String::new()),
+                },
+            }
         }
-        _ => match name.split_once('/') {
-            Some((h, p)) => (h.to_string(), p.to_string()),
-            None => (String::new(), name.to_string()),
+        Direction::Revert => match Reference::parse_name(new_name) {
+            Ok(r) => {
+                let familiar = r.familiar_name();
+                let path = familiar
+                    .strip_prefix(&format!("{}/", r.domain()))
+                    .map_or(familiar.clone(), str::to_string);
+                (r.domain().to_string(), path)
+            }
+            Err(_) => (new_name.to_string(), old_repo.to_string()),
         },
     }
 }

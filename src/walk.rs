@@ -28,20 +28,27 @@ fn has_manifest_extension(p: &Path) -> bool {
 /// Expand the command-line paths into files, sorted within each directory.
 pub fn walk(paths: &[PathBuf]) -> Vec<Walked> {
     let mut out = Vec::new();
+    walk_each(paths, |w| out.push(w));
+    out
+}
+
+/// Like [`walk`], handing each entry over as soon as it is found (so processing can
+/// overlap the directory walk).
+pub fn walk_each(paths: &[PathBuf], mut emit: impl FnMut(Walked)) {
     for root in paths {
         let meta = match std::fs::symlink_metadata(root) {
             Ok(m) => m,
             Err(e) => {
-                out.push(Walked::Error(root.clone(), format!("cannot read: {e}")));
+                emit(Walked::Error(root.clone(), format!("cannot read: {e}")));
                 continue;
             }
         };
         if meta.is_file() {
-            out.push(Walked::File(root.clone()));
+            emit(Walked::File(root.clone()));
             continue;
         }
         if meta.file_type().is_symlink() && !root.is_dir() {
-            out.push(Walked::Skipped(
+            emit(Walked::Skipped(
                 root.clone(),
                 "symlink, not followed".into(),
             ));
@@ -66,17 +73,16 @@ pub fn walk(paths: &[PathBuf]) -> Vec<Walked> {
                     let path = e.into_path();
                     if ft.is_symlink() {
                         if has_manifest_extension(&path) {
-                            out.push(Walked::Skipped(path, "symlink, not followed".into()));
+                            emit(Walked::Skipped(path, "symlink, not followed".into()));
                         }
                     } else if ft.is_file() && has_manifest_extension(&path) {
-                        out.push(Walked::File(path));
+                        emit(Walked::File(path));
                     }
                 }
-                Err(e) => out.push(Walked::Error(root.clone(), e.to_string())),
+                Err(e) => emit(Walked::Error(root.clone(), e.to_string())),
             }
         }
     }
-    out
 }
 
 /// A Helm chart template (Go template, not YAML): under `templates/` of a chart.
