@@ -59,6 +59,8 @@ pub enum Shape {
         name: Field,
         new_name: Option<Field>,
         new_tag: Option<Field>,
+        /// kustomize's `tagSuffix`, appended to the tag.
+        tag_suffix: Option<Field>,
         digest: Option<Field>,
         /// The kustomization also builds remote resources this tool cannot edit, so `name`
         /// must keep matching the upstream form.
@@ -523,6 +525,7 @@ impl<'a> Walker<'a> {
                 name: name_field.clone(),
                 new_name: get("newName"),
                 new_tag: get("newTag"),
+                tag_suffix: get("tagSuffix"),
                 digest: get("digest"),
                 remote,
                 insert_at,

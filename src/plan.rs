@@ -338,6 +338,7 @@ fn plan_kustomize(site: &Site, mapper: &Mapper, opts: PlanOptions) -> Planned {
         name,
         new_name,
         new_tag,
+        tag_suffix,
         digest,
         remote,
         insert_at,
@@ -346,6 +347,12 @@ fn plan_kustomize(site: &Site, mapper: &Mapper, opts: PlanOptions) -> Planned {
         unreachable!()
     };
     let effective = new_name.as_ref().unwrap_or(name);
+    // `tagSuffix` extends the tag; shown as part of it.
+    let suffixed_tag = tag_suffix.as_ref().map(|s| Field {
+        value: format!("{}{}", new_tag.as_ref().map_or("", |t| t.value.as_str()), s.value),
+        ..s.clone()
+    });
+    let new_tag = &suffixed_tag.or_else(|| new_tag.clone());
     let original = compose(&effective.value, new_tag.as_ref(), digest.as_ref());
     let shown_original = match new_name {
         Some(n) => format!(
