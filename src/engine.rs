@@ -160,7 +160,11 @@ pub fn process_file(path: &Path, mapper: &Mapper, run: RunOptions) -> FileResult
     }
     result.changed = true;
     if run.diff {
-        let name = result.display.trim_start_matches("./").trim_start_matches('/').to_string();
+        let name = result
+            .display
+            .trim_start_matches("./")
+            .trim_start_matches('/')
+            .to_string();
         let diff = similar::TextDiff::from_lines(&text, &new_text)
             .unified_diff()
             .context_radius(3)

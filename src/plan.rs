@@ -237,7 +237,8 @@ fn plan_helm_map(
                     // Keep the split, and keep the repository as the chart knows it: the
                     // registry field takes `harbor/<project>` (so a chart's
                     // `global.imageRegistry`, which replaces it, composes the same way).
-                    let (host, path) = split_registry(&new_name, &name, &repository.value, opts.direction);
+                    let (host, path) =
+                        split_registry(&new_name, &name, &repository.value, opts.direction);
                     let mut edits = vec![field_edit(reg, &host)];
                     if path != repository.value {
                         edits.push(field_edit(repository, &path));
@@ -258,7 +259,12 @@ fn plan_helm_map(
 /// Split a new name into (registry, repository) for a Helm map with a registry field.
 /// Forward: `harbor/docker-hub/bitnami/nginx` → (`harbor/docker-hub`, `bitnami/nginx`);
 /// revert: `bitnami/nginx` → (`docker.io`, `bitnami/nginx`).
-fn split_registry(new_name: &str, old: &Reference, old_repo: &str, direction: Direction) -> (String, String) {
+fn split_registry(
+    new_name: &str,
+    old: &Reference,
+    old_repo: &str,
+    direction: Direction,
+) -> (String, String) {
     match direction {
         Direction::Forward => {
             // The upstream path as the runtime sees it (`library/` for Docker Hub).
@@ -349,7 +355,11 @@ fn plan_kustomize(site: &Site, mapper: &Mapper, opts: PlanOptions) -> Planned {
     let effective = new_name.as_ref().unwrap_or(name);
     // `tagSuffix` extends the tag; shown as part of it.
     let suffixed_tag = tag_suffix.as_ref().map(|s| Field {
-        value: format!("{}{}", new_tag.as_ref().map_or("", |t| t.value.as_str()), s.value),
+        value: format!(
+            "{}{}",
+            new_tag.as_ref().map_or("", |t| t.value.as_str()),
+            s.value
+        ),
         ..s.clone()
     });
     let new_tag = &suffixed_tag.or_else(|| new_tag.clone());

@@ -23,9 +23,16 @@ fn missing_harbor_host_is_a_clear_error() {
     write(tmp.path(), "d.yaml", DEPLOY);
     let out = run(&["rewrite", tmp.path().to_str().unwrap()]);
     assert_eq!(code(&out), 2);
-    assert!(stderr(&out).contains("harborize failed"), "{}", stderr(&out));
+    assert!(
+        stderr(&out).contains("harborize failed"),
+        "{}",
+        stderr(&out)
+    );
     assert!(stderr(&out).contains("no Harbor host"), "{}", stderr(&out));
-    assert_eq!(std::fs::read_to_string(tmp.path().join("d.yaml")).unwrap(), DEPLOY);
+    assert_eq!(
+        std::fs::read_to_string(tmp.path().join("d.yaml")).unwrap(),
+        DEPLOY
+    );
 }
 
 #[test]
@@ -38,9 +45,16 @@ fn harbor_host_comes_from_env_or_config() {
         .output()
         .unwrap();
     assert_eq!(json(&out)["harbor"], "env.example.com");
-    write(tmp.path(), "harborize.yaml", "harbor:\n  host: cfg.example.com\n");
+    write(
+        tmp.path(),
+        "harborize.yaml",
+        "harbor:\n  host: cfg.example.com\n",
+    );
     let out = run(&["check", tmp.path().to_str().unwrap(), "--format", "json"]);
-    assert_eq!(json(&out)["references"][0]["rewritten"], "cfg.example.com/docker-hub/library/nginx:1.27");
+    assert_eq!(
+        json(&out)["references"][0]["rewritten"],
+        "cfg.example.com/docker-hub/library/nginx:1.27"
+    );
 }
 
 #[test]
@@ -49,21 +63,57 @@ fn check_exits_1_on_pending_rewrites_and_writes_nothing() {
     let f = write(tmp.path(), "d.yaml", DEPLOY);
     let out = run(&["check", f.to_str().unwrap(), "--harbor", HARBOR]);
     assert_eq!(code(&out), 1);
-    assert!(stdout(&out).contains("would-rewrite nginx:1.27 -> harbor.example.com/docker-hub/library/nginx:1.27"));
+    assert!(stdout(&out)
+        .contains("would-rewrite nginx:1.27 -> harbor.example.com/docker-hub/library/nginx:1.27"));
     assert_eq!(std::fs::read_to_string(&f).unwrap(), DEPLOY);
     // After the rewrite the same check passes.
-    assert_eq!(code(&run(&["rewrite", f.to_str().unwrap(), "--harbor", HARBOR])), 0);
-    assert_eq!(code(&run(&["check", f.to_str().unwrap(), "--harbor", HARBOR])), 0);
+    assert_eq!(
+        code(&run(&["rewrite", f.to_str().unwrap(), "--harbor", HARBOR])),
+        0
+    );
+    assert_eq!(
+        code(&run(&["check", f.to_str().unwrap(), "--harbor", HARBOR])),
+        0
+    );
 }
 
 #[test]
 fn strict_check_fails_on_unmapped_and_invalid() {
     let tmp = tempfile::tempdir().unwrap();
-    let f = write(tmp.path(), "d.yaml", &DEPLOY.replace("nginx:1.27", "mcr.microsoft.com/dotnet/aspnet:8.0"));
-    assert_eq!(code(&run(&["check", f.to_str().unwrap(), "--harbor", HARBOR])), 0);
-    assert_eq!(code(&run(&["check", f.to_str().unwrap(), "--harbor", HARBOR, "--strict"])), 1);
-    let g = write(tmp.path(), "e.yaml", &DEPLOY.replace("nginx:1.27", "Foo/Bar:1"));
-    assert_eq!(code(&run(&["check", g.to_str().unwrap(), "--harbor", HARBOR, "--strict"])), 1);
+    let f = write(
+        tmp.path(),
+        "d.yaml",
+        &DEPLOY.replace("nginx:1.27", "mcr.microsoft.com/dotnet/aspnet:8.0"),
+    );
+    assert_eq!(
+        code(&run(&["check", f.to_str().unwrap(), "--harbor", HARBOR])),
+        0
+    );
+    assert_eq!(
+        code(&run(&[
+            "check",
+            f.to_str().unwrap(),
+            "--harbor",
+            HARBOR,
+            "--strict"
+        ])),
+        1
+    );
+    let g = write(
+        tmp.path(),
+        "e.yaml",
+        &DEPLOY.replace("nginx:1.27", "Foo/Bar:1"),
+    );
+    assert_eq!(
+        code(&run(&[
+            "check",
+            g.to_str().unwrap(),
+            "--harbor",
+            HARBOR,
+            "--strict"
+        ])),
+        1
+    );
 }
 
 #[test]
@@ -71,13 +121,22 @@ fn per_file_errors_do_not_stop_the_run() {
     let tmp = tempfile::tempdir().unwrap();
     write(tmp.path(), "a-broken.yaml", "image: [unclosed\nkey: : :\n");
     let good = write(tmp.path(), "b-good.yaml", DEPLOY);
-    let out = run(&["rewrite", tmp.path().to_str().unwrap(), "--harbor", HARBOR, "--format", "json"]);
+    let out = run(&[
+        "rewrite",
+        tmp.path().to_str().unwrap(),
+        "--harbor",
+        HARBOR,
+        "--format",
+        "json",
+    ]);
     assert_eq!(code(&out), 2);
     let v = json(&out);
     let err = &v["errors"][0];
     assert!(err["file"].as_str().unwrap().ends_with("a-broken.yaml"));
     assert!(err["line"].as_u64().unwrap() >= 1 && err["column"].as_u64().is_some());
-    assert!(std::fs::read_to_string(good).unwrap().contains("harbor.example.com/docker-hub/library/nginx:1.27 # pinned"));
+    assert!(std::fs::read_to_string(good)
+        .unwrap()
+        .contains("harbor.example.com/docker-hub/library/nginx:1.27 # pinned"));
     assert_eq!(
         std::fs::read_to_string(tmp.path().join("a-broken.yaml")).unwrap(),
         "image: [unclosed\nkey: : :\n"
@@ -85,29 +144,55 @@ fn per_file_errors_do_not_stop_the_run() {
     // Text output names path:line:col.
     let out = run(&["check", tmp.path().to_str().unwrap(), "--harbor", HARBOR]);
     let text = stdout(&out);
-    assert!(text.lines().any(|l| l.starts_with("error: ") && l.contains("a-broken.yaml:")), "{text}");
+    assert!(
+        text.lines()
+            .any(|l| l.starts_with("error: ") && l.contains("a-broken.yaml:")),
+        "{text}"
+    );
 }
 
 #[test]
 fn json_contract_has_every_field() {
     let tmp = tempfile::tempdir().unwrap();
     let f = write(tmp.path(), "d.yaml", DEPLOY);
-    let out = run(&["rewrite", f.to_str().unwrap(), "--harbor", HARBOR, "--format", "json"]);
+    let out = run(&[
+        "rewrite",
+        f.to_str().unwrap(),
+        "--harbor",
+        HARBOR,
+        "--format",
+        "json",
+    ]);
     let v = json(&out);
     assert_eq!(v["version"], 1);
     assert_eq!(v["harbor"], HARBOR);
     let r = &v["references"][0];
     assert_eq!(r["file"], f.to_str().unwrap());
-    assert_eq!((r["line"].as_u64(), r["column"].as_u64()), (Some(10), Some(18)));
+    assert_eq!(
+        (r["line"].as_u64(), r["column"].as_u64()),
+        (Some(10), Some(18))
+    );
     assert_eq!(r["kind"], "image");
     assert_eq!(r["original"], "nginx:1.27");
     assert_eq!(r["normalized"], "docker.io/library/nginx:1.27");
     assert_eq!(r["status"], "rewritten");
-    assert_eq!(r["rewritten"], "harbor.example.com/docker-hub/library/nginx:1.27");
+    assert_eq!(
+        r["rewritten"],
+        "harbor.example.com/docker-hub/library/nginx:1.27"
+    );
     assert_eq!(r["applied"], true);
     assert_eq!(v["files_changed"][0], f.to_str().unwrap());
     for key in [
-        "files_scanned", "references", "rewritten", "already_proxied", "excluded", "unmapped", "templated", "invalid", "hints", "errors",
+        "files_scanned",
+        "references",
+        "rewritten",
+        "already_proxied",
+        "excluded",
+        "unmapped",
+        "templated",
+        "invalid",
+        "hints",
+        "errors",
     ] {
         assert!(v["summary"][key].is_u64(), "summary.{key}");
     }
@@ -118,13 +203,36 @@ fn json_contract_has_every_field() {
 fn dry_run_and_diff_write_nothing() {
     let tmp = tempfile::tempdir().unwrap();
     let f = write(tmp.path(), "d.yaml", DEPLOY);
-    let out = run(&["rewrite", f.to_str().unwrap(), "--harbor", HARBOR, "--dry-run", "--diff"]);
+    let out = run(&[
+        "rewrite",
+        f.to_str().unwrap(),
+        "--harbor",
+        HARBOR,
+        "--dry-run",
+        "--diff",
+    ]);
     assert_eq!(code(&out), 1);
     let text = stdout(&out);
-    assert!(text.contains("-          image: nginx:1.27 # pinned"), "{text}");
-    assert!(text.contains("+          image: harbor.example.com/docker-hub/library/nginx:1.27 # pinned"), "{text}");
+    assert!(
+        text.contains("-          image: nginx:1.27 # pinned"),
+        "{text}"
+    );
+    assert!(
+        text.contains(
+            "+          image: harbor.example.com/docker-hub/library/nginx:1.27 # pinned"
+        ),
+        "{text}"
+    );
     assert_eq!(std::fs::read_to_string(&f).unwrap(), DEPLOY);
-    let out = run(&["rewrite", f.to_str().unwrap(), "--harbor", HARBOR, "--dry-run", "--format", "json"]);
+    let out = run(&[
+        "rewrite",
+        f.to_str().unwrap(),
+        "--harbor",
+        HARBOR,
+        "--dry-run",
+        "--format",
+        "json",
+    ]);
     assert_eq!(json(&out)["references"][0]["applied"], false);
 }
 
@@ -132,18 +240,35 @@ fn dry_run_and_diff_write_nothing() {
 fn github_format_annotates_file_and_line() {
     let tmp = tempfile::tempdir().unwrap();
     let f = write(tmp.path(), "d.yaml", DEPLOY);
-    let out = run(&["check", f.to_str().unwrap(), "--harbor", HARBOR, "--format", "github"]);
+    let out = run(&[
+        "check",
+        f.to_str().unwrap(),
+        "--harbor",
+        HARBOR,
+        "--format",
+        "github",
+    ]);
     let text = stdout(&out);
-    let line = text.lines().find(|l| l.starts_with("::error ")).expect("annotation");
+    let line = text
+        .lines()
+        .find(|l| l.starts_with("::error "))
+        .expect("annotation");
     assert!(line.contains(",line=10,col=18,"), "{line}");
-    assert!(line.contains("nginx:1.27 -> harbor.example.com/docker-hub/library/nginx:1.27"), "{line}");
+    assert!(
+        line.contains("nginx:1.27 -> harbor.example.com/docker-hub/library/nginx:1.27"),
+        "{line}"
+    );
 }
 
 #[test]
 fn bad_config_points_at_its_line() {
     let tmp = tempfile::tempdir().unwrap();
     write(tmp.path(), "d.yaml", DEPLOY);
-    write(tmp.path(), "harborize.yaml", "harbor:\n  host: h.example.com\nregistries:\n  gcr.io:\n    projekt: gcr\n");
+    write(
+        tmp.path(),
+        "harborize.yaml",
+        "harbor:\n  host: h.example.com\nregistries:\n  gcr.io:\n    projekt: gcr\n",
+    );
     let out = run(&["check", tmp.path().to_str().unwrap()]);
     assert_eq!(code(&out), 2);
     let err = stderr(&out);
@@ -163,31 +288,72 @@ fn symlinks_ignored_files_binary_and_non_utf8_are_left_alone() {
     write(&repo, "ignored.yaml", DEPLOY);
     std::fs::write(repo.join("latin1.yaml"), b"image: caf\xe9\n").unwrap();
     std::fs::write(repo.join("binary.json"), b"{\"image\": \"nginx\"}\0\0").unwrap();
-    let out = run(&["rewrite", repo.to_str().unwrap(), "--harbor", HARBOR, "--format", "json"]);
+    let out = run(&[
+        "rewrite",
+        repo.to_str().unwrap(),
+        "--harbor",
+        HARBOR,
+        "--format",
+        "json",
+    ]);
     assert_eq!(code(&out), 0, "{}", stdout(&out));
-    assert_eq!(std::fs::read_to_string(&target).unwrap(), DEPLOY, "followed a symlink out of the tree");
-    assert!(std::fs::symlink_metadata(repo.join("link.yaml")).unwrap().file_type().is_symlink());
-    assert_eq!(std::fs::read_to_string(repo.join("ignored.yaml")).unwrap(), DEPLOY);
-    assert_eq!(std::fs::read(repo.join("latin1.yaml")).unwrap(), b"image: caf\xe9\n");
+    assert_eq!(
+        std::fs::read_to_string(&target).unwrap(),
+        DEPLOY,
+        "followed a symlink out of the tree"
+    );
+    assert!(std::fs::symlink_metadata(repo.join("link.yaml"))
+        .unwrap()
+        .file_type()
+        .is_symlink());
+    assert_eq!(
+        std::fs::read_to_string(repo.join("ignored.yaml")).unwrap(),
+        DEPLOY
+    );
+    assert_eq!(
+        std::fs::read(repo.join("latin1.yaml")).unwrap(),
+        b"image: caf\xe9\n"
+    );
     let notes = json(&out)["notes"].to_string();
-    assert!(notes.contains("not UTF-8") && notes.contains("binary") && notes.contains("symlink"), "{notes}");
+    assert!(
+        notes.contains("not UTF-8") && notes.contains("binary") && notes.contains("symlink"),
+        "{notes}"
+    );
 }
 
 #[test]
 fn alias_bombs_and_deep_nesting_neither_crash_nor_blow_up() {
     let tmp = tempfile::tempdir().unwrap();
-    let mut bomb = String::from("a: &a [\"lol\", \"lol\", \"lol\", \"lol\", \"lol\", \"lol\", \"lol\", \"lol\", \"lol\"]\n");
-    for (i, prev) in ["b", "c", "d", "e", "f", "g", "h", "i"].iter().zip(["a", "b", "c", "d", "e", "f", "g", "h"]) {
+    let mut bomb = String::from(
+        "a: &a [\"lol\", \"lol\", \"lol\", \"lol\", \"lol\", \"lol\", \"lol\", \"lol\", \"lol\"]\n",
+    );
+    for (i, prev) in ["b", "c", "d", "e", "f", "g", "h", "i"]
+        .iter()
+        .zip(["a", "b", "c", "d", "e", "f", "g", "h"])
+    {
         bomb.push_str(&format!("{i}: &{i} [*{prev}, *{prev}, *{prev}, *{prev}, *{prev}, *{prev}, *{prev}, *{prev}, *{prev}]\n"));
     }
     bomb.push_str("image: nginx:1.27\n");
     write(tmp.path(), "bomb.yaml", &bomb);
-    write(tmp.path(), "deep.yaml", &format!("image: {}\n", "[".repeat(50_000)));
-    let out = run(&["rewrite", tmp.path().to_str().unwrap(), "--harbor", HARBOR, "--format", "json"]);
+    write(
+        tmp.path(),
+        "deep.yaml",
+        &format!("image: {}\n", "[".repeat(50_000)),
+    );
+    let out = run(&[
+        "rewrite",
+        tmp.path().to_str().unwrap(),
+        "--harbor",
+        HARBOR,
+        "--format",
+        "json",
+    ]);
     assert_eq!(code(&out), 2, "deep.yaml must be reported as an error");
     let v = json(&out);
     assert_eq!(v["errors"].as_array().unwrap().len(), 1);
-    assert!(std::fs::read_to_string(tmp.path().join("bomb.yaml")).unwrap().contains("image: harbor.example.com/docker-hub/library/nginx:1.27"));
+    assert!(std::fs::read_to_string(tmp.path().join("bomb.yaml"))
+        .unwrap()
+        .contains("image: harbor.example.com/docker-hub/library/nginx:1.27"));
 }
 
 #[test]
@@ -195,9 +361,18 @@ fn writes_are_atomic_and_keep_permissions() {
     let tmp = tempfile::tempdir().unwrap();
     let f = write(tmp.path(), "d.yaml", DEPLOY);
     std::fs::set_permissions(&f, std::fs::Permissions::from_mode(0o640)).unwrap();
-    assert_eq!(code(&run(&["rewrite", f.to_str().unwrap(), "--harbor", HARBOR])), 0);
-    assert_eq!(std::fs::metadata(&f).unwrap().permissions().mode() & 0o777, 0o640);
-    let leftovers: Vec<_> = std::fs::read_dir(tmp.path()).unwrap().map(|e| e.unwrap().file_name()).collect();
+    assert_eq!(
+        code(&run(&["rewrite", f.to_str().unwrap(), "--harbor", HARBOR])),
+        0
+    );
+    assert_eq!(
+        std::fs::metadata(&f).unwrap().permissions().mode() & 0o777,
+        0o640
+    );
+    let leftovers: Vec<_> = std::fs::read_dir(tmp.path())
+        .unwrap()
+        .map(|e| e.unwrap().file_name())
+        .collect();
     assert_eq!(leftovers.len(), 1, "temporary files left: {leftovers:?}");
 }
 
@@ -218,19 +393,46 @@ fn no_colour_when_not_a_terminal_or_no_color_set() {
 fn committed_schema_matches_the_config_types() {
     let out = run(&["schema"]);
     assert_eq!(code(&out), 0);
-    let committed = std::fs::read_to_string(Path::new(env!("CARGO_MANIFEST_DIR")).join("harborize.schema.json")).unwrap();
-    assert_eq!(stdout(&out), committed, "regenerate with: harborize schema > harborize.schema.json");
+    let committed = std::fs::read_to_string(
+        Path::new(env!("CARGO_MANIFEST_DIR")).join("harborize.schema.json"),
+    )
+    .unwrap();
+    assert_eq!(
+        stdout(&out),
+        committed,
+        "regenerate with: harborize schema > harborize.schema.json"
+    );
     assert!(committed.contains("\"registries\"") && committed.contains("\"rules\""));
 }
 
 #[test]
 fn hints_are_reported_and_rewritten_only_when_asked() {
     let tmp = tempfile::tempdir().unwrap();
-    let text = DEPLOY.replace("# pinned\n", "# pinned\n          args: [\"--helper-image=busybox:1.36\"]\n");
+    let text = DEPLOY.replace(
+        "# pinned\n",
+        "# pinned\n          args: [\"--helper-image=busybox:1.36\"]\n",
+    );
     let f = write(tmp.path(), "d.yaml", &text);
-    let out = run(&["rewrite", f.to_str().unwrap(), "--harbor", HARBOR, "--format", "json"]);
+    let out = run(&[
+        "rewrite",
+        f.to_str().unwrap(),
+        "--harbor",
+        HARBOR,
+        "--format",
+        "json",
+    ]);
     assert_eq!(json(&out)["summary"]["hints"], 1);
-    assert!(std::fs::read_to_string(&f).unwrap().contains("--helper-image=busybox:1.36"));
-    run(&["rewrite", f.to_str().unwrap(), "--harbor", HARBOR, "--rewrite-hints"]);
-    assert!(std::fs::read_to_string(&f).unwrap().contains("\"--helper-image=harbor.example.com/docker-hub/library/busybox:1.36\""));
+    assert!(std::fs::read_to_string(&f)
+        .unwrap()
+        .contains("--helper-image=busybox:1.36"));
+    run(&[
+        "rewrite",
+        f.to_str().unwrap(),
+        "--harbor",
+        HARBOR,
+        "--rewrite-hints",
+    ]);
+    assert!(std::fs::read_to_string(&f)
+        .unwrap()
+        .contains("\"--helper-image=harbor.example.com/docker-hub/library/busybox:1.36\""));
 }

@@ -15,7 +15,13 @@ fn tsv(path: &Path) -> Vec<BTreeMap<String, String>> {
     let mut lines = text.lines();
     let header: Vec<&str> = lines.next().unwrap().split('\t').collect();
     lines
-        .map(|l| header.iter().map(|h| h.to_string()).zip(l.split('\t').map(str::to_string)).collect())
+        .map(|l| {
+            header
+                .iter()
+                .map(|h| h.to_string())
+                .zip(l.split('\t').map(str::to_string))
+                .collect()
+        })
         .collect()
 }
 
@@ -25,21 +31,43 @@ fn corpus_matches_the_oracle_and_only_image_lines_change() {
     let tmp = tempfile::tempdir().unwrap();
     let work = tmp.path().join("corpus");
     copy_tree(&corpus, &work);
-    let rel = |f: &str| Path::new(f).strip_prefix(&work).unwrap().display().to_string();
+    let rel = |f: &str| {
+        Path::new(f)
+            .strip_prefix(&work)
+            .unwrap()
+            .display()
+            .to_string()
+    };
 
-    let out = run(&["rewrite", work.to_str().unwrap(), "--harbor", HARBOR, "--format", "json"]);
+    let out = run(&[
+        "rewrite",
+        work.to_str().unwrap(),
+        "--harbor",
+        HARBOR,
+        "--format",
+        "json",
+    ]);
     assert_eq!(code(&out), 0, "{}", stdout(&out));
     let v = json(&out);
     assert_eq!(v["errors"], serde_json::json!([]));
 
     // The one Helm template is skipped with a note, not an error.
     let notes = v["notes"].to_string();
-    assert!(notes.contains("_templated/stefanprodan__podinfo/charts/podinfo/templates/deployment.yaml"), "{notes}");
+    assert!(
+        notes.contains("_templated/stefanprodan__podinfo/charts/podinfo/templates/deployment.yaml"),
+        "{notes}"
+    );
 
     // Every oracle reference is found at its line.
     let mut found: BTreeMap<(String, u64), Vec<&serde_json::Value>> = BTreeMap::new();
     for r in v["references"].as_array().unwrap() {
-        found.entry((rel(r["file"].as_str().unwrap()), r["line"].as_u64().unwrap())).or_default().push(r);
+        found
+            .entry((
+                rel(r["file"].as_str().unwrap()),
+                r["line"].as_u64().unwrap(),
+            ))
+            .or_default()
+            .push(r);
     }
     let refs = tsv(&corpus.join("expected-refs.tsv"));
     assert!(refs.len() > 300);
@@ -48,17 +76,34 @@ fn corpus_matches_the_oracle_and_only_image_lines_change() {
         .filter(|row| !found.contains_key(&(row["file"].clone(), row["line"].parse().unwrap())))
         .map(|row| format!("{}:{} {}", row["file"], row["line"], row["ref"]))
         .collect();
-    assert!(missing.is_empty(), "oracle references not found:\n{}", missing.join("\n"));
+    assert!(
+        missing.is_empty(),
+        "oracle references not found:\n{}",
+        missing.join("\n")
+    );
 
     // Every image-bearing scalar of the oracle belongs to a reported reference of its file.
     let images = tsv(&corpus.join("expected-images.tsv"));
-    let originals: BTreeMap<String, String> = v["references"].as_array().unwrap().iter().fold(BTreeMap::new(), |mut m, r| {
-        m.entry(rel(r["file"].as_str().unwrap())).or_default().push_str(&format!("{}\n", r["original"].as_str().unwrap()));
-        m
-    });
+    let originals: BTreeMap<String, String> =
+        v["references"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .fold(BTreeMap::new(), |mut m, r| {
+                m.entry(rel(r["file"].as_str().unwrap()))
+                    .or_default()
+                    .push_str(&format!("{}\n", r["original"].as_str().unwrap()));
+                m
+            });
     for row in &images {
         let all = originals.get(&row["file"]).map_or("", String::as_str);
-        assert!(all.contains(row["value"].as_str()), "{}:{} value {:?} not in any reference", row["file"], row["line"], row["value"]);
+        assert!(
+            all.contains(row["value"].as_str()),
+            "{}:{} value {:?} not in any reference",
+            row["file"],
+            row["line"],
+            row["value"]
+        );
     }
 
     // No line changes except the lines of image-bearing scalars (and hints, which stay).
@@ -67,16 +112,24 @@ fn corpus_matches_the_oracle_and_only_image_lines_change() {
     let nonstandard = tsv(&corpus.join("expected-nonstandard.tsv"));
     let allowed: BTreeSet<(String, usize)> = images
         .iter()
-        .chain(nonstandard.iter().filter(|r| r["kind"] == "other-image-key"))
+        .chain(
+            nonstandard
+                .iter()
+                .filter(|r| r["kind"] == "other-image-key"),
+        )
         .map(|r| (r["file"].clone(), r["line"].parse().unwrap()))
         .collect();
     let mut unexpected = Vec::new();
     for f in files(&corpus) {
         let name = f.display().to_string();
-        let (Ok(before), Ok(after)) = (std::fs::read_to_string(corpus.join(&f)), std::fs::read_to_string(work.join(&f))) else {
+        let (Ok(before), Ok(after)) = (
+            std::fs::read_to_string(corpus.join(&f)),
+            std::fs::read_to_string(work.join(&f)),
+        ) else {
             continue;
         };
-        let (b, a): (Vec<&str>, Vec<&str>) = (before.split('\n').collect(), after.split('\n').collect());
+        let (b, a): (Vec<&str>, Vec<&str>) =
+            (before.split('\n').collect(), after.split('\n').collect());
         assert_eq!(b.len(), a.len(), "{name}: line count changed");
         for (i, (x, y)) in b.iter().zip(&a).enumerate() {
             if x != y && !allowed.contains(&(name.clone(), i + 1)) {
@@ -84,10 +137,21 @@ fn corpus_matches_the_oracle_and_only_image_lines_change() {
             }
         }
     }
-    assert!(unexpected.is_empty(), "lines changed that hold no oracle image:\n{}", unexpected.join("\n"));
+    assert!(
+        unexpected.is_empty(),
+        "lines changed that hold no oracle image:\n{}",
+        unexpected.join("\n")
+    );
 
     // Every mappable reference was rewritten: a check afterwards finds nothing to do.
-    let after = run(&["check", work.to_str().unwrap(), "--harbor", HARBOR, "--format", "json"]);
+    let after = run(&[
+        "check",
+        work.to_str().unwrap(),
+        "--harbor",
+        HARBOR,
+        "--format",
+        "json",
+    ]);
     assert_eq!(code(&after), 0);
     let s = &json(&after)["summary"];
     assert_eq!(s["rewritten"], 0);

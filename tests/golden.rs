@@ -9,7 +9,14 @@ use std::path::Path;
 use common::*;
 
 fn normalized_refs(dir: &Path) -> Vec<(String, Option<String>)> {
-    let out = run(&["check", dir.to_str().unwrap(), "--harbor", HARBOR, "--format", "json"]);
+    let out = run(&[
+        "check",
+        dir.to_str().unwrap(),
+        "--harbor",
+        HARBOR,
+        "--format",
+        "json",
+    ]);
     let v = json(&out);
     v["references"]
         .as_array()
@@ -17,7 +24,11 @@ fn normalized_refs(dir: &Path) -> Vec<(String, Option<String>)> {
         .iter()
         .map(|r| {
             let file = r["file"].as_str().unwrap();
-            let rel = Path::new(file).strip_prefix(dir).unwrap().display().to_string();
+            let rel = Path::new(file)
+                .strip_prefix(dir)
+                .unwrap()
+                .display()
+                .to_string();
             (rel, r["normalized"].as_str().map(str::to_string))
         })
         .collect()
@@ -26,7 +37,10 @@ fn normalized_refs(dir: &Path) -> Vec<(String, Option<String>)> {
 #[test]
 fn every_golden_case_matches_byte_for_byte() {
     let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("fixtures/rewrite");
-    let mut cases: Vec<_> = std::fs::read_dir(&root).unwrap().map(|e| e.unwrap().path()).collect();
+    let mut cases: Vec<_> = std::fs::read_dir(&root)
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .collect();
     cases.sort();
     assert!(cases.len() >= 25, "golden cases missing");
     let mut failures = Vec::new();
@@ -40,7 +54,11 @@ fn every_golden_case_matches_byte_for_byte() {
 
         let out = run(&["rewrite", work.to_str().unwrap(), "--harbor", HARBOR]);
         if code(&out) != expected_code {
-            failures.push(format!("{name}: exit {} (want {expected_code})\n{}", code(&out), stdout(&out)));
+            failures.push(format!(
+                "{name}: exit {} (want {expected_code})\n{}",
+                code(&out),
+                stdout(&out)
+            ));
             continue;
         }
         let want_files = files(&case.join("out"));
@@ -59,8 +77,19 @@ fn every_golden_case_matches_byte_for_byte() {
         }
 
         // Idempotent: a second run changes nothing.
-        let again = run(&["rewrite", work.to_str().unwrap(), "--harbor", HARBOR, "--format", "json"]);
-        assert_eq!(json(&again)["files_changed"], serde_json::json!([]), "{name}: second run changed files");
+        let again = run(&[
+            "rewrite",
+            work.to_str().unwrap(),
+            "--harbor",
+            HARBOR,
+            "--format",
+            "json",
+        ]);
+        assert_eq!(
+            json(&again)["files_changed"],
+            serde_json::json!([]),
+            "{name}: second run changed files"
+        );
 
         // Revert gives back the references the forward run rewrote, equal after
         // normalization (Docker Hub aliases fold to docker.io). Regex rules are not
@@ -69,22 +98,43 @@ fn every_golden_case_matches_byte_for_byte() {
             let original = tmp.path().join("original");
             copy_tree(&case.join("in"), &original);
             let before = normalized_refs(&original);
-            let forward = run(&["check", original.to_str().unwrap(), "--harbor", HARBOR, "--format", "json"]);
+            let forward = run(&[
+                "check",
+                original.to_str().unwrap(),
+                "--harbor",
+                HARBOR,
+                "--format",
+                "json",
+            ]);
             let statuses: Vec<String> = json(&forward)["references"]
                 .as_array()
                 .unwrap()
                 .iter()
                 .map(|r| r["status"].as_str().unwrap().to_string())
                 .collect();
-            let out = run(&["rewrite", work.to_str().unwrap(), "--harbor", HARBOR, "--revert"]);
+            let out = run(&[
+                "rewrite",
+                work.to_str().unwrap(),
+                "--harbor",
+                HARBOR,
+                "--revert",
+            ]);
             assert_eq!(code(&out), 0, "{name}: revert failed\n{}", stdout(&out));
             let after = normalized_refs(&work);
-            assert_eq!(before.len(), after.len(), "{name}: reference count after revert");
+            assert_eq!(
+                before.len(),
+                after.len(),
+                "{name}: reference count after revert"
+            );
             let fold = |s: &Option<String>| {
                 s.as_deref().map(|s| {
-                    ["index.docker.io/", "registry-1.docker.io/", "registry.hub.docker.com/"]
-                        .iter()
-                        .fold(s.to_string(), |acc, alias| acc.replace(alias, "docker.io/"))
+                    [
+                        "index.docker.io/",
+                        "registry-1.docker.io/",
+                        "registry.hub.docker.com/",
+                    ]
+                    .iter()
+                    .fold(s.to_string(), |acc, alias| acc.replace(alias, "docker.io/"))
                 })
             };
             for ((b, a), status) in before.iter().zip(&after).zip(&statuses) {

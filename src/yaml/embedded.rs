@@ -41,8 +41,6 @@ impl EmbeddedMap {
         let mut emb_pos = 0usize;
         let value = block.value.as_str();
         let value_lines: Vec<&str> = value.split('\n').collect();
-        let mut file_line_no = first_line;
-        let mut mapped_first_line = None;
         for (i, vline) in value_lines.iter().enumerate() {
             if i == value_lines.len() - 1 && vline.is_empty() {
                 break;
@@ -63,16 +61,14 @@ impl EmbeddedMap {
                 if fline.get(ind..)? != *vline || !fline[..ind].bytes().all(|b| b == b' ') {
                     return None;
                 }
-                mapped_first_line.get_or_insert(file_line_no - i);
                 lines.push((emb_pos, file_pos + ind));
             }
             emb_pos += vline.len() + 1;
             file_pos += line_end + 1;
-            file_line_no += 1;
         }
         Some(EmbeddedMap {
             lines,
-            first_line: mapped_first_line.unwrap_or(first_line),
+            first_line,
             indent: indent.unwrap_or(0),
         })
     }

@@ -71,6 +71,9 @@ pub fn json(out: &Output) -> serde_json::Value {
 /// The shared material beside the repository (../shared).
 pub fn shared() -> PathBuf {
     let p = Path::new(env!("CARGO_MANIFEST_DIR")).join("../shared");
-    assert!(p.join("corpus").is_dir(), "../shared/corpus is missing: check out ../shared beside the repository");
+    assert!(
+        p.join("corpus").is_dir(),
+        "../shared/corpus is missing: check out ../shared beside the repository"
+    );
     p
 }
