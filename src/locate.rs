@@ -506,6 +506,36 @@ impl<'a> Walker<'a> {
         if let Some(images) = doc.get("images") {
             self.kustomize_images(images, remote);
         }
+        // Inline patches (`patch: |` strategic-merge or JSON 6902, `patchesStrategicMerge`
+        // strings) carry images too.
+        for key in ["patches", "patchesStrategicMerge", "patchesJson6902"] {
+            for item in doc.get(key).and_then(Node::as_seq).unwrap_or(&[]) {
+                let block = match item {
+                    Node::Scalar(s) => Some(s),
+                    _ => item.get("patch").and_then(Node::as_scalar),
+                };
+                if let Some(b) =
+                    block.filter(|b| b.style == Style::Literal && b.value.contains("image"))
+                {
+                    self.embedded(b, Mode::Manifest);
+                }
+            }
+        }
+    }
+
+    /// JSON 6902 operations whose `path` ends in `/image`: the `value` is a reference.
+    fn json6902_images(&mut self, doc: &'a Node) {
+        for op in doc.as_seq().unwrap_or(&[]) {
+            let is_image_path = op.get_str("path").is_some_and(|p| p.ends_with("/image"));
+            if let Some(s) = op
+                .get("value")
+                .and_then(|v| self.string_scalar(v))
+                .filter(|_| is_image_path)
+            {
+                let f = self.field(s);
+                self.push(Kind::Image, Shape::Whole(f.clone()), &f);
+            }
+        }
     }
 
     fn kustomize_images(&mut self, images: &'a Node, remote: bool) {
@@ -613,6 +643,11 @@ impl<'a> Walker<'a> {
     }
 
     fn embedded_values(&mut self, block: &'a Scalar) {
+        self.embedded(block, Mode::Values);
+    }
+
+    /// YAML inside a block scalar, walked with `mode` and mapped back to the file.
+    fn embedded(&mut self, block: &'a Scalar, mode: Mode) {
         if self.embed.is_some() || !block.value.contains(':') {
             return;
         }
@@ -635,7 +670,8 @@ impl<'a> Walker<'a> {
                 seen: Default::default(),
             };
             for doc in &inner.documents {
-                w.walk(doc, Mode::Values, "");
+                w.json6902_images(doc);
+                w.walk(doc, mode, "");
             }
         }
         self.out.extend(inner_sites);

@@ -40,7 +40,15 @@ fn render(roots: &[&str], extra: &[&str]) {
 
 #[test]
 fn kustomize_and_helm_fixtures_render_the_same_through_harbor() {
-    render(&["fixtures/render/kustomize", "fixtures/render/helm"], &[]);
+    render(
+        &[
+            "fixtures/render/kustomize",
+            "fixtures/render/helm",
+            "fixtures/rewrite/kustomize-local/in",
+            "fixtures/rewrite/kustomize-inline-patches/in",
+        ],
+        &[],
+    );
 }
 
 #[test]
