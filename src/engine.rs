@@ -86,6 +86,12 @@ pub struct RunOptions {
 /// Process one file: plan, prove the edit, and write it when asked. Texts are dropped
 /// before returning so a large repository never sits in memory.
 pub fn process_file(path: &Path, mapper: &Mapper, run: RunOptions) -> FileResult {
+    process_file_pinned(path, mapper, run, None)
+}
+
+/// [`process_file`], also pinning references found in `pins` (normalized reference →
+/// digest) to `name:tag@digest`.
+pub fn process_file_pinned(path: &Path, mapper: &Mapper, run: RunOptions, pins: Option<&Pins>) -> FileResult {
     let opts = run.plan;
     let result = FileResult::new(path);
     let bytes = match std::fs::read(path) {
@@ -124,7 +130,13 @@ pub fn process_file(path: &Path, mapper: &Mapper, run: RunOptions) -> FileResult
     let planned: Vec<Planned> = located
         .sites
         .iter()
-        .map(|s| plan::plan_site(s, mapper, opts))
+        .map(|s| {
+            let p = plan::plan_site(s, mapper, opts);
+            match pins {
+                Some(pins) => plan::pin_site(s, p, mapper, pins),
+                None => p,
+            }
+        })
         .collect();
     let edits: Vec<_> = planned
         .iter()
@@ -183,6 +195,14 @@ pub fn process_file(path: &Path, mapper: &Mapper, run: RunOptions) -> FileResult
 
 /// Walk the paths and process every file in parallel; results come back in walk order.
 pub fn run(paths: &[PathBuf], mapper: &Mapper, opts: RunOptions) -> Vec<FileResult> {
+    run_pinned(paths, mapper, opts, None)
+}
+
+/// Normalized Harbor reference → digest to pin.
+pub type Pins = std::collections::BTreeMap<String, String>;
+
+/// [`run`] with pinning.
+pub fn run_pinned(paths: &[PathBuf], mapper: &Mapper, opts: RunOptions, pins: Option<&Pins>) -> Vec<FileResult> {
     let (tx, rx) = std::sync::mpsc::channel();
     let mut results: Vec<(usize, FileResult)> = std::thread::scope(|scope| {
         scope.spawn(move || {
@@ -196,7 +216,7 @@ pub fn run(paths: &[PathBuf], mapper: &Mapper, opts: RunOptions) -> Vec<FileResu
             .par_bridge()
             .map(|(i, w)| {
                 let r = match w {
-                    Walked::File(p) => process_file(&p, mapper, opts),
+                    Walked::File(p) => process_file_pinned(&p, mapper, opts, pins),
                     Walked::Skipped(p, why) => FileResult {
                         note: Some(why),
                         ..FileResult::new(&p)

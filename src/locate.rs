@@ -303,6 +303,12 @@ impl<'a> Walker<'a> {
         }
     }
 
+    /// A string scalar that may be empty (`digest: ""`, a place to pin into).
+    fn string_or_empty(&self, node: &'a Node) -> Option<&'a Scalar> {
+        // Quoted only: a bare `digest:` is null, with no bytes to replace.
+        self.stream.resolve(node).filter(|s| s.is_string())
+    }
+
     fn string_scalar(&self, node: &'a Node) -> Option<&'a Scalar> {
         self.stream
             .resolve(node)
@@ -397,7 +403,9 @@ impl<'a> Walker<'a> {
         let image = str_field("image");
         let registry = str_field("registry");
         let tag = str_field("tag");
-        let digest = str_field("digest").or_else(|| str_field("sha"));
+        let digest = str_field("digest")
+            .or_else(|| str_field("sha"))
+            .or_else(|| node.get("digest").and_then(|v| self.string_or_empty(v)));
         let image_key = key == "image" || key.ends_with("Image") || key.ends_with("image");
         // Presence decides the shape (`tag: ""` still makes an image map); values decide edits.
         let has = |k: &str| {
@@ -556,7 +564,10 @@ impl<'a> Walker<'a> {
                 new_name: get("newName"),
                 new_tag: get("newTag"),
                 tag_suffix: get("tagSuffix"),
-                digest: get("digest"),
+                digest: entry
+                    .get("digest")
+                    .and_then(|v| self.string_or_empty(v))
+                    .map(|s| self.field(s)),
                 remote,
                 insert_at,
             };

@@ -487,3 +487,71 @@ fn plan_argo_kustomize(
         NameOutcome::Stay(status, msg) => Planned::stay(site, original, status, msg),
     }
 }
+
+/// The Harbor reference a planned site ends up as (rewritten, or already there).
+pub fn final_reference(p: &Planned) -> Option<Reference> {
+    match p.status {
+        Status::Rewritten => p.rewritten.as_deref().and_then(|r| {
+            // Argo `name=ref` strings carry the reference after `=`.
+            Reference::parse(r.rsplit('=').next().unwrap_or(r)).ok()
+        }),
+        Status::AlreadyProxied => p.normalized.as_deref().and_then(|n| Reference::parse(n).ok()),
+        _ => None,
+    }
+}
+
+/// Pin a planned site to the digest Harbor returned for its reference
+/// (`name:tag@sha256:...`), through the same byte edits. Shapes without a place for a
+/// digest keep their plan and say why.
+pub fn pin_site(site: &Site, mut planned: Planned, mapper: &Mapper, pins: &std::collections::BTreeMap<String, String>) -> Planned {
+    let Some(target) = final_reference(&planned) else { return planned };
+    if !target.domain().eq_ignore_ascii_case(mapper.harbor()) {
+        return planned;
+    }
+    let Some(digest) = pins.get(&target.to_string()) else { return planned };
+    if target.digest() == Some(digest.as_str()) {
+        return planned;
+    }
+    let pinned_text = match target.tag() {
+        Some(t) => format!("{}:{t}@{digest}", target.name()),
+        None => format!("{}@{digest}", target.name()),
+    };
+    let result: Result<Vec<Edit>, String> = match &site.shape {
+        Shape::Whole(f) if site.kind != Kind::Hint || planned.status == Status::Rewritten => {
+            // Replace the whole value: the Harbor name as planned plus tag and digest.
+            let name = match planned.status {
+                Status::Rewritten => planned.rewritten.clone().unwrap_or_default(),
+                _ => f.value.clone(),
+            };
+            let written = Reference::parse(&name).map(|r| {
+                let base = &name[..name.len() - r.suffix().len()];
+                match r.tag() {
+                    Some(t) => format!("{base}:{t}@{digest}"),
+                    None => format!("{base}@{digest}"),
+                }
+            });
+            match written {
+                Ok(w) => field_edit(f, &w).map(|e| vec![e]),
+                Err(e) => Err(e.to_string()),
+            }
+        }
+        Shape::HelmMap { digest: Some(d), .. } | Shape::Kustomize { digest: Some(d), .. } => {
+            let mut edits = std::mem::take(&mut planned.edits);
+            field_edit(d, digest).map(|e| {
+                edits.push(e);
+                edits
+            })
+        }
+        _ => Err("no digest field to pin in this entry".into()),
+    };
+    match result {
+        Ok(edits) => {
+            planned.edits = edits;
+            planned.status = Status::Rewritten;
+            planned.rewritten = Some(pinned_text);
+            planned.message = Some("pinned to the digest Harbor returned".into());
+        }
+        Err(msg) => planned.message = Some(format!("not pinned: {msg}")),
+    }
+    planned
+}

@@ -40,6 +40,9 @@ pub struct ReferenceEntry {
     pub applied: bool,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub message: Option<String>,
+    /// The registry check, when the run verified references.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub verify: Option<crate::registry::Check>,
 }
 
 #[derive(Debug, Default, Serialize)]
@@ -168,6 +171,19 @@ impl Report {
             if let Some(m) = &r.message {
                 write!(out, " ({m})")?;
             }
+            if let Some(v) = &r.verify {
+                write!(out, " [{}", serde_json::to_value(v.outcome).ok().and_then(|o| o.as_str().map(str::to_string)).unwrap_or_default())?;
+                if let Some(d) = &v.digest {
+                    write!(out, " {d}")?;
+                }
+                if let Some(st) = v.http_status {
+                    write!(out, " http {st}")?;
+                }
+                if let Some(m) = &v.message {
+                    write!(out, " {m}")?;
+                }
+                write!(out, " {}ms]", v.milliseconds)?;
+            }
             writeln!(out)?;
         }
         let red = Style::new().fg_color(Some(AnsiColor::Red.into())).bold();
@@ -206,6 +222,19 @@ impl Report {
 
     fn print_github(&self, out: &mut impl Write, mode: Mode) -> std::io::Result<()> {
         for r in &self.references {
+            if let Some(v) = r.verify.as_ref().filter(|v| v.outcome != crate::registry::Outcome::Resolved) {
+                let outcome = serde_json::to_value(v.outcome).ok().and_then(|o| o.as_str().map(str::to_string)).unwrap_or_default();
+                let target = r.rewritten.as_deref().or(r.normalized.as_deref()).unwrap_or(&r.original);
+                let detail = v.message.as_deref().map(|m| format!(" ({m})")).unwrap_or_default();
+                writeln!(
+                    out,
+                    "::error file={},line={},col={},title=harborize {outcome}::{}",
+                    escape_property(&r.file),
+                    r.line,
+                    r.column,
+                    escape_data(&format!("{outcome}: {target}{detail}"))
+                )?;
+            }
             let level = match (r.status, mode) {
                 (Status::Rewritten, Mode::Check { .. }) => "error",
                 (Status::Rewritten, _) => "notice",
@@ -262,6 +291,7 @@ fn entry(file: &str, p: Planned, applied: bool) -> ReferenceEntry {
         status: p.status,
         rewritten: p.rewritten,
         message: p.message,
+        verify: None,
     }
 }
 

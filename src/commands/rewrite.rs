@@ -3,6 +3,7 @@
 use anyhow::Result;
 
 use crate::cli::RewriteArgs;
+use crate::commands::verify::verify_report;
 use crate::commands::{mapper_for, EXIT_ERROR, EXIT_FINDINGS, EXIT_OK};
 use crate::engine::{self, RunOptions};
 use crate::plan::{Direction, PlanOptions};
@@ -22,8 +23,32 @@ pub fn run(args: &RewriteArgs) -> Result<u8> {
         write: !args.dry_run,
         diff: args.diff,
     };
+    let mut verify_code = EXIT_OK;
+    let mut verified = None;
+    if args.verify {
+        // Plan without writing, prove the planned references through Harbor, then write.
+        let planned = engine::run(&args.common.paths, &mapper, RunOptions { write: false, diff: false, ..opts });
+        let mut plan_report = Report::build(mapper.harbor(), planned, false);
+        let (summary, _) = verify_report(&mut plan_report, mapper.harbor(), &args.registry)?;
+        verify_code = summary.exit_code(args.registry.on_unreachable);
+        if summary.failed > 0 && !args.allow_unresolved {
+            plan_report.print(args.common.format, Mode::Rewrite { applied: false }, false)?;
+            eprintln!(
+                "harborize: {} reference(s) did not resolve through Harbor; nothing was written (--allow-unresolved writes anyway)",
+                summary.failed
+            );
+            return Ok(verify_code.max(EXIT_FINDINGS));
+        }
+        verified = Some(plan_report);
+    }
     let results = engine::run(&args.common.paths, &mapper, opts);
-    let report = Report::build(mapper.harbor(), results, !args.dry_run);
+    let mut report = Report::build(mapper.harbor(), results, !args.dry_run);
+    if let Some(v) = verified {
+        // Carry the checks over to the written report (same walk order, same sites).
+        for (entry, checked) in report.references.iter_mut().zip(v.references) {
+            entry.verify = checked.verify;
+        }
+    }
     report.print(
         args.common.format,
         Mode::Rewrite {
@@ -36,6 +61,6 @@ pub fn run(args: &RewriteArgs) -> Result<u8> {
     } else if args.dry_run && !report.files_changed.is_empty() {
         EXIT_FINDINGS
     } else {
-        EXIT_OK
+        verify_code
     })
 }

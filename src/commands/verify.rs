@@ -1,0 +1,211 @@
+//! `harborize verify`: plan like `check`, then prove through Harbor that every reference
+//! resolves; optionally pin digests into the manifests or write / check a lock file.
+//! Also the verify stage of `rewrite --verify`.
+
+use std::collections::BTreeMap;
+use std::path::Path;
+use std::time::Duration;
+
+use anyhow::{bail, Context, Result};
+
+use crate::cli::{OnUnreachable, RegistryArgs, VerifyArgs};
+use crate::commands::{mapper_for, EXIT_ERROR, EXIT_FINDINGS, EXIT_OK};
+use crate::engine::{self, Pins, RunOptions};
+use crate::mapping::Mapper;
+use crate::plan::{Direction, PlanOptions, Status};
+use crate::reference::Reference;
+use crate::registry::{self, Check, ClientOptions, Credentials, Outcome, Platform, RegistryClient, Target};
+use crate::report::{Mode, Report};
+
+/// What the verify stage found, for exit codes.
+#[derive(Debug, Default)]
+pub struct VerifySummary {
+    pub checked: usize,
+    pub failed: usize,
+    pub unreachable: usize,
+    pub requests: usize,
+    pub token_requests: usize,
+}
+
+impl VerifySummary {
+    /// Exit code contribution: findings 1, unreachable (when it must fail) 2.
+    pub fn exit_code(&self, on_unreachable: OnUnreachable) -> u8 {
+        if self.unreachable > 0 && on_unreachable == OnUnreachable::Fail {
+            EXIT_ERROR
+        } else if self.failed > self.unreachable {
+            EXIT_FINDINGS
+        } else {
+            EXIT_OK
+        }
+    }
+}
+
+/// The Harbor reference each report entry ends up as, keyed for the registry checks.
+fn entry_target(entry: &crate::report::ReferenceEntry, harbor: &str) -> Option<Target> {
+    let text = match entry.status {
+        Status::Rewritten => entry.rewritten.as_deref()?.rsplit('=').next()?,
+        Status::AlreadyProxied => entry.normalized.as_deref()?,
+        _ => return None,
+    };
+    Target::of(&Reference::parse(text).ok()?, harbor)
+}
+
+/// Check every Harbor reference of the report and attach the outcome to its entries.
+pub fn verify_report(report: &mut Report, harbor: &str, args: &RegistryArgs) -> Result<(VerifySummary, BTreeMap<String, Check>)> {
+    let platforms: Vec<Platform> = args
+        .platform
+        .iter()
+        .map(|p| p.parse().map_err(anyhow::Error::msg))
+        .collect::<Result<_>>()?;
+    let targets: Vec<Target> = report.references.iter().filter_map(|e| entry_target(e, harbor)).collect();
+    if args.insecure {
+        eprintln!("warning: --insecure: Harbor's TLS certificate is not verified");
+    }
+    let credentials = Credentials::discover(harbor).map_err(anyhow::Error::msg).context("cannot read registry credentials")?;
+    let client = RegistryClient::new(&ClientOptions {
+        host: harbor.to_string(),
+        plain_http: args.plain_http,
+        cacert: args.cacert.clone(),
+        insecure: args.insecure,
+        timeout: Duration::from_secs(args.timeout.max(1)),
+        retries: args.retries,
+        credentials,
+    })?;
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+        .context("cannot start the async runtime")?;
+    let checks = runtime.block_on(registry::verify(&client, &targets, args.jobs, &platforms));
+    let mut summary = VerifySummary {
+        checked: checks.len(),
+        requests: client.stats.requests.load(std::sync::atomic::Ordering::Relaxed),
+        token_requests: client.stats.token_requests.load(std::sync::atomic::Ordering::Relaxed),
+        ..Default::default()
+    };
+    for check in checks.values() {
+        if check.outcome != Outcome::Resolved {
+            summary.failed += 1;
+            if check.outcome.is_unreachable() {
+                summary.unreachable += 1;
+            }
+        }
+    }
+    for entry in &mut report.references {
+        if let Some(t) = entry_target(entry, harbor) {
+            entry.verify = checks.get(&t.key).cloned();
+        }
+    }
+    Ok((summary, checks))
+}
+
+/// The lock file: reference → digest, with the time and the Harbor host.
+#[derive(Debug, serde::Serialize, serde::Deserialize)]
+struct LockFile {
+    version: u32,
+    harbor: String,
+    generated: String,
+    references: BTreeMap<String, String>,
+}
+
+fn write_lock(path: &Path, harbor: &str, checks: &BTreeMap<String, Check>) -> Result<()> {
+    let lock = LockFile {
+        version: 1,
+        harbor: harbor.to_string(),
+        generated: httpdate::fmt_http_date(std::time::SystemTime::now()),
+        references: checks
+            .iter()
+            .filter_map(|(k, c)| c.digest.clone().filter(|_| c.outcome == Outcome::Resolved).map(|d| (k.clone(), d)))
+            .collect(),
+    };
+    let text = serde_json::to_string_pretty(&lock)? + "\n";
+    std::fs::write(path, text).with_context(|| format!("cannot write lock file {}", path.display()))
+}
+
+fn read_lock(path: &Path, harbor: &str) -> Result<LockFile> {
+    let text = std::fs::read_to_string(path).with_context(|| format!("cannot read lock file {}", path.display()))?;
+    let lock: LockFile = serde_json::from_str(&text).with_context(|| format!("{}: not a harborize lock file", path.display()))?;
+    if !lock.harbor.eq_ignore_ascii_case(harbor) {
+        bail!("{}: locked for Harbor {}, not {harbor}", path.display(), lock.harbor);
+    }
+    Ok(lock)
+}
+
+/// Compare checks with the lock: a different digest or a missing entry is a finding.
+fn apply_lock(report: &mut Report, lock: &LockFile, summary: &mut VerifySummary) {
+    for entry in &mut report.references {
+        let Some(check) = entry.verify.as_mut() else { continue };
+        if check.outcome != Outcome::Resolved {
+            continue;
+        }
+        let key = entry
+            .rewritten
+            .as_deref()
+            .filter(|_| entry.status == Status::Rewritten)
+            .or(entry.normalized.as_deref())
+            .and_then(|t| Reference::parse(t.rsplit('=').next().unwrap_or(t)).ok())
+            .map(|r| r.to_string())
+            .unwrap_or_default();
+        match lock.references.get(&key) {
+            Some(d) if Some(d) == check.digest.as_ref() => {}
+            Some(d) => {
+                check.outcome = Outcome::DigestMismatch;
+                check.message = Some(format!("locked {d}"));
+                summary.failed += 1;
+            }
+            None => {
+                check.outcome = Outcome::NotLocked;
+                summary.failed += 1;
+            }
+        }
+    }
+}
+
+pub fn run(args: &VerifyArgs) -> Result<u8> {
+    let mapper = mapper_for(&args.common)?;
+    let plan = PlanOptions {
+        direction: Direction::Forward,
+        rewrite_hints: args.common.rewrite_hints,
+    };
+    let results = engine::run(&args.common.paths, &mapper, RunOptions { plan, write: false, diff: false });
+    let mut report = Report::build(mapper.harbor(), results, false);
+    let (mut summary, checks) = verify_report(&mut report, mapper.harbor(), &args.registry)?;
+    if let Some(path) = &args.locked {
+        let lock = read_lock(path, mapper.harbor())?;
+        apply_lock(&mut report, &lock, &mut summary);
+    }
+    let mut code = summary.exit_code(args.registry.on_unreachable);
+    if args.pin && summary.failed == 0 {
+        pin(&args.common.paths, &mapper, plan, &checks, &mut report)?;
+    }
+    if let Some(path) = &args.lock {
+        if summary.failed == 0 {
+            write_lock(path, mapper.harbor(), &checks)?;
+        } else {
+            eprintln!("note: lock file not written: {} reference(s) did not resolve", summary.failed);
+        }
+    }
+    report.print(args.common.format, Mode::Check { strict: false }, false)?;
+    eprintln!(
+        "verify: {} unique references, {} failed, {} requests ({} token requests)",
+        summary.checked, summary.failed, summary.requests, summary.token_requests
+    );
+    if report.summary.errors > 0 {
+        code = EXIT_ERROR;
+    }
+    Ok(code)
+}
+
+/// Write `name:tag@digest` for every resolved reference, through the byte-exact editor.
+fn pin(paths: &[std::path::PathBuf], mapper: &Mapper, plan: PlanOptions, checks: &BTreeMap<String, Check>, report: &mut Report) -> Result<()> {
+    let pins: Pins = checks
+        .iter()
+        .filter_map(|(k, c)| c.digest.clone().filter(|_| c.outcome == Outcome::Resolved).map(|d| (k.clone(), d)))
+        .collect();
+    let results = engine::run_pinned(paths, mapper, RunOptions { plan, write: true, diff: false }, Some(&pins));
+    let pinned = Report::build(mapper.harbor(), results, true);
+    report.files_changed = pinned.files_changed;
+    report.errors.extend(pinned.errors);
+    report.summary.errors = report.errors.len();
+    Ok(())
+}
