@@ -3,11 +3,13 @@
 //!
 //! Pipeline (see DESIGN.md): walk → locate → map → plan → apply/check → report.
 
+pub mod bump;
 pub mod cli;
 pub mod commands;
 pub mod config;
 pub mod engine;
 pub mod fsio;
+pub mod git;
 pub mod locate;
 pub mod mapping;
 pub mod plan;
@@ -25,6 +27,7 @@ pub fn main_with(cli: Cli) -> ExitCode {
     let result = match &cli.command {
         Command::Rewrite(a) => commands::rewrite::run(a),
         Command::Check(a) => commands::check::run(a),
+        Command::Bump(a) => commands::bump::run(a),
         Command::Schema => {
             print!("{}", config::json_schema());
             Ok(commands::EXIT_OK)

@@ -1,5 +1,6 @@
 //! Commands only compose the stages; each verb is its own module.
 
+pub mod bump;
 pub mod check;
 pub mod rewrite;
 

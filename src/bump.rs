@@ -1,0 +1,916 @@
+//! `bump`: give every reference to one image a new tag (and digest), written as its Harbor
+//! path, through the same byte-exact editor and re-parse proof as `rewrite`.
+//!
+//! Sites come from [`crate::locate`]; a site belongs to the image when its name, upstream or
+//! Harbor form, routes to the same Harbor name. Planning produces [`Planned`] entries (the
+//! report layer's currency) with their [`Edit`]s. Nothing is written until every file has
+//! been planned and proved: a bump either lands whole or not at all.
+
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+
+use rayon::prelude::*;
+
+use crate::engine::{FileError, FileResult};
+use crate::fsio::{self, Content};
+use crate::locate::{self, Field, Kind, Shape, Site};
+use crate::mapping::{Decision, Mapper};
+use crate::plan::{Planned, Status};
+use crate::reference::{is_templated, Reference};
+use crate::walk::{self, Walked};
+use crate::yaml::edit::{self, Edit};
+use crate::yaml::{self, encode_for_style, Node, Scalar, Stream, Style};
+
+/// What a bump sets.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Target {
+    /// The image as given on the command line (`ghcr.io/org/app`).
+    pub image: String,
+    /// Its Harbor name (`harbor.example.com/ghcr/org/app`): what every site gets.
+    pub harbor_name: String,
+    pub tag: String,
+    pub digest: Option<String>,
+    /// Cheap pre-filter: a file that holds none of these cannot hold the image.
+    needles: Vec<String>,
+}
+
+#[derive(Debug, thiserror::Error, PartialEq, Eq)]
+pub enum TargetError {
+    #[error("--image {0:?} is not a valid image name: {1}")]
+    Name(String, String),
+    #[error("--image takes a name without tag or digest (got {0:?}); pass the tag with --tag")]
+    HasTag(String),
+    #[error("invalid --tag {0:?}: {1}")]
+    Tag(String, String),
+    #[error("invalid --digest {0:?}: {1}")]
+    Digest(String, String),
+    #[error("{image} is excluded by {pattern:?} in the config: bump writes Harbor paths only")]
+    Excluded { image: String, pattern: String },
+    #[error("{image}: no Harbor project for registry {registry} (add it under registries: in harborize.yaml)")]
+    Unmapped { image: String, registry: String },
+}
+
+/// The Harbor name a reference's name routes to: itself when already on the Harbor host.
+pub fn harbor_key(mapper: &Mapper, r: &Reference) -> Option<String> {
+    if r.domain().eq_ignore_ascii_case(mapper.harbor()) {
+        return Some(format!("{}/{}", mapper.harbor(), r.path()));
+    }
+    match mapper.decide(r) {
+        Decision::Rewrite { name } => Some(name),
+        _ => None,
+    }
+}
+
+impl Target {
+    pub fn new(
+        mapper: &Mapper,
+        image: &str,
+        tag: &str,
+        digest: Option<&str>,
+    ) -> Result<Self, TargetError> {
+        let image = image.trim();
+        let parsed = Reference::parse(image)
+            .map_err(|e| TargetError::Name(image.to_string(), e.to_string()))?;
+        if parsed.tag().is_some() || parsed.digest().is_some() {
+            return Err(TargetError::HasTag(image.to_string()));
+        }
+        let harbor_name = if parsed.domain().eq_ignore_ascii_case(mapper.harbor()) {
+            format!("{}/{}", mapper.harbor(), parsed.path())
+        } else {
+            match mapper.decide(&parsed) {
+                Decision::Rewrite { name } => name,
+                Decision::AlreadyProxied => unreachable!("handled above"),
+                Decision::Excluded { pattern } => {
+                    return Err(TargetError::Excluded {
+                        image: image.to_string(),
+                        pattern,
+                    })
+                }
+                Decision::Unmapped { registry } => {
+                    return Err(TargetError::Unmapped {
+                        image: image.to_string(),
+                        registry,
+                    })
+                }
+            }
+        };
+        Reference::parse(&format!("{harbor_name}:{tag}"))
+            .map_err(|e| TargetError::Tag(tag.to_string(), e.to_string()))?;
+        if let Some(d) = digest {
+            Reference::parse(&format!("{harbor_name}@{d}"))
+                .map_err(|e| TargetError::Digest(d.to_string(), e.to_string()))?;
+        }
+        let last = |p: &str| p.rsplit('/').next().unwrap_or(p).to_string();
+        let mut needles = vec![last(parsed.path()), last(&harbor_name)];
+        if let Some(upstream) = mapper.revert_name(&parsed) {
+            needles.push(last(&upstream));
+        }
+        needles.sort();
+        needles.dedup();
+        Ok(Target {
+            image: image.to_string(),
+            harbor_name,
+            tag: tag.to_string(),
+            digest: digest.map(str::to_string),
+            needles,
+        })
+    }
+
+    /// The full new reference: `harbor/project/path:tag[@digest]`.
+    pub fn reference(&self) -> String {
+        let mut s = format!("{}:{}", self.harbor_name, self.tag);
+        if let Some(d) = &self.digest {
+            s.push('@');
+            s.push_str(d);
+        }
+        s
+    }
+
+    fn may_be_in(&self, text: &str) -> bool {
+        self.needles
+            .iter()
+            .any(|n| memchr::memmem::find(text.as_bytes(), n.as_bytes()).is_some())
+    }
+
+    fn matches_name(&self, mapper: &Mapper, name: &str) -> bool {
+        if name.is_empty() || is_templated(name) {
+            return false;
+        }
+        Reference::parse_name(name)
+            .ok()
+            .and_then(|r| harbor_key(mapper, &r))
+            .is_some_and(|k| k == self.harbor_name)
+    }
+}
+
+/// Options of a bump run.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct BumpOptions {
+    /// Also bump hints (env values, `--*image=` arguments).
+    pub rewrite_hints: bool,
+    /// Keep a unified diff of each change.
+    pub diff: bool,
+    /// Write the changed files (only when every file was planned and proved).
+    pub write: bool,
+}
+
+/// The outcome of one bump over a set of paths.
+#[derive(Debug)]
+pub struct BumpRun {
+    pub results: Vec<FileResult>,
+    /// References to the image found (bumped, already there, or blocked).
+    pub matched: usize,
+    /// Files looked at (read and searched).
+    pub files_scanned: usize,
+    /// References that belong to the image but cannot be bumped (status `invalid`).
+    pub blocked: usize,
+    /// Files written.
+    pub written: Vec<PathBuf>,
+}
+
+impl BumpRun {
+    /// Files whose bytes change (or changed).
+    pub fn changed_files(&self) -> Vec<PathBuf> {
+        self.results
+            .iter()
+            .filter(|r| r.changed)
+            .map(|r| r.path.clone())
+            .collect()
+    }
+
+    pub fn errors(&self) -> usize {
+        self.results.iter().filter(|r| r.error.is_some()).count()
+    }
+
+    /// Each distinct old reference that was bumped, with its new value.
+    pub fn changes(&self) -> BTreeMap<String, String> {
+        self.results
+            .iter()
+            .flat_map(|r| r.planned.iter())
+            .filter(|p| p.status == Status::Rewritten)
+            .filter_map(|p| p.rewritten.clone().map(|n| (p.original.clone(), n)))
+            .collect()
+    }
+}
+
+/// A file's new text and whether it had a BOM.
+type NewText = (String, bool);
+
+/// Walk the paths, plan the bump in every file (in parallel), then write all changes when
+/// nothing failed. Results come back in walk order.
+pub fn run(paths: &[PathBuf], mapper: &Mapper, target: &Target, opts: BumpOptions) -> BumpRun {
+    let (tx, rx) = std::sync::mpsc::channel();
+    let mut planned: Vec<(usize, FileResult, Option<NewText>)> = std::thread::scope(|scope| {
+        scope.spawn(move || {
+            let mut index = 0;
+            walk::walk_each(paths, |w| {
+                let _ = tx.send((index, w));
+                index += 1;
+            });
+        });
+        rx.into_iter()
+            .par_bridge()
+            .map(|(i, w)| {
+                let (r, new) = match w {
+                    Walked::File(p) => plan_file(&p, mapper, target, opts),
+                    Walked::Skipped(p, why) => (
+                        FileResult {
+                            note: Some(why),
+                            ..new_result(&p)
+                        },
+                        None,
+                    ),
+                    Walked::Error(p, why) => (fail(new_result(&p), None, None, why), None),
+                };
+                (i, r, new)
+            })
+            .collect()
+    });
+    planned.sort_by_key(|(i, ..)| *i);
+    let mut run = BumpRun {
+        results: Vec::with_capacity(planned.len()),
+        matched: 0,
+        files_scanned: 0,
+        blocked: 0,
+        written: Vec::new(),
+    };
+    for (_, r, _) in &planned {
+        if r.error.is_none() && r.note.is_none() {
+            run.files_scanned += 1;
+        }
+        run.matched += r
+            .planned
+            .iter()
+            .filter(|p| p.status != Status::Hint)
+            .count();
+        run.blocked += r
+            .planned
+            .iter()
+            .filter(|p| p.status == Status::Invalid)
+            .count();
+    }
+    let ok = run.blocked == 0 && planned.iter().all(|(_, r, _)| r.error.is_none());
+    for (_, mut r, new) in planned {
+        if let (true, true, Some((text, bom))) = (ok, opts.write, new) {
+            match fsio::write_atomic(&r.path, &text, bom) {
+                Ok(()) => {
+                    r.written = true;
+                    run.written.push(r.path.clone());
+                }
+                Err(e) => {
+                    let message = format!("cannot write: {e}");
+                    r = fail(r, None, None, message);
+                }
+            }
+        }
+        run.results.push(r);
+    }
+    run
+}
+
+fn new_result(path: &Path) -> FileResult {
+    FileResult {
+        path: path.to_path_buf(),
+        display: path.display().to_string(),
+        planned: Vec::new(),
+        changed: false,
+        written: false,
+        diff: None,
+        error: None,
+        note: None,
+    }
+}
+
+fn fail(
+    mut r: FileResult,
+    line: Option<usize>,
+    column: Option<usize>,
+    message: String,
+) -> FileResult {
+    r.error = Some(FileError {
+        file: r.display.clone(),
+        line,
+        column,
+        message,
+    });
+    r
+}
+
+/// Plan one file; returns the new text (and BOM flag) when its bytes change.
+fn plan_file(
+    path: &Path,
+    mapper: &Mapper,
+    target: &Target,
+    opts: BumpOptions,
+) -> (FileResult, Option<NewText>) {
+    let result = new_result(path);
+    let bytes = match std::fs::read(path) {
+        Ok(b) => b,
+        Err(e) => return (fail(result, None, None, format!("cannot read: {e}")), None),
+    };
+    let (text, bom) = match fsio::decode(bytes) {
+        Content::Text { text, bom } => (text, bom),
+        Content::Binary => {
+            let note = Some("binary file skipped".into());
+            return (FileResult { note, ..result }, None);
+        }
+        Content::NotUtf8 => {
+            let note = Some("not UTF-8, skipped".into());
+            return (FileResult { note, ..result }, None);
+        }
+    };
+    if walk::is_helm_template(path, &text) {
+        let note = Some("Helm chart template (Go template), skipped".into());
+        return (FileResult { note, ..result }, None);
+    }
+    if !target.may_be_in(&text) {
+        return (result, None);
+    }
+    let stream = match yaml::parse(&text) {
+        Ok(s) => s,
+        Err(e) => return (fail(result, Some(e.line), Some(e.column), e.message), None),
+    };
+    let located = locate::locate(path, &text, &stream);
+    let ctx = Ctx {
+        text: &text,
+        stream: &stream,
+        mapper,
+        target,
+        opts,
+    };
+    let planned: Vec<Planned> = located
+        .sites
+        .iter()
+        .filter_map(|s| ctx.plan_site(s))
+        .collect();
+    let edits: Vec<Edit> = planned
+        .iter()
+        .flat_map(|p| p.edits.iter().cloned())
+        .collect();
+    let mut result = FileResult { planned, ..result };
+    for p in &mut result.planned {
+        p.edits = Vec::new();
+    }
+    if edits.is_empty() {
+        return (result, None);
+    }
+    let new_text = match edit::apply_checked(&text, &edits) {
+        Ok(t) => t,
+        Err(e) => return (fail(result, None, None, e.to_string()), None),
+    };
+    if new_text == text {
+        return (result, None);
+    }
+    result.changed = true;
+    if opts.diff {
+        let name = result
+            .display
+            .trim_start_matches("./")
+            .trim_start_matches('/')
+            .to_string();
+        let diff = similar::TextDiff::from_lines(&text, &new_text)
+            .unified_diff()
+            .context_radius(3)
+            .header(&format!("a/{name}"), &format!("b/{name}"))
+            .to_string();
+        result.diff = Some(diff);
+    }
+    (result, Some((new_text, bom)))
+}
+
+/// Everything planning one file needs.
+struct Ctx<'a> {
+    text: &'a str,
+    stream: &'a Stream,
+    mapper: &'a Mapper,
+    target: &'a Target,
+    opts: BumpOptions,
+}
+
+/// A field that may be missing: edit it when present, insert a `key: value` line after
+/// another field when not.
+enum Slot<'f> {
+    Present(&'f Field),
+    Absent { key: &'static str },
+}
+
+impl Ctx<'_> {
+    /// Plan one site: `None` when it is not a reference to the target image.
+    fn plan_site(&self, site: &Site) -> Option<Planned> {
+        let mut p = match &site.shape {
+            Shape::Whole(f) => self.plan_whole(site, f)?,
+            Shape::HelmMap {
+                registry,
+                repository,
+                tag,
+                digest,
+            } => self.plan_helm(
+                site,
+                registry.as_ref(),
+                repository,
+                tag.as_ref(),
+                digest.as_ref(),
+            )?,
+            Shape::Kustomize {
+                name,
+                new_name,
+                new_tag,
+                tag_suffix,
+                digest,
+                ..
+            } => self.plan_kustomize(
+                site,
+                name,
+                new_name.as_ref(),
+                new_tag.as_ref(),
+                tag_suffix.as_ref(),
+                digest.as_ref(),
+            )?,
+            Shape::ArgoKustomize { field, split } => self.plan_argo(site, field, *split)?,
+            Shape::RegistryOnly(_) | Shape::Partial(_) => return None,
+        };
+        if site.kind == Kind::Hint && p.status == Status::Rewritten && !self.opts.rewrite_hints {
+            p.status = Status::Hint;
+            p.message = Some("hint: bumped only with --rewrite-hints".into());
+            p.edits.clear();
+        }
+        Some(p)
+    }
+
+    fn planned(&self, site: &Site, original: String, status: Status) -> Planned {
+        Planned {
+            kind: site.kind,
+            line: site.line,
+            column: site.column,
+            normalized: Reference::parse(&original).ok().map(|r| r.to_string()),
+            original,
+            status,
+            rewritten: None,
+            message: None,
+            edits: Vec::new(),
+        }
+    }
+
+    /// Finish a matched site: `rewritten` with its edits, `already-proxied` when the
+    /// value is already there, `invalid` when an edit cannot be made.
+    fn finish(&self, site: &Site, original: String, edits: Result<Vec<Edit>, String>) -> Planned {
+        let new = self.target.reference();
+        match edits {
+            Ok(edits) if edits.is_empty() => {
+                let mut p = self.planned(site, original, Status::AlreadyProxied);
+                p.message = Some(format!("already at {}", self.shown_version()));
+                p.rewritten = Some(new);
+                p
+            }
+            Ok(edits) => {
+                let mut p = self.planned(site, original, Status::Rewritten);
+                p.rewritten = Some(new);
+                p.edits = edits;
+                p
+            }
+            Err(msg) => {
+                let mut p = self.planned(site, original, Status::Invalid);
+                p.rewritten = Some(new);
+                p.message = Some(msg);
+                p
+            }
+        }
+    }
+
+    fn shown_version(&self) -> String {
+        match &self.target.digest {
+            Some(d) => format!("{}@{d}", self.target.tag),
+            None => self.target.tag.clone(),
+        }
+    }
+
+    fn plan_whole(&self, site: &Site, f: &Field) -> Option<Planned> {
+        if is_templated(&f.value) {
+            return None;
+        }
+        let r = Reference::parse(&f.value).ok()?;
+        if harbor_key(self.mapper, &r).as_deref() != Some(self.target.harbor_name.as_str()) {
+            return None;
+        }
+        let new = self.target.reference();
+        let edits = if f.value == new {
+            Ok(Vec::new())
+        } else {
+            field_edit(f, &new).map(|e| vec![e])
+        };
+        Some(self.finish(site, f.value.clone(), edits))
+    }
+
+    fn plan_helm(
+        &self,
+        site: &Site,
+        registry: Option<&Field>,
+        repository: &Field,
+        tag: Option<&Field>,
+        digest: Option<&Field>,
+    ) -> Option<Planned> {
+        let registry = registry.filter(|r| !r.value.is_empty());
+        let name_text = match registry {
+            Some(r) => format!("{}/{}", r.value.trim_end_matches('/'), repository.value),
+            None => repository.value.clone(),
+        };
+        if !self.target.matches_name(self.mapper, &name_text) {
+            return None;
+        }
+        let original = compose(&name_text, tag, digest);
+        if is_templated(&original) {
+            let mut p = self.planned(site, original, Status::Templated);
+            p.message = Some("the tag or digest is templated; not bumped".into());
+            return Some(p);
+        }
+        let edits = (|| -> Result<Vec<Edit>, String> {
+            let mut edits = Vec::new();
+            // The name: to its Harbor form, keeping the registry/repository split.
+            let name = Reference::parse_name(&name_text).map_err(|e| e.to_string())?;
+            if !name.domain().eq_ignore_ascii_case(self.mapper.harbor()) {
+                match registry {
+                    None => edits.push(field_edit(repository, &self.target.harbor_name)?),
+                    Some(reg) => {
+                        let (host, path) =
+                            split_registry(&self.target.harbor_name, &name, &repository.value);
+                        if host != reg.value {
+                            edits.push(field_edit(reg, &host)?);
+                        }
+                        if path != repository.value {
+                            edits.push(field_edit(repository, &path)?);
+                        }
+                    }
+                }
+            }
+            let tag_slot = match tag {
+                Some(t) => Slot::Present(t),
+                None => Slot::Absent { key: "tag" },
+            };
+            let mut inserted_after = Vec::new();
+            self.set(
+                &mut edits,
+                &tag_slot,
+                &self.target.tag,
+                repository,
+                &mut inserted_after,
+            )?;
+            self.set_digest(
+                &mut edits,
+                digest,
+                "digest",
+                tag.unwrap_or(repository),
+                &mut inserted_after,
+            )?;
+            Ok(edits)
+        })();
+        Some(self.finish(site, original, edits))
+    }
+
+    #[allow(clippy::too_many_arguments)]
+    fn plan_kustomize(
+        &self,
+        site: &Site,
+        name: &Field,
+        new_name: Option<&Field>,
+        new_tag: Option<&Field>,
+        tag_suffix: Option<&Field>,
+        digest: Option<&Field>,
+    ) -> Option<Planned> {
+        // The entry deploys `newName` when it has one, else `name`.
+        let effective = new_name.unwrap_or(name);
+        if !self.target.matches_name(self.mapper, &effective.value) {
+            return None;
+        }
+        let original = compose(&effective.value, new_tag, digest);
+        if is_templated(&original) {
+            let mut p = self.planned(site, original, Status::Templated);
+            p.message = Some("the entry is templated; not bumped".into());
+            return Some(p);
+        }
+        let edits = (|| -> Result<Vec<Edit>, String> {
+            if tag_suffix.is_some() {
+                return Err("the entry has tagSuffix: bump cannot set its tag exactly".into());
+            }
+            let mut edits = Vec::new();
+            let mut inserted_after = Vec::new();
+            // `name` keeps matching the images as written in the resources (which may lie
+            // outside the bumped paths); `newName` carries the Harbor name.
+            if effective.value != self.target.harbor_name {
+                let slot = match new_name {
+                    Some(n) => Slot::Present(n),
+                    None => Slot::Absent { key: "newName" },
+                };
+                self.set(
+                    &mut edits,
+                    &slot,
+                    &self.target.harbor_name,
+                    name,
+                    &mut inserted_after,
+                )?;
+            }
+            let tag_slot = match new_tag {
+                Some(t) => Slot::Present(t),
+                None => Slot::Absent { key: "newTag" },
+            };
+            let after = new_name.unwrap_or(name);
+            self.set(
+                &mut edits,
+                &tag_slot,
+                &self.target.tag,
+                after,
+                &mut inserted_after,
+            )?;
+            self.set_digest(
+                &mut edits,
+                digest,
+                "digest",
+                new_tag.unwrap_or(after),
+                &mut inserted_after,
+            )?;
+            Ok(edits)
+        })();
+        Some(self.finish(site, original, edits))
+    }
+
+    fn plan_argo(&self, site: &Site, f: &Field, split: Option<usize>) -> Option<Planned> {
+        let original = f.value.clone();
+        if is_templated(&original) {
+            return None;
+        }
+        let new_value = match split {
+            Some(i) => {
+                let (written_name, image) = (&original[..i], &original[i + 1..]);
+                let hit = Reference::parse(image)
+                    .ok()
+                    .and_then(|r| harbor_key(self.mapper, &r))
+                    .is_some_and(|k| k == self.target.harbor_name);
+                if !hit {
+                    return None;
+                }
+                format!("{written_name}={}", self.target.reference())
+            }
+            None => {
+                let r = Reference::parse(&original).ok()?;
+                if harbor_key(self.mapper, &r).as_deref() != Some(self.target.harbor_name.as_str())
+                {
+                    return None;
+                }
+                let written_name = &original[..original.len() - r.suffix().len()];
+                format!("{written_name}={}", self.target.reference())
+            }
+        };
+        let edits = if new_value == original {
+            Ok(Vec::new())
+        } else {
+            field_edit(f, &new_value).map(|e| vec![e])
+        };
+        let mut p = self.finish(site, original, edits);
+        if p.status == Status::Rewritten {
+            p.rewritten = Some(new_value);
+        }
+        Some(p)
+    }
+
+    /// Set a digest slot: the new digest when given; a pinned digest without `--digest`
+    /// would keep the old image running, so it blocks the bump.
+    fn set_digest(
+        &self,
+        edits: &mut Vec<Edit>,
+        digest: Option<&Field>,
+        key: &'static str,
+        after: &Field,
+        inserted_after: &mut Vec<usize>,
+    ) -> Result<(), String> {
+        match (&self.target.digest, digest) {
+            (Some(d), Some(f)) => self.set(edits, &Slot::Present(f), d, after, inserted_after),
+            (Some(d), None) => self.set(edits, &Slot::Absent { key }, d, after, inserted_after),
+            (None, Some(f)) if !f.value.is_empty() => Err(format!(
+                "pinned by digest {}: pass --digest to bump it",
+                f.value
+            )),
+            (None, _) => Ok(()),
+        }
+    }
+
+    /// Give a slot a value: edit the field, or insert `key: value` on a new line after
+    /// `after` (one insertion per anchor field).
+    fn set(
+        &self,
+        edits: &mut Vec<Edit>,
+        slot: &Slot<'_>,
+        value: &str,
+        after: &Field,
+        inserted_after: &mut Vec<usize>,
+    ) -> Result<(), String> {
+        match slot {
+            Slot::Present(f) => {
+                if f.value != value {
+                    edits.push(field_edit(f, value)?);
+                }
+                Ok(())
+            }
+            Slot::Absent { key } => {
+                if inserted_after.contains(&after.owner) {
+                    return Err(format!(
+                        "{key}: is missing and cannot be added next to another new line; add {key}: to the entry"
+                    ));
+                }
+                let e = self.insertion(after, key, value)?;
+                inserted_after.push(after.owner);
+                edits.push(e);
+                Ok(())
+            }
+        }
+    }
+
+    /// An edit that inserts `key: value` as a new line right after the line of `after`,
+    /// indented like `after`'s key.
+    fn insertion(&self, after: &Field, key: &str, value: &str) -> Result<Edit, String> {
+        let cannot = |why: &str| format!("{key}: is missing and cannot be added here ({why})");
+        let range = after
+            .file_range
+            .clone()
+            .ok_or_else(|| cannot("the neighbouring scalar is not plain single-line"))?;
+        let owner = scalar_by_ordinal(self.stream, after.owner)
+            .ok_or_else(|| cannot("scalar not found"))?;
+        if owner.content.as_ref() != Some(&range) {
+            return Err(cannot("inside an embedded YAML string"));
+        }
+        let map = parent_map(self.stream, after.owner).ok_or_else(|| cannot("not in a map"))?;
+        if map
+            .iter()
+            .any(|(k, _)| k.as_scalar().is_some_and(|s| s.value == key))
+        {
+            return Err(format!("{key}: is empty or not a string; set it first"));
+        }
+        let text = self.text;
+        let token_end = owner.token.end;
+        let line_start = text[..owner.token.start].rfind('\n').map_or(0, |i| i + 1);
+        let mut line_end = text[token_end..]
+            .find('\n')
+            .map_or(text.len(), |i| token_end + i);
+        let crlf = line_end > 0 && text.as_bytes().get(line_end - 1) == Some(&b'\r');
+        if crlf {
+            line_end -= 1;
+        }
+        let tail = text[token_end..line_end].trim();
+        if !tail.is_empty() && !tail.starts_with('#') {
+            return Err(cannot("flow style"));
+        }
+        // `  - name: x` or `    tag: v1`: the key starts after the last `- ` or space.
+        let head = &text[line_start..owner.token.start];
+        let before_colon = head
+            .trim_end()
+            .strip_suffix(':')
+            .ok_or_else(|| cannot("the value is not on its key's line"))?;
+        let key_start = before_colon.rfind([' ', '-']).map_or(0, |i| i + 1);
+        let lead = &before_colon[..key_start];
+        if lead.chars().any(|c| c != ' ' && c != '-') || before_colon[key_start..].is_empty() {
+            return Err(cannot("unusual layout"));
+        }
+        let indent = " ".repeat(lead.chars().count());
+        let encoded = encode_for_style(value, Style::Plain)
+            .filter(|v| yaml_plain_is_string(v))
+            .unwrap_or_else(|| format!("\"{value}\""));
+        let eol = if crlf || (line_end == text.len() && text.contains("\r\n")) {
+            "\r\n"
+        } else {
+            "\n"
+        };
+        Ok(Edit {
+            range: line_end..line_end,
+            text: format!("{eol}{indent}{key}: {encoded}"),
+            owner: after.owner,
+            value_range: 0..0,
+            insert: Some((key.to_string(), value.to_string())),
+        })
+    }
+}
+
+/// A plain scalar that YAML readers (1.2 core schema, and go-yaml's 1.1-style resolution
+/// that Helm and kustomize use) still read as a string, not a bool, null or number.
+fn yaml_plain_is_string(v: &str) -> bool {
+    let lower = v.to_ascii_lowercase();
+    let keyword = matches!(
+        lower.as_str(),
+        "true" | "false" | "yes" | "no" | "on" | "off" | "y" | "n" | "null" | "~"
+    );
+    let plain = lower.replace('_', "");
+    let digits = plain.trim_start_matches(['+', '-']);
+    let radix_int = [("0x", 16), ("0o", 8), ("0b", 2)].iter().any(|(p, r)| {
+        digits
+            .strip_prefix(p)
+            .is_some_and(|d| !d.is_empty() && u64::from_str_radix(d, *r).is_ok())
+    });
+    let special = matches!(digits, ".inf" | ".nan");
+    let numeric = plain.parse::<f64>().is_ok() || radix_int || special;
+    !keyword && !numeric
+}
+
+/// Build the edit that replaces a field's value.
+fn field_edit(field: &Field, new_value: &str) -> Result<Edit, String> {
+    let range = field.file_range.clone().ok_or_else(|| {
+        "the scalar cannot be edited in place (escapes, line folding or block style)".to_string()
+    })?;
+    let text = encode_for_style(new_value, field.style)
+        .ok_or_else(|| format!("{new_value:?} cannot be written in this scalar's quoting style"))?;
+    // A tag like `20240101` written plain where the value read as a string would turn
+    // into a number (and Helm would render it as one).
+    if field.style == Style::Plain
+        && !yaml_plain_is_string(new_value)
+        && yaml_plain_is_string(&field.value)
+    {
+        return Err(format!(
+            "{new_value:?} would read as a number in this plain scalar: quote the field first"
+        ));
+    }
+    Ok(Edit {
+        range,
+        text,
+        owner: field.owner,
+        value_range: field.value_range.clone(),
+        insert: None,
+    })
+}
+
+fn compose(name: &str, tag: Option<&Field>, digest: Option<&Field>) -> String {
+    let mut s = name.to_string();
+    if let Some(t) = tag.filter(|t| !t.value.is_empty()) {
+        s.push(':');
+        s.push_str(&t.value);
+    }
+    if let Some(d) = digest.filter(|d| !d.value.is_empty()) {
+        s.push('@');
+        s.push_str(&d.value);
+    }
+    s
+}
+
+/// Split a Harbor name into (registry, repository) for a Helm map with a registry field,
+/// keeping the repository as the chart knows it (`library/` for Docker Hub included).
+fn split_registry(new_name: &str, old: &Reference, old_repo: &str) -> (String, String) {
+    let path = old.path();
+    let repo = if path != old_repo && path.ends_with(old_repo) && !old_repo.contains('/') {
+        path.to_string()
+    } else {
+        old_repo.to_string()
+    };
+    match new_name.strip_suffix(&format!("/{repo}")) {
+        Some(prefix) => (prefix.to_string(), repo),
+        None => match new_name.split_once('/') {
+            Some((h, p)) => (h.to_string(), p.to_string()),
+            None => (new_name.to_string(), String::new()),
+        },
+    }
+}
+
+fn scalar_by_ordinal(stream: &Stream, ordinal: usize) -> Option<&Scalar> {
+    fn go(node: &Node, ordinal: usize) -> Option<&Scalar> {
+        match node {
+            Node::Scalar(s) => (s.ordinal == ordinal).then_some(s),
+            Node::Seq(items) => items.iter().find_map(|n| go(n, ordinal)),
+            Node::Map(entries) => entries
+                .iter()
+                .find_map(|(k, v)| go(k, ordinal).or_else(|| go(v, ordinal))),
+            Node::Alias(_) => None,
+        }
+    }
+    stream.documents.iter().find_map(|d| go(d, ordinal))
+}
+
+/// The mapping whose value is the scalar with this ordinal.
+fn parent_map(stream: &Stream, ordinal: usize) -> Option<&[(Node, Node)]> {
+    fn go(node: &Node, ordinal: usize) -> Option<&[(Node, Node)]> {
+        match node {
+            Node::Map(entries) => {
+                let here = entries
+                    .iter()
+                    .any(|(_, v)| v.as_scalar().is_some_and(|s| s.ordinal == ordinal));
+                if here {
+                    return Some(entries);
+                }
+                entries.iter().find_map(|(_, v)| go(v, ordinal))
+            }
+            Node::Seq(items) => items.iter().find_map(|n| go(n, ordinal)),
+            _ => None,
+        }
+    }
+    stream.documents.iter().find_map(|d| go(d, ordinal))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn plain_scalars_that_stay_strings() {
+        for s in ["v2", "2.0.0", "1.2.3-rc1", "abc123", "sha256:ab", "latest"] {
+            assert!(yaml_plain_is_string(s), "{s}");
+        }
+        for s in [
+            "2", "1.30", "1e3", "0x1F", "1_000", "yes", "Off", "null", ".inf",
+        ] {
+            assert!(!yaml_plain_is_string(s), "{s}");
+        }
+    }
+}

@@ -1,0 +1,649 @@
+//! Git through libgit2 (git2): the dirty-tree rule, committing exactly the files a run
+//! changed, pushing without ever forcing, and fetching + resetting onto a moved remote.
+//!
+//! Credentials: HTTPS uses a token from the environment (`HARBORIZE_GIT_TOKEN`, then
+//! `GITHUB_TOKEN`) as the password of user `x-access-token`, handed to libgit2 through its
+//! credentials callback only: never in a URL, a command line or any output. Without a
+//! token, git's credential helpers are asked; SSH uses the agent, then `~/.ssh` keys.
+
+use std::cell::{Cell, RefCell};
+use std::fmt;
+use std::path::{Path, PathBuf};
+
+use anyhow::{anyhow, bail, Context, Result};
+use git2::build::CheckoutBuilder;
+use git2::{
+    Cred, CredentialType, ErrorClass, ErrorCode, FetchOptions, Oid, PushOptions, RemoteCallbacks,
+    Repository, Signature, Status, StatusOptions,
+};
+
+/// A secret for HTTPS remotes. `Debug` and `Display` never show it.
+#[derive(Clone, Default)]
+pub struct Auth {
+    token: Option<String>,
+    /// Which variable it came from (for messages).
+    source: Option<&'static str>,
+}
+
+impl fmt::Debug for Auth {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Auth")
+            .field("token", &self.token.as_ref().map(|_| "<redacted>"))
+            .field("source", &self.source)
+            .finish()
+    }
+}
+
+impl Auth {
+    /// The token from `HARBORIZE_GIT_TOKEN` or `GITHUB_TOKEN` (first non-empty wins).
+    pub fn from_env(env: impl Fn(&str) -> Option<String>) -> Self {
+        for var in ["HARBORIZE_GIT_TOKEN", "GITHUB_TOKEN"] {
+            if let Some(t) = env(var).filter(|t| !t.trim().is_empty()) {
+                return Auth {
+                    token: Some(t.trim().to_string()),
+                    source: Some(var),
+                };
+            }
+        }
+        Auth::default()
+    }
+
+    /// Remove the token from a text that is about to be shown (belt and braces: libgit2's
+    /// messages do not carry it).
+    pub fn redact(&self, text: &str) -> String {
+        match &self.token {
+            Some(t) if !t.is_empty() => text.replace(t.as_str(), "<redacted>"),
+            _ => text.to_string(),
+        }
+    }
+}
+
+/// A name and email for commits.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Identity {
+    pub name: String,
+    pub email: String,
+}
+
+impl Identity {
+    fn signature(&self) -> Result<Signature<'static>> {
+        Signature::now(&self.name, &self.email)
+            .with_context(|| format!("invalid identity {} <{}>", self.name, self.email))
+    }
+}
+
+/// Author and committer: flags, then `GIT_AUTHOR_*` / `GIT_COMMITTER_*`, then
+/// `GITHUB_ACTOR` (`<actor>@users.noreply.github.com`), then git config `user.*`.
+pub fn identities(
+    repo: &Repository,
+    flag_name: Option<&str>,
+    flag_email: Option<&str>,
+    env: impl Fn(&str) -> Option<String>,
+) -> Result<(Identity, Identity)> {
+    let env = |k: &str| env(k).filter(|v| !v.trim().is_empty());
+    let actor = env("GITHUB_ACTOR");
+    let config = repo.config().ok();
+    let config_get = |k: &str| config.as_ref().and_then(|c| c.get_string(k).ok());
+    let name = flag_name
+        .map(str::to_string)
+        .or_else(|| env("GIT_AUTHOR_NAME"))
+        .or_else(|| actor.clone())
+        .or_else(|| config_get("user.name"));
+    let email = flag_email
+        .map(str::to_string)
+        .or_else(|| env("GIT_AUTHOR_EMAIL"))
+        .or_else(|| {
+            actor
+                .as_ref()
+                .map(|a| format!("{a}@users.noreply.github.com"))
+        })
+        .or_else(|| config_get("user.email"));
+    let (Some(name), Some(email)) = (name, email) else {
+        bail!("no commit identity: pass --author-name and --author-email, set GIT_AUTHOR_NAME/GIT_AUTHOR_EMAIL or GITHUB_ACTOR, or configure git user.name/user.email");
+    };
+    let author = Identity { name, email };
+    let committer = Identity {
+        name: env("GIT_COMMITTER_NAME").unwrap_or_else(|| author.name.clone()),
+        email: env("GIT_COMMITTER_EMAIL").unwrap_or_else(|| author.email.clone()),
+    };
+    Ok((author, committer))
+}
+
+/// What a push attempt came to.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum PushOutcome {
+    Pushed,
+    /// The remote refused the update because it moved (or was busy): fetch and retry.
+    Rejected(String),
+}
+
+/// A repository opened at its work tree.
+pub struct Git {
+    pub repo: Repository,
+    workdir: PathBuf,
+    auth: Auth,
+}
+
+impl Git {
+    /// Find the repository that holds `start` (a file or directory).
+    pub fn discover(start: &Path, auth: Auth) -> Result<Self> {
+        let dir = if start.is_dir() {
+            start.to_path_buf()
+        } else {
+            start
+                .parent()
+                .filter(|p| !p.as_os_str().is_empty())
+                .map_or_else(|| PathBuf::from("."), Path::to_path_buf)
+        };
+        let repo = Repository::discover(&dir)
+            .with_context(|| format!("{} is not inside a git repository", dir.display()))?;
+        let workdir = repo
+            .workdir()
+            .ok_or_else(|| anyhow!("the repository has no work tree (bare)"))?;
+        let workdir = workdir
+            .canonicalize()
+            .with_context(|| format!("cannot resolve {}", workdir.display()))?;
+        Ok(Git {
+            repo,
+            workdir,
+            auth,
+        })
+    }
+
+    pub fn workdir(&self) -> &Path {
+        &self.workdir
+    }
+
+    /// Tracked files with changes (staged or not); untracked and ignored files do not count.
+    pub fn dirty_files(&self) -> Result<Vec<String>> {
+        let mut opts = StatusOptions::new();
+        opts.include_untracked(false)
+            .include_ignored(false)
+            .exclude_submodules(true);
+        let statuses = self
+            .repo
+            .statuses(Some(&mut opts))
+            .context("cannot read the status of the work tree")?;
+        let mut out: Vec<String> = statuses
+            .iter()
+            .filter(|e| e.status() != Status::CURRENT && !e.status().is_ignored())
+            .filter_map(|e| e.path().map(str::to_string))
+            .collect();
+        out.sort();
+        Ok(out)
+    }
+
+    /// A path as the repository names it (relative to the work tree, `/`-separated).
+    pub fn relative(&self, path: &Path) -> Result<PathBuf> {
+        let abs = path
+            .canonicalize()
+            .with_context(|| format!("cannot resolve {}", path.display()))?;
+        abs.strip_prefix(&self.workdir)
+            .map(Path::to_path_buf)
+            .map_err(|_| anyhow!("{} is outside the repository", path.display()))
+    }
+
+    /// The checked-out branch (`main`), or an error on a detached HEAD.
+    pub fn current_branch(&self) -> Result<String> {
+        let head = self
+            .repo
+            .head()
+            .context("the repository has no commit yet")?;
+        if !head.is_branch() {
+            bail!("HEAD is detached: check out a branch to commit and push");
+        }
+        head.shorthand()
+            .map(str::to_string)
+            .ok_or_else(|| anyhow!("the branch name is not UTF-8"))
+    }
+
+    pub fn head(&self) -> Result<Oid> {
+        Ok(self.repo.head()?.peel_to_commit()?.id())
+    }
+
+    /// Commit exactly `files` (repository-relative) on HEAD, whatever else is staged or
+    /// modified; `None` when the tree would not change. The index keeps everything else
+    /// as it was and gets these files staged.
+    pub fn commit_files(
+        &self,
+        files: &[PathBuf],
+        message: &str,
+        author: &Identity,
+        committer: &Identity,
+    ) -> Result<Option<Oid>> {
+        let head = self.repo.head()?.peel_to_commit()?;
+        let mut index = self.repo.index()?;
+        // Build the tree from HEAD plus only our files...
+        index.read_tree(&head.tree()?)?;
+        for f in files {
+            index
+                .add_path(f)
+                .with_context(|| format!("cannot stage {}", f.display()))?;
+        }
+        let tree_id = index.write_tree()?;
+        // ...then put the on-disk index back and stage our files in it.
+        index.read(true)?;
+        for f in files {
+            index.add_path(f)?;
+        }
+        index.write()?;
+        if tree_id == head.tree_id() {
+            return Ok(None);
+        }
+        let tree = self.repo.find_tree(tree_id)?;
+        let oid = self
+            .repo
+            .commit(
+                Some("HEAD"),
+                &author.signature()?,
+                &committer.signature()?,
+                message,
+                &tree,
+                &[&head],
+            )
+            .context("cannot create the commit")?;
+        Ok(Some(oid))
+    }
+
+    /// The remote branch the current branch pushes to (its upstream's name, else its own).
+    pub fn remote_branch(&self, branch: &str) -> String {
+        let key = format!("branch.{branch}.merge");
+        self.repo
+            .config()
+            .ok()
+            .and_then(|c| c.get_string(&key).ok())
+            .and_then(|m| m.strip_prefix("refs/heads/").map(str::to_string))
+            .unwrap_or_else(|| branch.to_string())
+    }
+
+    /// Push `refs/heads/<branch>` to `refs/heads/<remote_branch>` on `remote`. Never forced.
+    pub fn push(&self, remote: &str, branch: &str, remote_branch: &str) -> Result<PushOutcome> {
+        let mut r = self
+            .repo
+            .find_remote(remote)
+            .with_context(|| format!("no remote named {remote:?}"))?;
+        let url = r.pushurl().or(r.url()).unwrap_or("").to_string();
+        if let Some(path) = local_path(&url) {
+            let path = self.workdir.join(path);
+            return self.push_local(&path, remote, branch, remote_branch);
+        }
+        let tries = Cell::new(0);
+        let rejected: RefCell<Option<String>> = RefCell::new(None);
+        let mut callbacks = self.callbacks(&tries);
+        callbacks.push_update_reference(|refname, status| {
+            if let Some(s) = status {
+                *rejected.borrow_mut() = Some(format!("{refname}: {s}"));
+            }
+            Ok(())
+        });
+        let mut opts = PushOptions::new();
+        opts.remote_callbacks(callbacks);
+        // No leading `+`: a push that is not a fast-forward is refused, never forced.
+        let spec = format!("refs/heads/{branch}:refs/heads/{remote_branch}");
+        let result = r.push(&[spec.as_str()], Some(&mut opts));
+        drop(opts);
+        match result {
+            Ok(()) => match rejected.into_inner() {
+                Some(why) => Ok(PushOutcome::Rejected(why)),
+                None => Ok(PushOutcome::Pushed),
+            },
+            Err(e) if is_retryable(&e) => Ok(PushOutcome::Rejected(e.message().to_string())),
+            Err(e) => Err(self.transport_error(e, remote, &r, "push to")),
+        }
+    }
+
+    /// Push to a repository on this machine. libgit2's local transport overwrites the
+    /// remote ref without comparing it (two racing pushes would silently drop one), so the
+    /// pack goes into the remote's object store and the ref moves by compare-and-swap under
+    /// its lock: a remote that moved meanwhile is a rejection, as with a real server.
+    fn push_local(
+        &self,
+        path: &Path,
+        remote: &str,
+        branch: &str,
+        remote_branch: &str,
+    ) -> Result<PushOutcome> {
+        let target = Repository::open(path)
+            .with_context(|| format!("cannot open the remote repository {}", path.display()))?;
+        let refname = format!("refs/heads/{remote_branch}");
+        let local = self
+            .repo
+            .refname_to_id(&format!("refs/heads/{branch}"))
+            .with_context(|| format!("branch {branch} not found"))?;
+        let current = match target.refname_to_id(&refname) {
+            Ok(o) => Some(o),
+            Err(e) if e.code() == ErrorCode::NotFound => None,
+            Err(e) => return Err(e).context("cannot read the remote branch"),
+        };
+        if let Some(cur) = current {
+            if cur == local {
+                return Ok(PushOutcome::Pushed);
+            }
+            if self.repo.find_commit(cur).is_err() {
+                return Ok(PushOutcome::Rejected(format!(
+                    "{refname}: fetch first (the remote has commits not present locally)"
+                )));
+            }
+            if !self.repo.graph_descendant_of(local, cur)? {
+                return Ok(PushOutcome::Rejected(format!(
+                    "{refname}: non-fast-forward"
+                )));
+            }
+        }
+        if !target.is_bare() {
+            let checked_out = target
+                .head()
+                .ok()
+                .and_then(|h| h.name().map(str::to_string));
+            if checked_out.as_deref() == Some(refname.as_str()) {
+                bail!(
+                    "refusing to update {refname}, checked out in the non-bare repository {}",
+                    path.display()
+                );
+            }
+        }
+        // Objects first (content-addressed: racing writers cannot hurt each other)...
+        let mut walk = self.repo.revwalk()?;
+        walk.push(local)?;
+        if let Some(cur) = current {
+            walk.hide(cur)?;
+        }
+        let mut pack = self.repo.packbuilder()?;
+        pack.insert_walk(&mut walk)?;
+        let odb = target.odb()?;
+        let mut writer = odb.packwriter()?;
+        let mut write_error = None;
+        pack.foreach(|buf| match std::io::Write::write_all(&mut writer, buf) {
+            Ok(()) => true,
+            Err(e) => {
+                write_error = Some(e);
+                false
+            }
+        })?;
+        if let Some(e) = write_error {
+            return Err(e).context("cannot write objects to the remote");
+        }
+        writer
+            .commit()
+            .context("cannot write objects to the remote")?;
+        // ...then the ref, only if it still is what we built on.
+        let message = format!("push: harborize {branch}");
+        let updated = match current {
+            Some(cur) => target.reference_matching(&refname, local, true, cur, &message),
+            None => target.reference(&refname, local, false, &message),
+        };
+        match updated {
+            Ok(_) => {}
+            Err(e)
+                if matches!(
+                    e.code(),
+                    ErrorCode::Modified | ErrorCode::Exists | ErrorCode::Locked
+                ) =>
+            {
+                return Ok(PushOutcome::Rejected(format!(
+                    "{refname}: the remote moved ({})",
+                    e.message()
+                )));
+            }
+            Err(e) => return Err(e).context("cannot update the remote branch"),
+        }
+        let _ = self.repo.reference(
+            &format!("refs/remotes/{remote}/{remote_branch}"),
+            local,
+            true,
+            "update by push",
+        );
+        Ok(PushOutcome::Pushed)
+    }
+
+    /// Fetch the remote branch and move the current branch onto it, checking out safely
+    /// (the run's own files are committed, so only they change; local modifications that
+    /// the new tree would overwrite make this fail instead of being lost).
+    pub fn fetch_and_reset(&self, remote: &str, branch: &str, remote_branch: &str) -> Result<Oid> {
+        let mut r = self
+            .repo
+            .find_remote(remote)
+            .with_context(|| format!("no remote named {remote:?}"))?;
+        let tries = Cell::new(0);
+        let mut opts = FetchOptions::new();
+        opts.remote_callbacks(self.callbacks(&tries));
+        let tracking = format!("refs/remotes/{remote}/{remote_branch}");
+        let spec = format!("+refs/heads/{remote_branch}:{tracking}");
+        r.fetch(&[spec.as_str()], Some(&mut opts), None)
+            .map_err(|e| self.transport_error(e, remote, &r, "fetch from"))?;
+        drop(opts);
+        let oid = self
+            .repo
+            .refname_to_id(&tracking)
+            .with_context(|| format!("{remote}/{remote_branch} not found after fetch"))?;
+        let commit = self.repo.find_commit(oid)?;
+        let mut checkout = CheckoutBuilder::new();
+        checkout.safe();
+        self.repo
+            .checkout_tree(commit.as_object(), Some(&mut checkout))
+            .context("cannot check out the new remote head")?;
+        self.repo
+            .reference(
+                &format!("refs/heads/{branch}"),
+                oid,
+                true,
+                &format!("harborize: reset onto {remote}/{remote_branch}"),
+            )
+            .context("cannot move the branch")?;
+        // The index of paths the checkout did not touch already matches; make it exact.
+        let mut index = self.repo.index()?;
+        index.read(true)?;
+        Ok(oid)
+    }
+
+    fn callbacks<'a>(&'a self, tries: &'a Cell<u32>) -> RemoteCallbacks<'a> {
+        let mut cb = RemoteCallbacks::new();
+        let auth = &self.auth;
+        let repo = &self.repo;
+        cb.credentials(move |url, user_from_url, allowed| {
+            tries.set(tries.get() + 1);
+            let n = tries.get();
+            if n > 4 {
+                return Err(git2::Error::from_str("authentication failed"));
+            }
+            if allowed.contains(CredentialType::USER_PASS_PLAINTEXT) {
+                if let Some(token) = &auth.token {
+                    // A second request for the same operation means the token was refused.
+                    if n > 1 {
+                        return Err(git2::Error::from_str(
+                            "authentication failed: the token was rejected",
+                        ));
+                    }
+                    return Cred::userpass_plaintext("x-access-token", token);
+                }
+                if n == 1 {
+                    if let Ok(cfg) = repo.config() {
+                        if let Ok(c) = Cred::credential_helper(&cfg, url, user_from_url) {
+                            return Ok(c);
+                        }
+                    }
+                }
+                return Err(git2::Error::from_str(
+                    "authentication required: set HARBORIZE_GIT_TOKEN or GITHUB_TOKEN",
+                ));
+            }
+            let user = user_from_url.unwrap_or("git");
+            if allowed.contains(CredentialType::USERNAME) {
+                return Cred::username(user);
+            }
+            if allowed.contains(CredentialType::SSH_KEY) {
+                if n <= 2 {
+                    if let Ok(c) = Cred::ssh_key_from_agent(user) {
+                        return Ok(c);
+                    }
+                }
+                let home = std::env::var_os("HOME")
+                    .map(PathBuf::from)
+                    .unwrap_or_default();
+                for name in ["id_ed25519", "id_ecdsa", "id_rsa"] {
+                    let key = home.join(".ssh").join(name);
+                    if key.is_file() {
+                        return Cred::ssh_key(user, None, &key, None);
+                    }
+                }
+            }
+            Err(git2::Error::from_str("no usable credentials"))
+        });
+        cb
+    }
+
+    fn transport_error(
+        &self,
+        e: git2::Error,
+        remote: &str,
+        r: &git2::Remote<'_>,
+        what: &str,
+    ) -> anyhow::Error {
+        let url = r.url().map(redact_url).unwrap_or_default();
+        anyhow!(
+            "cannot {what} {remote} ({url}): {}",
+            self.auth.redact(e.message())
+        )
+    }
+}
+
+/// Errors that mean "the remote moved or was busy": fetch, re-apply and try again.
+fn is_retryable(e: &git2::Error) -> bool {
+    if matches!(
+        e.code(),
+        ErrorCode::NotFastForward | ErrorCode::Modified | ErrorCode::Locked
+    ) {
+        return true;
+    }
+    let m = e.message().to_ascii_lowercase();
+    e.class() == ErrorClass::Reference
+        || m.contains("non-fast")
+        || m.contains("fetch first")
+        || m.contains("failed to lock")
+        || m.contains("cannot lock")
+        || m.contains("not present locally")
+}
+
+/// The directory of a remote on this machine (`file:///srv/x.git`, `/srv/x.git`,
+/// `../x.git`), or `None` for network remotes (`https://`, `ssh://`, `git@host:x`).
+pub fn local_path(url: &str) -> Option<PathBuf> {
+    if let Some(rest) = url.strip_prefix("file://") {
+        return Some(PathBuf::from(rest));
+    }
+    if url.is_empty() || url.contains("://") {
+        return None;
+    }
+    // scp-like `host:path` has a colon before the first slash.
+    let scp_like = url
+        .find(':')
+        .is_some_and(|c| url.find('/').map_or(true, |s| c < s));
+    (!scp_like).then(|| PathBuf::from(url))
+}
+
+/// `https://user:secret@host/x` → `https://host/x`.
+pub fn redact_url(url: &str) -> String {
+    match url.split_once("://") {
+        Some((scheme, rest)) => {
+            let (authority, path) = rest.split_once('/').unwrap_or((rest, ""));
+            let host = authority.rsplit_once('@').map_or(authority, |(_, h)| h);
+            if path.is_empty() && !rest.contains('/') {
+                format!("{scheme}://{host}")
+            } else {
+                format!("{scheme}://{host}/{path}")
+            }
+        }
+        None => url.to_string(),
+    }
+}
+
+/// Render a commit message template: `{images}` (one `- old → new` line each), `{count}`
+/// (how many images), `{summary}` (`image to tag`). A `Signed-off-by` trailer is appended
+/// for `signoff`.
+pub fn render_message(
+    template: &str,
+    images: &str,
+    count: usize,
+    summary: &str,
+    signoff: Option<&Identity>,
+) -> String {
+    let mut msg = template
+        .replace("\\n", "\n")
+        .replace("{images}", images)
+        .replace("{count}", &count.to_string())
+        .replace("{summary}", summary);
+    let trimmed = msg.trim_end().to_string();
+    msg = trimmed;
+    if let Some(who) = signoff {
+        let trailer = format!("Signed-off-by: {} <{}>", who.name, who.email);
+        let last_para = msg.rsplit("\n\n").next().unwrap_or("");
+        let is_trailer_block = msg.contains("\n\n")
+            && last_para
+                .lines()
+                .all(|l| l.split_once(": ").is_some_and(|(k, _)| is_trailer_key(k)));
+        if is_trailer_block {
+            msg.push('\n');
+        } else {
+            msg.push_str("\n\n");
+        }
+        msg.push_str(&trailer);
+    }
+    msg.push('\n');
+    msg
+}
+
+fn is_trailer_key(k: &str) -> bool {
+    !k.is_empty() && k.chars().all(|c| c.is_ascii_alphanumeric() || c == '-')
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn local_remotes_are_told_from_network_ones() {
+        assert_eq!(local_path("/srv/g.git"), Some(PathBuf::from("/srv/g.git")));
+        assert_eq!(
+            local_path("file:///srv/g.git"),
+            Some(PathBuf::from("/srv/g.git"))
+        );
+        assert_eq!(local_path("../g.git"), Some(PathBuf::from("../g.git")));
+        assert_eq!(local_path("git@github.com:o/r.git"), None);
+        assert_eq!(local_path("https://github.com/o/r.git"), None);
+        assert_eq!(local_path("ssh://git@host/r.git"), None);
+    }
+
+    #[test]
+    fn urls_lose_their_userinfo() {
+        assert_eq!(
+            redact_url("https://x-access-token:abc@github.com/o/r.git"),
+            "https://github.com/o/r.git"
+        );
+        assert_eq!(redact_url("/srv/git/r.git"), "/srv/git/r.git");
+    }
+
+    #[test]
+    fn signoff_joins_the_trailer_block() {
+        let who = Identity {
+            name: "A".into(),
+            email: "a@x".into(),
+        };
+        let m = render_message(
+            "bump {summary}\n\n{images}\n\nHarborize-Images: {count}",
+            "- a:1 → b:2",
+            1,
+            "a to 2",
+            Some(&who),
+        );
+        assert_eq!(
+            m,
+            "bump a to 2\n\n- a:1 → b:2\n\nHarborize-Images: 1\nSigned-off-by: A <a@x>\n"
+        );
+    }
+
+    #[test]
+    fn auth_debug_hides_the_token() {
+        let a = Auth::from_env(|k| (k == "GITHUB_TOKEN").then(|| "s3cret".to_string()));
+        assert!(!format!("{a:?}").contains("s3cret"));
+        assert_eq!(a.redact("x s3cret y"), "x <redacted> y");
+    }
+}
