@@ -172,6 +172,8 @@ per_round() { echo $(( ($1 + $2 - 1) / $2 )); } # ceil(total/rounds)
 # round); the untimed expect_rc run before each comparison warms the page cache.
 ROUNDS="$BENCH_RUNS"
 
+LOAD_START="$(cut -d' ' -f1-3 /proc/loadavg)"
+
 # --- 1. check vs grep -rl, --apps 1000 ------------------------------------------------
 log "== 1. check vs grep -rl image (--apps 1000)"
 C1000="$(CHECK_CMD "$R1000")"
@@ -240,7 +242,8 @@ FILES() { find "$1" -type f ! -name .bench-generated | wc -l | tr -d ' '; }
     echo
     echo "- date: $(date -u '+%Y-%m-%d %H:%M UTC')"
     echo "- machine: $(nproc) cores, $(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2- | sed 's/^ *//'), load average at end: $(cut -d' ' -f1-3 /proc/loadavg)"
-    echo "- harborize: $("$BIN" --version) ($BIN)"
+    echo "- harborize: $("$BIN" --version), binary built $(date -u -r "$BIN" '+%Y-%m-%d %H:%M UTC'), tree at $(git rev-parse --short HEAD 2>/dev/null || echo '?')$(git diff --quiet HEAD -- src Cargo.toml Cargo.lock 2>/dev/null || echo ' + uncommitted src changes')"
+    echo "- load average at start: $LOAD_START (other processes share the 2 cores; ratios are what to compare)"
     echo "- timer: $TIMER; medians of pooled runs, each comparison interleaved in rounds"
     echo "- --apps 1000: $(FILES "$R1000") files, $(YAML_BYTES "$R1000") of YAML; --apps 5000: $(FILES "$R5000") files, $(YAML_BYTES "$R5000") of YAML"
     echo "- single manifest: apps/$(basename "$FIRST_APP")/base/deployment.yaml, $(wc -c <"$FILE" | tr -d ' ') bytes"

@@ -23,11 +23,25 @@ pub enum Command {
     Rewrite(RewriteArgs),
     /// Report references that bypass Harbor; writes nothing (exit 1 when any would change).
     Check(CheckArgs),
+    /// Prove through Harbor that every reference resolves (strict HEAD, no pulls).
+    Verify(VerifyArgs),
     /// Set a new tag (and digest) on every reference to one image, as its Harbor path;
     /// optionally commit and push (race-safe).
     Bump(BumpArgs),
+    /// Scan every image referenced through Harbor with Trivy (once per digest) and enforce a
+    /// severity policy.
+    Scan(ScanArgs),
     /// Print the JSON Schema of harborize.yaml.
     Schema,
+    /// Generate the node-side mirror config (k3s registries.yaml or containerd hosts.toml) from harborize.yaml.
+    Mirrors(MirrorsArgs),
+    /// Print a shell completion script (bash, zsh, fish, powershell, elvish).
+    Completions(CompletionsArgs),
+    /// Print the man page (roff), or write one page per command with --out.
+    Man(ManArgs),
+    /// GitHub Action entrypoint: run the command the INPUT_* variables describe.
+    #[command(hide = true)]
+    Action(ActionArgs),
 }
 
 /// Options shared by every command that reads a repository.
@@ -63,6 +77,69 @@ pub struct RewriteArgs {
     /// Print a unified diff of every change.
     #[arg(long)]
     pub diff: bool,
+    /// Verify the rewritten references through Harbor before writing; nothing is written
+    /// if any fails.
+    #[arg(long)]
+    pub verify: bool,
+    /// With --verify: write even when some references do not resolve.
+    #[arg(long, requires = "verify")]
+    pub allow_unresolved: bool,
+    #[command(flatten)]
+    pub registry: RegistryArgs,
+}
+
+/// What to do when Harbor cannot be reached at all.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum OnUnreachable {
+    Fail,
+    Warn,
+}
+
+/// How to reach Harbor's registry API. Credentials come only from the environment
+/// (HARBORIZE_USERNAME / HARBORIZE_PASSWORD) or a docker config.json, never from flags.
+#[derive(Debug, Args, Clone)]
+pub struct RegistryArgs {
+    /// Extra CA certificate (PEM) to trust besides the system roots.
+    #[arg(long, value_name = "FILE", env = "HARBORIZE_CACERT")]
+    pub cacert: Option<PathBuf>,
+    /// Do not verify Harbor's TLS certificate (prints a warning).
+    #[arg(long)]
+    pub insecure: bool,
+    /// Talk plain HTTP to the registry (test and local registries only).
+    #[arg(long)]
+    pub plain_http: bool,
+    /// Requests in flight at once.
+    #[arg(long, default_value_t = 32, value_name = "N")]
+    pub jobs: usize,
+    /// Per-request timeout in seconds.
+    #[arg(long, default_value_t = 30, value_name = "SECONDS")]
+    pub timeout: u64,
+    /// Retries for 429/502/503/504 and connection failures (backoff with jitter, Retry-After honoured).
+    #[arg(long, default_value_t = 4, value_name = "N")]
+    pub retries: u32,
+    /// When Harbor cannot be reached (connection or TLS failure): fail (exit 2) or warn.
+    #[arg(long, value_enum, default_value_t = OnUnreachable::Fail)]
+    pub on_unreachable: OnUnreachable,
+    /// Required platforms (fetches the index with GET), e.g. linux/amd64,linux/arm64.
+    #[arg(long, value_delimiter = ',', value_name = "OS/ARCH")]
+    pub platform: Vec<String>,
+}
+
+#[derive(Debug, Args)]
+pub struct VerifyArgs {
+    #[command(flatten)]
+    pub common: Common,
+    #[command(flatten)]
+    pub registry: RegistryArgs,
+    /// Rewrite each reference to name:tag@digest with the digest Harbor returned.
+    #[arg(long)]
+    pub pin: bool,
+    /// Write a lock file (reference → digest, with time and Harbor host).
+    #[arg(long, value_name = "FILE", conflicts_with = "locked")]
+    pub lock: Option<PathBuf>,
+    /// Check every reference against a lock file instead (digest must match).
+    #[arg(long, value_name = "FILE")]
+    pub locked: Option<PathBuf>,
 }
 
 #[derive(Debug, Args)]
@@ -75,6 +152,52 @@ pub struct CheckArgs {
     /// Print the unified diff the rewrite would make.
     #[arg(long)]
     pub diff: bool,
+}
+
+#[derive(Debug, Args)]
+pub struct MirrorsArgs {
+    /// Node configuration to generate.
+    #[arg(long, value_enum)]
+    pub format: crate::mirrors::MirrorFormat,
+    /// Write under DIR instead of stdout: DIR/registries.yaml (k3s, e.g. /etc/rancher/k3s) or
+    /// DIR/certs.d/<host>/hosts.toml (containerd, e.g. /etc/containerd).
+    #[arg(long, value_name = "DIR")]
+    pub out: Option<PathBuf>,
+    /// Harbor's CA certificate, as a path on the node (k3s configs.<harbor>.tls.ca_file,
+    /// containerd `ca`).
+    #[arg(long, value_name = "PATH")]
+    pub ca_file: Option<String>,
+    /// No upstream fallback: containerd hosts.toml without `server` (k3s: see the note).
+    #[arg(long)]
+    pub no_fallback: bool,
+    /// Harbor host (HOST[:PORT], no scheme). Overrides `harbor.host` in the config.
+    #[arg(long, env = "HARBORIZE_HARBOR", value_name = "HOST[:PORT]")]
+    pub harbor: Option<String>,
+    /// Config file (default: harborize.yaml found in the current directory or above it).
+    #[arg(long, value_name = "FILE")]
+    pub config: Option<PathBuf>,
+}
+
+#[derive(Debug, Args)]
+pub struct CompletionsArgs {
+    /// Shell to generate the completion script for.
+    #[arg(value_enum)]
+    pub shell: clap_complete::Shell,
+}
+
+#[derive(Debug, Args)]
+pub struct ManArgs {
+    /// Write one page per command (harborize.1, harborize-rewrite.1, ...) into DIR.
+    #[arg(long, value_name = "DIR")]
+    pub out: Option<PathBuf>,
+}
+
+#[derive(Debug, Args)]
+pub struct ActionArgs {
+    /// Print the planned command line (and the names of the environment variables it
+    /// sets) as JSON; run nothing.
+    #[arg(long)]
+    pub print: bool,
 }
 
 #[derive(Debug, Args)]
@@ -138,4 +261,80 @@ pub struct BumpArgs {
     /// When the remote moved: fetch, reset, bump again and retry this many times.
     #[arg(long, value_name = "N", default_value_t = 5)]
     pub push_retries: u32,
+}
+
+/// Trivy and policy options of a scan (`harborize scan`; flattened into commands with a
+/// `--scan` stage). Registry credentials reach Trivy only through its environment.
+#[derive(Debug, Args, Clone)]
+pub struct TrivyArgs {
+    /// Lowest severity that fails the scan.
+    #[arg(long, value_enum, ignore_case = true, default_value_t = crate::trivy::Severity::Critical, value_name = "SEVERITY")]
+    pub severity: crate::trivy::Severity,
+    /// Vulnerabilities without a fixed version never fail the scan (still reported).
+    #[arg(long)]
+    pub ignore_unfixed: bool,
+    /// YAML list of ignored IDs: `- {id: CVE-..., expires: YYYY-MM-DD, reason: ...}`;
+    /// expired entries ignore nothing.
+    #[arg(long, value_name = "FILE")]
+    pub ignore_file: Option<PathBuf>,
+    /// The Trivy binary (a path, or a name looked up on PATH).
+    #[arg(
+        long,
+        value_name = "PATH",
+        env = "HARBORIZE_TRIVY",
+        default_value = "trivy"
+    )]
+    pub trivy: PathBuf,
+    /// Trivy cache dir shared by every scan (DB and layer cache); default
+    /// ~/.cache/harborize/trivy.
+    #[arg(long, value_name = "DIR", env = "HARBORIZE_TRIVY_CACHE_DIR")]
+    pub cache_dir: Option<PathBuf>,
+    /// Client/server mode: scan through this Trivy server (`trivy server`); its token comes
+    /// from env HARBORIZE_TRIVY_TOKEN.
+    #[arg(long, value_name = "URL", env = "HARBORIZE_TRIVY_SERVER")]
+    pub trivy_server: Option<String>,
+    /// Do not download or update the vulnerability DB (it must be in the cache dir).
+    #[arg(long)]
+    pub skip_db_update: bool,
+    /// Where Trivy downloads its DB from (OCI repository, e.g. through Harbor).
+    #[arg(long, value_name = "REPO", value_delimiter = ',')]
+    pub db_repository: Vec<String>,
+    /// Trivy processes at once.
+    #[arg(long, default_value_t = 4, value_name = "N")]
+    pub scan_jobs: usize,
+    /// Timeout of one image scan, in seconds.
+    #[arg(long, default_value_t = 300, value_name = "SECONDS")]
+    pub scan_timeout: u64,
+    /// What Trivy looks for.
+    #[arg(
+        long,
+        value_enum,
+        value_delimiter = ',',
+        default_value = "vuln",
+        value_name = "SCANNER"
+    )]
+    pub scanners: Vec<crate::trivy::Scanner>,
+}
+
+#[derive(Debug, Args)]
+pub struct ScanArgs {
+    /// Files or directories to process (directories are walked, honouring .gitignore).
+    #[arg(value_name = "PATH", default_value = ".")]
+    pub paths: Vec<PathBuf>,
+    /// Harbor host (HOST[:PORT], no scheme). Overrides `harbor.host` in the config.
+    #[arg(long, env = "HARBORIZE_HARBOR", value_name = "HOST[:PORT]")]
+    pub harbor: Option<String>,
+    /// Config file (default: harborize.yaml found next to PATH or above it).
+    #[arg(long, value_name = "FILE")]
+    pub config: Option<PathBuf>,
+    /// Output format.
+    #[arg(long, value_enum, default_value_t = crate::trivy::ScanFormat::Text)]
+    pub format: crate::trivy::ScanFormat,
+    /// Write the report to FILE instead of stdout.
+    #[arg(long, value_name = "FILE")]
+    pub output: Option<PathBuf>,
+    #[command(flatten)]
+    pub registry: RegistryArgs,
+    #[command(flatten)]
+    pub trivy: TrivyArgs,
 }

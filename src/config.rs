@@ -34,6 +34,9 @@ pub struct ConfigFile {
     /// Regex rules tried before `registries`, first match wins.
     #[serde(default)]
     pub rules: Vec<RuleEntry>,
+    /// Scan policy (`harborize scan`): per-image allowlist of accepted findings.
+    #[serde(default)]
+    pub scan: Option<crate::trivy::policy::ScanSection>,
 }
 
 #[derive(Debug, Clone, Default, Deserialize, Serialize, JsonSchema)]
@@ -91,6 +94,8 @@ pub struct Config {
     pub rules: Vec<RuleEntry>,
     /// Where the user's file came from, if any.
     pub source: Option<PathBuf>,
+    /// The `scan:` section (empty when absent).
+    pub scan: crate::trivy::policy::ScanSection,
 }
 
 impl Config {
@@ -138,6 +143,7 @@ impl Config {
             exclude,
             rules: user.rules,
             source,
+            scan: user.scan.unwrap_or_default(),
         };
         config.validate()?;
         Ok(config)

@@ -91,7 +91,12 @@ pub fn process_file(path: &Path, mapper: &Mapper, run: RunOptions) -> FileResult
 
 /// [`process_file`], also pinning references found in `pins` (normalized reference →
 /// digest) to `name:tag@digest`.
-pub fn process_file_pinned(path: &Path, mapper: &Mapper, run: RunOptions, pins: Option<&Pins>) -> FileResult {
+pub fn process_file_pinned(
+    path: &Path,
+    mapper: &Mapper,
+    run: RunOptions,
+    pins: Option<&Pins>,
+) -> FileResult {
     let opts = run.plan;
     let result = FileResult::new(path);
     let bytes = match std::fs::read(path) {
@@ -202,7 +207,12 @@ pub fn run(paths: &[PathBuf], mapper: &Mapper, opts: RunOptions) -> Vec<FileResu
 pub type Pins = std::collections::BTreeMap<String, String>;
 
 /// [`run`] with pinning.
-pub fn run_pinned(paths: &[PathBuf], mapper: &Mapper, opts: RunOptions, pins: Option<&Pins>) -> Vec<FileResult> {
+pub fn run_pinned(
+    paths: &[PathBuf],
+    mapper: &Mapper,
+    opts: RunOptions,
+    pins: Option<&Pins>,
+) -> Vec<FileResult> {
     let (tx, rx) = std::sync::mpsc::channel();
     let mut results: Vec<(usize, FileResult)> = std::thread::scope(|scope| {
         scope.spawn(move || {

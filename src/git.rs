@@ -536,7 +536,7 @@ pub fn local_path(url: &str) -> Option<PathBuf> {
     // scp-like `host:path` has a colon before the first slash.
     let scp_like = url
         .find(':')
-        .is_some_and(|c| url.find('/').map_or(true, |s| c < s));
+        .is_some_and(|c| url.find('/').is_none_or(|s| c < s));
     (!scp_like).then(|| PathBuf::from(url))
 }
 

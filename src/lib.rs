@@ -12,9 +12,12 @@ pub mod fsio;
 pub mod git;
 pub mod locate;
 pub mod mapping;
+pub mod mirrors;
 pub mod plan;
 pub mod reference;
+pub mod registry;
 pub mod report;
+pub mod trivy;
 pub mod walk;
 pub mod yaml;
 
@@ -28,6 +31,12 @@ pub fn main_with(cli: Cli) -> ExitCode {
         Command::Rewrite(a) => commands::rewrite::run(a),
         Command::Check(a) => commands::check::run(a),
         Command::Bump(a) => commands::bump::run(a),
+        Command::Verify(a) => commands::verify::run(a),
+        Command::Scan(a) => commands::scan::run(a),
+        Command::Mirrors(a) => commands::mirrors::run(a),
+        Command::Completions(a) => commands::completions::completions(a),
+        Command::Man(a) => commands::completions::man(a),
+        Command::Action(a) => commands::action::run(a),
         Command::Schema => {
             print!("{}", config::json_schema());
             Ok(commands::EXIT_OK)

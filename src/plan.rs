@@ -495,7 +495,10 @@ pub fn final_reference(p: &Planned) -> Option<Reference> {
             // Argo `name=ref` strings carry the reference after `=`.
             Reference::parse(r.rsplit('=').next().unwrap_or(r)).ok()
         }),
-        Status::AlreadyProxied => p.normalized.as_deref().and_then(|n| Reference::parse(n).ok()),
+        Status::AlreadyProxied => p
+            .normalized
+            .as_deref()
+            .and_then(|n| Reference::parse(n).ok()),
         _ => None,
     }
 }
@@ -503,12 +506,21 @@ pub fn final_reference(p: &Planned) -> Option<Reference> {
 /// Pin a planned site to the digest Harbor returned for its reference
 /// (`name:tag@sha256:...`), through the same byte edits. Shapes without a place for a
 /// digest keep their plan and say why.
-pub fn pin_site(site: &Site, mut planned: Planned, mapper: &Mapper, pins: &std::collections::BTreeMap<String, String>) -> Planned {
-    let Some(target) = final_reference(&planned) else { return planned };
+pub fn pin_site(
+    site: &Site,
+    mut planned: Planned,
+    mapper: &Mapper,
+    pins: &std::collections::BTreeMap<String, String>,
+) -> Planned {
+    let Some(target) = final_reference(&planned) else {
+        return planned;
+    };
     if !target.domain().eq_ignore_ascii_case(mapper.harbor()) {
         return planned;
     }
-    let Some(digest) = pins.get(&target.to_string()) else { return planned };
+    let Some(digest) = pins.get(&target.to_string()) else {
+        return planned;
+    };
     if target.digest() == Some(digest.as_str()) {
         return planned;
     }
@@ -535,7 +547,12 @@ pub fn pin_site(site: &Site, mut planned: Planned, mapper: &Mapper, pins: &std::
                 Err(e) => Err(e.to_string()),
             }
         }
-        Shape::HelmMap { digest: Some(d), .. } | Shape::Kustomize { digest: Some(d), .. } => {
+        Shape::HelmMap {
+            digest: Some(d), ..
+        }
+        | Shape::Kustomize {
+            digest: Some(d), ..
+        } => {
             let mut edits = std::mem::take(&mut planned.edits);
             field_edit(d, digest).map(|e| {
                 edits.push(e);

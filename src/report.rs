@@ -172,7 +172,14 @@ impl Report {
                 write!(out, " ({m})")?;
             }
             if let Some(v) = &r.verify {
-                write!(out, " [{}", serde_json::to_value(v.outcome).ok().and_then(|o| o.as_str().map(str::to_string)).unwrap_or_default())?;
+                write!(
+                    out,
+                    " [{}",
+                    serde_json::to_value(v.outcome)
+                        .ok()
+                        .and_then(|o| o.as_str().map(str::to_string))
+                        .unwrap_or_default()
+                )?;
                 if let Some(d) = &v.digest {
                     write!(out, " {d}")?;
                 }
@@ -222,10 +229,25 @@ impl Report {
 
     fn print_github(&self, out: &mut impl Write, mode: Mode) -> std::io::Result<()> {
         for r in &self.references {
-            if let Some(v) = r.verify.as_ref().filter(|v| v.outcome != crate::registry::Outcome::Resolved) {
-                let outcome = serde_json::to_value(v.outcome).ok().and_then(|o| o.as_str().map(str::to_string)).unwrap_or_default();
-                let target = r.rewritten.as_deref().or(r.normalized.as_deref()).unwrap_or(&r.original);
-                let detail = v.message.as_deref().map(|m| format!(" ({m})")).unwrap_or_default();
+            if let Some(v) = r
+                .verify
+                .as_ref()
+                .filter(|v| v.outcome != crate::registry::Outcome::Resolved)
+            {
+                let outcome = serde_json::to_value(v.outcome)
+                    .ok()
+                    .and_then(|o| o.as_str().map(str::to_string))
+                    .unwrap_or_default();
+                let target = r
+                    .rewritten
+                    .as_deref()
+                    .or(r.normalized.as_deref())
+                    .unwrap_or(&r.original);
+                let detail = v
+                    .message
+                    .as_deref()
+                    .map(|m| format!(" ({m})"))
+                    .unwrap_or_default();
                 writeln!(
                     out,
                     "::error file={},line={},col={},title=harborize {outcome}::{}",

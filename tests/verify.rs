@@ -15,7 +15,8 @@ use support::registry::{HarnessOptions, RegistryHarness};
 
 /// A Pod referencing `refs` (upstream or Harbor form).
 fn manifest(dir: &Path, refs: &[&str]) -> std::path::PathBuf {
-    let mut text = String::from("apiVersion: v1\nkind: Pod\nmetadata:\n  name: t\nspec:\n  containers:\n");
+    let mut text =
+        String::from("apiVersion: v1\nkind: Pod\nmetadata:\n  name: t\nspec:\n  containers:\n");
     for (i, r) in refs.iter().enumerate() {
         text.push_str(&format!("    - name: c{i}\n      image: {r}\n"));
     }
@@ -33,7 +34,15 @@ struct Run {
 
 fn verify(dir: &Path, harbor: &str, extra: &[&str], env: &[(&str, &str)]) -> Run {
     let mut cmd = harborize();
-    cmd.args(["verify", dir.to_str().unwrap(), "--harbor", harbor, "--format", "json"]).args(extra);
+    cmd.args([
+        "verify",
+        dir.to_str().unwrap(),
+        "--harbor",
+        harbor,
+        "--format",
+        "json",
+    ])
+    .args(extra);
     for (k, v) in env {
         cmd.env(k, v);
     }
@@ -48,7 +57,9 @@ fn verify(dir: &Path, harbor: &str, extra: &[&str], env: &[(&str, &str)]) -> Run
 
 /// outcome per original reference text.
 fn outcomes(run: &Run) -> Vec<(String, String, Option<String>)> {
-    run.json.as_ref().unwrap_or_else(|| panic!("no json: {}\n{}", run.out, run.err))["references"]
+    run.json
+        .as_ref()
+        .unwrap_or_else(|| panic!("no json: {}\n{}", run.out, run.err))["references"]
         .as_array()
         .unwrap()
         .iter()
@@ -64,7 +75,11 @@ fn outcomes(run: &Run) -> Vec<(String, String, Option<String>)> {
 }
 
 fn harness_tls() -> RegistryHarness {
-    RegistryHarness::start(HarnessOptions::default().public_projects(&["docker-hub", "ghcr"]).user("robot$ci", "Robot-Secret-42"))
+    RegistryHarness::start(
+        HarnessOptions::default()
+            .public_projects(&["docker-hub", "ghcr"])
+            .user("robot$ci", "Robot-Secret-42"),
+    )
 }
 
 #[test]
@@ -73,13 +88,33 @@ fn resolves_and_classifies_missing_tags_and_repositories_over_tls() {
     let nginx = h.push_image("docker-hub/library/nginx", "1.27");
     let app = h.push_image("ghcr/acme/app", "v1");
     let tmp = tempfile::tempdir().unwrap();
-    manifest(tmp.path(), &["nginx:1.27", "ghcr.io/acme/app:v1", "ghcr.io/acme/app:nope", "ghcr.io/acme/missing:1", "nginx:1.27"]);
+    manifest(
+        tmp.path(),
+        &[
+            "nginx:1.27",
+            "ghcr.io/acme/app:v1",
+            "ghcr.io/acme/app:nope",
+            "ghcr.io/acme/missing:1",
+            "nginx:1.27",
+        ],
+    );
     let cacert = h.ca_pem_path();
-    let run = verify(tmp.path(), &h.host(), &["--cacert", cacert.to_str().unwrap()], &[]);
+    let run = verify(
+        tmp.path(),
+        &h.host(),
+        &["--cacert", cacert.to_str().unwrap()],
+        &[],
+    );
     assert_eq!(run.code, 1, "{}\n{}", run.out, run.err);
     let got = outcomes(&run);
-    assert_eq!(got[0], ("nginx:1.27".into(), "resolved".into(), Some(nginx.clone())));
-    assert_eq!(got[1], ("ghcr.io/acme/app:v1".into(), "resolved".into(), Some(app)));
+    assert_eq!(
+        got[0],
+        ("nginx:1.27".into(), "resolved".into(), Some(nginx.clone()))
+    );
+    assert_eq!(
+        got[1],
+        ("ghcr.io/acme/app:v1".into(), "resolved".into(), Some(app))
+    );
     assert_eq!(got[2].1, "tag-not-found");
     assert_eq!(got[3].1, "repository-not-found");
     assert_eq!(got[4].1, "resolved", "duplicate reference shares the check");
@@ -99,7 +134,11 @@ fn tls_errors_and_insecure() {
     let tmp = tempfile::tempdir().unwrap();
     manifest(tmp.path(), &["nginx:1.27"]);
     let run = verify(tmp.path(), &h.host(), &[], &[]);
-    assert_eq!(run.code, 2, "unknown CA must fail as unreachable: {}", run.out);
+    assert_eq!(
+        run.code, 2,
+        "unknown CA must fail as unreachable: {}",
+        run.out
+    );
     assert_eq!(outcomes(&run)[0].1, "tls-error");
     let run = verify(tmp.path(), &h.host(), &["--on-unreachable", "warn"], &[]);
     assert_eq!(run.code, 0, "warn mode: {}", run.out);
@@ -122,26 +161,62 @@ fn private_projects_need_credentials_which_never_leak() {
     assert_eq!(run.code, 1);
     assert_eq!(outcomes(&run)[0].1, "unauthorized");
 
-    let run = verify(tmp.path(), &host, &ca, &[("HARBORIZE_USERNAME", "robot$ci"), ("HARBORIZE_PASSWORD", "Robot-Secret-42")]);
+    let run = verify(
+        tmp.path(),
+        &host,
+        &ca,
+        &[
+            ("HARBORIZE_USERNAME", "robot$ci"),
+            ("HARBORIZE_PASSWORD", "Robot-Secret-42"),
+        ],
+    );
     assert_eq!(run.code, 0, "{}\n{}", run.out, run.err);
     assert_eq!(outcomes(&run)[0].2.as_deref(), Some(digest.as_str()));
-    assert!(!run.out.contains("Robot-Secret-42") && !run.err.contains("Robot-Secret-42"), "password leaked");
+    assert!(
+        !run.out.contains("Robot-Secret-42") && !run.err.contains("Robot-Secret-42"),
+        "password leaked"
+    );
     for auth in h.authorization_headers() {
-        let token = auth.trim_start_matches("Bearer ").trim_start_matches("Basic ");
-        assert!(!run.out.contains(token) && !run.err.contains(token), "credential or token leaked");
+        let token = auth
+            .trim_start_matches("Bearer ")
+            .trim_start_matches("Basic ");
+        assert!(
+            !run.out.contains(token) && !run.err.contains(token),
+            "credential or token leaked"
+        );
     }
     // The token service saw Basic credentials; the registry only Bearer tokens.
-    assert!(h.token_request_log().iter().any(|t| t.user.as_deref() == Some("robot$ci")));
+    assert!(h
+        .token_request_log()
+        .iter()
+        .any(|t| t.user.as_deref() == Some("robot$ci")));
 
     // docker config.json works too.
     let docker = tempfile::tempdir().unwrap();
     let auth = base64_encode("robot$ci:Robot-Secret-42");
-    std::fs::write(docker.path().join("config.json"), format!("{{\"auths\":{{\"{host}\":{{\"auth\":\"{auth}\"}}}}}}")).unwrap();
-    let run = verify(tmp.path(), &host, &ca, &[("DOCKER_CONFIG", docker.path().to_str().unwrap())]);
+    std::fs::write(
+        docker.path().join("config.json"),
+        format!("{{\"auths\":{{\"{host}\":{{\"auth\":\"{auth}\"}}}}}}"),
+    )
+    .unwrap();
+    let run = verify(
+        tmp.path(),
+        &host,
+        &ca,
+        &[("DOCKER_CONFIG", docker.path().to_str().unwrap())],
+    );
     assert_eq!(run.code, 0, "{}\n{}", run.out, run.err);
 
     // Wrong password: unauthorized, and still not printed.
-    let run = verify(tmp.path(), &host, &ca, &[("HARBORIZE_USERNAME", "robot$ci"), ("HARBORIZE_PASSWORD", "Wrong-Secret-99")]);
+    let run = verify(
+        tmp.path(),
+        &host,
+        &ca,
+        &[
+            ("HARBORIZE_USERNAME", "robot$ci"),
+            ("HARBORIZE_PASSWORD", "Wrong-Secret-99"),
+        ],
+    );
     assert_eq!(run.code, 1);
     assert!(!run.out.contains("Wrong-Secret-99") && !run.err.contains("Wrong-Secret-99"));
 }
@@ -161,12 +236,18 @@ fn unreachable_harbor_fails_or_warns() {
     let run = verify(tmp.path(), &host, &["--plain-http", "--retries", "1"], &[]);
     assert_eq!(run.code, 2, "{}", run.out);
     assert_eq!(outcomes(&run)[0].1, "unreachable");
-    let run = verify(tmp.path(), &host, &["--plain-http", "--retries", "0", "--on-unreachable", "warn"], &[]);
+    let run = verify(
+        tmp.path(),
+        &host,
+        &["--plain-http", "--retries", "0", "--on-unreachable", "warn"],
+        &[],
+    );
     assert_eq!(run.code, 0);
 }
 
 fn plain_behind_proxy() -> (RegistryHarness, FaultProxy) {
-    let h = RegistryHarness::start(HarnessOptions::plain().public_projects(&["docker-hub", "ghcr"]));
+    let h =
+        RegistryHarness::start(HarnessOptions::plain().public_projects(&["docker-hub", "ghcr"]));
     let proxy = FaultProxy::start(h.addr(), FaultPlan::shared());
     (h, proxy)
 }
@@ -191,7 +272,10 @@ fn rate_limits_and_server_errors_are_retried_honouring_retry_after() {
     assert_eq!(v["outcome"], "resolved");
     assert_eq!(v["digest"], digest.as_str());
     assert_eq!(v["attempts"], 3);
-    assert!(started.elapsed() >= Duration::from_secs(2), "Retry-After: 1 was not honoured");
+    assert!(
+        started.elapsed() >= Duration::from_secs(2),
+        "Retry-After: 1 was not honoured"
+    );
 
     proxy.plan(|p| {
         p.unavailable = 2;
@@ -199,14 +283,22 @@ fn rate_limits_and_server_errors_are_retried_honouring_retry_after() {
     });
     let run = verify(tmp.path(), &proxy.host(), &args, &[]);
     assert_eq!(run.code, 0);
-    assert_eq!(run.json.as_ref().unwrap()["references"][0]["verify"]["attempts"], 3);
+    assert_eq!(
+        run.json.as_ref().unwrap()["references"][0]["verify"]["attempts"],
+        3
+    );
 
     proxy.plan(|p| {
         p.too_many_requests = 100;
         p.retry_after = "0".into();
         p.only_method = Some("HEAD".into());
     });
-    let run = verify(tmp.path(), &proxy.host(), &["--plain-http", "--retries", "1"], &[]);
+    let run = verify(
+        tmp.path(),
+        &proxy.host(),
+        &["--plain-http", "--retries", "1"],
+        &[],
+    );
     assert_eq!(run.code, 1);
     assert_eq!(outcomes(&run)[0].1, "rate-limited");
     proxy.plan(|p| *p = FaultPlan::default());
@@ -222,7 +314,12 @@ fn connection_resets_are_retried_and_stalls_time_out() {
         p.reset = 1;
         p.only_method = Some("HEAD".into());
     });
-    let run = verify(tmp.path(), &proxy.host(), &["--plain-http", "--retries", "2"], &[]);
+    let run = verify(
+        tmp.path(),
+        &proxy.host(),
+        &["--plain-http", "--retries", "2"],
+        &[],
+    );
     assert_eq!(run.code, 0, "{}\n{}", run.out, run.err);
     assert_eq!(outcomes(&run)[0].1, "resolved");
 
@@ -231,7 +328,12 @@ fn connection_resets_are_retried_and_stalls_time_out() {
         p.stall_for = Duration::from_secs(5);
         p.only_method = Some("HEAD".into());
     });
-    let run = verify(tmp.path(), &proxy.host(), &["--plain-http", "--retries", "0", "--timeout", "1"], &[]);
+    let run = verify(
+        tmp.path(),
+        &proxy.host(),
+        &["--plain-http", "--retries", "0", "--timeout", "1"],
+        &[],
+    );
     assert_eq!(run.code, 2, "{}", run.out);
     assert_eq!(outcomes(&run)[0].1, "unreachable");
 }
@@ -248,29 +350,60 @@ fn duplicates_are_checked_once_over_kept_alive_connections() {
     let refs: Vec<&str> = refs.iter().map(String::as_str).collect();
     manifest(tmp.path(), &refs);
     proxy.clear();
-    let run = verify(tmp.path(), &proxy.host(), &["--plain-http", "--jobs", "4"], &[]);
+    let run = verify(
+        tmp.path(),
+        &proxy.host(),
+        &["--plain-http", "--jobs", "4"],
+        &[],
+    );
     assert_eq!(run.code, 0, "{}", run.out);
-    assert_eq!(proxy.count("HEAD", "/manifests/"), 12, "one HEAD per unique reference");
-    assert_eq!(proxy.count("GET", "/manifests/"), 0, "a verify must never GET a manifest");
-    assert!(proxy.connections() <= 6, "keep-alive: {} connections", proxy.connections());
+    assert_eq!(
+        proxy.count("HEAD", "/manifests/"),
+        12,
+        "one HEAD per unique reference"
+    );
+    assert_eq!(
+        proxy.count("GET", "/manifests/"),
+        0,
+        "a verify must never GET a manifest"
+    );
+    assert!(
+        proxy.connections() <= 6,
+        "keep-alive: {} connections",
+        proxy.connections()
+    );
     assert_eq!(h.token_requests().len(), 1);
 }
 
 #[test]
 fn required_platforms_are_checked_on_the_index() {
     let h = harness_tls();
-    h.push_index("docker-hub/library/multi", "1", &[("linux", "amd64"), ("linux", "arm64")]);
+    h.push_index(
+        "docker-hub/library/multi",
+        "1",
+        &[("linux", "amd64"), ("linux", "arm64")],
+    );
     h.push_index("docker-hub/library/amd", "1", &[("linux", "amd64")]);
     let tmp = tempfile::tempdir().unwrap();
     manifest(tmp.path(), &["multi:1", "amd:1"]);
     let cacert = h.ca_pem_path();
     let ca = cacert.to_str().unwrap();
-    let run = verify(tmp.path(), &h.host(), &["--cacert", ca, "--platform", "linux/amd64,linux/arm64"], &[]);
+    let run = verify(
+        tmp.path(),
+        &h.host(),
+        &["--cacert", ca, "--platform", "linux/amd64,linux/arm64"],
+        &[],
+    );
     assert_eq!(run.code, 1, "{}", run.out);
     let got = outcomes(&run);
     assert_eq!(got[0].1, "resolved");
     assert_eq!(got[1].1, "platform-missing");
-    let run = verify(tmp.path(), &h.host(), &["--cacert", ca, "--platform", "linux/amd64"], &[]);
+    let run = verify(
+        tmp.path(),
+        &h.host(),
+        &["--cacert", ca, "--platform", "linux/amd64"],
+        &[],
+    );
     assert_eq!(run.code, 0);
 }
 
@@ -283,19 +416,47 @@ fn pin_and_lock_round_trip() {
     let cacert = h.ca_pem_path();
     let ca = cacert.to_str().unwrap();
     let lock = tmp.path().join("harborize.lock");
-    let run = verify(tmp.path(), &h.host(), &["--cacert", ca, "--lock", lock.to_str().unwrap()], &[]);
+    let run = verify(
+        tmp.path(),
+        &h.host(),
+        &["--cacert", ca, "--lock", lock.to_str().unwrap()],
+        &[],
+    );
     assert_eq!(run.code, 0, "{}", run.out);
-    let locked: serde_json::Value = serde_json::from_str(&std::fs::read_to_string(&lock).unwrap()).unwrap();
+    let locked: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(&lock).unwrap()).unwrap();
     assert_eq!(locked["harbor"], h.host());
     assert!(locked["generated"].is_string());
-    assert_eq!(locked["references"][format!("{}/docker-hub/library/nginx:1.27", h.host())], d1.as_str());
-    let run = verify(tmp.path(), &h.host(), &["--cacert", ca, "--locked", lock.to_str().unwrap()], &[]);
+    assert_eq!(
+        locked["references"][format!("{}/docker-hub/library/nginx:1.27", h.host())],
+        d1.as_str()
+    );
+    let run = verify(
+        tmp.path(),
+        &h.host(),
+        &["--cacert", ca, "--locked", lock.to_str().unwrap()],
+        &[],
+    );
     assert_eq!(run.code, 0, "{}", run.out);
 
     // The tag moves upstream: the lock catches it.
-    let d2 = h.push_image_with("docker-hub/library/nginx", "1.27", &support::oci::ImageSpec { architecture: "arm64".into(), ..Default::default() }).digest;
+    let d2 = h
+        .push_image_with(
+            "docker-hub/library/nginx",
+            "1.27",
+            &support::oci::ImageSpec {
+                architecture: "arm64".into(),
+                ..Default::default()
+            },
+        )
+        .digest;
     assert_ne!(d1, d2);
-    let run = verify(tmp.path(), &h.host(), &["--cacert", ca, "--locked", lock.to_str().unwrap()], &[]);
+    let run = verify(
+        tmp.path(),
+        &h.host(),
+        &["--cacert", ca, "--locked", lock.to_str().unwrap()],
+        &[],
+    );
     assert_eq!(run.code, 1);
     assert_eq!(outcomes(&run)[0].1, "digest-mismatch");
 
@@ -303,7 +464,13 @@ fn pin_and_lock_round_trip() {
     let run = verify(tmp.path(), &h.host(), &["--cacert", ca, "--pin"], &[]);
     assert_eq!(run.code, 0, "{}", run.out);
     let text = std::fs::read_to_string(&file).unwrap();
-    assert!(text.contains(&format!("image: {}/docker-hub/library/nginx:1.27@{d2}\n", h.host())), "{text}");
+    assert!(
+        text.contains(&format!(
+            "image: {}/docker-hub/library/nginx:1.27@{d2}\n",
+            h.host()
+        )),
+        "{text}"
+    );
     let run = verify(tmp.path(), &h.host(), &["--cacert", ca, "--pin"], &[]);
     assert_eq!(run.code, 0);
     assert_eq!(std::fs::read_to_string(&file).unwrap(), text);
@@ -311,7 +478,8 @@ fn pin_and_lock_round_trip() {
 
 #[test]
 fn proxy_cache_resolves_upstream_tags_cold_and_warm() {
-    let upstream = RegistryHarness::start(HarnessOptions::plain().public_projects(&["docker-hub", "ghcr"]));
+    let upstream =
+        RegistryHarness::start(HarnessOptions::plain().public_projects(&["docker-hub", "ghcr"]));
     let digest = upstream.push_image("ghcr/acme/app", "v9");
     let cache = RegistryHarness::start_proxy_cache(&upstream);
     let tmp = tempfile::tempdir().unwrap();
@@ -325,7 +493,11 @@ fn proxy_cache_resolves_upstream_tags_cold_and_warm() {
     for round in ["cold", "warm"] {
         let run = verify(tmp.path(), &cache.host(), &args, &[]);
         assert_eq!(run.code, 0, "{round}: {}\n{}", run.out, run.err);
-        assert_eq!(outcomes(&run)[0].2.as_deref(), Some(digest.as_str()), "{round}");
+        assert_eq!(
+            outcomes(&run)[0].2.as_deref(),
+            Some(digest.as_str()),
+            "{round}"
+        );
     }
 }
 
@@ -337,13 +509,27 @@ fn rewrite_verify_writes_nothing_when_a_reference_fails() {
     let file = manifest(tmp.path(), &["nginx:1.27", "nginx:9.99"]);
     let before = std::fs::read_to_string(&file).unwrap();
     let cacert = h.ca_pem_path();
-    let base = ["rewrite", tmp.path().to_str().unwrap(), "--harbor", &h.host(), "--verify", "--cacert", cacert.to_str().unwrap()];
+    let base = [
+        "rewrite",
+        tmp.path().to_str().unwrap(),
+        "--harbor",
+        &h.host(),
+        "--verify",
+        "--cacert",
+        cacert.to_str().unwrap(),
+    ];
     let out = harborize().args(base).output().unwrap();
     assert_eq!(code(&out), 1, "{}", stdout(&out));
     assert!(stderr(&out).contains("nothing was written"));
     assert_eq!(std::fs::read_to_string(&file).unwrap(), before);
-    let out = harborize().args(base).arg("--allow-unresolved").output().unwrap();
+    let out = harborize()
+        .args(base)
+        .arg("--allow-unresolved")
+        .output()
+        .unwrap();
     assert_eq!(code(&out), 1, "{}", stdout(&out));
-    assert!(std::fs::read_to_string(&file).unwrap().contains(&format!("{}/docker-hub/library/nginx:9.99", h.host())));
+    assert!(std::fs::read_to_string(&file)
+        .unwrap()
+        .contains(&format!("{}/docker-hub/library/nginx:9.99", h.host())));
     let _ = json;
 }

@@ -1,8 +1,13 @@
 //! Commands only compose the stages; each verb is its own module.
 
+pub mod action;
 pub mod bump;
 pub mod check;
+pub mod completions;
+pub mod mirrors;
 pub mod rewrite;
+pub mod scan;
+pub mod verify;
 
 use std::path::Path;
 

@@ -27,7 +27,15 @@ pub fn run(args: &RewriteArgs) -> Result<u8> {
     let mut verified = None;
     if args.verify {
         // Plan without writing, prove the planned references through Harbor, then write.
-        let planned = engine::run(&args.common.paths, &mapper, RunOptions { write: false, diff: false, ..opts });
+        let planned = engine::run(
+            &args.common.paths,
+            &mapper,
+            RunOptions {
+                write: false,
+                diff: false,
+                ..opts
+            },
+        );
         let mut plan_report = Report::build(mapper.harbor(), planned, false);
         let (summary, _) = verify_report(&mut plan_report, mapper.harbor(), &args.registry)?;
         verify_code = summary.exit_code(args.registry.on_unreachable);

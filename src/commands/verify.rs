@@ -14,7 +14,9 @@ use crate::engine::{self, Pins, RunOptions};
 use crate::mapping::Mapper;
 use crate::plan::{Direction, PlanOptions, Status};
 use crate::reference::Reference;
-use crate::registry::{self, Check, ClientOptions, Credentials, Outcome, Platform, RegistryClient, Target};
+use crate::registry::{
+    self, Check, ClientOptions, Credentials, Outcome, Platform, RegistryClient, Target,
+};
 use crate::report::{Mode, Report};
 
 /// What the verify stage found, for exit codes.
@@ -51,17 +53,27 @@ fn entry_target(entry: &crate::report::ReferenceEntry, harbor: &str) -> Option<T
 }
 
 /// Check every Harbor reference of the report and attach the outcome to its entries.
-pub fn verify_report(report: &mut Report, harbor: &str, args: &RegistryArgs) -> Result<(VerifySummary, BTreeMap<String, Check>)> {
+pub fn verify_report(
+    report: &mut Report,
+    harbor: &str,
+    args: &RegistryArgs,
+) -> Result<(VerifySummary, BTreeMap<String, Check>)> {
     let platforms: Vec<Platform> = args
         .platform
         .iter()
         .map(|p| p.parse().map_err(anyhow::Error::msg))
         .collect::<Result<_>>()?;
-    let targets: Vec<Target> = report.references.iter().filter_map(|e| entry_target(e, harbor)).collect();
+    let targets: Vec<Target> = report
+        .references
+        .iter()
+        .filter_map(|e| entry_target(e, harbor))
+        .collect();
     if args.insecure {
         eprintln!("warning: --insecure: Harbor's TLS certificate is not verified");
     }
-    let credentials = Credentials::discover(harbor).map_err(anyhow::Error::msg).context("cannot read registry credentials")?;
+    let credentials = Credentials::discover(harbor)
+        .map_err(anyhow::Error::msg)
+        .context("cannot read registry credentials")?;
     let client = RegistryClient::new(&ClientOptions {
         host: harbor.to_string(),
         plain_http: args.plain_http,
@@ -79,8 +91,14 @@ pub fn verify_report(report: &mut Report, harbor: &str, args: &RegistryArgs) -> 
     let checks = runtime.block_on(registry::verify(&client, &targets, args.jobs, &platforms));
     let mut summary = VerifySummary {
         checked: checks.len(),
-        requests: client.stats.requests.load(std::sync::atomic::Ordering::Relaxed),
-        token_requests: client.stats.token_requests.load(std::sync::atomic::Ordering::Relaxed),
+        requests: client
+            .stats
+            .requests
+            .load(std::sync::atomic::Ordering::Relaxed),
+        token_requests: client
+            .stats
+            .token_requests
+            .load(std::sync::atomic::Ordering::Relaxed),
         ..Default::default()
     };
     for check in checks.values() {
@@ -115,7 +133,12 @@ fn write_lock(path: &Path, harbor: &str, checks: &BTreeMap<String, Check>) -> Re
         generated: httpdate::fmt_http_date(std::time::SystemTime::now()),
         references: checks
             .iter()
-            .filter_map(|(k, c)| c.digest.clone().filter(|_| c.outcome == Outcome::Resolved).map(|d| (k.clone(), d)))
+            .filter_map(|(k, c)| {
+                c.digest
+                    .clone()
+                    .filter(|_| c.outcome == Outcome::Resolved)
+                    .map(|d| (k.clone(), d))
+            })
             .collect(),
     };
     let text = serde_json::to_string_pretty(&lock)? + "\n";
@@ -123,10 +146,16 @@ fn write_lock(path: &Path, harbor: &str, checks: &BTreeMap<String, Check>) -> Re
 }
 
 fn read_lock(path: &Path, harbor: &str) -> Result<LockFile> {
-    let text = std::fs::read_to_string(path).with_context(|| format!("cannot read lock file {}", path.display()))?;
-    let lock: LockFile = serde_json::from_str(&text).with_context(|| format!("{}: not a harborize lock file", path.display()))?;
+    let text = std::fs::read_to_string(path)
+        .with_context(|| format!("cannot read lock file {}", path.display()))?;
+    let lock: LockFile = serde_json::from_str(&text)
+        .with_context(|| format!("{}: not a harborize lock file", path.display()))?;
     if !lock.harbor.eq_ignore_ascii_case(harbor) {
-        bail!("{}: locked for Harbor {}, not {harbor}", path.display(), lock.harbor);
+        bail!(
+            "{}: locked for Harbor {}, not {harbor}",
+            path.display(),
+            lock.harbor
+        );
     }
     Ok(lock)
 }
@@ -134,19 +163,29 @@ fn read_lock(path: &Path, harbor: &str) -> Result<LockFile> {
 /// Compare checks with the lock: a different digest or a missing entry is a finding.
 fn apply_lock(report: &mut Report, lock: &LockFile, summary: &mut VerifySummary) {
     for entry in &mut report.references {
-        let Some(check) = entry.verify.as_mut() else { continue };
+        let Some(check) = entry.verify.as_mut() else {
+            continue;
+        };
         if check.outcome != Outcome::Resolved {
             continue;
         }
-        let key = entry
+        let reference = entry
             .rewritten
             .as_deref()
             .filter(|_| entry.status == Status::Rewritten)
             .or(entry.normalized.as_deref())
-            .and_then(|t| Reference::parse(t.rsplit('=').next().unwrap_or(t)).ok())
-            .map(|r| r.to_string())
-            .unwrap_or_default();
-        match lock.references.get(&key) {
+            .and_then(|t| Reference::parse(t.rsplit('=').next().unwrap_or(t)).ok());
+        let Some(reference) = reference else { continue };
+        // A reference pinned after the lock was written is found by its name and tag.
+        let without_digest = match reference.tag() {
+            Some(t) => format!("{}:{t}", reference.name()),
+            None => reference.name(),
+        };
+        let locked = lock
+            .references
+            .get(&reference.to_string())
+            .or_else(|| lock.references.get(&without_digest));
+        match locked {
             Some(d) if Some(d) == check.digest.as_ref() => {}
             Some(d) => {
                 check.outcome = Outcome::DigestMismatch;
@@ -167,7 +206,15 @@ pub fn run(args: &VerifyArgs) -> Result<u8> {
         direction: Direction::Forward,
         rewrite_hints: args.common.rewrite_hints,
     };
-    let results = engine::run(&args.common.paths, &mapper, RunOptions { plan, write: false, diff: false });
+    let results = engine::run(
+        &args.common.paths,
+        &mapper,
+        RunOptions {
+            plan,
+            write: false,
+            diff: false,
+        },
+    );
     let mut report = Report::build(mapper.harbor(), results, false);
     let (mut summary, checks) = verify_report(&mut report, mapper.harbor(), &args.registry)?;
     if let Some(path) = &args.locked {
@@ -182,7 +229,10 @@ pub fn run(args: &VerifyArgs) -> Result<u8> {
         if summary.failed == 0 {
             write_lock(path, mapper.harbor(), &checks)?;
         } else {
-            eprintln!("note: lock file not written: {} reference(s) did not resolve", summary.failed);
+            eprintln!(
+                "note: lock file not written: {} reference(s) did not resolve",
+                summary.failed
+            );
         }
     }
     report.print(args.common.format, Mode::Check { strict: false }, false)?;
@@ -197,12 +247,32 @@ pub fn run(args: &VerifyArgs) -> Result<u8> {
 }
 
 /// Write `name:tag@digest` for every resolved reference, through the byte-exact editor.
-fn pin(paths: &[std::path::PathBuf], mapper: &Mapper, plan: PlanOptions, checks: &BTreeMap<String, Check>, report: &mut Report) -> Result<()> {
+fn pin(
+    paths: &[std::path::PathBuf],
+    mapper: &Mapper,
+    plan: PlanOptions,
+    checks: &BTreeMap<String, Check>,
+    report: &mut Report,
+) -> Result<()> {
     let pins: Pins = checks
         .iter()
-        .filter_map(|(k, c)| c.digest.clone().filter(|_| c.outcome == Outcome::Resolved).map(|d| (k.clone(), d)))
+        .filter_map(|(k, c)| {
+            c.digest
+                .clone()
+                .filter(|_| c.outcome == Outcome::Resolved)
+                .map(|d| (k.clone(), d))
+        })
         .collect();
-    let results = engine::run_pinned(paths, mapper, RunOptions { plan, write: true, diff: false }, Some(&pins));
+    let results = engine::run_pinned(
+        paths,
+        mapper,
+        RunOptions {
+            plan,
+            write: true,
+            diff: false,
+        },
+        Some(&pins),
+    );
     let pinned = Report::build(mapper.harbor(), results, true);
     report.files_changed = pinned.files_changed;
     report.errors.extend(pinned.errors);

@@ -6,14 +6,20 @@ use std::collections::BTreeMap;
 /// A parsed challenge.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Challenge {
-    Bearer { realm: String, service: Option<String>, scope: Option<String> },
+    Bearer {
+        realm: String,
+        service: Option<String>,
+        scope: Option<String>,
+    },
     Basic,
 }
 
 /// Parse the first challenge of a header value; `None` when it is neither Bearer nor Basic.
 pub fn parse(header: &str) -> Option<Challenge> {
     let header = header.trim();
-    let (scheme, rest) = header.split_once(char::is_whitespace).unwrap_or((header, ""));
+    let (scheme, rest) = header
+        .split_once(char::is_whitespace)
+        .unwrap_or((header, ""));
     if scheme.eq_ignore_ascii_case("basic") {
         return Some(Challenge::Basic);
     }
@@ -79,7 +85,9 @@ mod tests {
 
     #[test]
     fn harbor_and_docker_hub_challenges() {
-        let c = parse(r#"Bearer realm="https://h.example.com/service/token",service="harbor-registry",scope="repository:p/r:pull""#);
+        let c = parse(
+            r#"Bearer realm="https://h.example.com/service/token",service="harbor-registry",scope="repository:p/r:pull""#,
+        );
         assert_eq!(
             c,
             Some(Challenge::Bearer {
@@ -88,7 +96,9 @@ mod tests {
                 scope: Some("repository:p/r:pull".into()),
             })
         );
-        let c = parse(r#"Bearer realm="https://auth.docker.io/token",service="registry.docker.io""#).unwrap();
+        let c =
+            parse(r#"Bearer realm="https://auth.docker.io/token",service="registry.docker.io""#)
+                .unwrap();
         assert!(matches!(c, Challenge::Bearer { scope: None, .. }));
         assert_eq!(parse(r#"Basic realm="harbor""#), Some(Challenge::Basic));
         assert_eq!(parse("Negotiate"), None);

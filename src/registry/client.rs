@@ -138,7 +138,9 @@ impl RegistryClient {
         if opts.insecure {
             builder = builder.danger_accept_invalid_certs(true);
         }
-        let http = builder.build().map_err(|e| ClientError::Build(e.to_string()))?;
+        let http = builder
+            .build()
+            .map_err(|e| ClientError::Build(e.to_string()))?;
         let scheme = if opts.plain_http { "http" } else { "https" };
         Ok(RegistryClient {
             http,
@@ -195,7 +197,12 @@ impl RegistryClient {
         found
     }
 
-    async fn fetch_token(&self, realm: &str, service: Option<&str>, repos: &[String]) -> Result<Arc<Token>, String> {
+    async fn fetch_token(
+        &self,
+        realm: &str,
+        service: Option<&str>,
+        repos: &[String],
+    ) -> Result<Arc<Token>, String> {
         let mut query: Vec<(&str, String)> = Vec::new();
         if let Some(s) = service {
             query.push(("service", s.to_string()));
@@ -229,7 +236,10 @@ impl RegistryClient {
 
     async fn token_for(&self, repo: &str) -> Option<Arc<Token>> {
         let tokens = self.tokens.lock().await;
-        tokens.get(repo).filter(|t| t.expires > Instant::now()).cloned()
+        tokens
+            .get(repo)
+            .filter(|t| t.expires > Instant::now())
+            .cloned()
     }
 
     async fn authorization(&self, repo: &str, refresh: bool) -> Option<String> {
@@ -239,7 +249,9 @@ impl RegistryClient {
                     self.tokens.lock().await.remove(repo);
                     self.prepare(&[repo.to_string()]).await;
                 }
-                self.token_for(repo).await.map(|t| format!("Bearer {}", t.value))
+                self.token_for(repo)
+                    .await
+                    .map(|t| format!("Bearer {}", t.value))
             }
             Some(Challenge::Basic) => self.credentials.as_ref().map(Credentials::basic_header),
             None => None,
@@ -247,7 +259,13 @@ impl RegistryClient {
     }
 
     /// Send a request with auth, retries and backoff. Returns the last response or error.
-    async fn send(&self, method: Method, url: &str, repo: &str, accept: Option<&str>) -> (Result<reqwest::Response, reqwest::Error>, u32) {
+    async fn send(
+        &self,
+        method: Method,
+        url: &str,
+        repo: &str,
+        accept: Option<&str>,
+    ) -> (Result<reqwest::Response, reqwest::Error>, u32) {
         let mut attempt = 0u32;
         let mut refreshed = false;
         loop {
@@ -272,7 +290,9 @@ impl RegistryClient {
                 Ok(resp) if is_retryable_status(resp.status()) => Some(retry_after(resp.headers())),
                 Ok(_) => None,
                 Err(e) if is_tls_error(e) => None,
-                Err(e) if e.is_connect() || e.is_timeout() || e.is_request() || e.is_body() => Some(None),
+                Err(e) if e.is_connect() || e.is_timeout() || e.is_request() || e.is_body() => {
+                    Some(None)
+                }
                 Err(_) => None,
             };
             match retry_after {
@@ -288,7 +308,9 @@ impl RegistryClient {
     pub async fn head_manifest(&self, repo: &str, reference: &str) -> Check {
         let started = Instant::now();
         let url = format!("{}/v2/{repo}/manifests/{reference}", self.base);
-        let (result, attempts) = self.send(Method::HEAD, &url, repo, Some(MANIFEST_ACCEPT)).await;
+        let (result, attempts) = self
+            .send(Method::HEAD, &url, repo, Some(MANIFEST_ACCEPT))
+            .await;
         let mut check = match result {
             Ok(resp) => {
                 let status = resp.status();
@@ -315,7 +337,11 @@ impl RegistryClient {
                 check
             }
             Err(e) => Check {
-                outcome: if is_tls_error(&e) { Outcome::TlsError } else { Outcome::Unreachable },
+                outcome: if is_tls_error(&e) {
+                    Outcome::TlsError
+                } else {
+                    Outcome::Unreachable
+                },
                 digest: None,
                 http_status: None,
                 attempts,
@@ -338,10 +364,16 @@ impl RegistryClient {
     }
 
     /// GET a manifest or index body (for `--platform`): returns the check and the JSON.
-    pub async fn get_manifest(&self, repo: &str, reference: &str) -> (Check, Option<serde_json::Value>) {
+    pub async fn get_manifest(
+        &self,
+        repo: &str,
+        reference: &str,
+    ) -> (Check, Option<serde_json::Value>) {
         let started = Instant::now();
         let url = format!("{}/v2/{repo}/manifests/{reference}", self.base);
-        let (result, attempts) = self.send(Method::GET, &url, repo, Some(MANIFEST_ACCEPT)).await;
+        let (result, attempts) = self
+            .send(Method::GET, &url, repo, Some(MANIFEST_ACCEPT))
+            .await;
         match result {
             Ok(resp) => {
                 let status = resp.status();
@@ -370,7 +402,11 @@ impl RegistryClient {
             }
             Err(e) => (
                 Check {
-                    outcome: if is_tls_error(&e) { Outcome::TlsError } else { Outcome::Unreachable },
+                    outcome: if is_tls_error(&e) {
+                        Outcome::TlsError
+                    } else {
+                        Outcome::Unreachable
+                    },
                     digest: None,
                     http_status: None,
                     attempts,
@@ -446,7 +482,9 @@ fn error_chain(e: &(dyn std::error::Error + 'static)) -> String {
 
 fn is_tls_error(e: &reqwest::Error) -> bool {
     let chain = error_chain(e).to_ascii_lowercase();
-    ["certificate", "tls", "ssl", "handshake", "unknownissuer"].iter().any(|w| chain.contains(w))
+    ["certificate", "tls", "ssl", "handshake", "unknownissuer"]
+        .iter()
+        .any(|w| chain.contains(w))
 }
 
 #[cfg(test)]
@@ -458,16 +496,23 @@ mod tests {
         let mut h = HeaderMap::new();
         h.insert(RETRY_AFTER, "3".parse().unwrap());
         assert_eq!(retry_after(&h), Some(Duration::from_secs(3)));
-        let later = httpdate::fmt_http_date(std::time::SystemTime::now() + Duration::from_secs(120));
+        let later =
+            httpdate::fmt_http_date(std::time::SystemTime::now() + Duration::from_secs(120));
         h.insert(RETRY_AFTER, later.parse().unwrap());
         let d = retry_after(&h).unwrap();
-        assert!(d > Duration::from_secs(100) && d <= Duration::from_secs(120), "{d:?}");
+        assert!(
+            d > Duration::from_secs(100) && d <= Duration::from_secs(120),
+            "{d:?}"
+        );
     }
 
     #[test]
     fn backoff_grows_and_is_capped() {
         assert!(backoff(1, None) <= Duration::from_millis(200));
         assert!(backoff(20, None) <= Duration::from_secs(30));
-        assert_eq!(backoff(1, Some(Duration::from_secs(90))), Duration::from_secs(30));
+        assert_eq!(
+            backoff(1, Some(Duration::from_secs(90))),
+            Duration::from_secs(30)
+        );
     }
 }

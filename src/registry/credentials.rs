@@ -18,7 +18,11 @@ pub struct Credentials {
 
 impl fmt::Debug for Credentials {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "Credentials {{ username: {:?}, password: <redacted>, source: {:?} }}", self.username, self.source)
+        write!(
+            f,
+            "Credentials {{ username: {:?}, password: <redacted>, source: {:?} }}",
+            self.username, self.source
+        )
     }
 }
 
@@ -39,25 +43,50 @@ impl Credentials {
     /// `Basic base64(user:password)`.
     pub fn basic_header(&self) -> String {
         let raw = format!("{}:{}", self.username, self.password);
-        format!("Basic {}", base64::engine::general_purpose::STANDARD.encode(raw))
+        format!(
+            "Basic {}",
+            base64::engine::general_purpose::STANDARD.encode(raw)
+        )
     }
 
     /// Look up credentials for `host`: environment first, then docker's config.json.
     pub fn discover(host: &str) -> Result<Option<Self>, String> {
-        let user = std::env::var("HARBORIZE_USERNAME").ok().filter(|s| !s.is_empty());
-        let pass = std::env::var("HARBORIZE_PASSWORD").ok().filter(|s| !s.is_empty());
+        let user = std::env::var("HARBORIZE_USERNAME")
+            .ok()
+            .filter(|s| !s.is_empty());
+        let pass = std::env::var("HARBORIZE_PASSWORD")
+            .ok()
+            .filter(|s| !s.is_empty());
         match (user, pass) {
-            (Some(u), Some(p)) => return Ok(Some(Credentials::new(&u, &p, "HARBORIZE_USERNAME/HARBORIZE_PASSWORD"))),
-            (Some(_), None) => return Err("HARBORIZE_USERNAME is set but HARBORIZE_PASSWORD is not".into()),
-            (None, Some(_)) => return Err("HARBORIZE_PASSWORD is set but HARBORIZE_USERNAME is not".into()),
+            (Some(u), Some(p)) => {
+                return Ok(Some(Credentials::new(
+                    &u,
+                    &p,
+                    "HARBORIZE_USERNAME/HARBORIZE_PASSWORD",
+                )))
+            }
+            (Some(_), None) => {
+                return Err("HARBORIZE_USERNAME is set but HARBORIZE_PASSWORD is not".into())
+            }
+            (None, Some(_)) => {
+                return Err("HARBORIZE_PASSWORD is set but HARBORIZE_USERNAME is not".into())
+            }
             (None, None) => {}
         }
-        let Some(path) = docker_config_path() else { return Ok(None) };
-        let Ok(text) = std::fs::read_to_string(&path) else { return Ok(None) };
-        let json: serde_json::Value =
-            serde_json::from_str(&text).map_err(|e| format!("{}: not valid JSON: {e}", path.display()))?;
+        let Some(path) = docker_config_path() else {
+            return Ok(None);
+        };
+        let Ok(text) = std::fs::read_to_string(&path) else {
+            return Ok(None);
+        };
+        let json: serde_json::Value = serde_json::from_str(&text)
+            .map_err(|e| format!("{}: not valid JSON: {e}", path.display()))?;
         let auths = &json["auths"];
-        for key in [host.to_string(), format!("https://{host}"), format!("http://{host}")] {
+        for key in [
+            host.to_string(),
+            format!("https://{host}"),
+            format!("http://{host}"),
+        ] {
             let entry = &auths[key.as_str()];
             if entry.is_null() {
                 continue;
@@ -67,8 +96,11 @@ impl Credentials {
                 let decoded = base64::engine::general_purpose::STANDARD
                     .decode(auth)
                     .map_err(|_| format!("{source}: auth is not base64"))?;
-                let decoded = String::from_utf8(decoded).map_err(|_| format!("{source}: auth is not UTF-8"))?;
-                let (u, p) = decoded.split_once(':').ok_or_else(|| format!("{source}: auth is not user:password"))?;
+                let decoded = String::from_utf8(decoded)
+                    .map_err(|_| format!("{source}: auth is not UTF-8"))?;
+                let (u, p) = decoded
+                    .split_once(':')
+                    .ok_or_else(|| format!("{source}: auth is not user:password"))?;
                 return Ok(Some(Credentials::new(u, p, &source)));
             }
             if let (Some(u), Some(p)) = (entry["username"].as_str(), entry["password"].as_str()) {

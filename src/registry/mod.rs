@@ -55,13 +55,19 @@ impl std::str::FromStr for Platform {
     fn from_str(s: &str) -> Result<Self, String> {
         let parts: Vec<&str> = s.split('/').collect();
         match parts.as_slice() {
-            [os, arch] => Ok(Platform { os: os.to_string(), architecture: arch.to_string(), variant: None }),
+            [os, arch] => Ok(Platform {
+                os: os.to_string(),
+                architecture: arch.to_string(),
+                variant: None,
+            }),
             [os, arch, v] => Ok(Platform {
                 os: os.to_string(),
                 architecture: arch.to_string(),
                 variant: Some(v.to_string()),
             }),
-            _ => Err(format!("invalid platform {s:?}: expected os/arch[/variant]")),
+            _ => Err(format!(
+                "invalid platform {s:?}: expected os/arch[/variant]"
+            )),
         }
     }
 }
@@ -77,7 +83,12 @@ impl std::fmt::Display for Platform {
 }
 
 /// Check every target (deduplicated) with at most `jobs` requests in flight.
-pub async fn verify(client: &RegistryClient, targets: &[Target], jobs: usize, platforms: &[Platform]) -> BTreeMap<String, Check> {
+pub async fn verify(
+    client: &RegistryClient,
+    targets: &[Target],
+    jobs: usize,
+    platforms: &[Platform],
+) -> BTreeMap<String, Check> {
     let mut unique: Vec<&Target> = targets.iter().collect();
     unique.sort();
     unique.dedup_by(|a, b| a.key == b.key);
@@ -130,7 +141,10 @@ async fn check_platforms(client: &RegistryClient, t: &Target, platforms: &[Platf
         check.message = Some(if body["manifests"].is_array() {
             format!("index lacks {}", missing.join(", "))
         } else {
-            format!("single-platform manifest, not an index: cannot serve {}", missing.join(", "))
+            format!(
+                "single-platform manifest, not an index: cannot serve {}",
+                missing.join(", ")
+            )
         });
     }
     check

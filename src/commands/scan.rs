@@ -1,0 +1,370 @@
+//! `harborize scan`: plan like `verify`, resolve every Harbor reference to its digest, run
+//! the real Trivy once per unique digest (in parallel, one shared cache dir), and enforce
+//! the policy. [`scan_report`] is also the `--scan` stage of other commands.
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use anyhow::{bail, Context, Result};
+
+use crate::cli::{Common, OnUnreachable, RegistryArgs, ScanArgs, TrivyArgs};
+use crate::commands::mapper_for;
+use crate::commands::verify::verify_report;
+use crate::config::Config;
+use crate::engine::{self, RunOptions};
+use crate::mapping::Mapper;
+use crate::plan::{Direction, PlanOptions, Status};
+use crate::reference::Reference;
+use crate::registry::{Credentials, Outcome, Target};
+use crate::report::{Format, ReferenceEntry, Report};
+use crate::trivy::output::{
+    ImageResult, PolicySummary, RefLocation, ScanError, ScanOutput, ScanSummary,
+};
+use crate::trivy::policy::{Policy, ScanAllow};
+use crate::trivy::runner::{self, Trivy};
+
+/// The Harbor reference an entry ends up as (as `verify` keys it). Entries in harborize's
+/// own config file (the `image` globs of `scan.allow`) are not images.
+fn entry_target(entry: &ReferenceEntry, harbor: &str) -> Option<Target> {
+    let file_name = Path::new(&entry.file).file_name().and_then(|n| n.to_str());
+    if file_name.is_some_and(|n| crate::config::FILE_NAMES.contains(&n)) {
+        return None;
+    }
+    let text = match entry.status {
+        Status::Rewritten => entry.rewritten.as_deref()?.rsplit('=').next()?,
+        Status::AlreadyProxied => entry.normalized.as_deref()?,
+        _ => return None,
+    };
+    Target::of(&Reference::parse(text).ok()?, harbor)
+}
+
+/// The names (no tag) an entry is known by: upstream (`docker.io/library/nginx`) and Harbor.
+fn entry_names(entry: &ReferenceEntry, target: &Target, mapper: &Mapper) -> Vec<String> {
+    let mut names = vec![format!("{}/{}", mapper.harbor(), target.repository)];
+    let parsed = entry
+        .normalized
+        .as_deref()
+        .and_then(|n| Reference::parse(n).ok());
+    if let Some(r) = parsed {
+        if entry.status == Status::Rewritten {
+            names.push(r.name());
+        } else if let Some(familiar) = mapper.revert_name(&r) {
+            if let Ok(up) = Reference::parse_name(&familiar) {
+                names.push(up.name());
+            }
+        }
+    }
+    names
+}
+
+fn is_loopback(host: &str) -> bool {
+    let h = host.rsplit_once(':').map_or(host, |(h, p)| {
+        if p.bytes().all(|b| b.is_ascii_digit()) {
+            h
+        } else {
+            host
+        }
+    });
+    let h = h.trim_start_matches('[').trim_end_matches(']');
+    h.eq_ignore_ascii_case("localhost")
+        || h.parse::<std::net::IpAddr>()
+            .is_ok_and(|ip| ip.is_loopback())
+}
+
+/// Scan every Harbor image of `report` with Trivy and apply the policy.
+///
+/// Entries without a registry check are verified first (`verify_report`); entries that do
+/// not resolve become errors. Fails (Err) only when the scan cannot run at all: no Trivy,
+/// no DB, a bad ignore file or allowlist.
+pub fn scan_report(
+    report: &mut Report,
+    mapper: &Mapper,
+    registry: &RegistryArgs,
+    args: &TrivyArgs,
+    allow: &[ScanAllow],
+    config_path: Option<&PathBuf>,
+) -> Result<ScanOutput> {
+    let harbor = mapper.harbor().to_string();
+    let bin = runner::locate(&args.trivy)?;
+    let policy = Policy::new(
+        args.severity,
+        args.ignore_unfixed,
+        args.ignore_file.as_deref(),
+        allow,
+        config_path,
+        crate::trivy::today(),
+    )?;
+    let mut output = ScanOutput {
+        version: 1,
+        harbor: harbor.clone(),
+        policy: PolicySummary {
+            severity: args.severity,
+            ignore_unfixed: args.ignore_unfixed,
+            ignore_file: args.ignore_file.as_ref().map(|p| p.display().to_string()),
+        },
+        trivy_server: args.trivy_server.clone(),
+        images: Vec::new(),
+        errors: Vec::new(),
+        warnings: policy.warnings.clone(),
+        summary: ScanSummary::default(),
+    };
+    for e in &report.errors {
+        output.errors.push(ScanError {
+            file: Some(e.file.clone()),
+            line: e.line,
+            column: e.column,
+            reference: None,
+            message: e.message.clone(),
+        });
+    }
+
+    let candidates = report
+        .references
+        .iter()
+        .filter(|e| entry_target(e, &harbor).is_some())
+        .count();
+    output.summary.references = candidates;
+    output.summary.not_on_harbor = report
+        .references
+        .iter()
+        .filter(|e| {
+            let name = Path::new(&e.file).file_name().and_then(|n| n.to_str());
+            !name.is_some_and(|n| crate::config::FILE_NAMES.contains(&n))
+        })
+        .count()
+        - candidates;
+    if candidates == 0 {
+        output.finish();
+        return Ok(output);
+    }
+    let needs_verify = report
+        .references
+        .iter()
+        .any(|e| e.verify.is_none() && entry_target(e, &harbor).is_some());
+    if needs_verify {
+        verify_report(report, &harbor, registry)?;
+    }
+
+    // Group by digest: each unique image is scanned once.
+    struct Group {
+        image: String,
+        names: BTreeSet<String>,
+        refs: Vec<RefLocation>,
+    }
+    let mut groups: BTreeMap<String, Group> = BTreeMap::new();
+    for entry in &report.references {
+        let Some(target) = entry_target(entry, &harbor) else {
+            continue;
+        };
+        let check = entry.verify.as_ref();
+        let digest = check
+            .filter(|c| c.outcome == Outcome::Resolved)
+            .and_then(|c| c.digest.clone());
+        let Some(digest) = digest else {
+            let why = match check {
+                Some(c) => {
+                    let outcome = serde_json::to_value(c.outcome)
+                        .ok()
+                        .and_then(|v| v.as_str().map(str::to_string))
+                        .unwrap_or_default();
+                    let mut m = format!("{}: {outcome}", target.key);
+                    if let Some(s) = c.http_status {
+                        m.push_str(&format!(" (http {s})"));
+                    }
+                    if let Some(x) = &c.message {
+                        m.push_str(&format!(": {x}"));
+                    }
+                    m
+                }
+                None => format!("{}: not checked", target.key),
+            };
+            let unreachable = check.is_some_and(|c| c.outcome.is_unreachable());
+            if unreachable && registry.on_unreachable == OnUnreachable::Warn {
+                output.warnings.push(format!(
+                    "{}:{}:{}: {why}: not scanned (--on-unreachable warn)",
+                    entry.file, entry.line, entry.column
+                ));
+                continue;
+            }
+            output.errors.push(ScanError {
+                file: Some(entry.file.clone()),
+                line: Some(entry.line),
+                column: Some(entry.column),
+                reference: Some(target.key.clone()),
+                message: format!("{why}: not scanned"),
+            });
+            continue;
+        };
+        let group = groups.entry(digest.clone()).or_insert_with(|| Group {
+            image: format!("{harbor}/{}@{digest}", target.repository),
+            names: BTreeSet::new(),
+            refs: Vec::new(),
+        });
+        group.names.extend(entry_names(entry, &target, mapper));
+        group.refs.push(RefLocation {
+            file: entry.file.clone(),
+            line: entry.line,
+            column: entry.column,
+            original: entry.original.clone(),
+            reference: target.key.clone(),
+        });
+    }
+    if groups.is_empty() {
+        output.finish();
+        return Ok(output);
+    }
+
+    let cache_dir = args
+        .cache_dir
+        .clone()
+        .unwrap_or_else(runner::default_cache_dir);
+    std::fs::create_dir_all(&cache_dir)
+        .with_context(|| format!("cannot create the Trivy cache dir {}", cache_dir.display()))?;
+    let credentials = Credentials::discover(&harbor)
+        .map_err(anyhow::Error::msg)
+        .context("cannot read registry credentials")?;
+    let insecure = registry.insecure || (registry.plain_http && !is_loopback(&harbor));
+    let trivy = Trivy::new(
+        bin,
+        cache_dir.clone(),
+        args.trivy_server.clone(),
+        std::env::var("HARBORIZE_TRIVY_TOKEN").ok(),
+        registry.cacert.clone(),
+        insecure,
+        Duration::from_secs(args.scan_timeout.max(1)),
+        args.scanners.clone(),
+        credentials,
+    );
+    if args.trivy_server.is_none() {
+        if args.skip_db_update {
+            if !runner::db_present(&cache_dir) {
+                bail!("{}", runner::db_missing_message(&cache_dir));
+            }
+        } else {
+            trivy.download_db(&args.db_repository, &harbor)?;
+        }
+    }
+
+    let groups: Vec<Group> = groups.into_values().collect();
+    let images: Vec<String> = groups.iter().map(|g| g.image.clone()).collect();
+    let results = trivy.scan_all(&images, args.scan_jobs);
+    for (group, result) in groups.into_iter().zip(results) {
+        let digest = group
+            .image
+            .rsplit('@')
+            .next()
+            .unwrap_or_default()
+            .to_string();
+        let names: Vec<String> = group.names.into_iter().collect();
+        let mut img = ImageResult {
+            image: group.image,
+            digest,
+            names,
+            references: group.refs,
+            result: "pass",
+            os: None,
+            message: None,
+            findings: Vec::new(),
+        };
+        match result {
+            Ok(rep) => {
+                img.os = rep.os();
+                img.findings = rep.findings();
+                policy.apply(&img.names, &mut img.findings);
+                if img.findings.iter().any(|f| f.fails) {
+                    img.result = "fail";
+                }
+            }
+            Err(message) => {
+                img.result = "error";
+                img.message = Some(message.clone());
+                output.errors.push(ScanError {
+                    file: None,
+                    line: None,
+                    column: None,
+                    reference: Some(img.image.clone()),
+                    message: format!("{}: {message}", img.image),
+                });
+            }
+        }
+        output.images.push(img);
+    }
+    output.summary.trivy_runs = trivy.runs.load(std::sync::atomic::Ordering::Relaxed);
+    output.finish();
+    Ok(output)
+}
+
+impl ScanArgs {
+    /// The shared repository options, as the other commands take them.
+    fn common(&self) -> Common {
+        Common {
+            paths: self.paths.clone(),
+            harbor: self.harbor.clone(),
+            config: self.config.clone(),
+            format: Format::Text,
+            revert: false,
+            rewrite_hints: false,
+        }
+    }
+}
+
+pub fn run(args: &ScanArgs) -> Result<u8> {
+    let common = args.common();
+    let mapper = mapper_for(&common)?;
+    let start = common.paths.first().map_or(Path::new("."), |p| p.as_path());
+    let config =
+        Config::load(common.config.as_deref(), start).context("cannot load the configuration")?;
+    let plan = PlanOptions {
+        direction: Direction::Forward,
+        rewrite_hints: false,
+    };
+    let results = engine::run(
+        &common.paths,
+        &mapper,
+        RunOptions {
+            plan,
+            write: false,
+            diff: false,
+        },
+    );
+    let mut report = Report::build(mapper.harbor(), results, false);
+    let output = scan_report(
+        &mut report,
+        &mapper,
+        &args.registry,
+        &args.trivy,
+        &config.scan.allow,
+        config.source.as_ref(),
+    )?;
+    match &args.output {
+        Some(path) => {
+            let mut file = anstream::AutoStream::never(
+                std::fs::File::create(path)
+                    .with_context(|| format!("cannot write {}", path.display()))?,
+            );
+            output.render(args.format, &mut file)?;
+            eprintln!("harborize {}", headline_short(&output));
+        }
+        None => {
+            let mut out = anstream::stdout().lock();
+            output.render(args.format, &mut out)?;
+        }
+    }
+    for w in &output.warnings {
+        eprintln!("warning: {w}");
+    }
+    if args.format != crate::trivy::ScanFormat::Text || args.output.is_some() {
+        for e in &output.errors {
+            eprintln!("error: {}", e.message);
+        }
+    }
+    Ok(output.exit_code())
+}
+
+fn headline_short(o: &ScanOutput) -> String {
+    format!(
+        "scan: {} image(s), {} failed, {} error(s); {} failing finding(s) (threshold {})",
+        o.summary.images, o.summary.failed, o.summary.errors, o.summary.failing, o.policy.severity
+    )
+}

@@ -1,0 +1,233 @@
+//! The pre-commit hooks (.pre-commit-hooks.yaml), driven by the real pre-commit (from PyPI,
+//! installed into .tools/ by scripts/install-test-tools.sh) against a throw-away repository:
+//! `harborize-check` fails on an upstream image and passes once `harborize-rewrite` has run;
+//! `harborize-rewrite` fails the first time (it changed the file) and passes the second.
+//!
+//! `language: rust` makes pre-commit `cargo install` this crate from a clone of the hook
+//! repository. The hook repository is a committed copy of this working tree (tracked and
+//! untracked files, ignored ones left out), so the test checks the code as it is. Builds
+//! share one target directory (target/pre-commit), so only the first run is slow.
+
+mod common;
+
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output};
+
+const MANIFEST: &str = "apiVersion: apps/v1\nkind: Deployment\nmetadata:\n  name: web\nspec:\n  template:\n    spec:\n      containers:\n        - name: web\n          image: nginx:1.27 # pinned\n";
+
+fn root() -> &'static Path {
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+}
+
+fn pre_commit() -> PathBuf {
+    let local = root().join(".tools/bin/pre-commit");
+    if local.exists() {
+        return local;
+    }
+    let found = std::env::var_os("PATH").and_then(|paths| {
+        std::env::split_paths(&paths)
+            .map(|p| p.join("pre-commit"))
+            .find(|p| p.is_file())
+    });
+    found.unwrap_or_else(|| {
+        panic!(
+            "pre-commit is not installed: run `bash scripts/install-test-tools.sh` \
+             (it installs pre-commit from PyPI into .tools/bin)"
+        )
+    })
+}
+
+fn git(dir: &Path, args: &[&str]) -> Output {
+    let out = Command::new("git")
+        .args([
+            "-c",
+            "user.name=harborize-test",
+            "-c",
+            "user.email=test@example.com",
+        ])
+        .args([
+            "-c",
+            "commit.gpgsign=false",
+            "-c",
+            "init.defaultBranch=main",
+        ])
+        .args(args)
+        .current_dir(dir)
+        .output()
+        .expect("git runs");
+    assert!(
+        out.status.success(),
+        "git {args:?}: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    out
+}
+
+/// A committed copy of this working tree: what a clone of the repository would hold once
+/// the current work is committed.
+fn hook_repo(dir: &Path) {
+    let list = git(
+        root(),
+        &[
+            "ls-files",
+            "-z",
+            "--cached",
+            "--others",
+            "--exclude-standard",
+        ],
+    );
+    for name in list.stdout.split(|&b| b == 0).filter(|n| !n.is_empty()) {
+        let rel = Path::new(std::str::from_utf8(name).unwrap());
+        let src = root().join(rel);
+        if !src.is_file() {
+            continue; // deleted in the working tree
+        }
+        let dst = dir.join(rel);
+        std::fs::create_dir_all(dst.parent().unwrap()).unwrap();
+        std::fs::copy(&src, &dst).unwrap();
+    }
+    git(dir, &["init", "-q"]);
+    git(dir, &["add", "-A"]);
+    git(dir, &["commit", "-q", "-m", "hook repo"]);
+}
+
+struct Run {
+    code: i32,
+    text: String,
+}
+
+fn try_repo(work: &Path, hooks: &Path, cache: &Path, args: &[&str]) -> Run {
+    let out = Command::new(pre_commit())
+        .arg("try-repo")
+        .arg(hooks)
+        .args(args)
+        .current_dir(work)
+        .env("PRE_COMMIT_HOME", cache)
+        .env("PRE_COMMIT_COLOR", "never")
+        .env("CARGO_TARGET_DIR", root().join("target/pre-commit"))
+        // a quick build is enough to test the hooks (their release build is the user's)
+        .env("CARGO_PROFILE_RELEASE_OPT_LEVEL", "0")
+        .env("CARGO_PROFILE_RELEASE_LTO", "false")
+        .env("CARGO_PROFILE_RELEASE_DEBUG", "false")
+        .env("CARGO_PROFILE_RELEASE_CODEGEN_UNITS", "16")
+        .env("CARGO_PROFILE_RELEASE_INCREMENTAL", "true")
+        .env_remove("HARBORIZE_HARBOR")
+        .output()
+        .expect("pre-commit runs");
+    Run {
+        code: out.status.code().unwrap_or(-1),
+        text: format!(
+            "{}{}",
+            String::from_utf8_lossy(&out.stdout),
+            String::from_utf8_lossy(&out.stderr)
+        ),
+    }
+}
+
+#[test]
+fn hooks_guard_and_fix_a_repository() {
+    let tmp = tempfile::tempdir().unwrap();
+    let hooks = tmp.path().join("hooks");
+    let work = tmp.path().join("work");
+    let cache = tmp.path().join("cache");
+    std::fs::create_dir_all(&hooks).unwrap();
+    std::fs::create_dir_all(&work).unwrap();
+    hook_repo(&hooks);
+
+    git(&work, &["init", "-q"]);
+    std::fs::write(
+        work.join("harborize.yaml"),
+        "harbor:\n  host: harbor.example.com\n",
+    )
+    .unwrap();
+    std::fs::write(work.join("deploy.yaml"), MANIFEST).unwrap();
+    git(&work, &["add", "-A"]);
+    git(&work, &["commit", "-q", "-m", "app"]);
+
+    let files = ["--files", "deploy.yaml", "harborize.yaml"];
+    let started = std::time::Instant::now();
+    let check = |label: &str| {
+        let mut args = vec!["harborize-check"];
+        args.extend_from_slice(&files);
+        let r = try_repo(&work, &hooks, &cache, &args);
+        eprintln!("{label}: exit {} after {:?}", r.code, started.elapsed());
+        r
+    };
+    let rewrite = |label: &str| {
+        let mut args = vec!["harborize-rewrite"];
+        args.extend_from_slice(&files);
+        let r = try_repo(&work, &hooks, &cache, &args);
+        eprintln!("{label}: exit {} after {:?}", r.code, started.elapsed());
+        r
+    };
+
+    let r = check("check on upstream image");
+    assert_eq!(r.code, 1, "{}", r.text);
+    assert!(r.text.contains("deploy.yaml"), "{}", r.text);
+    assert!(r.text.contains("Failed"), "{}", r.text);
+    assert_eq!(
+        std::fs::read_to_string(work.join("deploy.yaml")).unwrap(),
+        MANIFEST,
+        "check writes nothing"
+    );
+
+    let r = rewrite("first rewrite");
+    assert_eq!(r.code, 1, "{}", r.text);
+    assert!(
+        r.text.contains("files were modified by this hook"),
+        "{}",
+        r.text
+    );
+    assert_eq!(
+        std::fs::read_to_string(work.join("deploy.yaml")).unwrap(),
+        MANIFEST.replace(
+            "nginx:1.27",
+            "harbor.example.com/docker-hub/library/nginx:1.27"
+        )
+    );
+    // the config file is not a manifest: excluded by the hooks
+    assert_eq!(
+        std::fs::read_to_string(work.join("harborize.yaml")).unwrap(),
+        "harbor:\n  host: harbor.example.com\n"
+    );
+
+    let r = rewrite("second rewrite");
+    assert_eq!(r.code, 0, "{}", r.text);
+    assert!(r.text.contains("Passed"), "{}", r.text);
+
+    let r = check("check after rewrite");
+    assert_eq!(r.code, 0, "{}", r.text);
+    assert!(r.text.contains("Passed"), "{}", r.text);
+}
+
+/// The manifest's shape: ids, languages, entries, file filters.
+#[test]
+fn hooks_manifest_declares_the_four_hooks() {
+    let text = std::fs::read_to_string(root().join(".pre-commit-hooks.yaml")).unwrap();
+    let hooks: Vec<serde_yaml_ng::Value> = serde_yaml_ng::from_str(&text).unwrap();
+    let want = [
+        ("harborize-check", "rust", "harborize check"),
+        ("harborize-rewrite", "rust", "harborize rewrite"),
+        ("harborize-check-docker", "docker", "harborize check"),
+        ("harborize-rewrite-docker", "docker", "harborize rewrite"),
+    ];
+    assert_eq!(hooks.len(), want.len());
+    for (id, language, entry) in want {
+        let hook = hooks
+            .iter()
+            .find(|h| h["id"].as_str() == Some(id))
+            .unwrap_or_else(|| panic!("no hook {id}"));
+        assert_eq!(hook["language"].as_str(), Some(language), "{id}");
+        assert_eq!(hook["entry"].as_str(), Some(entry), "{id}");
+        assert_eq!(hook["pass_filenames"].as_bool(), Some(true), "{id}");
+        let files = regex::Regex::new(hook["files"].as_str().unwrap()).unwrap();
+        let exclude = regex::Regex::new(hook["exclude"].as_str().unwrap()).unwrap();
+        for f in ["a.yaml", "k8s/b.yml", "c.json"] {
+            assert!(files.is_match(f) && !exclude.is_match(f), "{id}: {f}");
+        }
+        for f in ["harborize.yaml", "sub/.harborize.yaml"] {
+            assert!(exclude.is_match(f), "{id}: {f}");
+        }
+        assert!(!files.is_match("main.rs"), "{id}");
+    }
+}

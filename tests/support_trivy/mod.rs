@@ -1,0 +1,695 @@
+//! Test harness for `harborize scan`: the real Trivy and the real registry.
+//!
+//! - [`build_db`]: a tiny valid Trivy vulnerability DB (bbolt via bbolt-rs with `compat`,
+//!   plus metadata.json) from the planted advisories in `fixtures/trivy/advisories.json`.
+//! - [`AlpineImage`]: a deterministic Alpine-like image (`etc/alpine-release`,
+//!   `lib/apk/db/installed`) pushed with the registry HTTP API.
+//! - [`Registry`]: a loopback `docker-registry` (CNCF distribution) on a free port, plain
+//!   HTTP, optionally with htpasswd auth; stopped on drop.
+//! - [`TrivyServer`]: `trivy server` on a free port; stopped on drop.
+//! - [`wrapper`]: a `trivy` wrapper script that records each invocation's argv and the names
+//!   of its environment variables, then execs the real Trivy.
+#![allow(dead_code)]
+
+use std::io::Write;
+use std::net::TcpListener;
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+use bbolt_rs::{BucketRwApi, DbRwAPI, TxRwRefApi};
+use serde_json::{json, Value};
+
+pub const USER: &str = "tester";
+pub const PASSWORD: &str = "testpass";
+
+pub fn root() -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+}
+
+/// A tool from PATH or `.tools/bin`; a missing tool fails the test (never skips it).
+fn tool(name: &str) -> PathBuf {
+    let mut dirs: Vec<PathBuf> = vec![root().join(".tools/bin")];
+    if let Some(p) = std::env::var_os("PATH") {
+        dirs.extend(std::env::split_paths(&p));
+    }
+    for d in dirs {
+        let c = d.join(name);
+        if c.is_file() {
+            return c;
+        }
+    }
+    panic!("{name} not found: run bash scripts/install-test-tools.sh");
+}
+
+pub fn trivy_bin() -> PathBuf {
+    tool("trivy")
+}
+
+pub fn registry_bin() -> PathBuf {
+    tool("docker-registry")
+}
+
+pub fn free_port() -> u16 {
+    TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
+}
+
+/// `sha256:<hex>`.
+pub fn sha256(bytes: &[u8]) -> String {
+    let d = ring::digest::digest(&ring::digest::SHA256, bytes);
+    let mut s = String::from("sha256:");
+    for b in d.as_ref() {
+        s.push_str(&format!("{b:02x}"));
+    }
+    s
+}
+
+// ---------------------------------------------------------------------------------------
+// Trivy DB
+
+/// Write `CACHE/db/trivy.db` and `CACHE/db/metadata.json` from the planted advisories.
+pub fn build_db(cache_dir: &Path) {
+    let spec: Value = serde_json::from_str(
+        &std::fs::read_to_string(root().join("fixtures/trivy/advisories.json")).unwrap(),
+    )
+    .unwrap();
+    build_db_from(cache_dir, &spec);
+}
+
+pub fn build_db_from(cache_dir: &Path, spec: &Value) {
+    let db_dir = cache_dir.join("db");
+    std::fs::create_dir_all(&db_dir).unwrap();
+    let path = db_dir.join("trivy.db");
+    let _ = std::fs::remove_file(&path);
+    let puts = spec["puts"].as_array().expect("puts").clone();
+    {
+        let mut db = bbolt_rs::Bolt::open(&path).expect("open bbolt file");
+        db.update(|mut tx| {
+            for p in &puts {
+                let buckets: Vec<&str> = p["bucket"]
+                    .as_array()
+                    .unwrap()
+                    .iter()
+                    .map(|b| b.as_str().unwrap())
+                    .collect();
+                let key = p["key"].as_str().unwrap();
+                let value = serde_json::to_vec(&p["value"]).unwrap();
+                let mut bucket = tx.create_bucket_if_not_exists(buckets[0])?;
+                match buckets.len() {
+                    1 => bucket.put(key, &value)?,
+                    2 => {
+                        let mut nested = bucket.create_bucket_if_not_exists(buckets[1])?;
+                        nested.put(key, &value)?
+                    }
+                    n => panic!("bucket depth {n} not supported"),
+                }
+            }
+            Ok(())
+        })
+        .expect("write the DB");
+    }
+    std::fs::write(
+        db_dir.join("metadata.json"),
+        serde_json::to_vec(&spec["metadata"]).unwrap(),
+    )
+    .unwrap();
+}
+
+// ---------------------------------------------------------------------------------------
+// Images
+
+/// A ustar archive of regular files (fixed mode, owner and mtime: deterministic).
+pub fn tar(files: &[(&str, &[u8])]) -> Vec<u8> {
+    let mut out = Vec::new();
+    for (name, content) in files {
+        assert!(name.len() < 100, "tar name too long");
+        let mut h = [0u8; 512];
+        h[..name.len()].copy_from_slice(name.as_bytes());
+        let octal = |field: &mut [u8], v: u64| {
+            let s = format!("{:0width$o}\0", v, width = field.len() - 1);
+            field.copy_from_slice(s.as_bytes());
+        };
+        octal(&mut h[100..108], 0o644);
+        octal(&mut h[108..116], 0);
+        octal(&mut h[116..124], 0);
+        octal(&mut h[124..136], content.len() as u64);
+        octal(&mut h[136..148], 1_704_067_200);
+        h[148..156].copy_from_slice(b"        ");
+        h[156] = b'0';
+        h[257..263].copy_from_slice(b"ustar\0");
+        h[263..265].copy_from_slice(b"00");
+        h[265..269].copy_from_slice(b"root");
+        h[297..301].copy_from_slice(b"root");
+        let sum: u32 = h.iter().map(|&b| b as u32).sum();
+        h[148..156].copy_from_slice(format!("{sum:06o}\0 ").as_bytes());
+        out.extend_from_slice(&h);
+        out.extend_from_slice(content);
+        out.resize(out.len().div_ceil(512) * 512, 0);
+    }
+    out.extend_from_slice(&[0u8; 1024]);
+    out
+}
+
+fn crc32(data: &[u8]) -> u32 {
+    let mut crc = 0xFFFF_FFFFu32;
+    for &b in data {
+        crc ^= b as u32;
+        for _ in 0..8 {
+            crc = if crc & 1 != 0 {
+                0xEDB8_8320 ^ (crc >> 1)
+            } else {
+                crc >> 1
+            };
+        }
+    }
+    crc ^ 0xFFFF_FFFF
+}
+
+/// gzip with stored deflate blocks: valid, deterministic, no compressor needed.
+pub fn gzip(data: &[u8]) -> Vec<u8> {
+    let mut out = vec![0x1f, 0x8b, 8, 0, 0, 0, 0, 0, 0, 3];
+    let chunks: Vec<&[u8]> = if data.is_empty() {
+        vec![&[][..]]
+    } else {
+        data.chunks(65535).collect()
+    };
+    let n = chunks.len();
+    for (i, c) in chunks.into_iter().enumerate() {
+        out.push(u8::from(i + 1 == n));
+        let len = c.len() as u16;
+        out.extend_from_slice(&len.to_le_bytes());
+        out.extend_from_slice(&(!len).to_le_bytes());
+        out.extend_from_slice(c);
+    }
+    out.extend_from_slice(&crc32(data).to_le_bytes());
+    out.extend_from_slice(&(data.len() as u32).to_le_bytes());
+    out
+}
+
+/// An Alpine-like image: `etc/alpine-release` and an apk database, plus extra files.
+#[derive(Clone, Debug)]
+pub struct AlpineImage {
+    /// `None`: no OS files at all (Trivy detects no OS and reports no `Results`).
+    pub release: Option<String>,
+    /// (name, version): each package is its own origin.
+    pub packages: Vec<(String, String)>,
+    pub extra_files: Vec<(String, Vec<u8>)>,
+}
+
+/// A built image: blobs and manifest.
+pub struct Built {
+    pub layer: Vec<u8>,
+    pub config: Vec<u8>,
+    pub manifest: Vec<u8>,
+    pub digest: String,
+}
+
+impl AlpineImage {
+    pub fn new(release: &str, packages: &[(&str, &str)]) -> Self {
+        AlpineImage {
+            release: Some(release.to_string()),
+            packages: packages
+                .iter()
+                .map(|(n, v)| (n.to_string(), v.to_string()))
+                .collect(),
+            extra_files: Vec::new(),
+        }
+    }
+
+    pub fn without_os() -> Self {
+        AlpineImage {
+            release: None,
+            packages: Vec::new(),
+            extra_files: vec![("app/hello.txt".into(), b"hello\n".to_vec())],
+        }
+    }
+
+    pub fn with_file(mut self, path: &str, content: &[u8]) -> Self {
+        self.extra_files.push((path.to_string(), content.to_vec()));
+        self
+    }
+
+    pub fn build(&self) -> Built {
+        let mut files: Vec<(String, Vec<u8>)> = Vec::new();
+        if let Some(r) = &self.release {
+            files.push(("etc/alpine-release".into(), format!("{r}\n").into_bytes()));
+            let mut installed = String::new();
+            for (name, version) in &self.packages {
+                installed.push_str(&format!(
+                    "P:{name}\nV:{version}\nA:x86_64\nT:{name} (test package)\nL:MIT\no:{name}\nF:lib\nR:{name}.so\n\n"
+                ));
+            }
+            files.push(("lib/apk/db/installed".into(), installed.into_bytes()));
+        }
+        files.extend(self.extra_files.iter().cloned());
+        let refs: Vec<(&str, &[u8])> = files
+            .iter()
+            .map(|(n, c)| (n.as_str(), c.as_slice()))
+            .collect();
+        let tar = tar(&refs);
+        let layer = gzip(&tar);
+        let config = serde_json::to_vec(&json!({
+            "architecture": "amd64",
+            "os": "linux",
+            "created": "2024-01-01T00:00:00Z",
+            "config": {"Env": ["PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"]},
+            "rootfs": {"type": "layers", "diff_ids": [sha256(&tar)]},
+            "history": [{"created": "2024-01-01T00:00:00Z", "created_by": "harborize tests"}]
+        }))
+        .unwrap();
+        let manifest = serde_json::to_vec(&json!({
+            "schemaVersion": 2,
+            "mediaType": "application/vnd.oci.image.manifest.v1+json",
+            "config": {"mediaType": "application/vnd.oci.image.config.v1+json",
+                       "digest": sha256(&config), "size": config.len()},
+            "layers": [{"mediaType": "application/vnd.oci.image.layer.v1.tar+gzip",
+                        "digest": sha256(&layer), "size": layer.len()}]
+        }))
+        .unwrap();
+        let digest = sha256(&manifest);
+        Built {
+            layer,
+            config,
+            manifest,
+            digest,
+        }
+    }
+}
+
+// ---------------------------------------------------------------------------------------
+// Registry
+
+/// A loopback docker-registry, plain HTTP.
+pub struct Registry {
+    pub host: String,
+    pub dir: PathBuf,
+    child: Child,
+    auth: bool,
+    /// With TLS: the test CA's certificate (PEM file).
+    pub ca: Option<PathBuf>,
+}
+
+impl Registry {
+    pub fn start(dir: &Path) -> Self {
+        Self::start_with(dir, false)
+    }
+
+    /// With htpasswd auth (user [`USER`], password [`PASSWORD`]).
+    pub fn start_with_auth(dir: &Path) -> Self {
+        Self::start_with(dir, true)
+    }
+
+    /// HTTPS with a certificate for 127.0.0.1 issued by a fresh test CA (`self.ca`).
+    pub fn start_tls(dir: &Path) -> Self {
+        std::fs::create_dir_all(dir).unwrap();
+        let ca_key = rcgen::KeyPair::generate().unwrap();
+        let mut params = rcgen::CertificateParams::new(Vec::<String>::new()).unwrap();
+        params
+            .distinguished_name
+            .push(rcgen::DnType::CommonName, "harborize scan test CA");
+        params.is_ca = rcgen::IsCa::Ca(rcgen::BasicConstraints::Unconstrained);
+        params.key_usages = vec![
+            rcgen::KeyUsagePurpose::KeyCertSign,
+            rcgen::KeyUsagePurpose::CrlSign,
+            rcgen::KeyUsagePurpose::DigitalSignature,
+        ];
+        let issuer = rcgen::CertifiedIssuer::self_signed(params, ca_key).unwrap();
+        let key = rcgen::KeyPair::generate().unwrap();
+        let mut params =
+            rcgen::CertificateParams::new(vec!["127.0.0.1".to_string(), "localhost".to_string()])
+                .unwrap();
+        params
+            .distinguished_name
+            .push(rcgen::DnType::CommonName, "127.0.0.1");
+        params.extended_key_usages = vec![rcgen::ExtendedKeyUsagePurpose::ServerAuth];
+        params.key_usages = vec![
+            rcgen::KeyUsagePurpose::DigitalSignature,
+            rcgen::KeyUsagePurpose::KeyEncipherment,
+        ];
+        params.use_authority_key_identifier_extension = true;
+        let cert = params.signed_by(&key, &issuer).unwrap();
+        std::fs::write(dir.join("ca.pem"), issuer.pem()).unwrap();
+        std::fs::write(dir.join("cert.pem"), cert.pem()).unwrap();
+        std::fs::write(dir.join("key.pem"), key.serialize_pem()).unwrap();
+        Self::start_inner(dir, false, Some(dir.join("ca.pem")))
+    }
+
+    fn start_with(dir: &Path, auth: bool) -> Self {
+        Self::start_inner(dir, auth, None)
+    }
+
+    fn scheme(&self) -> &'static str {
+        if self.ca.is_some() {
+            "https"
+        } else {
+            "http"
+        }
+    }
+
+    fn start_inner(dir: &Path, auth: bool, ca: Option<PathBuf>) -> Self {
+        let bin = registry_bin();
+        std::fs::create_dir_all(dir).unwrap();
+        let mut last_err = String::new();
+        for _ in 0..5 {
+            let port = free_port();
+            let mut config = format!(
+                "version: 0.1\nlog:\n  level: error\n  accesslog:\n    disabled: true\nstorage:\n  filesystem:\n    rootdirectory: {}\n  delete:\n    enabled: true\nhttp:\n  addr: 127.0.0.1:{port}\n  secret: harborize-tests\n",
+                dir.join("data").display()
+            );
+            if ca.is_some() {
+                config.push_str(&format!(
+                    "  tls:\n    certificate: {}\n    key: {}\n",
+                    dir.join("cert.pem").display(),
+                    dir.join("key.pem").display()
+                ));
+            }
+            if auth {
+                let htpasswd = dir.join("htpasswd");
+                std::fs::copy(root().join("fixtures/trivy/htpasswd"), &htpasswd).unwrap();
+                config.push_str(&format!(
+                    "auth:\n  htpasswd:\n    realm: harborize-tests\n    path: {}\n",
+                    htpasswd.display()
+                ));
+            }
+            let cfg = dir.join("config.yml");
+            std::fs::write(&cfg, config).unwrap();
+            let log = std::fs::File::create(dir.join("registry.log")).unwrap();
+            let child = Command::new(&bin)
+                .arg("serve")
+                .arg(&cfg)
+                .stdin(Stdio::null())
+                .stdout(log.try_clone().unwrap())
+                .stderr(log)
+                .spawn()
+                .expect("start docker-registry");
+            let mut reg = Registry {
+                host: format!("127.0.0.1:{port}"),
+                dir: dir.to_path_buf(),
+                child,
+                auth,
+                ca: ca.clone(),
+            };
+            let deadline = Instant::now() + Duration::from_secs(10);
+            while Instant::now() < deadline {
+                if let Ok(Some(status)) = reg.child.try_wait() {
+                    last_err = format!(
+                        "docker-registry exited ({status}): {}",
+                        std::fs::read_to_string(dir.join("registry.log")).unwrap_or_default()
+                    );
+                    break;
+                }
+                if let Ok(code) = reg.status(&format!("{}://{}/v2/", reg.scheme(), reg.host)) {
+                    if code == 200 || code == 401 {
+                        return reg;
+                    }
+                }
+                std::thread::sleep(Duration::from_millis(25));
+            }
+            let _ = reg.child.kill();
+        }
+        panic!("docker-registry did not start: {last_err}");
+    }
+
+    /// Push a built image as `repo:tag` for every tag; returns the manifest digest.
+    pub fn push(&self, repo: &str, image: &AlpineImage, tags: &[&str]) -> String {
+        let built = image.build();
+        let client = self.client();
+        block_on(async {
+            for blob in [&built.layer, &built.config] {
+                self.upload_blob(&client, repo, blob).await;
+            }
+            for tag in tags {
+                let url = format!(
+                    "{}://{}/v2/{repo}/manifests/{tag}",
+                    self.scheme(),
+                    self.host
+                );
+                let resp = self
+                    .authed(client.put(url))
+                    .header("Content-Type", "application/vnd.oci.image.manifest.v1+json")
+                    .body(built.manifest.clone())
+                    .send()
+                    .await
+                    .unwrap();
+                assert!(
+                    resp.status().is_success(),
+                    "manifest PUT: {}",
+                    resp.status()
+                );
+            }
+        });
+        built.digest
+    }
+
+    /// Push a one-layer OCI artifact (e.g. Trivy's DB: config `{}` plus `db.tar.gz`).
+    #[allow(clippy::too_many_arguments)]
+    pub fn push_artifact(
+        &self,
+        repo: &str,
+        tag: &str,
+        config_media_type: &str,
+        config: &[u8],
+        layer_media_type: &str,
+        layer: &[u8],
+        title: &str,
+    ) -> String {
+        let manifest = serde_json::to_vec(&json!({
+            "schemaVersion": 2,
+            "mediaType": "application/vnd.oci.image.manifest.v1+json",
+            "config": {"mediaType": config_media_type, "digest": sha256(config), "size": config.len()},
+            "layers": [{"mediaType": layer_media_type, "digest": sha256(layer), "size": layer.len(),
+                        "annotations": {"org.opencontainers.image.title": title}}]
+        }))
+        .unwrap();
+        let client = self.client();
+        block_on(async {
+            self.upload_blob(&client, repo, config).await;
+            self.upload_blob(&client, repo, layer).await;
+            let url = format!(
+                "{}://{}/v2/{repo}/manifests/{tag}",
+                self.scheme(),
+                self.host
+            );
+            let resp = self
+                .authed(client.put(url))
+                .header("Content-Type", "application/vnd.oci.image.manifest.v1+json")
+                .body(manifest.clone())
+                .send()
+                .await
+                .unwrap();
+            assert!(
+                resp.status().is_success(),
+                "manifest PUT: {}",
+                resp.status()
+            );
+        });
+        sha256(&manifest)
+    }
+
+    fn client(&self) -> reqwest::Client {
+        let mut b = reqwest::Client::builder().timeout(Duration::from_secs(10));
+        if let Some(ca) = &self.ca {
+            let pem = std::fs::read(ca).unwrap();
+            b = b.add_root_certificate(reqwest::Certificate::from_pem(&pem).unwrap());
+        }
+        b.build().unwrap()
+    }
+
+    /// Status of a plain GET (no auth), trusting the test CA.
+    fn status(&self, url: &str) -> Result<u16, String> {
+        let client = self.client();
+        let url = url.to_string();
+        block_on(async move {
+            client
+                .get(url)
+                .send()
+                .await
+                .map(|r| r.status().as_u16())
+                .map_err(|e| e.to_string())
+        })
+    }
+
+    fn authed(&self, req: reqwest::RequestBuilder) -> reqwest::RequestBuilder {
+        if self.auth {
+            req.basic_auth(USER, Some(PASSWORD))
+        } else {
+            req
+        }
+    }
+
+    async fn upload_blob(&self, client: &reqwest::Client, repo: &str, blob: &[u8]) {
+        let digest = sha256(blob);
+        let start = format!("{}://{}/v2/{repo}/blobs/uploads/", self.scheme(), self.host);
+        let resp = self.authed(client.post(start)).send().await.unwrap();
+        assert_eq!(resp.status().as_u16(), 202, "blob upload start");
+        let location = resp.headers()["location"].to_str().unwrap().to_string();
+        let location = if location.starts_with("http") {
+            location
+        } else {
+            format!("{}://{}{location}", self.scheme(), self.host)
+        };
+        let sep = if location.contains('?') { '&' } else { '?' };
+        let resp = self
+            .authed(client.put(format!("{location}{sep}digest={digest}")))
+            .header("Content-Type", "application/octet-stream")
+            .body(blob.to_vec())
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(
+            resp.status().as_u16(),
+            201,
+            "blob upload: {}",
+            resp.text().await.unwrap_or_default()
+        );
+    }
+}
+
+impl Drop for Registry {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+fn block_on<F: std::future::Future>(f: F) -> F::Output {
+    tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap()
+        .block_on(f)
+}
+
+/// Status of a plain GET (no auth).
+pub fn http_status(url: &str) -> Result<u16, String> {
+    let url = url.to_string();
+    block_on(async move {
+        reqwest::Client::builder()
+            .timeout(Duration::from_secs(2))
+            .build()
+            .unwrap()
+            .get(url)
+            .send()
+            .await
+            .map(|r| r.status().as_u16())
+            .map_err(|e| e.to_string())
+    })
+}
+
+// ---------------------------------------------------------------------------------------
+// Trivy server and wrapper
+
+/// `trivy server --listen 127.0.0.1:PORT --cache-dir CACHE --skip-db-update [--token T]`.
+pub struct TrivyServer {
+    pub url: String,
+    child: Child,
+}
+
+impl TrivyServer {
+    pub fn start(cache_dir: &Path, token: Option<&str>, log: &Path) -> Self {
+        let port = free_port();
+        let mut cmd = Command::new(trivy_bin());
+        cmd.args([
+            "server",
+            "--listen",
+            &format!("127.0.0.1:{port}"),
+            "--skip-db-update",
+            "--cache-dir",
+        ])
+        .arg(cache_dir)
+        .stdin(Stdio::null())
+        .stdout(Stdio::null())
+        .stderr(std::fs::File::create(log).unwrap());
+        if let Some(t) = token {
+            // The token goes by environment here too, like harborize does for the client.
+            cmd.env("TRIVY_TOKEN", t);
+        }
+        let child = cmd.spawn().expect("start trivy server");
+        let mut server = TrivyServer {
+            url: format!("http://127.0.0.1:{port}"),
+            child,
+        };
+        let deadline = Instant::now() + Duration::from_secs(20);
+        while Instant::now() < deadline {
+            if let Ok(Some(status)) = server.child.try_wait() {
+                panic!(
+                    "trivy server exited ({status}): {}",
+                    std::fs::read_to_string(log).unwrap_or_default()
+                );
+            }
+            if http_status(&format!("{}/healthz", server.url)) == Ok(200) {
+                return server;
+            }
+            std::thread::sleep(Duration::from_millis(50));
+        }
+        let _ = server.child.kill();
+        panic!(
+            "trivy server did not answer /healthz: {}",
+            std::fs::read_to_string(log).unwrap_or_default()
+        );
+    }
+}
+
+impl Drop for TrivyServer {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// A `trivy` wrapper in `dir` that appends one line per invocation to `dir/calls.log`:
+/// the argv (tab-separated) and the names of the environment variables, then execs the
+/// real Trivy. Returns the wrapper's path.
+pub fn wrapper(dir: &Path) -> PathBuf {
+    std::fs::create_dir_all(dir).unwrap();
+    let log = dir.join("calls.log");
+    let script = format!(
+        "#!/bin/sh\n\
+         line=\"ARGV\"\n\
+         for a in \"$@\"; do line=\"$line\t$a\"; done\n\
+         names=$(env | cut -d= -f1 | grep -E '^[A-Za-z_][A-Za-z0-9_]*$' | sort | tr '\\n' ' ')\n\
+         printf '%s\\tENV %s\\n' \"$line\" \"$names\" >> '{}'\n\
+         exec '{}' \"$@\"\n",
+        log.display(),
+        trivy_bin().display()
+    );
+    let path = dir.join("trivy");
+    let mut f = std::fs::File::create(&path).unwrap();
+    f.write_all(script.as_bytes()).unwrap();
+    drop(f);
+    use std::os::unix::fs::PermissionsExt;
+    std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o755)).unwrap();
+    path
+}
+
+/// One recorded invocation of the wrapper.
+#[derive(Debug, Clone)]
+pub struct Call {
+    pub argv: Vec<String>,
+    pub env_names: Vec<String>,
+}
+
+impl Call {
+    pub fn is_scan(&self) -> bool {
+        self.argv.first().map(String::as_str) == Some("image")
+            && !self.argv.iter().any(|a| a == "--download-db-only")
+    }
+}
+
+pub fn calls(dir: &Path) -> Vec<Call> {
+    let text = std::fs::read_to_string(dir.join("calls.log")).unwrap_or_default();
+    text.lines()
+        .map(|l| {
+            let (argv, env) = l.split_once("\tENV ").unwrap_or((l, ""));
+            let argv: Vec<String> = argv.split('\t').skip(1).map(str::to_string).collect();
+            Call {
+                argv,
+                env_names: env.split_whitespace().map(str::to_string).collect(),
+            }
+        })
+        .collect()
+}
