@@ -305,17 +305,56 @@ fn entrypoint_runs_the_command_and_sets_outputs() {
         "github annotations: {}",
         stdout(&out)
     );
-    assert_eq!(written, "changed=false\ncommit=\npr-url=\nimages=\n");
+    assert_eq!(written, "changed=false\ncommit=\npr-url=\nimages=[]\n");
 
     let (out, written) = run_action("rewrite");
     assert_eq!(code(&out), 0, "{}", stderr(&out));
-    assert_eq!(written, "changed=true\ncommit=\npr-url=\nimages=\n");
+    assert_eq!(written, "changed=true\ncommit=\npr-url=\nimages=[]\n");
     assert!(std::fs::read_to_string(repo.join("pod.yaml"))
         .unwrap()
         .contains("harbor.example.com/docker-hub/library/nginx:1.27"));
 
     let (out, _) = run_action("check");
     assert_eq!(code(&out), 0, "{}", stderr(&out));
+    git(&repo, &["commit", "-q", "-am", "through harbor"]);
+
+    // bump writes its own outputs; the entrypoint adds only the missing pr-url
+    std::fs::write(&outputs, "").unwrap();
+    let out = action_cmd()
+        .current_dir(tmp.path())
+        .env("GITHUB_OUTPUT", &outputs)
+        .env("INPUT_COMMAND", "bump")
+        .env("INPUT_WORKING-DIRECTORY", "gitops")
+        .env("INPUT_IMAGE", "nginx")
+        .env("INPUT_TAG", "1.28")
+        .env("INPUT_ARGS", "--commit")
+        .env("GIT_AUTHOR_NAME", "ci")
+        .env("GIT_AUTHOR_EMAIL", "ci@example.com")
+        .env("GIT_COMMITTER_NAME", "ci")
+        .env("GIT_COMMITTER_EMAIL", "ci@example.com")
+        .output()
+        .unwrap();
+    assert_eq!(code(&out), 0, "{}", stderr(&out));
+    let written = std::fs::read_to_string(&outputs).unwrap();
+    let head = Command::new("git")
+        .args(["rev-parse", "HEAD"])
+        .current_dir(&repo)
+        .output()
+        .unwrap();
+    let head = String::from_utf8_lossy(&head.stdout).trim().to_string();
+    let names = harborize::commands::action::written_outputs(&written);
+    assert_eq!(
+        names,
+        ["changed", "commit", "images", "pr-url"],
+        "{written}"
+    );
+    assert!(written.contains("changed=true\n"), "{written}");
+    assert!(written.contains(&format!("commit={head}\n")), "{written}");
+    assert!(
+        written.contains("harbor.example.com/docker-hub/library/nginx:1.28"),
+        "{written}"
+    );
+    assert!(written.ends_with("pr-url=\n"), "{written}");
 }
 
 #[test]

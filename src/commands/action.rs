@@ -12,7 +12,7 @@
 //! Outputs: commands that know them (`bump`, `run`) write `changed`, `commit`, `pr-url` and
 //! `images` to `$GITHUB_OUTPUT` themselves. Whatever the child did not write, this command
 //! fills in afterwards: `changed` and `commit` from git (the working tree or HEAD moved),
-//! `pr-url` and `images` empty, so every declared output always exists.
+//! `pr-url` empty and `images` `[]`, so every declared output always exists.
 
 use std::collections::BTreeMap;
 use std::io::Write as _;
@@ -281,7 +281,7 @@ fn write_missing_outputs(
         ("changed", changed),
         ("commit", commit),
         ("pr-url", String::new()),
-        ("images", String::new()),
+        ("images", "[]".to_string()),
     ] {
         if !written.iter().any(|w| w == name) {
             writeln!(file, "{name}={value}")?;
