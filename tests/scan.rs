@@ -1310,3 +1310,50 @@ fn secret_scanner_findings_when_asked() {
         "the secret itself is never printed"
     );
 }
+
+#[test]
+fn each_required_platform_of_an_index_is_scanned() {
+    let fx = Fx::new();
+    let amd64 = AlpineImage::new("3.22.2", VULN);
+    let arm64 = AlpineImage::new("3.22.2", &[("alpine-baselayout", "3.7.0-r0")]).arch("arm64");
+    fx.reg
+        .push_index("docker-hub/library/multi", &[&amd64, &arm64], "1");
+    let repo = fx.repo("repo", &["multi:1"], "");
+    let o = fx.scan(&repo, &["--format", "json", "--platform", "linux/arm64"]);
+    assert_eq!(code(&o), 0, "{}\n{}", out(&o), err(&o));
+    let r = json(&o);
+    assert_eq!(image(&r, "multi")["platform"], "linux/arm64");
+    assert_eq!(image(&r, "multi")["findings"].as_array().unwrap().len(), 0);
+
+    let wrap = fx.path("wrap");
+    let o = fx.scan_with(
+        &repo,
+        &wrapper(&wrap),
+        &[
+            "--format",
+            "json",
+            "--severity",
+            "LOW",
+            "--platform",
+            "linux/amd64,linux/arm64",
+        ],
+        |_| {},
+    );
+    assert_eq!(code(&o), 1, "{}\n{}", out(&o), err(&o));
+    let r = json(&o);
+    let imgs = r["images"].as_array().unwrap();
+    assert_eq!(imgs.len(), 2);
+    let by_platform = |p: &str| imgs.iter().find(|i| i["platform"] == p).unwrap();
+    assert_eq!(findings(by_platform("linux/amd64")), expected_vuln());
+    assert_eq!(by_platform("linux/arm64")["result"], "pass");
+    let scans: Vec<Call> = calls(&wrap).into_iter().filter(Call::is_scan).collect();
+    assert_eq!(scans.len(), 2);
+    for p in ["linux/amd64", "linux/arm64"] {
+        assert!(
+            scans
+                .iter()
+                .any(|c| c.argv.windows(2).any(|w| w[0] == "--platform" && w[1] == p)),
+            "{scans:#?}"
+        );
+    }
+}

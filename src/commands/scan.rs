@@ -246,22 +246,37 @@ pub fn scan_report(
         }
     }
 
+    // One scan per digest, and per platform when platforms are required (`--platform`:
+    // the digest is then an index, and Trivy picks each platform's manifest from it).
+    let platforms: Vec<Option<String>> = if registry.platform.is_empty() {
+        vec![None]
+    } else {
+        registry.platform.iter().map(|p| Some(p.clone())).collect()
+    };
     let groups: Vec<Group> = groups.into_values().collect();
-    let images: Vec<String> = groups.iter().map(|g| g.image.clone()).collect();
+    let jobs: Vec<(&Group, Option<String>)> = groups
+        .iter()
+        .flat_map(|g| platforms.iter().map(move |p| (g, p.clone())))
+        .collect();
+    let images: Vec<(String, Option<String>)> = jobs
+        .iter()
+        .map(|(g, p)| (g.image.clone(), p.clone()))
+        .collect();
     let results = trivy.scan_all(&images, args.scan_jobs);
-    for (group, result) in groups.into_iter().zip(results) {
+    for ((group, platform), result) in jobs.into_iter().zip(results) {
         let digest = group
             .image
             .rsplit('@')
             .next()
             .unwrap_or_default()
             .to_string();
-        let names: Vec<String> = group.names.into_iter().collect();
+        let names: Vec<String> = group.names.iter().cloned().collect();
         let mut img = ImageResult {
-            image: group.image,
+            image: group.image.clone(),
             digest,
+            platform,
             names,
-            references: group.refs,
+            references: group.refs.clone(),
             result: "pass",
             os: None,
             message: None,
@@ -284,7 +299,10 @@ pub fn scan_report(
                     line: None,
                     column: None,
                     reference: Some(img.image.clone()),
-                    message: format!("{}: {message}", img.image),
+                    message: match &img.platform {
+                        Some(p) => format!("{} ({p}): {message}", img.image),
+                        None => format!("{}: {message}", img.image),
+                    },
                 });
             }
         }

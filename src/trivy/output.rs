@@ -41,6 +41,9 @@ pub struct ImageResult {
     /// What Trivy scanned: `<harbor>/<repo>@<digest>`.
     pub image: String,
     pub digest: String,
+    /// The platform scanned (`--platform`), when the digest is an index.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub platform: Option<String>,
     /// The names (without tag) the image is referenced by, upstream and Harbor form.
     pub names: Vec<String>,
     pub references: Vec<RefLocation>,
@@ -54,6 +57,14 @@ pub struct ImageResult {
 }
 
 impl ImageResult {
+    /// The image, with ` [platform]` when one was asked for.
+    pub fn label(&self) -> String {
+        match &self.platform {
+            Some(p) => format!("{} [{p}]", self.image),
+            None => self.image.clone(),
+        }
+    }
+
     /// Findings not ignored, per severity.
     pub fn counts(&self) -> BTreeMap<Severity, usize> {
         let mut m = BTreeMap::new();
@@ -186,6 +197,9 @@ impl ScanOutput {
                 _ => ("ERROR", red),
             };
             write!(out, "{style}{label}{style:#} {bold}{}{bold:#}", img.image)?;
+            if let Some(p) = &img.platform {
+                write!(out, " [{p}]")?;
+            }
             if let Some(os) = &img.os {
                 write!(out, " ({os})")?;
             }
@@ -302,7 +316,10 @@ impl ScanOutput {
                 write!(
                     out,
                     "| `{}` | {} ",
-                    md(&short_image(&img.image)),
+                    md(&match &img.platform {
+                        Some(p) => format!("{} [{p}]", short_image(&img.image)),
+                        None => short_image(&img.image),
+                    }),
                     refs.join("<br>")
                 )?;
                 for s in Severity::DESCENDING {
@@ -317,7 +334,7 @@ impl ScanOutput {
                 out,
                 "<details{}><summary><code>{}</code>: {} finding(s), {} failing</summary>\n",
                 if img.result == "fail" { " open" } else { "" },
-                html(&img.image),
+                html(&img.label()),
                 img.findings.len(),
                 img.failing().count()
             )?;
@@ -387,7 +404,7 @@ impl ScanOutput {
                     escape_data(&format!(
                         "{} ({}) has {} finding(s) at or above {}: {}",
                         r.original,
-                        img.image,
+                        img.label(),
                         failing.len(),
                         self.policy.severity,
                         failing.join("; ")
@@ -442,7 +459,7 @@ impl ScanOutput {
                         Some(x) => text.push_str(&format!(", fixed in {x}")),
                         None => text.push_str(", no fix yet"),
                     }
-                    text.push_str(&format!(": image {} ({})", r.original, img.image));
+                    text.push_str(&format!(": image {} ({})", r.original, img.label()));
                     if let Some(t) = &f.title {
                         text.push_str(&format!(". {t}"));
                     }
@@ -458,10 +475,17 @@ impl ScanOutput {
                             }
                         }],
                         "partialFingerprints": {
-                            "harborize/v1": fingerprint(&[&r.file, &r.original, &f.id, &f.package])
+                            "harborize/v1": fingerprint(&[
+                                &r.file,
+                                &r.original,
+                                &f.id,
+                                &f.package,
+                                img.platform.as_deref().unwrap_or(""),
+                            ])
                         },
                         "properties": {
                             "image": img.image,
+                            "platform": img.platform,
                             "severity": f.severity,
                             "package": f.package,
                             "installedVersion": f.installed,

@@ -215,7 +215,11 @@ impl Trivy {
     }
 
     /// Scan one image (`<harbor>/<repo>@<digest>`).
-    pub fn scan(&self, image: &str) -> std::result::Result<TrivyReport, String> {
+    pub fn scan(
+        &self,
+        image: &str,
+        platform: Option<&str>,
+    ) -> std::result::Result<TrivyReport, String> {
         self.runs.fetch_add(1, Ordering::Relaxed);
         let mut cmd = self.command(true);
         let scanners: Vec<&str> = self.scanners.iter().map(|s| s.as_str()).collect();
@@ -245,6 +249,9 @@ impl Trivy {
                 cmd.arg("--skip-db-update");
             }
         }
+        if let Some(p) = platform {
+            cmd.arg("--platform").arg(p);
+        }
         cmd.arg(image);
         let out = cmd
             .output()
@@ -268,10 +275,10 @@ impl Trivy {
         TrivyReport::parse(&out.stdout).map_err(|e| format!("cannot read Trivy's JSON report: {e}"))
     }
 
-    /// Scan every image with at most `jobs` Trivy processes at once; results in input order.
+    /// Scan every (image, platform) with at most `jobs` Trivy processes at once; results in input order.
     pub fn scan_all(
         &self,
-        images: &[String],
+        images: &[(String, Option<String>)],
         jobs: usize,
     ) -> Vec<std::result::Result<TrivyReport, String>> {
         let next = AtomicUsize::new(0);
@@ -281,8 +288,10 @@ impl Trivy {
             for _ in 0..jobs.max(1).min(images.len().max(1)) {
                 s.spawn(|| loop {
                     let i = next.fetch_add(1, Ordering::Relaxed);
-                    let Some(image) = images.get(i) else { break };
-                    let r = self.scan(image);
+                    let Some((image, platform)) = images.get(i) else {
+                        break;
+                    };
+                    let r = self.scan(image, platform.as_deref());
                     results.lock().unwrap_or_else(|e| e.into_inner())[i] = Some(r);
                 });
             }

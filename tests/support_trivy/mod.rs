@@ -198,6 +198,8 @@ pub struct AlpineImage {
     /// (name, version): each package is its own origin.
     pub packages: Vec<(String, String)>,
     pub extra_files: Vec<(String, Vec<u8>)>,
+    /// The config's `architecture` (default `amd64`).
+    pub arch: String,
 }
 
 /// A built image: blobs and manifest.
@@ -217,6 +219,7 @@ impl AlpineImage {
                 .map(|(n, v)| (n.to_string(), v.to_string()))
                 .collect(),
             extra_files: Vec::new(),
+            arch: "amd64".to_string(),
         }
     }
 
@@ -225,7 +228,13 @@ impl AlpineImage {
             release: None,
             packages: Vec::new(),
             extra_files: vec![("app/hello.txt".into(), b"hello\n".to_vec())],
+            arch: "amd64".to_string(),
         }
+    }
+
+    pub fn arch(mut self, arch: &str) -> Self {
+        self.arch = arch.to_string();
+        self
     }
 
     pub fn with_file(mut self, path: &str, content: &[u8]) -> Self {
@@ -253,7 +262,7 @@ impl AlpineImage {
         let tar = tar(&refs);
         let layer = gzip(&tar);
         let config = serde_json::to_vec(&json!({
-            "architecture": "amd64",
+            "architecture": self.arch,
             "os": "linux",
             "created": "2024-01-01T00:00:00Z",
             "config": {"Env": ["PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"]},
@@ -443,6 +452,77 @@ impl Registry {
             }
         });
         built.digest
+    }
+
+    /// Push an OCI index of linux images (one per architecture) as `repo:tag`; returns the
+    /// index digest.
+    pub fn push_index(&self, repo: &str, images: &[&AlpineImage], tag: &str) -> String {
+        let client = self.client();
+        let mut entries = Vec::new();
+        for img in images {
+            let built = img.build();
+            let digest = block_on(async {
+                for blob in [&built.layer, &built.config] {
+                    self.upload_blob(&client, repo, blob).await;
+                }
+                self.put_manifest(
+                    &client,
+                    repo,
+                    &built.digest,
+                    "application/vnd.oci.image.manifest.v1+json",
+                    &built.manifest,
+                )
+                .await;
+                built.digest.clone()
+            });
+            entries.push(json!({
+                "mediaType": "application/vnd.oci.image.manifest.v1+json",
+                "digest": digest,
+                "size": built.manifest.len(),
+                "platform": {"os": "linux", "architecture": img.arch}
+            }));
+        }
+        let index = serde_json::to_vec(&json!({
+            "schemaVersion": 2,
+            "mediaType": "application/vnd.oci.image.index.v1+json",
+            "manifests": entries
+        }))
+        .unwrap();
+        block_on(self.put_manifest(
+            &client,
+            repo,
+            tag,
+            "application/vnd.oci.image.index.v1+json",
+            &index,
+        ));
+        sha256(&index)
+    }
+
+    async fn put_manifest(
+        &self,
+        client: &reqwest::Client,
+        repo: &str,
+        reference: &str,
+        media_type: &str,
+        body: &[u8],
+    ) {
+        let url = format!(
+            "{}://{}/v2/{repo}/manifests/{reference}",
+            self.scheme(),
+            self.host
+        );
+        let resp = self
+            .authed(client.put(url))
+            .header("Content-Type", media_type)
+            .body(body.to_vec())
+            .send()
+            .await
+            .unwrap();
+        assert!(
+            resp.status().is_success(),
+            "manifest PUT: {}",
+            resp.status()
+        );
     }
 
     /// Push a one-layer OCI artifact (e.g. Trivy's DB: config `{}` plus `db.tar.gz`).
