@@ -1,11 +1,9 @@
 //! One file through the pipeline: read → locate → map → plan → apply and check.
 //!
 //! Files are independent, so the whole run is a parallel map over the walked files
-//! (rayon) whose results are collected back in walk order; nothing here writes.
+//! (in the walker's threads) whose results are put back in walk order; nothing here writes.
 
 use std::path::{Path, PathBuf};
-
-use rayon::prelude::*;
 
 use crate::fsio::{self, Content};
 use crate::locate;
@@ -213,30 +211,34 @@ pub fn run_pinned(
     opts: RunOptions,
     pins: Option<&Pins>,
 ) -> Vec<FileResult> {
-    let (tx, rx) = std::sync::mpsc::channel();
-    let mut results: Vec<(usize, FileResult)> = std::thread::scope(|scope| {
-        scope.spawn(move || {
-            let mut index = 0;
-            walk::walk_each(paths, |w| {
-                let _ = tx.send((index, w));
-                index += 1;
-            });
-        });
-        rx.into_iter()
-            .par_bridge()
-            .map(|(i, w)| {
-                let r = match w {
-                    Walked::File(p) => process_file_pinned(&p, mapper, opts, pins),
-                    Walked::Skipped(p, why) => FileResult {
-                        note: Some(why),
-                        ..FileResult::new(&p)
-                    },
-                    Walked::Error(p, why) => FileResult::new(&p).fail(None, None, why),
+    // Files are processed inside the walker's own threads (no hand-off between threads),
+    // then put back into walk order.
+    let threads = std::thread::available_parallelism().map_or(2, |n| n.get());
+    let results = std::sync::Mutex::new(Vec::new());
+    walk::walk_parallel(paths, threads, &|root, w| {
+        let (path, r) = match w {
+            Walked::File(p) => {
+                let r = process_file_pinned(&p, mapper, opts, pins);
+                (p, r)
+            }
+            Walked::Skipped(p, why) => {
+                let r = FileResult {
+                    note: Some(why),
+                    ..FileResult::new(&p)
                 };
-                (i, r)
-            })
-            .collect()
+                (p, r)
+            }
+            Walked::Error(p, why) => {
+                let r = FileResult::new(&p).fail(None, None, why);
+                (p, r)
+            }
+        };
+        results
+            .lock()
+            .expect("no panics while holding the lock")
+            .push(((root, path), r));
     });
-    results.sort_by_key(|(i, _)| *i);
+    let mut results = results.into_inner().expect("lock not poisoned");
+    results.sort_by(|a, b| a.0.cmp(&b.0));
     results.into_iter().map(|(_, r)| r).collect()
 }

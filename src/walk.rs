@@ -54,34 +54,94 @@ pub fn walk_each(paths: &[PathBuf], mut emit: impl FnMut(Walked)) {
             ));
             continue;
         }
-        let walker = ignore::WalkBuilder::new(root)
-            .follow_links(false)
-            // Hidden directories hold real manifests too (.kyverno-test, .github); only
-            // version-control internals are skipped.
-            .hidden(false)
-            .filter_entry(|e| !matches!(e.file_name().to_str(), Some(".git" | ".hg" | ".svn")))
-            .git_ignore(true)
-            .git_global(false)
-            .git_exclude(true)
-            .require_git(false)
-            .sort_by_file_name(|a, b| a.cmp(b))
-            .build();
+        let walker = builder(root).sort_by_file_name(|a, b| a.cmp(b)).build();
         for entry in walker {
-            match entry {
-                Ok(e) => {
-                    let Some(ft) = e.file_type() else { continue };
-                    let path = e.into_path();
-                    if ft.is_symlink() {
-                        if has_manifest_extension(&path) {
-                            emit(Walked::Skipped(path, "symlink, not followed".into()));
-                        }
-                    } else if ft.is_file() && has_manifest_extension(&path) {
-                        emit(Walked::File(path));
-                    }
-                }
-                Err(e) => emit(Walked::Error(root.clone(), e.to_string())),
+            if let Some(w) = classify(root, entry) {
+                emit(w);
             }
         }
+    }
+}
+
+/// harborize's own config file is not a manifest (its `scan.allow[].image` globs are not
+/// references).
+fn is_config_file(path: &Path) -> bool {
+    path.file_name()
+        .and_then(|n| n.to_str())
+        .is_some_and(|n| crate::config::FILE_NAMES.contains(&n))
+}
+
+/// The directory walker's settings, shared by the sequential and parallel walks.
+fn builder(root: &Path) -> ignore::WalkBuilder {
+    let mut b = ignore::WalkBuilder::new(root);
+    b.follow_links(false)
+        // Hidden directories hold real manifests too (.kyverno-test, .github); only
+        // version-control internals are skipped.
+        .hidden(false)
+        .filter_entry(|e| !matches!(e.file_name().to_str(), Some(".git" | ".hg" | ".svn")))
+        .git_ignore(true)
+        .git_global(false)
+        .git_exclude(true)
+        .require_git(false);
+    b
+}
+
+fn classify(root: &Path, entry: Result<ignore::DirEntry, ignore::Error>) -> Option<Walked> {
+    match entry {
+        Ok(e) => {
+            let ft = e.file_type()?;
+            let path = e.into_path();
+            if ft.is_symlink() {
+                has_manifest_extension(&path)
+                    .then(|| Walked::Skipped(path, "symlink, not followed".into()))
+            } else if ft.is_file() && has_manifest_extension(&path) && !is_config_file(&path) {
+                Some(Walked::File(path))
+            } else {
+                None
+            }
+        }
+        Err(e) => Some(Walked::Error(root.to_path_buf(), e.to_string())),
+    }
+}
+
+/// Walk with `threads` threads, calling `visit(root_index, entry)` from them as entries are
+/// found. Order is not deterministic: callers sort by `(root_index, path)`, which is the
+/// order of the sorted sequential walk (paths compare component by component).
+pub fn walk_parallel(paths: &[PathBuf], threads: usize, visit: &(dyn Fn(usize, Walked) + Sync)) {
+    for (i, root) in paths.iter().enumerate() {
+        let meta = match std::fs::symlink_metadata(root) {
+            Ok(m) => m,
+            Err(e) => {
+                visit(i, Walked::Error(root.clone(), format!("cannot read: {e}")));
+                continue;
+            }
+        };
+        if meta.is_file() {
+            if is_config_file(root) {
+                visit(
+                    i,
+                    Walked::Skipped(root.clone(), "harborize's own config file".into()),
+                );
+            } else {
+                visit(i, Walked::File(root.clone()));
+            }
+            continue;
+        }
+        if meta.file_type().is_symlink() && !root.is_dir() {
+            visit(
+                i,
+                Walked::Skipped(root.clone(), "symlink, not followed".into()),
+            );
+            continue;
+        }
+        builder(root).threads(threads).build_parallel().run(|| {
+            Box::new(move |entry| {
+                if let Some(w) = classify(root, entry) {
+                    visit(i, w);
+                }
+                ignore::WalkState::Continue
+            })
+        });
     }
 }
 

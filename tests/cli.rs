@@ -436,3 +436,34 @@ fn hints_are_reported_and_rewritten_only_when_asked() {
         .unwrap()
         .contains("\"--helper-image=harbor.example.com/docker-hub/library/busybox:1.36\""));
 }
+
+#[test]
+fn output_is_in_sorted_walk_order_and_the_config_file_is_not_a_manifest() {
+    let tmp = tempfile::tempdir().unwrap();
+    for name in ["b/z.yaml", "a/y.yaml", "a-b.yaml", "a/x/w.yaml", "c.yaml"] {
+        write(tmp.path(), name, DEPLOY);
+    }
+    write(
+        tmp.path(),
+        "harborize.yaml",
+        "harbor:\n  host: harbor.example.com\nscan:\n  allow:\n    - image: docker.io/library/*\n      ids: [CVE-1]\n",
+    );
+    let out = run(&["check", tmp.path().to_str().unwrap(), "--format", "json"]);
+    let v = json(&out);
+    let files: Vec<String> = v["references"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|r| {
+            Path::new(r["file"].as_str().unwrap())
+                .strip_prefix(tmp.path())
+                .unwrap()
+                .display()
+                .to_string()
+        })
+        .collect();
+    assert_eq!(
+        files,
+        ["a/x/w.yaml", "a/y.yaml", "a-b.yaml", "b/z.yaml", "c.yaml"]
+    );
+}
