@@ -250,18 +250,27 @@ pub fn run(paths: &[PathBuf], mapper: &Mapper, target: &Target, opts: BumpOption
             .count();
     }
     let ok = run.blocked == 0 && planned.iter().all(|(_, r, _)| r.error.is_none());
-    for (_, mut r, new) in planned {
-        if let (true, true, Some((text, bom))) = (ok, opts.write, new) {
-            match fsio::write_atomic(&r.path, &text, bom) {
-                Ok(()) => {
-                    r.written = true;
-                    run.written.push(r.path.clone());
-                }
-                Err(e) => {
-                    let message = format!("cannot write: {e}");
-                    r = fail(r, None, None, message);
+    if ok && opts.write {
+        // Each write is atomic and synced; running them in parallel overlaps the syncs.
+        planned.par_iter_mut().for_each(|(_, r, new)| {
+            if let Some((text, bom)) = new.take() {
+                match fsio::write_atomic(&r.path, &text, bom) {
+                    Ok(()) => r.written = true,
+                    Err(e) => {
+                        r.error = Some(FileError {
+                            file: r.display.clone(),
+                            line: None,
+                            column: None,
+                            message: format!("cannot write: {e}"),
+                        })
+                    }
                 }
             }
+        });
+    }
+    for (_, r, _) in planned {
+        if r.written {
+            run.written.push(r.path.clone());
         }
         run.results.push(r);
     }

@@ -213,20 +213,32 @@ impl Git {
     ) -> Result<Option<Oid>> {
         let head = self.repo.head()?.peel_to_commit()?;
         let mut index = self.repo.index()?;
-        // Build the tree from HEAD plus only our files...
-        index.read_tree(&head.tree()?)?;
-        for f in files {
-            index
-                .add_path(f)
-                .with_context(|| format!("cannot stage {}", f.display()))?;
-        }
-        let tree_id = index.write_tree()?;
-        // ...then put the on-disk index back and stage our files in it.
-        index.read(true)?;
-        for f in files {
-            index.add_path(f)?;
-        }
-        index.write()?;
+        let tree_id = if index.has_conflicts() || self.index_differs_from(&head)? {
+            // Other changes are staged: build the tree from HEAD plus only our files...
+            index.read_tree(&head.tree()?)?;
+            for f in files {
+                index
+                    .add_path(f)
+                    .with_context(|| format!("cannot stage {}", f.display()))?;
+            }
+            let tree_id = index.write_tree()?;
+            // ...then put the on-disk index back and stage our files in it.
+            index.read(true)?;
+            for f in files {
+                index.add_path(f)?;
+            }
+            index.write()?;
+            tree_id
+        } else {
+            // The index is HEAD's tree: stage our files and write it once.
+            for f in files {
+                index
+                    .add_path(f)
+                    .with_context(|| format!("cannot stage {}", f.display()))?;
+            }
+            index.write()?;
+            index.write_tree()?
+        };
         if tree_id == head.tree_id() {
             return Ok(None);
         }
@@ -243,6 +255,28 @@ impl Git {
             )
             .context("cannot create the commit")?;
         Ok(Some(oid))
+    }
+
+    /// Files (repository-relative) that differ between two commits.
+    pub fn changed_between(&self, a: Oid, b: Oid) -> Result<Vec<PathBuf>> {
+        let ta = self.repo.find_commit(a)?.tree()?;
+        let tb = self.repo.find_commit(b)?.tree()?;
+        let diff = self.repo.diff_tree_to_tree(Some(&ta), Some(&tb), None)?;
+        Ok(diff
+            .deltas()
+            .filter_map(|d| d.new_file().path().or_else(|| d.old_file().path()))
+            .map(Path::to_path_buf)
+            .collect())
+    }
+
+    /// Whether anything is staged relative to `head` (the index is not HEAD's tree).
+    fn index_differs_from(&self, head: &git2::Commit<'_>) -> Result<bool> {
+        let mut opts = git2::DiffOptions::new();
+        opts.ignore_submodules(true);
+        let diff = self
+            .repo
+            .diff_tree_to_index(Some(&head.tree()?), None, Some(&mut opts))?;
+        Ok(diff.deltas().len() > 0)
     }
 
     /// The remote branch the current branch pushes to (its upstream's name, else its own).

@@ -4,7 +4,7 @@
 
 use std::collections::BTreeSet;
 use std::io::Write;
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use anyhow::{bail, Context, Result};
@@ -102,8 +102,11 @@ pub fn run_with_env(args: &BumpArgs, env: impl Fn(&str) -> Option<String> + Copy
 
     let mut out = GitOut::default();
     let mut attempt: u32 = 0;
+    // After a rejected push, only files that can differ from the first full pass are
+    // looked at again: ours, and those the remote changed meanwhile.
+    let mut paths = args.paths.clone();
     loop {
-        let run = bump::run(&args.paths, &mapper, &target, opts);
+        let run = bump::run(&paths, &mapper, &target, opts);
         if run.errors() > 0 || run.blocked > 0 {
             let blocked = run.blocked;
             finish_report(args, &mapper, &target, run, &out)?;
@@ -190,6 +193,7 @@ pub fn run_with_env(args: &BumpArgs, env: impl Fn(&str) -> Option<String> + Copy
             }
         }
         let message = commit_message(args, &target, &run, s);
+        let base = s.git.head()?;
         let oid = s
             .git
             .commit_files(&rels, &message, &s.author, &s.committer)?;
@@ -250,12 +254,37 @@ pub fn run_with_env(args: &BumpArgs, env: impl Fn(&str) -> Option<String> + Copy
                     args.push_retries
                 );
                 std::thread::sleep(wait);
-                s.git
+                let new_head = s
+                    .git
                     .fetch_and_reset(&args.remote, &s.branch, &s.remote_branch)?;
+                let mut again = s.git.changed_between(base, new_head)?;
+                again.extend(rels);
+                paths = rerun_paths(s.git.workdir(), &args.paths, again);
                 attempt += 1;
             }
         }
     }
+}
+
+/// The files to bump again after a reset: repository-relative `changed` paths that a walk
+/// of `roots` would read (manifest extensions, under one of the roots, still present).
+fn rerun_paths(workdir: &Path, roots: &[PathBuf], changed: Vec<PathBuf>) -> Vec<PathBuf> {
+    let roots: Vec<PathBuf> = roots.iter().filter_map(|r| r.canonicalize().ok()).collect();
+    let mut out: Vec<PathBuf> = changed
+        .into_iter()
+        .map(|rel| workdir.join(rel))
+        .filter(|p| {
+            p.extension().and_then(|e| e.to_str()).is_some_and(|e| {
+                ["yaml", "yml", "json"]
+                    .iter()
+                    .any(|x| x.eq_ignore_ascii_case(e))
+            })
+        })
+        .filter(|p| p.is_file() && roots.iter().any(|r| p.starts_with(r)))
+        .collect();
+    out.sort();
+    out.dedup();
+    out
 }
 
 struct Session {
