@@ -199,34 +199,35 @@ type NewText = (String, bool);
 /// Walk the paths, plan the bump in every file (in parallel), then write all changes when
 /// nothing failed. Results come back in walk order.
 pub fn run(paths: &[PathBuf], mapper: &Mapper, target: &Target, opts: BumpOptions) -> BumpRun {
-    let (tx, rx) = std::sync::mpsc::channel();
-    let mut planned: Vec<(usize, FileResult, Option<NewText>)> = std::thread::scope(|scope| {
-        scope.spawn(move || {
-            let mut index = 0;
-            walk::walk_each(paths, |w| {
-                let _ = tx.send((index, w));
-                index += 1;
-            });
-        });
-        rx.into_iter()
-            .par_bridge()
-            .map(|(i, w)| {
-                let (r, new) = match w {
-                    Walked::File(p) => plan_file(&p, mapper, target, opts),
-                    Walked::Skipped(p, why) => (
-                        FileResult {
-                            note: Some(why),
-                            ..new_result(&p)
-                        },
-                        None,
-                    ),
-                    Walked::Error(p, why) => (fail(new_result(&p), None, None, why), None),
+    // Files are planned inside the walker's threads, then put back into walk order.
+    let threads = std::thread::available_parallelism().map_or(2, |n| n.get());
+    let collected = std::sync::Mutex::new(Vec::new());
+    walk::walk_parallel(paths, threads, &|root, w| {
+        let (path, r, new) = match w {
+            Walked::File(p) => {
+                let (r, new) = plan_file(&p, mapper, target, opts);
+                (p, r, new)
+            }
+            Walked::Skipped(p, why) => {
+                let r = FileResult {
+                    note: Some(why),
+                    ..new_result(&p)
                 };
-                (i, r, new)
-            })
-            .collect()
+                (p, r, None)
+            }
+            Walked::Error(p, why) => {
+                let r = fail(new_result(&p), None, None, why);
+                (p, r, None)
+            }
+        };
+        collected
+            .lock()
+            .expect("no panics while holding the lock")
+            .push(((root, path), r, new));
     });
-    planned.sort_by_key(|(i, ..)| *i);
+    let mut planned: Vec<((usize, PathBuf), FileResult, Option<NewText>)> =
+        collected.into_inner().expect("lock not poisoned");
+    planned.sort_by(|a, b| a.0.cmp(&b.0));
     let mut run = BumpRun {
         results: Vec::with_capacity(planned.len()),
         matched: 0,
