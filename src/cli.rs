@@ -35,6 +35,9 @@ pub enum Command {
     Schema,
     /// Generate the node-side mirror config (k3s registries.yaml or containerd hosts.toml) from harborize.yaml.
     Mirrors(MirrorsArgs),
+    /// Set up Harbor itself from harborize.yaml (`harbor setup`: registry endpoints and
+    /// proxy-cache projects, through Harbor's REST API).
+    Harbor(HarborArgs),
     /// Print a shell completion script (bash, zsh, fish, powershell, elvish).
     Completions(CompletionsArgs),
     /// Print the man page (roff), or write one page per command with --out.
@@ -337,4 +340,49 @@ pub struct ScanArgs {
     pub registry: RegistryArgs,
     #[command(flatten)]
     pub trivy: TrivyArgs,
+}
+
+#[derive(Debug, Args)]
+pub struct HarborArgs {
+    #[command(subcommand)]
+    pub command: HarborCommand,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum HarborCommand {
+    /// Create, idempotently, a registry endpoint and a public proxy-cache project for every
+    /// registry in harborize.yaml; report drift (exit 1) without changing it.
+    ///
+    /// Credentials: HARBORIZE_USERNAME / HARBORIZE_PASSWORD (a Harbor system administrator),
+    /// never a flag. Upstream credentials for an endpoint: HARBORIZE_UPSTREAM_<DOMAIN>_USERNAME
+    /// / _PASSWORD (docker.io → DOCKER_IO).
+    Setup(HarborSetupArgs),
+}
+
+#[derive(Debug, Args)]
+pub struct HarborSetupArgs {
+    /// Config file (default: harborize.yaml found in the current directory or above it).
+    #[arg(long, value_name = "FILE")]
+    pub config: Option<PathBuf>,
+    /// Harbor host (HOST[:PORT], no scheme). Overrides `harbor.host` in the config.
+    #[arg(long, env = "HARBORIZE_HARBOR", value_name = "HOST[:PORT]")]
+    pub harbor: Option<String>,
+    /// Print the plan; send no write (exit 1 when something would be created).
+    #[arg(long)]
+    pub dry_run: bool,
+    /// Extra CA certificate (PEM) to trust besides the system roots.
+    #[arg(long, value_name = "FILE", env = "HARBORIZE_CACERT")]
+    pub cacert: Option<PathBuf>,
+    /// Do not verify Harbor's TLS certificate (prints a warning).
+    #[arg(long)]
+    pub insecure: bool,
+    /// Talk plain HTTP to Harbor (test and local instances only).
+    #[arg(long)]
+    pub plain_http: bool,
+    /// Per-request timeout in seconds.
+    #[arg(long, default_value_t = 30, value_name = "SECONDS")]
+    pub timeout: u64,
+    /// Output format.
+    #[arg(long, value_enum, default_value_t = crate::commands::harbor::SetupFormat::Text)]
+    pub format: crate::commands::harbor::SetupFormat,
 }

@@ -10,6 +10,7 @@ pub mod config;
 pub mod engine;
 pub mod fsio;
 pub mod git;
+pub mod harbor_api;
 pub mod locate;
 pub mod mapping;
 pub mod mirrors;
@@ -34,6 +35,7 @@ pub fn main_with(cli: Cli) -> ExitCode {
         Command::Verify(a) => commands::verify::run(a),
         Command::Scan(a) => commands::scan::run(a),
         Command::Mirrors(a) => commands::mirrors::run(a),
+        Command::Harbor(a) => commands::harbor::run(a),
         Command::Completions(a) => commands::completions::completions(a),
         Command::Man(a) => commands::completions::man(a),
         Command::Action(a) => commands::action::run(a),

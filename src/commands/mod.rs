@@ -4,6 +4,7 @@ pub mod action;
 pub mod bump;
 pub mod check;
 pub mod completions;
+pub mod harbor;
 pub mod mirrors;
 pub mod rewrite;
 pub mod scan;
