@@ -27,7 +27,8 @@ if [ ! -d "$WORK/repo/.git" ]; then
     git -C "$WORK/repo" commit -qm seed
     git clone -q --bare "$WORK/repo" "$WORK/remote.git"
 fi
-SEED=$(git -C "$WORK/repo" rev-parse HEAD)
+SEED=$(git -C "$WORK/remote.git" rev-list --max-parents=0 main)
+git -C "$WORK/repo" reset -q --hard "$SEED"
 cd "$WORK/repo"
 
 echo "## 1. bump --commit vs check (${IMAGES[0]}: $(grep -rl "${IMAGES[0]#*/}" . --include='*.yaml' | wc -l) files)"
@@ -35,6 +36,7 @@ hyperfine -N --runs "$RUNS" -i --prepare "git reset -q --hard $SEED" \
     "$BIN check --harbor $HARBOR ." \
     "$BIN bump --harbor $HARBOR --image ${IMAGES[0]} --tag bench1 --commit ." \
     --export-markdown "$WORK/bump-vs-check.md" >/dev/null
+git reset -q --hard "$SEED"
 cat "$WORK/bump-vs-check.md"
 
 echo "## 2. 8-way bump --push race vs one bump --push"

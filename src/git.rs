@@ -377,29 +377,13 @@ impl Git {
             }
         }
         // Objects first (content-addressed: racing writers cannot hurt each other)...
-        let mut walk = self.repo.revwalk()?;
-        walk.push(local)?;
-        if let Some(cur) = current {
-            walk.hide(cur)?;
-        }
-        let mut pack = self.repo.packbuilder()?;
-        pack.insert_walk(&mut walk)?;
-        let odb = target.odb()?;
-        let mut writer = odb.packwriter()?;
-        let mut write_error = None;
-        pack.foreach(|buf| match std::io::Write::write_all(&mut writer, buf) {
-            Ok(()) => true,
-            Err(e) => {
-                write_error = Some(e);
-                false
-            }
-        })?;
-        if let Some(e) = write_error {
-            return Err(e).context("cannot write objects to the remote");
-        }
-        writer
-            .commit()
-            .context("cannot write objects to the remote")?;
+        copy_objects(
+            &self.repo,
+            &target,
+            local,
+            &current.into_iter().collect::<Vec<_>>(),
+        )
+        .context("cannot write objects to the remote")?;
         // ...then the ref, only if it still is what we built on.
         let message = format!("push: harborize {branch}");
         let updated = match current {
@@ -438,14 +422,36 @@ impl Git {
             .repo
             .find_remote(remote)
             .with_context(|| format!("no remote named {remote:?}"))?;
-        let tries = Cell::new(0);
-        let mut opts = FetchOptions::new();
-        opts.remote_callbacks(self.callbacks(&tries));
         let tracking = format!("refs/remotes/{remote}/{remote_branch}");
-        let spec = format!("+refs/heads/{remote_branch}:{tracking}");
-        r.fetch(&[spec.as_str()], Some(&mut opts), None)
-            .map_err(|e| self.transport_error(e, remote, &r, "fetch from"))?;
-        drop(opts);
+        let url = r.url().unwrap_or("").to_string();
+        if let Some(path) = local_path(&url) {
+            // On this machine: copy the new objects straight across (libgit2's local
+            // transport would build a delta-compressed pack first, which is slow).
+            let source = Repository::open(self.workdir.join(path))
+                .context("cannot open the remote repository")?;
+            let tip = source
+                .refname_to_id(&format!("refs/heads/{remote_branch}"))
+                .with_context(|| format!("{remote}/{remote_branch} not found"))?;
+            let mut have: Vec<Oid> = Vec::new();
+            if let Ok(o) = self.repo.refname_to_id(&tracking) {
+                have.push(o);
+            }
+            if let Ok(head) = self.repo.head().and_then(|h| h.peel_to_commit()) {
+                have.push(head.id());
+                have.extend(head.parent_ids());
+            }
+            copy_objects(&source, &self.repo, tip, &have)
+                .context("cannot fetch objects from the remote")?;
+            self.repo
+                .reference(&tracking, tip, true, "fetch (harborize)")?;
+        } else {
+            let tries = Cell::new(0);
+            let mut opts = FetchOptions::new();
+            opts.remote_callbacks(self.callbacks(&tries));
+            let spec = format!("+refs/heads/{remote_branch}:{tracking}");
+            r.fetch(&[spec.as_str()], Some(&mut opts), None)
+                .map_err(|e| self.transport_error(e, remote, &r, "fetch from"))?;
+        }
         let oid = self
             .repo
             .refname_to_id(&tracking)
@@ -539,6 +545,56 @@ impl Git {
             self.auth.redact(e.message())
         )
     }
+}
+
+/// Copy the objects reachable from `tip` that `to` lacks, stopping at commits `to`
+/// already has (`have` hides history both sides share). Loose objects, no deltas: for
+/// repositories on the same machine this is much cheaper than building a pack.
+fn copy_objects(from: &Repository, to: &Repository, tip: Oid, have: &[Oid]) -> Result<()> {
+    let src = from.odb()?;
+    let dst = to.odb()?;
+    let mut walk = from.revwalk()?;
+    walk.push(tip)?;
+    for h in have {
+        if src.exists(*h) {
+            walk.hide(*h)?;
+        }
+    }
+    let copy = |id: Oid| -> Result<()> {
+        let o = src.read(id)?;
+        dst.write(o.kind(), o.data())?;
+        Ok(())
+    };
+    fn tree(
+        from: &Repository,
+        dst: &git2::Odb<'_>,
+        copy: &dyn Fn(Oid) -> Result<()>,
+        id: Oid,
+    ) -> Result<()> {
+        // A tree the destination has comes with everything below it.
+        if dst.exists(id) {
+            return Ok(());
+        }
+        let t = from.find_tree(id)?;
+        for entry in t.iter() {
+            match entry.kind() {
+                Some(git2::ObjectType::Tree) => tree(from, dst, copy, entry.id())?,
+                Some(git2::ObjectType::Blob) if !dst.exists(entry.id()) => copy(entry.id())?,
+                _ => {}
+            }
+        }
+        copy(id)
+    }
+    let commits: Vec<Oid> = walk.collect::<std::result::Result<_, _>>()?;
+    // Oldest first, each commit after its tree, so a reader never meets a dangling link.
+    for c in commits.into_iter().rev() {
+        if dst.exists(c) {
+            continue;
+        }
+        tree(from, &dst, &copy, from.find_commit(c)?.tree_id())?;
+        copy(c)?;
+    }
+    Ok(())
 }
 
 /// Errors that mean "the remote moved or was busy": fetch, re-apply and try again.

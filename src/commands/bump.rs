@@ -105,6 +105,9 @@ pub fn run_with_env(args: &BumpArgs, env: impl Fn(&str) -> Option<String> + Copy
     // After a rejected push, only files that can differ from the first full pass are
     // looked at again: ours, and those the remote changed meanwhile.
     let mut paths = args.paths.clone();
+    // How long one fetch → re-bump → commit → push cycle takes: the backoff scales with it,
+    // so racers on a large repository spread out as well as on a small one.
+    let mut cycle_start: Option<std::time::Instant> = None;
     loop {
         let run = bump::run(&paths, &mapper, &target, opts);
         if run.errors() > 0 || run.blocked > 0 {
@@ -194,6 +197,7 @@ pub fn run_with_env(args: &BumpArgs, env: impl Fn(&str) -> Option<String> + Copy
         }
         let message = commit_message(args, &target, &run, s);
         let base = s.git.head()?;
+        let cycle_start_now = cycle_start.unwrap_or_else(std::time::Instant::now);
         let oid = s
             .git
             .commit_files(&rels, &message, &s.author, &s.committer)?;
@@ -244,7 +248,7 @@ pub fn run_with_env(args: &BumpArgs, env: impl Fn(&str) -> Option<String> + Copy
                         short(&oid.to_string())
                     );
                 }
-                let wait = backoff(attempt);
+                let wait = backoff(attempt, cycle_start_now.elapsed());
                 eprintln!(
                     "harborize: push rejected ({why}); fetching {}/{} and bumping again in {} ms (retry {}/{})",
                     args.remote,
@@ -254,6 +258,7 @@ pub fn run_with_env(args: &BumpArgs, env: impl Fn(&str) -> Option<String> + Copy
                     args.push_retries
                 );
                 std::thread::sleep(wait);
+                cycle_start = Some(std::time::Instant::now());
                 let new_head = s
                     .git
                     .fetch_and_reset(&args.remote, &s.branch, &s.remote_branch)?;
@@ -322,10 +327,12 @@ fn version(target: &Target) -> String {
     }
 }
 
-/// Exponential backoff with full jitter: attempt 0 waits 100–200 ms, then doubling, capped.
-fn backoff(attempt: u32) -> Duration {
+/// Exponential backoff with jitter: the first wait is 1–2 × max(100 ms, 2 × the last
+/// cycle), doubling each time, capped at 20 s.
+fn backoff(attempt: u32, cycle: Duration) -> Duration {
     use std::hash::{BuildHasher, Hasher};
-    let base = 100u64.saturating_mul(1 << attempt.min(6)).min(5_000);
+    let unit = (2 * cycle.as_millis()).clamp(100, 5_000) as u64;
+    let base = unit.saturating_mul(1 << attempt.min(8)).min(20_000);
     let mut h = std::collections::hash_map::RandomState::new().build_hasher();
     h.write_u32(std::process::id());
     h.write_u128(
