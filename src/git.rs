@@ -457,11 +457,19 @@ impl Git {
             .refname_to_id(&tracking)
             .with_context(|| format!("{remote}/{remote_branch} not found after fetch"))?;
         let commit = self.repo.find_commit(oid)?;
-        let mut checkout = CheckoutBuilder::new();
-        checkout.safe();
-        self.repo
-            .checkout_tree(commit.as_object(), Some(&mut checkout))
-            .context("cannot check out the new remote head")?;
+        // Only the paths that differ between HEAD and the new head can change: naming them
+        // spares a comparison of the whole work tree.
+        let changed = self.changed_between(self.head()?, oid)?;
+        if !changed.is_empty() {
+            let mut checkout = CheckoutBuilder::new();
+            checkout.safe().disable_pathspec_match(true);
+            for p in &changed {
+                checkout.path(p);
+            }
+            self.repo
+                .checkout_tree(commit.as_object(), Some(&mut checkout))
+                .context("cannot check out the new remote head")?;
+        }
         self.repo
             .reference(
                 &format!("refs/heads/{branch}"),
