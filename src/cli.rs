@@ -42,6 +42,9 @@ pub enum Command {
     Completions(CompletionsArgs),
     /// Print the man page (roff), or write one page per command with --out.
     Man(ManArgs),
+    /// Migrate whole repositories (directories or git URLs): rewrite, verify, scan,
+    /// commit per repository or top-level directory, push; resumable, with a report.
+    Migrate(MigrateArgs),
     /// GitHub Action entrypoint: run the command the INPUT_* variables describe.
     #[command(hide = true)]
     Action(ActionArgs),
@@ -385,4 +388,85 @@ pub struct HarborSetupArgs {
     /// Output format.
     #[arg(long, value_enum, default_value_t = crate::commands::harbor::SetupFormat::Text)]
     pub format: crate::commands::harbor::SetupFormat,
+}
+
+#[derive(Debug, Args)]
+pub struct MigrateArgs {
+    /// Repositories: local directories, or git URLs (https://, ssh://, git@host:path,
+    /// file://) cloned into --workdir.
+    #[arg(value_name = "REPO_DIR|GIT_URL", required = true)]
+    pub repos: Vec<String>,
+    /// Harbor host (HOST[:PORT], no scheme). Overrides `harbor.host` in the config.
+    #[arg(long, env = "HARBORIZE_HARBOR", value_name = "HOST[:PORT]")]
+    pub harbor: Option<String>,
+    /// Config file for every repository (default: each repository's harborize.yaml).
+    #[arg(long, value_name = "FILE")]
+    pub config: Option<PathBuf>,
+    /// Undo a migration: map Harbor proxy paths back to upstream (same commits and batching).
+    #[arg(long)]
+    pub revert: bool,
+    /// Also rewrite hints (env vars named like images, `--*image=` arguments).
+    #[arg(long)]
+    pub rewrite_hints: bool,
+    /// Plan and report only: write, commit and record nothing (exit 1 when changes are pending).
+    #[arg(long, conflicts_with_all = ["commit", "push", "batch_by"])]
+    pub dry_run: bool,
+    /// Verify every reference through Harbor first; a repository whose references do not
+    /// resolve is not written nor committed (takes verify's registry flags).
+    #[arg(long)]
+    pub verify: bool,
+    /// Trivy gate on the images first (takes scan's flags); a failing repository is not
+    /// written nor committed.
+    #[arg(long)]
+    pub scan: bool,
+    /// Commit the changed files of each repository (exactly those).
+    #[arg(long)]
+    pub commit: bool,
+    /// One commit per repository, or per top-level directory that changed (implies --commit).
+    #[arg(long, value_enum, value_name = "repo|dir")]
+    pub batch_by: Option<crate::migrate::BatchBy>,
+    /// Push each repository's branch after committing (implies --commit); never forced.
+    #[arg(long)]
+    pub push: bool,
+    /// Remote to push to.
+    #[arg(long, value_name = "NAME", default_value = "origin")]
+    pub remote: String,
+    /// When the remote moved: fetch, reset, migrate again and retry this many times.
+    #[arg(long, value_name = "N", default_value_t = 3)]
+    pub push_retries: u32,
+    /// With --commit: go ahead when tracked files have uncommitted changes (only the run's
+    /// own files are committed).
+    #[arg(long)]
+    pub allow_dirty: bool,
+    /// Commit author name (else GIT_AUTHOR_NAME, GITHUB_ACTOR, git config user.name).
+    #[arg(long, value_name = "NAME")]
+    pub author_name: Option<String>,
+    /// Commit author email (else GIT_AUTHOR_EMAIL, GITHUB_ACTOR, git config user.email).
+    #[arg(long, value_name = "EMAIL")]
+    pub author_email: Option<String>,
+    /// Add a Signed-off-by trailer (the committer).
+    #[arg(long)]
+    pub signoff: bool,
+    /// Where git URLs are cloned (default: <report-dir>/repos, else ./harborize-repos).
+    #[arg(long, value_name = "DIR")]
+    pub workdir: Option<PathBuf>,
+    /// Write migration-report.md and migration-report.json into DIR.
+    #[arg(long, value_name = "DIR")]
+    pub report_dir: Option<PathBuf>,
+    /// State file of finished repositories (default: <report-dir>/migration-state.json);
+    /// a rerun skips them.
+    #[arg(long, value_name = "FILE")]
+    pub state: Option<PathBuf>,
+    /// Write a Renovate config snippet (JSON) with registryAliases: Harbor proxy path →
+    /// upstream registry.
+    #[arg(long, value_name = "FILE")]
+    pub renovate: Option<PathBuf>,
+    /// Write the imagePullSecrets that only served upstream registries now reached through
+    /// Harbor (markdown, or JSON for a .json FILE).
+    #[arg(long, value_name = "FILE")]
+    pub pull_secrets: Option<PathBuf>,
+    #[command(flatten)]
+    pub registry: RegistryArgs,
+    #[command(flatten)]
+    pub trivy: TrivyArgs,
 }

@@ -13,6 +13,7 @@ pub mod git;
 pub mod harbor_api;
 pub mod locate;
 pub mod mapping;
+pub mod migrate;
 pub mod mirrors;
 pub mod plan;
 pub mod reference;
@@ -38,6 +39,7 @@ pub fn main_with(cli: Cli) -> ExitCode {
         Command::Harbor(a) => commands::harbor::run(a),
         Command::Completions(a) => commands::completions::completions(a),
         Command::Man(a) => commands::completions::man(a),
+        Command::Migrate(a) => commands::migrate::run(a),
         Command::Action(a) => commands::action::run(a),
         Command::Schema => {
             print!("{}", config::json_schema());

@@ -5,6 +5,7 @@ pub mod bump;
 pub mod check;
 pub mod completions;
 pub mod harbor;
+pub mod migrate;
 pub mod mirrors;
 pub mod rewrite;
 pub mod scan;
