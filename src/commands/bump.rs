@@ -327,12 +327,12 @@ fn version(target: &Target) -> String {
     }
 }
 
-/// Exponential backoff with jitter: the first wait is 1–2 × max(100 ms, 2 × the last
-/// cycle), doubling each time, capped at 20 s.
+/// Exponential backoff with jitter: a random wait in `[W/2, W)`, `W = unit × 2^(attempt+1)`,
+/// where `unit` is the last fetch → push cycle (100 ms to 1 s); capped at 10 s.
 fn backoff(attempt: u32, cycle: Duration) -> Duration {
     use std::hash::{BuildHasher, Hasher};
-    let unit = (2 * cycle.as_millis()).clamp(100, 5_000) as u64;
-    let base = unit.saturating_mul(1 << attempt.min(8)).min(20_000);
+    let unit = (cycle.as_millis() as u64).clamp(100, 1_000);
+    let window = unit.saturating_mul(2 << attempt.min(8)).min(10_000);
     let mut h = std::collections::hash_map::RandomState::new().build_hasher();
     h.write_u32(std::process::id());
     h.write_u128(
@@ -341,7 +341,7 @@ fn backoff(attempt: u32, cycle: Duration) -> Duration {
             .map_or(0, |d| d.as_nanos()),
     );
     h.write_u32(attempt);
-    Duration::from_millis(base + h.finish() % base.max(1))
+    Duration::from_millis(window / 2 + h.finish() % (window / 2).max(1))
 }
 
 fn commit_message(args: &BumpArgs, target: &Target, run: &BumpRun, s: &Session) -> String {
