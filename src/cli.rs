@@ -25,6 +25,8 @@ pub enum Command {
     Check(CheckArgs),
     /// Prove through Harbor that every reference resolves (strict HEAD, no pulls).
     Verify(VerifyArgs),
+    /// The whole pipeline: rewrite → verify → scan → commit (→ push).
+    Run(RunArgs),
     /// Set a new tag (and digest) on every reference to one image, as its Harbor path;
     /// optionally commit and push (race-safe).
     Bump(BumpArgs),
@@ -469,4 +471,54 @@ pub struct MigrateArgs {
     pub registry: RegistryArgs,
     #[command(flatten)]
     pub trivy: TrivyArgs,
+}
+
+/// `harborize run`: every stage on by default, each can be switched off.
+#[derive(Debug, Args)]
+pub struct RunArgs {
+    #[command(flatten)]
+    pub common: Common,
+    #[command(flatten)]
+    pub registry: RegistryArgs,
+    #[command(flatten)]
+    pub trivy: TrivyArgs,
+    /// Do not verify references through Harbor.
+    #[arg(long)]
+    pub skip_verify: bool,
+    /// Do not scan images with Trivy.
+    #[arg(long)]
+    pub skip_scan: bool,
+    /// Write the files but do not commit.
+    #[arg(long)]
+    pub skip_commit: bool,
+    /// Plan, verify and scan; show what would change; write and commit nothing.
+    #[arg(long)]
+    pub dry_run: bool,
+    /// Print a unified diff of every change.
+    #[arg(long)]
+    pub diff: bool,
+    /// Commit even when other tracked files are modified (only this run's files are committed).
+    #[arg(long)]
+    pub allow_dirty: bool,
+    /// Commit message template: `{images}`, `{count}`, `{summary}`.
+    #[arg(long, value_name = "TEMPLATE")]
+    pub message_template: Option<String>,
+    /// Commit author name (else GIT_AUTHOR_NAME, GITHUB_ACTOR, git config).
+    #[arg(long, value_name = "NAME")]
+    pub author_name: Option<String>,
+    /// Commit author email (else GIT_AUTHOR_EMAIL, GITHUB_ACTOR, git config).
+    #[arg(long, value_name = "EMAIL")]
+    pub author_email: Option<String>,
+    /// Add a Signed-off-by trailer.
+    #[arg(long)]
+    pub signoff: bool,
+    /// Push the commit (token from HARBORIZE_GIT_TOKEN / GITHUB_TOKEN over HTTPS, or SSH agent/key).
+    #[arg(long)]
+    pub push: bool,
+    /// The remote to push to.
+    #[arg(long, value_name = "NAME", default_value = "origin")]
+    pub remote: String,
+    /// Times to fetch, redo the run and push again when the remote moved.
+    #[arg(long, value_name = "N", default_value_t = 5)]
+    pub push_retries: u32,
 }

@@ -34,6 +34,7 @@ pub fn main_with(cli: Cli) -> ExitCode {
         Command::Check(a) => commands::check::run(a),
         Command::Bump(a) => commands::bump::run(a),
         Command::Verify(a) => commands::verify::run(a),
+        Command::Run(a) => commands::run::run(a),
         Command::Scan(a) => commands::scan::run(a),
         Command::Mirrors(a) => commands::mirrors::run(a),
         Command::Harbor(a) => commands::harbor::run(a),

@@ -1,0 +1,329 @@
+//! `harborize run`: the whole pipeline in one command — rewrite → verify → scan → commit
+//! (→ push). Each stage can be switched off; `--dry-run` plans, verifies and scans, shows
+//! what would be written and commits nothing. A failing stage stops the run before any
+//! byte is written.
+
+use std::io::Write;
+use std::path::{Path, PathBuf};
+
+use anyhow::{bail, Context, Result};
+
+use crate::cli::RunArgs;
+use crate::commands::scan::scan_report;
+use crate::commands::verify::verify_report;
+use crate::commands::{mapper_for, EXIT_ERROR, EXIT_FINDINGS, EXIT_OK};
+use crate::config::Config;
+use crate::engine::{self, RunOptions};
+use crate::git::{self, Auth, Git, Identity, PushOutcome};
+use crate::plan::{Direction, PlanOptions, Status};
+use crate::report::{Mode, Report};
+
+const DEFAULT_TEMPLATE: &str =
+    "harborize: route {count} image reference(s) through Harbor\n\n{images}\n\nHarborize-Images: {count}";
+
+fn env(key: &str) -> Option<String> {
+    std::env::var(key).ok()
+}
+
+/// The git side of a committing run, settled before anything is written.
+struct Session {
+    git: Git,
+    branch: String,
+    remote_branch: String,
+    author: Identity,
+    committer: Identity,
+}
+
+pub fn run(args: &RunArgs) -> Result<u8> {
+    let mapper = mapper_for(&args.common)?;
+    let start = args
+        .common
+        .paths
+        .first()
+        .map_or(Path::new("."), |p| p.as_path());
+    let config = Config::load(args.common.config.as_deref(), start)
+        .context("cannot load the configuration")?;
+    let plan = PlanOptions {
+        direction: if args.common.revert {
+            Direction::Revert
+        } else {
+            Direction::Forward
+        },
+        rewrite_hints: args.common.rewrite_hints,
+    };
+    let committing = !args.skip_commit && !args.dry_run;
+    let session = if committing {
+        Some(open_session(args, start)?)
+    } else {
+        None
+    };
+
+    let mut attempt = 0u32;
+    loop {
+        // 1. rewrite (planned only)
+        let planned = engine::run(
+            &args.common.paths,
+            &mapper,
+            RunOptions {
+                plan,
+                write: false,
+                diff: args.diff,
+            },
+        );
+        let mut report = Report::build(mapper.harbor(), planned, false);
+        if report.summary.errors > 0 {
+            report.print(args.common.format, Mode::Rewrite { applied: false }, false)?;
+            eprintln!(
+                "harborize run: stopped: {} file error(s); nothing was written",
+                report.summary.errors
+            );
+            return Ok(EXIT_ERROR);
+        }
+        // 2. verify
+        if !args.skip_verify && plan.direction == Direction::Forward {
+            let (summary, _) = verify_report(&mut report, mapper.harbor(), &args.registry)?;
+            let code = summary.exit_code(args.registry.on_unreachable);
+            if summary.failed > summary.unreachable || code == EXIT_ERROR {
+                report.print(args.common.format, Mode::Rewrite { applied: false }, false)?;
+                eprintln!("harborize run: stopped at verify: {} reference(s) did not resolve; nothing was written", summary.failed);
+                return Ok(code.max(EXIT_FINDINGS));
+            }
+        }
+        // 3. scan
+        if !args.skip_scan && plan.direction == Direction::Forward {
+            let output = scan_report(
+                &mut report,
+                &mapper,
+                &args.registry,
+                &args.trivy,
+                &config.scan.allow,
+                config.source.as_ref(),
+            )?;
+            let code = output.exit_code();
+            if code != EXIT_OK {
+                output.render(
+                    crate::trivy::ScanFormat::Text,
+                    &mut anstream::stdout().lock(),
+                )?;
+                eprintln!("harborize run: stopped at scan: the policy failed; nothing was written");
+                return Ok(code);
+            }
+        }
+        if args.dry_run {
+            report.print(
+                args.common.format,
+                Mode::Rewrite { applied: false },
+                args.diff,
+            )?;
+            return Ok(if report.files_changed.is_empty() {
+                EXIT_OK
+            } else {
+                EXIT_FINDINGS
+            });
+        }
+        // 4. write
+        let written = engine::run(
+            &args.common.paths,
+            &mapper,
+            RunOptions {
+                plan,
+                write: true,
+                diff: args.diff,
+            },
+        );
+        let mut written = Report::build(mapper.harbor(), written, true);
+        for (entry, checked) in written.references.iter_mut().zip(&report.references) {
+            entry.verify = checked.verify.clone();
+        }
+        if written.summary.errors > 0 {
+            written.print(
+                args.common.format,
+                Mode::Rewrite { applied: true },
+                args.diff,
+            )?;
+            return Ok(EXIT_ERROR);
+        }
+        // 5. commit (and push)
+        let Some(s) = &session else {
+            written.print(
+                args.common.format,
+                Mode::Rewrite { applied: true },
+                args.diff,
+            )?;
+            write_github(&written, None)?;
+            return Ok(EXIT_OK);
+        };
+        if written.files_changed.is_empty() {
+            written.print(
+                args.common.format,
+                Mode::Rewrite { applied: true },
+                args.diff,
+            )?;
+            println!("harborize: nothing changed; no commit");
+            write_github(&written, None)?;
+            return Ok(EXIT_OK);
+        }
+        let files: Vec<PathBuf> = written
+            .files_changed
+            .iter()
+            .map(|f| s.git.relative(Path::new(f)))
+            .collect::<Result<_>>()?;
+        let message = commit_message(args, &written, s);
+        let Some(oid) = s
+            .git
+            .commit_files(&files, &message, &s.author, &s.committer)?
+        else {
+            written.print(
+                args.common.format,
+                Mode::Rewrite { applied: true },
+                args.diff,
+            )?;
+            println!("harborize: the committed tree did not change; no commit");
+            return Ok(EXIT_OK);
+        };
+        if !args.push {
+            written.print(
+                args.common.format,
+                Mode::Rewrite { applied: true },
+                args.diff,
+            )?;
+            println!(
+                "harborize: committed {} on {}",
+                &oid.to_string()[..12],
+                s.branch
+            );
+            write_github(&written, Some(&oid.to_string()))?;
+            return Ok(EXIT_OK);
+        }
+        match s.git.push(&args.remote, &s.branch, &s.remote_branch)? {
+            PushOutcome::Pushed => {
+                written.print(
+                    args.common.format,
+                    Mode::Rewrite { applied: true },
+                    args.diff,
+                )?;
+                println!(
+                    "harborize: committed {} and pushed to {}/{}",
+                    &oid.to_string()[..12],
+                    args.remote,
+                    s.remote_branch
+                );
+                write_github(&written, Some(&oid.to_string()))?;
+                return Ok(EXIT_OK);
+            }
+            PushOutcome::Rejected(why) if attempt < args.push_retries => {
+                // The remote moved: start again from its head and redo the whole run.
+                attempt += 1;
+                eprintln!("harborize: push rejected ({why}); retrying on the new remote head ({attempt}/{})", args.push_retries);
+                s.git
+                    .fetch_and_reset(&args.remote, &s.branch, &s.remote_branch)?;
+                std::thread::sleep(std::time::Duration::from_millis(100 * u64::from(attempt)));
+            }
+            PushOutcome::Rejected(why) => {
+                bail!("push rejected after {} retries: {why}", args.push_retries)
+            }
+        }
+    }
+}
+
+fn open_session(args: &RunArgs, start: &Path) -> Result<Session> {
+    let git = Git::discover(start, Auth::from_env(env))?;
+    let dirty = git.dirty_files()?;
+    if !dirty.is_empty() && !args.allow_dirty {
+        bail!(
+            "the work tree has uncommitted changes to tracked files ({}): commit or stash them, or pass --allow-dirty to commit only this run's files",
+            dirty.join(", ")
+        );
+    }
+    let (author, committer) = git::identities(
+        &git.repo,
+        args.author_name.as_deref(),
+        args.author_email.as_deref(),
+        env,
+    )?;
+    let branch = git.current_branch()?;
+    let remote_branch = git.remote_branch(&branch);
+    Ok(Session {
+        git,
+        branch,
+        remote_branch,
+        author,
+        committer,
+    })
+}
+
+fn commit_message(args: &RunArgs, report: &Report, s: &Session) -> String {
+    let mut changes: Vec<String> = report
+        .references
+        .iter()
+        .filter(|r| r.status == Status::Rewritten && r.applied)
+        .map(|r| {
+            format!(
+                "- {} → {}",
+                r.original,
+                r.rewritten.as_deref().unwrap_or("")
+            )
+        })
+        .collect();
+    changes.sort();
+    changes.dedup();
+    let count = changes.len();
+    git::render_message(
+        args.message_template.as_deref().unwrap_or(DEFAULT_TEMPLATE),
+        &changes.join("\n"),
+        count,
+        &format!("{count} image reference(s) through Harbor"),
+        args.signoff.then_some(&s.committer),
+    )
+}
+
+/// In GitHub Actions: `changed`, `commit`, `images` to `$GITHUB_OUTPUT`; a markdown table to
+/// `$GITHUB_STEP_SUMMARY`.
+fn write_github(report: &Report, commit: Option<&str>) -> Result<()> {
+    let rewritten: Vec<&crate::report::ReferenceEntry> = report
+        .references
+        .iter()
+        .filter(|r| r.status == Status::Rewritten && r.applied)
+        .collect();
+    if let Some(path) = env("GITHUB_OUTPUT").filter(|p| !p.is_empty()) {
+        let images: Vec<serde_json::Value> = rewritten
+            .iter()
+            .map(|r| serde_json::json!({"file": r.file, "line": r.line, "from": r.original, "to": r.rewritten}))
+            .collect();
+        let mut f = std::fs::OpenOptions::new()
+            .create(true)
+            .append(true)
+            .open(&path)
+            .with_context(|| format!("cannot open GITHUB_OUTPUT {path}"))?;
+        writeln!(f, "changed={}", !report.files_changed.is_empty())?;
+        writeln!(f, "commit={}", commit.unwrap_or(""))?;
+        writeln!(f, "images={}", serde_json::to_string(&images)?)?;
+    }
+    if let Some(path) = env("GITHUB_STEP_SUMMARY").filter(|p| !p.is_empty()) {
+        let mut md =
+            String::from("### harborize run\n\n| file | line | from | to |\n|---|---|---|---|\n");
+        for r in &rewritten {
+            md.push_str(&format!(
+                "| `{}` | {} | `{}` | `{}` |\n",
+                r.file,
+                r.line,
+                r.original,
+                r.rewritten.as_deref().unwrap_or("")
+            ));
+        }
+        md.push_str(&format!(
+            "\n{} reference(s), {} rewritten, {} unmapped, {} files changed\n",
+            report.summary.references,
+            report.summary.rewritten,
+            report.summary.unmapped,
+            report.files_changed.len()
+        ));
+        let mut f = std::fs::OpenOptions::new()
+            .create(true)
+            .append(true)
+            .open(&path)
+            .with_context(|| format!("cannot open GITHUB_STEP_SUMMARY {path}"))?;
+        f.write_all(md.as_bytes())?;
+    }
+    Ok(())
+}
