@@ -92,8 +92,14 @@ pub struct RewriteArgs {
     /// With --verify: write even when some references do not resolve.
     #[arg(long, requires = "verify")]
     pub allow_unresolved: bool,
+    /// Scan the rewritten images with Trivy before writing; nothing is written when the
+    /// policy fails (see `scan` for the policy flags).
+    #[arg(long)]
+    pub scan: bool,
     #[command(flatten)]
     pub registry: RegistryArgs,
+    #[command(flatten)]
+    pub trivy: TrivyArgs,
 }
 
 /// What to do when Harbor cannot be reached at all.

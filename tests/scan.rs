@@ -1357,3 +1357,53 @@ fn each_required_platform_of_an_index_is_scanned() {
         );
     }
 }
+
+/// The `--scan` stage of `rewrite` and `run`: a failing policy writes nothing; a clean
+/// image lets the rewrite through.
+#[test]
+fn scan_stage_gates_rewrite_and_run() {
+    let fx = Fx::new();
+    for (verb, extra) in [
+        ("rewrite", vec!["--scan"]),
+        ("run", vec!["--skip-verify", "--skip-commit"]),
+    ] {
+        let repo = fx.repo(&format!("{verb}-gate"), &["vuln:1"], "");
+        let before = std::fs::read_to_string(repo.join("app.yaml")).unwrap();
+        let trivy = trivy_bin();
+        let cache = fx.cache.clone();
+        let stage = |repo: &Path| {
+            let mut cmd = fx.cmd(repo);
+            cmd.args([verb, "."]).args(&extra).arg("--plain-http");
+            cmd.arg("--trivy")
+                .arg(&trivy)
+                .arg("--cache-dir")
+                .arg(&cache)
+                .arg("--skip-db-update");
+            cmd.output().unwrap()
+        };
+        let o = stage(&repo);
+        assert_eq!(code(&o), 1, "{verb}: {}\n{}", out(&o), err(&o));
+        assert!(
+            err(&o).contains("nothing was written"),
+            "{verb}: {}",
+            err(&o)
+        );
+        assert_eq!(
+            std::fs::read_to_string(repo.join("app.yaml")).unwrap(),
+            before,
+            "{verb} wrote despite the failed scan"
+        );
+
+        let clean = fx.repo(&format!("{verb}-clean"), &["clean:1"], "");
+        let o = stage(&clean);
+        assert_eq!(code(&o), 0, "{verb}: {}\n{}", out(&o), err(&o));
+        let text = std::fs::read_to_string(clean.join("app.yaml")).unwrap();
+        assert!(
+            text.contains(&format!(
+                "image: {}/docker-hub/library/clean:1",
+                fx.reg.host
+            )),
+            "{verb}: {text}"
+        );
+    }
+}

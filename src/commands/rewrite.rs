@@ -3,6 +3,7 @@
 use anyhow::Result;
 
 use crate::cli::RewriteArgs;
+use crate::commands::scan::scan_report;
 use crate::commands::verify::verify_report;
 use crate::commands::{mapper_for, EXIT_ERROR, EXIT_FINDINGS, EXIT_OK};
 use crate::engine::{self, RunOptions};
@@ -46,6 +47,47 @@ pub fn run(args: &RewriteArgs) -> Result<u8> {
                 summary.failed
             );
             return Ok(verify_code.max(EXIT_FINDINGS));
+        }
+        verified = Some(plan_report);
+    }
+    if args.scan {
+        let mut plan_report = match verified.take() {
+            Some(r) => r,
+            None => {
+                let planned = engine::run(
+                    &args.common.paths,
+                    &mapper,
+                    RunOptions {
+                        write: false,
+                        diff: false,
+                        ..opts
+                    },
+                );
+                Report::build(mapper.harbor(), planned, false)
+            }
+        };
+        let start = args
+            .common
+            .paths
+            .first()
+            .map_or(std::path::Path::new("."), |p| p.as_path());
+        let config = crate::config::Config::load(args.common.config.as_deref(), start)?;
+        let output = scan_report(
+            &mut plan_report,
+            &mapper,
+            &args.registry,
+            &args.trivy,
+            &config.scan.allow,
+            config.source.as_ref(),
+        )?;
+        let code = output.exit_code();
+        if code != EXIT_OK {
+            output.render(
+                crate::trivy::ScanFormat::Text,
+                &mut anstream::stdout().lock(),
+            )?;
+            eprintln!("harborize: the scan policy failed; nothing was written");
+            return Ok(code);
         }
         verified = Some(plan_report);
     }
