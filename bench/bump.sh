@@ -3,12 +3,14 @@
 #   1. bump --commit of one image vs check, same tree            target: <= 2x check
 #   2. eight bump --push racing for one bare remote (different images, own clones)
 #      vs one bump --push alone                                   target: < 3x one bump
-# usage: bench/bump.sh   (env: BENCH_DIR to keep the generated repo, RUNS=N, default 10)
+# usage: bench/bump.sh   (env: BENCH_DIR to keep the generated repo, RUNS=N (10), RACE_RETRIES=N (10))
 set -euo pipefail
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 BIN="$ROOT/target/release/harborize"
 GEN="$ROOT/../shared/bench/gen-gitops-repo.py"
 RUNS="${RUNS:-10}"
+# Eight processes re-bumping hundreds of files each on 2 cores need more than the default 5.
+RACE_RETRIES="${RACE_RETRIES:-10}"
 HARBOR=harbor.example.com
 [ -x "$BIN" ] || (cd "$ROOT" && cargo build --release --quiet)
 WORK="${BENCH_DIR:-$(mktemp -d)}"
@@ -53,7 +55,7 @@ one() {
 }
 race() {
     for i in $(seq 0 7); do
-        (cd "$WORK/c$i" && "$BIN" bump --harbor $HARBOR --image "${IMAGES[$i]}" --tag bench2 --push . >/dev/null 2>"$WORK/race$i.err") &
+        (cd "$WORK/c$i" && "$BIN" bump --harbor $HARBOR --image "${IMAGES[$i]}" --tag bench2 --push --push-retries "$RACE_RETRIES" . >/dev/null 2>"$WORK/race$i.err") &
     done
     wait
     [ "$(git -C "$WORK/remote.git" rev-list --count "$SEED..main")" = 8 ] || { echo "race lost a bump" >&2; exit 1; }
