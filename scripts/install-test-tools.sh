@@ -60,6 +60,11 @@ missing_pkgs=()
 for cmd in docker-registry skopeo git openssl; do
     command -v "$cmd" >/dev/null 2>&1 || missing_pkgs+=("${APT_PKG[$cmd]}")
 done
+# Build dependencies of git2's HTTPS/SSH support (openssl-sys, libssh2-sys): headers and pkg-config.
+command -v pkg-config >/dev/null 2>&1 || missing_pkgs+=(pkg-config)
+if ! pkg-config --exists openssl 2>/dev/null; then
+    missing_pkgs+=(libssl-dev)
+fi
 
 if [ "${#missing_pkgs[@]}" -gt 0 ]; then
     [ "${HARBORIZE_SKIP_APT:-0}" = 1 ] && die "missing system packages: ${missing_pkgs[*]} (HARBORIZE_SKIP_APT=1)"
