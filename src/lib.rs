@@ -10,6 +10,7 @@ pub mod config;
 pub mod engine;
 pub mod fsio;
 pub mod git;
+pub mod github;
 pub mod harbor_api;
 pub mod locate;
 pub mod mapping;
