@@ -150,6 +150,63 @@ fn another_branch_gets_its_own_pull_request() {
     assert_eq!((pa2.number, pa2.created), (pa.number, false));
 }
 
+/// A bare repository: `main` with two commits, `harborize/new` one commit ahead of main,
+/// `harborize/old` at main's first commit (already contained in main).
+fn bare_remote() -> (tempfile::TempDir, String) {
+    let dir = tempfile::tempdir().unwrap();
+    let repo = git2::Repository::init_bare(dir.path()).unwrap();
+    let sig = git2::Signature::now("t", "t@example.com").unwrap();
+    let commit = |parent: Option<git2::Oid>, text: &str| {
+        let blob = repo.blob(text.as_bytes()).unwrap();
+        let mut tb = repo.treebuilder(None).unwrap();
+        tb.insert("app.yaml", blob, 0o100644).unwrap();
+        let tree = repo.find_tree(tb.write().unwrap()).unwrap();
+        let parents: Vec<git2::Commit> = parent
+            .iter()
+            .map(|p| repo.find_commit(*p).unwrap())
+            .collect();
+        let refs: Vec<&git2::Commit> = parents.iter().collect();
+        repo.commit(None, &sig, &sig, text, &tree, &refs).unwrap()
+    };
+    let first = commit(None, "image: app:1");
+    let main = commit(Some(first), "image: app:2");
+    let new = commit(Some(main), "image: harbor/ghcr/app:3");
+    repo.reference("refs/heads/main", main, true, "").unwrap();
+    repo.reference("refs/heads/harborize/new", new, true, "")
+        .unwrap();
+    repo.reference("refs/heads/harborize/old", first, true, "")
+        .unwrap();
+    (dir, new.to_string())
+}
+
+#[test]
+fn branches_from_a_bare_repository() {
+    let (dir, new_sha) = bare_remote();
+    let svc = GitHubService::start_for_repo(dir.path());
+    let gh = client(&svc, TOKEN);
+    let pr = gh
+        .open_or_update_blocking("harborize/new", "main", "t", "b")
+        .unwrap();
+    assert!(pr.created);
+    let created = svc
+        .log()
+        .into_iter()
+        .find(|e| e.method == "POST")
+        .unwrap()
+        .response_json();
+    assert_eq!(created["head"]["sha"], new_sha.as_str());
+    // Already in main: nothing new.
+    let err = gh
+        .open_or_update_blocking("harborize/old", "main", "t", "b")
+        .unwrap_err();
+    assert!(matches!(err, Error::NothingNew { .. }), "{err:?}");
+    // Never pushed.
+    let err = gh
+        .open_or_update_blocking("harborize/none", "main", "t", "b")
+        .unwrap_err();
+    assert!(err.to_string().contains("head is invalid"), "{err}");
+}
+
 #[test]
 fn a_closed_pull_request_is_not_reused() {
     let svc = GitHubService::start();

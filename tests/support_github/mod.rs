@@ -22,12 +22,19 @@
 //! token` on writes; an unknown repository or path is `404 Not Found`. `prefix` is empty
 //! for github.com and `/api/v3` for GitHub Enterprise Server. State is in memory; every
 //! exchange (method, path, decoded query, headers, body, and the answer) is recorded.
+//!
+//! Branches are a set the test fills ([`GitHubService::add_branch`]), or, with
+//! [`GitHubService::start_for_repo`], the real `refs/heads/*` of a bare repository on disk
+//! (the remote `harborize bump --pull-request` pushes to): a head must exist there, its
+//! `sha` is the real commit, and a head already contained in the base is "No commits
+//! between".
 
 #![allow(dead_code)]
 
 use std::collections::HashSet;
 use std::io::{self, BufRead, BufReader, Read, Write};
 use std::net::{SocketAddr, TcpListener, TcpStream};
+use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 use std::thread::JoinHandle;
@@ -122,6 +129,8 @@ pub struct State {
     pub branches: HashSet<String>,
     /// Branches that exist but have no commits over any base (`No commits between`).
     pub empty_branches: HashSet<String>,
+    /// A bare repository whose branches are the repository's (instead of `branches`).
+    pub git_dir: Option<PathBuf>,
     /// A pull request (head, base, title) that "another run" opens right after the next
     /// list answer, so the client's create meets `422 A pull request already exists`.
     pub open_after_next_list: Option<(String, String, String)>,
@@ -130,6 +139,39 @@ pub struct State {
 }
 
 impl State {
+    /// The commit `branch` points at, when the branch exists.
+    fn branch_sha(&self, branch: &str) -> Option<String> {
+        match &self.git_dir {
+            Some(dir) => {
+                let repo = git2::Repository::open(dir).ok()?;
+                let oid = repo.refname_to_id(&format!("refs/heads/{branch}")).ok()?;
+                Some(oid.to_string())
+            }
+            None => self.branches.contains(branch).then(|| sha_of(branch)),
+        }
+    }
+
+    /// GitHub's "No commits between base and head": head's commit is already in base.
+    fn nothing_new(&self, head: &str, base: &str) -> bool {
+        if head == base || self.empty_branches.contains(head) {
+            return true;
+        }
+        let Some(dir) = &self.git_dir else {
+            return false;
+        };
+        let (Some(h), Some(b)) = (self.branch_sha(head), self.branch_sha(base)) else {
+            return false;
+        };
+        let Ok(repo) = git2::Repository::open(dir) else {
+            return false;
+        };
+        let (h, b) = (
+            git2::Oid::from_str(&h).unwrap(),
+            git2::Oid::from_str(&b).unwrap(),
+        );
+        h == b || repo.graph_descendant_of(b, h).unwrap_or(false)
+    }
+
     fn tick(&mut self) -> String {
         self.clock += 1;
         let s = self.clock;
@@ -173,6 +215,13 @@ impl GitHubService {
     /// Like GitHub Enterprise Server: the API under `/api/v3`.
     pub fn start_enterprise() -> Self {
         Self::start_with_prefix("/api/v3")
+    }
+
+    /// Branches (and commit ids) from the bare repository `git_dir`, read at each request.
+    pub fn start_for_repo(git_dir: &Path) -> Self {
+        let svc = Self::start();
+        svc.state.lock().unwrap().git_dir = Some(git_dir.to_path_buf());
+        svc
     }
 
     pub fn start_with_prefix(prefix: &str) -> Self {
@@ -539,7 +588,7 @@ fn list(ctx: &Ctx, st: &mut State, req: &Request) -> Response {
         .into_iter()
         .skip((page - 1) * per_page)
         .take(per_page)
-        .map(|p| pull_simple(ctx, p))
+        .map(|p| pull_simple(ctx, st, p))
         .collect();
     let mut resp = json_response(200, &Value::Array(slice));
     if pages > 1 {
@@ -612,17 +661,17 @@ fn create(ctx: &Ctx, st: &mut State, req: &Request) -> Response {
         }
         None => head_in.clone(),
     };
-    if !st.branches.contains(&base) {
+    if st.branch_sha(&base).is_none() {
         return validation_failed(
             json!([{ "resource": "PullRequest", "field": "base", "code": "invalid" }]),
         );
     }
-    if !st.branches.contains(&head) {
+    if st.branch_sha(&head).is_none() {
         return validation_failed(
             json!([{ "resource": "PullRequest", "field": "head", "code": "invalid" }]),
         );
     }
-    if head == base || st.empty_branches.contains(&head) {
+    if st.nothing_new(&head, &base) {
         return validation_failed(json!([{
             "resource": "PullRequest",
             "code": "custom",
@@ -650,7 +699,7 @@ fn create(ctx: &Ctx, st: &mut State, req: &Request) -> Response {
         .find(|p| p.number == number)
         .unwrap()
         .clone();
-    let mut resp = json_response(201, &pull_full(ctx, &p));
+    let mut resp = json_response(201, &pull_full(ctx, st, &p));
     resp.headers.push((
         "Location".into(),
         format!(
@@ -677,7 +726,7 @@ fn update(ctx: &Ctx, st: &mut State, req: &Request, number: u64) -> Response {
         }
     }
     if let Some(base) = body.get("base").and_then(Value::as_str) {
-        if !st.branches.contains(base) {
+        if st.branch_sha(base).is_none() {
             return validation_failed(
                 json!([{ "resource": "PullRequest", "field": "base", "code": "invalid" }]),
             );
@@ -701,7 +750,7 @@ fn update(ctx: &Ctx, st: &mut State, req: &Request, number: u64) -> Response {
     }
     p.updated_at = now;
     let p = p.clone();
-    json_response(200, &pull_full(ctx, &p))
+    json_response(200, &pull_full(ctx, st, &p))
 }
 
 /// A `simple-user` (every field GitHub's schema requires).
@@ -837,11 +886,12 @@ fn sha_of(branch: &str) -> String {
 }
 
 /// `pull-request-simple`: what the list answers with.
-fn pull_simple(ctx: &Ctx, p: &Pull) -> Value {
+fn pull_simple(ctx: &Ctx, st: &State, p: &Pull) -> Value {
     let api = format!("http://{}{}/repos/{OWNER}/{REPO}", ctx.addr, ctx.prefix);
     let html = format!("http://{}/{OWNER}/{REPO}", ctx.addr);
     let n = p.number;
-    let head_sha = sha_of(&p.head);
+    let sha = |b: &str| st.branch_sha(b).unwrap_or_else(|| sha_of(b));
+    let head_sha = sha(&p.head);
     let bot = user(ctx, "harborize-bot", 4_242);
     let side = |r: &str, sha: &str| {
         json!({
@@ -885,7 +935,7 @@ fn pull_simple(ctx: &Ctx, p: &Pull) -> Value {
         "requested_reviewers": [],
         "requested_teams": [],
         "head": side(&p.head, &head_sha),
-        "base": side(&p.base, &sha_of(&p.base)),
+        "base": side(&p.base, &sha(&p.base)),
         "_links": {
             "self": { "href": format!("{api}/pulls/{n}") },
             "html": { "href": format!("{html}/pull/{n}") },
@@ -903,8 +953,8 @@ fn pull_simple(ctx: &Ctx, p: &Pull) -> Value {
 }
 
 /// `pull-request`: what create and update answer with.
-fn pull_full(ctx: &Ctx, p: &Pull) -> Value {
-    let mut v = pull_simple(ctx, p);
+fn pull_full(ctx: &Ctx, st: &State, p: &Pull) -> Value {
+    let mut v = pull_simple(ctx, st, p);
     let o = v.as_object_mut().unwrap();
     o.insert("merged".into(), json!(false));
     o.insert("mergeable".into(), Value::Null);
