@@ -241,7 +241,7 @@ pub struct BumpArgs {
     #[arg(long)]
     pub rewrite_hints: bool,
     /// Write nothing; exit 1 when changes are pending.
-    #[arg(long, conflicts_with_all = ["commit", "push"])]
+    #[arg(long, conflicts_with_all = ["commit", "push", "pull_request"])]
     pub dry_run: bool,
     /// Print a unified diff of every change.
     #[arg(long)]
@@ -275,6 +275,13 @@ pub struct BumpArgs {
     /// When the remote moved: fetch, reset, bump again and retry this many times.
     #[arg(long, value_name = "N", default_value_t = 5)]
     pub push_retries: u32,
+    /// Commit to a branch named after the change (harborize/<hash>), push it (never
+    /// forced) and open a pull request into the current branch's remote branch, or update
+    /// the one already open for the same change (implies --push). Token from
+    /// HARBORIZE_GIT_TOKEN or GITHUB_TOKEN; GITHUB_API_URL honoured (GitHub Enterprise);
+    /// repository from the remote URL, else GITHUB_REPOSITORY.
+    #[arg(long)]
+    pub pull_request: bool,
 }
 
 /// Trivy and policy options of a scan (`harborize scan`; flattened into commands with a
@@ -417,7 +424,7 @@ pub struct MigrateArgs {
     #[arg(long)]
     pub rewrite_hints: bool,
     /// Plan and report only: write, commit and record nothing (exit 1 when changes are pending).
-    #[arg(long, conflicts_with_all = ["commit", "push", "batch_by"])]
+    #[arg(long, conflicts_with_all = ["commit", "push", "batch_by", "pull_request"])]
     pub dry_run: bool,
     /// Verify every reference through Harbor first; a repository whose references do not
     /// resolve is not written nor committed (takes verify's registry flags).
@@ -442,6 +449,12 @@ pub struct MigrateArgs {
     /// When the remote moved: fetch, reset, migrate again and retry this many times.
     #[arg(long, value_name = "N", default_value_t = 3)]
     pub push_retries: u32,
+    /// Per repository: commit to a branch named after the change (harborize/<hash>), push
+    /// it (never forced) and open a pull request into the repository's remote branch, or
+    /// update the one already open (implies --push). The repository comes from its own
+    /// remote URL (else GITHUB_REPOSITORY); token and GITHUB_API_URL as for bump.
+    #[arg(long)]
+    pub pull_request: bool,
     /// With --commit: go ahead when tracked files have uncommitted changes (only the run's
     /// own files are committed).
     #[arg(long)]
@@ -527,4 +540,10 @@ pub struct RunArgs {
     /// Times to fetch, redo the run and push again when the remote moved.
     #[arg(long, value_name = "N", default_value_t = 5)]
     pub push_retries: u32,
+    /// Commit to a branch named after the change (harborize/<hash>), push it (never
+    /// forced) and open a pull request into the current branch's remote branch, or update
+    /// the one already open for the same change (implies --push). Token, GITHUB_API_URL and
+    /// repository as for bump.
+    #[arg(long, conflicts_with_all = ["skip_commit", "dry_run"])]
+    pub pull_request: bool,
 }

@@ -201,6 +201,69 @@ impl Git {
         Ok(self.repo.head()?.peel_to_commit()?.id())
     }
 
+    /// The fetch URL of `remote` (`None` when there is no such remote or it has none).
+    pub fn remote_url(&self, remote: &str) -> Option<String> {
+        self.repo
+            .find_remote(remote)
+            .ok()
+            .and_then(|r| r.url().map(str::to_string))
+    }
+
+    /// Point `refs/heads/<name>` at HEAD's commit (created, or moved when it exists) and
+    /// make it the current branch. The commit is the same, so the work tree and the index
+    /// stay as they are (no checkout). Commits, pushes and fetch-and-reset retries then
+    /// happen on this branch, never on the branch the user had checked out
+    /// (`--pull-request`).
+    pub fn start_branch(&self, name: &str) -> Result<()> {
+        let head = self.head()?;
+        let refname = format!("refs/heads/{name}");
+        if !git2::Reference::is_valid_name(&refname) {
+            bail!("{name:?} is not a valid branch name");
+        }
+        self.repo
+            .reference(
+                &refname,
+                head,
+                true,
+                "harborize: start the pull request branch",
+            )
+            .with_context(|| format!("cannot create the branch {name}"))?;
+        self.repo
+            .set_head(&refname)
+            .with_context(|| format!("cannot switch to the branch {name}"))?;
+        Ok(())
+    }
+
+    /// Make `branch` the current branch again after [`start_branch`](Self::start_branch):
+    /// the files that differ between the two commits are checked out safely (a local
+    /// modification they would overwrite makes this fail instead of being lost); other
+    /// files, tracked changes of `--allow-dirty` included, stay as they are.
+    pub fn switch_to(&self, branch: &str) -> Result<()> {
+        let refname = format!("refs/heads/{branch}");
+        let target = self
+            .repo
+            .refname_to_id(&refname)
+            .with_context(|| format!("branch {branch} not found"))?;
+        let changed = self.changed_between(self.head()?, target)?;
+        if !changed.is_empty() {
+            let commit = self.repo.find_commit(target)?;
+            let mut checkout = CheckoutBuilder::new();
+            checkout.safe().disable_pathspec_match(true);
+            for p in &changed {
+                checkout.path(p);
+            }
+            self.repo
+                .checkout_tree(commit.as_object(), Some(&mut checkout))
+                .with_context(|| format!("cannot check out {branch} again"))?;
+        }
+        self.repo
+            .set_head(&refname)
+            .with_context(|| format!("cannot switch back to {branch}"))?;
+        let mut index = self.repo.index()?;
+        index.read(true)?;
+        Ok(())
+    }
+
     /// Commit exactly `files` (repository-relative) on HEAD, whatever else is staged or
     /// modified; `None` when the tree would not change. The index keeps everything else
     /// as it was and gets these files staged.

@@ -488,6 +488,9 @@ pub struct RepoReport {
     pub commits: Vec<CommitInfo>,
     #[serde(default)]
     pub pushed: bool,
+    /// The pull request opened or updated (`--pull-request`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub pull_request: Option<crate::commands::bump::PrOut>,
     #[serde(default)]
     pub changes: Vec<FileChange>,
     #[serde(default)]
@@ -521,6 +524,7 @@ impl RepoReport {
             branch: None,
             commits: Vec::new(),
             pushed: false,
+            pull_request: None,
             changes: Vec::new(),
             stays: Vec::new(),
             errors: Vec::new(),
@@ -816,6 +820,17 @@ impl MigrationReport {
                         if r.pushed { ", pushed" } else { "" }
                     );
                 }
+            }
+            if let Some(p) = &r.pull_request {
+                let _ = writeln!(
+                    md,
+                    "\nPull request: [#{}]({}) from `{}` into `{}` ({}).",
+                    p.number,
+                    p.url,
+                    p.head,
+                    p.base,
+                    if p.created { "opened" } else { "updated" }
+                );
             }
             if !r.changes.is_empty() {
                 let verb = if r.written {

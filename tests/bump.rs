@@ -1,11 +1,22 @@
 //! `harborize bump` on plain directories: every place an image hides gets the new tag as
 //! its Harbor path, byte-exact; a missing image is an error; nothing is half-written.
+//! `bump --pull-request` against real git (a bare remote on disk, clones made by the test)
+//! and the local GitHub REST service (`support_github`, whose branches are the bare
+//! remote's): the branch named after the change is pushed and a pull request opened, a
+//! second bump of the same change updates it, the base branch is never touched.
+
+// serde_json's `json!` for GitHub's wide objects in `support_github`.
+#![recursion_limit = "256"]
 
 mod common;
+mod support_git;
+mod support_github;
 
-use std::path::Path;
+use std::path::{Path, PathBuf};
 
 use common::*;
+use harborize::github::{branch_name, change_key};
+use support_github::{GitHubService, OWNER, REPO, TOKEN};
 
 const IMG: &str = "ghcr.io/org/app";
 const DIGEST: &str = "sha256:bbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbb";
@@ -326,4 +337,357 @@ fn github_outputs_are_written_without_git() {
     let s = std::fs::read_to_string(&summary).unwrap();
     assert!(s.contains("### harborize bump"), "{s}");
     assert!(s.contains("`harbor.example.com/ghcr/org/app:v2`"), "{s}");
+}
+
+// ---------------------------------------------------------------------------------------
+// --pull-request
+
+const PR_DEPLOY: &str = "apiVersion: apps/v1\nkind: Deployment\nmetadata:\n  name: app\nspec:\n  template:\n    spec:\n      containers:\n        - name: app\n          image: ghcr.io/org/app:v1 # keep\n";
+
+/// A bare remote (`main`: the deployment and a README) in a temporary directory.
+fn pr_remote() -> (tempfile::TempDir, PathBuf) {
+    let tmp = tempfile::tempdir().unwrap();
+    let remote = support_git::bare_remote(&tmp.path().join("srv/gitops.git"));
+    support_git::seed(
+        &remote,
+        &tmp.path().join("seed"),
+        &[
+            ("apps/app/deploy.yaml".to_string(), PR_DEPLOY.to_string()),
+            ("README.md".to_string(), "# gitops\n".to_string()),
+        ],
+    );
+    (tmp, remote)
+}
+
+/// A fresh clone of the remote, as a CI checkout.
+fn pr_clone(tmp: &Path, remote: &Path, name: &str) -> PathBuf {
+    let dir = tmp.join(name);
+    support_git::clone(remote, &dir);
+    dir
+}
+
+/// `harborize bump --pull-request` in `dir` with a GitHub Actions-like environment.
+fn pr_bump(dir: &Path, tag: &str, extra: &[&str], env: &[(&str, &str)]) -> std::process::Output {
+    let mut cmd = harborize();
+    cmd.current_dir(dir)
+        .args(["bump", "--harbor", HARBOR, "--image", IMG, "--tag", tag])
+        .args(["--pull-request", "--author-name", "Bump Bot"])
+        .args(["--author-email", "bot@example.com"])
+        .args(extra)
+        .arg("apps")
+        .env("GITHUB_REPOSITORY", format!("{OWNER}/{REPO}"));
+    for (k, v) in env {
+        cmd.env(k, v);
+    }
+    cmd.output().expect("harborize runs")
+}
+
+fn show_out(out: &std::process::Output) -> String {
+    format!(
+        "exit {:?}\n--- stdout\n{}--- stderr\n{}",
+        out.status.code(),
+        stdout(out),
+        stderr(out)
+    )
+}
+
+fn writes(svc: &GitHubService) -> Vec<String> {
+    svc.log()
+        .iter()
+        .filter(|e| e.method != "GET")
+        .map(|e| format!("{} {}", e.method, e.path))
+        .collect()
+}
+
+fn assert_no_token(texts: &[&str]) {
+    for t in texts {
+        assert!(!t.contains(TOKEN), "the token leaked into: {t}");
+    }
+}
+
+/// The branch harborize names a bump of the app to `tag` on `main`.
+fn expected_branch(tag: &str) -> String {
+    branch_name(&change_key(
+        "bump",
+        "main",
+        &[format!("{IMG}=harbor.example.com/ghcr/org/app:{tag}")],
+    ))
+}
+
+#[test]
+fn pull_request_is_opened_from_the_change_branch_then_updated() {
+    let (tmp, remote) = pr_remote();
+    let t = tmp.path();
+    let svc = GitHubService::start_for_repo(&remote);
+    let api = svc.api_url();
+    let main_before = support_git::rev(&remote, "main");
+    let head = expected_branch("v2");
+    assert!(head.starts_with("harborize/"), "{head}");
+
+    // 1. The first bump: push the change branch, open the pull request.
+    let a = pr_clone(t, &remote, "a");
+    let output = t.join("gh_output");
+    let summary = t.join("gh_summary");
+    let env = [
+        ("GITHUB_TOKEN", TOKEN),
+        ("GITHUB_API_URL", api.as_str()),
+        ("GITHUB_OUTPUT", output.to_str().unwrap()),
+        ("GITHUB_STEP_SUMMARY", summary.to_str().unwrap()),
+    ];
+    let out = pr_bump(&a, "v2", &[], &env);
+    assert_eq!(code(&out), 0, "{}", show_out(&out));
+    let pr_url = format!("http://{}/{OWNER}/{REPO}/pull/1", svc.addr);
+    assert!(
+        stdout(&out).contains(&format!("opened pull request #1 ({head} → main): {pr_url}")),
+        "{}",
+        show_out(&out)
+    );
+
+    let log = svc.log();
+    assert_eq!(
+        writes(&svc),
+        [format!("POST /repos/{OWNER}/{REPO}/pulls")],
+        "{:#?}",
+        log.iter().map(|e| e.line()).collect::<Vec<_>>()
+    );
+    let list = &log[0];
+    assert_eq!(list.method, "GET");
+    assert_eq!(
+        list.query_value("head"),
+        Some(format!("{OWNER}:{head}").as_str())
+    );
+    for e in &log {
+        assert_eq!(
+            e.header("authorization"),
+            Some(format!("Bearer {TOKEN}").as_str())
+        );
+    }
+    let post = log.iter().find(|e| e.method == "POST").unwrap();
+    assert_eq!(post.status, 201);
+    let body = post.json();
+    assert_eq!(body["title"], "harborize: bump ghcr.io/org/app to v2");
+    assert_eq!(body["head"], head.as_str());
+    assert_eq!(body["base"], "main");
+    let text = body["body"].as_str().unwrap();
+    assert!(
+        text.contains("| `ghcr.io/org/app:v1` | `harbor.example.com/ghcr/org/app:v2` |"),
+        "{text}"
+    );
+    assert!(text.contains("`apps/app/deploy.yaml`"), "{text}");
+
+    // The branch is on the remote with our commit on top of main; main did not move.
+    assert_eq!(support_git::rev(&remote, "main"), main_before);
+    let pr_sha = support_git::rev(&remote, &head);
+    assert_eq!(
+        support_git::rev(&remote, &format!("{pr_sha}^")),
+        main_before
+    );
+    assert_eq!(
+        support_git::show(&remote, &head, "apps/app/deploy.yaml"),
+        PR_DEPLOY
+            .replace("ghcr.io/org/app:v1", "harbor.example.com/ghcr/org/app:v2")
+            .trim_end()
+    );
+    assert_eq!(
+        support_git::git(&remote, &["show", "--name-only", "--format=", &pr_sha]),
+        "apps/app/deploy.yaml"
+    );
+    let pulls = svc.pulls();
+    assert_eq!(pulls.len(), 1);
+    assert_eq!(
+        (pulls[0].head.as_str(), pulls[0].base.as_str()),
+        (head.as_str(), "main")
+    );
+
+    // The clone is back on main, which was neither committed to nor moved; clean.
+    assert_eq!(
+        support_git::git(&a, &["rev-parse", "--abbrev-ref", "HEAD"]),
+        "main"
+    );
+    assert_eq!(support_git::rev(&a, "main"), main_before);
+    assert_eq!(support_git::rev(&a, &head), pr_sha);
+    assert_eq!(
+        support_git::git(&a, &["status", "--porcelain", "--untracked-files=no"]),
+        ""
+    );
+
+    // GitHub Actions outputs and summary.
+    let o = std::fs::read_to_string(&output).unwrap();
+    assert!(o.contains(&format!("pr-url={pr_url}\n")), "{o}");
+    assert!(o.contains("changed=true\n"), "{o}");
+    assert!(o.contains(&format!("commit={pr_sha}\n")), "{o}");
+    let s = std::fs::read_to_string(&summary).unwrap();
+    assert!(s.contains(&format!("Pull request: {pr_url}")), "{s}");
+    assert_no_token(&[&stdout(&out), &stderr(&out), &o, &s]);
+
+    // 2. The same change from another CI run (a fresh clone): the push of its own commit
+    // is refused (never forced), it lands on the branch already there, and the pull
+    // request is updated: a PATCH, no second POST.
+    svc.clear_log();
+    std::fs::remove_file(&output).unwrap();
+    let b = pr_clone(t, &remote, "b");
+    let out = pr_bump(&b, "v2", &[], &env);
+    assert_eq!(code(&out), 0, "{}", show_out(&out));
+    assert!(
+        stdout(&out).contains(&format!(
+            "updated pull request #1 ({head} → main): {pr_url}"
+        )),
+        "{}",
+        show_out(&out)
+    );
+    assert!(
+        stderr(&out).contains(&format!("push rejected (refs/heads/{head}")),
+        "{}",
+        show_out(&out)
+    );
+    assert_eq!(
+        writes(&svc),
+        [format!("PATCH /repos/{OWNER}/{REPO}/pulls/1")],
+        "an update, never a second POST"
+    );
+    let patch = svc
+        .log()
+        .into_iter()
+        .find(|e| e.method == "PATCH")
+        .unwrap()
+        .json();
+    assert_eq!(patch["title"], "harborize: bump ghcr.io/org/app to v2");
+    assert!(
+        patch["body"]
+            .as_str()
+            .unwrap()
+            .contains("| `ghcr.io/org/app:v1` | `harbor.example.com/ghcr/org/app:v2` |"),
+        "{patch}"
+    );
+    assert_eq!(svc.pulls().len(), 1);
+    assert_eq!(support_git::rev(&remote, &head), pr_sha, "never forced");
+    assert_eq!(support_git::rev(&remote, "main"), main_before);
+    let o = std::fs::read_to_string(&output).unwrap();
+    assert!(o.contains(&format!("pr-url={pr_url}\n")), "{o}");
+    assert!(o.contains(&format!("commit={pr_sha}\n")), "{o}");
+    assert_no_token(&[&stdout(&out), &stderr(&out), &o]);
+
+    // 3. Again in the first clone (back on main): the same, an update.
+    svc.clear_log();
+    let out = pr_bump(&a, "v2", &[], &env);
+    assert_eq!(code(&out), 0, "{}", show_out(&out));
+    assert_eq!(
+        writes(&svc),
+        [format!("PATCH /repos/{OWNER}/{REPO}/pulls/1")]
+    );
+    assert_eq!(
+        support_git::git(&a, &["rev-parse", "--abbrev-ref", "HEAD"]),
+        "main"
+    );
+
+    // 4. Merged: the base has the change, so there is nothing to propose.
+    support_git::git(&remote, &["update-ref", "refs/heads/main", &pr_sha]);
+    svc.clear_log();
+    std::fs::remove_file(&output).unwrap();
+    let c = pr_clone(t, &remote, "c");
+    let out = pr_bump(&c, "v2", &[], &env);
+    assert_eq!(code(&out), 0, "{}", show_out(&out));
+    assert!(
+        stdout(&out).contains("the base already has this change; no pull request"),
+        "{}",
+        show_out(&out)
+    );
+    assert!(writes(&svc).is_empty(), "{:?}", writes(&svc));
+    let o = std::fs::read_to_string(&output).unwrap();
+    assert!(o.contains("pr-url=\n"), "{o}");
+    assert!(o.contains("changed=false\n"), "{o}");
+}
+
+#[test]
+fn pull_request_honours_an_enterprise_api_url() {
+    let (tmp, remote) = pr_remote();
+    let svc = GitHubService::start_enterprise();
+    svc.state.lock().unwrap().git_dir = Some(remote.clone());
+    let api = svc.api_url();
+    assert!(api.ends_with("/api/v3"), "{api}");
+    let dir = pr_clone(tmp.path(), &remote, "work");
+    let out = pr_bump(
+        &dir,
+        "v3",
+        &["--format", "json"],
+        &[
+            ("HARBORIZE_GIT_TOKEN", TOKEN),
+            ("GITHUB_API_URL", api.as_str()),
+        ],
+    );
+    assert_eq!(code(&out), 0, "{}", show_out(&out));
+    let head = expected_branch("v3");
+    assert_eq!(
+        writes(&svc),
+        [format!("POST /api/v3/repos/{OWNER}/{REPO}/pulls")]
+    );
+    assert!(svc
+        .log()
+        .iter()
+        .all(|e| e.path.starts_with("/api/v3/repos/")));
+    let v = json(&out);
+    let pr = &v["bump"]["git"]["pull_request"];
+    assert_eq!(
+        pr["url"],
+        format!("http://{}/{OWNER}/{REPO}/pull/1", svc.addr)
+    );
+    assert_eq!(pr["number"], 1);
+    assert_eq!(pr["created"], true);
+    assert_eq!(pr["head"], head.as_str());
+    assert_eq!(pr["base"], "main");
+    assert_eq!(v["bump"]["git"]["pushed"], true);
+    assert_eq!(
+        v["bump"]["git"]["commit"],
+        support_git::rev(&remote, &head).as_str()
+    );
+    assert_no_token(&[&stdout(&out), &stderr(&out)]);
+}
+
+#[test]
+fn pull_request_without_a_token_stops_before_anything_is_written() {
+    let (tmp, remote) = pr_remote();
+    let svc = GitHubService::start_for_repo(&remote);
+    let api = svc.api_url();
+    let dir = pr_clone(tmp.path(), &remote, "work");
+    let out = pr_bump(&dir, "v2", &[], &[("GITHUB_API_URL", api.as_str())]);
+    assert_eq!(code(&out), 2, "{}", show_out(&out));
+    assert!(
+        stderr(&out).contains("set HARBORIZE_GIT_TOKEN or GITHUB_TOKEN"),
+        "{}",
+        show_out(&out)
+    );
+    assert_eq!(
+        support_git::read(&dir, "apps/app/deploy.yaml"),
+        PR_DEPLOY,
+        "nothing written"
+    );
+    let branches = |repo: &Path| {
+        support_git::git(repo, &["for-each-ref", "--format=%(refname)", "refs/heads"])
+    };
+    assert_eq!(branches(&remote), "refs/heads/main");
+    assert_eq!(branches(&dir), "refs/heads/main");
+    assert!(svc.log().is_empty());
+
+    // A token GitHub refuses: the branch is pushed, the error says 401 and never shows the
+    // token; the clone is back on main.
+    let wrong = "ghp_Wrong0Token0Zz9Yy8Xx7Ww6";
+    let out = pr_bump(
+        &dir,
+        "v2",
+        &[],
+        &[("GITHUB_TOKEN", wrong), ("GITHUB_API_URL", api.as_str())],
+    );
+    assert_eq!(code(&out), 2, "{}", show_out(&out));
+    let err = stderr(&out);
+    assert!(err.contains("401"), "{err}");
+    assert!(err.contains("the token from GITHUB_TOKEN"), "{err}");
+    assert!(
+        !err.contains(wrong) && !stdout(&out).contains(wrong),
+        "{err}"
+    );
+    assert!(svc.pulls().is_empty());
+    assert_eq!(
+        support_git::git(&dir, &["rev-parse", "--abbrev-ref", "HEAD"]),
+        "main"
+    );
 }

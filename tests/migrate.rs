@@ -2,10 +2,16 @@
 //! reached by a `file://` URL (cloned with git2), commits per repository and per top-level
 //! directory, push, the markdown/JSON report, the state file that makes a rerun skip
 //! finished repositories, `--revert`, the Renovate snippet, the pull-secret list, a
-//! repository with a malformed file, `--verify` against a small registry, `--dry-run`.
+//! repository with a malformed file, `--verify` against a small registry, `--dry-run`;
+//! `--pull-request` against the local GitHub REST service (`support_github`, whose
+//! branches are the bare remote's): one pull request per repository.
+
+// serde_json's `json!` for GitHub's wide objects in `support_github`.
+#![recursion_limit = "256"]
 
 mod common;
 mod support_git;
+mod support_github;
 
 use std::io::{Read, Write};
 use std::net::TcpListener;
@@ -800,4 +806,224 @@ fn verify_keeps_a_repository_whose_references_do_not_resolve_unwritten_and_uncom
     let md = std::fs::read_to_string(t.join("report/migration-report.md")).unwrap();
     assert!(md.contains("### Verify"), "{md}");
     assert!(md.contains("ghcr/acme/missing:9.9"), "{md}");
+}
+
+/// The files of a fixture, as (relative path, text).
+fn fixture_files(name: &str) -> Vec<(String, String)> {
+    let root = fixture(name);
+    files(&root)
+        .into_iter()
+        .map(|f| {
+            (
+                f.to_string_lossy().into_owned(),
+                std::fs::read_to_string(root.join(&f)).unwrap(),
+            )
+        })
+        .collect()
+}
+
+#[test]
+fn pull_request_one_per_repository_from_its_own_change_branch() {
+    use harborize::github::{branch_name, change_key};
+    use support_github::{GitHubService, OWNER, REPO, TOKEN};
+
+    let tmp = tempfile::tempdir().unwrap();
+    let t = tmp.path();
+    // One GitHub repository whose branches hold two GitOps trees: `main` (repo-a) and
+    // `develop` (repo-b), each checked out in its own work tree, so each gets its own pull
+    // request into its own base branch.
+    let remote = bare_remote(&t.join("remotes/gitops.git"));
+    let scratch = t.join("scratch");
+    seed(&remote, &scratch, &fixture_files("repo-a"));
+    let new_branch = |branch: &str, files: &[(String, String)]| {
+        git(&scratch, &["checkout", "--quiet", "-b", branch]);
+        git(&scratch, &["rm", "-r", "--quiet", "."]);
+        for (name, text) in files {
+            write(&scratch, name, text);
+        }
+        git(&scratch, &["add", "-A"]);
+        git(&scratch, &["commit", "--quiet", "-m", branch]);
+        git(&scratch, &["push", "--quiet", "origin", branch]);
+    };
+    new_branch("develop", &fixture_files("repo-b"));
+    new_branch(
+        "ops",
+        &[(
+            "ops/pod.yaml".to_string(),
+            "apiVersion: v1\nkind: Pod\nmetadata:\n  name: ops\nspec:\n  containers:\n    - name: ops\n      image: ghcr.io/acme/ops:1.0\n".to_string(),
+        )],
+    );
+    let remote_arg = remote.to_str().unwrap();
+    let checkout = |name: &str, branch: &str| {
+        let dir = t.join(name);
+        git(
+            t,
+            &[
+                "clone",
+                "--quiet",
+                "-b",
+                branch,
+                remote_arg,
+                dir.to_str().unwrap(),
+            ],
+        );
+        dir
+    };
+    let a = checkout("a", "main");
+    let b = checkout("b", "develop");
+    let bases = [
+        ("main", git(&remote, &["rev-parse", "main"])),
+        ("develop", git(&remote, &["rev-parse", "develop"])),
+    ];
+    let svc = GitHubService::start_for_repo(&remote);
+    let api = svc.api_url();
+    let output = t.join("gh_output");
+    let pr_migrate = |args: &[&str]| {
+        harborize()
+            .current_dir(t)
+            .env("HOME", t)
+            .env("GIT_AUTHOR_NAME", AUTHOR.0)
+            .env("GIT_AUTHOR_EMAIL", AUTHOR.1)
+            .env("GITHUB_TOKEN", TOKEN)
+            .env("GITHUB_API_URL", &api)
+            .env("GITHUB_REPOSITORY", format!("{OWNER}/{REPO}"))
+            .env("GITHUB_OUTPUT", &output)
+            .args(["migrate", "--harbor", HARBOR, "--pull-request"])
+            .args(["--report-dir", "report"])
+            .args(args)
+            .output()
+            .expect("harborize runs")
+    };
+    let (a_arg, b_arg) = (a.to_str().unwrap(), b.to_str().unwrap());
+    let out = pr_migrate(&[a_arg, b_arg]);
+    assert_eq!(code(&out), 0, "{}", show_out(&out));
+
+    // One POST per repository, from its branch into its base.
+    let log = svc.log();
+    let posts: Vec<_> = log.iter().filter(|e| e.method == "POST").collect();
+    assert_eq!(
+        posts.len(),
+        2,
+        "{:?}",
+        log.iter().map(|e| e.line()).collect::<Vec<_>>()
+    );
+    assert!(log.iter().all(|e| e.method != "PATCH"));
+    let report = json_file(&t.join("report/migration-report.json"));
+    let o = std::fs::read_to_string(&output).unwrap();
+    for ((dir, arg), (base, base_sha)) in [(&a, a_arg), (&b, b_arg)].into_iter().zip(&bases) {
+        let r = repo_entry(&report, arg);
+        assert_eq!(r["status"], "migrated", "{r:#}");
+        let pr = &r["pull_request"];
+        let head = pr["head"].as_str().unwrap().to_string();
+        assert_eq!(pr["base"], *base);
+        assert_eq!(pr["created"], true);
+        // The branch is named after the change: the base and every old → new.
+        let items: Vec<String> = r["changes"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .flat_map(|f| f["references"].as_array().unwrap().iter())
+            .map(|c| {
+                format!(
+                    "{} → {}",
+                    c["original"].as_str().unwrap(),
+                    c["rewritten"].as_str().unwrap()
+                )
+            })
+            .collect();
+        assert_eq!(head, branch_name(&change_key("migrate", base, &items)));
+        let post = posts
+            .iter()
+            .find(|p| p.json()["head"] == head.as_str())
+            .unwrap_or_else(|| panic!("no POST from {head}"))
+            .json();
+        assert_eq!(post["base"], *base);
+        assert_eq!(
+            post["title"],
+            "harborize: route container images through Harbor"
+        );
+        let body = post["body"].as_str().unwrap();
+        assert!(o.contains(pr["url"].as_str().unwrap()), "{o}");
+
+        // On the remote: the branch is our commit on top of the base; the base did not move.
+        assert_eq!(git(&remote, &["rev-parse", base]), *base_sha);
+        let sha = git(&remote, &["rev-parse", &head]);
+        assert_eq!(r["commits"][0]["sha"], sha.as_str());
+        assert_eq!(git(&remote, &["rev-parse", &format!("{sha}^")]), *base_sha);
+        let committed = last_commit_files(&remote, &sha);
+        let changed: Vec<String> = r["changes"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|c| c["file"].as_str().unwrap().to_string())
+            .collect();
+        let mut changed_sorted = changed.clone();
+        changed_sorted.sort();
+        assert_eq!(committed, changed_sorted);
+        for c in r["changes"][0]["references"].as_array().unwrap() {
+            let row = format!(
+                "| `{}` | `{}` |",
+                c["original"].as_str().unwrap(),
+                c["rewritten"].as_str().unwrap()
+            );
+            assert!(body.contains(&row), "{row} not in {body}");
+        }
+        // The work tree is back on its base branch, which did not move; clean.
+        assert_eq!(git(dir, &["rev-parse", "--abbrev-ref", "HEAD"]), *base);
+        assert_eq!(git(dir, &["rev-parse", "HEAD"]), *base_sha);
+        assert_eq!(
+            git(dir, &["status", "--porcelain", "--untracked-files=no"]),
+            ""
+        );
+    }
+    assert_eq!(svc.pulls().len(), 2);
+    let md = std::fs::read_to_string(t.join("report/migration-report.md")).unwrap();
+    assert!(md.contains("Pull request: [#1]("), "{md}");
+    assert!(md.contains("Pull request: [#2]("), "{md}");
+    let state = json_file(&t.join("report/migration-state.json"));
+    assert_eq!(state["repos"].as_object().unwrap().len(), 2, "{state:#}");
+    assert!(!stdout(&out).contains(TOKEN) && !o.contains(TOKEN));
+
+    // Both finished: a rerun skips them. A third repository whose own remote names another
+    // GitHub repository (its origin URL wins over GITHUB_REPOSITORY) that GitHub does not
+    // know: its branch is pushed, the error goes into its report, it is not finished.
+    let c = checkout("c", "ops");
+    git(
+        &c,
+        &[
+            "remote",
+            "set-url",
+            "origin",
+            "https://github.com/other/elsewhere.git",
+        ],
+    );
+    git(&c, &["remote", "set-url", "--push", "origin", remote_arg]);
+    svc.clear_log();
+    let c_arg = c.to_str().unwrap();
+    let out = pr_migrate(&[a_arg, b_arg, c_arg]);
+    assert_eq!(code(&out), 2, "{}", show_out(&out));
+    let text = stdout(&out);
+    assert!(text.contains(&format!("skipped       {a_arg}")), "{text}");
+    assert!(text.contains(&format!("skipped       {b_arg}")), "{text}");
+    assert!(text.contains(&format!("failed        {c_arg}")), "{text}");
+    let log = svc.log();
+    assert!(
+        log.iter()
+            .all(|e| e.path.starts_with("/repos/other/elsewhere/")),
+        "{:?}",
+        log.iter().map(|e| e.line()).collect::<Vec<_>>()
+    );
+    assert!(log.iter().all(|e| e.method == "GET" && e.status == 404));
+    let report = json_file(&t.join("report/migration-report.json"));
+    let rc = repo_entry(&report, c_arg);
+    assert_eq!(rc["status"], "failed");
+    let message = rc["message"].as_str().unwrap();
+    assert!(message.contains("other/elsewhere"), "{message}");
+    assert!(message.contains("404"), "{message}");
+    assert!(!message.contains(TOKEN), "{message}");
+    assert!(rc["pull_request"].is_null());
+    let state = json_file(&t.join("report/migration-state.json"));
+    assert_eq!(state["repos"].as_object().unwrap().len(), 2, "{state:#}");
+    assert_eq!(git(&c, &["rev-parse", "--abbrev-ref", "HEAD"]), "ops");
+    assert_eq!(svc.pulls().len(), 2);
 }

@@ -134,8 +134,7 @@ fn every_input_is_consumed_and_documented() {
             "README.md's GitHub Action section does not document output `{name}`"
         );
     }
-    // a flag input must be a flag of the binary; the ones for commands still being built
-    // (bump, verify, scan) are reported until they exist
+    // a flag input must be a flag of the binary (`pull-request`: of bump, run and migrate)
     let cli = harborize::cli::Cli::command();
     for (name, mapping) in INPUTS {
         if *mapping != Mapping::Flag {
@@ -144,24 +143,18 @@ fn every_input_is_consumed_and_documented() {
         let has = cli
             .get_subcommands()
             .any(|s| s.get_arguments().any(|a| a.get_long() == Some(*name)));
-        if !has {
-            eprintln!("note: input `{name}` maps to --{name}, which no command has yet");
-            assert!(
-                [
-                    "image",
-                    "tag",
-                    "digest",
-                    "verify",
-                    "scan",
-                    "severity",
-                    "cacert",
-                    "push",
-                    "pull-request"
-                ]
-                .contains(name),
-                "input `{name}` maps to --{name}, which no harborize command has"
-            );
-        }
+        assert!(
+            has,
+            "input `{name}` maps to --{name}, which no harborize command has"
+        );
+    }
+    for command in ["bump", "run", "migrate"] {
+        let sub = cli.find_subcommand(command).unwrap();
+        assert!(
+            sub.get_arguments()
+                .any(|a| a.get_long() == Some("pull-request")),
+            "harborize {command} has no --pull-request"
+        );
     }
 }
 
@@ -250,6 +243,45 @@ fn entrypoint_maps_inputs_to_argv_and_env() {
     assert_eq!(code(&out), 2);
 }
 
+#[test]
+fn the_pull_request_input_maps_to_the_flag() {
+    for command in ["bump", "run", "migrate"] {
+        let out = action_cmd()
+            .arg("--print")
+            .env("INPUT_COMMAND", command)
+            .env("INPUT_PULL-REQUEST", "true")
+            .env("INPUT_GITHUB-TOKEN", "ghs_secret")
+            .output()
+            .unwrap();
+        assert_eq!(code(&out), 0, "{command}: {}", stderr(&out));
+        let plan = json(&out);
+        assert_eq!(
+            plan["argv"],
+            serde_json::json!([command, "--pull-request"]),
+            "{command}"
+        );
+        assert_eq!(plan["env_names"], serde_json::json!(["GITHUB_TOKEN"]));
+        assert!(!stdout(&out).contains("ghs_secret"));
+    }
+    // left off: no flag
+    let out = action_cmd()
+        .arg("--print")
+        .env("INPUT_COMMAND", "bump")
+        .env("INPUT_PULL-REQUEST", "false")
+        .output()
+        .unwrap();
+    assert_eq!(json(&out)["argv"], serde_json::json!(["bump"]));
+    // a command without the flag refuses the input instead of dropping it
+    let out = action_cmd()
+        .arg("--print")
+        .env("INPUT_COMMAND", "check")
+        .env("INPUT_PULL-REQUEST", "true")
+        .output()
+        .unwrap();
+    assert_eq!(code(&out), 2);
+    assert!(stderr(&out).contains("pull-request"), "{}", stderr(&out));
+}
+
 fn git(dir: &Path, args: &[&str]) {
     let out = Command::new("git")
         .args(["-c", "user.name=t", "-c", "user.email=t@example.com"])
@@ -318,7 +350,8 @@ fn entrypoint_runs_the_command_and_sets_outputs() {
     assert_eq!(code(&out), 0, "{}", stderr(&out));
     git(&repo, &["commit", "-q", "-am", "through harbor"]);
 
-    // bump writes its own outputs; the entrypoint adds only the missing pr-url
+    // bump writes all its outputs itself (pr-url empty without --pull-request); the
+    // entrypoint adds none
     std::fs::write(&outputs, "").unwrap();
     let out = action_cmd()
         .current_dir(tmp.path())
@@ -345,7 +378,7 @@ fn entrypoint_runs_the_command_and_sets_outputs() {
     let names = harborize::commands::action::written_outputs(&written);
     assert_eq!(
         names,
-        ["changed", "commit", "images", "pr-url"],
+        ["changed", "commit", "pr-url", "images"],
         "{written}"
     );
     assert!(written.contains("changed=true\n"), "{written}");
@@ -354,7 +387,7 @@ fn entrypoint_runs_the_command_and_sets_outputs() {
         written.contains("harbor.example.com/docker-hub/library/nginx:1.28"),
         "{written}"
     );
-    assert!(written.ends_with("pr-url=\n"), "{written}");
+    assert!(written.contains("\npr-url=\n"), "{written}");
 }
 
 #[test]

@@ -1,15 +1,22 @@
 //! `harborize run`: rewrite → verify → scan → commit (→ push) on real git repositories and a
 //! real registry (tests/support). A failing stage writes nothing; a passing run commits
-//! exactly the files it changed.
+//! exactly the files it changed. `--pull-request` against the local GitHub REST service
+//! (`support_github`, whose branches are the bare remote's).
+
+// serde_json's `json!` for GitHub's wide objects in `support_github`.
+#![recursion_limit = "256"]
 
 mod common;
 mod support;
+mod support_github;
 
 use std::path::Path;
 use std::process::Command;
 
 use common::{code, harborize, stderr, stdout};
+use harborize::github::{branch_name, change_key};
 use support::registry::{HarnessOptions, RegistryHarness};
+use support_github::{GitHubService, OWNER, REPO, TOKEN};
 
 fn git(dir: &Path, args: &[&str]) -> String {
     let out = Command::new("git")
@@ -201,4 +208,100 @@ fn dry_run_and_switched_off_stages() {
         before
     );
     assert_eq!(git(&work, &["rev-parse", "HEAD"]), head);
+}
+
+#[test]
+fn pull_request_opens_one_from_the_change_branch() {
+    let h = RegistryHarness::start(HarnessOptions::default().public_projects(&["docker-hub"]));
+    h.push_image("docker-hub/library/nginx", "1.27");
+    let (tmp, work) = repo(&h.host(), "nginx:1.27");
+    let remote = tmp.path().join("remote.git");
+    let main_before = git(&remote, &["rev-parse", "main"]);
+    let svc = GitHubService::start_for_repo(&remote);
+    let output = tmp.path().join("gh_output");
+    let summary = tmp.path().join("gh_summary");
+    let out = harborize()
+        .current_dir(&work)
+        .args([
+            "run",
+            ".",
+            "--cacert",
+            h.ca_pem_path().to_str().unwrap(),
+            "--skip-scan",
+            "--pull-request",
+        ])
+        .env("GIT_AUTHOR_NAME", "harborize-bot")
+        .env("GIT_AUTHOR_EMAIL", "bot@example.com")
+        .env("GITHUB_TOKEN", TOKEN)
+        .env("GITHUB_API_URL", svc.api_url())
+        .env("GITHUB_REPOSITORY", format!("{OWNER}/{REPO}"))
+        .env("GITHUB_OUTPUT", &output)
+        .env("GITHUB_STEP_SUMMARY", &summary)
+        .output()
+        .unwrap();
+    assert_eq!(code(&out), 0, "{}\n{}", stdout(&out), stderr(&out));
+    let new = format!("{}/docker-hub/library/nginx:1.27", h.host());
+    let head = branch_name(&change_key("run", "main", &[format!("nginx:1.27 → {new}")]));
+    let pr_url = format!("http://{}/{OWNER}/{REPO}/pull/1", svc.addr);
+    assert!(
+        stdout(&out).contains(&format!("opened pull request #1 ({head} → main): {pr_url}")),
+        "{}",
+        stdout(&out)
+    );
+
+    // One POST with title, head, base and the markdown body (what changed, verified).
+    let log = svc.log();
+    let posts: Vec<_> = log.iter().filter(|e| e.method == "POST").collect();
+    assert_eq!(
+        posts.len(),
+        1,
+        "{:?}",
+        log.iter().map(|e| e.line()).collect::<Vec<_>>()
+    );
+    assert!(log.iter().all(|e| e.method != "PATCH"));
+    let body = posts[0].json();
+    assert_eq!(
+        body["title"],
+        "harborize: route 1 image reference(s) through Harbor"
+    );
+    assert_eq!(body["head"], head.as_str());
+    assert_eq!(body["base"], "main");
+    let text = body["body"].as_str().unwrap();
+    assert!(
+        text.contains(&format!("| `nginx:1.27` | `{new}` |")),
+        "{text}"
+    );
+    assert!(
+        text.contains("Verified: 1 reference(s) checked through Harbor, 0 failed."),
+        "{text}"
+    );
+    assert!(text.contains("Scanned: no (`--skip-scan`)."), "{text}");
+
+    // The branch holds exactly the changed file on top of main; main is untouched, on the
+    // remote and in the clone, which is back on main.
+    assert_eq!(git(&remote, &["rev-parse", "main"]), main_before);
+    let pr_sha = git(&remote, &["rev-parse", &head]);
+    assert_eq!(
+        git(&remote, &["rev-parse", &format!("{pr_sha}^")]),
+        main_before
+    );
+    assert_eq!(
+        git(&remote, &["show", "--name-only", "--format=", &pr_sha]),
+        "apps/web.yaml"
+    );
+    assert_eq!(git(&work, &["rev-parse", "--abbrev-ref", "HEAD"]), "main");
+    assert_eq!(git(&work, &["rev-parse", "main"]), main_before);
+    assert_eq!(
+        git(&work, &["status", "--porcelain", "--untracked-files=no"]),
+        ""
+    );
+
+    let o = std::fs::read_to_string(&output).unwrap();
+    assert!(o.contains(&format!("pr-url={pr_url}\n")), "{o}");
+    assert!(o.contains(&format!("commit={pr_sha}\n")), "{o}");
+    let s = std::fs::read_to_string(&summary).unwrap();
+    assert!(s.contains(&format!("Pull request: {pr_url}")), "{s}");
+    for text in [stdout(&out), stderr(&out), o, s] {
+        assert!(!text.contains(TOKEN), "the token leaked into: {text}");
+    }
 }

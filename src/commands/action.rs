@@ -9,8 +9,12 @@
 //! Secrets go to the child's environment only (never argv): `github-token` → `GITHUB_TOKEN`,
 //! `harbor-username`/`harbor-password` → `HARBORIZE_USERNAME`/`HARBORIZE_PASSWORD`.
 //!
+//! The `pull-request` input is the `--pull-request` switch of `bump`, `run` and `migrate`
+//! (with `github-token` as the token the pull request is opened with).
+//!
 //! Outputs: commands that know them (`bump`, `run`) write `changed`, `commit`, `pr-url` and
-//! `images` to `$GITHUB_OUTPUT` themselves. Whatever the child did not write, this command
+//! `images` to `$GITHUB_OUTPUT` themselves (`migrate --pull-request` writes `pr-url`: each
+//! pull request's URL, space-separated). Whatever the child did not write, this command
 //! fills in afterwards: `changed` and `commit` from git (the working tree or HEAD moved),
 //! `pr-url` empty and `images` `[]`, so every declared output always exists.
 

@@ -1,19 +1,26 @@
 //! `harborize bump`: set a new tag (and digest) on every reference to one image, written
 //! as its Harbor path; optionally commit exactly the changed files and push, re-applying
 //! the bump on the moved remote head when the push is rejected (never forcing).
+//!
+//! With `--pull-request` the commit goes to a branch named after the change
+//! (`harborize/<hash>` of the base branch, the image and its new reference), which is pushed
+//! with the same retry loop, and a pull request is opened from it into the base branch, or
+//! updated when one is open already. The user's branch is never committed to nor reset; the
+//! run ends with it checked out again.
 
-use std::collections::BTreeSet;
+use std::collections::{BTreeMap, BTreeSet};
 use std::io::Write;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
-use anyhow::{bail, Context, Result};
+use anyhow::{anyhow, bail, Context, Result};
 use serde::Serialize;
 
 use crate::bump::{self, BumpOptions, BumpRun, Target};
 use crate::cli::{BumpArgs, Common};
 use crate::commands::{mapper_for, EXIT_ERROR, EXIT_FINDINGS, EXIT_OK};
 use crate::git::{self, Auth, Git, Identity, PushOutcome};
+use crate::github::{self, GitHub};
 use crate::report::{Format, Mode, Report};
 
 /// The default commit message: subject, one line per bumped reference, the trailer.
@@ -46,6 +53,116 @@ struct GitOut {
     /// Pushes rejected because the remote moved (each followed by fetch, reset, re-bump).
     retries: u32,
     message: String,
+    /// The pull request opened or updated (`--pull-request`).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pull_request: Option<PrOut>,
+}
+
+/// A pull request a run opened or updated (`bump` and `run` JSON, `migrate` report).
+#[derive(Debug, Clone, Serialize, serde::Deserialize, PartialEq, Eq)]
+pub struct PrOut {
+    pub number: u64,
+    pub url: String,
+    /// `true` when this run opened it, `false` when it updated the one already open.
+    pub created: bool,
+    /// The branch it is from (`harborize/<hash>`).
+    pub head: String,
+    /// The branch it goes into.
+    pub base: String,
+}
+
+impl PrOut {
+    /// `opened pull request #3 (harborize/abc → main): URL`
+    pub fn describe(&self) -> String {
+        format!(
+            "{} pull request #{} ({} → {}): {}",
+            if self.created { "opened" } else { "updated" },
+            self.number,
+            self.head,
+            self.base,
+            self.url
+        )
+    }
+}
+
+/// Where a `--pull-request` run goes: the client, the branch named after the change, and
+/// the base branch on the remote.
+pub struct PrTarget {
+    pub client: GitHub,
+    pub head: String,
+    pub base: String,
+}
+
+/// What [`open_pull_request`] came to.
+pub enum PrResult {
+    Done(PrOut),
+    /// GitHub says the branch has no commits over the base: the base has the change.
+    NothingNew,
+}
+
+/// The message for a change the base branch already has.
+pub const BASE_HAS_IT: &str = "the base already has this change; no pull request";
+
+/// Set up `--pull-request` on an open repository, before anything is written: the client
+/// (fails fast on a missing token or an unknown repository), then `head` checked out as a
+/// new branch at HEAD (same commit, no checkout), so commits, pushes and retries never
+/// touch `branch`.
+pub fn start_pull_request(
+    git: &Git,
+    remote: &str,
+    branch: &str,
+    base: &str,
+    head: String,
+    env: impl Fn(&str) -> Option<String>,
+) -> Result<PrTarget> {
+    let client = pr_client(git, remote, branch, env)?;
+    git.start_branch(&head)?;
+    Ok(PrTarget {
+        client,
+        head,
+        base: base.to_string(),
+    })
+}
+
+/// The GitHub client for pull requests into `branch`'s remote branch on `remote`: the
+/// repository from the remote's URL (else `GITHUB_REPOSITORY`), the token and API URL from
+/// the environment. Fails when any is missing, or when `branch` is itself a pull request
+/// branch of an earlier run.
+pub fn pr_client(
+    git: &Git,
+    remote: &str,
+    branch: &str,
+    env: impl Fn(&str) -> Option<String>,
+) -> Result<GitHub> {
+    if branch.starts_with("harborize/") {
+        bail!(
+            "{branch} is checked out, a pull request branch of harborize: check out the branch the pull request should go into (e.g. main) first"
+        );
+    }
+    Ok(GitHub::from_env(env, git.remote_url(remote).as_deref())?)
+}
+
+/// Open the pull request from `pr.head` (already on the remote) into `pr.base`, or update
+/// the one open from it. "No commits between" is [`PrResult::NothingNew`], not an error.
+pub fn open_pull_request(pr: &PrTarget, title: &str, body: &str) -> Result<PrResult> {
+    match pr
+        .client
+        .open_or_update_blocking(&pr.head, &pr.base, title, body)
+    {
+        Ok(p) => Ok(PrResult::Done(PrOut {
+            number: p.number,
+            url: p.url,
+            created: p.created,
+            head: pr.head.clone(),
+            base: pr.base.clone(),
+        })),
+        Err(github::Error::NothingNew { .. }) => Ok(PrResult::NothingNew),
+        Err(e) => Err(anyhow!(
+            "the branch {} is pushed, but the pull request into {} could not be opened or updated: {e}",
+            pr.head,
+            pr.base
+        )),
+    }
 }
 
 pub fn run(args: &BumpArgs) -> Result<u8> {
@@ -68,9 +185,11 @@ pub fn run_with_env(args: &BumpArgs, env: impl Fn(&str) -> Option<String> + Copy
         diff: args.diff,
         write: !args.dry_run,
     };
-    let commit = args.commit || args.push;
+    let push = args.push || args.pull_request;
+    let commit = args.commit || push;
 
-    // Git comes first: a dirty tree or a missing identity must stop us before any write.
+    // Git comes first: a dirty tree, a missing identity or (for a pull request) a missing
+    // token must stop us before any write.
     let mut session = None;
     if commit {
         let start = args.paths.first().cloned().unwrap_or_else(|| ".".into());
@@ -90,16 +209,58 @@ pub fn run_with_env(args: &BumpArgs, env: impl Fn(&str) -> Option<String> + Copy
             env,
         )?;
         let remote_branch = g.remote_branch(&branch);
+        let pr = if args.pull_request {
+            let key = github::change_key(
+                "bump",
+                &remote_branch,
+                &[format!("{}={}", target.image, target.reference())],
+            );
+            Some(start_pull_request(
+                &g,
+                &args.remote,
+                &branch,
+                &remote_branch,
+                github::branch_name(&key),
+                env,
+            )?)
+        } else {
+            None
+        };
         session = Some(Session {
             git: g,
-            branch,
-            remote_branch,
+            // Commits and pushes go to the pull request branch when there is one.
+            branch: pr
+                .as_ref()
+                .map_or_else(|| branch.clone(), |p| p.head.clone()),
+            remote_branch: pr.as_ref().map_or(remote_branch, |p| p.head.clone()),
+            home: branch,
             dirty,
             author,
             committer,
+            pr,
         });
     }
 
+    let result = bump_loop(args, &mapper, &target, opts, session.as_ref(), env);
+    if let Some(s) = session.as_ref().filter(|s| s.pr.is_some()) {
+        // Back to the branch the user had: it was neither committed to nor moved.
+        if let Err(e) = s.git.switch_to(&s.home) {
+            eprintln!("harborize: warning: {e:#}; {} stays checked out", s.branch);
+        }
+    }
+    result
+}
+
+/// Bump, commit, push (retrying on a moved remote), open the pull request.
+fn bump_loop(
+    args: &BumpArgs,
+    mapper: &crate::mapping::Mapper,
+    target: &Target,
+    opts: BumpOptions,
+    session: Option<&Session>,
+    env: impl Fn(&str) -> Option<String> + Copy,
+) -> Result<u8> {
+    let push = args.push || args.pull_request;
     let mut out = GitOut::default();
     let mut attempt: u32 = 0;
     // After a rejected push, only files that can differ from the first full pass are
@@ -108,11 +269,14 @@ pub fn run_with_env(args: &BumpArgs, env: impl Fn(&str) -> Option<String> + Copy
     // How long one fetch → re-bump → commit → push cycle takes: the backoff scales with it,
     // so racers on a large repository spread out as well as on a small one.
     let mut cycle_start: Option<std::time::Instant> = None;
+    // What the bump changed over all attempts (for the pull request body: a retry that
+    // finds the change already on the remote branch changes nothing itself).
+    let mut done = Bumped::default();
     loop {
-        let run = bump::run(&paths, &mapper, &target, opts);
+        let run = bump::run(&paths, mapper, target, opts);
         if run.errors() > 0 || run.blocked > 0 {
             let blocked = run.blocked;
-            finish_report(args, &mapper, &target, run, &out)?;
+            finish_report(args, mapper, target, run, &out)?;
             if blocked > 0 {
                 eprintln!(
                     "harborize: {blocked} reference(s) to {} cannot be bumped (see above); nothing was written",
@@ -135,24 +299,25 @@ pub fn run_with_env(args: &BumpArgs, env: impl Fn(&str) -> Option<String> + Copy
             );
         }
         let changed = run.changed_files();
+        done.add(&run);
         if args.dry_run {
             let code = if changed.is_empty() {
                 EXIT_OK
             } else {
                 EXIT_FINDINGS
             };
-            finish_report(args, &mapper, &target, run, &out)?;
+            finish_report(args, mapper, target, run, &out)?;
             return Ok(code);
         }
-        let Some(s) = session.as_ref() else {
+        let Some(s) = session else {
             out.changed = !changed.is_empty();
             out.message = if out.changed {
                 format!("{} file(s) changed", changed.len())
             } else {
-                format!("nothing changed: already at {}", version(&target))
+                format!("nothing changed: already at {}", version(target))
             };
-            write_github(&target, &run, &out, env)?;
-            finish_report(args, &mapper, &target, run, &out)?;
+            write_github(target, &run, &out, env)?;
+            finish_report(args, mapper, target, run, &out)?;
             return Ok(EXIT_OK);
         };
         if changed.is_empty() {
@@ -166,16 +331,17 @@ pub fn run_with_env(args: &BumpArgs, env: impl Fn(&str) -> Option<String> + Copy
                 format!(
                     "the remote already has {} at {}: nothing to commit",
                     target.image,
-                    version(&target)
+                    version(target)
                 )
             } else {
-                format!(
-                    "nothing changed: already at {}; no commit",
-                    version(&target)
-                )
+                format!("nothing changed: already at {}; no commit", version(target))
             };
-            write_github(&target, &run, &out, env)?;
-            finish_report(args, &mapper, &target, run, &out)?;
+            // After a retry the pull request branch on the remote carries the change; at
+            // the first attempt the base branch does.
+            let pr = finish_pull_request(s, attempt > 0, target, &done, &mut out);
+            write_github(target, &run, &out, env)?;
+            finish_report(args, mapper, target, run, &out)?;
+            pr?;
             return Ok(EXIT_OK);
         }
         let rels = changed
@@ -195,7 +361,7 @@ pub fn run_with_env(args: &BumpArgs, env: impl Fn(&str) -> Option<String> + Copy
                 );
             }
         }
-        let message = commit_message(args, &target, &run, s);
+        let message = commit_message(args, target, &run, s);
         let base = s.git.head()?;
         let cycle_start_now = cycle_start.unwrap_or_else(std::time::Instant::now);
         let oid = s
@@ -203,17 +369,19 @@ pub fn run_with_env(args: &BumpArgs, env: impl Fn(&str) -> Option<String> + Copy
             .commit_files(&rels, &message, &s.author, &s.committer)?;
         let Some(oid) = oid else {
             out.message = "nothing changed in the committed tree; no commit".into();
-            write_github(&target, &run, &out, env)?;
-            finish_report(args, &mapper, &target, run, &out)?;
+            let pr = finish_pull_request(s, attempt > 0, target, &done, &mut out);
+            write_github(target, &run, &out, env)?;
+            finish_report(args, mapper, target, run, &out)?;
+            pr?;
             return Ok(EXIT_OK);
         };
         out.changed = true;
         out.commit = Some(oid.to_string());
         out.branch = Some(s.branch.clone());
-        if !args.push {
+        if !push {
             out.message = format!("committed {} on {}", short(&oid.to_string()), s.branch);
-            write_github(&target, &run, &out, env)?;
-            finish_report(args, &mapper, &target, run, &out)?;
+            write_github(target, &run, &out, env)?;
+            finish_report(args, mapper, target, run, &out)?;
             return Ok(EXIT_OK);
         }
         match s.git.push(&args.remote, &s.branch, &s.remote_branch)? {
@@ -234,8 +402,10 @@ pub fn run_with_env(args: &BumpArgs, env: impl Fn(&str) -> Option<String> + Copy
                         String::new()
                     }
                 );
-                write_github(&target, &run, &out, env)?;
-                finish_report(args, &mapper, &target, run, &out)?;
+                let pr = finish_pull_request(s, true, target, &done, &mut out);
+                write_github(target, &run, &out, env)?;
+                finish_report(args, mapper, target, run, &out)?;
+                pr?;
                 return Ok(EXIT_OK);
             }
             PushOutcome::Rejected(why) => {
@@ -271,6 +441,85 @@ pub fn run_with_env(args: &BumpArgs, env: impl Fn(&str) -> Option<String> + Copy
     }
 }
 
+/// Every `old → new` and file a bump changed, over all attempts.
+#[derive(Default)]
+struct Bumped {
+    changes: BTreeMap<String, String>,
+    files: BTreeSet<String>,
+}
+
+impl Bumped {
+    fn add(&mut self, run: &BumpRun) {
+        self.changes.extend(run.changes());
+        self.files.extend(
+            run.results
+                .iter()
+                .filter(|r| r.changed)
+                .map(|r| r.display.clone()),
+        );
+    }
+}
+
+/// The pull request step of a run that ends here (`--pull-request`; nothing otherwise):
+/// `on_remote` when the pull request branch on the remote has the change (pushed, or found
+/// there after a retry), else the base branch has it. The caller prints the report before
+/// returning an error from here.
+fn finish_pull_request(
+    s: &Session,
+    on_remote: bool,
+    target: &Target,
+    done: &Bumped,
+    out: &mut GitOut,
+) -> Result<()> {
+    let Some(pr) = &s.pr else { return Ok(()) };
+    if on_remote {
+        pull_request(pr, target, done, out)
+    } else {
+        out.message = format!("{}; {BASE_HAS_IT}", out.message);
+        Ok(())
+    }
+}
+
+/// Open or update the pull request for the change now on `pr.head`; the outcome goes into
+/// `out` (its URL, or "the base already has this change").
+fn pull_request(pr: &PrTarget, target: &Target, done: &Bumped, out: &mut GitOut) -> Result<()> {
+    let title = format!("harborize: bump {} to {}", target.image, target.tag);
+    let changes: Vec<(String, String)> = done
+        .changes
+        .iter()
+        .map(|(a, b)| (a.clone(), b.clone()))
+        .collect();
+    let mut notes = vec![format!(
+        "Every reference to `{}` now pulls `{}` through Harbor.",
+        target.image,
+        target.reference()
+    )];
+    if !done.files.is_empty() {
+        let files: Vec<String> = done.files.iter().map(|f| format!("`{f}`")).collect();
+        notes.push(format!("Files: {}.", files.join(", ")));
+    }
+    if let Some(c) = &out.commit {
+        notes.push(format!("Commit: `{c}` on `{}`.", pr.head));
+    }
+    let body = github::markdown_body(
+        &format!(
+            "harborize bump: `{}` to `{}`",
+            target.image,
+            version(target)
+        ),
+        &changes,
+        &notes,
+    );
+    match open_pull_request(pr, &title, &body)? {
+        PrResult::Done(p) => {
+            out.message = format!("{}; {}", out.message, p.describe());
+            out.pull_request = Some(p);
+        }
+        PrResult::NothingNew => out.message = format!("{}; {BASE_HAS_IT}", out.message),
+    }
+    Ok(())
+}
+
 /// The files to bump again after a reset: repository-relative `changed` paths that a walk
 /// of `roots` would read (manifest extensions, under one of the roots, still present).
 fn rerun_paths(workdir: &Path, roots: &[PathBuf], changed: Vec<PathBuf>) -> Vec<PathBuf> {
@@ -294,8 +543,14 @@ fn rerun_paths(workdir: &Path, roots: &[PathBuf], changed: Vec<PathBuf>) -> Vec<
 
 struct Session {
     git: Git,
+    /// The branch commits go to and are pushed from (the pull request branch with
+    /// `--pull-request`, else the checked-out branch).
     branch: String,
+    /// The remote branch it is pushed to.
     remote_branch: String,
+    /// The branch checked out when the run started.
+    home: String,
+    pr: Option<PrTarget>,
     /// Tracked files that were dirty before the run.
     dirty: Vec<String>,
     author: Identity,
@@ -418,8 +673,8 @@ fn finish_report(
     Ok(())
 }
 
-/// In GitHub Actions: `changed`, `commit`, `images` to `$GITHUB_OUTPUT`, and a markdown
-/// summary to `$GITHUB_STEP_SUMMARY`.
+/// In GitHub Actions: `changed`, `commit`, `pr-url` (empty without a pull request),
+/// `images` to `$GITHUB_OUTPUT`, and a markdown summary to `$GITHUB_STEP_SUMMARY`.
 fn write_github(
     target: &Target,
     run: &BumpRun,
@@ -435,6 +690,11 @@ fn write_github(
             .with_context(|| format!("cannot open GITHUB_OUTPUT {path}"))?;
         writeln!(f, "changed={}", out.changed)?;
         writeln!(f, "commit={}", out.commit.as_deref().unwrap_or(""))?;
+        writeln!(
+            f,
+            "pr-url={}",
+            out.pull_request.as_ref().map_or("", |p| p.url.as_str())
+        )?;
         writeln!(f, "images={}", serde_json::to_string(&[&image])?)?;
     }
     if let Some(path) = env("GITHUB_STEP_SUMMARY").filter(|p| !p.is_empty()) {
@@ -458,6 +718,9 @@ fn write_github(
             image.files.len()
         ));
         md.push_str(&format!("{}\n", out.message));
+        if let Some(p) = &out.pull_request {
+            md.push_str(&format!("\nPull request: {}\n", p.url));
+        }
         let mut f = std::fs::OpenOptions::new()
             .create(true)
             .append(true)

@@ -4,6 +4,12 @@
 //! per top-level directory and push. Finished repositories go into a state file so a rerun
 //! skips them; the run ends with a markdown + JSON report and, when asked, a Renovate
 //! `registryAliases` snippet and the list of `imagePullSecrets` to decommission.
+//!
+//! `--pull-request`: per repository, the commits go to a branch named after the change
+//! (`harborize/<hash>` of the base branch and every `old → new`), pushed to the
+//! repository's own remote, and a pull request is opened (or updated) there into the base
+//! branch. A repository counts as finished only once its pull request exists (or there was
+//! nothing to change).
 
 use std::collections::BTreeMap;
 use std::io::IsTerminal;
@@ -14,12 +20,14 @@ use anyhow::{bail, Context, Result};
 use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
 
 use crate::cli::{Common, MigrateArgs, OnUnreachable};
+use crate::commands::bump::{open_pull_request, pr_client, PrResult, PrTarget, BASE_HAS_IT};
 use crate::commands::scan::scan_report;
 use crate::commands::verify::verify_report;
 use crate::commands::{mapper_for, EXIT_ERROR, EXIT_FINDINGS, EXIT_OK};
 use crate::config::Config;
 use crate::engine::{self, RunOptions};
 use crate::git::{self, Auth, Git, Identity, PushOutcome};
+use crate::github::{self, GitHub};
 use crate::migrate::{
     self, BatchBy, CommitInfo, Direction, MigrationReport, RepoReport, RepoStatus, ScanInfo,
     Source, State, VerifyFailure, VerifyInfo,
@@ -35,6 +43,7 @@ struct Ctx<'a> {
     args: &'a MigrateArgs,
     direction: Direction,
     commit: bool,
+    push: bool,
     batch: BatchBy,
     workdir: PathBuf,
 }
@@ -42,11 +51,20 @@ struct Ctx<'a> {
 /// Git for one repository: opened, checked and identified before anything is written.
 struct Session {
     git: Git,
+    /// The branch commits go to and are pushed from: the checked-out branch, or the pull
+    /// request branch once it is started.
     branch: String,
+    /// The remote branch it is pushed to.
     remote_branch: String,
+    /// The branch checked out when the repository's turn started.
+    home: String,
     dirty: Vec<String>,
     author: Identity,
     committer: Identity,
+    /// `--pull-request`: the client for this repository (made before anything is written),
+    /// then the pull request branch once the change is known.
+    client: Option<GitHub>,
+    pr: Option<PrTarget>,
 }
 
 fn env(k: &str) -> Option<String> {
@@ -93,7 +111,8 @@ pub fn run(args: &MigrateArgs) -> Result<u8> {
     let ctx = Ctx {
         args,
         direction,
-        commit: args.commit || args.push || args.batch_by.is_some(),
+        commit: args.commit || args.push || args.pull_request || args.batch_by.is_some(),
+        push: args.push || args.pull_request,
         batch: args.batch_by.unwrap_or(BatchBy::Repo),
         workdir,
     };
@@ -140,7 +159,9 @@ pub fn run(args: &MigrateArgs) -> Result<u8> {
             let chain: Vec<String> = e.chain().map(|c| c.to_string()).collect();
             rr.message = Some(Auth::from_env(env).redact(&chain.join(": ")));
         }
-        let done = rr.status.finished() && (!args.push || rr.pushed);
+        // With --pull-request a repository that got this far has its pull request (or had
+        // nothing to propose): a failed push or pull request fails the repository.
+        let done = rr.status.finished() && (args.pull_request || !args.push || rr.pushed);
         if done && !args.dry_run {
             if let Some(p) = &state_path {
                 state.record(key, direction, &rr);
@@ -186,8 +207,33 @@ pub fn run(args: &MigrateArgs) -> Result<u8> {
         migrate::write_atomic(path, &text)?;
         written.push(path.clone());
     }
+    if args.pull_request {
+        write_github_output(&report)?;
+    }
     print_summary(&report, &written);
     Ok(exit_code(&report, args.registry.on_unreachable))
+}
+
+/// In GitHub Actions, `pr-url`: the URL of each pull request this run opened or updated
+/// (space-separated when there are several; empty when none).
+fn write_github_output(report: &MigrationReport) -> Result<()> {
+    use std::io::Write as _;
+    let Some(path) = env("GITHUB_OUTPUT").filter(|p| !p.is_empty()) else {
+        return Ok(());
+    };
+    let urls: Vec<&str> = report
+        .repos
+        .iter()
+        .filter(|r| r.status != RepoStatus::Skipped)
+        .filter_map(|r| r.pull_request.as_ref().map(|p| p.url.as_str()))
+        .collect();
+    let mut f = std::fs::OpenOptions::new()
+        .create(true)
+        .append(true)
+        .open(&path)
+        .with_context(|| format!("cannot open GITHUB_OUTPUT {path}"))?;
+    writeln!(f, "pr-url={}", urls.join(" "))?;
+    Ok(())
 }
 
 /// A progress bar on a terminal (stderr); hidden, and so quiet, otherwise.
@@ -251,6 +297,14 @@ fn print_summary(report: &MigrationReport, written: &[PathBuf]) {
                 }
                 if r.pushed {
                     line.push_str(", pushed");
+                }
+                if let Some(p) = &r.pull_request {
+                    line.push_str(&format!(
+                        "; {} pull request #{}: {}",
+                        if p.created { "opened" } else { "updated" },
+                        p.number,
+                        p.url
+                    ));
                 }
                 if !r.errors.is_empty() {
                     line.push_str(&format!("; {} error(s)", r.errors.len()));
@@ -371,7 +425,7 @@ fn process(ctx: &Ctx<'_>, src: &Source, rr: &mut RepoReport, pb: &ProgressBar) -
     rr.registry_aliases = migrate::registry_aliases(&config, &harbor);
 
     // Git first: a dirty tree or a missing identity stops us before any write.
-    let session = if ctx.commit {
+    let mut session = if ctx.commit {
         Some(open_session(args, &root)?)
     } else {
         None
@@ -513,21 +567,106 @@ fn process(ctx: &Ctx<'_>, src: &Source, rr: &mut RepoReport, pb: &ProgressBar) -
         }
     }
 
+    // The pull request branch takes the commits when there is something to commit.
+    if let Some(s) = session.as_mut() {
+        if let Some(client) = s.client.clone() {
+            let pairs = planned_pairs(&planned);
+            if !pairs.is_empty() {
+                let items: Vec<String> = pairs
+                    .iter()
+                    .map(|(old, new)| format!("{old} → {new}"))
+                    .collect();
+                let key = github::change_key(ctx.direction.as_str(), &s.remote_branch, &items);
+                let head = github::branch_name(&key);
+                s.git.start_branch(&head)?;
+                s.pr = Some(PrTarget {
+                    client,
+                    head: head.clone(),
+                    base: s.remote_branch.clone(),
+                });
+                s.branch = head.clone();
+                s.remote_branch = head;
+            }
+        }
+    }
+
+    let result = write_commit_push(ctx, session.as_ref(), rr, &root, &harbor, &mapper, &stage);
+    if let Some(s) = session.as_ref().filter(|s| s.pr.is_some()) {
+        // Back to the branch the repository had checked out: it was neither committed to
+        // nor moved.
+        if let Err(e) = s.git.switch_to(&s.home) {
+            rr.notes.push(format!(
+                "could not check out {} again ({e:#}); {} stays checked out",
+                s.home, s.branch
+            ));
+        }
+    }
+    result?;
+    rr.status = if !rr.errors.is_empty() {
+        RepoStatus::Partial
+    } else if rr.changes.is_empty() {
+        RepoStatus::Unchanged
+    } else {
+        RepoStatus::Migrated
+    };
+    if rr.status == RepoStatus::Partial {
+        rr.message = Some(format!(
+            "{} file(s) could not be processed (left untouched); the others were {}",
+            rr.errors.len(),
+            match ctx.direction {
+                Direction::Migrate => "migrated",
+                Direction::Revert => "reverted",
+            }
+        ));
+    }
+    Ok(())
+}
+
+/// Write, commit and push (fetching, resetting and migrating again when the remote moved),
+/// then open or update the pull request.
+fn write_commit_push(
+    ctx: &Ctx<'_>,
+    session: Option<&Session>,
+    rr: &mut RepoReport,
+    root: &Path,
+    harbor: &str,
+    mapper: &crate::mapping::Mapper,
+    stage: &dyn Fn(&str),
+) -> Result<()> {
+    let args = ctx.args;
+    let run_options = RunOptions {
+        plan: PlanOptions {
+            direction: match ctx.direction {
+                Direction::Migrate => plan::Direction::Forward,
+                Direction::Revert => plan::Direction::Revert,
+            },
+            rewrite_hints: args.rewrite_hints,
+        },
+        write: true,
+        diff: false,
+    };
+    let roots = [root.to_path_buf()];
+    // What the first attempt changed and committed (for the pull request: a retry that finds
+    // the change on the remote branch already changes nothing itself).
+    let mut first: Option<(Pairs, Vec<String>)> = None;
     let mut attempt = 0;
     loop {
         stage("writing");
-        let written = Report::build(
-            &harbor,
-            engine::run(&roots, &mapper, run_options(true)),
-            true,
-        );
-        rr.fill(&written, &root, true);
+        let written = Report::build(harbor, engine::run(&roots, mapper, run_options), true);
+        rr.fill(&written, root, true);
         rr.written = true;
-        let Some(s) = &session else { break };
+        let Some(s) = session else { break };
         rr.branch = Some(s.branch.clone());
         stage("committing");
-        rr.commits = commit(ctx, s, rr, &root)?;
-        if !args.push {
+        rr.commits = commit(ctx, s, rr, root)?;
+        if first.is_none() {
+            first = Some((
+                report_pairs(rr),
+                rr.commits.iter().map(|c| c.sha.clone()).collect(),
+            ));
+        }
+        // With --pull-request and nothing to propose, the base branch is not pushed.
+        if !ctx.push || (args.pull_request && s.pr.is_none()) {
             break;
         }
         stage("pushing");
@@ -556,24 +695,92 @@ fn process(ctx: &Ctx<'_>, src: &Source, rr: &mut RepoReport, pb: &ProgressBar) -
             }
         }
     }
-    rr.status = if !rr.errors.is_empty() {
-        RepoStatus::Partial
-    } else if rr.changes.is_empty() {
-        RepoStatus::Unchanged
-    } else {
-        RepoStatus::Migrated
+    let Some(target) = session.and_then(|s| s.pr.as_ref()) else {
+        return Ok(());
     };
-    if rr.status == RepoStatus::Partial {
-        rr.message = Some(format!(
-            "{} file(s) could not be processed (left untouched); the others were {}",
-            rr.errors.len(),
-            match ctx.direction {
-                Direction::Migrate => "migrated",
-                Direction::Revert => "reverted",
-            }
+    if !rr.pushed {
+        return Ok(());
+    }
+    stage("opening the pull request");
+    let (pairs, commits) = first.unwrap_or_default();
+    let (title, heading) = match ctx.direction {
+        Direction::Migrate => (
+            "harborize: route container images through Harbor".to_string(),
+            format!(
+                "harborize migrate: {} reference(s) now pull through {harbor}",
+                pairs.len()
+            ),
+        ),
+        Direction::Revert => (
+            "harborize: revert container images to their upstream registries".to_string(),
+            format!(
+                "harborize migrate --revert: {} reference(s) back to their upstream registries",
+                pairs.len()
+            ),
+        ),
+    };
+    let mut notes = Vec::new();
+    if let Some(v) = &rr.verify {
+        notes.push(format!(
+            "Verified: {} unique reference(s) checked through Harbor, {} failed.",
+            v.checked, v.failed
         ));
     }
+    if let Some(sc) = &rr.scan {
+        notes.push(format!(
+            "Scanned: {} image(s) with Trivy, {} failing, {} error(s).",
+            sc.images, sc.failed, sc.errors
+        ));
+    }
+    if !commits.is_empty() {
+        let shown: Vec<String> = commits.iter().map(|c| format!("`{c}`")).collect();
+        notes.push(format!(
+            "Commits: {} on `{}`.",
+            shown.join(", "),
+            target.head
+        ));
+    }
+    if !rr.stays.is_empty() {
+        let stays: usize = rr.stays.iter().map(|s| s.count).sum();
+        notes.push(format!(
+            "{stays} reference(s) stay direct (unmapped, excluded, templated, invalid or hints): see the migration report."
+        ));
+    }
+    let body = github::markdown_body(&heading, &pairs, &notes);
+    match open_pull_request(target, &title, &body)? {
+        PrResult::Done(p) => rr.pull_request = Some(p),
+        PrResult::NothingNew => rr.notes.push(BASE_HAS_IT.to_string()),
+    }
     Ok(())
+}
+
+/// Distinct `old → new` pairs.
+type Pairs = Vec<(String, String)>;
+
+/// Every distinct `old → new` the plan rewrites, sorted.
+fn planned_pairs(report: &Report) -> Pairs {
+    let mut pairs: Vec<(String, String)> = report
+        .references
+        .iter()
+        .filter(|r| r.status == crate::plan::Status::Rewritten)
+        .map(|r| (r.original.clone(), r.rewritten.clone().unwrap_or_default()))
+        .collect();
+    pairs.sort();
+    pairs.dedup();
+    pairs
+}
+
+/// Every distinct `old → new` of the report's changes, sorted.
+fn report_pairs(rr: &RepoReport) -> Pairs {
+    let mut pairs: Vec<(String, String)> = rr
+        .changes
+        .iter()
+        .flat_map(|f| f.references.iter())
+        .map(|c| (c.original.clone(), c.rewritten.clone()))
+        .collect();
+    pairs.sort();
+    pairs.dedup();
+    pairs
 }
 
 fn open_session(args: &MigrateArgs, root: &Path) -> Result<Session> {
@@ -597,13 +804,21 @@ fn open_session(args: &MigrateArgs, root: &Path) -> Result<Session> {
         env,
     )?;
     let remote_branch = g.remote_branch(&branch);
+    let client = if args.pull_request {
+        Some(pr_client(&g, &args.remote, &branch, env)?)
+    } else {
+        None
+    };
     Ok(Session {
         git: g,
-        branch,
+        branch: branch.clone(),
         remote_branch,
+        home: branch,
         dirty,
         author,
         committer,
+        client,
+        pr: None,
     })
 }
 

@@ -1,7 +1,9 @@
 //! `harborize run`: the whole pipeline in one command — rewrite → verify → scan → commit
 //! (→ push). Each stage can be switched off; `--dry-run` plans, verifies and scans, shows
 //! what would be written and commits nothing. A failing stage stops the run before any
-//! byte is written.
+//! byte is written. `--pull-request` commits to a branch named after the change
+//! (`harborize/<hash>` of the base branch and every `old → new`), pushes it and opens (or
+//! updates) a pull request into the base branch, as `bump` does.
 
 use std::io::Write;
 use std::path::{Path, PathBuf};
@@ -9,12 +11,14 @@ use std::path::{Path, PathBuf};
 use anyhow::{bail, Context, Result};
 
 use crate::cli::RunArgs;
+use crate::commands::bump::{open_pull_request, pr_client, PrOut, PrResult, PrTarget, BASE_HAS_IT};
 use crate::commands::scan::scan_report;
 use crate::commands::verify::verify_report;
 use crate::commands::{mapper_for, EXIT_ERROR, EXIT_FINDINGS, EXIT_OK};
 use crate::config::Config;
 use crate::engine::{self, RunOptions};
 use crate::git::{self, Auth, Git, Identity, PushOutcome};
+use crate::github::{self, GitHub};
 use crate::plan::{Direction, PlanOptions, Status};
 use crate::report::{Mode, Report};
 
@@ -28,10 +32,26 @@ fn env(key: &str) -> Option<String> {
 /// The git side of a committing run, settled before anything is written.
 struct Session {
     git: Git,
+    /// The branch commits go to and are pushed from: the checked-out branch, or the pull
+    /// request branch once it is started.
     branch: String,
+    /// The remote branch it is pushed to.
     remote_branch: String,
+    /// The branch checked out when the run started.
+    home: String,
     author: Identity,
     committer: Identity,
+    /// `--pull-request`: the client (made before anything is written, so a missing token
+    /// stops the run first), then the pull request branch once the change is known.
+    client: Option<GitHub>,
+    pr: Option<PrTarget>,
+}
+
+/// What the verify and scan stages found (for the pull request body).
+#[derive(Default)]
+struct Checked {
+    verified: Option<(usize, usize)>,
+    scanned: Option<(usize, String)>,
 }
 
 pub fn run(args: &RunArgs) -> Result<u8> {
@@ -52,18 +72,41 @@ pub fn run(args: &RunArgs) -> Result<u8> {
         rewrite_hints: args.common.rewrite_hints,
     };
     let committing = !args.skip_commit && !args.dry_run;
-    let session = if committing {
+    let mut session = if committing {
         Some(open_session(args, start)?)
     } else {
         None
     };
 
+    let result = pipeline(args, &mapper, &config, plan, session.as_mut());
+    if let Some(s) = session.as_ref().filter(|s| s.pr.is_some()) {
+        // Back to the branch the user had: it was neither committed to nor moved.
+        if let Err(e) = s.git.switch_to(&s.home) {
+            eprintln!("harborize: warning: {e:#}; {} stays checked out", s.branch);
+        }
+    }
+    result
+}
+
+/// The stages, then commit, push (redoing the run on a moved remote), pull request.
+fn pipeline(
+    args: &RunArgs,
+    mapper: &crate::mapping::Mapper,
+    config: &Config,
+    plan: PlanOptions,
+    mut session: Option<&mut Session>,
+) -> Result<u8> {
+    let push = args.push || args.pull_request;
+    let mut checked = Checked::default();
+    // The change as first committed (a retry that finds it on the remote branch already
+    // changes nothing itself).
+    let mut pr_changes: Vec<(String, String)> = Vec::new();
     let mut attempt = 0u32;
     loop {
         // 1. rewrite (planned only)
         let planned = engine::run(
             &args.common.paths,
-            &mapper,
+            mapper,
             RunOptions {
                 plan,
                 write: false,
@@ -82,6 +125,7 @@ pub fn run(args: &RunArgs) -> Result<u8> {
         // 2. verify
         if !args.skip_verify && plan.direction == Direction::Forward {
             let (summary, _) = verify_report(&mut report, mapper.harbor(), &args.registry)?;
+            checked.verified = Some((summary.checked, summary.failed));
             let code = summary.exit_code(args.registry.on_unreachable);
             if summary.failed > summary.unreachable || code == EXIT_ERROR {
                 report.print(args.common.format, Mode::Rewrite { applied: false }, false)?;
@@ -93,12 +137,13 @@ pub fn run(args: &RunArgs) -> Result<u8> {
         if !args.skip_scan && plan.direction == Direction::Forward {
             let output = scan_report(
                 &mut report,
-                &mapper,
+                mapper,
                 &args.registry,
                 &args.trivy,
                 &config.scan.allow,
                 config.source.as_ref(),
             )?;
+            checked.scanned = Some((output.summary.images, output.policy.severity.to_string()));
             let code = output.exit_code();
             if code != EXIT_OK {
                 output.render(
@@ -124,7 +169,7 @@ pub fn run(args: &RunArgs) -> Result<u8> {
         // 4. write
         let written = engine::run(
             &args.common.paths,
-            &mapper,
+            mapper,
             RunOptions {
                 plan,
                 write: true,
@@ -144,13 +189,13 @@ pub fn run(args: &RunArgs) -> Result<u8> {
             return Ok(EXIT_ERROR);
         }
         // 5. commit (and push)
-        let Some(s) = &session else {
+        let Some(s) = session.as_deref_mut() else {
             written.print(
                 args.common.format,
                 Mode::Rewrite { applied: true },
                 args.diff,
             )?;
-            write_github(&written, None)?;
+            write_github(&written, None, None)?;
             return Ok(EXIT_OK);
         };
         if written.files_changed.is_empty() {
@@ -159,9 +204,46 @@ pub fn run(args: &RunArgs) -> Result<u8> {
                 Mode::Rewrite { applied: true },
                 args.diff,
             )?;
-            println!("harborize: nothing changed; no commit");
-            write_github(&written, None)?;
+            match &s.pr {
+                // A retry: the pull request branch on the remote carries the change.
+                Some(target) if attempt > 0 => {
+                    let head = s.git.head()?.to_string();
+                    println!(
+                        "harborize: the remote branch {} already has this change; no commit",
+                        target.head
+                    );
+                    let pr = pull_request(target, &pr_changes, &checked, &head)?;
+                    write_github(&written, Some(&head), pr.as_ref())?;
+                    return Ok(EXIT_OK);
+                }
+                // At the first attempt the base branch has it.
+                _ if s.client.is_some() => {
+                    println!("harborize: nothing changed; no commit; {BASE_HAS_IT}")
+                }
+                _ => println!("harborize: nothing changed; no commit"),
+            }
+            write_github(&written, None, None)?;
             return Ok(EXIT_OK);
+        }
+        if attempt == 0 && s.pr.is_none() {
+            if let Some(client) = s.client.clone() {
+                // The change is known now: its branch takes the commit.
+                pr_changes = rewritten_pairs(&written);
+                let items: Vec<String> = pr_changes
+                    .iter()
+                    .map(|(old, new)| format!("{old} → {new}"))
+                    .collect();
+                let key = github::change_key("run", &s.remote_branch, &items);
+                let head = github::branch_name(&key);
+                s.git.start_branch(&head)?;
+                s.pr = Some(PrTarget {
+                    client,
+                    head: head.clone(),
+                    base: s.remote_branch.clone(),
+                });
+                s.branch = head.clone();
+                s.remote_branch = head;
+            }
         }
         let files: Vec<PathBuf> = written
             .files_changed
@@ -181,7 +263,7 @@ pub fn run(args: &RunArgs) -> Result<u8> {
             println!("harborize: the committed tree did not change; no commit");
             return Ok(EXIT_OK);
         };
-        if !args.push {
+        if !push {
             written.print(
                 args.common.format,
                 Mode::Rewrite { applied: true },
@@ -192,7 +274,7 @@ pub fn run(args: &RunArgs) -> Result<u8> {
                 &oid.to_string()[..12],
                 s.branch
             );
-            write_github(&written, Some(&oid.to_string()))?;
+            write_github(&written, Some(&oid.to_string()), None)?;
             return Ok(EXIT_OK);
         }
         match s.git.push(&args.remote, &s.branch, &s.remote_branch)? {
@@ -208,7 +290,11 @@ pub fn run(args: &RunArgs) -> Result<u8> {
                     args.remote,
                     s.remote_branch
                 );
-                write_github(&written, Some(&oid.to_string()))?;
+                let pr = match &s.pr {
+                    Some(target) => pull_request(target, &pr_changes, &checked, &oid.to_string())?,
+                    None => None,
+                };
+                write_github(&written, Some(&oid.to_string()), pr.as_ref())?;
                 return Ok(EXIT_OK);
             }
             PushOutcome::Rejected(why) if attempt < args.push_retries => {
@@ -222,6 +308,60 @@ pub fn run(args: &RunArgs) -> Result<u8> {
             PushOutcome::Rejected(why) => {
                 bail!("push rejected after {} retries: {why}", args.push_retries)
             }
+        }
+    }
+}
+
+/// Every distinct `old → new` the written report applied, sorted.
+fn rewritten_pairs(report: &Report) -> Vec<(String, String)> {
+    let mut pairs: Vec<(String, String)> = report
+        .references
+        .iter()
+        .filter(|r| r.status == Status::Rewritten && r.applied)
+        .map(|r| (r.original.clone(), r.rewritten.clone().unwrap_or_default()))
+        .collect();
+    pairs.sort();
+    pairs.dedup();
+    pairs
+}
+
+/// Open or update the pull request for the change on `target.head` (at `commit`); say what
+/// happened. `None` when the base already has the change.
+fn pull_request(
+    target: &PrTarget,
+    changes: &[(String, String)],
+    checked: &Checked,
+    commit: &str,
+) -> Result<Option<PrOut>> {
+    let count = changes.len();
+    let title = format!("harborize: route {count} image reference(s) through Harbor");
+    let mut notes = Vec::new();
+    match checked.verified {
+        Some((n, failed)) => notes.push(format!(
+            "Verified: {n} reference(s) checked through Harbor, {failed} failed."
+        )),
+        None => notes.push("Verified: no (`--skip-verify`).".to_string()),
+    }
+    match &checked.scanned {
+        Some((images, severity)) => notes.push(format!(
+            "Scanned: {images} image(s) with Trivy, none failing at {severity} or above."
+        )),
+        None => notes.push("Scanned: no (`--skip-scan`).".to_string()),
+    }
+    notes.push(format!("Commit: `{commit}` on `{}`.", target.head));
+    let body = github::markdown_body(
+        &format!("harborize run: {count} image reference(s) through Harbor"),
+        changes,
+        &notes,
+    );
+    match open_pull_request(target, &title, &body)? {
+        PrResult::Done(p) => {
+            println!("harborize: {}", p.describe());
+            Ok(Some(p))
+        }
+        PrResult::NothingNew => {
+            println!("harborize: {BASE_HAS_IT}");
+            Ok(None)
         }
     }
 }
@@ -243,12 +383,20 @@ fn open_session(args: &RunArgs, start: &Path) -> Result<Session> {
     )?;
     let branch = git.current_branch()?;
     let remote_branch = git.remote_branch(&branch);
+    let client = if args.pull_request {
+        Some(pr_client(&git, &args.remote, &branch, env)?)
+    } else {
+        None
+    };
     Ok(Session {
         git,
-        branch,
+        branch: branch.clone(),
         remote_branch,
+        home: branch,
         author,
         committer,
+        client,
+        pr: None,
     })
 }
 
@@ -277,9 +425,9 @@ fn commit_message(args: &RunArgs, report: &Report, s: &Session) -> String {
     )
 }
 
-/// In GitHub Actions: `changed`, `commit`, `images` to `$GITHUB_OUTPUT`; a markdown table to
-/// `$GITHUB_STEP_SUMMARY`.
-fn write_github(report: &Report, commit: Option<&str>) -> Result<()> {
+/// In GitHub Actions: `changed`, `commit`, `pr-url` (empty without a pull request),
+/// `images` to `$GITHUB_OUTPUT`; a markdown table to `$GITHUB_STEP_SUMMARY`.
+fn write_github(report: &Report, commit: Option<&str>, pr: Option<&PrOut>) -> Result<()> {
     let rewritten: Vec<&crate::report::ReferenceEntry> = report
         .references
         .iter()
@@ -297,6 +445,7 @@ fn write_github(report: &Report, commit: Option<&str>) -> Result<()> {
             .with_context(|| format!("cannot open GITHUB_OUTPUT {path}"))?;
         writeln!(f, "changed={}", !report.files_changed.is_empty())?;
         writeln!(f, "commit={}", commit.unwrap_or(""))?;
+        writeln!(f, "pr-url={}", pr.map_or("", |p| p.url.as_str()))?;
         writeln!(f, "images={}", serde_json::to_string(&images)?)?;
     }
     if let Some(path) = env("GITHUB_STEP_SUMMARY").filter(|p| !p.is_empty()) {
@@ -318,6 +467,9 @@ fn write_github(report: &Report, commit: Option<&str>) -> Result<()> {
             report.summary.unmapped,
             report.files_changed.len()
         ));
+        if let Some(p) = pr {
+            md.push_str(&format!("\nPull request: {}\n", p.url));
+        }
         let mut f = std::fs::OpenOptions::new()
             .create(true)
             .append(true)
