@@ -216,29 +216,20 @@ pub fn run_pinned(
     let threads = std::thread::available_parallelism().map_or(2, |n| n.get());
     let results = std::sync::Mutex::new(Vec::new());
     walk::walk_parallel(paths, threads, &|root, w| {
-        let (path, r) = match w {
-            Walked::File(p) => {
-                let r = process_file_pinned(&p, mapper, opts, pins);
-                (p, r)
-            }
-            Walked::Skipped(p, why) => {
-                let r = FileResult {
-                    note: Some(why),
-                    ..FileResult::new(&p)
-                };
-                (p, r)
-            }
-            Walked::Error(p, why) => {
-                let r = FileResult::new(&p).fail(None, None, why);
-                (p, r)
-            }
+        let r = match w {
+            Walked::File(p) => process_file_pinned(&p, mapper, opts, pins),
+            Walked::Skipped(p, why) => FileResult {
+                note: Some(why),
+                ..FileResult::new(&p)
+            },
+            Walked::Error(p, why) => FileResult::new(&p).fail(None, None, why),
         };
         results
             .lock()
             .expect("no panics while holding the lock")
-            .push(((root, path), r));
+            .push((root, r));
     });
     let mut results = results.into_inner().expect("lock not poisoned");
-    results.sort_by(|a, b| a.0.cmp(&b.0));
+    results.sort_by(|a, b| (a.0, &a.1.path).cmp(&(b.0, &b.1.path)));
     results.into_iter().map(|(_, r)| r).collect()
 }

@@ -84,7 +84,8 @@ impl Report {
         let mut report = Report {
             version: 1,
             harbor: harbor.to_string(),
-            references: Vec::new(),
+            // Sized once: growing by doubling would briefly hold two copies.
+            references: Vec::with_capacity(results.iter().map(|r| r.planned.len()).sum()),
             files_changed: Vec::new(),
             errors: Vec::new(),
             notes: Vec::new(),
