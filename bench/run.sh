@@ -103,6 +103,12 @@ FIRST_APP="$(find "$R1000/apps" -mindepth 1 -maxdepth 1 -type d | sort | head -n
 FILE="$FIRST_APP/base/deployment.yaml"
 [[ -f "$FILE" ]] || die "expected manifest not found: $FILE"
 
+# Time a snapshot of the binary, so a rebuild during the run cannot mix two builds.
+BIN_BUILT="$(date -u -r "$BIN" '+%Y-%m-%d %H:%M UTC')"
+TREE_AT="$(git rev-parse --short HEAD 2>/dev/null || echo '?')$(git diff --quiet HEAD -- src Cargo.toml Cargo.lock 2>/dev/null || echo ' + uncommitted src changes')"
+cp "$BIN" "$WORK/harborize"
+BIN="$WORK/harborize"
+
 q() { printf '%q' "$1"; } # quote a path for a command string (hyperfine -N splits shell-words)
 CHECK_CMD() { echo "$(q "$BIN") check $(q "$1") --harbor $HARBOR"; }
 
@@ -242,7 +248,7 @@ FILES() { find "$1" -type f ! -name .bench-generated | wc -l | tr -d ' '; }
     echo
     echo "- date: $(date -u '+%Y-%m-%d %H:%M UTC')"
     echo "- machine: $(nproc) cores, $(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2- | sed 's/^ *//'), load average at end: $(cut -d' ' -f1-3 /proc/loadavg)"
-    echo "- harborize: $("$BIN" --version), binary built $(date -u -r "$BIN" '+%Y-%m-%d %H:%M UTC'), tree at $(git rev-parse --short HEAD 2>/dev/null || echo '?')$(git diff --quiet HEAD -- src Cargo.toml Cargo.lock 2>/dev/null || echo ' + uncommitted src changes')"
+    echo "- harborize: $("$BIN" --version), target/release/harborize built $BIN_BUILT, source tree at start: $TREE_AT (timed: a snapshot copy of the binary)"
     echo "- load average at start: $LOAD_START (other processes share the 2 cores; ratios are what to compare)"
     echo "- timer: $TIMER; medians of pooled runs, each comparison interleaved in rounds"
     echo "- --apps 1000: $(FILES "$R1000") files, $(YAML_BYTES "$R1000") of YAML; --apps 5000: $(FILES "$R5000") files, $(YAML_BYTES "$R5000") of YAML"

@@ -138,7 +138,8 @@ impl Report {
 
     /// Render to stdout in the chosen format.
     pub fn print(&self, format: Format, mode: Mode, diff: bool) -> std::io::Result<()> {
-        let mut out = anstream::stdout().lock();
+        // One write per buffer, not per line (a large repository prints 10,000+ lines).
+        let mut out = std::io::BufWriter::with_capacity(64 * 1024, anstream::stdout().lock());
         match format {
             Format::Json => {
                 serde_json::to_writer_pretty(&mut out, self)?;
@@ -152,7 +153,7 @@ impl Report {
                 write!(out, "{d}")?;
             }
         }
-        Ok(())
+        out.flush()
     }
 
     fn print_text(&self, out: &mut impl Write, mode: Mode) -> std::io::Result<()> {
