@@ -549,56 +549,18 @@ impl Git {
 
     fn callbacks<'a>(&'a self, tries: &'a Cell<u32>) -> RemoteCallbacks<'a> {
         let mut cb = RemoteCallbacks::new();
-        let auth = &self.auth;
-        let repo = &self.repo;
+        let token = self.auth.token.as_deref();
+        let config = self.repo.config().ok();
         cb.credentials(move |url, user_from_url, allowed| {
             tries.set(tries.get() + 1);
-            let n = tries.get();
-            if n > 4 {
-                return Err(git2::Error::from_str("authentication failed"));
-            }
-            if allowed.contains(CredentialType::USER_PASS_PLAINTEXT) {
-                if let Some(token) = &auth.token {
-                    // A second request for the same operation means the token was refused.
-                    if n > 1 {
-                        return Err(git2::Error::from_str(
-                            "authentication failed: the token was rejected",
-                        ));
-                    }
-                    return Cred::userpass_plaintext("x-access-token", token);
-                }
-                if n == 1 {
-                    if let Ok(cfg) = repo.config() {
-                        if let Ok(c) = Cred::credential_helper(&cfg, url, user_from_url) {
-                            return Ok(c);
-                        }
-                    }
-                }
-                return Err(git2::Error::from_str(
-                    "authentication required: set HARBORIZE_GIT_TOKEN or GITHUB_TOKEN",
-                ));
-            }
-            let user = user_from_url.unwrap_or("git");
-            if allowed.contains(CredentialType::USERNAME) {
-                return Cred::username(user);
-            }
-            if allowed.contains(CredentialType::SSH_KEY) {
-                if n <= 2 {
-                    if let Ok(c) = Cred::ssh_key_from_agent(user) {
-                        return Ok(c);
-                    }
-                }
-                let home = std::env::var_os("HOME")
-                    .map(PathBuf::from)
-                    .unwrap_or_default();
-                for name in ["id_ed25519", "id_ecdsa", "id_rsa"] {
-                    let key = home.join(".ssh").join(name);
-                    if key.is_file() {
-                        return Cred::ssh_key(user, None, &key, None);
-                    }
-                }
-            }
-            Err(git2::Error::from_str("no usable credentials"))
+            credential(
+                url,
+                user_from_url,
+                allowed,
+                tries.get(),
+                token,
+                config.as_ref(),
+            )
         });
         cb
     }
@@ -754,6 +716,65 @@ pub fn render_message(
 
 fn is_trailer_key(k: &str) -> bool {
     !k.is_empty() && k.chars().all(|c| c.is_ascii_alphanumeric() || c == '-')
+}
+
+/// Answer one libgit2 credential request (the `n`th of this operation): the token as the
+/// password of `x-access-token` over HTTPS (refused tokens are not retried), else git's
+/// credential helpers, else the SSH agent and `~/.ssh` keys. The token only ever goes
+/// through this callback, never onto a command line.
+pub fn credential(
+    url: &str,
+    user_from_url: Option<&str>,
+    allowed: CredentialType,
+    n: u32,
+    token: Option<&str>,
+    config: Option<&git2::Config>,
+) -> Result<Cred, git2::Error> {
+    if n > 4 {
+        return Err(git2::Error::from_str("authentication failed"));
+    }
+    if allowed.contains(CredentialType::USER_PASS_PLAINTEXT) {
+        if let Some(token) = token {
+            // A second request for the same operation means the token was refused.
+            if n > 1 {
+                return Err(git2::Error::from_str(
+                    "authentication failed: the token was rejected",
+                ));
+            }
+            return Cred::userpass_plaintext("x-access-token", token);
+        }
+        if n == 1 {
+            if let Some(c) =
+                config.and_then(|cfg| Cred::credential_helper(cfg, url, user_from_url).ok())
+            {
+                return Ok(c);
+            }
+        }
+        return Err(git2::Error::from_str(
+            "authentication required: set HARBORIZE_GIT_TOKEN or GITHUB_TOKEN",
+        ));
+    }
+    let user = user_from_url.unwrap_or("git");
+    if allowed.contains(CredentialType::USERNAME) {
+        return Cred::username(user);
+    }
+    if allowed.contains(CredentialType::SSH_KEY) {
+        if n <= 2 {
+            if let Ok(c) = Cred::ssh_key_from_agent(user) {
+                return Ok(c);
+            }
+        }
+        let home = std::env::var_os("HOME")
+            .map(PathBuf::from)
+            .unwrap_or_default();
+        for name in ["id_ed25519", "id_ecdsa", "id_rsa"] {
+            let key = home.join(".ssh").join(name);
+            if key.is_file() {
+                return Cred::ssh_key(user, None, &key, None);
+            }
+        }
+    }
+    Err(git2::Error::from_str("no usable credentials"))
 }
 
 #[cfg(test)]

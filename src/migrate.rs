@@ -11,7 +11,7 @@ use std::path::{Component, Path, PathBuf};
 
 use anyhow::{anyhow, bail, Context, Result};
 use git2::build::{CheckoutBuilder, RepoBuilder};
-use git2::{Cred, CredentialType, FetchOptions, RemoteCallbacks, Repository};
+use git2::{FetchOptions, RemoteCallbacks, Repository};
 use serde::{Deserialize, Serialize};
 
 use crate::config::Config;
@@ -117,53 +117,17 @@ pub fn clone_name(url: &str) -> String {
 /// and `~/.ssh` keys. The token only ever goes through libgit2's callback.
 fn remote_callbacks<'a>(tries: &'a Cell<u32>, token: Option<String>) -> RemoteCallbacks<'a> {
     let mut cb = RemoteCallbacks::new();
+    let config = git2::Config::open_default().ok();
     cb.credentials(move |url, user_from_url, allowed| {
         tries.set(tries.get() + 1);
-        let n = tries.get();
-        if n > 4 {
-            return Err(git2::Error::from_str("authentication failed"));
-        }
-        if allowed.contains(CredentialType::USER_PASS_PLAINTEXT) {
-            if let Some(t) = &token {
-                if n > 1 {
-                    return Err(git2::Error::from_str(
-                        "authentication failed: the token was rejected",
-                    ));
-                }
-                return Cred::userpass_plaintext("x-access-token", t);
-            }
-            if n == 1 {
-                if let Ok(cfg) = git2::Config::open_default() {
-                    if let Ok(c) = Cred::credential_helper(&cfg, url, user_from_url) {
-                        return Ok(c);
-                    }
-                }
-            }
-            return Err(git2::Error::from_str(
-                "authentication required: set HARBORIZE_GIT_TOKEN or GITHUB_TOKEN",
-            ));
-        }
-        let user = user_from_url.unwrap_or("git");
-        if allowed.contains(CredentialType::USERNAME) {
-            return Cred::username(user);
-        }
-        if allowed.contains(CredentialType::SSH_KEY) {
-            if n <= 2 {
-                if let Ok(c) = Cred::ssh_key_from_agent(user) {
-                    return Ok(c);
-                }
-            }
-            let home = std::env::var_os("HOME")
-                .map(PathBuf::from)
-                .unwrap_or_default();
-            for name in ["id_ed25519", "id_ecdsa", "id_rsa"] {
-                let key = home.join(".ssh").join(name);
-                if key.is_file() {
-                    return Cred::ssh_key(user, None, &key, None);
-                }
-            }
-        }
-        Err(git2::Error::from_str("no usable credentials"))
+        crate::git::credential(
+            url,
+            user_from_url,
+            allowed,
+            tries.get(),
+            token.as_deref(),
+            config.as_ref(),
+        )
     });
     cb
 }
