@@ -373,17 +373,11 @@ fn plan_file(
     }
     result.changed = true;
     if opts.diff {
-        let name = result
-            .display
-            .trim_start_matches("./")
-            .trim_start_matches('/')
-            .to_string();
-        let diff = similar::TextDiff::from_lines(&text, &new_text)
-            .unified_diff()
-            .context_radius(3)
-            .header(&format!("a/{name}"), &format!("b/{name}"))
-            .to_string();
-        result.diff = Some(diff);
+        result.diff = Some(crate::engine::unified_diff(
+            &result.display,
+            &text,
+            &new_text,
+        ));
     }
     (result, Some((new_text, bom)))
 }

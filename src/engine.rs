@@ -71,6 +71,16 @@ fn may_hold_references(text: &str) -> bool {
         .any(|w| memchr::memmem::find(bytes, w.as_bytes()).is_some())
 }
 
+/// A unified diff of one file's change, with git-style `a/` and `b/` headers.
+pub fn unified_diff(display: &str, old: &str, new: &str) -> String {
+    let name = display.trim_start_matches("./").trim_start_matches('/');
+    similar::TextDiff::from_lines(old, new)
+        .unified_diff()
+        .context_radius(3)
+        .header(&format!("a/{name}"), &format!("b/{name}"))
+        .to_string()
+}
+
 /// What to do with a planned change.
 #[derive(Debug, Clone, Copy)]
 pub struct RunOptions {
@@ -175,17 +185,7 @@ pub fn process_file_pinned(
     }
     result.changed = true;
     if run.diff {
-        let name = result
-            .display
-            .trim_start_matches("./")
-            .trim_start_matches('/')
-            .to_string();
-        let diff = similar::TextDiff::from_lines(&text, &new_text)
-            .unified_diff()
-            .context_radius(3)
-            .header(&format!("a/{name}"), &format!("b/{name}"))
-            .to_string();
-        result.diff = Some(diff);
+        result.diff = Some(unified_diff(&result.display, &text, &new_text));
     }
     if run.write {
         match fsio::write_atomic(path, &new_text, bom) {
