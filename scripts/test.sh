@@ -9,4 +9,4 @@ bash scripts/install-test-tools.sh
 source scripts/test-env.sh
 cargo fmt --all -- --check
 cargo clippy --all-targets --quiet -- -D warnings
-cargo test --all-targets
+cargo test --all-targets --no-fail-fast
