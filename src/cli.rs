@@ -249,39 +249,8 @@ pub struct BumpArgs {
     /// Commit the changed files (exactly those) with git.
     #[arg(long)]
     pub commit: bool,
-    /// With --commit: go ahead when tracked files have uncommitted changes (only the
-    /// run's own files are committed).
-    #[arg(long)]
-    pub allow_dirty: bool,
-    /// Commit message template: {summary}, {images} (one `- old → new` line each), {count}.
-    #[arg(long, value_name = "TEMPLATE")]
-    pub message_template: Option<String>,
-    /// Commit author name (else GIT_AUTHOR_NAME, GITHUB_ACTOR, git config user.name).
-    #[arg(long, value_name = "NAME")]
-    pub author_name: Option<String>,
-    /// Commit author email (else GIT_AUTHOR_EMAIL, <GITHUB_ACTOR>@users.noreply.github.com, git config user.email).
-    #[arg(long, value_name = "EMAIL")]
-    pub author_email: Option<String>,
-    /// Add a Signed-off-by trailer (the committer).
-    #[arg(long)]
-    pub signoff: bool,
-    /// Push the commit to the current branch's remote (implies --commit). HTTPS uses a
-    /// token from HARBORIZE_GIT_TOKEN or GITHUB_TOKEN; SSH the agent or ~/.ssh keys.
-    #[arg(long)]
-    pub push: bool,
-    /// Remote to push to.
-    #[arg(long, value_name = "NAME", default_value = "origin")]
-    pub remote: String,
-    /// When the remote moved: fetch, reset, bump again and retry this many times.
-    #[arg(long, value_name = "N", default_value_t = 5)]
-    pub push_retries: u32,
-    /// Commit to a branch named after the change (harborize/<hash>), push it (never
-    /// forced) and open a pull request into the current branch's remote branch, or update
-    /// the one already open for the same change (implies --push). Token from
-    /// HARBORIZE_GIT_TOKEN or GITHUB_TOKEN; GITHUB_API_URL honoured (GitHub Enterprise);
-    /// repository from the remote URL, else GITHUB_REPOSITORY.
-    #[arg(long)]
-    pub pull_request: bool,
+    #[command(flatten)]
+    pub git: GitArgs,
 }
 
 /// Trivy and policy options of a scan (`harborize scan`; flattened into commands with a
@@ -508,42 +477,53 @@ pub struct RunArgs {
     #[arg(long)]
     pub skip_scan: bool,
     /// Write the files but do not commit.
-    #[arg(long)]
+    #[arg(long, conflicts_with = "pull_request")]
     pub skip_commit: bool,
     /// Plan, verify and scan; show what would change; write and commit nothing.
-    #[arg(long)]
+    #[arg(long, conflicts_with = "pull_request")]
     pub dry_run: bool,
     /// Print a unified diff of every change.
     #[arg(long)]
     pub diff: bool,
-    /// Commit even when other tracked files are modified (only this run's files are committed).
+    #[command(flatten)]
+    pub git: GitArgs,
+}
+
+/// Git options of the commands that commit (`bump`, `run`).
+#[derive(Debug, Args, Clone)]
+pub struct GitArgs {
+    /// Commit even when tracked files have uncommitted changes (only the run's own files
+    /// are committed).
     #[arg(long)]
     pub allow_dirty: bool,
-    /// Commit message template: `{images}`, `{count}`, `{summary}`.
+    /// Commit message template: {summary}, {images} (one `- old → new` line each), {count}.
     #[arg(long, value_name = "TEMPLATE")]
     pub message_template: Option<String>,
-    /// Commit author name (else GIT_AUTHOR_NAME, GITHUB_ACTOR, git config).
+    /// Commit author name (else GIT_AUTHOR_NAME, GITHUB_ACTOR, git config user.name).
     #[arg(long, value_name = "NAME")]
     pub author_name: Option<String>,
-    /// Commit author email (else GIT_AUTHOR_EMAIL, GITHUB_ACTOR, git config).
+    /// Commit author email (else GIT_AUTHOR_EMAIL, <GITHUB_ACTOR>@users.noreply.github.com,
+    /// git config user.email).
     #[arg(long, value_name = "EMAIL")]
     pub author_email: Option<String>,
-    /// Add a Signed-off-by trailer.
+    /// Add a Signed-off-by trailer (the committer).
     #[arg(long)]
     pub signoff: bool,
-    /// Push the commit (token from HARBORIZE_GIT_TOKEN / GITHUB_TOKEN over HTTPS, or SSH agent/key).
+    /// Push the commit to the current branch's remote (implies a commit). HTTPS uses a
+    /// token from HARBORIZE_GIT_TOKEN or GITHUB_TOKEN; SSH the agent or ~/.ssh keys.
     #[arg(long)]
     pub push: bool,
-    /// The remote to push to.
+    /// Remote to push to.
     #[arg(long, value_name = "NAME", default_value = "origin")]
     pub remote: String,
-    /// Times to fetch, redo the run and push again when the remote moved.
+    /// When the remote moved: fetch, reset, redo the change and retry this many times.
     #[arg(long, value_name = "N", default_value_t = 5)]
     pub push_retries: u32,
     /// Commit to a branch named after the change (harborize/<hash>), push it (never
     /// forced) and open a pull request into the current branch's remote branch, or update
-    /// the one already open for the same change (implies --push). Token, GITHUB_API_URL and
-    /// repository as for bump.
-    #[arg(long, conflicts_with_all = ["skip_commit", "dry_run"])]
+    /// the one already open for the same change (implies --push). Token from
+    /// HARBORIZE_GIT_TOKEN or GITHUB_TOKEN; GITHUB_API_URL honoured (GitHub Enterprise);
+    /// repository from the remote URL, else GITHUB_REPOSITORY.
+    #[arg(long)]
     pub pull_request: bool,
 }

@@ -185,7 +185,7 @@ pub fn run_with_env(args: &BumpArgs, env: impl Fn(&str) -> Option<String> + Copy
         diff: args.diff,
         write: !args.dry_run,
     };
-    let push = args.push || args.pull_request;
+    let push = args.git.push || args.git.pull_request;
     let commit = args.commit || push;
 
     // Git comes first: a dirty tree, a missing identity or (for a pull request) a missing
@@ -196,7 +196,7 @@ pub fn run_with_env(args: &BumpArgs, env: impl Fn(&str) -> Option<String> + Copy
         let g = Git::discover(&start, Auth::from_env(env))?;
         let branch = g.current_branch()?;
         let dirty = g.dirty_files()?;
-        if !dirty.is_empty() && !args.allow_dirty {
+        if !dirty.is_empty() && !args.git.allow_dirty {
             bail!(
                 "the work tree has uncommitted changes to tracked files ({}): commit or stash them, or pass --allow-dirty to commit only this run's files",
                 list(&dirty)
@@ -204,12 +204,12 @@ pub fn run_with_env(args: &BumpArgs, env: impl Fn(&str) -> Option<String> + Copy
         }
         let (author, committer) = git::identities(
             &g.repo,
-            args.author_name.as_deref(),
-            args.author_email.as_deref(),
+            args.git.author_name.as_deref(),
+            args.git.author_email.as_deref(),
             env,
         )?;
         let remote_branch = g.remote_branch(&branch);
-        let pr = if args.pull_request {
+        let pr = if args.git.pull_request {
             let key = github::change_key(
                 "bump",
                 &remote_branch,
@@ -217,7 +217,7 @@ pub fn run_with_env(args: &BumpArgs, env: impl Fn(&str) -> Option<String> + Copy
             );
             Some(start_pull_request(
                 &g,
-                &args.remote,
+                &args.git.remote,
                 &branch,
                 &remote_branch,
                 github::branch_name(&key),
@@ -260,7 +260,7 @@ fn bump_loop(
     session: Option<&Session>,
     env: impl Fn(&str) -> Option<String> + Copy,
 ) -> Result<u8> {
-    let push = args.push || args.pull_request;
+    let push = args.git.push || args.git.pull_request;
     let mut out = GitOut::default();
     let mut attempt: u32 = 0;
     // After a rejected push, only files that can differ from the first full pass are
@@ -384,14 +384,14 @@ fn bump_loop(
             finish_report(args, mapper, target, run, &out)?;
             return Ok(EXIT_OK);
         }
-        match s.git.push(&args.remote, &s.branch, &s.remote_branch)? {
+        match s.git.push(&args.git.remote, &s.branch, &s.remote_branch)? {
             PushOutcome::Pushed => {
                 out.pushed = true;
                 out.retries = attempt;
                 out.message = format!(
                     "committed {} and pushed to {}/{}{}",
                     short(&oid.to_string()),
-                    args.remote,
+                    args.git.remote,
                     s.remote_branch,
                     if attempt > 0 {
                         format!(
@@ -409,10 +409,10 @@ fn bump_loop(
                 return Ok(EXIT_OK);
             }
             PushOutcome::Rejected(why) => {
-                if attempt >= args.push_retries {
+                if attempt >= args.git.push_retries {
                     bail!(
                         "push to {}/{} rejected {} time(s), giving up (last: {why}); the commit {} stays local",
-                        args.remote,
+                        args.git.remote,
                         s.remote_branch,
                         attempt + 1,
                         short(&oid.to_string())
@@ -421,17 +421,17 @@ fn bump_loop(
                 let wait = backoff(attempt, cycle_start_now.elapsed());
                 eprintln!(
                     "harborize: push rejected ({why}); fetching {}/{} and bumping again in {} ms (retry {}/{})",
-                    args.remote,
+                    args.git.remote,
                     s.remote_branch,
                     wait.as_millis(),
                     attempt + 1,
-                    args.push_retries
+                    args.git.push_retries
                 );
                 std::thread::sleep(wait);
                 cycle_start = Some(std::time::Instant::now());
-                let new_head = s
-                    .git
-                    .fetch_and_reset(&args.remote, &s.branch, &s.remote_branch)?;
+                let new_head =
+                    s.git
+                        .fetch_and_reset(&args.git.remote, &s.branch, &s.remote_branch)?;
                 let mut again = s.git.changed_between(base, new_head)?;
                 again.extend(rels);
                 paths = rerun_paths(s.git.workdir(), &args.paths, again);
@@ -608,11 +608,14 @@ fn commit_message(args: &BumpArgs, target: &Target, run: &BumpRun, s: &Session) 
         .join("\n");
     let summary = format!("{} to {}", target.image, version(target));
     git::render_message(
-        args.message_template.as_deref().unwrap_or(DEFAULT_TEMPLATE),
+        args.git
+            .message_template
+            .as_deref()
+            .unwrap_or(DEFAULT_TEMPLATE),
         &images,
         1,
         &summary,
-        args.signoff.then_some(&s.committer),
+        args.git.signoff.then_some(&s.committer),
     )
 }
 

@@ -96,7 +96,7 @@ fn pipeline(
     plan: PlanOptions,
     mut session: Option<&mut Session>,
 ) -> Result<u8> {
-    let push = args.push || args.pull_request;
+    let push = args.git.push || args.git.pull_request;
     let mut checked = Checked::default();
     // The change as first committed (a retry that finds it on the remote branch already
     // changes nothing itself).
@@ -277,7 +277,7 @@ fn pipeline(
             write_github(&written, Some(&oid.to_string()), None)?;
             return Ok(EXIT_OK);
         }
-        match s.git.push(&args.remote, &s.branch, &s.remote_branch)? {
+        match s.git.push(&args.git.remote, &s.branch, &s.remote_branch)? {
             PushOutcome::Pushed => {
                 written.print(
                     args.common.format,
@@ -287,7 +287,7 @@ fn pipeline(
                 println!(
                     "harborize: committed {} and pushed to {}/{}",
                     &oid.to_string()[..12],
-                    args.remote,
+                    args.git.remote,
                     s.remote_branch
                 );
                 let pr = match &s.pr {
@@ -297,16 +297,19 @@ fn pipeline(
                 write_github(&written, Some(&oid.to_string()), pr.as_ref())?;
                 return Ok(EXIT_OK);
             }
-            PushOutcome::Rejected(why) if attempt < args.push_retries => {
+            PushOutcome::Rejected(why) if attempt < args.git.push_retries => {
                 // The remote moved: start again from its head and redo the whole run.
                 attempt += 1;
-                eprintln!("harborize: push rejected ({why}); retrying on the new remote head ({attempt}/{})", args.push_retries);
+                eprintln!("harborize: push rejected ({why}); retrying on the new remote head ({attempt}/{})", args.git.push_retries);
                 s.git
-                    .fetch_and_reset(&args.remote, &s.branch, &s.remote_branch)?;
+                    .fetch_and_reset(&args.git.remote, &s.branch, &s.remote_branch)?;
                 std::thread::sleep(std::time::Duration::from_millis(100 * u64::from(attempt)));
             }
             PushOutcome::Rejected(why) => {
-                bail!("push rejected after {} retries: {why}", args.push_retries)
+                bail!(
+                    "push rejected after {} retries: {why}",
+                    args.git.push_retries
+                )
             }
         }
     }
@@ -369,7 +372,7 @@ fn pull_request(
 fn open_session(args: &RunArgs, start: &Path) -> Result<Session> {
     let git = Git::discover(start, Auth::from_env(env))?;
     let dirty = git.dirty_files()?;
-    if !dirty.is_empty() && !args.allow_dirty {
+    if !dirty.is_empty() && !args.git.allow_dirty {
         bail!(
             "the work tree has uncommitted changes to tracked files ({}): commit or stash them, or pass --allow-dirty to commit only this run's files",
             dirty.join(", ")
@@ -377,14 +380,14 @@ fn open_session(args: &RunArgs, start: &Path) -> Result<Session> {
     }
     let (author, committer) = git::identities(
         &git.repo,
-        args.author_name.as_deref(),
-        args.author_email.as_deref(),
+        args.git.author_name.as_deref(),
+        args.git.author_email.as_deref(),
         env,
     )?;
     let branch = git.current_branch()?;
     let remote_branch = git.remote_branch(&branch);
-    let client = if args.pull_request {
-        Some(pr_client(&git, &args.remote, &branch, env)?)
+    let client = if args.git.pull_request {
+        Some(pr_client(&git, &args.git.remote, &branch, env)?)
     } else {
         None
     };
@@ -417,11 +420,14 @@ fn commit_message(args: &RunArgs, report: &Report, s: &Session) -> String {
     changes.dedup();
     let count = changes.len();
     git::render_message(
-        args.message_template.as_deref().unwrap_or(DEFAULT_TEMPLATE),
+        args.git
+            .message_template
+            .as_deref()
+            .unwrap_or(DEFAULT_TEMPLATE),
         &changes.join("\n"),
         count,
         &format!("{count} image reference(s) through Harbor"),
-        args.signoff.then_some(&s.committer),
+        args.git.signoff.then_some(&s.committer),
     )
 }
 
