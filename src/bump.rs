@@ -6,6 +6,7 @@
 //! report layer's currency) with their [`Edit`]s. Nothing is written until every file has
 //! been planned and proved: a bump either lands whole or not at all.
 
+use crate::plan::compose;
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 
@@ -813,11 +814,6 @@ fn yaml_plain_is_string(v: &str) -> bool {
 
 /// Build the edit that replaces a field's value.
 fn field_edit(field: &Field, new_value: &str) -> Result<Edit, String> {
-    let range = field.file_range.clone().ok_or_else(|| {
-        "the scalar cannot be edited in place (escapes, line folding or block style)".to_string()
-    })?;
-    let text = encode_for_style(new_value, field.style)
-        .ok_or_else(|| format!("{new_value:?} cannot be written in this scalar's quoting style"))?;
     // A tag like `20240101` written plain where the value read as a string would turn
     // into a number (and Helm would render it as one).
     if field.style == Style::Plain
@@ -828,44 +824,13 @@ fn field_edit(field: &Field, new_value: &str) -> Result<Edit, String> {
             "{new_value:?} would read as a number in this plain scalar: quote the field first"
         ));
     }
-    Ok(Edit {
-        range,
-        text,
-        owner: field.owner,
-        value_range: field.value_range.clone(),
-        insert: None,
-    })
-}
-
-fn compose(name: &str, tag: Option<&Field>, digest: Option<&Field>) -> String {
-    let mut s = name.to_string();
-    if let Some(t) = tag.filter(|t| !t.value.is_empty()) {
-        s.push(':');
-        s.push_str(&t.value);
-    }
-    if let Some(d) = digest.filter(|d| !d.value.is_empty()) {
-        s.push('@');
-        s.push_str(&d.value);
-    }
-    s
+    crate::plan::field_edit(field, new_value)
 }
 
 /// Split a Harbor name into (registry, repository) for a Helm map with a registry field,
 /// keeping the repository as the chart knows it (`library/` for Docker Hub included).
 fn split_registry(new_name: &str, old: &Reference, old_repo: &str) -> (String, String) {
-    let path = old.path();
-    let repo = if path != old_repo && path.ends_with(old_repo) && !old_repo.contains('/') {
-        path.to_string()
-    } else {
-        old_repo.to_string()
-    };
-    match new_name.strip_suffix(&format!("/{repo}")) {
-        Some(prefix) => (prefix.to_string(), repo),
-        None => match new_name.split_once('/') {
-            Some((h, p)) => (h.to_string(), p.to_string()),
-            None => (new_name.to_string(), String::new()),
-        },
-    }
+    crate::plan::split_registry(new_name, old, old_repo, crate::plan::Direction::Forward)
 }
 
 fn scalar_by_ordinal(stream: &Stream, ordinal: usize) -> Option<&Scalar> {

@@ -82,7 +82,7 @@ fn decide_name(mapper: &Mapper, name: &Reference, direction: Direction) -> NameO
 }
 
 /// Build the edit that replaces a field's value (or a suffix of it).
-fn field_edit(field: &Field, new_value: &str) -> Result<Edit, String> {
+pub(crate) fn field_edit(field: &Field, new_value: &str) -> Result<Edit, String> {
     let range = field.file_range.clone().ok_or_else(|| {
         "the scalar cannot be edited in place (escapes, line folding or block style)".to_string()
     })?;
@@ -192,7 +192,7 @@ fn plan_whole(site: &Site, f: &Field, mapper: &Mapper, opts: PlanOptions) -> Pla
     }
 }
 
-fn compose(name: &str, tag: Option<&Field>, digest: Option<&Field>) -> String {
+pub(crate) fn compose(name: &str, tag: Option<&Field>, digest: Option<&Field>) -> String {
     let mut s = name.to_string();
     if let Some(t) = tag.filter(|t| !t.value.is_empty()) {
         s.push(':');
@@ -259,7 +259,7 @@ fn plan_helm_map(
 /// Split a new name into (registry, repository) for a Helm map with a registry field.
 /// Forward: `harbor/docker-hub/bitnami/nginx` → (`harbor/docker-hub`, `bitnami/nginx`);
 /// revert: `bitnami/nginx` → (`docker.io`, `bitnami/nginx`).
-fn split_registry(
+pub(crate) fn split_registry(
     new_name: &str,
     old: &Reference,
     old_repo: &str,
