@@ -13,7 +13,7 @@
 
 use std::collections::BTreeMap;
 use std::fmt;
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::time::Duration;
 
 use reqwest::header::{ACCEPT, AUTHORIZATION, LINK, LOCATION};
@@ -200,22 +200,16 @@ pub struct HarborApi {
 
 impl HarborApi {
     pub fn new(opts: &ApiOptions) -> Result<Self, ApiError> {
-        let mut builder = reqwest::Client::builder()
+        let builder = reqwest::Client::builder()
             .timeout(opts.timeout)
             .connect_timeout(opts.timeout.min(Duration::from_secs(10)))
             .redirect(reqwest::redirect::Policy::none())
             .user_agent(concat!("harborize/", env!("CARGO_PKG_VERSION")));
-        if let Some(path) = &opts.cacert {
-            for cert in read_certs(path)? {
-                builder = builder.add_root_certificate(cert);
-            }
-        }
-        if opts.insecure {
-            builder = builder.danger_accept_invalid_certs(true);
-        }
-        let http = builder
-            .build()
-            .map_err(|e| ApiError::Build(e.to_string()))?;
+        let http =
+            crate::registry::client::with_trust(builder, opts.cacert.as_deref(), opts.insecure)
+                .map_err(|(path, message)| ApiError::CaCert { path, message })?
+                .build()
+                .map_err(|e| ApiError::Build(e.to_string()))?;
         let scheme = if opts.plain_http { "http" } else { "https" };
         let origin = Url::parse(&format!("{scheme}://{}/", opts.host))
             .map_err(|e| ApiError::Build(format!("invalid Harbor host {:?}: {e}", opts.host)))?;
@@ -570,19 +564,6 @@ fn describe(e: &reqwest::Error) -> String {
         out.push_str(" (a private CA: pass --cacert FILE)");
     }
     out
-}
-
-fn read_certs(path: &Path) -> Result<Vec<reqwest::Certificate>, ApiError> {
-    let err = |message: String| ApiError::CaCert {
-        path: path.display().to_string(),
-        message,
-    };
-    let pem = std::fs::read(path).map_err(|e| err(e.to_string()))?;
-    let certs = reqwest::Certificate::from_pem_bundle(&pem).map_err(|e| err(e.to_string()))?;
-    if certs.is_empty() {
-        return Err(err("no PEM certificate in the file".into()));
-    }
-    Ok(certs)
 }
 
 #[cfg(test)]

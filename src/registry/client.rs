@@ -123,22 +123,15 @@ pub enum ClientError {
 
 impl RegistryClient {
     pub fn new(opts: &ClientOptions) -> Result<Self, ClientError> {
-        let mut builder = reqwest::Client::builder()
+        let builder = reqwest::Client::builder()
             .timeout(opts.timeout)
             .connect_timeout(opts.timeout.min(Duration::from_secs(10)))
             .pool_max_idle_per_host(64)
             .tcp_keepalive(Duration::from_secs(30))
             .redirect(reqwest::redirect::Policy::limited(5))
             .user_agent(concat!("harborize/", env!("CARGO_PKG_VERSION")));
-        if let Some(path) = &opts.cacert {
-            for cert in read_certs(path)? {
-                builder = builder.add_root_certificate(cert);
-            }
-        }
-        if opts.insecure {
-            builder = builder.danger_accept_invalid_certs(true);
-        }
-        let http = builder
+        let http = with_trust(builder, opts.cacert.as_deref(), opts.insecure)
+            .map_err(|(path, message)| ClientError::CaCert { path, message })?
             .build()
             .map_err(|e| ClientError::Build(e.to_string()))?;
         let scheme = if opts.plain_http { "http" } else { "https" };
@@ -419,17 +412,29 @@ impl RegistryClient {
     }
 }
 
-fn read_certs(path: &Path) -> Result<Vec<reqwest::Certificate>, ClientError> {
-    let err = |message: String| ClientError::CaCert {
-        path: path.display().to_string(),
-        message,
-    };
-    let pem = std::fs::read(path).map_err(|e| err(e.to_string()))?;
-    let certs = reqwest::Certificate::from_pem_bundle(&pem).map_err(|e| err(e.to_string()))?;
-    if certs.is_empty() {
-        return Err(err("no PEM certificate in the file".into()));
+/// Trust `cacert` (a PEM bundle) besides the system roots, or nothing at all with
+/// `insecure`: the TLS settings every client talking to Harbor shares. The error is the
+/// file and why it could not be used.
+pub fn with_trust(
+    mut builder: reqwest::ClientBuilder,
+    cacert: Option<&Path>,
+    insecure: bool,
+) -> Result<reqwest::ClientBuilder, (String, String)> {
+    if let Some(path) = cacert {
+        let err = |message: String| (path.display().to_string(), message);
+        let pem = std::fs::read(path).map_err(|e| err(e.to_string()))?;
+        let certs = reqwest::Certificate::from_pem_bundle(&pem).map_err(|e| err(e.to_string()))?;
+        if certs.is_empty() {
+            return Err(err("no PEM certificate in the file".into()));
+        }
+        for cert in certs {
+            builder = builder.add_root_certificate(cert);
+        }
     }
-    Ok(certs)
+    if insecure {
+        builder = builder.danger_accept_invalid_certs(true);
+    }
+    Ok(builder)
 }
 
 fn classify(status: StatusCode) -> Outcome {
