@@ -412,20 +412,12 @@ pub struct ScanInfo {
     pub messages: Vec<String>,
 }
 
-/// Counts of one repository.
+/// Counts of one repository: the run's report summary plus the files it changed.
 #[derive(Debug, Clone, Default, Serialize, Deserialize)]
 pub struct RepoSummary {
-    pub files_scanned: usize,
     pub files_changed: usize,
-    pub references: usize,
-    pub rewritten: usize,
-    pub already_proxied: usize,
-    pub excluded: usize,
-    pub unmapped: usize,
-    pub templated: usize,
-    pub invalid: usize,
-    pub hints: usize,
-    pub errors: usize,
+    #[serde(flatten)]
+    pub counts: crate::report::Summary,
 }
 
 /// Everything the report says about one repository (also kept in the state file).
@@ -503,19 +495,9 @@ impl RepoReport {
     /// Fill changes, what stays and why, errors and counts from an engine report whose
     /// paths are under `root`; `written`: only applied rewrites count as changes.
     pub fn fill(&mut self, report: &Report, root: &Path, written: bool) {
-        let s = &report.summary;
         self.summary = RepoSummary {
-            files_scanned: s.files_scanned,
             files_changed: report.files_changed.len(),
-            references: s.references,
-            rewritten: s.rewritten,
-            already_proxied: s.already_proxied,
-            excluded: s.excluded,
-            unmapped: s.unmapped,
-            templated: s.templated,
-            invalid: s.invalid,
-            hints: s.hints,
-            errors: s.errors,
+            counts: report.summary.clone(),
         };
         self.changes.clear();
         let mut by_file: BTreeMap<String, Vec<Change>> = BTreeMap::new();

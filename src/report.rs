@@ -45,7 +45,7 @@ pub struct ReferenceEntry {
     pub verify: Option<crate::registry::Check>,
 }
 
-#[derive(Debug, Default, Serialize)]
+#[derive(Debug, Clone, Default, Serialize, serde::Deserialize)]
 pub struct Summary {
     pub files_scanned: usize,
     pub references: usize,
