@@ -200,35 +200,18 @@ type NewText = (String, bool);
 /// Walk the paths, plan the bump in every file (in parallel), then write all changes when
 /// nothing failed. Results come back in walk order.
 pub fn run(paths: &[PathBuf], mapper: &Mapper, target: &Target, opts: BumpOptions) -> BumpRun {
-    // Files are planned inside the walker's threads, then put back into walk order.
-    let threads = std::thread::available_parallelism().map_or(2, |n| n.get());
-    let collected = std::sync::Mutex::new(Vec::new());
-    walk::walk_parallel(paths, threads, &|root, w| {
-        let (path, r, new) = match w {
-            Walked::File(p) => {
-                let (r, new) = plan_file(&p, mapper, target, opts);
-                (p, r, new)
-            }
-            Walked::Skipped(p, why) => {
-                let r = FileResult {
+    let mut planned: Vec<(FileResult, Option<NewText>)> =
+        walk::map_in_walk_order(paths, &|w| match w {
+            Walked::File(p) => plan_file(&p, mapper, target, opts),
+            Walked::Skipped(p, why) => (
+                FileResult {
                     note: Some(why),
-                    ..new_result(&p)
-                };
-                (p, r, None)
-            }
-            Walked::Error(p, why) => {
-                let r = fail(new_result(&p), None, None, why);
-                (p, r, None)
-            }
-        };
-        collected
-            .lock()
-            .expect("no panics while holding the lock")
-            .push(((root, path), r, new));
-    });
-    let mut planned: Vec<((usize, PathBuf), FileResult, Option<NewText>)> =
-        collected.into_inner().expect("lock not poisoned");
-    planned.sort_by(|a, b| a.0.cmp(&b.0));
+                    ..FileResult::new(&p)
+                },
+                None,
+            ),
+            Walked::Error(p, why) => (FileResult::new(&p).fail(None, None, why), None),
+        });
     let mut run = BumpRun {
         results: Vec::with_capacity(planned.len()),
         matched: 0,
@@ -236,7 +219,7 @@ pub fn run(paths: &[PathBuf], mapper: &Mapper, target: &Target, opts: BumpOption
         blocked: 0,
         written: Vec::new(),
     };
-    for (_, r, _) in &planned {
+    for (r, _) in &planned {
         if r.error.is_none() && r.note.is_none() {
             run.files_scanned += 1;
         }
@@ -251,10 +234,10 @@ pub fn run(paths: &[PathBuf], mapper: &Mapper, target: &Target, opts: BumpOption
             .filter(|p| p.status == Status::Invalid)
             .count();
     }
-    let ok = run.blocked == 0 && planned.iter().all(|(_, r, _)| r.error.is_none());
+    let ok = run.blocked == 0 && planned.iter().all(|(r, _)| r.error.is_none());
     if ok && opts.write {
         // Each write is atomic and synced; running them in parallel overlaps the syncs.
-        planned.par_iter_mut().for_each(|(_, r, new)| {
+        planned.par_iter_mut().for_each(|(r, new)| {
             if let Some((text, bom)) = new.take() {
                 match fsio::write_atomic(&r.path, &text, bom) {
                     Ok(()) => r.written = true,
@@ -270,41 +253,13 @@ pub fn run(paths: &[PathBuf], mapper: &Mapper, target: &Target, opts: BumpOption
             }
         });
     }
-    for (_, r, _) in planned {
+    for (r, _) in planned {
         if r.written {
             run.written.push(r.path.clone());
         }
         run.results.push(r);
     }
     run
-}
-
-fn new_result(path: &Path) -> FileResult {
-    FileResult {
-        path: path.to_path_buf(),
-        display: path.display().to_string(),
-        planned: Vec::new(),
-        changed: false,
-        written: false,
-        diff: None,
-        error: None,
-        note: None,
-    }
-}
-
-fn fail(
-    mut r: FileResult,
-    line: Option<usize>,
-    column: Option<usize>,
-    message: String,
-) -> FileResult {
-    r.error = Some(FileError {
-        file: r.display.clone(),
-        line,
-        column,
-        message,
-    });
-    r
 }
 
 /// Plan one file; returns the new text (and BOM flag) when its bytes change.
@@ -314,10 +269,10 @@ fn plan_file(
     target: &Target,
     opts: BumpOptions,
 ) -> (FileResult, Option<NewText>) {
-    let result = new_result(path);
+    let result = FileResult::new(path);
     let bytes = match std::fs::read(path) {
         Ok(b) => b,
-        Err(e) => return (fail(result, None, None, format!("cannot read: {e}")), None),
+        Err(e) => return (result.fail(None, None, format!("cannot read: {e}")), None),
     };
     let (text, bom) = match fsio::decode(bytes) {
         Content::Text { text, bom } => (text, bom),
@@ -339,7 +294,7 @@ fn plan_file(
     }
     let stream = match yaml::parse(&text) {
         Ok(s) => s,
-        Err(e) => return (fail(result, Some(e.line), Some(e.column), e.message), None),
+        Err(e) => return (result.fail(Some(e.line), Some(e.column), e.message), None),
     };
     let located = locate::locate(path, &text, &stream);
     let ctx = Ctx {
@@ -367,7 +322,7 @@ fn plan_file(
     }
     let new_text = match edit::apply_checked(&text, &edits) {
         Ok(t) => t,
-        Err(e) => return (fail(result, None, None, e.to_string()), None),
+        Err(e) => return (result.fail(None, None, e.to_string()), None),
     };
     if new_text == text {
         return (result, None);

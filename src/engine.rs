@@ -40,7 +40,8 @@ pub struct FileResult {
 }
 
 impl FileResult {
-    fn new(path: &Path) -> Self {
+    /// An empty result for `path`.
+    pub fn new(path: &Path) -> Self {
         FileResult {
             path: path.to_path_buf(),
             display: path.display().to_string(),
@@ -52,7 +53,8 @@ impl FileResult {
             note: None,
         }
     }
-    fn fail(mut self, line: Option<usize>, column: Option<usize>, message: String) -> Self {
+    /// The result with a per-file error.
+    pub fn fail(mut self, line: Option<usize>, column: Option<usize>, message: String) -> Self {
         self.error = Some(FileError {
             file: self.display.clone(),
             line,
@@ -211,25 +213,12 @@ pub fn run_pinned(
     opts: RunOptions,
     pins: Option<&Pins>,
 ) -> Vec<FileResult> {
-    // Files are processed inside the walker's own threads (no hand-off between threads),
-    // then put back into walk order.
-    let threads = std::thread::available_parallelism().map_or(2, |n| n.get());
-    let results = std::sync::Mutex::new(Vec::new());
-    walk::walk_parallel(paths, threads, &|root, w| {
-        let r = match w {
-            Walked::File(p) => process_file_pinned(&p, mapper, opts, pins),
-            Walked::Skipped(p, why) => FileResult {
-                note: Some(why),
-                ..FileResult::new(&p)
-            },
-            Walked::Error(p, why) => FileResult::new(&p).fail(None, None, why),
-        };
-        results
-            .lock()
-            .expect("no panics while holding the lock")
-            .push((root, r));
-    });
-    let mut results = results.into_inner().expect("lock not poisoned");
-    results.sort_by(|a, b| (a.0, &a.1.path).cmp(&(b.0, &b.1.path)));
-    results.into_iter().map(|(_, r)| r).collect()
+    walk::map_in_walk_order(paths, &|w| match w {
+        Walked::File(p) => process_file_pinned(&p, mapper, opts, pins),
+        Walked::Skipped(p, why) => FileResult {
+            note: Some(why),
+            ..FileResult::new(&p)
+        },
+        Walked::Error(p, why) => FileResult::new(&p).fail(None, None, why),
+    })
 }

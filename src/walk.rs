@@ -104,6 +104,33 @@ fn classify(root: &Path, entry: Result<ignore::DirEntry, ignore::Error>) -> Opti
     }
 }
 
+impl Walked {
+    pub fn path(&self) -> &Path {
+        match self {
+            Walked::File(p) | Walked::Skipped(p, _) | Walked::Error(p, _) => p,
+        }
+    }
+}
+
+/// Walk with one thread per core, calling `f` on each entry inside the walker's threads
+/// (no hand-off between threads), and return the results in the order of the sorted
+/// sequential walk.
+pub fn map_in_walk_order<T: Send>(paths: &[PathBuf], f: &(dyn Fn(Walked) -> T + Sync)) -> Vec<T> {
+    let threads = std::thread::available_parallelism().map_or(2, |n| n.get());
+    let results = std::sync::Mutex::new(Vec::new());
+    walk_parallel(paths, threads, &|root, w| {
+        let key = (root, w.path().to_path_buf());
+        let value = f(w);
+        results
+            .lock()
+            .expect("no panics while holding the lock")
+            .push((key, value));
+    });
+    let mut results = results.into_inner().expect("lock not poisoned");
+    results.sort_by(|a, b| a.0.cmp(&b.0));
+    results.into_iter().map(|(_, v)| v).collect()
+}
+
 /// Walk with `threads` threads, calling `visit(root_index, entry)` from them as entries are
 /// found. Order is not deterministic: callers sort by `(root_index, path)`, which is the
 /// order of the sorted sequential walk (paths compare component by component).
