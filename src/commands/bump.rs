@@ -582,12 +582,17 @@ fn version(target: &Target) -> String {
     }
 }
 
-/// Exponential backoff with jitter: a random wait in `[W/2, W)`, `W = unit × 2^(attempt+1)`,
-/// where `unit` is the last fetch → push cycle (100 ms to 1 s); capped at 10 s.
+/// Backoff with full jitter: a random wait in `[0, W)`, `W = unit × 2^min(attempt, 3)`,
+/// where `unit` is the last fetch → push cycle (20 ms to 1 s).
+///
+/// The remote ref moves by compare-and-swap, so every round of a race has a winner and
+/// nobody can starve; the wait only has to spread the losers over a few cycles so they
+/// stop re-bumping on top of each other. Growing it further (or forcing a minimum) only
+/// adds idle time: with eight racers that idle time was most of the race.
 fn backoff(attempt: u32, cycle: Duration) -> Duration {
     use std::hash::{BuildHasher, Hasher};
-    let unit = (cycle.as_millis() as u64).clamp(100, 1_000);
-    let window = unit.saturating_mul(2 << attempt.min(8)).min(10_000);
+    let unit = (cycle.as_millis() as u64).clamp(20, 1_000);
+    let window = unit << attempt.min(3);
     let mut h = std::collections::hash_map::RandomState::new().build_hasher();
     h.write_u32(std::process::id());
     h.write_u128(
@@ -596,7 +601,7 @@ fn backoff(attempt: u32, cycle: Duration) -> Duration {
             .map_or(0, |d| d.as_nanos()),
     );
     h.write_u32(attempt);
-    Duration::from_millis(window / 2 + h.finish() % (window / 2).max(1))
+    Duration::from_millis(h.finish() % window.max(1))
 }
 
 fn commit_message(args: &BumpArgs, target: &Target, run: &BumpRun, s: &Session) -> String {
@@ -732,4 +737,35 @@ fn write_github(
         f.write_all(md.as_bytes())?;
     }
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn backoff_stays_inside_a_window_of_a_few_cycles() {
+        let cycle = Duration::from_millis(200);
+        for attempt in 0..12 {
+            let window = 200u64 << attempt.min(3);
+            for _ in 0..50 {
+                let w = backoff(attempt, cycle).as_millis() as u64;
+                assert!(
+                    w < window,
+                    "attempt {attempt}: {w} ms not below {window} ms"
+                );
+            }
+        }
+        // Cycles outside 20 ms..1 s are clamped.
+        assert!(backoff(5, Duration::from_secs(30)) < Duration::from_secs(8));
+        assert!(backoff(0, Duration::ZERO) < Duration::from_millis(20));
+    }
+
+    #[test]
+    fn backoff_is_jittered() {
+        let waits: BTreeSet<u128> = (0..40)
+            .map(|_| backoff(2, Duration::from_millis(500)).as_millis())
+            .collect();
+        assert!(waits.len() > 5, "waits barely vary: {waits:?}");
+    }
 }
