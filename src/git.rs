@@ -583,51 +583,106 @@ impl Git {
 /// Copy the objects reachable from `tip` that `to` lacks, stopping at commits `to`
 /// already has (`have` hides history both sides share). Loose objects, no deltas: for
 /// repositories on the same machine this is much cheaper than building a pack.
+///
+/// Every parent of a copied commit is in `to` already (hidden, or copied just before), so
+/// only the entries of its tree that differ from its first parent's need to go: no
+/// existence checks per object (each miss would make libgit2 rescan the pack directory).
 fn copy_objects(from: &Repository, to: &Repository, tip: Oid, have: &[Oid]) -> Result<()> {
-    let src = from.odb()?;
-    let dst = to.odb()?;
+    let sink = ObjectSink {
+        from,
+        to,
+        src: from.odb()?,
+        dst: to.odb()?,
+    };
     let mut walk = from.revwalk()?;
     walk.push(tip)?;
     for h in have {
-        if src.exists(*h) {
+        if sink.src.exists(*h) {
             walk.hide(*h)?;
         }
-    }
-    let copy = |id: Oid| -> Result<()> {
-        let o = src.read(id)?;
-        dst.write(o.kind(), o.data())?;
-        Ok(())
-    };
-    fn tree(
-        from: &Repository,
-        dst: &git2::Odb<'_>,
-        copy: &dyn Fn(Oid) -> Result<()>,
-        id: Oid,
-    ) -> Result<()> {
-        // A tree the destination has comes with everything below it.
-        if dst.exists(id) {
-            return Ok(());
-        }
-        let t = from.find_tree(id)?;
-        for entry in t.iter() {
-            match entry.kind() {
-                Some(git2::ObjectType::Tree) => tree(from, dst, copy, entry.id())?,
-                Some(git2::ObjectType::Blob) if !dst.exists(entry.id()) => copy(entry.id())?,
-                _ => {}
-            }
-        }
-        copy(id)
     }
     let commits: Vec<Oid> = walk.collect::<std::result::Result<_, _>>()?;
     // Oldest first, each commit after its tree, so a reader never meets a dangling link.
     for c in commits.into_iter().rev() {
-        if dst.exists(c) {
+        if sink.dst.exists(c) {
             continue;
         }
-        tree(from, &dst, &copy, from.find_commit(c)?.tree_id())?;
-        copy(c)?;
+        let commit = from.find_commit(c)?;
+        let base = match commit.parents().next() {
+            Some(p) => Some(p.tree()?),
+            None => None,
+        };
+        copy_tree_changes(from, &sink, &commit.tree()?, base.as_ref())?;
+        sink.copy(c)?;
     }
     Ok(())
+}
+
+/// Copy `tree` and everything under it that `base` (a tree the destination has) lacks.
+fn copy_tree_changes(
+    from: &Repository,
+    sink: &ObjectSink<'_>,
+    tree: &git2::Tree<'_>,
+    base: Option<&git2::Tree<'_>>,
+) -> Result<()> {
+    if base.is_some_and(|b| b.id() == tree.id()) {
+        return Ok(());
+    }
+    for entry in tree.iter() {
+        let old = base.and_then(|b| b.get_name_bytes(entry.name_bytes()));
+        if old.as_ref().is_some_and(|o| o.id() == entry.id()) {
+            continue;
+        }
+        match entry.kind() {
+            Some(git2::ObjectType::Tree) => {
+                let sub = from.find_tree(entry.id())?;
+                let old_sub = match old.filter(|o| o.kind() == Some(git2::ObjectType::Tree)) {
+                    Some(o) => Some(from.find_tree(o.id())?),
+                    None => None,
+                };
+                copy_tree_changes(from, sink, &sub, old_sub.as_ref())?;
+            }
+            Some(git2::ObjectType::Blob) => sink.copy(entry.id())?,
+            _ => {}
+        }
+    }
+    sink.copy(tree.id())
+}
+
+/// Writes objects of one repository into another on the same machine.
+struct ObjectSink<'r> {
+    from: &'r Repository,
+    to: &'r Repository,
+    src: git2::Odb<'r>,
+    dst: git2::Odb<'r>,
+}
+
+impl ObjectSink<'_> {
+    /// A loose object is hard-linked (as `git clone --local` does: loose objects are
+    /// immutable and written by rename, so a link never sees a partial file); a packed
+    /// one, or one a link cannot reach (another filesystem), is read and written.
+    fn copy(&self, id: Oid) -> Result<()> {
+        let hex = id.to_string();
+        let rel = Path::new("objects").join(&hex[..2]).join(&hex[2..]);
+        let loose = self.from.path().join(&rel);
+        if loose.is_file() {
+            let target = self.to.path().join(&rel);
+            if target.exists() {
+                return Ok(());
+            }
+            if let Some(dir) = target.parent() {
+                std::fs::create_dir_all(dir)?;
+            }
+            match std::fs::hard_link(&loose, &target) {
+                Ok(()) => return Ok(()),
+                Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => return Ok(()),
+                Err(_) => {}
+            }
+        }
+        let o = self.src.read(id)?;
+        self.dst.write(o.kind(), o.data())?;
+        Ok(())
+    }
 }
 
 /// Errors that mean "the remote moved or was busy": fetch, re-apply and try again.

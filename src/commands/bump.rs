@@ -582,8 +582,8 @@ fn version(target: &Target) -> String {
     }
 }
 
-/// Backoff with full jitter: a random wait in `[0, W)`, `W = unit × 2^min(attempt, 3)`,
-/// where `unit` is the last fetch → push cycle (20 ms to 1 s).
+/// Backoff with full jitter: a random wait in `[0, W)`, `W = unit × 2^min(attempt, 2)`,
+/// where `unit` is the last fetch → push cycle (20 ms to 250 ms).
 ///
 /// The remote ref moves by compare-and-swap, so every round of a race has a winner and
 /// nobody can starve; the wait only has to spread the losers over a few cycles so they
@@ -591,8 +591,8 @@ fn version(target: &Target) -> String {
 /// adds idle time: with eight racers that idle time was most of the race.
 fn backoff(attempt: u32, cycle: Duration) -> Duration {
     use std::hash::{BuildHasher, Hasher};
-    let unit = (cycle.as_millis() as u64).clamp(20, 1_000);
-    let window = unit << attempt.min(3);
+    let unit = (cycle.as_millis() as u64).clamp(20, 250);
+    let window = unit << attempt.min(2);
     let mut h = std::collections::hash_map::RandomState::new().build_hasher();
     h.write_u32(std::process::id());
     h.write_u128(
@@ -747,7 +747,7 @@ mod tests {
     fn backoff_stays_inside_a_window_of_a_few_cycles() {
         let cycle = Duration::from_millis(200);
         for attempt in 0..12 {
-            let window = 200u64 << attempt.min(3);
+            let window = 200u64 << attempt.min(2);
             for _ in 0..50 {
                 let w = backoff(attempt, cycle).as_millis() as u64;
                 assert!(
@@ -756,8 +756,8 @@ mod tests {
                 );
             }
         }
-        // Cycles outside 20 ms..1 s are clamped.
-        assert!(backoff(5, Duration::from_secs(30)) < Duration::from_secs(8));
+        // Cycles outside 20 ms..250 ms are clamped.
+        assert!(backoff(5, Duration::from_secs(30)) < Duration::from_secs(1));
         assert!(backoff(0, Duration::ZERO) < Duration::from_millis(20));
     }
 
