@@ -99,7 +99,7 @@ R1000="$(gen_repo 1000)"
 R5000="$(gen_repo 5000)"
 COPY="$DATA/gitops-1000-copy"
 # One manifest: the first app's multi-document deployment (ServiceAccount, Deployment, Service, ConfigMap).
-FIRST_APP="$(find "$R1000/apps" -mindepth 1 -maxdepth 1 -type d | sort | head -n1)"
+FIRST_APP="$(find "$R1000/apps" -mindepth 1 -maxdepth 1 -type d | sort | sed -n 1p)"  # sed reads all: head would SIGPIPE sort under pipefail
 FILE="$FIRST_APP/base/deployment.yaml"
 [[ -f "$FILE" ]] || die "expected manifest not found: $FILE"
 

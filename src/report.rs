@@ -139,7 +139,13 @@ impl Report {
     /// Render to stdout in the chosen format.
     pub fn print(&self, format: Format, mode: Mode, diff: bool) -> std::io::Result<()> {
         // One write per buffer, not per line (a large repository prints 10,000+ lines).
-        let mut out = std::io::BufWriter::with_capacity(64 * 1024, anstream::stdout().lock());
+        // The buffer sits under the colour stripper: above it, the stripper would pass
+        // every styled fragment to the line-buffered stdout as its own write.
+        let stdout = std::io::stdout();
+        let choice = anstream::AutoStream::choice(&stdout);
+        let buffered: Box<dyn Write> =
+            Box::new(std::io::BufWriter::with_capacity(64 * 1024, stdout.lock()));
+        let mut out = anstream::AutoStream::new(buffered, choice);
         match format {
             Format::Json => {
                 serde_json::to_writer_pretty(&mut out, self)?;
