@@ -341,6 +341,49 @@ fn a_stale_clone_rebases_by_re_bumping_and_a_concurrent_identical_bump_counts_as
     assert_eq!(git(&c, &["status", "--porcelain"]), "");
 }
 
+/// Pushes and fetches between repositories on this machine copy loose objects by hard link
+/// and only the tree entries that changed; objects packed on the other side (a `git gc` on
+/// the remote, a clone made from a pack) are read and written instead. Both repositories
+/// must stay complete: `git fsck` finds nothing missing.
+#[test]
+fn local_push_and_fetch_stay_complete_when_the_remote_packs_its_objects() {
+    let w = World::new();
+    let a = w.clone("a");
+    let b = w.clone("b");
+    let out = bump(&a, 2, "v2", &with_id(&["--push"]), &[]);
+    assert_eq!(code(&out), 0, "{}", show_out(&out));
+    let pushed = w.remote_head();
+    // The pushed commit's objects arrived loose; pack them all on the remote.
+    git(&w.remote, &["gc", "--quiet", "--prune=now"]);
+    let loose = git(&w.remote, &["count-objects"]);
+    assert!(loose.starts_with("0 objects"), "remote not packed: {loose}");
+
+    // b is stale: rejected, fetches a's commit (packed on the remote), re-bumps, pushes.
+    let out = bump(&b, 3, "v2", &with_id(&["--push"]), &[]);
+    assert_eq!(code(&out), 0, "{}", show_out(&out));
+    assert!(stderr(&out).contains("push rejected"), "{}", show_out(&out));
+    assert_eq!(rev(&w.remote, "main~1"), pushed);
+    for repo in [&w.remote, &b] {
+        let fsck = git_cmd(repo)
+            .args(["fsck", "--full", "--no-dangling"])
+            .output()
+            .unwrap();
+        assert!(
+            fsck.status.success() && fsck.stdout.is_empty(),
+            "fsck of {}: {}{}",
+            repo.display(),
+            String::from_utf8_lossy(&fsck.stdout),
+            String::from_utf8_lossy(&fsck.stderr)
+        );
+    }
+    let k = show(&w.remote, "main", "apps/kustomization.yaml");
+    assert!(k.contains("app2\n    newTag: v2"), "{k}");
+    assert!(k.contains("app3\n    newTag: v2"), "{k}");
+    // The work tree of b is the remote head, nothing left over.
+    assert_eq!(rev(&b, "HEAD"), w.remote_head());
+    assert_eq!(git(&b, &["status", "--porcelain"]), "");
+}
+
 #[test]
 fn eight_concurrent_bumps_all_land_linearly_without_force() {
     let w = World::new();
