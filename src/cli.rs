@@ -424,19 +424,8 @@ pub struct MigrateArgs {
     /// remote URL (else GITHUB_REPOSITORY); token and GITHUB_API_URL as for bump.
     #[arg(long)]
     pub pull_request: bool,
-    /// With --commit: go ahead when tracked files have uncommitted changes (only the run's
-    /// own files are committed).
-    #[arg(long)]
-    pub allow_dirty: bool,
-    /// Commit author name (else GIT_AUTHOR_NAME, GITHUB_ACTOR, git config user.name).
-    #[arg(long, value_name = "NAME")]
-    pub author_name: Option<String>,
-    /// Commit author email (else GIT_AUTHOR_EMAIL, GITHUB_ACTOR, git config user.email).
-    #[arg(long, value_name = "EMAIL")]
-    pub author_email: Option<String>,
-    /// Add a Signed-off-by trailer (the committer).
-    #[arg(long)]
-    pub signoff: bool,
+    #[command(flatten)]
+    pub identity: CommitIdentity,
     /// Where git URLs are cloned (default: <report-dir>/repos, else ./harborize-repos).
     #[arg(long, value_name = "DIR")]
     pub workdir: Option<PathBuf>,
@@ -489,16 +478,14 @@ pub struct RunArgs {
     pub git: GitArgs,
 }
 
-/// Git options of the commands that commit (`bump`, `run`).
+/// Who commits, and whether a dirty tree may be committed from: every command that
+/// commits (`bump`, `run`, `migrate`).
 #[derive(Debug, Args, Clone)]
-pub struct GitArgs {
+pub struct CommitIdentity {
     /// Commit even when tracked files have uncommitted changes (only the run's own files
     /// are committed).
     #[arg(long)]
     pub allow_dirty: bool,
-    /// Commit message template: {summary}, {images} (one `- old → new` line each), {count}.
-    #[arg(long, value_name = "TEMPLATE")]
-    pub message_template: Option<String>,
     /// Commit author name (else GIT_AUTHOR_NAME, GITHUB_ACTOR, git config user.name).
     #[arg(long, value_name = "NAME")]
     pub author_name: Option<String>,
@@ -509,6 +496,16 @@ pub struct GitArgs {
     /// Add a Signed-off-by trailer (the committer).
     #[arg(long)]
     pub signoff: bool,
+}
+
+/// Git options of the commands that commit (`bump`, `run`).
+#[derive(Debug, Args, Clone)]
+pub struct GitArgs {
+    #[command(flatten)]
+    pub identity: CommitIdentity,
+    /// Commit message template: {summary}, {images} (one `- old → new` line each), {count}.
+    #[arg(long, value_name = "TEMPLATE")]
+    pub message_template: Option<String>,
     /// Push the commit to the current branch's remote (implies a commit). HTTPS uses a
     /// token from HARBORIZE_GIT_TOKEN or GITHUB_TOKEN; SSH the agent or ~/.ssh keys.
     #[arg(long)]

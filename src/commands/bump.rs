@@ -196,7 +196,7 @@ pub fn run_with_env(args: &BumpArgs, env: impl Fn(&str) -> Option<String> + Copy
         let g = Git::discover(&start, Auth::from_env(env))?;
         let branch = g.current_branch()?;
         let dirty = g.dirty_files()?;
-        if !dirty.is_empty() && !args.git.allow_dirty {
+        if !dirty.is_empty() && !args.git.identity.allow_dirty {
             bail!(
                 "the work tree has uncommitted changes to tracked files ({}): commit or stash them, or pass --allow-dirty to commit only this run's files",
                 list(&dirty)
@@ -204,8 +204,8 @@ pub fn run_with_env(args: &BumpArgs, env: impl Fn(&str) -> Option<String> + Copy
         }
         let (author, committer) = git::identities(
             &g.repo,
-            args.git.author_name.as_deref(),
-            args.git.author_email.as_deref(),
+            args.git.identity.author_name.as_deref(),
+            args.git.identity.author_email.as_deref(),
             env,
         )?;
         let remote_branch = g.remote_branch(&branch);
@@ -620,7 +620,7 @@ fn commit_message(args: &BumpArgs, target: &Target, run: &BumpRun, s: &Session) 
         &images,
         1,
         &summary,
-        args.git.signoff.then_some(&s.committer),
+        args.git.identity.signoff.then_some(&s.committer),
     )
 }
 

@@ -787,7 +787,7 @@ fn open_session(args: &MigrateArgs, root: &Path) -> Result<Session> {
     let g = Git::discover(root, Auth::from_env(env))?;
     let branch = g.current_branch()?;
     let dirty = g.dirty_files()?;
-    if !dirty.is_empty() && !args.allow_dirty {
+    if !dirty.is_empty() && !args.identity.allow_dirty {
         let mut shown: Vec<&str> = dirty.iter().take(5).map(String::as_str).collect();
         if dirty.len() > 5 {
             shown.push("...");
@@ -799,8 +799,8 @@ fn open_session(args: &MigrateArgs, root: &Path) -> Result<Session> {
     }
     let (author, committer) = git::identities(
         &g.repo,
-        args.author_name.as_deref(),
-        args.author_email.as_deref(),
+        args.identity.author_name.as_deref(),
+        args.identity.author_email.as_deref(),
         env,
     )?;
     let remote_branch = g.remote_branch(&branch);
@@ -905,7 +905,7 @@ fn commit_message(
         "{subject}\n\n{body}\nHarborize-Migration: {}\n",
         ctx.direction.as_str()
     );
-    if ctx.args.signoff {
+    if ctx.args.identity.signoff {
         text.push_str(&format!(
             "Signed-off-by: {} <{}>\n",
             committer.name, committer.email

@@ -372,7 +372,7 @@ fn pull_request(
 fn open_session(args: &RunArgs, start: &Path) -> Result<Session> {
     let git = Git::discover(start, Auth::from_env(env))?;
     let dirty = git.dirty_files()?;
-    if !dirty.is_empty() && !args.git.allow_dirty {
+    if !dirty.is_empty() && !args.git.identity.allow_dirty {
         bail!(
             "the work tree has uncommitted changes to tracked files ({}): commit or stash them, or pass --allow-dirty to commit only this run's files",
             dirty.join(", ")
@@ -380,8 +380,8 @@ fn open_session(args: &RunArgs, start: &Path) -> Result<Session> {
     }
     let (author, committer) = git::identities(
         &git.repo,
-        args.git.author_name.as_deref(),
-        args.git.author_email.as_deref(),
+        args.git.identity.author_name.as_deref(),
+        args.git.identity.author_email.as_deref(),
         env,
     )?;
     let branch = git.current_branch()?;
@@ -427,7 +427,7 @@ fn commit_message(args: &RunArgs, report: &Report, s: &Session) -> String {
         &changes.join("\n"),
         count,
         &format!("{count} image reference(s) through Harbor"),
-        args.git.signoff.then_some(&s.committer),
+        args.git.identity.signoff.then_some(&s.committer),
     )
 }
 
