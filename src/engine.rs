@@ -65,10 +65,15 @@ impl FileResult {
     }
 }
 
-/// Words without which a file cannot hold a reference: skip parsing such files.
+/// Words without which a file (or a document) cannot hold a reference: every place
+/// `locate` looks has one of them in its key (`image`, `images`, `imageRegistry`,
+/// `repository`, `registry`, `IMAGE`-named env vars, `--*image=` arguments).
+const KEYWORDS: [&str; 5] = ["image", "Image", "IMAGE", "repository", "registry"];
+
+/// Skip parsing files without any of the [`KEYWORDS`].
 fn may_hold_references(text: &str) -> bool {
     let bytes = text.as_bytes();
-    ["image", "repository", "registry", "Image"]
+    KEYWORDS
         .iter()
         .any(|w| memchr::memmem::find(bytes, w.as_bytes()).is_some())
 }
@@ -137,11 +142,19 @@ pub fn process_file_pinned(
     if !may_hold_references(&text) {
         return result;
     }
-    let stream = match yaml::parse(&text) {
+    // When no byte will be written or shown, documents that cannot hold a reference are
+    // blanked before parsing (same offsets; see `yaml::skim`).
+    let skimmed = if run.write || run.diff {
+        None
+    } else {
+        yaml::skim::blank_documents_without(&text, &KEYWORDS)
+    };
+    let parsed_text = skimmed.as_deref().unwrap_or(&text);
+    let stream = match yaml::parse(parsed_text) {
         Ok(s) => s,
         Err(e) => return result.fail(Some(e.line), Some(e.column), e.message),
     };
-    let located = locate::locate(path, &text, &stream);
+    let located = locate::locate(path, parsed_text, &stream);
     let planned: Vec<Planned> = located
         .sites
         .iter()

@@ -658,6 +658,10 @@ impl<'a> Walker<'a> {
     }
 
     /// YAML inside a block scalar, walked with `mode` and mapped back to the file.
+    ///
+    /// `check` blanks documents without keywords before parsing, reading block scalars
+    /// under the keys in [`yaml::skim::EMBEDDED_KEYS`] (and sequence items) for keywords:
+    /// a new caller here with another key must be added there.
     fn embedded(&mut self, block: &'a Scalar, mode: Mode) {
         if self.embed.is_some() || !block.value.contains(':') {
             return;
