@@ -68,7 +68,7 @@ impl FileResult {
 /// Words without which a file (or a document) cannot hold a reference: every place
 /// `locate` looks has one of them in its key (`image`, `images`, `imageRegistry`,
 /// `repository`, `registry`, `IMAGE`-named env vars, `--*image=` arguments).
-const KEYWORDS: [&str; 5] = ["image", "Image", "IMAGE", "repository", "registry"];
+pub const KEYWORDS: [&str; 5] = ["image", "Image", "IMAGE", "repository", "registry"];
 
 /// Skip parsing files without any of the [`KEYWORDS`].
 fn may_hold_references(text: &str) -> bool {

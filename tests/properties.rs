@@ -1,10 +1,12 @@
 //! Property tests that run in CI: the reference grammar round-trips, and the editor's
 //! proof always holds on generated manifests (any quoting style, comments, anchors, CRLF):
-//! rewriting never panics, never corrupts, and a second run changes nothing.
+//! rewriting never panics, never corrupts, and a second run changes nothing; `check`'s
+//! blanking of documents without references finds exactly what a full parse finds.
 
 use std::path::Path;
 
 use harborize::config::{Config, ConfigFile};
+use harborize::engine::KEYWORDS;
 use harborize::locate::locate;
 use harborize::mapping::Mapper;
 use harborize::plan::{plan_site, Direction, PlanOptions, Status};
@@ -83,6 +85,65 @@ fn rewrite(text: &str) -> String {
     apply_checked(text, &edits).unwrap_or_else(|e| panic!("edit check failed: {e}\n{text}"))
 }
 
+/// What a text's references are, as the report shows them.
+fn found(text: &str) -> Option<Vec<String>> {
+    let stream = yaml::parse(text).ok()?;
+    let sites = locate(Path::new("x.yaml"), text, &stream).sites;
+    let opts = PlanOptions {
+        direction: Direction::Forward,
+        rewrite_hints: false,
+    };
+    Some(
+        sites
+            .iter()
+            .map(|s| {
+                let p = plan_site(s, &mapper(), opts);
+                format!(
+                    "{:?} {}:{} {} {:?} {:?} {:?}",
+                    p.kind, p.line, p.column, p.original, p.normalized, p.status, p.rewritten
+                )
+            })
+            .collect(),
+    )
+}
+
+/// One entry under a top-level `data:`/`spec:` key: the shapes `yaml::skim` must tell
+/// apart (plain and quoted values, opaque and embedded block scalars, flow, comments).
+fn entry() -> impl Strategy<Value = String> {
+    prop_oneof![
+        (0u16..999).prop_map(|n| format!("  key{n}: \"{n}\"\n")),
+        (0u16..999).prop_map(|n| format!("  key{n}: plain{n} # note\n")),
+        (0u16..99).prop_map(|n| format!("  image: nginx:1.{n}\n")),
+        Just("  conf: |\n    image: x\n\n    other: y\n".to_string()),
+        Just("  conf: >-\n    # an image here\n    text\n".to_string()),
+        Just("  values: |\n    image:\n      repository: nginx\n      tag: \"1.27\"\n".to_string()),
+        Just("  patch: |\n    - op: replace\n      path: /spec/containers/0/image\n      value: nginx:1\n".to_string()),
+        Just("  list:\n    - image: busybox\n    - name: y\n".to_string()),
+        Just("  seq:\n    - |\n      image: inline:1\n".to_string()),
+        Just("  flow: [a, {image: redis}]\n".to_string()),
+        Just("  # the image comment\n".to_string()),
+        Just("  env:\n    - name: MY_IMAGE\n      value: nginx\n".to_string()),
+        Just("  quoted: 'no image here'\n".to_string()),
+        Just("  multi: \"line one\n    image: not-a-key\"\n".to_string()),
+        Just("  script: |\n    run\n  registry: ghcr.io\n".to_string()),
+    ]
+}
+
+fn document() -> impl Strategy<Value = String> {
+    prop_oneof![
+        4 => (
+            prop::sample::select(vec!["ConfigMap", "Deployment", "Application"]),
+            prop::sample::select(vec!["data", "spec"]),
+            prop::collection::vec(entry(), 0..6),
+        )
+            .prop_map(|(kind, key, entries)| format!("kind: {kind}\n{key}:\n{}", entries.concat())),
+        // The places harborize reads YAML inside a block scalar, with no keyword outside it.
+        1 => Just("apiVersion: argoproj.io/v1alpha1\nkind: Application\nspec:\n  source:\n    chart: web\n    helm:\n      values: |\n        image:\n          repository: bitnami/nginx\n          tag: \"1.27\"\n".to_string()),
+        1 => Just("apiVersion: kustomize.config.k8s.io/v1beta1\nkind: Kustomization\nresources:\n  - deploy.yaml\npatches:\n  - target:\n      kind: Deployment\n    patch: |\n      - op: replace\n        path: /spec/template/spec/containers/0/image\n        value: nginx:1.27\n".to_string()),
+        1 => Just("apiVersion: kustomize.config.k8s.io/v1beta1\nkind: Kustomization\npatchesStrategicMerge:\n  - |\n    apiVersion: apps/v1\n    kind: Deployment\n    metadata:\n      name: web\n    spec:\n      template:\n        spec:\n          containers:\n            - name: web\n              image: redis:7\n".to_string()),
+    ]
+}
+
 proptest! {
     #![proptest_config(ProptestConfig::with_cases(256))]
 
@@ -129,5 +190,24 @@ proptest! {
             let edits: Vec<_> = sites.iter().flat_map(|s| plan_site(s, &mapper(), opts).edits).collect();
             let _ = apply_checked(&text, &edits);
         }
+    }
+
+    #[test]
+    fn blanking_documents_without_keywords_finds_the_same_references(
+        docs in prop::collection::vec(document(), 1..5),
+        crlf in any::<bool>(),
+    ) {
+        let mut text = docs.join("---\n");
+        if crlf {
+            text = text.replace('\n', "\r\n");
+        }
+        let full = found(&text);
+        prop_assume!(full.is_some());
+        let skimmed = yaml::skim::blank_documents_without(&text, &KEYWORDS);
+        if let Some(s) = &skimmed {
+            prop_assert_eq!(s.len(), text.len());
+        }
+        let skimmed_found = found(skimmed.as_deref().unwrap_or(&text));
+        prop_assert_eq!(full, skimmed_found, "text:\n{}", text);
     }
 }
