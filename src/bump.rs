@@ -292,13 +292,17 @@ fn plan_file(
     if !target.may_be_in(&text) {
         return (result, None);
     }
-    let stream = match yaml::parse(&text) {
+    // Documents that cannot hold a reference are blanked before parsing (same offsets):
+    // the plan and the edit proof both work on that view; the edits go into the file.
+    let view = yaml::skim::blank_documents_without(&text, &crate::engine::KEYWORDS);
+    let parsed_text = view.as_deref().unwrap_or(&text);
+    let stream = match yaml::parse(parsed_text) {
         Ok(s) => s,
         Err(e) => return (result.fail(Some(e.line), Some(e.column), e.message), None),
     };
-    let located = locate::locate(path, &text, &stream);
+    let located = locate::locate(path, parsed_text, &stream);
     let ctx = Ctx {
-        text: &text,
+        text: parsed_text,
         stream: &stream,
         mapper,
         target,
@@ -320,7 +324,11 @@ fn plan_file(
     if edits.is_empty() {
         return (result, None);
     }
-    let new_text = match edit::apply_checked(&text, &edits) {
+    let checked = match &view {
+        Some(v) => edit::apply_checked_on_view(&text, v, &edits),
+        None => edit::apply_checked(&text, &edits),
+    };
+    let new_text = match checked {
         Ok(t) => t,
         Err(e) => return (result.fail(None, None, e.to_string()), None),
     };

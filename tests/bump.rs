@@ -79,6 +79,35 @@ fn manifests_upstream_and_harbor_form_get_the_new_harbor_reference() {
     assert_eq!(read(tmp.path(), "deploy.yaml"), before);
 }
 
+/// Documents without a reference (a ConfigMap whose embedded config mentions `image:`) are
+/// blanked for planning and proof; the bump still writes the real bytes around them.
+#[test]
+fn documents_around_the_bumped_one_keep_every_byte() {
+    let config = "---\r\napiVersion: v1\r\nkind: ConfigMap\r\ndata:\r\n  conf.yaml: |\r\n    image: ghcr.io/org/app:v1\r\n  key: \"1\" # note\r\n";
+    let text = format!("{config}---\r\n{DEPLOY}{config}");
+    let tmp = tempfile::tempdir().unwrap();
+    write(tmp.path(), "deploy.yaml", &text);
+    let out = bump(tmp.path(), &["--tag", "v2"]);
+    assert_eq!(code(&out), 0, "{}{}", stdout(&out), stderr(&out));
+    let expected = text
+        .replace(
+            "image: ghcr.io/org/app:v1 #",
+            "image: harbor.example.com/ghcr/org/app:v2 #",
+        )
+        .replace(
+            "'harbor.example.com/ghcr/org/app:v1'",
+            "'harbor.example.com/ghcr/org/app:v2'",
+        );
+    assert_eq!(read(tmp.path(), "deploy.yaml"), expected);
+    // The ConfigMap's embedded text is not a reference: untouched, twice.
+    assert_eq!(
+        expected
+            .matches("    image: ghcr.io/org/app:v1\r\n")
+            .count(),
+        2
+    );
+}
+
 #[test]
 fn kustomize_entries_get_new_tag_and_harbor_name() {
     let tmp = tempfile::tempdir().unwrap();

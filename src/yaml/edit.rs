@@ -35,6 +35,39 @@ pub enum EditError {
 
 /// Apply edits and prove the result differs from the original only in the planned values.
 pub fn apply_checked(original: &str, edits: &[Edit]) -> Result<String, EditError> {
+    let edits = sorted_disjoint(edits)?;
+    let out = splice(original, &edits);
+    prove(original, &out, &edits)?;
+    Ok(out)
+}
+
+/// [`apply_checked`] for edits planned on `view`: a same-length copy of `original` in
+/// which documents that hold no reference were blanked ([`super::skim`]). The proof runs
+/// on the view, the edits are applied to `original`. Every edit lies in a document that
+/// was parsed (its bytes are the same in both, which is checked), so the blanked
+/// documents are the same bytes before and after, and the parsed ones are proved.
+pub fn apply_checked_on_view(
+    original: &str,
+    view: &str,
+    edits: &[Edit],
+) -> Result<String, EditError> {
+    let edits = sorted_disjoint(edits)?;
+    let same_line = |at: usize| {
+        let start = original[..at].rfind('\n').map_or(0, |i| i + 1);
+        let end = original[at..].find('\n').map_or(original.len(), |i| at + i);
+        original.get(start..end) == view.get(start..end)
+    };
+    if original.len() != view.len() || !edits.iter().all(|e| same_line(e.range.start)) {
+        return Err(EditError::Mismatch(
+            "an edit falls outside the parsed documents".into(),
+        ));
+    }
+    prove(view, &splice(view, &edits), &edits)?;
+    Ok(splice(original, &edits))
+}
+
+/// The edits in file order, duplicates dropped; overlapping edits are an error.
+fn sorted_disjoint(edits: &[Edit]) -> Result<Vec<&Edit>, EditError> {
     let mut edits: Vec<&Edit> = edits.iter().collect();
     edits.sort_by_key(|e| (e.range.start, e.range.end));
     edits.dedup_by(|a, b| a == b);
@@ -43,24 +76,32 @@ pub fn apply_checked(original: &str, edits: &[Edit]) -> Result<String, EditError
             return Err(EditError::Overlap(pair[1].range.start, pair[0].range.end));
         }
     }
+    Ok(edits)
+}
+
+fn splice(original: &str, edits: &[&Edit]) -> String {
     let mut out = String::with_capacity(original.len() + edits.len() * 32);
     let mut pos = 0;
-    for e in &edits {
+    for e in edits {
         out.push_str(&original[pos..e.range.start]);
         out.push_str(&e.text);
         pos = e.range.end;
     }
     out.push_str(&original[pos..]);
+    out
+}
 
+/// Re-parse both texts and compare their events: only the edited values (and inserted
+/// pairs) may differ.
+fn prove(original: &str, out: &str, edits: &[&Edit]) -> Result<(), EditError> {
     let before = events(original).map_err(EditError::Reparse)?;
-    let after = events(&out).map_err(EditError::Reparse)?;
-    let expected = expected_values(&before, &edits)?;
+    let after = events(out).map_err(EditError::Reparse)?;
+    let expected = expected_values(&before, edits)?;
     let inserts: BTreeMap<usize, (String, String)> = edits
         .iter()
         .filter_map(|e| e.insert.clone().map(|pair| (e.owner, pair)))
         .collect();
-    compare(&before, &after, &expected, &inserts)?;
-    Ok(out)
+    compare(&before, &after, &expected, &inserts)
 }
 
 fn expected_values(
@@ -174,6 +215,28 @@ mod tests {
         let text = "# c\nimage: 'nginx' # keep\n";
         let out = apply_checked(text, &[edit(text, "nginx", "h/x/nginx", 1)]).unwrap();
         assert_eq!(out, "# c\nimage: 'h/x/nginx' # keep\n");
+    }
+
+    #[test]
+    fn edits_proved_on_a_blanked_view_go_into_the_original() {
+        let text = "image: nginx\n---\ndata:\n  conf: |\n    image: x\n";
+        let view = crate::yaml::skim::blank_documents_without(text, &["image"]).unwrap();
+        let head = "image: nginx\n---\n";
+        assert!(
+            view.starts_with(head) && view[head.len()..].trim().is_empty(),
+            "{view:?}"
+        );
+        // Ordinal 1 in the view: the blanked document has no scalars to count.
+        let e = edit(text, "nginx", "h/x/nginx", 1);
+        let out = apply_checked_on_view(text, &view, &[e]).unwrap();
+        assert_eq!(
+            out,
+            "image: h/x/nginx\n---\ndata:\n  conf: |\n    image: x\n"
+        );
+        // An edit into a blanked document is refused, not applied unproved.
+        let e = edit(text, "x\n", "y\n", 1);
+        let err = apply_checked_on_view(text, &view, &[e]).unwrap_err();
+        assert!(matches!(err, EditError::Mismatch(_)), "{err}");
     }
 
     #[test]
