@@ -13,12 +13,14 @@ use std::io::Write;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
-use anyhow::{anyhow, bail, Context, Result};
+use anyhow::{anyhow, bail, Result};
 use serde::Serialize;
 
 use crate::bump::{self, BumpOptions, BumpRun, Target};
 use crate::cli::{BumpArgs, Common};
-use crate::commands::{mapper_for, EXIT_ERROR, EXIT_FINDINGS, EXIT_OK};
+use crate::commands::{
+    append_to_github_file, commit_outputs, mapper_for, EXIT_ERROR, EXIT_FINDINGS, EXIT_OK,
+};
 use crate::git::{self, Auth, Git, Identity, PushOutcome};
 use crate::github::{self, GitHub};
 use crate::report::{Format, Mode, Report};
@@ -690,22 +692,14 @@ fn write_github(
     env: impl Fn(&str) -> Option<String>,
 ) -> Result<()> {
     let image = image_out(target, run);
-    if let Some(path) = env("GITHUB_OUTPUT").filter(|p| !p.is_empty()) {
-        let mut f = std::fs::OpenOptions::new()
-            .create(true)
-            .append(true)
-            .open(&path)
-            .with_context(|| format!("cannot open GITHUB_OUTPUT {path}"))?;
-        writeln!(f, "changed={}", out.changed)?;
-        writeln!(f, "commit={}", out.commit.as_deref().unwrap_or(""))?;
-        writeln!(
-            f,
-            "pr-url={}",
-            out.pull_request.as_ref().map_or("", |p| p.url.as_str())
-        )?;
-        writeln!(f, "images={}", serde_json::to_string(&[&image])?)?;
-    }
-    if let Some(path) = env("GITHUB_STEP_SUMMARY").filter(|p| !p.is_empty()) {
+    let outputs = commit_outputs(
+        out.changed,
+        out.commit.as_deref(),
+        out.pull_request.as_ref().map(|p| p.url.as_str()),
+        &[&image],
+    )?;
+    append_to_github_file(&env, "GITHUB_OUTPUT", &outputs)?;
+    if env("GITHUB_STEP_SUMMARY").is_some_and(|p| !p.is_empty()) {
         let mut md = String::from(
             "### harborize bump\n\n| image | from | to | files |\n|---|---|---|---|\n",
         );
@@ -729,12 +723,7 @@ fn write_github(
         if let Some(p) = &out.pull_request {
             md.push_str(&format!("\nPull request: {}\n", p.url));
         }
-        let mut f = std::fs::OpenOptions::new()
-            .create(true)
-            .append(true)
-            .open(&path)
-            .with_context(|| format!("cannot open GITHUB_STEP_SUMMARY {path}"))?;
-        f.write_all(md.as_bytes())?;
+        append_to_github_file(&env, "GITHUB_STEP_SUMMARY", &md)?;
     }
     Ok(())
 }

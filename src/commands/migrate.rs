@@ -217,23 +217,17 @@ pub fn run(args: &MigrateArgs) -> Result<u8> {
 /// In GitHub Actions, `pr-url`: the URL of each pull request this run opened or updated
 /// (space-separated when there are several; empty when none).
 fn write_github_output(report: &MigrationReport) -> Result<()> {
-    use std::io::Write as _;
-    let Some(path) = env("GITHUB_OUTPUT").filter(|p| !p.is_empty()) else {
-        return Ok(());
-    };
     let urls: Vec<&str> = report
         .repos
         .iter()
         .filter(|r| r.status != RepoStatus::Skipped)
         .filter_map(|r| r.pull_request.as_ref().map(|p| p.url.as_str()))
         .collect();
-    let mut f = std::fs::OpenOptions::new()
-        .create(true)
-        .append(true)
-        .open(&path)
-        .with_context(|| format!("cannot open GITHUB_OUTPUT {path}"))?;
-    writeln!(f, "pr-url={}", urls.join(" "))?;
-    Ok(())
+    crate::commands::append_to_github_file(
+        env,
+        "GITHUB_OUTPUT",
+        &format!("pr-url={}\n", urls.join(" ")),
+    )
 }
 
 /// A progress bar on a terminal (stderr); hidden, and so quiet, otherwise.

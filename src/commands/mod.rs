@@ -55,3 +55,38 @@ fn normalize_host(raw: &str) -> Result<String> {
     }
     Ok(h.to_ascii_lowercase())
 }
+
+/// Append `text` to the file a GitHub Actions variable names (`GITHUB_OUTPUT`,
+/// `GITHUB_STEP_SUMMARY`); nothing happens outside Actions (the variable unset or empty).
+pub fn append_to_github_file(
+    env: impl Fn(&str) -> Option<String>,
+    var: &str,
+    text: &str,
+) -> Result<()> {
+    use std::io::Write as _;
+    let Some(path) = env(var).filter(|p| !p.is_empty()) else {
+        return Ok(());
+    };
+    std::fs::OpenOptions::new()
+        .create(true)
+        .append(true)
+        .open(&path)
+        .with_context(|| format!("cannot open {var} {path}"))?
+        .write_all(text.as_bytes())?;
+    Ok(())
+}
+
+/// The `$GITHUB_OUTPUT` lines of the commands that commit (`bump`, `run`).
+pub fn commit_outputs(
+    changed: bool,
+    commit: Option<&str>,
+    pr_url: Option<&str>,
+    images: &impl serde::Serialize,
+) -> Result<String> {
+    Ok(format!(
+        "changed={changed}\ncommit={}\npr-url={}\nimages={}\n",
+        commit.unwrap_or(""),
+        pr_url.unwrap_or(""),
+        serde_json::to_string(images)?
+    ))
+}

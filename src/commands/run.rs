@@ -5,7 +5,6 @@
 //! (`harborize/<hash>` of the base branch and every `old → new`), pushes it and opens (or
 //! updates) a pull request into the base branch, as `bump` does.
 
-use std::io::Write;
 use std::path::{Path, PathBuf};
 
 use anyhow::{bail, Context, Result};
@@ -14,7 +13,9 @@ use crate::cli::RunArgs;
 use crate::commands::bump::{open_pull_request, pr_client, PrOut, PrResult, PrTarget, BASE_HAS_IT};
 use crate::commands::scan::scan_report;
 use crate::commands::verify::verify_report;
-use crate::commands::{mapper_for, EXIT_ERROR, EXIT_FINDINGS, EXIT_OK};
+use crate::commands::{
+    append_to_github_file, commit_outputs, mapper_for, EXIT_ERROR, EXIT_FINDINGS, EXIT_OK,
+};
 use crate::config::Config;
 use crate::engine::{self, RunOptions};
 use crate::git::{self, Auth, Git, Identity, PushOutcome};
@@ -439,22 +440,18 @@ fn write_github(report: &Report, commit: Option<&str>, pr: Option<&PrOut>) -> Re
         .iter()
         .filter(|r| r.status == Status::Rewritten && r.applied)
         .collect();
-    if let Some(path) = env("GITHUB_OUTPUT").filter(|p| !p.is_empty()) {
-        let images: Vec<serde_json::Value> = rewritten
-            .iter()
-            .map(|r| serde_json::json!({"file": r.file, "line": r.line, "from": r.original, "to": r.rewritten}))
-            .collect();
-        let mut f = std::fs::OpenOptions::new()
-            .create(true)
-            .append(true)
-            .open(&path)
-            .with_context(|| format!("cannot open GITHUB_OUTPUT {path}"))?;
-        writeln!(f, "changed={}", !report.files_changed.is_empty())?;
-        writeln!(f, "commit={}", commit.unwrap_or(""))?;
-        writeln!(f, "pr-url={}", pr.map_or("", |p| p.url.as_str()))?;
-        writeln!(f, "images={}", serde_json::to_string(&images)?)?;
-    }
-    if let Some(path) = env("GITHUB_STEP_SUMMARY").filter(|p| !p.is_empty()) {
+    let images: Vec<serde_json::Value> = rewritten
+        .iter()
+        .map(|r| serde_json::json!({"file": r.file, "line": r.line, "from": r.original, "to": r.rewritten}))
+        .collect();
+    let outputs = commit_outputs(
+        !report.files_changed.is_empty(),
+        commit,
+        pr.map(|p| p.url.as_str()),
+        &images,
+    )?;
+    append_to_github_file(env, "GITHUB_OUTPUT", &outputs)?;
+    if env("GITHUB_STEP_SUMMARY").is_some_and(|p| !p.is_empty()) {
         let mut md =
             String::from("### harborize run\n\n| file | line | from | to |\n|---|---|---|---|\n");
         for r in &rewritten {
@@ -476,12 +473,7 @@ fn write_github(report: &Report, commit: Option<&str>, pr: Option<&PrOut>) -> Re
         if let Some(p) = pr {
             md.push_str(&format!("\nPull request: {}\n", p.url));
         }
-        let mut f = std::fs::OpenOptions::new()
-            .create(true)
-            .append(true)
-            .open(&path)
-            .with_context(|| format!("cannot open GITHUB_STEP_SUMMARY {path}"))?;
-        f.write_all(md.as_bytes())?;
+        append_to_github_file(env, "GITHUB_STEP_SUMMARY", &md)?;
     }
     Ok(())
 }
