@@ -126,6 +126,28 @@ pub fn start_pull_request(
     })
 }
 
+/// Check out the branch named after a change (`harborize/<hash>` of `scope`, the base
+/// branch and each `old → new`) and make it the head of a pull request into `base`.
+pub fn branch_for_change(
+    git: &Git,
+    client: GitHub,
+    scope: &str,
+    base: &str,
+    pairs: &[(String, String)],
+) -> Result<PrTarget> {
+    let items: Vec<String> = pairs
+        .iter()
+        .map(|(old, new)| format!("{old} → {new}"))
+        .collect();
+    let head = github::branch_name(&github::change_key(scope, base, &items));
+    git.start_branch(&head)?;
+    Ok(PrTarget {
+        client,
+        head,
+        base: base.to_string(),
+    })
+}
+
 /// The GitHub client for pull requests into `branch`'s remote branch on `remote`: the
 /// repository from the remote's URL (else `GITHUB_REPOSITORY`), the token and API URL from
 /// the environment. Fails when any is missing, or when `branch` is itself a pull request

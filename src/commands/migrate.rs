@@ -20,7 +20,9 @@ use anyhow::{bail, Context, Result};
 use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
 
 use crate::cli::{Common, MigrateArgs, OnUnreachable};
-use crate::commands::bump::{open_pull_request, pr_client, PrResult, PrTarget, BASE_HAS_IT};
+use crate::commands::bump::{
+    branch_for_change, open_pull_request, pr_client, PrResult, PrTarget, BASE_HAS_IT,
+};
 use crate::commands::scan::scan_report;
 use crate::commands::verify::verify_report;
 use crate::commands::{mapper_for, EXIT_ERROR, EXIT_FINDINGS, EXIT_OK};
@@ -566,20 +568,16 @@ fn process(ctx: &Ctx<'_>, src: &Source, rr: &mut RepoReport, pb: &ProgressBar) -
         if let Some(client) = s.client.clone() {
             let pairs = planned_pairs(&planned);
             if !pairs.is_empty() {
-                let items: Vec<String> = pairs
-                    .iter()
-                    .map(|(old, new)| format!("{old} → {new}"))
-                    .collect();
-                let key = github::change_key(ctx.direction.as_str(), &s.remote_branch, &items);
-                let head = github::branch_name(&key);
-                s.git.start_branch(&head)?;
-                s.pr = Some(PrTarget {
+                let pr = branch_for_change(
+                    &s.git,
                     client,
-                    head: head.clone(),
-                    base: s.remote_branch.clone(),
-                });
-                s.branch = head.clone();
-                s.remote_branch = head;
+                    ctx.direction.as_str(),
+                    &s.remote_branch,
+                    &pairs,
+                )?;
+                s.branch = pr.head.clone();
+                s.remote_branch = pr.head.clone();
+                s.pr = Some(pr);
             }
         }
     }

@@ -10,7 +10,9 @@ use std::path::{Path, PathBuf};
 use anyhow::{bail, Context, Result};
 
 use crate::cli::RunArgs;
-use crate::commands::bump::{open_pull_request, pr_client, PrOut, PrResult, PrTarget, BASE_HAS_IT};
+use crate::commands::bump::{
+    branch_for_change, open_pull_request, pr_client, PrOut, PrResult, PrTarget, BASE_HAS_IT,
+};
 use crate::commands::scan::scan_report;
 use crate::commands::verify::verify_report;
 use crate::commands::{
@@ -230,20 +232,10 @@ fn pipeline(
             if let Some(client) = s.client.clone() {
                 // The change is known now: its branch takes the commit.
                 pr_changes = rewritten_pairs(&written);
-                let items: Vec<String> = pr_changes
-                    .iter()
-                    .map(|(old, new)| format!("{old} → {new}"))
-                    .collect();
-                let key = github::change_key("run", &s.remote_branch, &items);
-                let head = github::branch_name(&key);
-                s.git.start_branch(&head)?;
-                s.pr = Some(PrTarget {
-                    client,
-                    head: head.clone(),
-                    base: s.remote_branch.clone(),
-                });
-                s.branch = head.clone();
-                s.remote_branch = head;
+                let pr = branch_for_change(&s.git, client, "run", &s.remote_branch, &pr_changes)?;
+                s.branch = pr.head.clone();
+                s.remote_branch = pr.head.clone();
+                s.pr = Some(pr);
             }
         }
         let files: Vec<PathBuf> = written
