@@ -1217,19 +1217,24 @@ pub fn pull_secrets(root: &Path, plan: &Report, harbor: &str) -> Vec<SecretUse> 
             })
         })
     };
-    let mut out = Vec::new();
-    for pod in &pods {
-        let (candidate, reason) = pod.verdict();
-        for (secret, line) in &pod.secrets {
-            let regs = secret_regs(secret, &pod.namespace);
-            let (candidate, reason) = if candidate && harbor_cred(&regs) {
+    // A Secret that holds credentials for Harbor itself stays, whatever its workloads pull.
+    let keep_harbor_credentials =
+        |regs: &Option<Vec<String>>, candidate: bool, reason: &str| -> (bool, String) {
+            if candidate && harbor_cred(regs) {
                 (
                     false,
                     format!("the Secret holds credentials for Harbor ({harbor}) itself"),
                 )
             } else {
-                (candidate, reason.clone())
-            };
+                (candidate, reason.to_string())
+            }
+        };
+    let mut out = Vec::new();
+    for pod in &pods {
+        let (candidate, reason) = pod.verdict();
+        for (secret, line) in &pod.secrets {
+            let regs = secret_regs(secret, &pod.namespace);
+            let (candidate, reason) = keep_harbor_credentials(&regs, candidate, &reason);
             out.push(SecretUse {
                 secret: secret.clone(),
                 namespace: pod.namespace.clone(),
@@ -1277,14 +1282,7 @@ pub fn pull_secrets(root: &Path, plan: &Report, harbor: &str) -> Vec<SecretUse> 
         };
         for (secret, line) in &sa.secrets {
             let regs = secret_regs(secret, &sa.namespace);
-            let (candidate, reason) = if candidate && harbor_cred(&regs) {
-                (
-                    false,
-                    format!("the Secret holds credentials for Harbor ({harbor}) itself"),
-                )
-            } else {
-                (candidate, reason.clone())
-            };
+            let (candidate, reason) = keep_harbor_credentials(&regs, candidate, &reason);
             out.push(SecretUse {
                 secret: secret.clone(),
                 namespace: sa.namespace.clone(),
