@@ -1540,6 +1540,44 @@ pub fn pull_secrets_markdown(harbor: &[String], verdicts: &[SecretVerdict]) -> S
 mod tests {
     use super::*;
 
+    /// A Secret with credentials for Harbor itself stays, even when every image of the
+    /// workload that uses it now comes through Harbor; an upstream-only one goes.
+    #[test]
+    fn a_secret_for_harbor_itself_is_kept() {
+        let dir = tempfile::tempdir().unwrap();
+        let deploy = "apiVersion: apps/v1\nkind: Deployment\nmetadata:\n  name: web\nspec:\n  template:\n    spec:\n      imagePullSecrets:\n        - name: harbor-creds\n        - name: hub-creds\n      containers:\n        - name: web\n          image: nginx:1.27\n";
+        let secrets = "apiVersion: v1\nkind: Secret\nmetadata:\n  name: harbor-creds\ntype: kubernetes.io/dockerconfigjson\nstringData:\n  .dockerconfigjson: '{\"auths\":{\"harbor.example.com\":{\"auth\":\"eDp5\"}}}'\n---\napiVersion: v1\nkind: Secret\nmetadata:\n  name: hub-creds\ntype: kubernetes.io/dockerconfigjson\nstringData:\n  .dockerconfigjson: '{\"auths\":{\"https://index.docker.io/v1/\":{\"auth\":\"eDp5\"}}}'\n";
+        std::fs::write(dir.path().join("deploy.yaml"), deploy).unwrap();
+        std::fs::write(dir.path().join("secrets.yaml"), secrets).unwrap();
+        let harbor = "harbor.example.com";
+        let config = crate::config::Config::from_user(Default::default(), None).unwrap();
+        let mapper = crate::mapping::Mapper::new(&config, harbor);
+        let opts = crate::engine::RunOptions {
+            plan: crate::plan::PlanOptions {
+                direction: crate::plan::Direction::Forward,
+                rewrite_hints: false,
+            },
+            write: false,
+            diff: false,
+        };
+        let root = dir.path().to_path_buf();
+        let plan = Report::build(
+            harbor,
+            crate::engine::run(std::slice::from_ref(&root), &mapper, opts),
+            false,
+        );
+        let uses = pull_secrets(&root, &plan, harbor);
+        let by_name = |n: &str| uses.iter().find(|u| u.secret == n).unwrap();
+        let kept = by_name("harbor-creds");
+        assert!(!kept.candidate, "{kept:?}");
+        assert!(
+            kept.reason
+                .contains("credentials for Harbor (harbor.example.com) itself"),
+            "{kept:?}"
+        );
+        assert!(by_name("hub-creds").candidate, "{uses:?}");
+    }
+
     #[test]
     fn clone_names() {
         assert_eq!(clone_name("https://github.com/org/gitops.git"), "gitops");
