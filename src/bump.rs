@@ -270,8 +270,17 @@ fn plan_file(
     opts: BumpOptions,
 ) -> (FileResult, Option<NewText>) {
     let result = FileResult::new(path);
-    let bytes = match std::fs::read(path) {
-        Ok(b) => b,
+    let bytes = match fsio::read_limited(path) {
+        Ok(Ok(b)) => b,
+        Ok(Err(too_large)) => {
+            return (
+                FileResult {
+                    note: Some(too_large),
+                    ..result
+                },
+                None,
+            )
+        }
         Err(e) => return (result.fail(None, None, format!("cannot read: {e}")), None),
     };
     let (text, bom) = match fsio::decode(bytes) {

@@ -37,6 +37,10 @@ pub struct ConfigFile {
     /// Scan policy (`harborize scan`): per-image allowlist of accepted findings.
     #[serde(default)]
     pub scan: Option<crate::trivy::policy::ScanSection>,
+    /// Files larger than this many bytes are skipped with a note instead of parsed
+    /// (default 16 MiB; parsing needs a multiple of the file's size in memory).
+    #[serde(default)]
+    pub max_file_size: Option<u64>,
 }
 
 #[derive(Debug, Clone, Default, Deserialize, Serialize, JsonSchema)]
@@ -96,6 +100,8 @@ pub struct Config {
     pub source: Option<PathBuf>,
     /// The `scan:` section (empty when absent).
     pub scan: crate::trivy::policy::ScanSection,
+    /// Files larger than this are skipped (bytes).
+    pub max_file_size: u64,
 }
 
 impl Config {
@@ -144,6 +150,9 @@ impl Config {
             rules: user.rules,
             source,
             scan: user.scan.unwrap_or_default(),
+            max_file_size: user
+                .max_file_size
+                .unwrap_or(crate::fsio::DEFAULT_MAX_FILE_SIZE),
         };
         config.validate()?;
         Ok(config)
@@ -187,15 +196,32 @@ impl Config {
         for (i, rule) in self.rules.iter().enumerate() {
             regex::Regex::new(&rule.pattern)
                 .map_err(|e| invalid(format!("rules[{i}].match: invalid regex: {e}")))?;
+            check_replacement(&rule.replace)
+                .map_err(|e| invalid(format!("rules[{i}].replace: {e}")))?;
+        }
+        if let Some(host) = &self.harbor_host {
+            let h = host
+                .trim()
+                .trim_start_matches("https://")
+                .trim_start_matches("http://");
+            let h = h.trim_end_matches('/').to_ascii_lowercase();
+            if !h.is_empty() && crate::reference::validate_registry_host(&h).is_err() {
+                return Err(invalid(format!(
+                    "harbor.host: {host:?} is not HOST[:PORT] (an ASCII domain name or [IPv6], a port in 1-65535, no credentials or path)"
+                )));
+            }
         }
         for (i, glob) in self.exclude.iter().enumerate() {
             globset::Glob::new(glob)
                 .map_err(|e| invalid(format!("exclude[{i}]: invalid glob: {e}")))?;
         }
         for (domain, entry) in &self.registries {
-            if entry.project.is_empty() || entry.project.contains('/') {
+            // A project is the first path component of every reference routed to it.
+            if entry.project.contains('/')
+                || crate::reference::validate_repository_path(&entry.project).is_err()
+            {
                 return Err(invalid(format!(
-                    "registries.{domain}.project: {:?} is not a Harbor project name",
+                    "registries.{domain}.project: {:?} is not a Harbor project name (lowercase letters, digits and '.', '_', '-' between them)",
                     entry.project
                 )));
             }
@@ -204,7 +230,46 @@ impl Config {
     }
 }
 
-/// Look for a config file in `start` (or its directory when it is a file) and upwards.
+/// A rule's replacement becomes the path under the Harbor host: expanded with a sample
+/// capture for every group (a valid path component), it must be a valid repository path,
+/// so only a capture that is itself invalid can make a rewritten reference invalid (and
+/// that is caught when the reference is planned).
+fn check_replacement(replace: &str) -> Result<(), String> {
+    let sample = "x";
+    let mut expanded = String::new();
+    let mut rest = replace;
+    // `$1`, `${1}`, `$name`, `${name}`, `$$` as regex::Captures::expand reads them.
+    while let Some(i) = rest.find('$') {
+        expanded.push_str(&rest[..i]);
+        let after = &rest[i + 1..];
+        if let Some(tail) = after.strip_prefix('$') {
+            expanded.push('$');
+            rest = tail;
+        } else if let Some(braced) = after.strip_prefix('{') {
+            let end = braced
+                .find('}')
+                .ok_or_else(|| format!("{replace:?}: unclosed ${{"))?;
+            expanded.push_str(sample);
+            rest = &braced[end + 1..];
+        } else {
+            let len = after
+                .find(|c: char| !(c.is_ascii_alphanumeric() || c == '_'))
+                .unwrap_or(after.len());
+            if len > 0 {
+                expanded.push_str(sample);
+            }
+            rest = &after[len..];
+        }
+    }
+    expanded.push_str(rest);
+    let path = expanded.trim_matches('/');
+    crate::reference::validate_repository_path(path).map_err(|e| {
+        format!("{replace:?} does not give a valid repository path under the Harbor host ({e})")
+    })
+}
+
+/// Look for a config file in `start` (or its directory when it is a file) and upwards,
+/// stopping at the root of the git repository that holds it.
 pub fn discover(start: &Path) -> Option<PathBuf> {
     let abs = std::fs::canonicalize(start).ok()?;
     let mut dir = if abs.is_dir() {
@@ -218,6 +283,11 @@ pub fn discover(start: &Path) -> Option<PathBuf> {
             if candidate.is_file() {
                 return Some(candidate);
             }
+        }
+        // The repository's root is as far as its configuration goes: a file above it
+        // belongs to someone else (a home directory, a CI workspace holding many clones).
+        if d.join(".git").exists() {
+            return None;
         }
         dir = d.parent();
     }
@@ -259,7 +329,7 @@ mod tests {
         assert_eq!(c.registries["gcr.io"].project, "gcr");
         assert!(!c.registries.contains_key("quay.io"));
         assert!(c.registries.contains_key("docker.io"));
-        assert_eq!(c.exclude.len(), 2);
+        assert_eq!(c.exclude.len(), 3);
     }
 
     #[test]

@@ -114,8 +114,14 @@ pub fn process_file_pinned(
 ) -> FileResult {
     let opts = run.plan;
     let result = FileResult::new(path);
-    let bytes = match std::fs::read(path) {
-        Ok(b) => b,
+    let bytes = match fsio::read_limited(path) {
+        Ok(Ok(b)) => b,
+        Ok(Err(too_large)) => {
+            return FileResult {
+                note: Some(too_large),
+                ..result
+            }
+        }
         Err(e) => return result.fail(None, None, format!("cannot read: {e}")),
     };
     let (text, bom) = match fsio::decode(bytes) {

@@ -7,6 +7,36 @@
 use std::io::Write;
 use std::path::Path;
 
+/// Files larger than this are not parsed unless the config says otherwise: the YAML tree
+/// costs a multiple of the file's size, and manifests this large are generated output.
+pub const DEFAULT_MAX_FILE_SIZE: u64 = 16 * 1024 * 1024;
+
+static MAX_FILE_SIZE: std::sync::OnceLock<u64> = std::sync::OnceLock::new();
+
+/// Set the size limit for this process (from `max_file_size` in harborize.yaml), once,
+/// when the configuration is loaded; later calls keep the first value.
+pub fn set_max_file_size(bytes: u64) {
+    let _ = MAX_FILE_SIZE.set(bytes);
+}
+
+/// The size limit in force.
+pub fn max_file_size() -> u64 {
+    *MAX_FILE_SIZE.get().unwrap_or(&DEFAULT_MAX_FILE_SIZE)
+}
+
+/// Read a file, or say why it is skipped: `Ok(None)` with a note when it is larger than
+/// the limit (checked before reading, so a huge file costs nothing).
+pub fn read_limited(path: &Path) -> std::io::Result<Result<Vec<u8>, String>> {
+    let limit = max_file_size();
+    let size = std::fs::metadata(path)?.len();
+    if size > limit {
+        return Ok(Err(format!(
+            "{size} bytes, larger than max_file_size ({limit} bytes): skipped (raise max_file_size in harborize.yaml to include it)"
+        )));
+    }
+    std::fs::read(path).map(Ok)
+}
+
 /// What a file turned out to hold.
 pub enum Content {
     Text { text: String, bom: bool },

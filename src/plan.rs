@@ -58,6 +58,21 @@ enum NameOutcome {
 }
 
 fn decide_name(mapper: &Mapper, name: &Reference, direction: Direction) -> NameOutcome {
+    // `Docker.io/nginx` is valid grammar, but runtimes compare domains as written: they
+    // do not treat it as Docker Hub (no `library/`, no registry-1 endpoint), so routing
+    // it to Docker Hub's project would change what the cluster runs. Say so instead.
+    if name.domain().bytes().any(|b| b.is_ascii_uppercase())
+        && !name.domain().eq_ignore_ascii_case(mapper.harbor())
+    {
+        return NameOutcome::Stay(
+            Status::Invalid,
+            Some(format!(
+                "registry domain {:?} is not lowercase: runtimes treat it as a host of its own, not as {:?}; write it in lowercase",
+                name.domain(),
+                name.domain().to_ascii_lowercase()
+            )),
+        );
+    }
     match direction {
         Direction::Forward => match mapper.decide(name) {
             Decision::Rewrite { name } => NameOutcome::To(name),
@@ -157,7 +172,17 @@ fn finish(
 ) -> Planned {
     let mut p = Planned::stay(site, original, Status::Rewritten, None);
     p.normalized = normalized;
+    // The last line of defence against a config that routes to an invalid path (a rule
+    // capture that is not a path component): nothing invalid is ever written.
+    // Kustomize entries show `name=newName`; the written reference is the right side.
+    let written = rewritten.rsplit('=').next().unwrap_or(&rewritten);
+    let invalid = Reference::parse(written).err();
     p.rewritten = Some(rewritten);
+    if let Some(e) = invalid {
+        p.status = Status::Invalid;
+        p.message = Some(format!("the routed reference would not be valid: {e}"));
+        return p;
+    }
     match edits {
         Ok(e) => p.edits = e,
         Err(msg) => {

@@ -322,6 +322,36 @@ fn validate_digest(digest: &str) -> Result<(), ReferenceError> {
     Ok(())
 }
 
+/// Check a registry host the way it will be written in front of every rewritten reference
+/// (`harbor.example.com`, `harbor.example.com:8443`, `[::1]:5000`): a domain of the
+/// reference grammar, ASCII lowercase, no credentials, a port in 1..=65535.
+pub fn validate_registry_host(host: &str) -> Result<(), ReferenceError> {
+    let err = || ReferenceError::Domain(host.to_string());
+    if host.is_empty() || !host.is_ascii() || host.bytes().any(|b| b.is_ascii_uppercase()) {
+        return Err(err());
+    }
+    validate_domain(host)?;
+    // The grammar allows any digits; a socket does not.
+    let port = match host.rsplit_once(']') {
+        Some((_, after)) => after.strip_prefix(':'),
+        None => host.split_once(':').map(|(_, p)| p),
+    };
+    if let Some(p) = port {
+        if !matches!(p.parse::<u32>(), Ok(1..=65535)) {
+            return Err(err());
+        }
+    }
+    Ok(())
+}
+
+/// Check a repository path (a Harbor project, a rule's replacement) against the grammar.
+pub fn validate_repository_path(path: &str) -> Result<(), ReferenceError> {
+    if path.is_empty() {
+        return Err(ReferenceError::Path(path.to_string()));
+    }
+    validate_path(path)
+}
+
 /// True when the text uses shell, Kubernetes or Go-template substitution, so its value is
 /// only known at deploy time.
 pub fn is_templated(text: &str) -> bool {

@@ -467,3 +467,221 @@ fn output_is_in_sorted_walk_order_and_the_config_file_is_not_a_manifest() {
         ["a/x/w.yaml", "a/y.yaml", "a-b.yaml", "b/z.yaml", "c.yaml"]
     );
 }
+
+/// Issue 12 item 14: a Harbor host that is not a registry domain would be written in front
+/// of every reference; it stops the run before anything is read or written.
+#[test]
+fn invalid_harbor_hosts_are_refused_before_anything_is_written() {
+    let tmp = tempfile::tempdir().unwrap();
+    let f = write(tmp.path(), "d.yaml", DEPLOY);
+    for bad in [
+        "harbor.example.com:",
+        "user:pw@harbor.example.com",
+        "harbor.example.com:99999",
+        "harbor.example.com:0",
+        "a..b",
+        "härbor.example.com",
+        "-harbor.example.com",
+        "harbor_example.com",
+    ] {
+        let flag = format!("--harbor={bad}");
+        let out = run(&["rewrite", f.to_str().unwrap(), &flag]);
+        assert_eq!(code(&out), 2, "{bad}: {}", stdout(&out));
+        assert!(
+            stderr(&out).contains("invalid Harbor host"),
+            "{bad}: {}",
+            stderr(&out)
+        );
+        assert!(!stderr(&out).contains("pw@"), "the password is echoed back");
+        assert_eq!(std::fs::read_to_string(&f).unwrap(), DEPLOY, "{bad}");
+    }
+    // The same host in harborize.yaml is refused with the key named.
+    write(
+        tmp.path(),
+        "harborize.yaml",
+        "harbor:\n  host: 'h.example.com:'\n",
+    );
+    let out = run(&["check", f.to_str().unwrap()]);
+    assert_eq!(code(&out), 2);
+    assert!(stderr(&out).contains("harbor.host"), "{}", stderr(&out));
+    std::fs::remove_file(tmp.path().join("harborize.yaml")).unwrap();
+    for good in [
+        "harbor.example.com:8443",
+        "[::1]:5000",
+        "HARBOR.example.com",
+    ] {
+        let out = run(&[
+            "check",
+            f.to_str().unwrap(),
+            "--harbor",
+            good,
+            "--format",
+            "json",
+        ]);
+        assert_eq!(code(&out), 1, "{good}: {}", stderr(&out));
+        let rewritten = json(&out)["references"][0]["rewritten"]
+            .as_str()
+            .unwrap()
+            .to_string();
+        assert!(
+            rewritten.starts_with(&format!("{}/docker-hub/", good.to_ascii_lowercase())),
+            "{rewritten}"
+        );
+    }
+}
+
+/// Issue 12 item 14: projects and rule replacements are paths of every routed reference.
+#[test]
+fn config_projects_and_rule_replacements_must_be_valid_paths() {
+    let tmp = tempfile::tempdir().unwrap();
+    let f = write(tmp.path(), "d.yaml", DEPLOY);
+    let cases = [
+        (
+            "registries:\n  docker.io: {project: UPPER}\n",
+            "registries.docker.io.project",
+        ),
+        (
+            "registries:\n  docker.io: {project: 'a b'}\n",
+            "registries.docker.io.project",
+        ),
+        (
+            "rules:\n  - {match: 'docker.io/(.*)', replace: 'Team/$1'}\n",
+            "rules[0].replace",
+        ),
+        (
+            "rules:\n  - {match: 'docker.io/(.*)', replace: 'team//${1}'}\n",
+            "rules[0].replace",
+        ),
+    ];
+    for (config, key) in cases {
+        write(tmp.path(), "harborize.yaml", config);
+        let out = run(&["rewrite", f.to_str().unwrap(), "--harbor", HARBOR]);
+        assert_eq!(code(&out), 2, "{config}");
+        assert!(stderr(&out).contains(key), "{config}: {}", stderr(&out));
+        assert_eq!(std::fs::read_to_string(&f).unwrap(), DEPLOY);
+    }
+    // A valid replacement with captures is accepted...
+    write(
+        tmp.path(),
+        "harborize.yaml",
+        "rules:\n  - {match: 'docker.io/library/(ngin)(.*)', replace: 'team/${1}-$2'}\n",
+    );
+    let out = run(&[
+        "check",
+        f.to_str().unwrap(),
+        "--harbor",
+        HARBOR,
+        "--format",
+        "json",
+    ]);
+    assert_eq!(code(&out), 1, "{}", stderr(&out));
+    assert_eq!(
+        json(&out)["references"][0]["rewritten"],
+        "harbor.example.com/team/ngin-x:1.27"
+    );
+    // ...but a capture that makes the path invalid (an empty group: `team//nginx`) is
+    // caught per reference: reported invalid, never written, and check fails on it.
+    write(
+        tmp.path(),
+        "harborize.yaml",
+        "rules:\n  - {match: 'docker.io/library/(nginx)()', replace: 'team/${2}/$1'}\n",
+    );
+    let out = run(&[
+        "rewrite",
+        f.to_str().unwrap(),
+        "--harbor",
+        HARBOR,
+        "--format",
+        "json",
+    ]);
+    let entry = &json(&out)["references"][0];
+    assert_eq!(entry["status"], "invalid", "{entry}");
+    assert!(entry["message"]
+        .as_str()
+        .unwrap()
+        .contains("would not be valid"));
+    assert_eq!(std::fs::read_to_string(&f).unwrap(), DEPLOY);
+    assert_eq!(
+        code(&run(&["check", f.to_str().unwrap(), "--harbor", HARBOR])),
+        1
+    );
+}
+
+/// Issue 12 item 18: the configuration of a repository is found inside it, never above.
+#[test]
+fn config_discovery_stops_at_the_git_root() {
+    let tmp = tempfile::tempdir().unwrap();
+    write(
+        tmp.path(),
+        "harborize.yaml",
+        "harbor:\n  host: outside.example.com\n",
+    );
+    let repo = tmp.path().join("repo");
+    std::fs::create_dir_all(repo.join(".git")).unwrap();
+    let f = write(&repo, "apps/d.yaml", DEPLOY);
+    let out = run(&["check", f.to_str().unwrap()]);
+    assert_eq!(code(&out), 2, "{}", stdout(&out));
+    assert!(stderr(&out).contains("no Harbor host"), "{}", stderr(&out));
+    // Inside the repository it is found from any depth.
+    write(
+        &repo,
+        "harborize.yaml",
+        "harbor:\n  host: inside.example.com\n",
+    );
+    let out = run(&["check", f.to_str().unwrap(), "--format", "json"]);
+    assert_eq!(json(&out)["harbor"], "inside.example.com");
+}
+
+/// Issue 12 item 18: a reference that bypasses Harbor but sits in a scalar harborize cannot
+/// edit in place (escapes) fails `check` even without --strict; a registry domain that is
+/// not lowercase is not guessed to be Docker Hub; Harbor's own images stay direct wherever
+/// Harbor publishes them.
+#[test]
+fn uneditable_uppercase_and_goharbor_references_are_decided_not_guessed() {
+    let tmp = tempfile::tempdir().unwrap();
+    let escaped = DEPLOY.replace("image: nginx:1.27 # pinned", "image: \"nginx\\x3a1.27\"");
+    let f = write(tmp.path(), "d.yaml", &escaped);
+    let out = run(&[
+        "check",
+        f.to_str().unwrap(),
+        "--harbor",
+        HARBOR,
+        "--format",
+        "json",
+    ]);
+    assert_eq!(code(&out), 1, "{}", stdout(&out));
+    assert_eq!(json(&out)["references"][0]["status"], "invalid");
+    assert_eq!(
+        code(&run(&["rewrite", f.to_str().unwrap(), "--harbor", HARBOR])),
+        0
+    );
+    assert_eq!(std::fs::read_to_string(&f).unwrap(), escaped);
+
+    let upper = DEPLOY.replace("nginx:1.27", "Docker.io/nginx:1.27");
+    let f = write(tmp.path(), "d.yaml", &upper);
+    let out = run(&[
+        "rewrite",
+        f.to_str().unwrap(),
+        "--harbor",
+        HARBOR,
+        "--format",
+        "json",
+    ]);
+    let entry = &json(&out)["references"][0];
+    assert_eq!(entry["status"], "invalid", "{entry}");
+    assert!(entry["message"].as_str().unwrap().contains("not lowercase"));
+    assert_eq!(std::fs::read_to_string(&f).unwrap(), upper);
+
+    let harbor_own = DEPLOY.replace("nginx:1.27", "ghcr.io/goharbor/harbor-core:v2.11.0");
+    let f = write(tmp.path(), "d.yaml", &harbor_own);
+    let out = run(&[
+        "check",
+        f.to_str().unwrap(),
+        "--harbor",
+        HARBOR,
+        "--format",
+        "json",
+    ]);
+    assert_eq!(json(&out)["references"][0]["status"], "excluded");
+    assert_eq!(code(&out), 0);
+}

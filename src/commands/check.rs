@@ -33,6 +33,9 @@ pub fn run(args: &CheckArgs) -> Result<u8> {
     )?;
     let failing = report.references.iter().any(|r| {
         r.status == Status::Rewritten
+            // A valid reference that bypasses Harbor but cannot be edited in place (an
+            // escaped or folded scalar): harborize cannot fix it, so it must not pass.
+            || (r.status == Status::Invalid && r.rewritten.is_some())
             || (args.strict && matches!(r.status, Status::Unmapped | Status::Invalid))
     });
     Ok(if report.summary.errors > 0 {

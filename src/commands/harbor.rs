@@ -17,7 +17,7 @@ use std::time::Duration;
 use anyhow::{bail, Context, Result};
 use serde::Serialize;
 
-use super::{normalize_host, EXIT_ERROR, EXIT_FINDINGS, EXIT_OK};
+use super::{harbor_host, EXIT_ERROR, EXIT_FINDINGS, EXIT_OK};
 use crate::cli::{HarborArgs, HarborCommand, HarborSetupArgs};
 use crate::config::Config;
 use crate::harbor_api::{
@@ -201,15 +201,7 @@ pub struct SetupReport {
 fn setup(args: &HarborSetupArgs) -> Result<u8> {
     let config = Config::load(args.config.as_deref(), Path::new("."))
         .context("cannot load the configuration")?;
-    let host = args
-        .harbor
-        .clone()
-        .or_else(|| config.harbor_host.clone())
-        .filter(|h| !h.trim().is_empty());
-    let Some(host) = host else {
-        bail!("no Harbor host: pass --harbor HOST, set HARBORIZE_HARBOR, or set harbor.host in harborize.yaml");
-    };
-    let host = normalize_host(&host)?;
+    let host = harbor_host(args.harbor.as_deref(), &config)?;
 
     let mut wanted: Vec<Wanted> = Vec::new();
     for (domain, entry) in &config.registries {

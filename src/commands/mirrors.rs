@@ -3,9 +3,9 @@
 use std::io::Write as _;
 use std::path::Path;
 
-use anyhow::{bail, Context, Result};
+use anyhow::{Context, Result};
 
-use super::{normalize_host, EXIT_OK};
+use super::{harbor_host, EXIT_OK};
 use crate::cli::MirrorsArgs;
 use crate::config::Config;
 use crate::mirrors::{generate, Options};
@@ -13,16 +13,8 @@ use crate::mirrors::{generate, Options};
 pub fn run(args: &MirrorsArgs) -> Result<u8> {
     let config = Config::load(args.config.as_deref(), Path::new("."))
         .context("cannot load the configuration")?;
-    let host = args
-        .harbor
-        .clone()
-        .or_else(|| config.harbor_host.clone())
-        .filter(|h| !h.trim().is_empty());
-    let Some(host) = host else {
-        bail!("no Harbor host: pass --harbor HOST, set HARBORIZE_HARBOR, or set harbor.host in harborize.yaml");
-    };
     let opts = Options {
-        harbor: normalize_host(&host)?,
+        harbor: harbor_host(args.harbor.as_deref(), &config)?,
         ca_file: args.ca_file.clone().filter(|c| !c.is_empty()),
         fallback: !args.no_fallback,
     };

@@ -30,30 +30,48 @@ pub fn mapper_for(common: &Common) -> Result<Mapper> {
     let start = common.paths.first().map_or(Path::new("."), |p| p.as_path());
     let config =
         Config::load(common.config.as_deref(), start).context("cannot load the configuration")?;
-    let host = common
-        .harbor
-        .clone()
+    let host = harbor_host(common.harbor.as_deref(), &config)?;
+    crate::fsio::set_max_file_size(config.max_file_size);
+    Ok(Mapper::new(&config, &host))
+}
+
+/// The Harbor host from the flag (or `HARBORIZE_HARBOR`), else `harbor.host`, validated:
+/// it is written in front of every rewritten reference, so a host that is not a registry
+/// domain of the reference grammar stops the run before anything is read or written.
+pub fn harbor_host(flag: Option<&str>, config: &Config) -> Result<String> {
+    let host = flag
+        .map(str::to_string)
         .or_else(|| config.harbor_host.clone())
         .filter(|h| !h.trim().is_empty());
     let Some(host) = host else {
         bail!("no Harbor host: pass --harbor HOST, set HARBORIZE_HARBOR, or set harbor.host in harborize.yaml");
     };
-    let host = normalize_host(&host)?;
-    Ok(Mapper::new(&config, &host))
+    normalize_host(&host)
 }
 
-/// Accept `https://harbor.example.com/` as `harbor.example.com`; refuse paths.
-fn normalize_host(raw: &str) -> Result<String> {
+/// Accept `https://harbor.example.com/` as `harbor.example.com`; refuse paths, credentials,
+/// ports out of range and anything else that would not be a valid registry domain.
+pub fn normalize_host(raw: &str) -> Result<String> {
     let h = raw.trim();
     let h = h
         .strip_prefix("https://")
         .or_else(|| h.strip_prefix("http://"))
         .unwrap_or(h);
     let h = h.trim_end_matches('/');
+    if h.contains('@') {
+        // Not echoed: the part before `@` is a secret.
+        bail!("invalid Harbor host: it holds credentials (`USER:PASSWORD@`), which would be written into every manifest; give the host alone and the credentials in HARBORIZE_USERNAME/HARBORIZE_PASSWORD or the docker config");
+    }
     if h.is_empty() || h.contains('/') || h.contains(char::is_whitespace) {
         bail!("invalid Harbor host {raw:?}: expected HOST[:PORT]");
     }
-    Ok(h.to_ascii_lowercase())
+    let lower = h.to_ascii_lowercase();
+    crate::reference::validate_registry_host(&lower).map_err(|_| {
+        anyhow::anyhow!(
+            "invalid Harbor host {raw:?}: expected HOST[:PORT] with an ASCII domain name (letters, digits, '-', dot-separated) or [IPv6], and a port in 1-65535"
+        )
+    })?;
+    Ok(lower)
 }
 
 /// Append `text` to the file a GitHub Actions variable names (`GITHUB_OUTPUT`,

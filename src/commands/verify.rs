@@ -52,6 +52,16 @@ fn entry_target(entry: &crate::report::ReferenceEntry, harbor: &str) -> Option<T
     Target::of(&Reference::parse(text).ok()?, harbor)
 }
 
+/// The text of an entry that should be on Harbor but does not parse as a reference.
+fn unparsable_harbor_text(entry: &crate::report::ReferenceEntry) -> Option<&str> {
+    let text = match entry.status {
+        Status::Rewritten => entry.rewritten.as_deref()?.rsplit('=').next()?,
+        Status::AlreadyProxied => entry.normalized.as_deref()?,
+        _ => return None,
+    };
+    Reference::parse(text).is_err().then_some(text)
+}
+
 /// Check every Harbor reference of the report and attach the outcome to its entries.
 pub fn verify_report(
     report: &mut Report,
@@ -112,6 +122,18 @@ pub fn verify_report(
     for entry in &mut report.references {
         if let Some(t) = entry_target(entry, harbor) {
             entry.verify = checks.get(&t.key).cloned();
+        } else if let Some(text) = unparsable_harbor_text(entry) {
+            // Never "0 checked, all fine": a Harbor reference that cannot be parsed fails.
+            summary.checked += 1;
+            summary.failed += 1;
+            entry.verify = Some(Check {
+                outcome: Outcome::InvalidReference,
+                digest: None,
+                http_status: None,
+                attempts: 0,
+                milliseconds: 0,
+                message: Some(format!("{text:?} is not a valid image reference")),
+            });
         }
     }
     Ok((summary, checks))

@@ -47,6 +47,8 @@ pub enum Outcome {
     PlatformMissing,
     DigestMismatch,
     NotLocked,
+    /// The reference could not be parsed, so it could not be asked for.
+    InvalidReference,
 }
 
 impl Outcome {

@@ -5,7 +5,7 @@
 use std::collections::BTreeMap;
 use std::ops::Range;
 
-use saphyr_parser::Event;
+use saphyr_parser::{Event, Parser};
 
 use super::{events, YamlError};
 
@@ -92,87 +92,99 @@ fn splice(original: &str, edits: &[&Edit]) -> String {
 }
 
 /// Re-parse both texts and compare their events: only the edited values (and inserted
-/// pairs) may differ.
+/// pairs) may differ. The two parsers run in lockstep, so memory stays that of one event
+/// at a time whatever the file's size; a text that needs the parser's leniency patch
+/// (a closing flow bracket at its parent's indentation) is compared on collected events.
 fn prove(original: &str, out: &str, edits: &[&Edit]) -> Result<(), EditError> {
-    let before = events(original).map_err(EditError::Reparse)?;
-    let after = events(out).map_err(EditError::Reparse)?;
-    let expected = expected_values(&before, edits)?;
-    let inserts: BTreeMap<usize, (String, String)> = edits
-        .iter()
-        .filter_map(|e| e.insert.clone().map(|pair| (e.owner, pair)))
-        .collect();
-    compare(&before, &after, &expected, &inserts)
-}
-
-fn expected_values(
-    before: &[Event<'_>],
-    edits: &[&Edit],
-) -> Result<BTreeMap<usize, String>, EditError> {
-    let mut by_owner: BTreeMap<usize, Vec<&Edit>> = BTreeMap::new();
-    for e in edits.iter().filter(|e| e.insert.is_none()) {
-        by_owner.entry(e.owner).or_default().push(e);
-    }
-    let mut values = BTreeMap::new();
-    let mut ordinal = 0;
-    for ev in before {
-        if let Event::Scalar(v, ..) = ev {
-            if let Some(list) = by_owner.get(&ordinal) {
-                let mut sorted = list.clone();
-                sorted.sort_by_key(|e| e.value_range.start);
-                let mut value = String::with_capacity(v.len() + 64);
-                let mut pos = 0;
-                for e in sorted {
-                    let part = v.get(pos..e.value_range.start).ok_or_else(|| {
-                        EditError::Mismatch(format!("edit outside scalar #{ordinal}"))
-                    })?;
-                    value.push_str(part);
-                    value.push_str(&e.text);
-                    pos = e.value_range.end;
-                }
-                value.push_str(v.get(pos..).unwrap_or(""));
-                values.insert(ordinal, value);
-            }
-            ordinal += 1;
+    let expected = Expected::new(edits);
+    match compare_streams(parsed(original), parsed(out), &expected) {
+        Err(EditError::Reparse(_)) => {
+            let before = events(original).map_err(EditError::Reparse)?;
+            let after = events(out).map_err(EditError::Reparse)?;
+            compare_streams(
+                before.into_iter().map(Ok),
+                after.into_iter().map(Ok),
+                &expected,
+            )
         }
+        other => other,
     }
-    if values.len() != by_owner.len() {
-        return Err(EditError::Mismatch(
-            "an edit names a scalar that does not exist".into(),
-        ));
-    }
-    Ok(values)
 }
 
-fn compare(
-    before: &[Event<'_>],
-    after: &[Event<'_>],
-    expected: &BTreeMap<usize, String>,
-    inserts: &BTreeMap<usize, (String, String)>,
-) -> Result<(), EditError> {
-    if before.len() + 2 * inserts.len() != after.len() {
-        return Err(EditError::Mismatch(format!(
-            "the document structure changed ({} events before, {} after)",
-            before.len(),
-            after.len()
-        )));
+/// What the edits promise: per owner scalar, the edits of its value; per owner, the
+/// inserted pair that must follow it.
+struct Expected<'e> {
+    by_owner: BTreeMap<usize, Vec<&'e Edit>>,
+    inserts: BTreeMap<usize, (String, String)>,
+}
+
+impl<'e> Expected<'e> {
+    fn new(edits: &[&'e Edit]) -> Self {
+        let mut by_owner: BTreeMap<usize, Vec<&Edit>> = BTreeMap::new();
+        for e in edits.iter().filter(|e| e.insert.is_none()) {
+            by_owner.entry(e.owner).or_default().push(e);
+        }
+        for list in by_owner.values_mut() {
+            list.sort_by_key(|e| e.value_range.start);
+        }
+        let inserts = edits
+            .iter()
+            .filter_map(|e| e.insert.clone().map(|pair| (e.owner, pair)))
+            .collect();
+        Expected { by_owner, inserts }
     }
+
+    /// The value scalar `ordinal` must read after the edits (`None`: unchanged).
+    fn value(&self, ordinal: usize, before: &str) -> Result<Option<String>, EditError> {
+        let Some(list) = self.by_owner.get(&ordinal) else {
+            return Ok(None);
+        };
+        let mut value = String::with_capacity(before.len() + 64);
+        let mut pos = 0;
+        for e in list {
+            let part = before
+                .get(pos..e.value_range.start)
+                .ok_or_else(|| EditError::Mismatch(format!("edit outside scalar #{ordinal}")))?;
+            value.push_str(part);
+            value.push_str(&e.text);
+            pos = e.value_range.end;
+        }
+        value.push_str(before.get(pos..).unwrap_or(""));
+        Ok(Some(value))
+    }
+}
+
+/// The events of a text, one at a time, with scan errors turned into positions.
+fn parsed(text: &str) -> impl Iterator<Item = Result<Event<'_>, YamlError>> {
+    Parser::new_from_str(text).map(|item| item.map(|(e, _)| e).map_err(|e| super::scan_error(&e)))
+}
+
+fn compare_streams<'a, 'b>(
+    before: impl Iterator<Item = Result<Event<'a>, YamlError>>,
+    after: impl Iterator<Item = Result<Event<'b>, YamlError>>,
+    expected: &Expected<'_>,
+) -> Result<(), EditError> {
+    let mut before = before.map(|r| r.map_err(EditError::Reparse));
+    let mut after = after.map(|r| r.map_err(EditError::Reparse));
     let mut ordinal = 0;
-    let mut after_iter = after.iter();
-    for a in before {
-        let b = after_iter
-            .next()
-            .ok_or_else(|| EditError::Mismatch("events missing".into()))?;
+    let mut owners_seen = 0;
+    loop {
+        let a = before.next().transpose()?;
+        let b = after.next().transpose()?;
         match (a, b) {
-            (Event::Scalar(va, sa, aa, ta), Event::Scalar(vb, sb, ab, tb)) => {
-                let want = expected.get(&ordinal).map_or(va.as_ref(), String::as_str);
+            (None, None) => break,
+            (Some(Event::Scalar(va, sa, aa, ta)), Some(Event::Scalar(vb, sb, ab, tb))) => {
+                let changed = expected.value(ordinal, &va)?;
+                owners_seen += usize::from(changed.is_some());
+                let want = changed.as_deref().unwrap_or(va.as_ref());
                 if vb.as_ref() != want || sa != sb || aa != ab || ta != tb {
                     return Err(EditError::Mismatch(format!(
                         "scalar #{ordinal} reads {vb:?}, expected {want:?}"
                     )));
                 }
-                if let Some((key, value)) = inserts.get(&ordinal) {
+                if let Some((key, value)) = expected.inserts.get(&ordinal) {
                     for want in [key, value] {
-                        match after_iter.next() {
+                        match after.next().transpose()? {
                             Some(Event::Scalar(v, ..)) if v.as_ref() == want.as_str() => {}
                             _ => {
                                 return Err(EditError::Mismatch(format!(
@@ -184,13 +196,23 @@ fn compare(
                 }
                 ordinal += 1;
             }
-            _ if a == b => {}
+            (Some(a), Some(b)) if a == b => {}
+            (None, _) | (_, None) => {
+                return Err(EditError::Mismatch(format!(
+                    "the document structure changed (one side ends after scalar #{ordinal})"
+                )))
+            }
             _ => {
                 return Err(EditError::Mismatch(format!(
                     "the document structure changed near scalar #{ordinal}"
                 )))
             }
         }
+    }
+    if owners_seen != expected.by_owner.len() {
+        return Err(EditError::Mismatch(
+            "an edit names a scalar that does not exist".into(),
+        ));
     }
     Ok(())
 }
