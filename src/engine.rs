@@ -156,13 +156,11 @@ pub fn process_file_pinned(
         yaml::skim::blank_documents_without(&text, &KEYWORDS)
     };
     let parsed_text = skimmed.as_deref().unwrap_or(&text);
-    let stream = match yaml::parse(parsed_text) {
+    let sites = match locate_each_document(path, parsed_text) {
         Ok(s) => s,
         Err(e) => return result.fail(Some(e.line), Some(e.column), e.message),
     };
-    let located = locate::locate(path, parsed_text, &stream);
-    let planned: Vec<Planned> = located
-        .sites
+    let planned: Vec<Planned> = sites
         .iter()
         .map(|s| {
             let p = plan::plan_site(s, mapper, opts);
@@ -215,6 +213,22 @@ pub fn process_file_pinned(
         }
     }
     result
+}
+
+/// Parse and locate one document at a time (each tree is dropped once its sites are
+/// known), so a file of many documents costs the memory of its largest one.
+fn locate_each_document(path: &Path, text: &str) -> Result<Vec<locate::Site>, yaml::YamlError> {
+    let mut sites = Vec::new();
+    let mut current = 0;
+    yaml::parse_documents(text, |attempt, one| {
+        if attempt != current {
+            sites.clear();
+            current = attempt;
+        }
+        sites.extend(locate::locate(path, text, &one).sites);
+    })?;
+    sites.sort_by_key(|s| (s.line, s.column));
+    Ok(sites)
 }
 
 /// Walk the paths and process every file in parallel; results come back in walk order.

@@ -685,3 +685,40 @@ fn uneditable_uppercase_and_goharbor_references_are_decided_not_guessed() {
     assert_eq!(json(&out)["references"][0]["status"], "excluded");
     assert_eq!(code(&out), 0);
 }
+
+/// Issue 12 item 17: a file beyond `max_file_size` is skipped with a note saying how to
+/// include it, before it is read (its tree would cost a multiple of its size).
+#[test]
+fn files_over_the_size_limit_are_skipped_with_a_note() {
+    let tmp = tempfile::tempdir().unwrap();
+    let f = write(tmp.path(), "d.yaml", DEPLOY);
+    write(tmp.path(), "harborize.yaml", "max_file_size: 100\n");
+    let out = run(&[
+        "rewrite",
+        tmp.path().to_str().unwrap(),
+        "--harbor",
+        HARBOR,
+        "--format",
+        "json",
+    ]);
+    assert_eq!(code(&out), 0, "{}", stderr(&out));
+    let report = json(&out);
+    assert_eq!(report["references"].as_array().unwrap().len(), 0);
+    let note = report["notes"][0]["message"].as_str().unwrap();
+    assert!(note.contains("max_file_size"), "{note}");
+    assert_eq!(std::fs::read_to_string(&f).unwrap(), DEPLOY);
+    write(
+        tmp.path(),
+        "harborize.yaml",
+        &format!("max_file_size: {}\n", DEPLOY.len()),
+    );
+    let out = run(&[
+        "rewrite",
+        tmp.path().to_str().unwrap(),
+        "--harbor",
+        HARBOR,
+        "--format",
+        "json",
+    ]);
+    assert_eq!(json(&out)["summary"]["rewritten"], 1);
+}

@@ -317,11 +317,40 @@ enum Frame {
 
 /// Parse a whole stream into trees with byte-accurate scalar positions.
 pub fn parse(text: &str) -> Result<Stream, YamlError> {
-    let lines = LineIndex::new(text);
-    with_leniency(text, |t| parse_exact(t, text, &lines))
+    let mut all = Stream::default();
+    let mut current = 0;
+    parse_documents(text, |attempt, one| {
+        if attempt != current {
+            all = Stream::default();
+            current = attempt;
+        }
+        all.documents.extend(one.documents);
+        all.anchors.extend(one.anchors);
+    })?;
+    Ok(all)
 }
 
-fn parse_exact(text: &str, original: &str, lines: &LineIndex) -> Result<Stream, YamlError> {
+/// Parse a stream one document at a time: `each(attempt, stream)` gets a [`Stream`] with
+/// a single document and its anchors, which the caller may drop before the next one is
+/// built, so a file of many documents never holds more than one tree. When the parse is
+/// retried on a patched copy (see `with_leniency`), `attempt` grows and the documents of
+/// the earlier attempt must be forgotten.
+pub fn parse_documents(text: &str, mut each: impl FnMut(usize, Stream)) -> Result<(), YamlError> {
+    let lines = LineIndex::new(text);
+    let mut attempt = 0;
+    with_leniency(text, |t| {
+        let result = parse_exact(t, text, &lines, &mut |one| each(attempt, one));
+        attempt += 1;
+        result
+    })
+}
+
+fn parse_exact(
+    text: &str,
+    original: &str,
+    lines: &LineIndex,
+    each: &mut dyn FnMut(Stream),
+) -> Result<(), YamlError> {
     let mut index = ByteIndex::new(text);
     let mut stream = Stream::default();
     let mut stack: Vec<Frame> = Vec::new();
@@ -339,6 +368,8 @@ fn parse_exact(text: &str, original: &str, lines: &LineIndex) -> Result<Stream, 
                 stream
                     .documents
                     .push(doc_root.take().unwrap_or(Node::Map(Vec::new())));
+                // Anchors do not reach across documents: hand this one over whole.
+                each(std::mem::take(&mut stream));
                 continue;
             }
             Event::SequenceStart(..) => {
@@ -355,22 +386,32 @@ fn parse_exact(text: &str, original: &str, lines: &LineIndex) -> Result<Stream, 
                 stack.push(Frame::Map(Vec::new(), None));
                 continue;
             }
+            // Collections keep no spare capacity: the tree of a large file is most of
+            // its memory, and growth by doubling leaves up to half of it unused.
             Event::SequenceEnd => match stack.pop() {
-                Some(Frame::Seq(items)) => Node::Seq(items),
+                Some(Frame::Seq(mut items)) => {
+                    items.shrink_to_fit();
+                    Node::Seq(items)
+                }
                 _ => continue,
             },
             Event::MappingEnd => match stack.pop() {
-                Some(Frame::Map(items, _)) => Node::Map(items),
+                Some(Frame::Map(mut items, _)) => {
+                    items.shrink_to_fit();
+                    Node::Map(items)
+                }
                 _ => continue,
             },
             Event::Alias(id) => Node::Alias(id),
             Event::Scalar(value, style, anchor, _) => {
+                // The scanner reserves generously; a tree of millions of short scalars
+                // must not keep that spare capacity.
                 let scalar = make_scalar(
                     original,
                     lines,
                     &mut index,
                     &span,
-                    value.into_owned(),
+                    String::from(value.into_owned().into_boxed_str()),
                     style,
                     ordinal,
                 );
@@ -391,7 +432,7 @@ fn parse_exact(text: &str, original: &str, lines: &LineIndex) -> Result<Stream, 
             None => doc_root = Some(node),
         }
     }
-    Ok(stream)
+    Ok(())
 }
 
 fn too_deep(span: &Span) -> YamlError {
