@@ -37,6 +37,19 @@ pub struct ConfigFile {
     /// Scan policy (`harborize scan`): per-image allowlist of accepted findings.
     #[serde(default)]
     pub scan: Option<crate::trivy::policy::ScanSection>,
+    /// How verify and scan talk to Harbor's registry API.
+    #[serde(default)]
+    pub registry: Option<RegistrySection>,
+}
+
+#[derive(Debug, Clone, Default, Deserialize, Serialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct RegistrySection {
+    /// Hosts other than Harbor's own whose token service (the `realm` of the registry's
+    /// `WWW-Authenticate: Bearer` challenge) may receive the registry credentials. A realm
+    /// on any other host gets no credentials (a warning says so).
+    #[serde(default)]
+    pub token_realms: Vec<String>,
 }
 
 #[derive(Debug, Clone, Default, Deserialize, Serialize, JsonSchema)]
@@ -96,6 +109,8 @@ pub struct Config {
     pub source: Option<PathBuf>,
     /// The `scan:` section (empty when absent).
     pub scan: crate::trivy::policy::ScanSection,
+    /// `registry.token_realms`: other hosts trusted with the registry credentials.
+    pub token_realms: Vec<String>,
 }
 
 impl Config {
@@ -144,6 +159,13 @@ impl Config {
             rules: user.rules,
             source,
             scan: user.scan.unwrap_or_default(),
+            token_realms: user
+                .registry
+                .map(|r| r.token_realms)
+                .unwrap_or_default()
+                .into_iter()
+                .map(|h| h.to_ascii_lowercase())
+                .collect(),
         };
         config.validate()?;
         Ok(config)
@@ -191,6 +213,13 @@ impl Config {
         for (i, glob) in self.exclude.iter().enumerate() {
             globset::Glob::new(glob)
                 .map_err(|e| invalid(format!("exclude[{i}]: invalid glob: {e}")))?;
+        }
+        for (i, host) in self.token_realms.iter().enumerate() {
+            if host.is_empty() || host.contains(['/', '@']) || host.contains(char::is_whitespace) {
+                return Err(invalid(format!(
+                    "registry.token_realms[{i}]: {host:?} is not a host name (HOST or HOST:PORT, no scheme)"
+                )));
+            }
         }
         for (domain, entry) in &self.registries {
             if entry.project.is_empty() || entry.project.contains('/') {
