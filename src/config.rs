@@ -41,6 +41,19 @@ pub struct ConfigFile {
     /// (default 16 MiB; parsing needs a multiple of the file's size in memory).
     #[serde(default)]
     pub max_file_size: Option<u64>,
+    /// How verify and scan talk to Harbor's registry API.
+    #[serde(default)]
+    pub registry: Option<RegistrySection>,
+}
+
+#[derive(Debug, Clone, Default, Deserialize, Serialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct RegistrySection {
+    /// Hosts other than Harbor's own whose token service (the `realm` of the registry's
+    /// `WWW-Authenticate: Bearer` challenge) may receive the registry credentials. A realm
+    /// on any other host gets no credentials (a warning says so).
+    #[serde(default)]
+    pub token_realms: Vec<String>,
 }
 
 #[derive(Debug, Clone, Default, Deserialize, Serialize, JsonSchema)]
@@ -102,6 +115,8 @@ pub struct Config {
     pub scan: crate::trivy::policy::ScanSection,
     /// Files larger than this are skipped (bytes).
     pub max_file_size: u64,
+    /// `registry.token_realms`: other hosts trusted with the registry credentials.
+    pub token_realms: Vec<String>,
 }
 
 impl Config {
@@ -153,6 +168,13 @@ impl Config {
             max_file_size: user
                 .max_file_size
                 .unwrap_or(crate::fsio::DEFAULT_MAX_FILE_SIZE),
+            token_realms: user
+                .registry
+                .map(|r| r.token_realms)
+                .unwrap_or_default()
+                .into_iter()
+                .map(|h| h.to_ascii_lowercase())
+                .collect(),
         };
         config.validate()?;
         Ok(config)
@@ -214,6 +236,13 @@ impl Config {
         for (i, glob) in self.exclude.iter().enumerate() {
             globset::Glob::new(glob)
                 .map_err(|e| invalid(format!("exclude[{i}]: invalid glob: {e}")))?;
+        }
+        for (i, host) in self.token_realms.iter().enumerate() {
+            if host.is_empty() || host.contains(['/', '@']) || host.contains(char::is_whitespace) {
+                return Err(invalid(format!(
+                    "registry.token_realms[{i}]: {host:?} is not a host name (HOST or HOST:PORT, no scheme)"
+                )));
+            }
         }
         for (domain, entry) in &self.registries {
             // A project is the first path component of every reference routed to it.

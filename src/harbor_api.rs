@@ -292,17 +292,35 @@ impl HarborApi {
                 .iter()
                 .filter_map(|v| v.to_str().ok())
                 .find_map(next_link)
-                .map(|target| {
-                    self.origin.join(&target).map_err(|e| ApiError::Protocol {
-                        request: label(&Method::GET, &url),
-                        message: format!("bad Link target {target:?}: {e}"),
-                    })
-                })
+                .map(|target| self.next_page(&url, &target))
                 .transpose()?;
             let page: Option<Vec<Registry>> = self.json(&Method::GET, &url, resp).await?;
             all.extend(page.unwrap_or_default());
         }
         Ok(all)
+    }
+
+    /// The URL of a `Link: <target>; rel="next"`, resolved against Harbor's origin. Only a
+    /// same-origin page (scheme, host and port) is followed: every request carries the
+    /// admin's Basic credentials, and a list answer must not be able to send them elsewhere.
+    fn next_page(&self, current: &Url, target: &str) -> Result<Url, ApiError> {
+        let protocol = |message: String| ApiError::Protocol {
+            request: label(&Method::GET, current),
+            message,
+        };
+        let next = self
+            .origin
+            .join(target)
+            .map_err(|e| protocol(format!("bad Link target {target:?}: {e}")))?;
+        if next.origin() != self.origin.origin() {
+            return Err(protocol(format!(
+                "the Link rel=\"next\" page {} is not on {}; not followed (the request \
+                 would carry Harbor's credentials to another origin)",
+                next.origin().ascii_serialization(),
+                self.origin.origin().ascii_serialization()
+            )));
+        }
+        Ok(next)
     }
 
     /// `POST /registries`. Harbor pings the upstream first: an unreachable one is

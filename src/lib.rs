@@ -53,7 +53,7 @@ pub fn main_with(cli: Cli) -> ExitCode {
         Err(e) => {
             eprintln!("harborize failed");
             for cause in e.chain() {
-                eprintln!("  Cause: {cause}");
+                eprintln!("  Cause: {}", report::escape_text(&cause.to_string()));
             }
             ExitCode::from(commands::EXIT_ERROR)
         }

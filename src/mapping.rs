@@ -35,6 +35,8 @@ pub struct Mapper {
     excludes: GlobSet,
     exclude_patterns: Vec<String>,
     rules: Vec<(Regex, String)>,
+    /// Config `registry.token_realms`, carried to the registry client of verify and scan.
+    token_realms: Vec<String>,
 }
 
 impl Mapper {
@@ -78,11 +80,17 @@ impl Mapper {
             excludes: builder.build().unwrap_or_else(|_| GlobSet::empty()),
             exclude_patterns: config.exclude.clone(),
             rules,
+            token_realms: config.token_realms.clone(),
         }
     }
 
     pub fn harbor(&self) -> &str {
         &self.harbor
+    }
+
+    /// Hosts besides Harbor's own that may receive the registry credentials as token realms.
+    pub fn token_realms(&self) -> &[String] {
+        &self.token_realms
     }
 
     /// The upstream name with registry aliases resolved (`registry-1.docker.io/nginx` →

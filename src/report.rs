@@ -3,6 +3,7 @@
 //! Every command builds a [`Report`] and hands it here; colour is decided by `anstream`
 //! (only on a terminal, never when `NO_COLOR` is set).
 
+use std::borrow::Cow;
 use std::io::Write;
 
 use anstyle::{AnsiColor, Style};
@@ -77,6 +78,10 @@ pub struct Report {
     pub summary: Summary,
     #[serde(skip)]
     pub diffs: Vec<String>,
+    /// Set by the verify stage when the registry's token realm was not trusted with the
+    /// credentials (why): the scan stage then gives Trivy none either.
+    #[serde(skip)]
+    pub credentials_withheld: Option<String>,
 }
 
 impl Report {
@@ -91,6 +96,7 @@ impl Report {
             notes: Vec::new(),
             summary: Summary::default(),
             diffs: Vec::new(),
+            credentials_withheld: None,
         };
         for r in results {
             if r.error.is_none() && r.note.is_none() {
@@ -169,15 +175,18 @@ impl Report {
             write!(
                 out,
                 "{}:{}:{}: {style}{label}{style:#} {}",
-                r.file, r.line, r.column, r.original
+                escape_text(&r.file),
+                r.line,
+                r.column,
+                escape_text(&r.original)
             )?;
             if let Some(new) = &r.rewritten {
                 if matches!(r.status, Status::Rewritten | Status::Hint) {
-                    write!(out, " -> {new}")?;
+                    write!(out, " -> {}", escape_text(new))?;
                 }
             }
             if let Some(m) = &r.message {
-                write!(out, " ({m})")?;
+                write!(out, " ({})", escape_text(m))?;
             }
             if let Some(v) = &r.verify {
                 write!(
@@ -189,13 +198,13 @@ impl Report {
                         .unwrap_or_default()
                 )?;
                 if let Some(d) = &v.digest {
-                    write!(out, " {d}")?;
+                    write!(out, " {}", escape_text(d))?;
                 }
                 if let Some(st) = v.http_status {
                     write!(out, " http {st}")?;
                 }
                 if let Some(m) = &v.message {
-                    write!(out, " {m}")?;
+                    write!(out, " {}", escape_text(m))?;
                 }
                 write!(out, " {}ms]", v.milliseconds)?;
             }
@@ -203,15 +212,21 @@ impl Report {
         }
         let red = Style::new().fg_color(Some(AnsiColor::Red.into())).bold();
         for e in &self.errors {
+            let (file, message) = (escape_text(&e.file), escape_text(&e.message));
             match (e.line, e.column) {
                 (Some(l), Some(c)) => {
-                    writeln!(out, "{red}error{red:#}: {}:{l}:{c}: {}", e.file, e.message)?
+                    writeln!(out, "{red}error{red:#}: {file}:{l}:{c}: {message}")?
                 }
-                _ => writeln!(out, "{red}error{red:#}: {}: {}", e.file, e.message)?,
+                _ => writeln!(out, "{red}error{red:#}: {file}: {message}")?,
             }
         }
         for n in &self.notes {
-            writeln!(out, "note: {}: {}", n.file, n.message)?;
+            writeln!(
+                out,
+                "note: {}: {}",
+                escape_text(&n.file),
+                escape_text(&n.message)
+            )?;
         }
         let s = &self.summary;
         let verb = match mode {
@@ -341,14 +356,81 @@ fn status_label(status: Status, mode: Mode) -> (&'static str, Style) {
     }
 }
 
-/// GitHub workflow command escaping for the message part.
-fn escape_data(s: &str) -> String {
-    s.replace('%', "%25")
+/// The one escaper for text in a human-readable line (file names, YAML values, messages
+/// that quote them, what registries and Trivy answered).
+///
+/// In GitHub Actions the runner reads every line a step prints, and a line that starts
+/// with `::` (after leading white space) or holds `##[` anywhere is a workflow command
+/// (`::set-output`, `::add-mask`, `##[error]`). A file name or a block-scalar value with
+/// a newline could start such a line, so control characters (C0, DEL, C1 and the Unicode
+/// line/paragraph separators) are shown as `\n`, `\r`, `\t` or `\u{..}`; a leading `::`
+/// and every `##[` get their first character written as `\u{3a}` / `\u{23}`. Text without
+/// any of these comes back unchanged (borrowed).
+pub fn escape_text(s: &str) -> Cow<'_, str> {
+    let trimmed = s.trim_start();
+    let lead = s.len() - trimmed.len();
+    let command_start = trimmed.starts_with("::");
+    if !command_start && !s.contains("##[") && !s.chars().any(is_escaped_char) {
+        return Cow::Borrowed(s);
+    }
+    let mut out = String::with_capacity(s.len() + 8);
+    for (i, c) in s.char_indices() {
+        match c {
+            '\n' => out.push_str("\\n"),
+            '\r' => out.push_str("\\r"),
+            '\t' => out.push_str("\\t"),
+            c if is_escaped_char(c) => out.push_str(&format!("\\u{{{:x}}}", c as u32)),
+            ':' if command_start && i == lead => out.push_str("\\u{3a}"),
+            '#' if s[i..].starts_with("##[") => out.push_str("\\u{23}"),
+            c => out.push(c),
+        }
+    }
+    Cow::Owned(out)
+}
+
+fn is_escaped_char(c: char) -> bool {
+    c.is_control() || c == '\u{2028}' || c == '\u{2029}'
+}
+
+/// GitHub workflow command escaping for the message part (after [`escape_text`]: the
+/// annotation shows `\n`, never a raw control character).
+pub fn escape_data(s: &str) -> String {
+    escape_text(s)
+        .replace('%', "%25")
         .replace('\r', "%0D")
         .replace('\n', "%0A")
 }
 
 /// GitHub workflow command escaping for property values.
-fn escape_property(s: &str) -> String {
+pub fn escape_property(s: &str) -> String {
     escape_data(s).replace(':', "%3A").replace(',', "%2C")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn escape_text_keeps_workflow_commands_out_of_the_log() {
+        assert!(matches!(escape_text("k8s/app.yaml"), Cow::Borrowed(_)));
+        assert_eq!(
+            escape_text("nginx\n::set-output name=x::y"),
+            "nginx\\n::set-output name=x::y"
+        );
+        assert_eq!(escape_text("::error::x.yaml"), "\\u{3a}:error::x.yaml");
+        assert_eq!(escape_text("  ::warning::x"), "  \\u{3a}:warning::x");
+        assert_eq!(escape_text("a ##[error]b"), "a \\u{23}#[error]b");
+        assert_eq!(
+            escape_text("a\r\t\u{1b}[31m\u{85}"),
+            "a\\r\\t\\u{1b}[31m\\u{85}"
+        );
+        assert_eq!(escape_text("[::1]:5000/app"), "[::1]:5000/app");
+        for hostile in ["x\n::error::y", "::add-mask::z", "\u{2028}::a::b"] {
+            let e = escape_text(hostile);
+            assert!(
+                !e.contains('\n') && !e.trim_start().starts_with("::"),
+                "{e}"
+            );
+        }
+    }
 }

@@ -722,3 +722,50 @@ fn files_over_the_size_limit_are_skipped_with_a_note() {
     ]);
     assert_eq!(json(&out)["summary"]["rewritten"], 1);
 }
+
+/// Issue #12 item 13: file names and YAML values reach the log of a GitHub Actions step,
+/// and the runner treats a line starting with `::` (after white space), or holding `##[`,
+/// as a workflow command. A file name with a newline, one starting with `::`, one with
+/// `##[`, and a block-scalar image value with a `::set-output` line must not produce such
+/// a line, in the text format nor in the github format (whose only commands are
+/// harborize's own annotations).
+#[test]
+fn output_cannot_inject_github_workflow_commands() {
+    let tmp = tempfile::tempdir().unwrap();
+    write(tmp.path(), "a\n::set-output name=x::y.yaml", DEPLOY);
+    write(tmp.path(), "::error::pwned.yaml", DEPLOY);
+    write(tmp.path(), "z##[error]legacy.yaml", DEPLOY);
+    write(
+        tmp.path(),
+        "block.yaml",
+        "apiVersion: v1\nkind: Pod\nmetadata:\n  name: p\nspec:\n  containers:\n    - name: c\n      image: |\n        nginx:1.27\n        ::add-mask::x\n",
+    );
+    let runs = [
+        vec!["check", "--harbor", HARBOR, "."],
+        vec!["check", "--harbor", HARBOR, "::error::pwned.yaml"],
+        vec!["rewrite", "--harbor", HARBOR, "--dry-run", "."],
+        vec!["check", "--harbor", HARBOR, "--format", "github", "."],
+    ];
+    for args in runs {
+        let out = harborize()
+            .current_dir(tmp.path())
+            .args(&args)
+            .output()
+            .unwrap();
+        assert_ne!(code(&out), 2, "{args:?}: {}", stderr(&out));
+        let all = format!("{}{}", stdout(&out), stderr(&out));
+        assert!(all.contains("pwned.yaml"), "{args:?}: not reported: {all}");
+        for line in all.lines() {
+            assert!(!line.contains("##["), "{args:?}: legacy command: {line:?}");
+            let Some(rest) = line.trim_start().strip_prefix("::") else {
+                continue;
+            };
+            let command = rest.split([' ', ':']).next().unwrap_or_default();
+            assert!(
+                args.contains(&"github") && ["error", "warning", "notice"].contains(&command),
+                "{args:?}: workflow command {command:?} in {line:?}"
+            );
+            assert!(!line.contains(['\r', '\u{1b}']), "{line:?}");
+        }
+    }
+}

@@ -549,6 +549,47 @@ fn endpoint_lists_are_followed_page_by_page() {
     assert!(findings.operations.contains("GET /registries"));
 }
 
+/// Issue #12 item 11: a `Link: <http://other-origin/...>; rel="next"` is not followed
+/// (the page request would carry the admin's Basic credentials there); setup stops with an
+/// error naming both origins. A same-origin absolute link is still followed.
+#[test]
+fn pagination_links_to_another_origin_are_not_followed() {
+    let svc = HarborService::start();
+    // Another origin on the same loopback host (another port): it records every request.
+    let elsewhere = HarborService::start();
+    let (_dir, cfg) = workdir("");
+    for i in 0..150 {
+        svc.add_registry(
+            &format!("other-{i:03}"),
+            "docker-registry",
+            &format!("https://r{i}.example.com"),
+        );
+    }
+    svc.set_link_origin(&format!("http://{}", svc.host()));
+    let out = run_setup(&svc, &cfg, &["--dry-run", "--format", "json"]);
+    assert_ne!(code(&out), 2, "same-origin absolute link: {}", show(&out));
+    let pages = svc
+        .take_log()
+        .iter()
+        .filter(|e| e.method == "GET" && e.path == "/api/v2.0/registries")
+        .count();
+    assert_eq!(pages, 2, "the same-origin second page is followed");
+
+    svc.set_link_origin(&format!("http://{}", elsewhere.host()));
+    let out = run_setup(&svc, &cfg, &["--dry-run"]);
+    assert_eq!(code(&out), 2, "{}", show(&out));
+    assert!(
+        stderr(&out).contains("not followed") && stderr(&out).contains(&elsewhere.host()),
+        "{}",
+        show(&out)
+    );
+    assert!(
+        elsewhere.log().is_empty(),
+        "the other origin was asked: {:?}",
+        elsewhere.log().iter().map(|e| e.line()).collect::<Vec<_>>()
+    );
+}
+
 #[test]
 fn upstream_credentials_go_to_harbor_and_nowhere_else() {
     let svc = HarborService::start();

@@ -1033,6 +1033,103 @@ fn registry_credentials_go_through_the_environment_only() {
     assert!(out(&o).contains("unauthorized"), "{}", out(&o));
 }
 
+/// Issue #12 item 12: Trivy starts with a minimal environment. harborize runs with the
+/// secrets of a CI job and of the Action's inputs in its environment; the real Trivy runs
+/// behind a wrapper that records the environment it was started with (a real process
+/// check) and still scans. Only the registry credentials Trivy needs arrive, as
+/// TRIVY_USERNAME/TRIVY_PASSWORD; no other secret, no stray variable.
+#[test]
+fn trivy_gets_a_minimal_environment_without_ci_secrets() {
+    let fx = Fx::with_registry(true);
+    let repo = fx.repo("repo", &["vuln:1"], "");
+    let wrap = fx.path("wrap");
+    let trivy = environ_wrapper(&wrap);
+    let ci_secrets = [
+        ("GITHUB_TOKEN", "ghs_CiToken-4711"),
+        ("INPUT_GITHUB-TOKEN", "ghs_InputToken-4712"),
+        ("INPUT_HARBOR-PASSWORD", "Input-Harbor-Secret-4713"),
+        ("HARBORIZE_GIT_TOKEN", "git-token-4714"),
+        ("AWS_SECRET_ACCESS_KEY", "aws-secret-4715"),
+        ("TRIVY_DB_REPOSITORY", "evil.example.com/db"),
+    ];
+    let o = fx.scan_with(
+        &repo,
+        &trivy,
+        &["--format", "json", "--severity", "LOW"],
+        |c| {
+            c.env("HARBORIZE_USERNAME", USER)
+                .env("HARBORIZE_PASSWORD", PASSWORD)
+                .env("HTTPS_PROXY", "")
+                .env("TMPDIR", std::env::temp_dir());
+            for (k, v) in ci_secrets {
+                c.env(k, v);
+            }
+        },
+    );
+    assert_eq!(code(&o), 1, "{}\n{}", out(&o), err(&o));
+    assert_eq!(findings(image(&json(&o), "vuln")), expected_vuln());
+    let log = std::fs::read_to_string(wrap.join("environ.log")).expect("trivy ran");
+    let runs: Vec<&str> = log.split("-- end\n").filter(|r| !r.is_empty()).collect();
+    assert!(!runs.is_empty());
+    for run in runs {
+        let names: Vec<&str> = run.lines().filter_map(|l| l.split('=').next()).collect();
+        for (name, value) in ci_secrets {
+            assert!(
+                !run.contains(value) && !names.contains(&name),
+                "{name} reached Trivy:\n{run}"
+            );
+        }
+        let allowed = [
+            "PATH",
+            "HOME",
+            "TMPDIR",
+            "HTTPS_PROXY",
+            "TRIVY_USERNAME",
+            "TRIVY_PASSWORD",
+            // Set by the wrapper's own shell.
+            "PWD",
+        ];
+        let extra: Vec<&&str> = names.iter().filter(|n| !allowed.contains(n)).collect();
+        assert!(extra.is_empty(), "unexpected variables: {extra:?}\n{run}");
+        assert!(run.contains(&format!("TRIVY_PASSWORD={PASSWORD}")), "{run}");
+    }
+}
+
+/// Issue #12 item 12: what harborize shows of Trivy's output has the password, the Basic
+/// pair `base64(user:password)` blanked. The `trivy` here is a script that fails printing
+/// a FATAL line with the credentials it was given, as a debug-logging Trivy could.
+#[test]
+fn trivy_output_echoed_in_errors_is_redacted() {
+    let fx = Fx::with_registry(true);
+    let repo = fx.repo("repo", &["vuln:1"], "");
+    let dir = fx.path("leaky");
+    std::fs::create_dir_all(&dir).unwrap();
+    let trivy = dir.join("trivy");
+    std::fs::write(
+        &trivy,
+        r#"#!/bin/sh
+pair=$(printf '%s:%s' "$TRIVY_USERNAME" "$TRIVY_PASSWORD" | base64 -w0)
+echo "2026-01-01T00:00:00Z FATAL Fatal error auth: Basic $pair password=$TRIVY_PASSWORD" >&2
+exit 1
+"#,
+    )
+    .unwrap();
+    use std::os::unix::fs::PermissionsExt;
+    std::fs::set_permissions(&trivy, std::fs::Permissions::from_mode(0o755)).unwrap();
+    let o = fx.scan_with(&repo, &trivy, &["--format", "json"], |c| {
+        c.env("HARBORIZE_USERNAME", USER)
+            .env("HARBORIZE_PASSWORD", PASSWORD);
+    });
+    assert_eq!(code(&o), 2, "{}\n{}", out(&o), err(&o));
+    let pair = base64_encode(format!("{USER}:{PASSWORD}").as_bytes());
+    let shown = format!("{}{}", out(&o), err(&o));
+    assert!(shown.contains("auth: Basic ***"), "not echoed: {shown}");
+    assert!(
+        !shown.contains(&pair) && !shown.contains(PASSWORD),
+        "{shown}"
+    );
+}
+
 fn base64_encode(data: &[u8]) -> String {
     const T: &[u8] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
     let mut s = String::new();

@@ -221,6 +221,113 @@ fn private_projects_need_credentials_which_never_leak() {
     assert!(!run.out.contains("Wrong-Secret-99") && !run.err.contains("Wrong-Secret-99"));
 }
 
+/// Issue #12 item 10: the registry names its token realm, so it decides where the Basic
+/// credentials go. A realm on another host (127.0.0.2 beside Harbor's 127.0.0.1) gets
+/// them only when `registry.token_realms` lists it; a plain-HTTP realm only with
+/// `--plain-http`/`--insecure`. Withheld, the token is asked for anonymously and a
+/// warning says why. The token services record every Authorization header they receive.
+#[test]
+fn token_realm_on_another_host_or_over_http_gets_no_credentials() {
+    let creds = [
+        ("HARBORIZE_USERNAME", "robot$ci"),
+        ("HARBORIZE_PASSWORD", "Robot-Secret-42"),
+    ];
+    let cfg_dir = tempfile::tempdir().unwrap();
+    let no_trust = cfg_dir.path().join("none.yaml");
+    std::fs::write(&no_trust, "").unwrap();
+    let trust = cfg_dir.path().join("trust.yaml");
+    std::fs::write(&trust, "registry:\n  token_realms: [127.0.0.2]\n").unwrap();
+
+    // Another host.
+    let h = RegistryHarness::start(
+        HarnessOptions::default()
+            .user("robot$ci", "Robot-Secret-42")
+            .token_ip(std::net::Ipv4Addr::new(127, 0, 0, 2)),
+    );
+    assert!(h.realm().contains("127.0.0.2"), "{}", h.realm());
+    h.push_image("private/team/app", "1");
+    let tmp = tempfile::tempdir().unwrap();
+    manifest(tmp.path(), &[&format!("{}/private/team/app:1", h.host())]);
+    let cacert = h.ca_pem_path();
+    let ca = cacert.to_str().unwrap();
+    let cfg = no_trust.to_str().unwrap();
+    let run = verify(
+        tmp.path(),
+        &h.host(),
+        &["--cacert", ca, "--config", cfg],
+        &creds,
+    );
+    assert_eq!(run.code, 1, "{}\n{}", run.out, run.err);
+    assert_eq!(outcomes(&run)[0].1, "unauthorized");
+    assert!(
+        run.err.contains("registry.token_realms") && run.err.contains("127.0.0.2"),
+        "no warning: {}",
+        run.err
+    );
+    assert!(
+        !h.token_request_log().is_empty(),
+        "the token was not asked for"
+    );
+    assert_eq!(
+        h.authorization_headers(),
+        Vec::<String>::new(),
+        "credentials reached a token realm on another host"
+    );
+    let cfg = trust.to_str().unwrap();
+    let run = verify(
+        tmp.path(),
+        &h.host(),
+        &["--cacert", ca, "--config", cfg],
+        &creds,
+    );
+    assert_eq!(
+        run.code, 0,
+        "listed in registry.token_realms: {}\n{}",
+        run.out, run.err
+    );
+    assert!(h
+        .authorization_headers()
+        .iter()
+        .any(|a| a.starts_with("Basic ")));
+
+    // Plain HTTP realm beside an HTTPS registry.
+    let h = RegistryHarness::start(
+        HarnessOptions::default()
+            .user("robot$ci", "Robot-Secret-42")
+            .token_tls(false),
+    );
+    assert!(h.realm().starts_with("http://"), "{}", h.realm());
+    h.push_image("private/team/app", "1");
+    manifest(tmp.path(), &[&format!("{}/private/team/app:1", h.host())]);
+    let cacert = h.ca_pem_path();
+    let ca = cacert.to_str().unwrap();
+    let cfg = no_trust.to_str().unwrap();
+    let run = verify(
+        tmp.path(),
+        &h.host(),
+        &["--cacert", ca, "--config", cfg],
+        &creds,
+    );
+    assert_eq!(run.code, 1, "{}\n{}", run.out, run.err);
+    assert!(run.err.contains("plain HTTP"), "no warning: {}", run.err);
+    assert_eq!(
+        h.authorization_headers(),
+        Vec::<String>::new(),
+        "credentials went over plain HTTP"
+    );
+    let run = verify(
+        tmp.path(),
+        &h.host(),
+        &["--insecure", "--config", cfg],
+        &creds,
+    );
+    assert_eq!(run.code, 0, "with --insecure: {}\n{}", run.out, run.err);
+    assert!(h
+        .authorization_headers()
+        .iter()
+        .any(|a| a.starts_with("Basic ")));
+}
+
 fn base64_encode(s: &str) -> String {
     use base64::Engine;
     base64::engine::general_purpose::STANDARD.encode(s)

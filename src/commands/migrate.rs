@@ -36,7 +36,7 @@ use crate::migrate::{
 };
 use crate::plan::{self, PlanOptions};
 use crate::registry::Outcome;
-use crate::report::{Format, Report};
+use crate::report::{escape_text, Format, Report};
 
 /// At most this many `old → new` lines in a commit message.
 const MESSAGE_LINES: usize = 50;
@@ -312,11 +312,12 @@ fn print_summary(report: &MigrationReport, written: &[PathBuf]) {
                 }
             }
         }
-        println!("{line}");
+        println!("{}", escape_text(&line));
         for e in &r.errors {
+            let (file, message) = (escape_text(&e.file), escape_text(&e.message));
             match (e.line, e.column) {
-                (Some(l), Some(c)) => println!("  error: {}:{l}:{c}: {}", e.file, e.message),
-                _ => println!("  error: {}: {}", e.file, e.message),
+                (Some(l), Some(c)) => println!("  error: {file}:{l}:{c}: {message}"),
+                _ => println!("  error: {file}: {message}"),
             }
         }
         let stays: usize = r.stays.iter().map(|s| s.count).sum();
@@ -332,7 +333,7 @@ fn print_summary(report: &MigrationReport, written: &[PathBuf]) {
                     }
                 })
                 .collect();
-            println!("  stays direct: {}", parts.join(", "));
+            println!("  stays direct: {}", escape_text(&parts.join(", ")));
         }
     }
     let s = &report.summary;
@@ -450,7 +451,7 @@ fn process(ctx: &Ctx<'_>, src: &Source, rr: &mut RepoReport, pb: &ProgressBar) -
 
     if args.verify {
         stage("verifying");
-        let (summary, _) = verify_report(&mut planned, &harbor, &args.registry)?;
+        let (summary, _) = verify_report(&mut planned, &mapper, &args.registry)?;
         let failures = planned
             .references
             .iter()

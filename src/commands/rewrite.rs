@@ -38,7 +38,7 @@ pub fn run(args: &RewriteArgs) -> Result<u8> {
             },
         );
         let mut plan_report = Report::build(mapper.harbor(), planned, false);
-        let (summary, _) = verify_report(&mut plan_report, mapper.harbor(), &args.registry)?;
+        let (summary, _) = verify_report(&mut plan_report, &mapper, &args.registry)?;
         verify_code = summary.exit_code(args.registry.on_unreachable);
         if summary.failed > 0 && !args.allow_unresolved {
             plan_report.print(args.common.format, Mode::Rewrite { applied: false }, false)?;

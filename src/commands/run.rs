@@ -127,7 +127,7 @@ fn pipeline(
         }
         // 2. verify
         if !args.skip_verify && plan.direction == Direction::Forward {
-            let (summary, _) = verify_report(&mut report, mapper.harbor(), &args.registry)?;
+            let (summary, _) = verify_report(&mut report, mapper, &args.registry)?;
             checked.verified = Some((summary.checked, summary.failed));
             let code = summary.exit_code(args.registry.on_unreachable);
             if summary.failed > summary.unreachable || code == EXIT_ERROR {

@@ -143,7 +143,7 @@ pub fn scan_report(
         .iter()
         .any(|e| e.verify.is_none() && entry_target(e, &harbor).is_some());
     if needs_verify {
-        verify_report(report, &harbor, registry)?;
+        verify_report(report, mapper, registry)?;
     }
 
     // Group by digest: each unique image is scanned once.
@@ -223,7 +223,9 @@ pub fn scan_report(
         .with_context(|| format!("cannot create the Trivy cache dir {}", cache_dir.display()))?;
     let credentials = Credentials::discover(&harbor)
         .map_err(anyhow::Error::msg)
-        .context("cannot read registry credentials")?;
+        .context("cannot read registry credentials")?
+        // Trivy follows the same token realm: what harborize withheld, Trivy does not get.
+        .filter(|_| report.credentials_withheld.is_none());
     let insecure = registry.insecure || (registry.plain_http && !is_loopback(&harbor));
     let trivy = Trivy::new(
         bin,
@@ -370,11 +372,11 @@ pub fn run(args: &ScanArgs) -> Result<u8> {
         }
     }
     for w in &output.warnings {
-        eprintln!("warning: {w}");
+        eprintln!("warning: {}", crate::report::escape_text(w));
     }
     if args.format != crate::trivy::ScanFormat::Text || args.output.is_some() {
         for e in &output.errors {
-            eprintln!("error: {}", e.message);
+            eprintln!("error: {}", crate::report::escape_text(&e.message));
         }
     }
     Ok(output.exit_code())

@@ -65,9 +65,10 @@ fn unparsable_harbor_text(entry: &crate::report::ReferenceEntry) -> Option<&str>
 /// Check every Harbor reference of the report and attach the outcome to its entries.
 pub fn verify_report(
     report: &mut Report,
-    harbor: &str,
+    mapper: &Mapper,
     args: &RegistryArgs,
 ) -> Result<(VerifySummary, BTreeMap<String, Check>)> {
+    let harbor = mapper.harbor();
     let platforms: Vec<Platform> = args
         .platform
         .iter()
@@ -92,6 +93,7 @@ pub fn verify_report(
         timeout: Duration::from_secs(args.timeout.max(1)),
         retries: args.retries,
         credentials,
+        token_realms: mapper.token_realms().to_vec(),
     })?;
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .worker_threads(2)
@@ -99,6 +101,12 @@ pub fn verify_report(
         .build()
         .context("cannot start the async runtime")?;
     let checks = runtime.block_on(registry::verify(&client, &targets, args.jobs, &platforms));
+    if let Some(why) = client.withheld() {
+        eprintln!(
+            "warning: registry credentials not sent: {why}; the token was requested anonymously"
+        );
+        report.credentials_withheld = Some(why);
+    }
     let mut summary = VerifySummary {
         checked: checks.len(),
         requests: client
@@ -238,7 +246,7 @@ pub fn run(args: &VerifyArgs) -> Result<u8> {
         },
     );
     let mut report = Report::build(mapper.harbor(), results, false);
-    let (mut summary, checks) = verify_report(&mut report, mapper.harbor(), &args.registry)?;
+    let (mut summary, checks) = verify_report(&mut report, &mapper, &args.registry)?;
     if let Some(path) = &args.locked {
         let lock = read_lock(path, mapper.harbor())?;
         apply_lock(&mut report, &lock, &mut summary);

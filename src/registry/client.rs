@@ -87,6 +87,9 @@ pub struct ClientOptions {
     /// Retries after the first attempt, for 429/502/503/504 and connection failures.
     pub retries: u32,
     pub credentials: Option<Credentials>,
+    /// Hosts other than `host` whose token realm may receive the credentials (config
+    /// `registry.token_realms`).
+    pub token_realms: Vec<String>,
 }
 
 #[derive(Debug, Clone)]
@@ -107,6 +110,8 @@ pub struct RegistryClient {
     http: reqwest::Client,
     base: String,
     credentials: Option<Credentials>,
+    /// Where the credentials may go as a token realm, and why they were withheld.
+    realms: RealmPolicy,
     retries: u32,
     challenge: Mutex<Option<Option<Challenge>>>,
     /// Repository → token covering it.
@@ -141,6 +146,7 @@ impl RegistryClient {
             http,
             base: format!("{scheme}://{}", opts.host),
             credentials: opts.credentials.clone(),
+            realms: RealmPolicy::new(opts),
             retries: opts.retries,
             challenge: Mutex::new(None),
             tokens: Mutex::new(HashMap::new()),
@@ -206,7 +212,11 @@ impl RegistryClient {
             query.push(("scope", format!("repository:{r}:pull")));
         }
         let mut req = self.http.get(realm).query(&query);
-        if let Some(c) = &self.credentials {
+        if let Some(c) = self
+            .credentials
+            .as_ref()
+            .filter(|_| self.realms.allows(realm))
+        {
             req = req.header(AUTHORIZATION, c.basic_header());
         }
         self.stats.token_requests.fetch_add(1, Ordering::Relaxed);
@@ -227,6 +237,13 @@ impl RegistryClient {
             value,
             expires: Instant::now() + Duration::from_secs(ttl.saturating_sub(5)),
         }))
+    }
+
+    /// Why the credentials were not sent to the registry's token realm, when they were not
+    /// (for a warning: the requests went on anonymously).
+    pub fn withheld(&self) -> Option<String> {
+        self.credentials.as_ref()?;
+        self.realms.withheld_reason()
     }
 
     async fn token_for(&self, repo: &str) -> Option<Arc<Token>> {
@@ -414,6 +431,93 @@ impl RegistryClient {
     }
 }
 
+/// Which token realms get the Basic credentials. The realm comes from the registry's
+/// answer, so without this check a registry (or anyone in front of it) could name any URL
+/// and receive the password: only HTTPS realms (plain HTTP only with `--plain-http` or
+/// `--insecure`), on Harbor's own host or a host listed in `registry.token_realms`.
+struct RealmPolicy {
+    /// Harbor's host name (without port: Harbor's token service may listen on another port).
+    host: String,
+    /// `registry.token_realms`, lower-cased (`HOST` or `HOST:PORT`).
+    trusted: Vec<String>,
+    allow_http: bool,
+    /// The first refusal, for [`RegistryClient::withheld`].
+    refused: std::sync::Mutex<Option<String>>,
+}
+
+impl RealmPolicy {
+    fn new(opts: &ClientOptions) -> Self {
+        RealmPolicy {
+            host: host_name(&opts.host),
+            trusted: opts
+                .token_realms
+                .iter()
+                .map(|h| h.to_ascii_lowercase())
+                .collect(),
+            allow_http: opts.plain_http || opts.insecure,
+            refused: std::sync::Mutex::new(None),
+        }
+    }
+
+    /// May the credentials go to `realm`? A refusal is remembered for the warning.
+    fn allows(&self, realm: &str) -> bool {
+        match self.refusal(realm) {
+            None => true,
+            Some(why) => {
+                if let Ok(mut r) = self.refused.lock() {
+                    r.get_or_insert(why);
+                }
+                false
+            }
+        }
+    }
+
+    fn withheld_reason(&self) -> Option<String> {
+        self.refused.lock().ok()?.clone()
+    }
+
+    fn refusal(&self, realm: &str) -> Option<String> {
+        let url = match reqwest::Url::parse(realm) {
+            Ok(u) => u,
+            Err(e) => return Some(format!("the token realm {realm:?} is not a URL ({e})")),
+        };
+        let host = url.host_str().unwrap_or_default().to_ascii_lowercase();
+        let host = host.trim_start_matches('[').trim_end_matches(']');
+        let with_port = url
+            .port()
+            .map_or_else(|| host.to_string(), |p| format!("{host}:{p}"));
+        let shown = url.origin().ascii_serialization();
+        let on_harbor = host == self.host;
+        if !on_harbor && !self.trusted.iter().any(|t| *t == host || *t == with_port) {
+            return Some(format!(
+                "the registry's token realm {shown} is not on Harbor's host ({}); to send the \
+                 credentials there, list {host} under registry.token_realms in harborize.yaml",
+                self.host
+            ));
+        }
+        match url.scheme() {
+            "https" => None,
+            "http" if self.allow_http => None,
+            "http" => Some(format!(
+                "the registry's token realm {shown} is plain HTTP; credentials go over HTTP \
+                 only with --plain-http or --insecure"
+            )),
+            other => Some(format!(
+                "the registry's token realm {shown} uses {other}:, not https:"
+            )),
+        }
+    }
+}
+
+/// The host name of `HOST[:PORT]` (bracketed IPv6 kept without brackets), lower-cased.
+fn host_name(host_port: &str) -> String {
+    let h = host_port.trim().to_ascii_lowercase();
+    if let Some(rest) = h.strip_prefix('[') {
+        return rest.split(']').next().unwrap_or_default().to_string();
+    }
+    h.split(':').next().unwrap_or_default().to_string()
+}
+
 /// Trust `cacert` (a PEM bundle) besides the system roots, or nothing at all with
 /// `insecure`: the TLS settings every client talking to Harbor shares. The error is the
 /// file and why it could not be used.
@@ -511,6 +615,38 @@ mod tests {
             d > Duration::from_secs(100) && d <= Duration::from_secs(120),
             "{d:?}"
         );
+    }
+
+    fn policy(host: &str, trusted: &[&str], plain_http: bool) -> RealmPolicy {
+        RealmPolicy::new(&ClientOptions {
+            host: host.into(),
+            plain_http,
+            cacert: None,
+            insecure: false,
+            timeout: Duration::from_secs(1),
+            retries: 0,
+            credentials: None,
+            token_realms: trusted.iter().map(|t| t.to_string()).collect(),
+        })
+    }
+
+    #[test]
+    fn token_realm_gets_credentials_only_on_harbor_or_a_trusted_host_over_https() {
+        let p = policy("harbor.example.com", &["auth.example.com"], false);
+        assert!(p.allows("https://harbor.example.com/service/token"));
+        assert!(p.allows("https://HARBOR.example.com:8443/service/token"));
+        assert!(p.allows("https://auth.example.com/token"));
+        assert!(p.withheld_reason().is_none());
+        assert!(!p.allows("https://evil.example.net/token"));
+        assert!(p
+            .withheld_reason()
+            .unwrap()
+            .contains("registry.token_realms"));
+        assert!(!policy("harbor.example.com", &[], false).allows("http://harbor.example.com/t"));
+        assert!(policy("harbor.example.com", &[], true).allows("http://harbor.example.com/t"));
+        assert!(!policy("harbor.example.com", &[], true).allows("http://evil.example.net/t"));
+        assert!(!policy("harbor.example.com", &[], true).allows("not a url"));
+        assert!(policy("[::1]:5000", &[], false).allows("https://[::1]:5001/t"));
     }
 
     #[test]

@@ -11,6 +11,7 @@ use serde_json::json;
 use super::report::Finding;
 use super::{ScanFormat, Severity};
 use crate::commands::{EXIT_ERROR, EXIT_FINDINGS, EXIT_OK};
+use crate::report::{escape_data, escape_property, escape_text};
 
 /// The result of `harborize scan` (and of the `--scan` stage).
 #[derive(Debug, Serialize)]
@@ -196,19 +197,30 @@ impl ScanOutput {
                 "fail" => ("FAIL", red),
                 _ => ("ERROR", red),
             };
-            write!(out, "{style}{label}{style:#} {bold}{}{bold:#}", img.image)?;
+            write!(
+                out,
+                "{style}{label}{style:#} {bold}{}{bold:#}",
+                escape_text(&img.image)
+            )?;
             if let Some(p) = &img.platform {
-                write!(out, " [{p}]")?;
+                write!(out, " [{}]", escape_text(p))?;
             }
             if let Some(os) = &img.os {
-                write!(out, " ({os})")?;
+                write!(out, " ({})", escape_text(os))?;
             }
             writeln!(out)?;
             for r in &img.references {
-                writeln!(out, "  {}:{}:{}: {}", r.file, r.line, r.column, r.original)?;
+                writeln!(
+                    out,
+                    "  {}:{}:{}: {}",
+                    escape_text(&r.file),
+                    r.line,
+                    r.column,
+                    escape_text(&r.original)
+                )?;
             }
             if let Some(m) = &img.message {
-                writeln!(out, "  {red}error{red:#}: {m}")?;
+                writeln!(out, "  {red}error{red:#}: {}", escape_text(m))?;
             }
             if img.findings.is_empty() {
                 if img.result != "error" {
@@ -228,6 +240,7 @@ impl ScanOutput {
                         f.fixed.clone().unwrap_or_else(|| "-".into()),
                         policy_word(f, self.policy.severity),
                     ]
+                    .map(|cell| escape_text(&cell).into_owned())
                 })
                 .collect();
             let header = ["ID", "SEVERITY", "PACKAGE", "INSTALLED", "FIXED", "POLICY"];
@@ -265,11 +278,14 @@ impl ScanOutput {
             if e.reference.is_some() && e.file.is_none() {
                 continue; // already shown under its image
             }
+            let message = escape_text(&e.message);
             match (&e.file, e.line, e.column) {
-                (Some(f), Some(l), Some(c)) => {
-                    writeln!(out, "{red}error{red:#}: {f}:{l}:{c}: {}", e.message)?
-                }
-                _ => writeln!(out, "{red}error{red:#}: {}", e.message)?,
+                (Some(f), Some(l), Some(c)) => writeln!(
+                    out,
+                    "{red}error{red:#}: {}:{l}:{c}: {message}",
+                    escape_text(f)
+                )?,
+                _ => writeln!(out, "{red}error{red:#}: {message}")?,
             }
         }
         writeln!(out, "{bold}{}{bold:#}", self.headline())
@@ -629,14 +645,4 @@ fn html(s: &str) -> String {
     s.replace('&', "&amp;")
         .replace('<', "&lt;")
         .replace('>', "&gt;")
-}
-
-fn escape_data(s: &str) -> String {
-    s.replace('%', "%25")
-        .replace('\r', "%0D")
-        .replace('\n', "%0A")
-}
-
-fn escape_property(s: &str) -> String {
-    escape_data(s).replace(':', "%3A").replace(',', "%2C")
 }

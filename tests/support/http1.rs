@@ -444,7 +444,12 @@ pub struct ServerCore {
 impl ServerCore {
     /// Bind 127.0.0.1:0 and serve every connection on its own thread.
     pub fn start(name: &str, handler: ConnHandler) -> ServerCore {
-        let listener = TcpListener::bind("127.0.0.1:0").expect("bind 127.0.0.1:0");
+        Self::start_on(name, std::net::Ipv4Addr::LOCALHOST.into(), handler)
+    }
+
+    /// Bind `ip`:0 (a loopback address) and serve every connection on its own thread.
+    pub fn start_on(name: &str, ip: std::net::IpAddr, handler: ConnHandler) -> ServerCore {
+        let listener = TcpListener::bind((ip, 0)).unwrap_or_else(|e| panic!("bind {ip}:0: {e}"));
         let addr = listener.local_addr().unwrap();
         let stop = StopFlag::default();
         let tracker = Tracker::default();

@@ -61,6 +61,11 @@ pub struct HarnessOptions {
     pub public_projects: Vec<String>,
     /// `expires_in` and JWT lifetime. Default 1800 (Harbor's 30 min).
     pub token_ttl_secs: u64,
+    /// The loopback address the token service binds (default 127.0.0.1, the registry's
+    /// own host; 127.0.0.2 makes the realm another host).
+    pub token_ip: std::net::Ipv4Addr,
+    /// The token service speaks TLS (default: as the registry does).
+    pub token_tls: Option<bool>,
 }
 
 impl Default for HarnessOptions {
@@ -70,6 +75,8 @@ impl Default for HarnessOptions {
             users: Vec::new(),
             public_projects: vec!["library".into()],
             token_ttl_secs: 1800,
+            token_ip: std::net::Ipv4Addr::LOCALHOST,
+            token_tls: None,
         }
     }
 }
@@ -96,6 +103,16 @@ impl HarnessOptions {
     }
     pub fn token_ttl_secs(mut self, secs: u64) -> Self {
         self.token_ttl_secs = secs;
+        self
+    }
+    /// Serve the token realm from another loopback address (another host than the registry).
+    pub fn token_ip(mut self, ip: std::net::Ipv4Addr) -> Self {
+        self.token_ip = ip;
+        self
+    }
+    /// Serve the token realm over HTTPS (true) or plain HTTP (false) whatever the registry does.
+    pub fn token_tls(mut self, tls: bool) -> Self {
+        self.token_tls = Some(tls);
         self
     }
 }
@@ -153,6 +170,7 @@ impl TestCa {
         let key = rcgen::KeyPair::generate().expect("server key");
         let mut params = rcgen::CertificateParams::new(vec![
             "127.0.0.1".to_string(),
+            "127.0.0.2".to_string(),
             "::1".to_string(),
             "localhost".to_string(),
         ])
@@ -785,16 +803,19 @@ impl RegistryHarness {
             auth_headers: Mutex::default(),
             faults: FaultPlan::shared(),
         });
-        let tls_cfg = opts.tls.then(|| server_tls_config(&cert_pem, &key_pem));
+        let token_tls = opts.token_tls.unwrap_or(opts.tls);
+        let tls_cfg = token_tls.then(|| server_tls_config(&cert_pem, &key_pem));
         let (ts, tc) = (token.clone(), tls_cfg.clone());
-        let token_core = ServerCore::start(
+        let token_core = ServerCore::start_on(
             "token-service",
+            opts.token_ip.into(),
             Arc::new(move |conn: TcpStream, stop: &StopFlag, _t: &Tracker| {
                 serve_token_conn(conn, &ts, tc.as_ref(), stop)
             }),
         );
         let scheme = if opts.tls { "https" } else { "http" };
-        let realm = format!("{scheme}://{}/service/token", token_core.addr());
+        let token_scheme = if token_tls { "https" } else { "http" };
+        let realm = format!("{token_scheme}://{}/service/token", token_core.addr());
         let client = if opts.tls {
             Client::with_ca_pem(&ca.pem())
         } else {
@@ -942,9 +963,10 @@ impl RegistryHarness {
     }
     /// Token service realm: `<scheme>://127.0.0.1:PORT/service/token` (`/token` works too).
     pub fn realm(&self) -> String {
+        let tls = self.opts.token_tls.unwrap_or(self.opts.tls);
         format!(
             "{}://{}/service/token",
-            self.scheme(),
+            if tls { "https" } else { "http" },
             self.token_core.addr()
         )
     }

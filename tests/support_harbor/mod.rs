@@ -167,6 +167,9 @@ pub struct State {
     pub hidden_registries: HashSet<String>,
     /// Project names `HEAD` says are missing (as if created concurrently).
     pub hidden_projects: HashSet<String>,
+    /// When set, list `Link` targets are absolute URLs on this origin (`http://host:port`)
+    /// instead of Harbor's path-only ones: a misconfigured or hostile proxy in front.
+    pub link_origin: Option<String>,
     next_registry: i64,
     next_project: i64,
 }
@@ -337,6 +340,11 @@ impl HarborService {
             .unwrap()
             .hidden_projects
             .insert(name.into());
+    }
+
+    /// Make list `Link` targets absolute URLs on `origin` (see [`State::link_origin`]).
+    pub fn set_link_origin(&self, origin: &str) {
+        self.state.lock().unwrap().link_origin = Some(origin.into());
     }
 
     pub fn registries(&self) -> Vec<RegistryRec> {
@@ -800,7 +808,8 @@ fn list_registries(s: &State, path: &str, query: &[(String, String)]) -> Respons
             .collect();
         pairs.push(format!("page={p}"));
         pairs.push(format!("page_size={size}"));
-        format!("<{path}?{}>", pairs.join("&"))
+        let origin = s.link_origin.as_deref().unwrap_or("");
+        format!("<{origin}{path}?{}>", pairs.join("&"))
     };
     let mut links = Vec::new();
     if page > 1 {

@@ -746,6 +746,26 @@ pub fn wrapper(dir: &Path) -> PathBuf {
     path
 }
 
+/// A `trivy` wrapper in `dir` that appends its whole environment, exactly as the kernel
+/// handed it over (`/proc/$$/environ`: names with `-` included, values included), to
+/// `dir/environ.log`, then execs the real Trivy. Returns the wrapper's path.
+pub fn environ_wrapper(dir: &Path) -> PathBuf {
+    std::fs::create_dir_all(dir).unwrap();
+    let script = format!(
+        r#"#!/bin/sh
+{{ tr '\000' '\n' < /proc/$$/environ; echo '-- end'; }} >> '{}'
+exec '{}' "$@"
+"#,
+        dir.join("environ.log").display(),
+        trivy_bin().display()
+    );
+    let path = dir.join("trivy");
+    std::fs::write(&path, script).unwrap();
+    use std::os::unix::fs::PermissionsExt;
+    std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o755)).unwrap();
+    path
+}
+
 /// One recorded invocation of the wrapper.
 #[derive(Debug, Clone)]
 pub struct Call {
