@@ -525,35 +525,6 @@ fn a_file_with_hard_links_is_refused_and_every_name_left_alone() {
     assert_eq!(std::fs::metadata(&f).unwrap().nlink(), 2, "links not split");
 }
 
-/// `chattr +i` on a directory: nothing can be created in it, not even by root (the tests
-/// run as root, who ignores permission bits). Undone on drop so the directory can go.
-struct Immutable(std::path::PathBuf);
-
-impl Immutable {
-    fn set(dir: &Path) -> Self {
-        let status = std::process::Command::new("chattr")
-            .arg("+i")
-            .arg(dir)
-            .status()
-            .expect("chattr (e2fsprogs) is installed");
-        assert!(
-            status.success(),
-            "chattr +i {} failed: the test needs a filesystem with the immutable flag (ext4)",
-            dir.display()
-        );
-        Immutable(dir.to_path_buf())
-    }
-}
-
-impl Drop for Immutable {
-    fn drop(&mut self) {
-        let _ = std::process::Command::new("chattr")
-            .arg("-i")
-            .arg(&self.0)
-            .status();
-    }
-}
-
 #[test]
 fn a_failed_write_is_an_error_and_not_reported_as_rewritten_or_changed() {
     let tmp = tempfile::tempdir().unwrap();
