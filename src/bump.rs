@@ -194,8 +194,8 @@ impl BumpRun {
     }
 }
 
-/// A file's new text and whether it had a BOM.
-type NewText = (String, bool);
+/// A file's new text, whether it had a BOM, and what the file must still be to be written.
+type NewText = (String, bool, fsio::Original);
 
 /// Walk the paths, plan the bump in every file (in parallel), then write all changes when
 /// nothing failed. Results come back in walk order.
@@ -238,10 +238,12 @@ pub fn run(paths: &[PathBuf], mapper: &Mapper, target: &Target, opts: BumpOption
     if ok && opts.write {
         // Each write is atomic and synced; running them in parallel overlaps the syncs.
         planned.par_iter_mut().for_each(|(r, new)| {
-            if let Some((text, bom)) = new.take() {
-                match fsio::write_atomic(&r.path, &text, bom) {
+            if let Some((text, bom, original)) = new.take() {
+                match fsio::replace(&r.path, &original, &text, bom) {
                     Ok(()) => r.written = true,
                     Err(e) => {
+                        // Only what reached the disk is reported as changed.
+                        r.changed = false;
                         r.error = Some(FileError {
                             file: r.display.clone(),
                             line: None,
@@ -270,8 +272,12 @@ fn plan_file(
     opts: BumpOptions,
 ) -> (FileResult, Option<NewText>) {
     let result = FileResult::new(path);
-    let bytes = match fsio::read_limited(path) {
-        Ok(Ok(b)) => b,
+    if opts.write {
+        // Temporary files a killed run left beside this one go before anything is written.
+        fsio::sweep_stale_temps_beside(path);
+    }
+    let (bytes, stamp) = match fsio::read_limited(path) {
+        Ok(Ok(r)) => r,
         Ok(Err(too_large)) => {
             return (
                 FileResult {
@@ -352,7 +358,8 @@ fn plan_file(
             &new_text,
         ));
     }
-    (result, Some((new_text, bom)))
+    let original = fsio::Original::new(stamp, &text, bom);
+    (result, Some((new_text, bom, original)))
 }
 
 /// Everything planning one file needs.

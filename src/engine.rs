@@ -114,8 +114,12 @@ pub fn process_file_pinned(
 ) -> FileResult {
     let opts = run.plan;
     let result = FileResult::new(path);
-    let bytes = match fsio::read_limited(path) {
-        Ok(Ok(b)) => b,
+    if run.write {
+        // Temporary files a killed run left beside this one go before anything is written.
+        fsio::sweep_stale_temps_beside(path);
+    }
+    let (bytes, stamp) = match fsio::read_limited(path) {
+        Ok(Ok(r)) => r,
         Ok(Err(too_large)) => {
             return FileResult {
                 note: Some(too_large),
@@ -207,9 +211,14 @@ pub fn process_file_pinned(
         result.diff = Some(unified_diff(&result.display, &text, &new_text));
     }
     if run.write {
-        match fsio::write_atomic(path, &new_text, bom) {
+        let original = fsio::Original::new(stamp, &text, bom);
+        match fsio::replace(path, &original, &new_text, bom) {
             Ok(()) => result.written = true,
-            Err(e) => return result.fail(None, None, format!("cannot write: {e}")),
+            Err(e) => {
+                // Only what reached the disk is reported as changed.
+                result.changed = false;
+                return result.fail(None, None, format!("cannot write: {e}"));
+            }
         }
     }
     result

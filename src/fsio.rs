@@ -1,11 +1,38 @@
 //! Reading and writing files safely: bytes in, atomic replace out.
 //!
-//! A write goes to a temporary file in the same directory and is renamed over the
-//! original, so a crash or a full disk never leaves a half-written manifest; the
-//! original's permissions are kept.
+//! harborize runs unattended with write access to repositories, so a write must never
+//! lose anything that was there. Why each step is taken:
+//! - The new text goes to a temporary file in the same directory, is synced, and is
+//!   renamed over the original: a crash or a full disk never leaves a half-written file.
+//! - A rename replaces the inode, so whatever is not copied is lost: the temporary file
+//!   gets the original's owner, group, mode and extended attributes (ACLs, SELinux labels)
+//!   first, or the write is refused (a root run in a Docker action would otherwise hand
+//!   every file to root).
+//! - A file with more than one hard link is refused: the rename would split the links
+//!   (the other names keep the old text), and writing in place is not atomic.
+//! - Just before the rename the file is checked to be still what was read (inode, size,
+//!   mtime, and a SHA-256 of its content): another writer's change is left alone and
+//!   reported, never overwritten. The check and the rename are two steps; a writer that
+//!   lands between them is not seen (no filesystem offers a compare-and-rename).
+//! - Temporary files are named `.<name>.harborize-tmp-XXXXXX` (hidden, recognizable by
+//!   ignore rules), are locked (`flock`) by their writer, and are registered while they
+//!   live: SIGINT, SIGTERM and SIGHUP remove them before the process dies, and a later
+//!   writing run removes unlocked ones (left by SIGKILL or a power cut) in the directories
+//!   it walks and writes.
 
-use std::io::Write;
-use std::path::Path;
+use std::collections::{BTreeSet, HashSet};
+use std::ffi::OsStr;
+use std::fs::{File, Metadata};
+use std::io::{self, Read, Write};
+use std::os::unix::ffi::OsStrExt;
+use std::os::unix::fs::{MetadataExt, PermissionsExt};
+use std::path::{Path, PathBuf};
+use std::sync::{Mutex, MutexGuard, OnceLock};
+
+use sha2::{Digest, Sha256};
+
+/// What marks a temporary file of harborize's, after the `.<name>` it stands for.
+pub const TEMP_MARK: &str = ".harborize-tmp-";
 
 /// Files larger than this are not parsed unless the config says otherwise: the YAML tree
 /// costs a multiple of the file's size, and manifests this large are generated output.
@@ -24,17 +51,22 @@ pub fn max_file_size() -> u64 {
     *MAX_FILE_SIZE.get().unwrap_or(&DEFAULT_MAX_FILE_SIZE)
 }
 
-/// Read a file, or say why it is skipped: `Ok(None)` with a note when it is larger than
-/// the limit (checked before reading, so a huge file costs nothing).
-pub fn read_limited(path: &Path) -> std::io::Result<Result<Vec<u8>, String>> {
+/// Read a file with its [`Stamp`], or say why it is skipped: `Ok(Err(note))` when it is
+/// larger than the limit (checked on the open file before reading, so a huge file costs
+/// nothing).
+pub fn read_limited(path: &Path) -> io::Result<Result<(Vec<u8>, Stamp), String>> {
     let limit = max_file_size();
-    let size = std::fs::metadata(path)?.len();
-    if size > limit {
+    let mut file = File::open(path)?;
+    let stamp = Stamp::of(&file.metadata()?);
+    if stamp.len > limit {
         return Ok(Err(format!(
-            "{size} bytes, larger than max_file_size ({limit} bytes): skipped (raise max_file_size in harborize.yaml to include it)"
+            "{} bytes, larger than max_file_size ({limit} bytes): skipped (raise max_file_size in harborize.yaml to include it)",
+            stamp.len
         )));
     }
-    std::fs::read(path).map(Ok)
+    let mut bytes = Vec::with_capacity(usize::try_from(stamp.len).unwrap_or(0));
+    file.read_to_end(&mut bytes)?;
+    Ok(Ok((bytes, stamp)))
 }
 
 /// What a file turned out to hold.
@@ -61,22 +93,426 @@ pub fn decode(bytes: Vec<u8>) -> Content {
     }
 }
 
-/// Replace `path` atomically with `text` (plus the BOM when the original had one).
-pub fn write_atomic(path: &Path, text: &str, bom: bool) -> std::io::Result<()> {
-    let dir = path
-        .parent()
-        .filter(|d| !d.as_os_str().is_empty())
-        .unwrap_or(Path::new("."));
-    let permissions = std::fs::metadata(path)?.permissions();
-    let mut tmp = tempfile::Builder::new()
-        .prefix(".harborize-")
-        .tempfile_in(dir)?;
-    if bom {
-        tmp.write_all("\u{feff}".as_bytes())?;
+/// Which file, at which state, a read saw: taken from the descriptor that was read.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Stamp {
+    dev: u64,
+    ino: u64,
+    len: u64,
+    mtime: (i64, i64),
+}
+
+impl Stamp {
+    fn of(meta: &Metadata) -> Self {
+        Stamp {
+            dev: meta.dev(),
+            ino: meta.ino(),
+            len: meta.len(),
+            mtime: (meta.mtime(), meta.mtime_nsec()),
+        }
     }
-    tmp.write_all(text.as_bytes())?;
-    tmp.as_file().sync_all()?;
-    std::fs::set_permissions(tmp.path(), permissions)?;
-    tmp.persist(path).map_err(|e| e.error)?;
+}
+
+/// Read a whole file, with the [`Stamp`] a later [`replace`] checks against.
+pub fn read(path: &Path) -> io::Result<(Vec<u8>, Stamp)> {
+    let mut file = File::open(path)?;
+    let stamp = Stamp::of(&file.metadata()?);
+    let mut bytes = Vec::with_capacity(usize::try_from(stamp.len).unwrap_or(0));
+    file.read_to_end(&mut bytes)?;
+    Ok((bytes, stamp))
+}
+
+/// What a file must still be for [`replace`] to overwrite it.
+#[derive(Debug, Clone)]
+pub struct Original {
+    stamp: Stamp,
+    sha256: [u8; 32],
+}
+
+impl Original {
+    /// The file as read with `stamp`, whose bytes were `text` (after a BOM when `bom`).
+    /// Hashed only for files about to be written, so reading stays as cheap as it was.
+    pub fn new(stamp: Stamp, text: &str, bom: bool) -> Self {
+        let mut h = Sha256::new();
+        if bom {
+            h.update("\u{feff}".as_bytes());
+        }
+        h.update(text.as_bytes());
+        Original {
+            stamp,
+            sha256: h.finalize().into(),
+        }
+    }
+}
+
+/// Why a file was not written; the file is left as it was.
+#[derive(Debug, thiserror::Error)]
+pub enum WriteError {
+    #[error("changed on disk since harborize read it (another writer?); left as it is, run again")]
+    Changed,
+    #[error("has {0} hard links; not written (a rename would split the links and writing in place is not atomic)")]
+    HardLinks(u64),
+    #[error("{what}: {source}")]
+    Io {
+        what: &'static str,
+        #[source]
+        source: io::Error,
+    },
+}
+
+fn io_err(what: &'static str) -> impl FnOnce(io::Error) -> WriteError {
+    move |source| WriteError::Io { what, source }
+}
+
+/// Replace `path` atomically with `text` (plus the BOM when `bom`), keeping its metadata,
+/// provided it is still `original`.
+pub fn replace(path: &Path, original: &Original, text: &str, bom: bool) -> Result<(), WriteError> {
+    let meta = std::fs::metadata(path).map_err(io_err("cannot read its metadata"))?;
+    if Stamp::of(&meta) != original.stamp {
+        return Err(WriteError::Changed);
+    }
+    if meta.nlink() > 1 {
+        return Err(WriteError::HardLinks(meta.nlink()));
+    }
+    let tmp = Temp::create(path)?;
+    tmp.write(bom, text)?;
+    keep_metadata(path, &meta, tmp.file())?;
+    tmp.file()
+        .sync_all()
+        .map_err(io_err("cannot sync the new content"))?;
+    ensure_unchanged(path, original)?;
+    tmp.persist(path)
+}
+
+/// Write `path` atomically (creating its directory), keeping the metadata of the file it
+/// replaces, if any. For files harborize owns (state, reports): no one else edits them.
+pub fn write_file(path: &Path, text: &str) -> Result<(), WriteError> {
+    std::fs::create_dir_all(dir_of(path)).map_err(io_err("cannot create its directory"))?;
+    let existing = match std::fs::metadata(path) {
+        Ok(m) => Some(m),
+        Err(e) if e.kind() == io::ErrorKind::NotFound => None,
+        Err(e) => return Err(io_err("cannot read its metadata")(e)),
+    };
+    if let Some(n) = existing.as_ref().map(|m| m.nlink()).filter(|&n| n > 1) {
+        return Err(WriteError::HardLinks(n));
+    }
+    let tmp = Temp::create(path)?;
+    tmp.write(false, text)?;
+    if let Some(meta) = &existing {
+        keep_metadata(path, meta, tmp.file())?;
+    }
+    tmp.file()
+        .sync_all()
+        .map_err(io_err("cannot sync the new content"))?;
+    tmp.persist(path)
+}
+
+fn dir_of(path: &Path) -> &Path {
+    path.parent()
+        .filter(|d| !d.as_os_str().is_empty())
+        .unwrap_or(Path::new("."))
+}
+
+/// The file is still the one that was read, with the same content.
+fn ensure_unchanged(path: &Path, original: &Original) -> Result<(), WriteError> {
+    let (bytes, stamp) = match read(path) {
+        Ok(r) => r,
+        Err(e) if e.kind() == io::ErrorKind::NotFound => return Err(WriteError::Changed),
+        Err(e) => return Err(io_err("cannot read it again")(e)),
+    };
+    if stamp != original.stamp || <[u8; 32]>::from(Sha256::digest(&bytes)) != original.sha256 {
+        return Err(WriteError::Changed);
+    }
     Ok(())
+}
+
+/// Give `to` the owner, group, mode and extended attributes of `path` (`meta`).
+fn keep_metadata(path: &Path, meta: &Metadata, to: &File) -> Result<(), WriteError> {
+    let mine = to.metadata().map_err(io_err("cannot read the new file"))?;
+    if (mine.uid(), mine.gid()) != (meta.uid(), meta.gid()) {
+        // Before the mode: a change of owner clears set-user-ID and set-group-ID bits.
+        std::os::unix::fs::fchown(to, Some(meta.uid()), Some(meta.gid()))
+            .map_err(io_err("cannot keep its owner and group"))?;
+    }
+    to.set_permissions(std::fs::Permissions::from_mode(meta.mode() & 0o7777))
+        .map_err(io_err("cannot keep its mode"))?;
+    copy_xattrs(path, to).map_err(io_err("cannot keep its extended attributes"))
+}
+
+/// Copy every extended attribute of `from` that this process can read onto `to`.
+fn copy_xattrs(from: &Path, to: &File) -> io::Result<()> {
+    let names = xattr_buffer(|buf| rustix::fs::listxattr(from, buf))?;
+    for name in names.split(|&b| b == 0).filter(|n| !n.is_empty()) {
+        let name = std::ffi::CString::new(name).map_err(io::Error::other)?;
+        let value = xattr_buffer(|buf| rustix::fs::getxattr(from, &name, buf))?;
+        rustix::fs::fsetxattr(to, &name, &value, rustix::fs::XattrFlags::empty())?;
+    }
+    Ok(())
+}
+
+/// Call an xattr getter, growing the buffer while it reports the value too long.
+fn xattr_buffer(get: impl Fn(&mut [u8]) -> rustix::io::Result<usize>) -> io::Result<Vec<u8>> {
+    let mut buf = vec![0u8; 1024];
+    loop {
+        match get(&mut buf) {
+            Ok(n) => {
+                buf.truncate(n);
+                return Ok(buf);
+            }
+            Err(rustix::io::Errno::RANGE) if buf.len() < 1 << 24 => {
+                let len = buf.len() * 4;
+                buf.resize(len, 0);
+            }
+            // No xattr support on this filesystem: there is nothing to keep.
+            Err(rustix::io::Errno::NOTSUP) => return Ok(Vec::new()),
+            Err(e) => return Err(e.into()),
+        }
+    }
+}
+
+// ---------------------------------------------------------------------------------------
+// Temporary files: named, locked, registered, cleaned up.
+
+/// Paths of the temporary files alive in this process. The signal handler takes the lock
+/// and never gives it back, so no temporary file is created after it has cleaned up.
+fn live() -> MutexGuard<'static, BTreeSet<PathBuf>> {
+    static LIVE: Mutex<BTreeSet<PathBuf>> = Mutex::new(BTreeSet::new());
+    LIVE.lock().unwrap_or_else(|e| e.into_inner())
+}
+
+/// A temporary file beside its target, removed unless persisted.
+struct Temp {
+    /// Always `Some` until persisted.
+    file: Option<tempfile::NamedTempFile>,
+}
+
+impl Temp {
+    fn create(target: &Path) -> Result<Temp, WriteError> {
+        cleanup_on_signals();
+        let dir = dir_of(target);
+        sweep_stale_temps(dir);
+        let name = target.file_name().unwrap_or(OsStr::new("file")).as_bytes();
+        // Room for the mark and the random part within the 255-byte name limit.
+        let name = String::from_utf8_lossy(&name[..name.len().min(200)]);
+        let prefix = format!(".{name}{TEMP_MARK}");
+        let mut live = live();
+        let file = tempfile::Builder::new()
+            .prefix(&prefix)
+            .rand_bytes(6)
+            .tempfile_in(dir)
+            .map_err(io_err("cannot create a temporary file beside it"))?;
+        live.insert(file.path().to_path_buf());
+        drop(live);
+        // The lock tells a sweeping run that this file is not stale.
+        rustix::fs::flock(file.as_file(), rustix::fs::FlockOperation::LockExclusive)
+            .map_err(|e| io_err("cannot lock the temporary file")(e.into()))?;
+        Ok(Temp { file: Some(file) })
+    }
+
+    fn named(&self) -> &tempfile::NamedTempFile {
+        self.file.as_ref().expect("not persisted yet")
+    }
+
+    fn file(&self) -> &File {
+        self.named().as_file()
+    }
+
+    fn write(&self, bom: bool, text: &str) -> Result<(), WriteError> {
+        let mut f = self.file();
+        if bom {
+            f.write_all("\u{feff}".as_bytes())
+                .map_err(io_err("cannot write the new content"))?;
+        }
+        f.write_all(text.as_bytes())
+            .map_err(io_err("cannot write the new content"))
+    }
+
+    fn persist(mut self, target: &Path) -> Result<(), WriteError> {
+        let named = self.file.take().expect("not persisted yet");
+        let path = named.path().to_path_buf();
+        // On failure the temporary file comes back in the error and is removed with it.
+        let result = named
+            .persist(target)
+            .map(drop)
+            .map_err(|e| io_err("cannot rename the new file over it")(e.error));
+        live().remove(&path);
+        result
+    }
+}
+
+impl Drop for Temp {
+    fn drop(&mut self) {
+        if let Some(named) = self.file.take() {
+            // Removed (by the NamedTempFile's drop) before it leaves the registry, so a
+            // signal in between still finds it.
+            let path = named.path().to_path_buf();
+            drop(named);
+            live().remove(&path);
+        }
+    }
+}
+
+/// A name harborize gives its temporary files.
+pub fn is_temp_name(name: &OsStr) -> bool {
+    let b = name.as_bytes();
+    b.first() == Some(&b'.') && memchr::memmem::find(b, TEMP_MARK.as_bytes()).is_some()
+}
+
+/// Remove temporary files of harborize's beside `file` that no live writer holds (left by
+/// a killed run). Each directory is swept once per process.
+pub fn sweep_stale_temps_beside(file: &Path) {
+    sweep_stale_temps(dir_of(file));
+}
+
+fn sweep_stale_temps(dir: &Path) {
+    static SWEPT: OnceLock<Mutex<HashSet<PathBuf>>> = OnceLock::new();
+    let swept = SWEPT.get_or_init(Default::default);
+    if !swept
+        .lock()
+        .unwrap_or_else(|e| e.into_inner())
+        .insert(dir.to_path_buf())
+    {
+        return;
+    }
+    remove_stale_temps(dir);
+}
+
+/// Remove the unlocked temporary files of harborize's in `dir`.
+fn remove_stale_temps(dir: &Path) {
+    let Ok(entries) = std::fs::read_dir(dir) else {
+        return;
+    };
+    for entry in entries.flatten() {
+        if !is_temp_name(&entry.file_name()) || !entry.file_type().is_ok_and(|t| t.is_file()) {
+            continue;
+        }
+        let path = entry.path();
+        let Ok(file) = File::open(&path) else {
+            continue;
+        };
+        // A writer holds its lock until the rename: a lock we get means no one writes it.
+        if rustix::fs::flock(&file, rustix::fs::FlockOperation::NonBlockingLockExclusive).is_ok() {
+            let _ = std::fs::remove_file(&path);
+        }
+    }
+}
+
+/// On SIGINT, SIGTERM or SIGHUP: remove the live temporary files, then die of the signal
+/// as if it had not been caught. Installed by the first write, so read-only runs keep the
+/// default handlers.
+fn cleanup_on_signals() {
+    static INSTALLED: OnceLock<()> = OnceLock::new();
+    INSTALLED.get_or_init(|| {
+        use signal_hook::consts::{SIGHUP, SIGINT, SIGTERM};
+        let Ok(mut signals) = signal_hook::iterator::Signals::new([SIGINT, SIGTERM, SIGHUP]) else {
+            return;
+        };
+        let spawned = std::thread::Builder::new()
+            .name("harborize-signals".into())
+            .spawn(move || {
+                if let Some(signal) = signals.forever().next() {
+                    let live = live();
+                    for path in live.iter() {
+                        let _ = std::fs::remove_file(path);
+                    }
+                    // Held on purpose (see `live`): the process ends here.
+                    std::mem::forget(live);
+                    let _ = signal_hook::low_level::emulate_default_handler(signal);
+                    std::process::exit(128 + signal);
+                }
+            });
+        drop(spawned);
+    });
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn read_original(path: &Path) -> (String, Original) {
+        let (bytes, stamp) = read(path).unwrap();
+        let text = String::from_utf8(bytes).unwrap();
+        let original = Original::new(stamp, &text, false);
+        (text, original)
+    }
+
+    #[test]
+    fn a_file_appended_to_after_the_read_is_not_overwritten() {
+        let dir = tempfile::tempdir().unwrap();
+        let f = dir.path().join("d.yaml");
+        std::fs::write(&f, "image: nginx:1.27\n").unwrap();
+        let (_, original) = read_original(&f);
+        let mut other = std::fs::OpenOptions::new().append(true).open(&f).unwrap();
+        other.write_all(b"# another writer\n").unwrap();
+        let err = replace(&f, &original, "image: h/nginx:1.27\n", false).unwrap_err();
+        assert!(matches!(err, WriteError::Changed), "{err}");
+        assert_eq!(
+            std::fs::read_to_string(&f).unwrap(),
+            "image: nginx:1.27\n# another writer\n"
+        );
+        assert_eq!(std::fs::read_dir(dir.path()).unwrap().count(), 1);
+    }
+
+    #[test]
+    fn a_same_size_change_with_the_old_mtime_is_caught_by_the_content_hash() {
+        let dir = tempfile::tempdir().unwrap();
+        let f = dir.path().join("d.yaml");
+        std::fs::write(&f, "image: nginx:1.27\n").unwrap();
+        let mtime = std::fs::metadata(&f).unwrap().modified().unwrap();
+        let (_, original) = read_original(&f);
+        // Same length, same inode, mtime put back: only the content tells.
+        let other = std::fs::OpenOptions::new().write(true).open(&f).unwrap();
+        (&other).write_all(b"image: nginx:1.28\n").unwrap();
+        other.set_modified(mtime).unwrap();
+        let err = replace(&f, &original, "image: h/nginx:1.27\n", false).unwrap_err();
+        assert!(matches!(err, WriteError::Changed), "{err}");
+        assert_eq!(std::fs::read_to_string(&f).unwrap(), "image: nginx:1.28\n");
+    }
+
+    #[test]
+    fn an_unchanged_file_is_replaced() {
+        let dir = tempfile::tempdir().unwrap();
+        let f = dir.path().join("d.yaml");
+        std::fs::write(&f, "\u{feff}image: nginx:1.27\n").unwrap();
+        let (bytes, stamp) = read(&f).unwrap();
+        let Content::Text { text, bom } = decode(bytes) else {
+            panic!("text")
+        };
+        let original = Original::new(stamp, &text, bom);
+        replace(&f, &original, "image: h/nginx:1.27\n", bom).unwrap();
+        assert_eq!(
+            std::fs::read_to_string(&f).unwrap(),
+            "\u{feff}image: h/nginx:1.27\n"
+        );
+    }
+
+    #[test]
+    fn temp_files_are_named_after_their_target_and_recognizable() {
+        let dir = tempfile::tempdir().unwrap();
+        let tmp = Temp::create(&dir.path().join("deploy.yaml")).unwrap();
+        let name = tmp.named().path().file_name().unwrap().to_owned();
+        let s = name.to_str().unwrap();
+        assert!(s.starts_with(".deploy.yaml.harborize-tmp-"), "{s}");
+        assert!(is_temp_name(&name));
+        assert!(!is_temp_name(OsStr::new("deploy.yaml")));
+        assert!(!is_temp_name(OsStr::new("harborize-tmp-notes.yaml")));
+        drop(tmp);
+        assert_eq!(std::fs::read_dir(dir.path()).unwrap().count(), 0);
+    }
+
+    #[test]
+    fn sweeping_removes_stale_temp_files_but_not_live_ones_or_other_files() {
+        let dir = tempfile::tempdir().unwrap();
+        let stale = dir.path().join(".a.yaml.harborize-tmp-AbC123");
+        std::fs::write(&stale, "image: half-writ").unwrap();
+        let keep = dir.path().join(".harborize-notes");
+        std::fs::write(&keep, "mine").unwrap();
+        // A live writer (another process would hold the same kind of lock).
+        let live = Temp::create(&dir.path().join("b.yaml")).unwrap();
+        std::fs::write(&stale, "image: half-writ").unwrap();
+        remove_stale_temps(dir.path());
+        assert!(!stale.exists(), "stale temp file left");
+        assert!(keep.exists(), "a file that is not ours was removed");
+        assert!(live.named().path().exists(), "a live temp file was removed");
+    }
 }

@@ -118,7 +118,7 @@ impl Report {
                 report.diffs.push(d);
             }
             for p in r.planned {
-                report.count(&p);
+                report.count(&p, applied && !r.written);
                 report
                     .references
                     .push(entry(&r.display, p, applied && r.written));
@@ -128,10 +128,13 @@ impl Report {
         report
     }
 
-    fn count(&mut self, p: &Planned) {
+    /// Count one reference; `unwritten` when the run wrote and this file did not reach the
+    /// disk (a failed write is not counted as rewritten).
+    fn count(&mut self, p: &Planned, unwritten: bool) {
         let s = &mut self.summary;
         s.references += 1;
         match p.status {
+            Status::Rewritten if unwritten => {}
             Status::Rewritten => s.rewritten += 1,
             Status::AlreadyProxied => s.already_proxied += 1,
             Status::Excluded => s.excluded += 1,
@@ -171,7 +174,7 @@ impl Report {
     fn print_text(&self, out: &mut impl Write, mode: Mode) -> std::io::Result<()> {
         let bold = Style::new().bold();
         for r in &self.references {
-            let (label, style) = status_label(r.status, mode);
+            let (label, style) = status_label(r, mode);
             write!(
                 out,
                 "{}:{}:{}: {style}{label}{style:#} {}",
@@ -287,7 +290,7 @@ impl Report {
                 (Status::Unmapped | Status::Invalid | Status::Hint, _) => "warning",
                 _ => continue,
             };
-            let (label, _) = status_label(r.status, mode);
+            let (label, _) = status_label(r, mode);
             let mut msg = format!("{label}: {}", r.original);
             if let Some(new) = &r.rewritten {
                 msg.push_str(&format!(" -> {new}"));
@@ -340,11 +343,13 @@ fn entry(file: &str, p: Planned, applied: bool) -> ReferenceEntry {
     }
 }
 
-fn status_label(status: Status, mode: Mode) -> (&'static str, Style) {
+fn status_label(r: &ReferenceEntry, mode: Mode) -> (&'static str, Style) {
     let color = |c: AnsiColor| Style::new().fg_color(Some(c.into()));
-    match status {
+    match r.status {
         Status::Rewritten => match mode {
-            Mode::Rewrite { applied: true } => ("rewritten", color(AnsiColor::Green)),
+            Mode::Rewrite { applied: true } if r.applied => ("rewritten", color(AnsiColor::Green)),
+            // The run wrote, but this file did not reach the disk (its error says why).
+            Mode::Rewrite { applied: true } => ("not-written", color(AnsiColor::Red)),
             _ => ("would-rewrite", color(AnsiColor::Yellow)),
         },
         Status::AlreadyProxied => ("already-proxied", color(AnsiColor::Green)),

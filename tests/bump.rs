@@ -368,6 +368,35 @@ fn github_outputs_are_written_without_git() {
     assert!(s.contains("`harbor.example.com/ghcr/org/app:v2`"), "{s}");
 }
 
+#[test]
+fn a_failed_bump_write_is_an_error_and_not_listed_as_changed() {
+    let tmp = tempfile::tempdir().unwrap();
+    write(tmp.path(), "ok/deploy.yaml", DEPLOY);
+    write(tmp.path(), "ro/deploy.yaml", DEPLOY);
+    let _immutable = Immutable::set(&tmp.path().join("ro"));
+    let out = bump(tmp.path(), &["--tag", "v2", "--format", "json"]);
+    assert_eq!(code(&out), 2, "{}", stderr(&out));
+    let v = json(&out);
+    let ok = tmp.path().join("ok/deploy.yaml");
+    let ro = tmp.path().join("ro/deploy.yaml");
+    assert_eq!(
+        v["files_changed"],
+        serde_json::json!([ok.to_str().unwrap()])
+    );
+    assert_eq!(v["errors"][0]["file"], ro.to_str().unwrap());
+    assert!(v["errors"][0]["message"]
+        .as_str()
+        .unwrap()
+        .starts_with("cannot write"));
+    assert!(
+        !v["bump"].to_string().contains("ro/deploy.yaml"),
+        "{}",
+        v["bump"]
+    );
+    assert_eq!(read(tmp.path(), "ro/deploy.yaml"), DEPLOY);
+    assert!(read(tmp.path(), "ok/deploy.yaml").contains("harbor.example.com/ghcr/org/app:v2"));
+}
+
 // ---------------------------------------------------------------------------------------
 // --pull-request
 

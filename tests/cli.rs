@@ -769,3 +769,225 @@ fn output_cannot_inject_github_workflow_commands() {
         }
     }
 }
+
+// ---------------------------------------------------------------------------------------
+// Issue #12: what a write keeps, what it refuses, what it leaves behind.
+
+#[test]
+fn rewrite_keeps_owner_group_mode_and_extended_attributes() {
+    let tmp = tempfile::tempdir().unwrap();
+    let f = write(tmp.path(), "d.yaml", DEPLOY);
+    std::os::unix::fs::chown(&f, Some(4321), Some(4322))
+        .expect("chown to another user (the tests run as root)");
+    std::fs::set_permissions(&f, std::fs::Permissions::from_mode(0o640)).unwrap();
+    rustix::fs::setxattr(
+        &f,
+        "user.harborize-test",
+        b"kept",
+        rustix::fs::XattrFlags::empty(),
+    )
+    .expect("user extended attributes on the test filesystem");
+    let out = run(&["rewrite", f.to_str().unwrap(), "--harbor", HARBOR]);
+    assert_eq!(code(&out), 0, "{}{}", stdout(&out), stderr(&out));
+    assert!(std::fs::read_to_string(&f)
+        .unwrap()
+        .contains("image: harbor.example.com/docker-hub/library/nginx:1.27"));
+    let meta = std::fs::metadata(&f).unwrap();
+    use std::os::unix::fs::MetadataExt;
+    assert_eq!((meta.uid(), meta.gid()), (4321, 4322), "owner and group");
+    assert_eq!(meta.mode() & 0o7777, 0o640, "mode");
+    let mut value = [0u8; 16];
+    let n = rustix::fs::getxattr(&f, "user.harborize-test", &mut value)
+        .expect("the extended attribute is kept");
+    assert_eq!(&value[..n], b"kept");
+}
+
+#[test]
+fn a_file_with_hard_links_is_refused_and_every_name_left_alone() {
+    let tmp = tempfile::tempdir().unwrap();
+    let f = write(tmp.path(), "d.yaml", DEPLOY);
+    let other = tmp.path().join("other-name");
+    std::fs::hard_link(&f, &other).unwrap();
+    let out = run(&[
+        "rewrite",
+        f.to_str().unwrap(),
+        "--harbor",
+        HARBOR,
+        "--format",
+        "json",
+    ]);
+    assert_eq!(code(&out), 2, "{}", stdout(&out));
+    let v = json(&out);
+    let message = v["errors"][0]["message"].as_str().unwrap();
+    assert!(message.contains("2 hard links"), "{message}");
+    assert_eq!(v["files_changed"], serde_json::json!([]));
+    assert_eq!(std::fs::read_to_string(&f).unwrap(), DEPLOY);
+    assert_eq!(std::fs::read_to_string(&other).unwrap(), DEPLOY);
+    use std::os::unix::fs::MetadataExt;
+    assert_eq!(std::fs::metadata(&f).unwrap().nlink(), 2, "links not split");
+}
+
+#[test]
+fn a_failed_write_is_an_error_and_not_reported_as_rewritten_or_changed() {
+    let tmp = tempfile::tempdir().unwrap();
+    let stuck = write(tmp.path(), "ro/d.yaml", DEPLOY);
+    let ok = write(tmp.path(), "ok.yaml", DEPLOY);
+    let _immutable = Immutable::set(&tmp.path().join("ro"));
+    let args = [
+        "rewrite",
+        tmp.path().to_str().unwrap(),
+        "--harbor",
+        HARBOR,
+        "--format",
+        "json",
+    ];
+    let out = run(&args);
+    assert_eq!(code(&out), 2, "{}", stdout(&out));
+    let v = json(&out);
+    assert_eq!(
+        v["files_changed"],
+        serde_json::json!([ok.to_str().unwrap()]),
+        "only what reached the disk is listed"
+    );
+    let errors = v["errors"].as_array().unwrap();
+    assert_eq!(errors.len(), 1, "{errors:?}");
+    assert_eq!(errors[0]["file"], stuck.to_str().unwrap());
+    assert!(
+        errors[0]["message"]
+            .as_str()
+            .unwrap()
+            .starts_with("cannot write"),
+        "{errors:?}"
+    );
+    assert_eq!(v["summary"]["rewritten"], 1, "{}", v["summary"]);
+    for r in v["references"].as_array().unwrap() {
+        let written = r["file"] == ok.to_str().unwrap();
+        assert_eq!(r["applied"], written, "{r}");
+    }
+    assert_eq!(std::fs::read_to_string(&stuck).unwrap(), DEPLOY);
+    // Text: the file that was not written is not called rewritten.
+    let out = run(&args[..4]);
+    assert_eq!(code(&out), 2);
+    let text = stdout(&out);
+    let line = text
+        .lines()
+        .find(|l| l.starts_with(stuck.to_str().unwrap()))
+        .unwrap_or_else(|| panic!("{text}"));
+    assert!(line.contains(": not-written "), "{line}");
+    assert!(text.contains("0 files changed, 1 errors"), "{text}");
+}
+
+/// A generated tree: `dirs` directories of `files` Deployments with `containers` images.
+fn generate_tree(root: &Path, dirs: usize, files: usize, containers: usize) {
+    for d in 0..dirs {
+        for f in 0..files {
+            let mut text = format!(
+                "apiVersion: apps/v1\nkind: Deployment\nmetadata:\n  name: app-{d}-{f}\nspec:\n  template:\n    spec:\n      containers:\n"
+            );
+            for c in 0..containers {
+                text.push_str(&format!(
+                    "        - name: c{c}\n          image: nginx:1.{c} # keep\n"
+                ));
+            }
+            write(root, &format!("d{d}/app-{f}.yaml"), &text);
+        }
+    }
+}
+
+/// Every file under `root`, relative, with its content.
+fn snapshot(root: &Path) -> std::collections::BTreeMap<std::path::PathBuf, Vec<u8>> {
+    files(root)
+        .into_iter()
+        .map(|rel| {
+            let bytes = std::fs::read(root.join(&rel)).unwrap();
+            (rel, bytes)
+        })
+        .collect()
+}
+
+/// Each file is either as generated or as a full rewrite makes it, and nothing else is
+/// there (no temporary file).
+fn assert_original_or_rewritten(
+    root: &Path,
+    original: &std::collections::BTreeMap<std::path::PathBuf, Vec<u8>>,
+    rewritten: &std::collections::BTreeMap<std::path::PathBuf, Vec<u8>>,
+    when: &str,
+) {
+    let now = snapshot(root);
+    let strays: Vec<_> = now.keys().filter(|k| !original.contains_key(*k)).collect();
+    assert!(
+        strays.is_empty(),
+        "{when}: files left beside the manifests: {strays:?}"
+    );
+    assert_eq!(now.len(), original.len(), "{when}: files went missing");
+    for (rel, bytes) in &now {
+        assert!(
+            bytes == &original[rel] || bytes == &rewritten[rel],
+            "{when}: {} is neither original nor fully rewritten",
+            rel.display()
+        );
+    }
+}
+
+#[test]
+fn killed_rewrites_leave_every_file_original_or_rewritten_and_no_temp_file_after_the_next_run() {
+    use std::os::unix::process::ExitStatusExt;
+    let pristine = tempfile::tempdir().unwrap();
+    generate_tree(pristine.path(), 6, 20, 30);
+    let original = snapshot(pristine.path());
+    // A full run, timed: the kills land anywhere inside one.
+    let full = tempfile::tempdir().unwrap();
+    copy_tree(pristine.path(), full.path());
+    let rewrite = |root: &Path| {
+        let mut cmd = harborize();
+        cmd.args(["rewrite", root.to_str().unwrap(), "--harbor", HARBOR])
+            .stdout(std::process::Stdio::null())
+            .stderr(std::process::Stdio::null());
+        cmd
+    };
+    let started = std::time::Instant::now();
+    assert!(rewrite(full.path()).status().unwrap().success());
+    let duration = started.elapsed();
+    let rewritten = snapshot(full.path());
+    assert_ne!(rewritten, original);
+
+    let mut interrupted = 0;
+    for trial in 0..8 {
+        let sigterm = trial % 2 == 0;
+        let work = tempfile::tempdir().unwrap();
+        copy_tree(pristine.path(), work.path());
+        let mut child = rewrite(work.path()).spawn().unwrap();
+        std::thread::sleep(duration.mul_f64(rand::random_range(0.05..0.95)));
+        if sigterm {
+            let sent = std::process::Command::new("kill")
+                .args(["-TERM", &child.id().to_string()])
+                .status()
+                .unwrap();
+            assert!(sent.success());
+        } else {
+            child.kill().unwrap();
+        }
+        let status = child.wait().unwrap();
+        let killed = status.signal().is_some();
+        interrupted += usize::from(killed);
+        let when = format!(
+            "trial {trial} ({}, {status})",
+            if sigterm { "SIGTERM" } else { "SIGKILL" }
+        );
+        if sigterm {
+            // SIGTERM: the run cleans up after itself before it dies.
+            assert_original_or_rewritten(work.path(), &original, &rewritten, &when);
+        }
+        // A temporary file left by an earlier killed run (as SIGKILL leaves them).
+        let stale = work.path().join("d3/.app-7.yaml.harborize-tmp-Zq81xP");
+        std::fs::write(&stale, "apiVersion: apps/v1\nkind: Depl").unwrap();
+        let next = rewrite(work.path()).status().unwrap();
+        assert!(next.success(), "{when}: the next run: {next}");
+        assert_original_or_rewritten(work.path(), &original, &rewritten, &when);
+        assert_eq!(snapshot(work.path()), rewritten, "{when}: the next run");
+    }
+    assert!(
+        interrupted >= 4,
+        "only {interrupted} of 8 runs were killed before they finished: the tree is too small"
+    );
+}

@@ -77,3 +77,32 @@ pub fn shared() -> PathBuf {
     );
     p
 }
+
+/// `chattr +i` on a directory: nothing can be created in it, not even by root (the tests
+/// run as root, who ignores permission bits). Undone on drop so the directory can go.
+pub struct Immutable(PathBuf);
+
+impl Immutable {
+    pub fn set(dir: &Path) -> Self {
+        let status = std::process::Command::new("chattr")
+            .arg("+i")
+            .arg(dir)
+            .status()
+            .expect("chattr (e2fsprogs) is installed");
+        assert!(
+            status.success(),
+            "chattr +i {} failed: the test needs a filesystem with the immutable flag (ext4)",
+            dir.display()
+        );
+        Immutable(dir.to_path_buf())
+    }
+}
+
+impl Drop for Immutable {
+    fn drop(&mut self) {
+        let _ = std::process::Command::new("chattr")
+            .arg("-i")
+            .arg(&self.0)
+            .status();
+    }
+}
