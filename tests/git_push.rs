@@ -1,6 +1,8 @@
-//! `harborize bump --commit/--push` against real git: a bare remote on disk, clones made by
-//! the tests, pushes through git2 over file paths and over HTTP (`git http-backend` behind
-//! Basic auth), and eight bumps racing for one branch.
+//! `harborize bump --commit/--push` against real git: a bare remote on disk (pushed to
+//! through `git push`/receive-pack, so its hooks run), clones made by the tests, pushes
+//! through git2 over HTTP(S) (`git http-backend` behind Basic auth, recording where the
+//! token arrives), submodules, local commits on a moved remote, and eight bumps racing
+//! for one branch.
 
 mod common;
 mod support;
@@ -729,6 +731,32 @@ fn submodules_are_never_entered_staged_or_changed_by_bump_run_and_migrate() {
         show_out(&out)
     );
     assert_submodule_untouched(&dir, &out);
+}
+
+/// A file inside a submodule named on the command line is read (explicit files always
+/// are), but the commit refuses to stage it: the gitlink is never replaced.
+#[test]
+fn a_file_named_inside_a_submodule_is_never_staged() {
+    let w = World::new();
+    with_submodule(&w);
+    let dir = clone_recursive(&w, "explicit");
+    let head = rev(&dir, "HEAD");
+    // After `apps` (the first path decides the repository: the outer one).
+    let out = bump_cmd(&dir, 0, "v2", &with_id(&["--commit"]))
+        .arg("apps/vendor/deployment.yaml")
+        .output()
+        .unwrap();
+    assert_eq!(code(&out), 2, "{}", show_out(&out));
+    assert!(
+        stderr(&out).contains("inside the submodule apps/vendor"),
+        "{}",
+        show_out(&out)
+    );
+    assert_eq!(rev(&dir, "HEAD"), head, "nothing committed");
+    let entry = git(&dir, &["ls-tree", "HEAD", "apps/vendor"]);
+    assert!(entry.starts_with("160000 commit "), "{entry}");
+    let staged = git(&dir, &["ls-files", "--stage", "apps/vendor"]);
+    assert!(staged.starts_with("160000 "), "index: {staged}");
 }
 
 // ---------------------------------------------------------------------------
