@@ -496,6 +496,16 @@ pub struct CommitIdentity {
     /// Add a Signed-off-by trailer (the committer).
     #[arg(long)]
     pub signoff: bool,
+    /// Another host that may receive the git token (HARBORIZE_GIT_TOKEN/GITHUB_TOKEN),
+    /// besides github.com and GITHUB_SERVER_URL's host: HOST[:PORT] (443 when none), or
+    /// several, comma-separated. The token is only ever sent over HTTPS, to these hosts.
+    #[arg(
+        long,
+        env = "HARBORIZE_GIT_TOKEN_HOST",
+        value_name = "HOST[:PORT]",
+        value_delimiter = ','
+    )]
+    pub git_token_host: Vec<String>,
 }
 
 /// Git options of the commands that commit (`bump`, `run`).

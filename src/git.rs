@@ -3,8 +3,15 @@
 //!
 //! Credentials: HTTPS uses a token from the environment (`HARBORIZE_GIT_TOKEN`, then
 //! `GITHUB_TOKEN`) as the password of user `x-access-token`, handed to libgit2 through its
-//! credentials callback only: never in a URL, a command line or any output. Without a
-//! token, git's credential helpers are asked; SSH uses the agent, then `~/.ssh` keys.
+//! credentials callback only: never in a URL, a command line or any output. The token is
+//! meant for one forge, so it is answered only over HTTPS and only to github.com, the host
+//! of `GITHUB_SERVER_URL` or a host named with `--git-token-host`: any other URL (plain
+//! `http://`, a redirect, a mirror) gets git's credential helpers instead, as if there were
+//! no token. SSH uses the agent, then `~/.ssh` keys.
+//!
+//! Pushes to a repository on this machine go through the git CLI (`git push`, which runs
+//! `git receive-pack`), so the remote's `pre-receive`/`update` hooks run as they would on a
+//! server; a hook that declines is an error, not a race.
 
 use std::cell::{Cell, RefCell};
 use std::fmt;
@@ -17,12 +24,15 @@ use git2::{
     Repository, Signature, Status, StatusOptions,
 };
 
-/// A secret for HTTPS remotes. `Debug` and `Display` never show it.
+/// A secret for HTTPS remotes and the hosts it may go to. `Debug` and `Display` never
+/// show it.
 #[derive(Clone, Default)]
 pub struct Auth {
     token: Option<String>,
     /// Which variable it came from (for messages).
     source: Option<&'static str>,
+    /// Where the token may be sent (over HTTPS only): `host` or `host:port`, lower case.
+    hosts: Vec<String>,
 }
 
 impl fmt::Debug for Auth {
@@ -30,22 +40,71 @@ impl fmt::Debug for Auth {
         f.debug_struct("Auth")
             .field("token", &self.token.as_ref().map(|_| "<redacted>"))
             .field("source", &self.source)
+            .field("hosts", &self.hosts)
             .finish()
     }
 }
 
 impl Auth {
-    /// The token from `HARBORIZE_GIT_TOKEN` or `GITHUB_TOKEN` (first non-empty wins).
+    /// The token from `HARBORIZE_GIT_TOKEN` or `GITHUB_TOKEN` (first non-empty wins), for
+    /// github.com and the host of `GITHUB_SERVER_URL` (GitHub Enterprise).
     pub fn from_env(env: impl Fn(&str) -> Option<String>) -> Self {
+        let mut hosts: Vec<String> = host_key("github.com").into_iter().collect();
+        if let Some(h) = env("GITHUB_SERVER_URL").as_deref().and_then(host_key) {
+            hosts.push(h);
+        }
         for var in ["HARBORIZE_GIT_TOKEN", "GITHUB_TOKEN"] {
             if let Some(t) = env(var).filter(|t| !t.trim().is_empty()) {
                 return Auth {
                     token: Some(t.trim().to_string()),
                     source: Some(var),
+                    hosts,
                 };
             }
         }
-        Auth::default()
+        Auth {
+            hosts,
+            ..Auth::default()
+        }
+    }
+
+    /// Also send the token to these hosts (`--git-token-host`: `HOST`, `HOST:PORT` or an
+    /// `https://` URL), over HTTPS only. An entry that is not a host is an error.
+    pub fn allow_hosts(mut self, hosts: &[String]) -> Result<Self> {
+        for h in hosts.iter().map(|h| h.trim()).filter(|h| !h.is_empty()) {
+            let key = host_key(h).ok_or_else(|| {
+                anyhow!("--git-token-host {h:?}: expected HOST, HOST:PORT or an https:// URL")
+            })?;
+            self.hosts.push(key);
+        }
+        Ok(self)
+    }
+
+    /// The token, when `url` may receive it: HTTPS to an allowed host (and port: a host
+    /// named without one means HTTPS's 443). Anything else gets no token.
+    pub fn token_for(&self, url: &str) -> Option<&str> {
+        let token = self.token.as_deref()?;
+        let u = reqwest::Url::parse(url).ok()?;
+        if u.scheme() != "https" {
+            return None;
+        }
+        let key = format!(
+            "{}:{}",
+            u.host_str()?.to_ascii_lowercase(),
+            u.port_or_known_default()?
+        );
+        self.hosts.contains(&key).then_some(token)
+    }
+
+    /// Why the token was not offered to `url` (for the "authentication required" error).
+    fn withheld_from(&self, url: &str) -> Option<String> {
+        self.token.as_ref()?;
+        let shown = redact_url(url);
+        Some(format!(
+            "the git token ({}) is sent only over HTTPS to {}, not to {shown}; name another host with --git-token-host",
+            self.source.unwrap_or("token"),
+            self.hosts.join(", ")
+        ))
     }
 
     /// Remove the token from a text that is about to be shown (belt and braces: libgit2's
@@ -122,6 +181,9 @@ pub struct Git {
     pub repo: Repository,
     workdir: PathBuf,
     auth: Auth,
+    /// The commits this run made ([`commit_files`](Self::commit_files)): redone, not
+    /// replayed, when the remote moved.
+    own: RefCell<Vec<Oid>>,
 }
 
 impl Git {
@@ -147,6 +209,7 @@ impl Git {
             repo,
             workdir,
             auth,
+            own: RefCell::new(Vec::new()),
         })
     }
 
@@ -276,6 +339,15 @@ impl Git {
     ) -> Result<Option<Oid>> {
         let head = self.repo.head()?.peel_to_commit()?;
         let mut index = self.repo.index()?;
+        for f in files {
+            if let Some(sub) = self.inside_submodule(&index, f) {
+                bail!(
+                    "{} is inside the submodule {}: submodules are never changed nor committed by harborize",
+                    f.display(),
+                    sub.display()
+                );
+            }
+        }
         let tree_id = if index.has_conflicts() || self.index_differs_from(&head)? {
             // Other changes are staged: build the tree from HEAD plus only our files...
             index.read_tree(&head.tree()?)?;
@@ -317,7 +389,22 @@ impl Git {
                 &[&head],
             )
             .context("cannot create the commit")?;
+        self.own.borrow_mut().push(oid);
         Ok(Some(oid))
+    }
+
+    /// The submodule (a gitlink in the index, or a directory that is a repository of its
+    /// own) that holds `file`, if any: staging a path under it would replace the gitlink
+    /// with the submodule's files.
+    fn inside_submodule(&self, index: &git2::Index, file: &Path) -> Option<PathBuf> {
+        file.ancestors()
+            .skip(1)
+            .filter(|a| !a.as_os_str().is_empty())
+            .find(|a| {
+                index.get_path(a, 0).is_some_and(|e| e.mode == 0o160_000)
+                    || self.workdir.join(a).join(".git").exists()
+            })
+            .map(Path::to_path_buf)
     }
 
     /// Files (repository-relative) that differ between two commits.
@@ -389,10 +476,11 @@ impl Git {
         }
     }
 
-    /// Push to a repository on this machine. libgit2's local transport overwrites the
-    /// remote ref without comparing it (two racing pushes would silently drop one), so the
-    /// pack goes into the remote's object store and the ref moves by compare-and-swap under
-    /// its lock: a remote that moved meanwhile is a rejection, as with a real server.
+    /// Push to a repository on this machine through the git CLI: `git push` starts
+    /// `git receive-pack` on the remote, which checks the old value of the ref, updates it
+    /// under its lock and runs the remote's `pre-receive`/`update`/`post-receive` hooks, as
+    /// a server would. (libgit2's local transport, or moving the ref by hand, would bypass
+    /// the hooks.) The child gets a minimal environment: no token, nothing secret.
     fn push_local(
         &self,
         path: &Path,
@@ -400,73 +488,67 @@ impl Git {
         branch: &str,
         remote_branch: &str,
     ) -> Result<PushOutcome> {
-        let target = Repository::open(path)
-            .with_context(|| format!("cannot open the remote repository {}", path.display()))?;
-        let refname = format!("refs/heads/{remote_branch}");
         let local = self
             .repo
             .refname_to_id(&format!("refs/heads/{branch}"))
             .with_context(|| format!("branch {branch} not found"))?;
-        let current = match target.refname_to_id(&refname) {
-            Ok(o) => Some(o),
-            Err(e) if e.code() == ErrorCode::NotFound => None,
-            Err(e) => return Err(e).context("cannot read the remote branch"),
-        };
-        if let Some(cur) = current {
-            if cur == local {
-                return Ok(PushOutcome::Pushed);
-            }
-            if self.repo.find_commit(cur).is_err() {
-                return Ok(PushOutcome::Rejected(format!(
-                    "{refname}: fetch first (the remote has commits not present locally)"
-                )));
-            }
-            if !self.repo.graph_descendant_of(local, cur)? {
-                return Ok(PushOutcome::Rejected(format!(
-                    "{refname}: non-fast-forward"
-                )));
+        if let Some(why) = self.behind_local_remote(path, local, remote_branch) {
+            return Ok(PushOutcome::Rejected(why));
+        }
+        let spec = format!("refs/heads/{branch}:refs/heads/{remote_branch}");
+        let mut cmd = std::process::Command::new("git");
+        cmd.current_dir(&self.workdir)
+            .env_clear()
+            // Stable, untranslated status lines; no prompt can hang an unattended run.
+            .env("LC_ALL", "C")
+            .env("GIT_TERMINAL_PROMPT", "0");
+        // What git and the remote's hooks need to run, and the user's git config (e.g.
+        // `safe.directory`): nothing else of ours, tokens least of all.
+        for var in [
+            "PATH",
+            "HOME",
+            "XDG_CONFIG_HOME",
+            "TMPDIR",
+            "GIT_CONFIG_NOSYSTEM",
+            "GIT_CONFIG_GLOBAL",
+            "GIT_CONFIG_SYSTEM",
+        ] {
+            if let Some(v) = std::env::var_os(var) {
+                cmd.env(var, v);
             }
         }
-        if !target.is_bare() {
-            let checked_out = target
-                .head()
-                .ok()
-                .and_then(|h| h.name().map(str::to_string));
-            if checked_out.as_deref() == Some(refname.as_str()) {
+        // `--no-verify`: the local pre-push hook does not run (libgit2 pushes to network
+        // remotes do not run it either); the remote's hooks do.
+        cmd.args(["push", "--porcelain", "--no-verify", "--"])
+            .arg(path)
+            .arg(&spec)
+            .stdin(std::process::Stdio::null());
+        let out = cmd.output().map_err(|e| {
+            anyhow!("cannot run `git push` to the local remote {remote} ({}): {e}; pushing to a path needs the git CLI, so that the remote's hooks run", path.display())
+        })?;
+        let stdout = String::from_utf8_lossy(&out.stdout);
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        match local_push_status(&stdout, &spec) {
+            Some(LocalPush::Pushed) if out.status.success() => {}
+            Some(LocalPush::Race(why)) => return Ok(PushOutcome::Rejected(why)),
+            Some(LocalPush::Declined(why)) => {
+                let said = remote_lines(&stderr);
                 bail!(
-                    "refusing to update {refname}, checked out in the non-bare repository {}",
-                    path.display()
+                    "push to {remote} ({}) declined by the remote: {why}{}; nothing was pushed",
+                    path.display(),
+                    if said.is_empty() {
+                        String::new()
+                    } else {
+                        format!(" (the remote said: {said})")
+                    }
                 );
             }
-        }
-        // Objects first (content-addressed: racing writers cannot hurt each other)...
-        copy_objects(
-            &self.repo,
-            &target,
-            local,
-            &current.into_iter().collect::<Vec<_>>(),
-        )
-        .context("cannot write objects to the remote")?;
-        // ...then the ref, only if it still is what we built on.
-        let message = format!("push: harborize {branch}");
-        let updated = match current {
-            Some(cur) => target.reference_matching(&refname, local, true, cur, &message),
-            None => target.reference(&refname, local, false, &message),
-        };
-        match updated {
-            Ok(_) => {}
-            Err(e)
-                if matches!(
-                    e.code(),
-                    ErrorCode::Modified | ErrorCode::Exists | ErrorCode::Locked
-                ) =>
-            {
-                return Ok(PushOutcome::Rejected(format!(
-                    "{refname}: the remote moved ({})",
-                    e.message()
-                )));
-            }
-            Err(e) => return Err(e).context("cannot update the remote branch"),
+            _ => bail!(
+                "cannot push to {remote} ({}): git push exited with {}: {}",
+                path.display(),
+                out.status,
+                stderr.trim()
+            ),
         }
         let _ = self.repo.reference(
             &format!("refs/remotes/{remote}/{remote_branch}"),
@@ -477,15 +559,44 @@ impl Git {
         Ok(PushOutcome::Pushed)
     }
 
+    /// Why a push of `local` to the repository at `path` would not be a fast-forward, read
+    /// straight from its refs (`None` when it would be, or cannot be told): a lost race is
+    /// known without starting `git push`. Nothing is written here, so no hook is skipped.
+    fn behind_local_remote(&self, path: &Path, local: Oid, remote_branch: &str) -> Option<String> {
+        let target = Repository::open(path).ok()?;
+        let refname = format!("refs/heads/{remote_branch}");
+        let cur = target.refname_to_id(&refname).ok()?;
+        if cur == local {
+            return None;
+        }
+        if self.repo.find_commit(cur).is_err() {
+            return Some(format!(
+                "{refname}: fetch first (the remote has commits not present locally)"
+            ));
+        }
+        match self.repo.graph_descendant_of(local, cur) {
+            Ok(false) => Some(format!("{refname}: non-fast-forward")),
+            _ => None,
+        }
+    }
+
     /// Fetch the remote branch and move the current branch onto it, checking out safely
     /// (the run's own files are committed, so only they change; local modifications that
     /// the new tree would overwrite make this fail instead of being lost).
+    ///
+    /// The run's own commits ([`commit_files`](Self::commit_files)) are dropped: the
+    /// caller redoes the change on the new head. Any other local commit the remote does
+    /// not have is replayed onto the new head (a three-way cherry-pick, author and message
+    /// kept), so nothing the user committed is lost; when one cannot be replayed (a
+    /// conflict, a merge commit) this fails with the branch, the index and the work tree
+    /// unchanged.
     pub fn fetch_and_reset(&self, remote: &str, branch: &str, remote_branch: &str) -> Result<Oid> {
         let mut r = self
             .repo
             .find_remote(remote)
             .with_context(|| format!("no remote named {remote:?}"))?;
         let tracking = format!("refs/remotes/{remote}/{remote_branch}");
+        let known_before = self.repo.refname_to_id(&tracking).ok();
         let url = r.url().unwrap_or("").to_string();
         if let Some(path) = local_path(&url) {
             // On this machine: copy the new objects straight across (libgit2's local
@@ -515,10 +626,17 @@ impl Git {
             r.fetch(&[spec.as_str()], Some(&mut opts), None)
                 .map_err(|e| self.transport_error(e, remote, &r, "fetch from"))?;
         }
-        let oid = self
+        let tip = self
             .repo
             .refname_to_id(&tracking)
             .with_context(|| format!("{remote}/{remote_branch} not found after fetch"))?;
+        let oid = self
+            .replay_local_commits(remote, tip, known_before)
+            .with_context(|| {
+                format!(
+                    "{remote}/{remote_branch} moved and {branch} has local commits it does not have: {branch} is left as it is (this run's commit on top, not pushed); rebase it onto {remote}/{remote_branch} by hand"
+                )
+            })?;
         let commit = self.repo.find_commit(oid)?;
         // Only the paths that differ between HEAD and the new head can change: naming them
         // spares a comparison of the whole work tree.
@@ -541,15 +659,78 @@ impl Git {
                 &format!("harborize: reset onto {remote}/{remote_branch}"),
             )
             .context("cannot move the branch")?;
+        self.own.borrow_mut().clear();
         // The index of paths the checkout did not touch already matches; make it exact.
         let mut index = self.repo.index()?;
         index.read(true)?;
         Ok(oid)
     }
 
+    /// The commit the branch should move to on top of the fetched `tip`: `tip` itself
+    /// plus a replay of every commit of HEAD's history that is neither on the remote (on
+    /// any of its branches as last fetched, or `known_before` the fetch: what the remote
+    /// dropped stays dropped) nor one of the run's own. Only objects are written; refs, index and work tree are left alone.
+    fn replay_local_commits(
+        &self,
+        remote: &str,
+        tip: Oid,
+        known_before: Option<Oid>,
+    ) -> Result<Oid> {
+        let mut walk = self.repo.revwalk()?;
+        walk.set_sorting(git2::Sort::TOPOLOGICAL | git2::Sort::REVERSE)?;
+        walk.push(self.head()?)?;
+        walk.hide(tip)?;
+        // A commit any branch of the remote has (as last fetched) is not ours to keep.
+        walk.hide_glob(&format!("refs/remotes/{remote}/*"))?;
+        if let Some(before) = known_before.filter(|o| self.repo.find_commit(*o).is_ok()) {
+            walk.hide(before)?;
+        }
+        let own = self.own.borrow();
+        let mut onto = tip;
+        for id in walk {
+            let id = id?;
+            if own.contains(&id) {
+                continue;
+            }
+            let commit = self.repo.find_commit(id)?;
+            if commit.parent_count() > 1 {
+                bail!(
+                    "the local commit {} is a merge, which is not replayed",
+                    short_id(id)
+                );
+            }
+            let base = self.repo.find_commit(onto)?;
+            let mut index = self
+                .repo
+                .cherrypick_commit(&commit, &base, 0, None)
+                .with_context(|| format!("cannot replay the local commit {}", short_id(id)))?;
+            if index.has_conflicts() {
+                bail!(
+                    "the local commit {} ({}) conflicts with the remote's changes",
+                    short_id(id),
+                    commit.summary().unwrap_or("")
+                );
+            }
+            let tree = self.repo.find_tree(index.write_tree_to(&self.repo)?)?;
+            if tree.id() == base.tree_id() {
+                // The remote has this change already (as git rebase, drop the empty copy).
+                continue;
+            }
+            onto = self.repo.commit(
+                None,
+                &commit.author(),
+                &commit.committer(),
+                commit.message_raw().unwrap_or(""),
+                &tree,
+                &[&base],
+            )?;
+        }
+        Ok(onto)
+    }
+
     fn callbacks<'a>(&'a self, tries: &'a Cell<u32>) -> RemoteCallbacks<'a> {
         let mut cb = RemoteCallbacks::new();
-        let token = self.auth.token.as_deref();
+        let auth = &self.auth;
         let config = self.repo.config().ok();
         cb.credentials(move |url, user_from_url, allowed| {
             tries.set(tries.get() + 1);
@@ -558,7 +739,7 @@ impl Git {
                 user_from_url,
                 allowed,
                 tries.get(),
-                token,
+                auth,
                 config.as_ref(),
             )
         });
@@ -685,6 +866,65 @@ impl ObjectSink<'_> {
     }
 }
 
+fn short_id(id: Oid) -> String {
+    id.to_string()[..12].to_string()
+}
+
+/// What `git push --porcelain` said about our ref.
+#[derive(Debug, PartialEq, Eq)]
+enum LocalPush {
+    Pushed,
+    /// The remote moved (or its ref was locked by a concurrent push): fetch and retry.
+    Race(String),
+    /// The remote refused the update itself (a hook declined, a protected ref...).
+    Declined(String),
+}
+
+/// Read the porcelain status line of `spec` (`<flag>\t<from>:<to>\t<summary>`).
+fn local_push_status(stdout: &str, spec: &str) -> Option<LocalPush> {
+    let line = stdout.lines().find_map(|l| {
+        let mut f = l.splitn(3, '\t');
+        let (flag, refs, summary) = (f.next()?, f.next()?, f.next().unwrap_or(""));
+        (refs == spec).then(|| (flag.to_string(), summary.to_string()))
+    })?;
+    let (flag, summary) = line;
+    if flag != "!" {
+        return Some(LocalPush::Pushed);
+    }
+    let to = spec.split_once(':').map_or(spec, |(_, to)| to);
+    let why = format!("{to}: {summary}");
+    // `[rejected]` is git's own check against the advertised ref; receive-pack says
+    // `[remote rejected] (reason)` for a ref that moved under it, and for its hooks.
+    let reason = summary.to_ascii_lowercase();
+    let raced = summary.starts_with("[rejected]")
+        || [
+            "non-fast-forward",
+            "fetch first",
+            "failed to update ref",
+            "failed to lock",
+            "cannot lock",
+            "incorrect old value",
+        ]
+        .iter()
+        .any(|r| reason.contains(r));
+    Some(if raced && !reason.contains("hook declined") {
+        LocalPush::Race(why)
+    } else {
+        LocalPush::Declined(why)
+    })
+}
+
+/// The `remote: ...` lines of git's stderr (what the remote's hooks printed), joined.
+fn remote_lines(stderr: &str) -> String {
+    stderr
+        .lines()
+        .filter_map(|l| l.strip_prefix("remote:"))
+        .map(str::trim)
+        .filter(|l| !l.is_empty())
+        .collect::<Vec<_>>()
+        .join(" / ")
+}
+
 /// Errors that mean "the remote moved or was busy": fetch, re-apply and try again.
 fn is_retryable(e: &git2::Error) -> bool {
     if matches!(
@@ -716,6 +956,23 @@ pub fn local_path(url: &str) -> Option<PathBuf> {
         .find(':')
         .is_some_and(|c| url.find('/').is_none_or(|s| c < s));
     (!scp_like).then(|| PathBuf::from(url))
+}
+
+/// `host:port` (lower case; HTTPS's 443 when no port is given) of an `https://` URL or of a
+/// bare `HOST[:PORT]`; `None` for what is not a host.
+fn host_key(entry: &str) -> Option<String> {
+    let entry = entry.trim();
+    let u = if entry.contains("://") {
+        reqwest::Url::parse(entry).ok()?
+    } else {
+        reqwest::Url::parse(&format!("https://{entry}")).ok()?
+    };
+    if !u.username().is_empty() || u.password().is_some() {
+        return None;
+    }
+    let host = u.host_str().filter(|h| !h.is_empty())?.to_ascii_lowercase();
+    let port = u.port_or_known_default()?;
+    Some(format!("{host}:{port}"))
 }
 
 /// `https://user:secret@host/x` → `https://host/x`.
@@ -774,22 +1031,23 @@ fn is_trailer_key(k: &str) -> bool {
 }
 
 /// Answer one libgit2 credential request (the `n`th of this operation): the token as the
-/// password of `x-access-token` over HTTPS (refused tokens are not retried), else git's
-/// credential helpers, else the SSH agent and `~/.ssh` keys. The token only ever goes
-/// through this callback, never onto a command line.
+/// password of `x-access-token` when `url` may have it (HTTPS to a host it is meant for,
+/// [`Auth::token_for`]; refused tokens are not retried), else git's credential helpers,
+/// else the SSH agent and `~/.ssh` keys. The token only ever goes through this callback,
+/// never onto a command line.
 pub fn credential(
     url: &str,
     user_from_url: Option<&str>,
     allowed: CredentialType,
     n: u32,
-    token: Option<&str>,
+    auth: &Auth,
     config: Option<&git2::Config>,
 ) -> Result<Cred, git2::Error> {
     if n > 4 {
         return Err(git2::Error::from_str("authentication failed"));
     }
     if allowed.contains(CredentialType::USER_PASS_PLAINTEXT) {
-        if let Some(token) = token {
+        if let Some(token) = auth.token_for(url) {
             // A second request for the same operation means the token was refused.
             if n > 1 {
                 return Err(git2::Error::from_str(
@@ -805,9 +1063,10 @@ pub fn credential(
                 return Ok(c);
             }
         }
-        return Err(git2::Error::from_str(
-            "authentication required: set HARBORIZE_GIT_TOKEN or GITHUB_TOKEN",
-        ));
+        return Err(git2::Error::from_str(&match auth.withheld_from(url) {
+            Some(why) => format!("authentication required: {why}"),
+            None => "authentication required: set HARBORIZE_GIT_TOKEN or GITHUB_TOKEN".into(),
+        }));
     }
     let user = user_from_url.unwrap_or("git");
     if allowed.contains(CredentialType::USERNAME) {
@@ -875,6 +1134,78 @@ mod tests {
             m,
             "bump a to 2\n\n- a:1 → b:2\n\nHarborize-Images: 1\nSigned-off-by: A <a@x>\n"
         );
+    }
+
+    #[test]
+    fn the_token_is_offered_over_https_to_its_hosts_only() {
+        let env = |k: &str| match k {
+            "GITHUB_TOKEN" => Some("s3cret".to_string()),
+            "GITHUB_SERVER_URL" => Some("https://GHE.corp.example".to_string()),
+            _ => None,
+        };
+        let a = Auth::from_env(env)
+            .allow_hosts(&["git.example.org:8443".into()])
+            .unwrap();
+        for ok in [
+            "https://github.com/o/r.git",
+            "https://x-access-token@github.com:443/o/r",
+            "https://ghe.corp.example/o/r.git",
+            "https://git.example.org:8443/r.git",
+        ] {
+            assert_eq!(a.token_for(ok), Some("s3cret"), "{ok}");
+        }
+        for no in [
+            "http://github.com/o/r.git",
+            "http://git.example.org:8443/r.git",
+            "https://github.com.evil.example/o/r",
+            "https://evil.example/github.com/o/r",
+            "https://git.example.org/r.git",
+            "https://ghe.corp.example:8443/o/r.git",
+            "ssh://git@github.com/o/r.git",
+            "not a url",
+        ] {
+            assert_eq!(a.token_for(no), None, "{no}");
+        }
+        assert!(Auth::default().allow_hosts(&["user:pw@h".into()]).is_err());
+    }
+
+    #[test]
+    fn porcelain_push_status_tells_a_race_from_a_declined_push() {
+        let spec = "refs/heads/main:refs/heads/main";
+        let line =
+            |flag: &str, summary: &str| format!("To /srv/r.git\n{flag}\t{spec}\t{summary}\nDone\n");
+        assert_eq!(
+            local_push_status(&line(" ", "a..b"), spec),
+            Some(LocalPush::Pushed)
+        );
+        for race in [
+            "[rejected] (fetch first)",
+            "[rejected] (non-fast-forward)",
+            "[remote rejected] (failed to update ref)",
+            "[remote rejected] (non-fast-forward)",
+        ] {
+            assert!(
+                matches!(
+                    local_push_status(&line("!", race), spec),
+                    Some(LocalPush::Race(_))
+                ),
+                "{race}"
+            );
+        }
+        for declined in [
+            "[remote rejected] (pre-receive hook declined)",
+            "[remote rejected] (hook declined)",
+            "[remote rejected] (branch is currently checked out)",
+        ] {
+            assert!(
+                matches!(
+                    local_push_status(&line("!", declined), spec),
+                    Some(LocalPush::Declined(_))
+                ),
+                "{declined}"
+            );
+        }
+        assert_eq!(local_push_status("fatal: nope\n", spec), None);
     }
 
     #[test]

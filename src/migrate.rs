@@ -15,6 +15,7 @@ use git2::{FetchOptions, RemoteCallbacks, Repository};
 use serde::{Deserialize, Serialize};
 
 use crate::config::Config;
+use crate::git::Auth;
 use crate::plan::Status;
 use crate::reference::{is_templated, Reference};
 use crate::report::{ReferenceEntry, Report};
@@ -113,9 +114,10 @@ pub fn clone_name(url: &str) -> String {
 }
 
 /// Credentials for clones and fetches: a token from `HARBORIZE_GIT_TOKEN` / `GITHUB_TOKEN`
-/// as the password of `x-access-token` (HTTPS), git's credential helpers, then SSH agent
-/// and `~/.ssh` keys. The token only ever goes through libgit2's callback.
-fn remote_callbacks<'a>(tries: &'a Cell<u32>, token: Option<String>) -> RemoteCallbacks<'a> {
+/// as the password of `x-access-token` (HTTPS, and only to the hosts the token is meant
+/// for: [`crate::git::Auth::token_for`]), git's credential helpers, then SSH agent and
+/// `~/.ssh` keys. The token only ever goes through libgit2's callback.
+fn remote_callbacks<'a>(tries: &'a Cell<u32>, auth: &'a Auth) -> RemoteCallbacks<'a> {
     let mut cb = RemoteCallbacks::new();
     let config = git2::Config::open_default().ok();
     cb.credentials(move |url, user_from_url, allowed| {
@@ -125,32 +127,17 @@ fn remote_callbacks<'a>(tries: &'a Cell<u32>, token: Option<String>) -> RemoteCa
             user_from_url,
             allowed,
             tries.get(),
-            token.as_deref(),
+            auth,
             config.as_ref(),
         )
     });
     cb
 }
 
-fn token_from_env() -> Option<String> {
-    ["HARBORIZE_GIT_TOKEN", "GITHUB_TOKEN"]
-        .iter()
-        .filter_map(|v| std::env::var(v).ok())
-        .map(|t| t.trim().to_string())
-        .find(|t| !t.is_empty())
-}
-
-fn redact_token(text: &str) -> String {
-    match token_from_env() {
-        Some(t) => text.replace(&t, "<redacted>"),
-        None => text.to_string(),
-    }
-}
-
 /// Clone `url` into `workdir/<name>`, or reuse the clone an earlier run left there
 /// (fetched, and fast-forwarded when it has nothing of its own). Returns the work tree
 /// and a note worth reporting.
-pub fn clone_or_reuse(url: &str, workdir: &Path) -> Result<(PathBuf, Option<String>)> {
+pub fn clone_or_reuse(url: &str, workdir: &Path, auth: &Auth) -> Result<(PathBuf, Option<String>)> {
     std::fs::create_dir_all(workdir)
         .with_context(|| format!("cannot create the workdir {}", workdir.display()))?;
     let base = clone_name(url);
@@ -164,7 +151,7 @@ pub fn clone_or_reuse(url: &str, workdir: &Path) -> Result<(PathBuf, Option<Stri
         if !dir.exists() {
             let tries = Cell::new(0);
             let mut fo = FetchOptions::new();
-            fo.remote_callbacks(remote_callbacks(&tries, token_from_env()));
+            fo.remote_callbacks(remote_callbacks(&tries, auth));
             RepoBuilder::new()
                 .fetch_options(fo)
                 .clone(url, &dir)
@@ -172,7 +159,7 @@ pub fn clone_or_reuse(url: &str, workdir: &Path) -> Result<(PathBuf, Option<Stri
                     anyhow!(
                         "cannot clone {}: {}",
                         crate::git::redact_url(url),
-                        redact_token(e.message())
+                        auth.redact(e.message())
                     )
                 })?;
             return Ok((dir, None));
@@ -187,14 +174,14 @@ pub fn clone_or_reuse(url: &str, workdir: &Path) -> Result<(PathBuf, Option<Stri
         if origin.as_deref() != Some(url) {
             continue;
         }
-        let note = update_clone(&repo, url)?;
+        let note = update_clone(&repo, url, auth)?;
         return Ok((dir, note));
     }
     unreachable!("the loop only ends by returning")
 }
 
 /// Fetch the clone's upstream branch; fast-forward when the clone has no commits of its own.
-fn update_clone(repo: &Repository, url: &str) -> Result<Option<String>> {
+fn update_clone(repo: &Repository, url: &str, auth: &Auth) -> Result<Option<String>> {
     let head = repo.head().context("the clone has no commit")?;
     let Some(branch) = head.shorthand().filter(|_| head.is_branch()) else {
         return Ok(Some("the clone's HEAD is detached: used as it is".into()));
@@ -209,7 +196,7 @@ fn update_clone(repo: &Repository, url: &str) -> Result<Option<String>> {
     let tracking = format!("refs/remotes/origin/{remote_branch}");
     let tries = Cell::new(0);
     let mut fo = FetchOptions::new();
-    fo.remote_callbacks(remote_callbacks(&tries, token_from_env()));
+    fo.remote_callbacks(remote_callbacks(&tries, auth));
     let spec = format!("+refs/heads/{remote_branch}:{tracking}");
     repo.find_remote("origin")?
         .fetch(&[spec.as_str()], Some(&mut fo), None)
@@ -217,7 +204,7 @@ fn update_clone(repo: &Repository, url: &str) -> Result<Option<String>> {
             anyhow!(
                 "cannot fetch {}: {}",
                 crate::git::redact_url(url),
-                redact_token(e.message())
+                auth.redact(e.message())
             )
         })?;
     let tip = repo.refname_to_id(&tracking)?;

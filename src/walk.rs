@@ -78,12 +78,21 @@ fn builder(root: &Path) -> ignore::WalkBuilder {
         // Hidden directories hold real manifests too (.kyverno-test, .github); only
         // version-control internals are skipped.
         .hidden(false)
-        .filter_entry(|e| !matches!(e.file_name().to_str(), Some(".git" | ".hg" | ".svn")))
+        .filter_entry(|e| {
+            !matches!(e.file_name().to_str(), Some(".git" | ".hg" | ".svn")) && !is_submodule(e)
+        })
         .git_ignore(true)
         .git_global(false)
         .git_exclude(true)
         .require_git(false);
     b
+}
+
+/// A directory below the walk's root whose `.git` is a file: a submodule (or a linked
+/// work tree) with a repository of its own. Never entered: its files belong to that
+/// repository, and a commit of the outer one would replace the gitlink with them.
+fn is_submodule(e: &ignore::DirEntry) -> bool {
+    e.depth() > 0 && e.file_type().is_some_and(|t| t.is_dir()) && e.path().join(".git").is_file()
 }
 
 fn classify(root: &Path, entry: Result<ignore::DirEntry, ignore::Error>) -> Option<Walked> {

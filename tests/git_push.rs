@@ -1,8 +1,11 @@
-//! `harborize bump --commit/--push` against real git: a bare remote on disk, clones made by
-//! the tests, pushes through git2 over file paths and over HTTP (`git http-backend` behind
-//! Basic auth), and eight bumps racing for one branch.
+//! `harborize bump --commit/--push` against real git: a bare remote on disk (pushed to
+//! through `git push`/receive-pack, so its hooks run), clones made by the tests, pushes
+//! through git2 over HTTP(S) (`git http-backend` behind Basic auth, recording where the
+//! token arrives), submodules, local commits on a moved remote, and eight bumps racing
+//! for one branch.
 
 mod common;
+mod support;
 mod support_git;
 
 use std::path::{Path, PathBuf};
@@ -394,7 +397,9 @@ fn eight_concurrent_bumps_all_land_linearly_without_force() {
         .iter()
         .enumerate()
         .map(|(i, dir)| {
-            bump_cmd(dir, i, "v2", &with_id(&["--push"]))
+            // Every rejection of a racer means another racer landed after its last
+            // fetch: 7 retries (one per other racer) always suffice, whatever the timing.
+            bump_cmd(dir, i, "v2", &with_id(&["--push", "--push-retries", "7"]))
                 .stdout(std::process::Stdio::piped())
                 .stderr(std::process::Stdio::piped())
                 .spawn()
@@ -471,8 +476,13 @@ fn assert_no_token(out: &Output) {
 }
 
 #[test]
-fn push_over_http_with_a_token_and_a_wrong_token_fails() {
-    let (w, server) = http_world();
+fn push_over_https_with_a_token_and_a_wrong_token_fails() {
+    let (w, server, ca) = https_world();
+    let (ca, host) = (ca.to_str().unwrap(), server.host());
+    let tls = [
+        ("SSL_CERT_FILE", ca),
+        ("HARBORIZE_GIT_TOKEN_HOST", host.as_str()),
+    ];
     let dir = w.clone("work");
     git(
         &dir,
@@ -486,7 +496,7 @@ fn push_over_http_with_a_token_and_a_wrong_token_fails() {
         0,
         "v2",
         &with_id(&["--push"]),
-        &[("HARBORIZE_GIT_TOKEN", "wrong-token")],
+        &[("HARBORIZE_GIT_TOKEN", "wrong-token"), tls[0], tls[1]],
     );
     assert_eq!(code(&out), 2, "{}", show_out(&out));
     assert!(
@@ -505,7 +515,7 @@ fn push_over_http_with_a_token_and_a_wrong_token_fails() {
 
     // No token at all: refused too.
     git(&dir, &["reset", "--quiet", "--hard", "origin/main"]);
-    let out = bump(&dir, 0, "v2", &with_id(&["--push"]), &[]);
+    let out = bump(&dir, 0, "v2", &with_id(&["--push"]), &tls);
     assert_eq!(code(&out), 2, "{}", show_out(&out));
     assert_eq!(w.remote_head(), before);
 
@@ -516,7 +526,7 @@ fn push_over_http_with_a_token_and_a_wrong_token_fails() {
         0,
         "v2",
         &with_id(&["--push"]),
-        &[("HARBORIZE_GIT_TOKEN", TOKEN)],
+        &[("HARBORIZE_GIT_TOKEN", TOKEN), tls[0], tls[1]],
     );
     assert_eq!(code(&out), 0, "{}", show_out(&out));
     assert_no_token(&out);
@@ -530,8 +540,13 @@ fn push_over_http_with_a_token_and_a_wrong_token_fails() {
 }
 
 #[test]
-fn push_over_http_retries_when_the_remote_moved_with_github_token() {
-    let (w, server) = http_world();
+fn push_over_https_retries_when_the_remote_moved_with_github_token() {
+    let (w, server, ca) = https_world();
+    let (ca, host) = (ca.to_str().unwrap(), server.host());
+    let tls = [
+        ("SSL_CERT_FILE", ca),
+        ("HARBORIZE_GIT_TOKEN_HOST", host.as_str()),
+    ];
     let a = w.clone("a");
     let b = w.clone("b");
     for d in [&a, &b] {
@@ -545,23 +560,519 @@ fn push_over_http_retries_when_the_remote_moved_with_github_token() {
         1,
         "v3",
         &with_id(&["--push"]),
-        &[("GITHUB_TOKEN", TOKEN)],
+        &[("GITHUB_TOKEN", TOKEN), tls[0], tls[1]],
     );
     assert_eq!(code(&out), 0, "{}", show_out(&out));
     assert_no_token(&out);
     let after_a = w.remote_head();
-    // b is stale: the HTTP remote refuses the non-fast-forward; b fetches (with the
+    // b is stale: the HTTPS remote refuses the non-fast-forward; b fetches (with the
     // token), re-bumps and pushes.
     let out = bump(
         &b,
         2,
         "v3",
         &with_id(&["--push"]),
-        &[("GITHUB_TOKEN", TOKEN)],
+        &[("GITHUB_TOKEN", TOKEN), tls[0], tls[1]],
     );
     assert_eq!(code(&out), 0, "{}", show_out(&out));
     assert_no_token(&out);
     assert!(stderr(&out).contains("push rejected"), "{}", show_out(&out));
     assert_eq!(rev(&w.remote, "main~1"), after_a);
     assert_eq!(git(&w.remote, &["rev-list", "--merges", "main"]), "");
+}
+
+/// Issue #17 item 6: a change that is only staged (the work tree matches the index) is a
+/// dirty tree too: the bump refuses to commit from it without --allow-dirty.
+#[test]
+fn a_staged_only_change_counts_as_dirty() {
+    let w = World::new();
+    let dir = w.clone("work");
+    let head = rev(&dir, "HEAD");
+    write(&dir, "README.md", "# gitops\nstaged edit\n");
+    git(&dir, &["add", "README.md"]);
+    assert_eq!(git(&dir, &["status", "--porcelain"]), "M  README.md");
+
+    let out = bump(&dir, 0, "v2", &with_id(&["--commit"]), &[]);
+    assert_eq!(code(&out), 2, "{}", show_out(&out));
+    assert!(
+        stderr(&out).contains("uncommitted changes") && stderr(&out).contains("README.md"),
+        "{}",
+        show_out(&out)
+    );
+    assert_eq!(rev(&dir, "HEAD"), head);
+    assert_eq!(read(&dir, "apps/app0/deployment.yaml"), deploy(0));
+}
+
+// ---------------------------------------------------------------------------
+// Submodules (issue #12 item 1)
+
+/// A clone of the world with a submodule at `apps/vendor` (its own repository, holding a
+/// manifest that names app0 upstream), committed and pushed; every clone made after this
+/// has it checked out.
+fn with_submodule(w: &World) -> PathBuf {
+    let sub = bare_remote(&w.root.join("srv/vendor.git"));
+    seed(
+        &sub,
+        &w.root.join("seed-vendor"),
+        &[("deployment.yaml".into(), deploy(0))],
+    );
+    let dir = w.clone("with-sub");
+    git(
+        &dir,
+        &[
+            "-c",
+            "protocol.file.allow=always",
+            "submodule",
+            "add",
+            "--quiet",
+            sub.to_str().unwrap(),
+            "apps/vendor",
+        ],
+    );
+    git(&dir, &["commit", "--quiet", "-m", "vendor submodule"]);
+    git(&dir, &["push", "--quiet", "origin", "main"]);
+    sub
+}
+
+fn clone_recursive(w: &World, name: &str) -> PathBuf {
+    let dir = w.root.join(name);
+    git(
+        &w.root,
+        &[
+            "-c",
+            "protocol.file.allow=always",
+            "clone",
+            "--quiet",
+            "--recurse-submodules",
+            w.remote.to_str().unwrap(),
+            dir.to_str().unwrap(),
+        ],
+    );
+    dir
+}
+
+/// The gitlink is still a gitlink at HEAD, the submodule's files and index untouched.
+fn assert_submodule_untouched(dir: &Path, out: &Output) {
+    let entry = git(dir, &["ls-tree", "HEAD", "apps/vendor"]);
+    assert!(
+        entry.starts_with("160000 commit "),
+        "{entry}\n{}",
+        show_out(out)
+    );
+    assert_eq!(
+        git(
+            dir,
+            &["ls-tree", "-r", "--name-only", "HEAD", "apps/vendor"]
+        ),
+        "apps/vendor",
+        "{}",
+        show_out(out)
+    );
+    assert_eq!(read(dir, "apps/vendor/deployment.yaml"), deploy(0));
+    assert_eq!(
+        git(&dir.join("apps/vendor"), &["status", "--porcelain"]),
+        ""
+    );
+    assert_eq!(
+        git(dir, &["status", "--porcelain"]),
+        "",
+        "{}",
+        show_out(out)
+    );
+}
+
+#[test]
+fn submodules_are_never_entered_staged_or_changed_by_bump_run_and_migrate() {
+    let w = World::new();
+    with_submodule(&w);
+
+    // bump --commit
+    let dir = clone_recursive(&w, "bump");
+    let out = bump(&dir, 0, "v2", &with_id(&["--commit"]), &[]);
+    assert_eq!(code(&out), 0, "{}", show_out(&out));
+    assert_eq!(
+        git(&dir, &["show", "--name-only", "--format=", "HEAD"]),
+        "apps/app0/deployment.yaml\napps/kustomization.yaml"
+    );
+    assert_submodule_untouched(&dir, &out);
+
+    // run --commit (no registry: verify and scan off)
+    let dir = clone_recursive(&w, "run");
+    let out = harborize()
+        .current_dir(&dir)
+        .args(["run", "--harbor", HARBOR, "--skip-verify", "--skip-scan"])
+        .args(ID)
+        .arg("apps")
+        .output()
+        .unwrap();
+    assert_eq!(code(&out), 0, "{}", show_out(&out));
+    assert_ne!(
+        rev(&dir, "HEAD"),
+        rev(&dir, "origin/main"),
+        "{}",
+        show_out(&out)
+    );
+    assert_submodule_untouched(&dir, &out);
+
+    // migrate --commit of the work tree
+    let dir = clone_recursive(&w, "migrate");
+    let out = harborize()
+        .current_dir(&w.root)
+        .args(["migrate", "--harbor", HARBOR, "--commit"])
+        .args(ID)
+        .arg(&dir)
+        .output()
+        .unwrap();
+    assert_eq!(code(&out), 0, "{}", show_out(&out));
+    assert_ne!(
+        rev(&dir, "HEAD"),
+        rev(&dir, "origin/main"),
+        "{}",
+        show_out(&out)
+    );
+    assert_submodule_untouched(&dir, &out);
+}
+
+/// A file inside a submodule named on the command line is read (explicit files always
+/// are), but the commit refuses to stage it: the gitlink is never replaced.
+#[test]
+fn a_file_named_inside_a_submodule_is_never_staged() {
+    let w = World::new();
+    with_submodule(&w);
+    let dir = clone_recursive(&w, "explicit");
+    let head = rev(&dir, "HEAD");
+    // After `apps` (the first path decides the repository: the outer one).
+    let out = bump_cmd(&dir, 0, "v2", &with_id(&["--commit"]))
+        .arg("apps/vendor/deployment.yaml")
+        .output()
+        .unwrap();
+    assert_eq!(code(&out), 2, "{}", show_out(&out));
+    assert!(
+        stderr(&out).contains("inside the submodule apps/vendor"),
+        "{}",
+        show_out(&out)
+    );
+    assert_eq!(rev(&dir, "HEAD"), head, "nothing committed");
+    let entry = git(&dir, &["ls-tree", "HEAD", "apps/vendor"]);
+    assert!(entry.starts_with("160000 commit "), "{entry}");
+    let staged = git(&dir, &["ls-files", "--stage", "apps/vendor"]);
+    assert!(staged.starts_with("160000 "), "index: {staged}");
+}
+
+// ---------------------------------------------------------------------------
+// Local commits survive a moved remote (issue #12 item 2)
+
+/// A clone with an unpushed commit of its own bumps after the remote moved: the bump is
+/// redone on the new remote head and the local commit is replayed onto it, not dropped.
+#[test]
+fn a_push_after_the_remote_moved_keeps_the_unpushed_local_commit() {
+    let w = World::new();
+    let a = w.clone("a");
+    let b = w.clone("b");
+    write(&a, "notes/local.md", "mine\n");
+    git(&a, &["add", "notes/local.md"]);
+    git(&a, &["commit", "--quiet", "-m", "local: notes"]);
+    // The remote moves: b bumps another app.
+    let out = bump(&b, 1, "v2", &with_id(&["--push"]), &[]);
+    assert_eq!(code(&out), 0, "{}", show_out(&out));
+    let moved = w.remote_head();
+
+    let out = bump(&a, 0, "v2", &with_id(&["--push"]), &[]);
+    assert_eq!(code(&out), 0, "{}", show_out(&out));
+    assert!(stderr(&out).contains("push rejected"), "{}", show_out(&out));
+    // Remote: b's bump, then the local commit, then a's bump; linear, nothing lost.
+    assert_eq!(rev(&w.remote, "main~2"), moved);
+    assert_eq!(
+        git(&w.remote, &["log", "--format=%s", "-2", "main"]),
+        "harborize: bump ghcr.io/org/app0 to v2\nlocal: notes"
+    );
+    assert_eq!(show(&w.remote, "main", "notes/local.md"), "mine");
+    let k = show(&w.remote, "main", "apps/kustomization.yaml");
+    assert!(k.contains("app0\n    newTag: v2"), "{k}");
+    assert!(k.contains("app1\n    newTag: v2"), "{k}");
+    assert_eq!(read(&a, "notes/local.md"), "mine\n");
+    assert_eq!(rev(&a, "HEAD"), w.remote_head());
+    assert_eq!(git(&a, &["status", "--porcelain"]), "");
+}
+
+/// When the local commit cannot be replayed onto the moved remote (it conflicts), the
+/// bump refuses with a message and leaves the branch as it was: the local commit stays.
+#[test]
+fn a_local_commit_that_conflicts_with_the_moved_remote_is_kept_and_the_push_refused() {
+    let w = World::new();
+    let a = w.clone("a");
+    let b = w.clone("b");
+    write(&a, "README.md", "# gitops (ours)\n");
+    git(&a, &["commit", "--quiet", "-am", "local: readme"]);
+    let local = rev(&a, "HEAD");
+    write(&b, "README.md", "# gitops (theirs)\n");
+    git(&b, &["commit", "--quiet", "-am", "remote: readme"]);
+    git(&b, &["push", "--quiet", "origin", "main"]);
+    let moved = w.remote_head();
+
+    let out = bump(&a, 0, "v2", &with_id(&["--push"]), &[]);
+    assert_eq!(code(&out), 2, "{}", show_out(&out));
+    let err = stderr(&out);
+    assert!(
+        err.contains("local commits") && err.contains("by hand"),
+        "{err}"
+    );
+    assert_eq!(w.remote_head(), moved, "nothing pushed");
+    // The branch keeps the local commit, with the run's commit on top.
+    assert_eq!(rev(&a, "HEAD~1"), local);
+    assert_eq!(read(&a, "README.md"), "# gitops (ours)\n");
+    assert_eq!(git(&a, &["status", "--porcelain"]), "");
+}
+
+// ---------------------------------------------------------------------------
+// Local remotes run their hooks (issue #12 item 3)
+
+fn hook(remote: &Path, name: &str, script: &str) {
+    let p = remote.join("hooks").join(name);
+    std::fs::write(&p, format!("#!/bin/sh\n{script}\n")).unwrap();
+    use std::os::unix::fs::PermissionsExt;
+    std::fs::set_permissions(&p, std::fs::Permissions::from_mode(0o755)).unwrap();
+}
+
+#[test]
+fn a_push_to_a_local_remote_runs_its_hooks() {
+    let w = World::new();
+    let log = w.root.join("hook.log");
+    hook(
+        &w.remote,
+        "update",
+        &format!("echo \"update $1\" >> '{}'", log.display()),
+    );
+    hook(
+        &w.remote,
+        "pre-receive",
+        &format!("cat >> '{}'", log.display()),
+    );
+    let a = w.clone("a");
+    let out = bump(&a, 0, "v2", &with_id(&["--push"]), &[]);
+    assert_eq!(code(&out), 0, "{}", show_out(&out));
+    assert_eq!(w.remote_head(), rev(&a, "HEAD"));
+    let logged = std::fs::read_to_string(&log).unwrap_or_default();
+    assert!(
+        logged.contains(&format!("{} refs/heads/main", rev(&a, "HEAD")))
+            && logged.contains("update refs/heads/main"),
+        "hooks did not run: {logged:?}"
+    );
+}
+
+#[test]
+fn a_push_declined_by_the_remote_hook_is_an_error_not_a_retried_race() {
+    let w = World::new();
+    let count = w.root.join("declined.count");
+    hook(
+        &w.remote,
+        "pre-receive",
+        &format!(
+            "echo x >> '{}'; echo 'policy: no pushes on friday' >&2; exit 1",
+            count.display()
+        ),
+    );
+    let before = w.remote_head();
+    let a = w.clone("a");
+    let out = bump(&a, 0, "v2", &with_id(&["--push"]), &[]);
+    assert_eq!(code(&out), 2, "{}", show_out(&out));
+    let err = stderr(&out);
+    assert!(err.contains("declined"), "{err}");
+    assert!(err.contains("policy: no pushes on friday"), "{err}");
+    assert!(!err.contains("push rejected"), "retried as a race: {err}");
+    assert_eq!(
+        std::fs::read_to_string(&count).unwrap().lines().count(),
+        1,
+        "pushed once"
+    );
+    assert_eq!(w.remote_head(), before);
+}
+
+// ---------------------------------------------------------------------------
+// The git token goes over HTTPS to its host only (issue #12 item 9)
+
+/// An HTTPS git server with a certificate of a fresh test CA, and the CA's file for
+/// `SSL_CERT_FILE`.
+fn https_world() -> (World, GitHttpServer, PathBuf) {
+    let w = World::new();
+    let ca = support::registry::TestCa::new();
+    let (cert, key) = ca.server_cert();
+    let ca_file = w.root.join("ca.pem");
+    std::fs::write(&ca_file, ca.pem()).unwrap();
+    let server = GitHttpServer::start_tls(
+        w.remote.parent().unwrap(),
+        TOKEN,
+        support::registry::server_tls_config(&cert, &key),
+    );
+    (w, server, ca_file)
+}
+
+#[test]
+fn the_git_token_is_never_sent_over_plain_http_even_to_a_named_host() {
+    let (w, server) = http_world();
+    let dir = w.clone("work");
+    git(
+        &dir,
+        &["remote", "set-url", "origin", &server.url("gitops.git")],
+    );
+    let before = w.remote_head();
+    let host = server.host();
+    let server_url = format!("http://{host}");
+    let out = bump(
+        &dir,
+        0,
+        "v2",
+        &with_id(&["--push", "--git-token-host", &host]),
+        &[
+            ("HARBORIZE_GIT_TOKEN", TOKEN),
+            ("GITHUB_SERVER_URL", &server_url),
+        ],
+    );
+    assert_eq!(code(&out), 2, "{}", show_out(&out));
+    assert_no_token(&out);
+    assert!(
+        stderr(&out).contains("only over HTTPS"),
+        "{}",
+        show_out(&out)
+    );
+    assert!(
+        server
+            .unauthorized
+            .load(std::sync::atomic::Ordering::SeqCst)
+            > 0
+    );
+    assert!(!server.saw_token(TOKEN), "the token went over http");
+    assert_eq!(w.remote_head(), before);
+}
+
+#[test]
+fn the_git_token_goes_over_https_only_to_the_host_it_is_meant_for() {
+    let (w, server, ca) = https_world();
+    let dir = w.clone("work");
+    git(
+        &dir,
+        &["remote", "set-url", "origin", &server.url("gitops.git")],
+    );
+    let before = w.remote_head();
+    let ca = ca.to_str().unwrap();
+
+    // Another host (not github.com, not GITHUB_SERVER_URL's, not named): no token.
+    let out = bump(
+        &dir,
+        0,
+        "v2",
+        &with_id(&["--push"]),
+        &[
+            ("GITHUB_TOKEN", TOKEN),
+            ("SSL_CERT_FILE", ca),
+            ("GITHUB_SERVER_URL", "https://github.example.com"),
+        ],
+    );
+    assert_eq!(code(&out), 2, "{}", show_out(&out));
+    assert_no_token(&out);
+    assert!(
+        stderr(&out).contains("--git-token-host"),
+        "{}",
+        show_out(&out)
+    );
+    assert!(
+        server
+            .unauthorized
+            .load(std::sync::atomic::Ordering::SeqCst)
+            > 0
+    );
+    assert!(!server.saw_token(TOKEN), "the token went to another host");
+    assert_eq!(w.remote_head(), before);
+
+    // The same host on another port is another host.
+    let other_port = format!("127.0.0.1:{}", server.port + 1);
+    git(&dir, &["reset", "--quiet", "--hard", "origin/main"]);
+    let out = bump(
+        &dir,
+        0,
+        "v2",
+        &with_id(&["--push", "--git-token-host", &other_port]),
+        &[("GITHUB_TOKEN", TOKEN), ("SSL_CERT_FILE", ca)],
+    );
+    assert_eq!(code(&out), 2, "{}", show_out(&out));
+    assert!(!server.saw_token(TOKEN), "the token went to another port");
+
+    // GITHUB_SERVER_URL names it (GitHub Enterprise): pushed with the token.
+    git(&dir, &["reset", "--quiet", "--hard", "origin/main"]);
+    let server_url = format!("https://{}", server.host());
+    let out = bump(
+        &dir,
+        0,
+        "v2",
+        &with_id(&["--push"]),
+        &[
+            ("GITHUB_TOKEN", TOKEN),
+            ("SSL_CERT_FILE", ca),
+            ("GITHUB_SERVER_URL", &server_url),
+        ],
+    );
+    assert_eq!(code(&out), 0, "{}", show_out(&out));
+    assert_no_token(&out);
+    assert!(server.saw_token(TOKEN));
+    assert_eq!(w.remote_head(), rev(&dir, "HEAD"));
+
+    // --git-token-host (here through its environment twin) names it: pushed.
+    let out = bump(
+        &dir,
+        1,
+        "v2",
+        &with_id(&["--push"]),
+        &[
+            ("HARBORIZE_GIT_TOKEN", TOKEN),
+            ("SSL_CERT_FILE", ca),
+            ("HARBORIZE_GIT_TOKEN_HOST", &server.host()),
+        ],
+    );
+    assert_eq!(code(&out), 0, "{}", show_out(&out));
+    assert_eq!(w.remote_head(), rev(&dir, "HEAD"));
+}
+
+/// migrate clones and pushes with the same rule: an http:// URL or an HTTPS host the token
+/// is not meant for never receives it; a named HTTPS host does.
+#[test]
+fn migrate_sends_the_git_token_only_over_https_to_its_host() {
+    let (w, https, ca) = https_world();
+    let http = GitHttpServer::start(w.remote.parent().unwrap(), TOKEN);
+    let ca = ca.to_str().unwrap();
+    let migrate = |url: &str, work: &str, extra: &[&str]| {
+        harborize()
+            .current_dir(&w.root)
+            .env("HARBORIZE_GIT_TOKEN", TOKEN)
+            .env("SSL_CERT_FILE", ca)
+            .args(["migrate", "--harbor", HARBOR, "--push", "--workdir", work])
+            .args(ID)
+            .args(extra)
+            .arg(url)
+            .output()
+            .unwrap()
+    };
+    let before = w.remote_head();
+    let out = migrate(
+        &http.url("gitops.git"),
+        "w-http",
+        &["--git-token-host", &http.host()],
+    );
+    assert_ne!(code(&out), 0, "{}", show_out(&out));
+    assert_no_token(&out);
+    assert!(!http.saw_token(TOKEN), "the token went over http");
+    let out = migrate(&https.url("gitops.git"), "w-other", &[]);
+    assert_ne!(code(&out), 0, "{}", show_out(&out));
+    assert_no_token(&out);
+    assert!(!https.saw_token(TOKEN), "the token went to another host");
+    assert_eq!(w.remote_head(), before);
+
+    let out = migrate(
+        &https.url("gitops.git"),
+        "w-named",
+        &["--git-token-host", &https.host()],
+    );
+    assert_eq!(code(&out), 0, "{}", show_out(&out));
+    assert_no_token(&out);
+    assert!(https.saw_token(TOKEN));
+    assert_ne!(w.remote_head(), before, "migrated and pushed");
 }

@@ -217,7 +217,8 @@ pub fn run_with_env(args: &BumpArgs, env: impl Fn(&str) -> Option<String> + Copy
     let mut session = None;
     if commit {
         let start = args.paths.first().cloned().unwrap_or_else(|| ".".into());
-        let g = Git::discover(&start, Auth::from_env(env))?;
+        let auth = Auth::from_env(env).allow_hosts(&args.git.identity.git_token_host)?;
+        let g = Git::discover(&start, auth)?;
         let branch = g.current_branch()?;
         let dirty = g.dirty_files()?;
         if !dirty.is_empty() && !args.git.identity.allow_dirty {

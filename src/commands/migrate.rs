@@ -405,7 +405,7 @@ fn process(ctx: &Ctx<'_>, src: &Source, rr: &mut RepoReport, pb: &ProgressBar) -
         Source::Dir(p) => p.clone(),
         Source::Url(u) => {
             stage("cloning");
-            let (dir, note) = migrate::clone_or_reuse(u, &ctx.workdir)?;
+            let (dir, note) = migrate::clone_or_reuse(u, &ctx.workdir, &git_auth(args)?)?;
             rr.notes.extend(note);
             dir
         }
@@ -776,8 +776,13 @@ fn report_pairs(rr: &RepoReport) -> Pairs {
     pairs
 }
 
+/// The git token and the hosts it may go to (`--git-token-host`), for clones and pushes.
+fn git_auth(args: &MigrateArgs) -> Result<Auth> {
+    Auth::from_env(env).allow_hosts(&args.identity.git_token_host)
+}
+
 fn open_session(args: &MigrateArgs, root: &Path) -> Result<Session> {
-    let g = Git::discover(root, Auth::from_env(env))?;
+    let g = Git::discover(root, git_auth(args)?)?;
     let branch = g.current_branch()?;
     let dirty = g.dirty_files()?;
     if !dirty.is_empty() && !args.identity.allow_dirty {

@@ -363,7 +363,10 @@ fn pull_request(
 }
 
 fn open_session(args: &RunArgs, start: &Path) -> Result<Session> {
-    let git = Git::discover(start, Auth::from_env(env))?;
+    let git = Git::discover(
+        start,
+        Auth::from_env(env).allow_hosts(&args.git.identity.git_token_host)?,
+    )?;
     let dirty = git.dirty_files()?;
     if !dirty.is_empty() && !args.git.identity.allow_dirty {
         bail!(

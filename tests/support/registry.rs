@@ -601,7 +601,8 @@ fn serve_token_conn(
     }
 }
 
-fn server_tls_config(cert_pem: &str, key_pem: &str) -> Arc<rustls::ServerConfig> {
+/// A rustls server configuration for this certificate and PKCS#8 key (PEM).
+pub fn server_tls_config(cert_pem: &str, key_pem: &str) -> Arc<rustls::ServerConfig> {
     use rustls::pki_types::{CertificateDer, PrivateKeyDer, PrivatePkcs8KeyDer};
     let certs: Vec<CertificateDer<'static>> = http1::pem_blocks(cert_pem, "CERTIFICATE")
         .into_iter()

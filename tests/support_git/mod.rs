@@ -1,14 +1,15 @@
 //! Real git for the tests: bare remotes and clones made with the git CLI, and a small
-//! HTTP server that runs `git http-backend` (CGI, from the git package) behind Basic auth,
-//! so pushes over HTTP with a token are exercised for real.
+//! HTTP(S) server that runs `git http-backend` (CGI, from the git package) behind Basic
+//! auth, so pushes with a token are exercised for real. It records every `Authorization`
+//! header it receives, so a test can assert where a token never arrived.
 #![allow(dead_code)]
 
 use std::io::{BufRead, BufReader, Read, Write};
-use std::net::{TcpListener, TcpStream};
+use std::net::TcpListener;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
-use std::sync::Arc;
+use std::sync::{Arc, Mutex};
 use std::thread::JoinHandle;
 use std::time::Duration;
 
@@ -130,11 +131,32 @@ pub struct GitHttpServer {
     pub unauthorized: Arc<AtomicUsize>,
     /// Requests handed to git http-backend.
     pub served: Arc<AtomicUsize>,
+    /// Every `Authorization` header value received, in order.
+    pub authorizations: Arc<Mutex<Vec<String>>>,
+    scheme: &'static str,
 }
 
 impl GitHttpServer {
-    /// Serve the repositories under `root` (each `NAME.git` at `/NAME.git`).
+    /// Serve the repositories under `root` (each `NAME.git` at `/NAME.git`) over HTTP.
     pub fn start(root: &Path, token: &str) -> Self {
+        Self::start_with(root, token, None)
+    }
+
+    /// The same over HTTPS with this server configuration (certificate of a test CA).
+    pub fn start_tls(root: &Path, token: &str, tls: Arc<rustls::ServerConfig>) -> Self {
+        Self::start_with(root, token, Some(tls))
+    }
+
+    /// Whether any request carried `token` (in whatever Basic user:password it came).
+    pub fn saw_token(&self, token: &str) -> bool {
+        self.authorizations
+            .lock()
+            .unwrap()
+            .iter()
+            .any(|a| a.contains(token) || decoded_basic(a).contains(token))
+    }
+
+    fn start_with(root: &Path, token: &str, tls: Option<Arc<rustls::ServerConfig>>) -> Self {
         let listener = TcpListener::bind("127.0.0.1:0").unwrap();
         listener.set_nonblocking(true).unwrap();
         let port = listener.local_addr().unwrap().port();
@@ -146,6 +168,9 @@ impl GitHttpServer {
             base64(format!("x-access-token:{token}").as_bytes())
         );
         let root = root.to_path_buf();
+        let authorizations: Arc<Mutex<Vec<String>>> = Arc::default();
+        let scheme = if tls.is_some() { "https" } else { "http" };
+        let auths2 = authorizations.clone();
         let (stop2, unauth2, served2) = (stop.clone(), unauthorized.clone(), served.clone());
         let thread = std::thread::spawn(move || {
             // Bounded: the server never outlives a test by more than this.
@@ -155,8 +180,25 @@ impl GitHttpServer {
                     Ok((stream, _)) => {
                         let (root, expected) = (root.clone(), expected.clone());
                         let (unauth, served) = (unauth2.clone(), served2.clone());
+                        let (auths, tls) = (auths2.clone(), tls.clone());
                         std::thread::spawn(move || {
-                            let _ = handle(stream, &root, &expected, &unauth, &served);
+                            let seen = Seen {
+                                unauthorized: &unauth,
+                                served: &served,
+                                authorizations: &auths,
+                            };
+                            let _ = stream.set_nonblocking(false);
+                            let _ = stream.set_read_timeout(Some(Duration::from_secs(60)));
+                            let _ = match tls.map(rustls::ServerConnection::new) {
+                                Some(Ok(conn)) => handle(
+                                    rustls::StreamOwned::new(conn, stream),
+                                    &root,
+                                    &expected,
+                                    &seen,
+                                ),
+                                Some(Err(_)) => Ok(()),
+                                None => handle(stream, &root, &expected, &seen),
+                            };
                         });
                     }
                     Err(_) => std::thread::sleep(Duration::from_millis(5)),
@@ -169,11 +211,18 @@ impl GitHttpServer {
             thread: Some(thread),
             unauthorized,
             served,
+            authorizations,
+            scheme,
         }
     }
 
     pub fn url(&self, repo: &str) -> String {
-        format!("http://127.0.0.1:{}/{repo}", self.port)
+        format!("{}://127.0.0.1:{}/{repo}", self.scheme, self.port)
+    }
+
+    /// `127.0.0.1:PORT`, as `--git-token-host` names it.
+    pub fn host(&self) -> String {
+        format!("127.0.0.1:{}", self.port)
     }
 }
 
@@ -191,17 +240,44 @@ fn http_backend() -> PathBuf {
     PathBuf::from(String::from_utf8_lossy(&out.stdout).trim()).join("git-http-backend")
 }
 
+/// What the server saw, shared by its connections.
+struct Seen<'a> {
+    unauthorized: &'a AtomicUsize,
+    served: &'a AtomicUsize,
+    authorizations: &'a Mutex<Vec<String>>,
+}
+
+/// The `user:password` of a Basic header (empty when it is not one).
+fn decoded_basic(header: &str) -> String {
+    let Some(b64) = header.strip_prefix("Basic ") else {
+        return String::new();
+    };
+    const T: &[u8; 64] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
+    let mut bits = 0u32;
+    let mut n = 0;
+    let mut out = Vec::new();
+    for c in b64.trim().bytes().take_while(|c| *c != b'=') {
+        let Some(v) = T.iter().position(|t| *t == c) else {
+            return String::new();
+        };
+        bits = (bits << 6) | v as u32;
+        n += 6;
+        if n >= 8 {
+            n -= 8;
+            out.push((bits >> n) as u8);
+        }
+    }
+    String::from_utf8_lossy(&out).into_owned()
+}
+
 /// One connection: requests until the client closes (each answered with Content-Length).
-fn handle(
-    stream: TcpStream,
+fn handle<S: Read + Write>(
+    stream: S,
     root: &Path,
     expected_auth: &str,
-    unauthorized: &AtomicUsize,
-    served: &AtomicUsize,
+    seen: &Seen<'_>,
 ) -> std::io::Result<()> {
-    stream.set_nonblocking(false)?;
-    stream.set_read_timeout(Some(Duration::from_secs(60)))?;
-    let mut writer = stream.try_clone()?;
+    let (unauthorized, served) = (seen.unauthorized, seen.served);
     let mut reader = BufReader::new(stream);
     loop {
         let mut line = String::new();
@@ -235,15 +311,21 @@ fn handle(
                 .find(|(hk, _)| hk == k)
                 .map(|(_, v)| v.clone())
         };
+        if let Some(a) = header("authorization") {
+            seen.authorizations.lock().unwrap().push(a);
+        }
+        let writer = reader.get_mut();
         if header("authorization").as_deref() != Some(expected_auth) {
             unauthorized.fetch_add(1, Ordering::SeqCst);
             writer.write_all(
                 b"HTTP/1.1 401 Unauthorized\r\nWWW-Authenticate: Basic realm=\"git\"\r\nContent-Length: 0\r\nConnection: close\r\n\r\n",
             )?;
+            writer.flush()?;
             return Ok(());
         }
         if header("expect").is_some_and(|e| e.eq_ignore_ascii_case("100-continue")) {
             writer.write_all(b"HTTP/1.1 100 Continue\r\n\r\n")?;
+            writer.flush()?;
         }
         let body = if header("transfer-encoding").is_some_and(|t| t.contains("chunked")) {
             read_chunked(&mut reader)?
@@ -311,6 +393,7 @@ fn handle(
                 None => {}
             }
         }
+        let writer = reader.get_mut();
         write!(
             writer,
             "HTTP/1.1 {status}\r\n{out_headers}Content-Length: {}\r\n\r\n",
