@@ -321,6 +321,69 @@ fn symlinks_ignored_files_binary_and_non_utf8_are_left_alone() {
     );
 }
 
+/// Issue #12 item 8: ignore rules apply to untracked files only. A manifest added on
+/// purpose under an ignored path (`git add -f`) is read by check, rewrite and bump; an
+/// untracked file beside it stays ignored.
+#[test]
+fn tracked_manifests_under_ignored_paths_are_read() {
+    let tmp = tempfile::tempdir().unwrap();
+    let repo = tmp.path();
+    let git = |args: &[&str]| {
+        let out = std::process::Command::new("git")
+            .current_dir(repo)
+            .env_clear()
+            .env("PATH", std::env::var("PATH").unwrap_or_default())
+            .env("HOME", repo)
+            .env("GIT_CONFIG_NOSYSTEM", "1")
+            .args(args)
+            .output()
+            .expect("git runs");
+        assert!(out.status.success(), "git {args:?}: {}", stderr(&out));
+    };
+    git(&["init", "--quiet"]);
+    write(repo, ".gitignore", "generated/\n");
+    write(repo, "a.yaml", DEPLOY);
+    write(repo, "generated/tracked.yaml", DEPLOY);
+    write(repo, "generated/untracked.yaml", DEPLOY);
+    git(&["add", "a.yaml", ".gitignore"]);
+    git(&["add", "-f", "generated/tracked.yaml"]);
+    let dir = repo.to_str().unwrap();
+    let files_of = |out: &std::process::Output| -> Vec<String> {
+        json(out)["references"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|r| r["file"].as_str().unwrap().trim_start_matches(dir).to_string())
+            .collect()
+    };
+    let out = run(&["check", dir, "--harbor", HARBOR, "--format", "json"]);
+    assert_eq!(code(&out), 1, "{}", stdout(&out));
+    assert_eq!(files_of(&out), ["/a.yaml", "/generated/tracked.yaml"]);
+
+    let out = harborize()
+        .args(["bump", "--harbor", HARBOR, "--image", "nginx", "--tag", "1.28"])
+        .args(["--format", "json", dir])
+        .output()
+        .unwrap();
+    assert_eq!(code(&out), 0, "{}{}", stdout(&out), stderr(&out));
+    let bumped = std::fs::read_to_string(repo.join("generated/tracked.yaml")).unwrap();
+    assert!(bumped.contains("harbor.example.com/docker-hub/library/nginx:1.28"), "{bumped}");
+    assert_eq!(
+        std::fs::read_to_string(repo.join("generated/untracked.yaml")).unwrap(),
+        DEPLOY
+    );
+
+    write(repo, "generated/tracked.yaml", DEPLOY);
+    let out = run(&["rewrite", dir, "--harbor", HARBOR, "--format", "json"]);
+    assert_eq!(code(&out), 0, "{}", stdout(&out));
+    let rewritten = std::fs::read_to_string(repo.join("generated/tracked.yaml")).unwrap();
+    assert!(rewritten.contains("harbor.example.com/docker-hub/library/nginx:1.27"), "{rewritten}");
+    assert_eq!(
+        std::fs::read_to_string(repo.join("generated/untracked.yaml")).unwrap(),
+        DEPLOY
+    );
+}
+
 #[test]
 fn alias_bombs_and_deep_nesting_neither_crash_nor_blow_up() {
     let tmp = tempfile::tempdir().unwrap();
