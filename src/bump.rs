@@ -270,6 +270,10 @@ fn plan_file(
     opts: BumpOptions,
 ) -> (FileResult, Option<NewText>) {
     let result = FileResult::new(path);
+    if let Some(note) = crate::engine::ci_skipped(path, mapper) {
+        let note = Some(note);
+        return (FileResult { note, ..result }, None);
+    }
     let bytes = match std::fs::read(path) {
         Ok(b) => b,
         Err(e) => return (result.fail(None, None, format!("cannot read: {e}")), None),
@@ -283,6 +287,9 @@ fn plan_file(
         Content::NotUtf8 => {
             let note = Some("not UTF-8, skipped".into());
             return (FileResult { note, ..result }, None);
+        }
+        Content::Utf16 { text, big_endian } => {
+            return (crate::engine::utf16_result(result, &text, big_endian), None)
         }
     };
     if walk::is_helm_template(path, &text) {

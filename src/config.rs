@@ -37,6 +37,11 @@ pub struct ConfigFile {
     /// Scan policy (`harborize scan`): per-image allowlist of accepted findings.
     #[serde(default)]
     pub scan: Option<crate::trivy::policy::ScanSection>,
+    /// Also rewrite CI configuration (GitHub Actions workflows, `.gitlab-ci.yml`,
+    /// `.drone.yml`, `bitbucket-pipelines.yml`, `.circleci/config.yml`, Woodpecker). Off by
+    /// default: CI runners often cannot reach the cluster's Harbor.
+    #[serde(default)]
+    pub include_ci: bool,
 }
 
 #[derive(Debug, Clone, Default, Deserialize, Serialize, JsonSchema)]
@@ -96,6 +101,8 @@ pub struct Config {
     pub source: Option<PathBuf>,
     /// The `scan:` section (empty when absent).
     pub scan: crate::trivy::policy::ScanSection,
+    /// Read CI configuration too (`include_ci`).
+    pub include_ci: bool,
 }
 
 impl Config {
@@ -144,6 +151,7 @@ impl Config {
             rules: user.rules,
             source,
             scan: user.scan.unwrap_or_default(),
+            include_ci: user.include_ci,
         };
         config.validate()?;
         Ok(config)

@@ -35,6 +35,9 @@ pub struct Mapper {
     excludes: GlobSet,
     exclude_patterns: Vec<String>,
     rules: Vec<(Regex, String)>,
+    /// CI configuration is read too (`include_ci`): which files hold references is part
+    /// of where references go, and this is the one value every file's run is given.
+    include_ci: bool,
 }
 
 impl Mapper {
@@ -78,11 +81,17 @@ impl Mapper {
             excludes: builder.build().unwrap_or_else(|_| GlobSet::empty()),
             exclude_patterns: config.exclude.clone(),
             rules,
+            include_ci: config.include_ci,
         }
     }
 
     pub fn harbor(&self) -> &str {
         &self.harbor
+    }
+
+    /// Whether CI configuration files are read (`include_ci: true`).
+    pub fn include_ci(&self) -> bool {
+        self.include_ci
     }
 
     /// The upstream name with registry aliases resolved (`registry-1.docker.io/nginx` →
