@@ -503,16 +503,12 @@ fn record_collection(stream: &mut Stream, stack: &[Frame], anchor: usize) {
         .insert(anchor, (stream.documents.len(), path));
 }
 
-/// YAML requires the keys of a mapping to be unique; parsers differ on which of two
-/// `image:` keys wins (the last for go-yaml v2, an error for v3), so a duplicate is an
-/// error here rather than a guess about which value the cluster runs.
+/// YAML requires the keys of a mapping to be unique, and readers differ on which of two
+/// `image:` keys wins (the last for some, an error for others): a duplicated key that
+/// carries (part of) a reference is an error here rather than a guess about which image
+/// the cluster runs. Other duplicates (real repositories have a second `annotations:`)
+/// are kept: both values stay in the tree and are walked.
 fn unique_keys(entries: &[(Node, Node)]) -> Result<(), YamlError> {
-    // The key's identity: its value, and whether it is a string (`1` is not `"1"`).
-    fn identity(k: &Scalar) -> (&str, bool) {
-        let plain_non_string = k.style == Style::Plain
-            && (is_plain_non_string(&k.value) || k.value.parse::<f64>().is_ok());
-        (k.value.as_str(), plain_non_string)
-    }
     let duplicate = |first: &Scalar, again: &Scalar| YamlError {
         line: again.line,
         column: again.column,
@@ -521,23 +517,42 @@ fn unique_keys(entries: &[(Node, Node)]) -> Result<(), YamlError> {
             again.value, first.line
         ),
     };
-    let keys = entries.iter().filter_map(|(k, _)| k.as_scalar());
+    if entries.len() < 2 {
+        return Ok(());
+    }
+    let keys = entries
+        .iter()
+        .filter_map(|(k, _)| k.as_scalar())
+        .filter(|k| is_reference_key(&k.value));
     if entries.len() <= 16 {
         // Small mappings (nearly all): pairwise, without allocating.
         for (i, k) in keys.clone().enumerate() {
-            if let Some(first) = keys.clone().take(i).find(|p| identity(p) == identity(k)) {
+            if let Some(first) = keys.clone().take(i).find(|p| p.value == k.value) {
                 return Err(duplicate(first, k));
             }
         }
         return Ok(());
     }
-    let mut seen = HashMap::with_capacity(entries.len());
+    let mut seen = HashMap::new();
     for k in keys {
-        if let Some(first) = seen.insert(identity(k), k) {
+        if let Some(first) = seen.insert(k.value.as_str(), k) {
             return Err(duplicate(first, k));
         }
     }
     Ok(())
+}
+
+/// A key whose value is (part of) a reference where `locate` looks: `image`-like keys,
+/// Helm image-map and kustomize `images:` fields, and merge keys (which bring them in).
+fn is_reference_key(key: &str) -> bool {
+    let lower = key.to_ascii_lowercase();
+    ["image", "repository", "registry"]
+        .iter()
+        .any(|w| lower.contains(w))
+        || matches!(
+            key,
+            "tag" | "digest" | "sha" | "newName" | "newTag" | "tagSuffix" | "<<"
+        )
 }
 
 fn too_deep(span: &Span) -> YamlError {
@@ -732,13 +747,16 @@ mod tests {
         assert_eq!((e.line, e.column), (4, 5), "{e}");
         assert!(e.message.contains("duplicate key \"image\""), "{e}");
         assert!(e.message.contains("first at line 3"), "{e}");
-        let mut big: String = (0..40).map(|i| format!("k{i}: v\n")).collect();
-        big.push_str("'k7': again\n");
+        let mut big: String = (0..40).map(|i| format!("image{i}: v\n")).collect();
+        big.push_str("'image7': again\n");
         let e = parse(&big).unwrap_err();
         assert_eq!(e.line, 41, "{e}");
-        // Different keys that look alike are fine: an integer and a string.
-        assert!(parse("1: a\n\"1\": b\n").is_ok());
-        assert!(parse("a: {x: 1}\nb: {x: 1}\n").is_ok());
+        // Quoting does not make another key.
+        assert!(parse("x: {image: a, \"image\": b}\n").is_err());
+        assert!(parse("a: {tag: 1}\nb: {tag: 1}\n").is_ok());
+        // A duplicate that carries no reference is kept (real repositories have them).
+        assert!(parse("metadata:\n  annotations: {}\n  annotations: {a: b}\n").is_ok());
+        assert!(parse("image: {tag: 1, tag: 2}\n").is_err());
     }
 
     #[test]
