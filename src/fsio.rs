@@ -9,10 +9,16 @@ use std::path::Path;
 
 /// What a file turned out to hold.
 pub enum Content {
-    Text { text: String, bom: bool },
+    Text {
+        text: String,
+        bom: bool,
+    },
     /// UTF-16 with a byte-order mark (YAML allows it): decoded so callers can tell a
     /// manifest from other text, but not written back (see [`decode`]).
-    Utf16 { text: String, big_endian: bool },
+    Utf16 {
+        text: String,
+        big_endian: bool,
+    },
     Binary,
     NotUtf8,
 }
@@ -49,7 +55,7 @@ fn decode_utf16(bytes: &[u8]) -> Option<Content> {
         _ => return None,
     };
     let body = &bytes[2..];
-    if body.len() % 2 != 0 {
+    if !body.len().is_multiple_of(2) {
         return Some(Content::Binary);
     }
     let units = body.chunks_exact(2).map(|p| {
@@ -85,4 +91,3 @@ pub fn write_atomic(path: &Path, text: &str, bom: bool) -> std::io::Result<()> {
     tmp.persist(path).map_err(|e| e.error)?;
     Ok(())
 }
-

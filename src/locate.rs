@@ -78,7 +78,10 @@ impl CiFormat {
 /// files are found by their CI system by path, whatever their content).
 pub fn ci_format(path: &Path) -> Option<CiFormat> {
     let name = path.file_name()?.to_str()?;
-    let parent = path.parent().and_then(|p| p.file_name()).and_then(|n| n.to_str());
+    let parent = path
+        .parent()
+        .and_then(|p| p.file_name())
+        .and_then(|n| n.to_str());
     let grandparent = path
         .parent()
         .and_then(Path::parent)
@@ -88,9 +91,7 @@ pub fn ci_format(path: &Path) -> Option<CiFormat> {
     match name {
         ".gitlab-ci.yml" | ".gitlab-ci.yaml" => return Some(CiFormat::GitLab),
         ".drone.yml" | ".drone.yaml" => return Some(CiFormat::Drone),
-        "bitbucket-pipelines.yml" | "bitbucket-pipelines.yaml" => {
-            return Some(CiFormat::Bitbucket)
-        }
+        "bitbucket-pipelines.yml" | "bitbucket-pipelines.yaml" => return Some(CiFormat::Bitbucket),
         ".woodpecker.yml" | ".woodpecker.yaml" => return Some(CiFormat::Woodpecker),
         "config.yml" | "config.yaml" if parent == Some(".circleci") => {
             return Some(CiFormat::CircleCi)
@@ -220,13 +221,17 @@ struct Embed<'a> {
     owner: usize,
 }
 
+/// What makes a site distinct: its anchor field (owner, offset) and, for an image map, its
+/// tag field.
+type SiteKey = (usize, usize, Option<(usize, usize)>);
+
 struct Walker<'a> {
     text: &'a str,
     stream: &'a Stream,
     embed: Option<Embed<'a>>,
     values_roots: Vec<*const Node>,
     out: &'a mut Vec<Site>,
-    seen: std::collections::HashSet<(usize, usize, Option<(usize, usize)>)>,
+    seen: std::collections::HashSet<SiteKey>,
     /// Anchored collections already walked through an alias or merge key: each is
     /// walked once however many aliases name it (alias bombs stay linear).
     walked_anchors: std::collections::HashSet<usize>,
@@ -384,7 +389,10 @@ impl<'a> Walker<'a> {
             Shape::HelmMap { tag: Some(t), .. } => Some((t.owner, t.value_range.start)),
             _ => None,
         };
-        if !self.seen.insert((anchor.owner, anchor.value_range.start, tag)) {
+        if !self
+            .seen
+            .insert((anchor.owner, anchor.value_range.start, tag))
+        {
             return;
         }
         let flux_name_setter = anchor
@@ -517,7 +525,9 @@ impl<'a> Walker<'a> {
     fn helm_map(&mut self, node: &'a Node, key: &str) -> bool {
         let stream = self.stream;
         let str_field = |name: &str| -> Option<&'a Scalar> {
-            stream.lookup(node, name).and_then(|v| self.string_scalar(v))
+            stream
+                .lookup(node, name)
+                .and_then(|v| self.string_scalar(v))
         };
         let repository = str_field("repository");
         let image = str_field("image");
@@ -986,7 +996,9 @@ mod tests {
                 (Kind::Compose, "busybox:1.36", 14),
             ]
         );
-        let Shape::Whole(f) = &s[0].shape else { panic!() };
+        let Shape::Whole(f) = &s[0].shape else {
+            panic!()
+        };
         assert_eq!(&text[f.file_range.clone().unwrap()], "nginx:1.27");
     }
 
@@ -1000,7 +1012,15 @@ mod tests {
         let text = "defaults: &img\n  registry: docker.io\n  repository: bitnami/redis\nredis:\n  image:\n    <<: *img\n    tag: 7.2\n";
         let s = sites("values.yaml", text);
         assert_eq!(s.len(), 2, "the defaults, and the image that merges them");
-        let Shape::HelmMap { registry, repository, tag, .. } = &s[1].shape else { panic!() };
+        let Shape::HelmMap {
+            registry,
+            repository,
+            tag,
+            ..
+        } = &s[1].shape
+        else {
+            panic!()
+        };
         assert_eq!(registry.as_ref().unwrap().line, 2);
         assert_eq!(repository.line, 3);
         assert_eq!(tag.as_ref().unwrap().value, "7.2");

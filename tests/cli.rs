@@ -353,7 +353,13 @@ fn tracked_manifests_under_ignored_paths_are_read() {
             .as_array()
             .unwrap()
             .iter()
-            .map(|r| r["file"].as_str().unwrap().trim_start_matches(dir).to_string())
+            .map(|r| {
+                r["file"]
+                    .as_str()
+                    .unwrap()
+                    .trim_start_matches(dir)
+                    .to_string()
+            })
             .collect()
     };
     let out = run(&["check", dir, "--harbor", HARBOR, "--format", "json"]);
@@ -361,13 +367,18 @@ fn tracked_manifests_under_ignored_paths_are_read() {
     assert_eq!(files_of(&out), ["/a.yaml", "/generated/tracked.yaml"]);
 
     let out = harborize()
-        .args(["bump", "--harbor", HARBOR, "--image", "nginx", "--tag", "1.28"])
+        .args([
+            "bump", "--harbor", HARBOR, "--image", "nginx", "--tag", "1.28",
+        ])
         .args(["--format", "json", dir])
         .output()
         .unwrap();
     assert_eq!(code(&out), 0, "{}{}", stdout(&out), stderr(&out));
     let bumped = std::fs::read_to_string(repo.join("generated/tracked.yaml")).unwrap();
-    assert!(bumped.contains("harbor.example.com/docker-hub/library/nginx:1.28"), "{bumped}");
+    assert!(
+        bumped.contains("harbor.example.com/docker-hub/library/nginx:1.28"),
+        "{bumped}"
+    );
     assert_eq!(
         std::fs::read_to_string(repo.join("generated/untracked.yaml")).unwrap(),
         DEPLOY
@@ -377,7 +388,10 @@ fn tracked_manifests_under_ignored_paths_are_read() {
     let out = run(&["rewrite", dir, "--harbor", HARBOR, "--format", "json"]);
     assert_eq!(code(&out), 0, "{}", stdout(&out));
     let rewritten = std::fs::read_to_string(repo.join("generated/tracked.yaml")).unwrap();
-    assert!(rewritten.contains("harbor.example.com/docker-hub/library/nginx:1.27"), "{rewritten}");
+    assert!(
+        rewritten.contains("harbor.example.com/docker-hub/library/nginx:1.27"),
+        "{rewritten}"
+    );
     assert_eq!(
         std::fs::read_to_string(repo.join("generated/untracked.yaml")).unwrap(),
         DEPLOY
@@ -392,17 +406,28 @@ fn compose_images_behind_merge_keys_are_checked_and_rewritten_at_the_anchor() {
     let text = "x-common: &common\n  image: nginx:1.27\nservices:\n  web:\n    <<: *common\n  api:\n    <<: *common\n";
     let f = write(tmp.path(), "compose.yaml", text);
     let path = f.to_str().unwrap();
-    let out = run(&["check", path, "--harbor", HARBOR, "--strict", "--format", "json"]);
+    let out = run(&[
+        "check", path, "--harbor", HARBOR, "--strict", "--format", "json",
+    ]);
     assert_eq!(code(&out), 1, "{}", stdout(&out));
     let refs = json(&out)["references"].clone();
     assert_eq!(refs.as_array().unwrap().len(), 1, "{refs}");
-    assert_eq!((refs[0]["line"].as_u64(), refs[0]["kind"].as_str()), (Some(2), Some("compose")));
+    assert_eq!(
+        (refs[0]["line"].as_u64(), refs[0]["kind"].as_str()),
+        (Some(2), Some("compose"))
+    );
     assert_eq!(code(&run(&["rewrite", path, "--harbor", HARBOR])), 0);
     assert_eq!(
         std::fs::read_to_string(&f).unwrap(),
-        text.replace("nginx:1.27", "harbor.example.com/docker-hub/library/nginx:1.27")
+        text.replace(
+            "nginx:1.27",
+            "harbor.example.com/docker-hub/library/nginx:1.27"
+        )
     );
-    assert_eq!(code(&run(&["check", path, "--harbor", HARBOR, "--strict"])), 0);
+    assert_eq!(
+        code(&run(&["check", path, "--harbor", HARBOR, "--strict"])),
+        0
+    );
 }
 
 const WORKFLOW: &str = "on: [push]\njobs:\n  test:\n    runs-on: ubuntu-latest\n    container: node:20\n    services:\n      redis:\n        image: redis:7\n    steps:\n      - uses: actions/checkout@v4\n      - uses: docker://alpine:3.20\n";
@@ -416,21 +441,49 @@ fn ci_configuration_is_left_alone_unless_include_ci() {
     let repo = tmp.path();
     write(repo, ".github/workflows/test.yml", WORKFLOW);
     write(repo, ".gitlab-ci.yml", GITLAB);
-    write(repo, ".circleci/config.yml", "jobs:\n  a:\n    docker:\n      - image: cimg/base:2024.01\n");
-    write(repo, ".woodpecker/build.yaml", "steps:\n  - name: b\n    image: golang:1.22\n");
+    write(
+        repo,
+        ".circleci/config.yml",
+        "jobs:\n  a:\n    docker:\n      - image: cimg/base:2024.01\n",
+    );
+    write(
+        repo,
+        ".woodpecker/build.yaml",
+        "steps:\n  - name: b\n    image: golang:1.22\n",
+    );
     write(repo, "bitbucket-pipelines.yml", "image: node:20\n");
-    write(repo, ".drone.yml", "kind: pipeline\nsteps:\n  - name: b\n    image: golang:1.22\n");
+    write(
+        repo,
+        ".drone.yml",
+        "kind: pipeline\nsteps:\n  - name: b\n    image: golang:1.22\n",
+    );
     write(repo, "d.yaml", DEPLOY);
     let dir = repo.to_str().unwrap();
     let out = run(&["rewrite", dir, "--harbor", HARBOR, "--format", "json"]);
     assert_eq!(code(&out), 0, "{}", stdout(&out));
     let v = json(&out);
     assert_eq!(v["references"].as_array().unwrap().len(), 1, "{v}");
-    assert_eq!(std::fs::read_to_string(repo.join(".github/workflows/test.yml")).unwrap(), WORKFLOW);
-    assert_eq!(std::fs::read_to_string(repo.join(".gitlab-ci.yml")).unwrap(), GITLAB);
+    assert_eq!(
+        std::fs::read_to_string(repo.join(".github/workflows/test.yml")).unwrap(),
+        WORKFLOW
+    );
+    assert_eq!(
+        std::fs::read_to_string(repo.join(".gitlab-ci.yml")).unwrap(),
+        GITLAB
+    );
     let notes = v["notes"].to_string();
-    for what in ["GitHub Actions workflow", "GitLab CI", "CircleCI", "Woodpecker", "Bitbucket", "Drone"] {
-        assert!(notes.contains(what) && notes.contains("include_ci"), "{what}: {notes}");
+    for what in [
+        "GitHub Actions workflow",
+        "GitLab CI",
+        "CircleCI",
+        "Woodpecker",
+        "Bitbucket",
+        "Drone",
+    ] {
+        assert!(
+            notes.contains(what) && notes.contains("include_ci"),
+            "{what}: {notes}"
+        );
     }
 
     write(repo, "harborize.yaml", "include_ci: true\n");
@@ -449,7 +502,10 @@ fn ci_configuration_is_left_alone_unless_include_ci() {
         WORKFLOW
             .replace("node:20", &h("docker-hub/library/node:20"))
             .replace("redis:7", &h("docker-hub/library/redis:7"))
-            .replace("docker://alpine:3.20", &format!("docker://{}", h("docker-hub/library/alpine:3.20")))
+            .replace(
+                "docker://alpine:3.20",
+                &format!("docker://{}", h("docker-hub/library/alpine:3.20"))
+            )
     );
     assert_eq!(
         std::fs::read_to_string(repo.join(".gitlab-ci.yml")).unwrap(),
@@ -468,7 +524,11 @@ fn ci_configuration_is_left_alone_unless_include_ci() {
 fn utf16_manifests_are_reported_as_unsupported() {
     let tmp = tempfile::tempdir().unwrap();
     let encode = |text: &str, be: bool| -> Vec<u8> {
-        let mut out = if be { vec![0xFE, 0xFF] } else { vec![0xFF, 0xFE] };
+        let mut out = if be {
+            vec![0xFE, 0xFF]
+        } else {
+            vec![0xFF, 0xFE]
+        };
         for u in text.encode_utf16() {
             out.extend(if be { u.to_be_bytes() } else { u.to_le_bytes() });
         }
@@ -480,7 +540,12 @@ fn utf16_manifests_are_reported_as_unsupported() {
     std::fs::write(tmp.path().join("be.yaml"), &be).unwrap();
     std::fs::write(tmp.path().join("other.json"), encode("{\"a\": 1}", false)).unwrap();
     let dir = tmp.path().to_str().unwrap();
-    for args in [vec!["check", "--strict"], vec!["check"], vec!["rewrite"], vec!["bump", "--image", "nginx", "--tag", "2"]] {
+    for args in [
+        vec!["check", "--strict"],
+        vec!["check"],
+        vec!["rewrite"],
+        vec!["bump", "--image", "nginx", "--tag", "2"],
+    ] {
         let out = harborize()
             .args(&args)
             .args([dir, "--harbor", HARBOR, "--format", "json"])
@@ -489,7 +554,8 @@ fn utf16_manifests_are_reported_as_unsupported() {
         assert_eq!(code(&out), 2, "{args:?}: {}", stdout(&out));
         let errors = json(&out)["errors"].to_string();
         assert!(
-            errors.contains("unsupported-encoding: UTF-16LE") && errors.contains("unsupported-encoding: UTF-16BE"),
+            errors.contains("unsupported-encoding: UTF-16LE")
+                && errors.contains("unsupported-encoding: UTF-16BE"),
             "{args:?}: {errors}"
         );
         assert!(!errors.contains("other.json"), "{errors}");
@@ -503,14 +569,34 @@ fn utf16_manifests_are_reported_as_unsupported() {
 #[test]
 fn duplicate_image_keys_are_an_error() {
     let tmp = tempfile::tempdir().unwrap();
-    let text = DEPLOY.replace("# pinned\n", "# pinned\n          image: ghcr.io/evil/x:1\n");
+    let text = DEPLOY.replace(
+        "# pinned\n",
+        "# pinned\n          image: ghcr.io/evil/x:1\n",
+    );
     let f = write(tmp.path(), "d.yaml", &text);
     for verb in ["check", "rewrite"] {
-        let out = run(&[verb, f.to_str().unwrap(), "--harbor", HARBOR, "--format", "json"]);
+        let out = run(&[
+            verb,
+            f.to_str().unwrap(),
+            "--harbor",
+            HARBOR,
+            "--format",
+            "json",
+        ]);
         assert_eq!(code(&out), 2, "{verb}: {}", stdout(&out));
         let e = &json(&out)["errors"][0];
-        assert_eq!((e["line"].as_u64(), e["column"].as_u64()), (Some(11), Some(11)), "{e}");
-        assert!(e["message"].as_str().unwrap().contains("duplicate key \"image\""), "{e}");
+        assert_eq!(
+            (e["line"].as_u64(), e["column"].as_u64()),
+            (Some(11), Some(11)),
+            "{e}"
+        );
+        assert!(
+            e["message"]
+                .as_str()
+                .unwrap()
+                .contains("duplicate key \"image\""),
+            "{e}"
+        );
     }
     assert_eq!(std::fs::read_to_string(&f).unwrap(), text);
 }

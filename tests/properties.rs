@@ -173,9 +173,15 @@ fn compose_with_anchors() -> impl Strategy<Value = (String, Vec<(String, bool)>)
         let mut text = String::from("# shared settings\n");
         for (i, (r, style, _)) in anchors.iter().enumerate() {
             if flow {
-                text.push_str(&format!("x-a{i}: &a{i} {{image: {}, restart: always}}\n", quote(r, *style)));
+                text.push_str(&format!(
+                    "x-a{i}: &a{i} {{image: {}, restart: always}}\n",
+                    quote(r, *style)
+                ));
             } else {
-                text.push_str(&format!("x-a{i}: &a{i}\n  image: {} # anchor {i}\n  restart: always\n", quote(r, *style)));
+                text.push_str(&format!(
+                    "x-a{i}: &a{i}\n  image: {} # anchor {i}\n  restart: always\n",
+                    quote(r, *style)
+                ));
             }
         }
         text.push_str("services:\n");
@@ -197,7 +203,11 @@ fn compose_with_anchors() -> impl Strategy<Value = (String, Vec<(String, bool)>)
                 _ => {}
             }
         }
-        let out = anchors.into_iter().zip(used).map(|((r, _, _), u)| (r, u)).collect();
+        let out = anchors
+            .into_iter()
+            .zip(used)
+            .map(|((r, _, _), u)| (r, u))
+            .collect();
         (text, out)
     })
 }
@@ -206,15 +216,32 @@ fn compose_with_anchors() -> impl Strategy<Value = (String, Vec<(String, bool)>)
 fn path() -> impl Strategy<Value = (String, bool)> {
     prop_oneof![
         prop::sample::select(vec![
-            ".github/workflows/ci.yml", "repo/.github/workflows/release.yaml", ".gitlab-ci.yml",
-            "sub/.gitlab-ci.yaml", ".drone.yml", "bitbucket-pipelines.yml", ".circleci/config.yml",
-            ".woodpecker.yml", ".woodpecker/build.yaml", "x/.woodpecker/test.yml",
-        ]).prop_map(|p| (p.to_string(), true)),
+            ".github/workflows/ci.yml",
+            "repo/.github/workflows/release.yaml",
+            ".gitlab-ci.yml",
+            "sub/.gitlab-ci.yaml",
+            ".drone.yml",
+            "bitbucket-pipelines.yml",
+            ".circleci/config.yml",
+            ".woodpecker.yml",
+            ".woodpecker/build.yaml",
+            "x/.woodpecker/test.yml",
+        ])
+        .prop_map(|p| (p.to_string(), true)),
         prop::sample::select(vec![
-            "workflows/ci.yml", ".github/ci.yml", ".github/workflows/nested/ci.yml", "gitlab-ci.yml",
-            "drone.yml", "circleci/config.yml", ".circleci/other.yml", "woodpecker/x.yml",
-            "values.yaml", "compose.yaml", ".github/workflows/ci.json",
-        ]).prop_map(|p| (p.to_string(), false)),
+            "workflows/ci.yml",
+            ".github/ci.yml",
+            ".github/workflows/nested/ci.yml",
+            "gitlab-ci.yml",
+            "drone.yml",
+            "circleci/config.yml",
+            ".circleci/other.yml",
+            "woodpecker/x.yml",
+            "values.yaml",
+            "compose.yaml",
+            ".github/workflows/ci.json",
+        ])
+        .prop_map(|p| (p.to_string(), false)),
     ]
 }
 

@@ -735,15 +735,23 @@ mod tests {
         assert_eq!((e.line, e.column), (3, 1), "{e}");
         // CRLF stays one break.
         let s = parse("a: 1\r\nimage: x\r\n").unwrap();
-        assert_eq!(s.documents[0].get("image").unwrap().as_scalar().unwrap().line, 2);
+        assert_eq!(
+            s.documents[0]
+                .get("image")
+                .unwrap()
+                .as_scalar()
+                .unwrap()
+                .line,
+            2
+        );
     }
 
     /// Issue #12 item 18: YAML requires unique keys; two `image:` keys are an error at
     /// the second, in small and large mappings.
     #[test]
     fn duplicate_keys_are_an_error() {
-        let e = parse("containers:\n  - name: a\n    image: nginx:1\n    image: evil:2\n")
-            .unwrap_err();
+        let e =
+            parse("containers:\n  - name: a\n    image: nginx:1\n    image: evil:2\n").unwrap_err();
         assert_eq!((e.line, e.column), (4, 5), "{e}");
         assert!(e.message.contains("duplicate key \"image\""), "{e}");
         assert!(e.message.contains("first at line 3"), "{e}");
