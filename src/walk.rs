@@ -88,6 +88,15 @@ pub fn walk_each(paths: &[PathBuf], mut emit: impl FnMut(Walked)) {
 /// (`root` joined with the rest of the path): empty outside a git work tree. Only regular
 /// files that are still on disk: gitlinks (submodules) and symlinks are not files to edit.
 fn tracked_files_under(root: &Path) -> Vec<PathBuf> {
+    // Starting libgit2 loads OpenSSL and its CA bundle (tens of milliseconds, megabytes):
+    // only pay for it when a `.git` above says there is an index to read.
+    let in_work_tree = root.canonicalize().is_ok_and(|abs| {
+        abs.ancestors()
+            .any(|dir| std::fs::symlink_metadata(dir.join(".git")).is_ok())
+    });
+    if !in_work_tree {
+        return Vec::new();
+    }
     let Ok(repo) = git2::Repository::discover(root) else {
         return Vec::new();
     };
