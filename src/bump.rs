@@ -272,6 +272,10 @@ fn plan_file(
     opts: BumpOptions,
 ) -> (FileResult, Option<NewText>) {
     let result = FileResult::new(path);
+    if let Some(note) = crate::engine::ci_skipped(path, mapper) {
+        let note = Some(note);
+        return (FileResult { note, ..result }, None);
+    }
     if opts.write {
         // Temporary files a killed run left beside this one go before anything is written.
         fsio::sweep_stale_temps_beside(path);
@@ -298,6 +302,9 @@ fn plan_file(
         Content::NotUtf8 => {
             let note = Some("not UTF-8, skipped".into());
             return (FileResult { note, ..result }, None);
+        }
+        Content::Utf16 { text, big_endian } => {
+            return (crate::engine::utf16_result(result, &text, big_endian), None)
         }
     };
     if walk::is_helm_template(path, &text) {

@@ -44,6 +44,11 @@ pub struct ConfigFile {
     /// How verify and scan talk to Harbor's registry API.
     #[serde(default)]
     pub registry: Option<RegistrySection>,
+    /// Also rewrite CI configuration (GitHub Actions workflows, `.gitlab-ci.yml`,
+    /// `.drone.yml`, `bitbucket-pipelines.yml`, `.circleci/config.yml`, Woodpecker). Off by
+    /// default: CI runners often cannot reach the cluster's Harbor.
+    #[serde(default)]
+    pub include_ci: bool,
 }
 
 #[derive(Debug, Clone, Default, Deserialize, Serialize, JsonSchema)]
@@ -117,6 +122,8 @@ pub struct Config {
     pub max_file_size: u64,
     /// `registry.token_realms`: other hosts trusted with the registry credentials.
     pub token_realms: Vec<String>,
+    /// Read CI configuration too (`include_ci`).
+    pub include_ci: bool,
 }
 
 impl Config {
@@ -175,6 +182,7 @@ impl Config {
                 .into_iter()
                 .map(|h| h.to_ascii_lowercase())
                 .collect(),
+            include_ci: user.include_ci,
         };
         config.validate()?;
         Ok(config)

@@ -78,6 +78,34 @@ fn may_hold_references(text: &str) -> bool {
         .any(|w| memchr::memmem::find(bytes, w.as_bytes()).is_some())
 }
 
+/// Why a CI configuration file is left alone (unless `include_ci: true`): its images are
+/// pulled by CI runners, which often cannot reach the cluster's Harbor.
+pub fn ci_skipped(path: &Path, mapper: &Mapper) -> Option<String> {
+    let format = locate::ci_format(path).filter(|_| !mapper.include_ci())?;
+    Some(format!(
+        "{} (CI configuration), left alone; set include_ci: true in harborize.yaml to include it",
+        format.name()
+    ))
+}
+
+/// A UTF-16 file: nothing to say when it cannot hold a reference; otherwise an error
+/// (`unsupported-encoding`), so that `check` fails rather than pass over references it
+/// cannot edit.
+pub fn utf16_result(result: FileResult, text: &str, big_endian: bool) -> FileResult {
+    if !may_hold_references(text) {
+        return result;
+    }
+    let encoding = if big_endian { "UTF-16BE" } else { "UTF-16LE" };
+    result.fail(
+        None,
+        None,
+        format!(
+            "unsupported-encoding: {encoding} (with a byte-order mark); harborize reads and \
+             writes UTF-8 only: convert the file (iconv -f UTF-16 -t UTF-8)"
+        ),
+    )
+}
+
 /// A unified diff of one file's change, with git-style `a/` and `b/` headers.
 pub fn unified_diff(display: &str, old: &str, new: &str) -> String {
     let name = display.trim_start_matches("./").trim_start_matches('/');
@@ -114,6 +142,12 @@ pub fn process_file_pinned(
 ) -> FileResult {
     let opts = run.plan;
     let result = FileResult::new(path);
+    if let Some(note) = ci_skipped(path, mapper) {
+        return FileResult {
+            note: Some(note),
+            ..result
+        };
+    }
     if run.write {
         // Temporary files a killed run left beside this one go before anything is written.
         fsio::sweep_stale_temps_beside(path);
@@ -142,6 +176,7 @@ pub fn process_file_pinned(
                 ..result
             }
         }
+        Content::Utf16 { text, big_endian } => return utf16_result(result, &text, big_endian),
     };
     if walk::is_helm_template(path, &text) {
         return FileResult {

@@ -6,6 +6,12 @@
 //! keys; also inside Flux HelmRelease and Argo CD Application), docker-compose services,
 //! and hints (env vars named like images, `--*image=` arguments). It reports sites; it
 //! does not decide anything about them.
+//!
+//! Files are classified by what they are before their shape is trusted ([`Class`]): CI
+//! configuration (GitHub Actions workflows, GitLab CI, Drone, Bitbucket Pipelines,
+//! CircleCI, Woodpecker) has `image:` keys too, but its jobs run on CI runners that often
+//! cannot reach the cluster's Harbor, so it is known by its path and left alone unless
+//! `include_ci: true` asks for it (then its own places are read: [`Kind::Ci`]).
 
 use std::ops::Range;
 use std::path::Path;
@@ -22,6 +28,115 @@ pub enum Kind {
     Helm,
     Compose,
     Hint,
+    /// A CI job's image (only with `include_ci: true`).
+    Ci,
+}
+
+/// What a file (or one document of it) is, which decides the rules that find its images.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Class {
+    /// A Kubernetes object: `apiVersion` and `kind`.
+    Kubernetes,
+    /// A kustomization (by `kind` or by file name).
+    Kustomization,
+    /// A docker-compose file (`services:` of service mappings).
+    Compose,
+    /// CI configuration, known by its path.
+    Ci(CiFormat),
+    /// Any other mapping: read as Helm values.
+    HelmValues,
+    /// Anything else (a sequence, a scalar).
+    Other,
+}
+
+/// The CI formats recognized by path.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum CiFormat {
+    GitHubActions,
+    GitLab,
+    Drone,
+    Bitbucket,
+    CircleCi,
+    Woodpecker,
+}
+
+impl CiFormat {
+    /// The format's name, for messages.
+    pub fn name(self) -> &'static str {
+        match self {
+            CiFormat::GitHubActions => "GitHub Actions workflow",
+            CiFormat::GitLab => "GitLab CI configuration",
+            CiFormat::Drone => "Drone pipeline",
+            CiFormat::Bitbucket => "Bitbucket Pipelines configuration",
+            CiFormat::CircleCi => "CircleCI configuration",
+            CiFormat::Woodpecker => "Woodpecker pipeline",
+        }
+    }
+}
+
+/// The CI format a path is the configuration of, if any: decided by path alone (these
+/// files are found by their CI system by path, whatever their content).
+pub fn ci_format(path: &Path) -> Option<CiFormat> {
+    let name = path.file_name()?.to_str()?;
+    let parent = path
+        .parent()
+        .and_then(|p| p.file_name())
+        .and_then(|n| n.to_str());
+    let grandparent = path
+        .parent()
+        .and_then(Path::parent)
+        .and_then(|p| p.file_name())
+        .and_then(|n| n.to_str());
+    let yaml = name.ends_with(".yml") || name.ends_with(".yaml");
+    match name {
+        ".gitlab-ci.yml" | ".gitlab-ci.yaml" => return Some(CiFormat::GitLab),
+        ".drone.yml" | ".drone.yaml" => return Some(CiFormat::Drone),
+        "bitbucket-pipelines.yml" | "bitbucket-pipelines.yaml" => return Some(CiFormat::Bitbucket),
+        ".woodpecker.yml" | ".woodpecker.yaml" => return Some(CiFormat::Woodpecker),
+        "config.yml" | "config.yaml" if parent == Some(".circleci") => {
+            return Some(CiFormat::CircleCi)
+        }
+        _ => {}
+    }
+    if yaml && parent == Some("workflows") && grandparent == Some(".github") {
+        return Some(CiFormat::GitHubActions);
+    }
+    if yaml && parent == Some(".woodpecker") {
+        return Some(CiFormat::Woodpecker);
+    }
+    None
+}
+
+/// Classify one document of the file at `path`.
+pub fn classify(path: &Path, stream: &Stream, doc: &Node) -> Class {
+    if let Some(ci) = ci_format(path) {
+        return Class::Ci(ci);
+    }
+    let api = doc.get_str("apiVersion").unwrap_or("");
+    let kind = doc.get_str("kind").unwrap_or("");
+    if !api.is_empty() && !kind.is_empty() {
+        return match kind {
+            "Kustomization" | "Component" if api.starts_with("kustomize.config.k8s.io") => {
+                Class::Kustomization
+            }
+            _ => Class::Kubernetes,
+        };
+    }
+    let file_name = path.file_name().and_then(|n| n.to_str()).unwrap_or("");
+    let is_kustomization_name = matches!(
+        file_name,
+        "kustomization.yaml" | "kustomization.yml" | "Kustomization"
+    );
+    if is_kustomization_name && doc.as_map().is_some() {
+        return Class::Kustomization;
+    }
+    if is_compose(stream, doc) {
+        return Class::Compose;
+    }
+    match doc {
+        Node::Map(_) => Class::HelmValues,
+        _ => Class::Other,
+    }
 }
 
 /// One scalar that carries (part of) a reference.
@@ -106,28 +221,35 @@ struct Embed<'a> {
     owner: usize,
 }
 
+/// What makes a site distinct: its anchor field (owner, offset) and, for an image map, its
+/// tag field.
+type SiteKey = (usize, usize, Option<(usize, usize)>);
+
 struct Walker<'a> {
     text: &'a str,
     stream: &'a Stream,
     embed: Option<Embed<'a>>,
     values_roots: Vec<*const Node>,
     out: &'a mut Vec<Site>,
-    seen: std::collections::HashSet<(usize, usize)>,
+    seen: std::collections::HashSet<SiteKey>,
+    /// Anchored collections already walked through an alias or merge key: each is
+    /// walked once however many aliases name it (alias bombs stay linear).
+    walked_anchors: std::collections::HashSet<usize>,
 }
 
 /// Locate references in a parsed stream.
 pub fn locate(path: &Path, text: &str, stream: &Stream) -> Located {
     let mut located = Located::default();
-    let file_name = path.file_name().and_then(|n| n.to_str()).unwrap_or("");
     for doc in &stream.documents {
-        locate_document(file_name, text, stream, doc, None, &mut located);
+        let class = classify(path, stream, doc);
+        locate_document(class, text, stream, doc, None, &mut located);
     }
     located.sites.sort_by_key(|s| (s.line, s.column));
     located
 }
 
 fn locate_document(
-    file_name: &str,
+    class: Class,
     text: &str,
     stream: &Stream,
     doc: &Node,
@@ -141,6 +263,7 @@ fn locate_document(
         values_roots: Vec::new(),
         out: &mut located.sites,
         seen: Default::default(),
+        walked_anchors: Default::default(),
     };
     let api = doc.get_str("apiVersion").unwrap_or("");
     let kind = doc.get_str("kind").unwrap_or("");
@@ -148,11 +271,13 @@ fn locate_document(
         walker.walk(doc, Mode::Values, "");
         return;
     }
-    if !api.is_empty() && !kind.is_empty() {
-        match kind {
-            "Kustomization" | "Component" if api.starts_with("kustomize.config.k8s.io") => {
-                walker.kustomization(doc);
-            }
+    match class {
+        Class::Kustomization => walker.kustomization(doc),
+        Class::Compose => walker.compose(doc),
+        Class::Ci(format) => walker.ci(doc, format),
+        Class::HelmValues => walker.walk(doc, Mode::Values, ""),
+        Class::Other => walker.walk(doc, Mode::Manifest, ""),
+        Class::Kubernetes => match kind {
             "Kustomization" if api.starts_with("kustomize.toolkit.fluxcd.io") => {
                 if let Some(images) = doc.get("spec").and_then(|s| s.get("images")) {
                     walker.kustomize_images(images, false);
@@ -179,28 +304,13 @@ fn locate_document(
                 walker.walk(doc, Mode::Manifest, "");
             }
             _ => walker.walk(doc, Mode::Manifest, ""),
-        }
-        return;
-    }
-    let is_kustomization_name = matches!(
-        file_name,
-        "kustomization.yaml" | "kustomization.yml" | "Kustomization"
-    );
-    if is_kustomization_name && doc.as_map().is_some() {
-        walker.kustomization(doc);
-        return;
-    }
-    if is_compose(doc) {
-        walker.compose(doc);
-        return;
-    }
-    match doc {
-        Node::Map(_) => walker.walk(doc, Mode::Values, ""),
-        _ => walker.walk(doc, Mode::Manifest, ""),
+        },
     }
 }
 
-fn is_compose(doc: &Node) -> bool {
+/// A compose file's shape: every service a mapping (written out, aliased, or merged from
+/// an `x-` extension with `<<:`), and one with an `image` or a `build`.
+fn is_compose(stream: &Stream, doc: &Node) -> bool {
     doc.get("services")
         .and_then(Node::as_map)
         .is_some_and(|svcs| {
@@ -208,9 +318,9 @@ fn is_compose(doc: &Node) -> bool {
                 && svcs
                     .iter()
                     .all(|(_, v)| v.as_map().is_some() || matches!(v, Node::Alias(_)))
-                && svcs
-                    .iter()
-                    .any(|(_, v)| v.get("image").is_some() || v.get("build").is_some())
+                && svcs.iter().any(|(_, v)| {
+                    stream.lookup(v, "image").is_some() || stream.lookup(v, "build").is_some()
+                })
         })
 }
 
@@ -273,8 +383,16 @@ impl<'a> Walker<'a> {
     }
 
     fn push(&mut self, kind: Kind, shape: Shape, anchor: &Field) {
-        // An anchored scalar reached through several aliases is one site.
-        if !self.seen.insert((anchor.owner, anchor.value_range.start)) {
+        // An anchored scalar reached through several aliases is one site. An image map
+        // merged (`<<: *defaults`) under its own tag is another reference to the same name.
+        let tag = match &shape {
+            Shape::HelmMap { tag: Some(t), .. } => Some((t.owner, t.value_range.start)),
+            _ => None,
+        };
+        if !self
+            .seen
+            .insert((anchor.owner, anchor.value_range.start, tag))
+        {
             return;
         }
         let flux_name_setter = anchor
@@ -378,8 +496,8 @@ impl<'a> Walker<'a> {
                         }
                     }
                     match kk {
-                        "env" => self.env_hints(v),
-                        "args" | "command" => self.arg_hints(v),
+                        "env" => self.env_hints(self.stream.deref(v)),
+                        "args" | "command" => self.arg_hints(self.stream.deref(v)),
                         _ => {}
                     }
                     self.walk(v, mode, kk);
@@ -390,14 +508,26 @@ impl<'a> Walker<'a> {
                     self.walk(item, mode, key);
                 }
             }
-            _ => {}
+            // An aliased mapping or sequence (`<<: *common`, `containers: *list`): its
+            // images are references too, edited at the anchor.
+            Node::Alias(id) => {
+                if let Some(anchored) = self.stream.collection(*id) {
+                    if self.walked_anchors.insert(*id) {
+                        self.walk(anchored, mode, key);
+                    }
+                }
+            }
+            Node::Scalar(_) => {}
         }
     }
 
     /// A Helm image map; returns true when `node` is one (and its sites were pushed).
     fn helm_map(&mut self, node: &'a Node, key: &str) -> bool {
+        let stream = self.stream;
         let str_field = |name: &str| -> Option<&'a Scalar> {
-            node.get(name).and_then(|v| self.string_scalar(v))
+            stream
+                .lookup(node, name)
+                .and_then(|v| self.string_scalar(v))
         };
         let repository = str_field("repository");
         let image = str_field("image");
@@ -405,11 +535,16 @@ impl<'a> Walker<'a> {
         let tag = str_field("tag");
         let digest = str_field("digest")
             .or_else(|| str_field("sha"))
-            .or_else(|| node.get("digest").and_then(|v| self.string_or_empty(v)));
+            .or_else(|| {
+                stream
+                    .lookup(node, "digest")
+                    .and_then(|v| self.string_or_empty(v))
+            });
         let image_key = key == "image" || key.ends_with("Image") || key.ends_with("image");
         // Presence decides the shape (`tag: ""` still makes an image map); values decide edits.
         let has = |k: &str| {
-            node.get(k)
+            stream
+                .lookup(node, k)
                 .is_some_and(|v| matches!(v, Node::Scalar(_) | Node::Alias(_)))
         };
         let has_repo_map =
@@ -496,10 +631,70 @@ impl<'a> Walker<'a> {
 
     fn compose(&mut self, doc: &'a Node) {
         for (_, svc) in doc.get("services").and_then(Node::as_map).unwrap_or(&[]) {
-            if let Some(s) = svc.get("image").and_then(|v| self.string_scalar(v)) {
+            let image = self.stream.lookup(svc, "image");
+            if let Some(s) = image.and_then(|v| self.string_scalar(v)) {
                 let f = self.field(s);
                 self.push(Kind::Compose, Shape::Whole(f.clone()), &f);
             }
+        }
+    }
+
+    /// CI configuration (read only with `include_ci: true`): every `image:` string as in
+    /// manifests, plus the formats' own places: `image: {name: …}` (GitLab, Bitbucket),
+    /// GitLab `services:` entries, GitHub `container: REF` and `uses: docker://REF`.
+    fn ci(&mut self, doc: &'a Node, format: CiFormat) {
+        let first = self.out.len();
+        self.walk(doc, Mode::Manifest, "");
+        self.ci_places(doc, format);
+        for site in &mut self.out[first..] {
+            site.kind = Kind::Ci;
+        }
+    }
+
+    fn ci_places(&mut self, node: &'a Node, format: CiFormat) {
+        match node {
+            Node::Map(entries) => {
+                for (k, v) in entries {
+                    let key = k.as_scalar().map_or("", |s| s.value.as_str());
+                    match (key, format) {
+                        ("image", _) => self.ci_named(v),
+                        ("services", CiFormat::GitLab) => {
+                            for item in v.as_seq().unwrap_or(&[]) {
+                                self.ci_whole(item);
+                                self.ci_named(item);
+                            }
+                        }
+                        ("container", CiFormat::GitHubActions) => self.ci_whole(v),
+                        ("uses", CiFormat::GitHubActions) => {
+                            if let Some(s) = self.string_scalar(v) {
+                                if s.value.starts_with("docker://") {
+                                    let f = Self::sub_field(&self.field(s), "docker://".len());
+                                    self.push(Kind::Ci, Shape::Whole(f.clone()), &f);
+                                }
+                            }
+                        }
+                        _ => {}
+                    }
+                    self.ci_places(v, format);
+                }
+            }
+            Node::Seq(items) => items.iter().for_each(|i| self.ci_places(i, format)),
+            _ => {}
+        }
+    }
+
+    /// A whole reference in a string scalar.
+    fn ci_whole(&mut self, node: &'a Node) {
+        if let Some(s) = self.string_scalar(node) {
+            let f = self.field(s);
+            self.push(Kind::Ci, Shape::Whole(f.clone()), &f);
+        }
+    }
+
+    /// `{name: REF, …}` (GitLab and Bitbucket image and service maps).
+    fn ci_named(&mut self, node: &'a Node) {
+        if let Some(name) = self.stream.lookup(node, "name") {
+            self.ci_whole(name);
         }
     }
 
@@ -683,6 +878,7 @@ impl<'a> Walker<'a> {
                 values_roots: Vec::new(),
                 out: &mut inner_sites,
                 seen: Default::default(),
+                walked_anchors: Default::default(),
             };
             for doc in &inner.documents {
                 w.json6902_images(doc);
@@ -783,6 +979,51 @@ mod tests {
             &text[repository.file_range.clone().unwrap()],
             "ghcr.io/org/app"
         );
+    }
+
+    /// Issue #12 item 15: images reached through merge keys and aliases are references,
+    /// found once, at the anchor.
+    #[test]
+    fn compose_merge_keys_and_aliases_reach_the_anchored_image() {
+        let text = "x-common: &common\n  image: nginx:1.27\n  restart: always\nx-svc: &svc {image: 'redis:7'}\nservices:\n  web:\n    <<: *common\n    ports: ['80:80']\n  worker:\n    <<: [*common]\n  cache: *svc\n  own:\n    <<: *common\n    image: busybox:1.36\n";
+        let s = sites("compose.yaml", text);
+        let got: Vec<(Kind, &str, usize)> = s.iter().map(|s| (s.kind, whole(s), s.line)).collect();
+        assert_eq!(
+            got,
+            vec![
+                (Kind::Compose, "nginx:1.27", 2),
+                (Kind::Compose, "redis:7", 4),
+                (Kind::Compose, "busybox:1.36", 14),
+            ]
+        );
+        let Shape::Whole(f) = &s[0].shape else {
+            panic!()
+        };
+        assert_eq!(&text[f.file_range.clone().unwrap()], "nginx:1.27");
+    }
+
+    #[test]
+    fn merge_keys_in_manifests_and_helm_values_are_followed() {
+        let text = "apiVersion: v1\nkind: Pod\nspec:\n  initContainers:\n    - &base {name: a, image: 'nginx:1.27'}\n  containers:\n    - <<: *base\n      name: b\n";
+        let s = sites("pod.yaml", text);
+        assert_eq!(s.len(), 1);
+        assert_eq!(whole(&s[0]), "nginx:1.27");
+
+        let text = "defaults: &img\n  registry: docker.io\n  repository: bitnami/redis\nredis:\n  image:\n    <<: *img\n    tag: 7.2\n";
+        let s = sites("values.yaml", text);
+        assert_eq!(s.len(), 2, "the defaults, and the image that merges them");
+        let Shape::HelmMap {
+            registry,
+            repository,
+            tag,
+            ..
+        } = &s[1].shape
+        else {
+            panic!()
+        };
+        assert_eq!(registry.as_ref().unwrap().line, 2);
+        assert_eq!(repository.line, 3);
+        assert_eq!(tag.as_ref().unwrap().value, "7.2");
     }
 
     #[test]

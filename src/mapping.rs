@@ -37,6 +37,9 @@ pub struct Mapper {
     rules: Vec<(Regex, String)>,
     /// Config `registry.token_realms`, carried to the registry client of verify and scan.
     token_realms: Vec<String>,
+    /// CI configuration is read too (`include_ci`): which files hold references is part
+    /// of where references go, and this is the one value every file's run is given.
+    include_ci: bool,
 }
 
 impl Mapper {
@@ -81,6 +84,7 @@ impl Mapper {
             exclude_patterns: config.exclude.clone(),
             rules,
             token_realms: config.token_realms.clone(),
+            include_ci: config.include_ci,
         }
     }
 
@@ -91,6 +95,11 @@ impl Mapper {
     /// Hosts besides Harbor's own that may receive the registry credentials as token realms.
     pub fn token_realms(&self) -> &[String] {
         &self.token_realms
+    }
+
+    /// Whether CI configuration files are read (`include_ci: true`).
+    pub fn include_ci(&self) -> bool {
+        self.include_ci
     }
 
     /// The upstream name with registry aliases resolved (`registry-1.docker.io/nginx` →

@@ -5,6 +5,11 @@
 //! explicitly (pre-commit passes staged files) are always read. Symlinks are never
 //! followed: editing through one would replace the link with a file, and one that leads
 //! out of the tree must not be touched at all.
+//!
+//! Ignore rules apply to untracked files only, as in git: a manifest that was added on
+//! purpose under an ignored path (`git add -f generated/x.yaml`) is deployed like any
+//! other, so it is read too. Inside a git work tree the index is read once per walked
+//! directory and its tracked files that the walker left out are added.
 
 use std::path::{Path, PathBuf};
 
@@ -55,12 +60,83 @@ pub fn walk_each(paths: &[PathBuf], mut emit: impl FnMut(Walked)) {
             continue;
         }
         let walker = builder(root).sort_by_file_name(|a, b| a.cmp(b)).build();
+        let tracked = tracked_files_under(root);
+        // Tracked files the walker skips are merged in at their place in the sorted order.
+        let mut seen = std::collections::HashSet::new();
+        let mut walked = Vec::new();
         for entry in walker {
             if let Some(w) = classify(root, entry) {
-                emit(w);
+                if tracked.is_empty() {
+                    emit(w);
+                } else {
+                    seen.insert(w.path().to_path_buf());
+                    walked.push(w);
+                }
             }
         }
+        if tracked.is_empty() {
+            continue;
+        }
+        let skipped = tracked.into_iter().filter(|p| !seen.contains(p));
+        walked.extend(skipped.map(Walked::File).collect::<Vec<_>>());
+        walked.sort_by(|a, b| a.path().cmp(b.path()));
+        walked.into_iter().for_each(&mut emit);
     }
+}
+
+/// Manifest files in git's index under the directory `root`, as the walker would name them
+/// (`root` joined with the rest of the path): empty outside a git work tree. Only regular
+/// files that are still on disk: gitlinks (submodules) and symlinks are not files to edit.
+fn tracked_files_under(root: &Path) -> Vec<PathBuf> {
+    // Starting libgit2 loads OpenSSL and its CA bundle (tens of milliseconds, megabytes):
+    // only pay for it when a `.git` above says there is an index to read.
+    let in_work_tree = root.canonicalize().is_ok_and(|abs| {
+        abs.ancestors()
+            .any(|dir| std::fs::symlink_metadata(dir.join(".git")).is_ok())
+    });
+    if !in_work_tree {
+        return Vec::new();
+    }
+    let Ok(repo) = git2::Repository::discover(root) else {
+        return Vec::new();
+    };
+    let (Some(workdir), Ok(index)) = (repo.workdir(), repo.index()) else {
+        return Vec::new();
+    };
+    let (Ok(workdir), Ok(abs_root)) = (workdir.canonicalize(), root.canonicalize()) else {
+        return Vec::new();
+    };
+    let Ok(prefix) = abs_root.strip_prefix(&workdir) else {
+        return Vec::new();
+    };
+    const REGULAR: u32 = 0o100_000;
+    let mut out = Vec::new();
+    for entry in index.iter() {
+        if entry.mode & 0o170_000 != REGULAR {
+            continue;
+        }
+        let Ok(rel) = std::str::from_utf8(&entry.path) else {
+            continue;
+        };
+        let Ok(under) = Path::new(rel).strip_prefix(prefix) else {
+            continue;
+        };
+        // The walker never enters version-control directories; neither does this.
+        if under
+            .components()
+            .any(|c| matches!(c.as_os_str().to_str(), Some(".git" | ".hg" | ".svn")))
+        {
+            continue;
+        }
+        let path = root.join(under);
+        if has_manifest_extension(&path)
+            && !is_config_file(&path)
+            && std::fs::symlink_metadata(&path).is_ok_and(|m| m.is_file())
+        {
+            out.push(path);
+        }
+    }
+    out
 }
 
 /// harborize's own config file is not a manifest (its `scan.allow[].image` globs are not
@@ -170,14 +246,26 @@ pub fn walk_parallel(paths: &[PathBuf], threads: usize, visit: &(dyn Fn(usize, W
             );
             continue;
         }
+        let tracked = tracked_files_under(root);
+        let seen = std::sync::Mutex::new(std::collections::HashSet::new());
+        let (tracked, seen) = (&tracked, &seen);
         builder(root).threads(threads).build_parallel().run(|| {
             Box::new(move |entry| {
                 if let Some(w) = classify(root, entry) {
+                    if !tracked.is_empty() {
+                        seen.lock()
+                            .expect("no panics while holding the lock")
+                            .insert(w.path().to_path_buf());
+                    }
                     visit(i, w);
                 }
                 ignore::WalkState::Continue
             })
         });
+        let seen = seen.lock().expect("no panics while holding the lock");
+        for path in tracked.iter().filter(|p| !seen.contains(*p)) {
+            visit(i, Walked::File(path.clone()));
+        }
     }
 }
 

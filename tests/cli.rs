@@ -321,6 +321,286 @@ fn symlinks_ignored_files_binary_and_non_utf8_are_left_alone() {
     );
 }
 
+/// Issue #12 item 8: ignore rules apply to untracked files only. A manifest added on
+/// purpose under an ignored path (`git add -f`) is read by check, rewrite and bump; an
+/// untracked file beside it stays ignored.
+#[test]
+fn tracked_manifests_under_ignored_paths_are_read() {
+    let tmp = tempfile::tempdir().unwrap();
+    let repo = tmp.path();
+    let git = |args: &[&str]| {
+        let out = std::process::Command::new("git")
+            .current_dir(repo)
+            .env_clear()
+            .env("PATH", std::env::var("PATH").unwrap_or_default())
+            .env("HOME", repo)
+            .env("GIT_CONFIG_NOSYSTEM", "1")
+            .args(args)
+            .output()
+            .expect("git runs");
+        assert!(out.status.success(), "git {args:?}: {}", stderr(&out));
+    };
+    git(&["init", "--quiet"]);
+    write(repo, ".gitignore", "generated/\n");
+    write(repo, "a.yaml", DEPLOY);
+    write(repo, "generated/tracked.yaml", DEPLOY);
+    write(repo, "generated/untracked.yaml", DEPLOY);
+    git(&["add", "a.yaml", ".gitignore"]);
+    git(&["add", "-f", "generated/tracked.yaml"]);
+    let dir = repo.to_str().unwrap();
+    let files_of = |out: &std::process::Output| -> Vec<String> {
+        json(out)["references"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|r| {
+                r["file"]
+                    .as_str()
+                    .unwrap()
+                    .trim_start_matches(dir)
+                    .to_string()
+            })
+            .collect()
+    };
+    let out = run(&["check", dir, "--harbor", HARBOR, "--format", "json"]);
+    assert_eq!(code(&out), 1, "{}", stdout(&out));
+    assert_eq!(files_of(&out), ["/a.yaml", "/generated/tracked.yaml"]);
+
+    let out = harborize()
+        .args([
+            "bump", "--harbor", HARBOR, "--image", "nginx", "--tag", "1.28",
+        ])
+        .args(["--format", "json", dir])
+        .output()
+        .unwrap();
+    assert_eq!(code(&out), 0, "{}{}", stdout(&out), stderr(&out));
+    let bumped = std::fs::read_to_string(repo.join("generated/tracked.yaml")).unwrap();
+    assert!(
+        bumped.contains("harbor.example.com/docker-hub/library/nginx:1.28"),
+        "{bumped}"
+    );
+    assert_eq!(
+        std::fs::read_to_string(repo.join("generated/untracked.yaml")).unwrap(),
+        DEPLOY
+    );
+
+    write(repo, "generated/tracked.yaml", DEPLOY);
+    let out = run(&["rewrite", dir, "--harbor", HARBOR, "--format", "json"]);
+    assert_eq!(code(&out), 0, "{}", stdout(&out));
+    let rewritten = std::fs::read_to_string(repo.join("generated/tracked.yaml")).unwrap();
+    assert!(
+        rewritten.contains("harbor.example.com/docker-hub/library/nginx:1.27"),
+        "{rewritten}"
+    );
+    assert_eq!(
+        std::fs::read_to_string(repo.join("generated/untracked.yaml")).unwrap(),
+        DEPLOY
+    );
+}
+
+/// Issue #12 item 15: an image reached through a compose merge key (`<<: *common`) is a
+/// reference: `check --strict` sees it, and `rewrite` edits it once, at the anchor.
+#[test]
+fn compose_images_behind_merge_keys_are_checked_and_rewritten_at_the_anchor() {
+    let tmp = tempfile::tempdir().unwrap();
+    let text = "x-common: &common\n  image: nginx:1.27\nservices:\n  web:\n    <<: *common\n  api:\n    <<: *common\n";
+    let f = write(tmp.path(), "compose.yaml", text);
+    let path = f.to_str().unwrap();
+    let out = run(&[
+        "check", path, "--harbor", HARBOR, "--strict", "--format", "json",
+    ]);
+    assert_eq!(code(&out), 1, "{}", stdout(&out));
+    let refs = json(&out)["references"].clone();
+    assert_eq!(refs.as_array().unwrap().len(), 1, "{refs}");
+    assert_eq!(
+        (refs[0]["line"].as_u64(), refs[0]["kind"].as_str()),
+        (Some(2), Some("compose"))
+    );
+    assert_eq!(code(&run(&["rewrite", path, "--harbor", HARBOR])), 0);
+    assert_eq!(
+        std::fs::read_to_string(&f).unwrap(),
+        text.replace(
+            "nginx:1.27",
+            "harbor.example.com/docker-hub/library/nginx:1.27"
+        )
+    );
+    assert_eq!(
+        code(&run(&["check", path, "--harbor", HARBOR, "--strict"])),
+        0
+    );
+}
+
+const WORKFLOW: &str = "on: [push]\njobs:\n  test:\n    runs-on: ubuntu-latest\n    container: node:20\n    services:\n      redis:\n        image: redis:7\n    steps:\n      - uses: actions/checkout@v4\n      - uses: docker://alpine:3.20\n";
+const GITLAB: &str = "image: python:3.12\nservices:\n  - postgres:16\n  - name: ghcr.io/org/db:1\n    alias: db\ntest:\n  image:\n    name: ghcr.io/org/tester:1.0\n  script: [pytest]\n";
+
+/// Issue #12 item 16: CI configuration is not Helm values. Known CI files are left alone
+/// by default (CI runners often cannot reach Harbor) and read with `include_ci: true`.
+#[test]
+fn ci_configuration_is_left_alone_unless_include_ci() {
+    let tmp = tempfile::tempdir().unwrap();
+    let repo = tmp.path();
+    write(repo, ".github/workflows/test.yml", WORKFLOW);
+    write(repo, ".gitlab-ci.yml", GITLAB);
+    write(
+        repo,
+        ".circleci/config.yml",
+        "jobs:\n  a:\n    docker:\n      - image: cimg/base:2024.01\n",
+    );
+    write(
+        repo,
+        ".woodpecker/build.yaml",
+        "steps:\n  - name: b\n    image: golang:1.22\n",
+    );
+    write(repo, "bitbucket-pipelines.yml", "image: node:20\n");
+    write(
+        repo,
+        ".drone.yml",
+        "kind: pipeline\nsteps:\n  - name: b\n    image: golang:1.22\n",
+    );
+    write(repo, "d.yaml", DEPLOY);
+    let dir = repo.to_str().unwrap();
+    let out = run(&["rewrite", dir, "--harbor", HARBOR, "--format", "json"]);
+    assert_eq!(code(&out), 0, "{}", stdout(&out));
+    let v = json(&out);
+    assert_eq!(v["references"].as_array().unwrap().len(), 1, "{v}");
+    assert_eq!(
+        std::fs::read_to_string(repo.join(".github/workflows/test.yml")).unwrap(),
+        WORKFLOW
+    );
+    assert_eq!(
+        std::fs::read_to_string(repo.join(".gitlab-ci.yml")).unwrap(),
+        GITLAB
+    );
+    let notes = v["notes"].to_string();
+    for what in [
+        "GitHub Actions workflow",
+        "GitLab CI",
+        "CircleCI",
+        "Woodpecker",
+        "Bitbucket",
+        "Drone",
+    ] {
+        assert!(
+            notes.contains(what) && notes.contains("include_ci"),
+            "{what}: {notes}"
+        );
+    }
+
+    write(repo, "harborize.yaml", "include_ci: true\n");
+    let out = run(&["rewrite", dir, "--harbor", HARBOR, "--format", "json"]);
+    assert_eq!(code(&out), 0, "{}", stdout(&out));
+    let kinds: Vec<String> = json(&out)["references"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|r| r["kind"].as_str().unwrap().to_string())
+        .collect();
+    assert_eq!(kinds.iter().filter(|k| *k == "ci").count(), 11, "{kinds:?}");
+    let h = |path: &str| format!("{HARBOR}/{path}");
+    assert_eq!(
+        std::fs::read_to_string(repo.join(".github/workflows/test.yml")).unwrap(),
+        WORKFLOW
+            .replace("node:20", &h("docker-hub/library/node:20"))
+            .replace("redis:7", &h("docker-hub/library/redis:7"))
+            .replace(
+                "docker://alpine:3.20",
+                &format!("docker://{}", h("docker-hub/library/alpine:3.20"))
+            )
+    );
+    assert_eq!(
+        std::fs::read_to_string(repo.join(".gitlab-ci.yml")).unwrap(),
+        GITLAB
+            .replace("python:3.12", &h("docker-hub/library/python:3.12"))
+            .replace("postgres:16", &h("docker-hub/library/postgres:16"))
+            .replace("ghcr.io/org/db:1", &h("ghcr/org/db:1"))
+            .replace("ghcr.io/org/tester:1.0", &h("ghcr/org/tester:1.0"))
+    );
+}
+
+/// Issue #12 item 18: a UTF-16 manifest (with a BOM) is decoded, and one that can hold a
+/// reference is an `unsupported-encoding` error (so `check` fails), never written; other
+/// UTF-16 text is passed over quietly.
+#[test]
+fn utf16_manifests_are_reported_as_unsupported() {
+    let tmp = tempfile::tempdir().unwrap();
+    let encode = |text: &str, be: bool| -> Vec<u8> {
+        let mut out = if be {
+            vec![0xFE, 0xFF]
+        } else {
+            vec![0xFF, 0xFE]
+        };
+        for u in text.encode_utf16() {
+            out.extend(if be { u.to_be_bytes() } else { u.to_le_bytes() });
+        }
+        out
+    };
+    let le = encode(DEPLOY, false);
+    let be = encode(DEPLOY, true);
+    std::fs::write(tmp.path().join("le.yaml"), &le).unwrap();
+    std::fs::write(tmp.path().join("be.yaml"), &be).unwrap();
+    std::fs::write(tmp.path().join("other.json"), encode("{\"a\": 1}", false)).unwrap();
+    let dir = tmp.path().to_str().unwrap();
+    for args in [
+        vec!["check", "--strict"],
+        vec!["check"],
+        vec!["rewrite"],
+        vec!["bump", "--image", "nginx", "--tag", "2"],
+    ] {
+        let out = harborize()
+            .args(&args)
+            .args([dir, "--harbor", HARBOR, "--format", "json"])
+            .output()
+            .unwrap();
+        assert_eq!(code(&out), 2, "{args:?}: {}", stdout(&out));
+        let errors = json(&out)["errors"].to_string();
+        assert!(
+            errors.contains("unsupported-encoding: UTF-16LE")
+                && errors.contains("unsupported-encoding: UTF-16BE"),
+            "{args:?}: {errors}"
+        );
+        assert!(!errors.contains("other.json"), "{errors}");
+    }
+    assert_eq!(std::fs::read(tmp.path().join("le.yaml")).unwrap(), le);
+    assert_eq!(std::fs::read(tmp.path().join("be.yaml")).unwrap(), be);
+}
+
+/// Issue #12 item 18: two `image:` keys in one mapping are an error (YAML requires unique
+/// keys; readers differ on which wins), reported at the second, and nothing is written.
+#[test]
+fn duplicate_image_keys_are_an_error() {
+    let tmp = tempfile::tempdir().unwrap();
+    let text = DEPLOY.replace(
+        "# pinned\n",
+        "# pinned\n          image: ghcr.io/evil/x:1\n",
+    );
+    let f = write(tmp.path(), "d.yaml", &text);
+    for verb in ["check", "rewrite"] {
+        let out = run(&[
+            verb,
+            f.to_str().unwrap(),
+            "--harbor",
+            HARBOR,
+            "--format",
+            "json",
+        ]);
+        assert_eq!(code(&out), 2, "{verb}: {}", stdout(&out));
+        let e = &json(&out)["errors"][0];
+        assert_eq!(
+            (e["line"].as_u64(), e["column"].as_u64()),
+            (Some(11), Some(11)),
+            "{e}"
+        );
+        assert!(
+            e["message"]
+                .as_str()
+                .unwrap()
+                .contains("duplicate key \"image\""),
+            "{e}"
+        );
+    }
+    assert_eq!(std::fs::read_to_string(&f).unwrap(), text);
+}
+
 #[test]
 fn alias_bombs_and_deep_nesting_neither_crash_nor_blow_up() {
     let tmp = tempfile::tempdir().unwrap();

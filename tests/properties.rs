@@ -2,13 +2,16 @@
 //! proof always holds on generated manifests (any quoting style, comments, anchors, CRLF):
 //! rewriting never panics, never corrupts, and a second run changes nothing; `check`'s
 //! blanking of documents without references finds exactly what a full parse finds.
+//! Compose files that share images through anchors, aliases and merge keys are rewritten
+//! once per anchor; CI configuration is classified by its path alone. (The libFuzzer
+//! target in `fuzz/` needs `cargo fuzz`; these properties run everywhere.)
 
 use std::path::Path;
 
 use harborize::config::{Config, ConfigFile};
 use harborize::engine::KEYWORDS;
-use harborize::locate::locate;
-use harborize::mapping::Mapper;
+use harborize::locate::{ci_format, locate, Kind};
+use harborize::mapping::{Decision, Mapper};
 use harborize::plan::{plan_site, Direction, PlanOptions, Status};
 use harborize::reference::Reference;
 use harborize::yaml::{self, edit::apply_checked};
@@ -68,8 +71,12 @@ fn mapper() -> Mapper {
 
 /// Rewrite a text in memory the way the engine does; returns the new text.
 fn rewrite(text: &str) -> String {
+    rewrite_at(Path::new("x.yaml"), text)
+}
+
+fn rewrite_at(path: &Path, text: &str) -> String {
     let stream = yaml::parse(text).expect("generated YAML parses");
-    let sites = locate(Path::new("x.yaml"), text, &stream).sites;
+    let sites = locate(path, text, &stream).sites;
     let opts = PlanOptions {
         direction: Direction::Forward,
         rewrite_hints: true,
@@ -87,8 +94,12 @@ fn rewrite(text: &str) -> String {
 
 /// What a text's references are, as the report shows them.
 fn found(text: &str) -> Option<Vec<String>> {
+    found_at(Path::new("x.yaml"), text)
+}
+
+fn found_at(path: &Path, text: &str) -> Option<Vec<String>> {
     let stream = yaml::parse(text).ok()?;
-    let sites = locate(Path::new("x.yaml"), text, &stream).sites;
+    let sites = locate(path, text, &stream).sites;
     let opts = PlanOptions {
         direction: Direction::Forward,
         rewrite_hints: false,
@@ -144,8 +155,161 @@ fn document() -> impl Strategy<Value = String> {
     ]
 }
 
+/// A compose file whose services reach anchored images through merge keys (`<<: *a`,
+/// `<<: [*a, *b]`) and aliases (`svc: *a`), or carry their own. Returns the text and, per
+/// anchor, its image and whether a service uses it.
+fn compose_with_anchors() -> impl Strategy<Value = (String, Vec<(String, bool)>)> {
+    let anchors = prop::collection::vec((reference(), 0u8..3, any::<bool>()), 1..4);
+    let services = prop::collection::vec(
+        (0u8..4, 0usize..4, 0usize..4, prop::option::of(reference())),
+        1..5,
+    );
+    (anchors, services, any::<bool>()).prop_map(|(anchors, services, flow)| {
+        let quote = |r: &str, style: u8| match style {
+            0 => r.to_string(),
+            1 => format!("'{r}'"),
+            _ => format!("\"{r}\""),
+        };
+        let mut text = String::from("# shared settings\n");
+        for (i, (r, style, _)) in anchors.iter().enumerate() {
+            if flow {
+                text.push_str(&format!(
+                    "x-a{i}: &a{i} {{image: {}, restart: always}}\n",
+                    quote(r, *style)
+                ));
+            } else {
+                text.push_str(&format!(
+                    "x-a{i}: &a{i}\n  image: {} # anchor {i}\n  restart: always\n",
+                    quote(r, *style)
+                ));
+            }
+        }
+        text.push_str("services:\n");
+        let n = anchors.len();
+        let mut used = vec![false; n];
+        for (s, (how, a, b, own)) in services.iter().enumerate() {
+            let (a, b) = (a % n, b % n);
+            match how {
+                0 => text.push_str(&format!("  s{s}:\n    <<: *a{a}\n")),
+                1 => text.push_str(&format!("  s{s}:\n    <<: [*a{a}, *a{b}]\n")),
+                2 => text.push_str(&format!("  s{s}: *a{a}\n")),
+                _ => text.push_str(&format!("  s{s}:\n    build: .\n")),
+            }
+            // A service's own `image` overrides merged ones, and the first merged mapping
+            // wins over later ones (YAML's merge key), so only that anchor is used.
+            match (how, own) {
+                (0 | 1 | 3, Some(own)) => text.push_str(&format!("    image: {own}\n")),
+                (0..=2, _) => used[a] = true,
+                _ => {}
+            }
+        }
+        let out = anchors
+            .into_iter()
+            .zip(used)
+            .map(|((r, _, _), u)| (r, u))
+            .collect();
+        (text, out)
+    })
+}
+
+/// A path that is CI configuration, or one that only looks close.
+fn path() -> impl Strategy<Value = (String, bool)> {
+    prop_oneof![
+        prop::sample::select(vec![
+            ".github/workflows/ci.yml",
+            "repo/.github/workflows/release.yaml",
+            ".gitlab-ci.yml",
+            "sub/.gitlab-ci.yaml",
+            ".drone.yml",
+            "bitbucket-pipelines.yml",
+            ".circleci/config.yml",
+            ".woodpecker.yml",
+            ".woodpecker/build.yaml",
+            "x/.woodpecker/test.yml",
+        ])
+        .prop_map(|p| (p.to_string(), true)),
+        prop::sample::select(vec![
+            "workflows/ci.yml",
+            ".github/ci.yml",
+            ".github/workflows/nested/ci.yml",
+            "gitlab-ci.yml",
+            "drone.yml",
+            "circleci/config.yml",
+            ".circleci/other.yml",
+            "woodpecker/x.yml",
+            "values.yaml",
+            "compose.yaml",
+            ".github/workflows/ci.json",
+        ])
+        .prop_map(|p| (p.to_string(), false)),
+    ]
+}
+
 proptest! {
     #![proptest_config(ProptestConfig::with_cases(256))]
+
+    /// Issue #12 item 15: images behind anchors, aliases and merge keys are found once, at
+    /// the anchor, and rewritten there (proof holds, aliases untouched, idempotent); the
+    /// document is never blanked away by `check`'s skim.
+    #[test]
+    fn merge_key_images_are_rewritten_once_at_the_anchor(
+        (text, anchors) in compose_with_anchors(),
+        crlf in any::<bool>(),
+    ) {
+        let text = if crlf { text.replace('\n', "\r\n") } else { text };
+        let refs = found_at(Path::new("compose.yaml"), &text).expect("generated YAML parses");
+        let anchored = anchors.iter().filter(|(_, used)| *used).count();
+        let own = text.matches("    image: ").count();
+        prop_assert_eq!(refs.len(), anchored + own, "{:?}\n{}", refs, text);
+        let once = rewrite_at(Path::new("compose.yaml"), &text);
+        // The anchor's line changes exactly when a service uses it and its image is routed.
+        let anchor_line = |t: &str, i: usize| {
+            let mut lines = t.lines().skip_while(|l| !l.starts_with(&format!("x-a{i}:")));
+            let first = lines.next().unwrap().to_string();
+            if first.contains('{') { first } else { lines.next().unwrap().to_string() }
+        };
+        for (i, (r, used)) in anchors.iter().enumerate() {
+            let routed = matches!(
+                mapper().decide(&Reference::parse(r).unwrap()),
+                Decision::Rewrite { .. }
+            );
+            let changed = anchor_line(&once, i) != anchor_line(&text, i);
+            prop_assert_eq!(changed, *used && routed, "{}\n{}", r, once);
+        }
+        prop_assert_eq!(once.matches(" *a").count(), text.matches(" *a").count());
+        prop_assert_eq!(&rewrite_at(Path::new("compose.yaml"), &once), &once);
+        let skimmed = yaml::skim::blank_documents_without(&text, &KEYWORDS);
+        prop_assert_eq!(
+            found_at(Path::new("compose.yaml"), skimmed.as_deref().unwrap_or(&text)),
+            Some(refs)
+        );
+    }
+
+    /// Issue #12 item 16: CI configuration is known by its path alone; its references are
+    /// `ci` references and no other file's are; `check`'s skim finds the same in both.
+    #[test]
+    fn ci_configuration_is_classified_by_path(
+        (p, is_ci) in path(),
+        refs in prop::collection::vec(reference(), 1..4),
+    ) {
+        prop_assert_eq!(ci_format(Path::new(&p)).is_some(), is_ci, "{}", p);
+        let mut text = String::from("image: ");
+        text.push_str(&refs[0]);
+        text.push_str("\njobs:\n  a:\n    container:\n      image: ");
+        text.push_str(refs.last().unwrap());
+        text.push_str("\n    steps:\n      - uses: actions/checkout@v4\n");
+        let stream = yaml::parse(&text).unwrap();
+        let sites = locate(Path::new(&p), &text, &stream).sites;
+        prop_assert!(!sites.is_empty());
+        prop_assert!(sites.iter().all(|s| (s.kind == Kind::Ci) == is_ci), "{}\n{}", p, text);
+        let skimmed = yaml::skim::blank_documents_without(&text, &KEYWORDS);
+        prop_assert_eq!(
+            found_at(Path::new(&p), skimmed.as_deref().unwrap_or(&text)),
+            found_at(Path::new(&p), &text)
+        );
+        let once = rewrite_at(Path::new(&p), &text);
+        prop_assert_eq!(&rewrite_at(Path::new(&p), &once), &once);
+    }
 
     #[test]
     fn parse_display_round_trips(s in reference()) {

@@ -135,6 +135,10 @@ impl Node {
 pub struct Stream {
     pub documents: Vec<Node>,
     pub anchors: HashMap<usize, Scalar>,
+    /// Anchored mappings and sequences, by where they sit (document, then the child index
+    /// at each level) rather than copied: merge keys (`<<: *common`) and aliased
+    /// collections are looked up there, and an alias bomb costs nothing.
+    pub collections: HashMap<usize, (usize, Vec<usize>)>,
 }
 
 impl Stream {
@@ -146,10 +150,60 @@ impl Stream {
             _ => None,
         }
     }
+
+    /// The anchored mapping or sequence an alias names, if it names one.
+    pub fn collection(&self, id: usize) -> Option<&Node> {
+        let (doc, path) = self.collections.get(&id)?;
+        let mut node = self.documents.get(*doc)?;
+        for &i in path {
+            node = match node {
+                Node::Seq(items) => items.get(i)?,
+                Node::Map(entries) => &entries.get(i)?.1,
+                _ => return None,
+            };
+        }
+        Some(node)
+    }
+
+    /// `node`, or the collection it is an alias of.
+    pub fn deref<'a>(&'a self, node: &'a Node) -> &'a Node {
+        match node {
+            Node::Alias(id) => self.collection(*id).unwrap_or(node),
+            _ => node,
+        }
+    }
+
+    /// The value under `key` in a mapping, following aliases and merge keys (`<<: *a` or
+    /// `<<: [*a, *b]`) as YAML's merge-key type does: the mapping's own keys first, then
+    /// the merged mappings in order. Merged values are the anchored nodes themselves, so
+    /// an edit lands once, at the anchor.
+    pub fn lookup<'a>(&'a self, node: &'a Node, key: &str) -> Option<&'a Node> {
+        self.lookup_depth(node, key, 0)
+    }
+
+    fn lookup_depth<'a>(&'a self, node: &'a Node, key: &str, depth: usize) -> Option<&'a Node> {
+        let node = self.deref(node);
+        if let Some(v) = node.get(key) {
+            return Some(v);
+        }
+        // Merges of merges are bounded like nesting (an anchor cannot merge itself, but
+        // a chain could be long).
+        if depth >= MAX_DEPTH {
+            return None;
+        }
+        let merged = node.get("<<")?;
+        match self.deref(merged) {
+            Node::Seq(items) => items
+                .iter()
+                .find_map(|m| self.lookup_depth(m, key, depth + 1)),
+            m => self.lookup_depth(m, key, depth + 1),
+        }
+    }
 }
 
 /// Line starts of the original text, for line/column of a byte offset (computed here,
-/// not taken from the parser, so the leniency patch cannot shift them).
+/// not taken from the parser, so the leniency patch cannot shift them). Line breaks are
+/// YAML's: LF, CRLF, and a CR alone (old Mac files are lines too, not one long line).
 struct LineIndex {
     starts: Vec<usize>,
     ascii: bool,
@@ -157,8 +211,13 @@ struct LineIndex {
 
 impl LineIndex {
     fn new(text: &str) -> Self {
+        let bytes = text.as_bytes();
         let mut starts = vec![0];
-        starts.extend(memchr::memchr_iter(b'\n', text.as_bytes()).map(|i| i + 1));
+        starts.extend(
+            memchr::memchr2_iter(b'\n', b'\r', bytes)
+                .filter(|&i| bytes[i] == b'\n' || bytes.get(i + 1) != Some(&b'\n'))
+                .map(|i| i + 1),
+        );
         LineIndex {
             starts,
             ascii: text.is_ascii(),
@@ -223,6 +282,31 @@ fn scan_error(e: &saphyr_parser::ScanError) -> YamlError {
         line: m.line(),
         column: m.col() + 1,
         message: e.info().to_string(),
+    }
+}
+
+/// A scan error at a position of our own line index (so a lone CR is a line break, as
+/// in YAML). A tab that breaks indentation is reported at the tab: the parser's mark is
+/// at the scalar or indicator before it (or just after the tab), which sends the reader
+/// to the wrong line.
+fn placed_error(text: &str, lines: &LineIndex, e: &saphyr_parser::ScanError) -> YamlError {
+    let message = e.info().to_string();
+    let mut offset = ByteIndex::new(text).byte(e.marker().index());
+    if message.contains("tab") {
+        // From one character before the mark: the mark may sit right after the tab.
+        let from = text[..offset]
+            .char_indices()
+            .next_back()
+            .map_or(offset, |(i, _)| i);
+        if let Some(tab) = memchr::memchr(b'\t', &text.as_bytes()[from..]) {
+            offset = from + tab;
+        }
+    }
+    let (line, column) = lines.position(text, offset);
+    YamlError {
+        line,
+        column,
+        message,
     }
 }
 
@@ -324,6 +408,14 @@ pub fn parse(text: &str) -> Result<Stream, YamlError> {
             all = Stream::default();
             current = attempt;
         }
+        // Anchored collections are found by document index: shift them past the
+        // documents already collected.
+        let offset = all.documents.len();
+        all.collections.extend(
+            one.collections
+                .into_iter()
+                .map(|(id, (doc, path))| (id, (doc + offset, path))),
+        );
         all.documents.extend(one.documents);
         all.anchors.extend(one.anchors);
     })?;
@@ -358,7 +450,7 @@ fn parse_exact(
     let mut doc_root: Option<Node> = None;
 
     for item in Parser::new_from_str(text) {
-        let (event, span) = item.map_err(|e| scan_error(&e))?;
+        let (event, span) = item.map_err(|e| placed_error(original, lines, &e))?;
         let node = match event {
             Event::DocumentStart(_) => {
                 doc_root = None;
@@ -372,17 +464,19 @@ fn parse_exact(
                 each(std::mem::take(&mut stream));
                 continue;
             }
-            Event::SequenceStart(..) => {
+            Event::SequenceStart(anchor, _) => {
                 if stack.len() >= MAX_DEPTH {
                     return Err(too_deep(&span));
                 }
+                record_collection(&mut stream, &stack, anchor);
                 stack.push(Frame::Seq(Vec::new()));
                 continue;
             }
-            Event::MappingStart(..) => {
+            Event::MappingStart(anchor, _) => {
                 if stack.len() >= MAX_DEPTH {
                     return Err(too_deep(&span));
                 }
+                record_collection(&mut stream, &stack, anchor);
                 stack.push(Frame::Map(Vec::new(), None));
                 continue;
             }
@@ -397,6 +491,7 @@ fn parse_exact(
             },
             Event::MappingEnd => match stack.pop() {
                 Some(Frame::Map(mut items, _)) => {
+                    unique_keys(&items)?;
                     items.shrink_to_fit();
                     Node::Map(items)
                 }
@@ -433,6 +528,78 @@ fn parse_exact(
         }
     }
     Ok(())
+}
+
+/// Remember where an anchored collection that starts now will sit: at the next child
+/// index of every open frame. A collection used as a mapping key is not recorded (no
+/// image hides there).
+fn record_collection(stream: &mut Stream, stack: &[Frame], anchor: usize) {
+    if anchor == 0 {
+        return;
+    }
+    let mut path = Vec::with_capacity(stack.len());
+    for frame in stack {
+        match frame {
+            Frame::Seq(items) => path.push(items.len()),
+            Frame::Map(entries, Some(_)) => path.push(entries.len()),
+            Frame::Map(_, None) => return,
+        }
+    }
+    stream
+        .collections
+        .insert(anchor, (stream.documents.len(), path));
+}
+
+/// YAML requires the keys of a mapping to be unique, and readers differ on which of two
+/// `image:` keys wins (the last for some, an error for others): a duplicated key that
+/// carries (part of) a reference is an error here rather than a guess about which image
+/// the cluster runs. Other duplicates (real repositories have a second `annotations:`)
+/// are kept: both values stay in the tree and are walked.
+fn unique_keys(entries: &[(Node, Node)]) -> Result<(), YamlError> {
+    let duplicate = |first: &Scalar, again: &Scalar| YamlError {
+        line: again.line,
+        column: again.column,
+        message: format!(
+            "duplicate key {:?} in a mapping (first at line {}); YAML requires unique keys",
+            again.value, first.line
+        ),
+    };
+    if entries.len() < 2 {
+        return Ok(());
+    }
+    let keys = entries
+        .iter()
+        .filter_map(|(k, _)| k.as_scalar())
+        .filter(|k| is_reference_key(&k.value));
+    if entries.len() <= 16 {
+        // Small mappings (nearly all): pairwise, without allocating.
+        for (i, k) in keys.clone().enumerate() {
+            if let Some(first) = keys.clone().take(i).find(|p| p.value == k.value) {
+                return Err(duplicate(first, k));
+            }
+        }
+        return Ok(());
+    }
+    let mut seen = HashMap::new();
+    for k in keys {
+        if let Some(first) = seen.insert(k.value.as_str(), k) {
+            return Err(duplicate(first, k));
+        }
+    }
+    Ok(())
+}
+
+/// A key whose value is (part of) a reference where `locate` looks: `image`-like keys,
+/// Helm image-map and kustomize `images:` fields, and merge keys (which bring them in).
+fn is_reference_key(key: &str) -> bool {
+    let lower = key.to_ascii_lowercase();
+    ["image", "repository", "registry"]
+        .iter()
+        .any(|w| lower.contains(w))
+        || matches!(
+            key,
+            "tag" | "digest" | "sha" | "newName" | "newTag" | "tagSuffix" | "<<"
+        )
 }
 
 fn too_deep(span: &Span) -> YamlError {
@@ -584,6 +751,67 @@ mod tests {
             let sc = s.documents[0].get(key).unwrap().as_scalar().unwrap();
             assert!(sc.content.is_none(), "{key}");
         }
+    }
+
+    /// Issue #12 item 18: a tab that breaks indentation is reported at the tab's own line
+    /// and column, not at the scalar before it.
+    #[test]
+    fn tab_errors_point_at_the_tab() {
+        for (text, at) in [
+            ("a:\n\tb: 1\nimage: x\n", (2, 1)),
+            ("a:\n  b: 1\n\t c: 2\nimage: x\n", (3, 1)),
+            ("a: |\n\tfoo\nimage: x\n", (2, 1)),
+            ("image: x\nb:\n  - c\n\t- d\n", (4, 1)),
+            ("spec:\n  image: nginx\n  \tfoo: 1\n", (3, 3)),
+        ] {
+            let e = parse(text).unwrap_err();
+            assert!(e.message.contains("tab"), "{text:?}: {e}");
+            assert_eq!((e.line, e.column), at, "{text:?}: {e}");
+        }
+    }
+
+    /// Issue #12 item 18: a CR alone is a line break (YAML's), for scalars and errors.
+    #[test]
+    fn cr_only_line_breaks_are_lines() {
+        let text = "apiVersion: v1\rkind: Pod\rspec:\r  image: nginx:1\r";
+        let s = parse(text).unwrap();
+        let img = s.documents[0].get("spec").unwrap().get("image").unwrap();
+        let img = img.as_scalar().unwrap();
+        assert_eq!((img.line, img.column), (4, 10));
+        let e = parse("a: 1\rb:\r\tc: 2\r").unwrap_err();
+        assert_eq!((e.line, e.column), (3, 1), "{e}");
+        // CRLF stays one break.
+        let s = parse("a: 1\r\nimage: x\r\n").unwrap();
+        assert_eq!(
+            s.documents[0]
+                .get("image")
+                .unwrap()
+                .as_scalar()
+                .unwrap()
+                .line,
+            2
+        );
+    }
+
+    /// Issue #12 item 18: YAML requires unique keys; two `image:` keys are an error at
+    /// the second, in small and large mappings.
+    #[test]
+    fn duplicate_keys_are_an_error() {
+        let e =
+            parse("containers:\n  - name: a\n    image: nginx:1\n    image: evil:2\n").unwrap_err();
+        assert_eq!((e.line, e.column), (4, 5), "{e}");
+        assert!(e.message.contains("duplicate key \"image\""), "{e}");
+        assert!(e.message.contains("first at line 3"), "{e}");
+        let mut big: String = (0..40).map(|i| format!("image{i}: v\n")).collect();
+        big.push_str("'image7': again\n");
+        let e = parse(&big).unwrap_err();
+        assert_eq!(e.line, 41, "{e}");
+        // Quoting does not make another key.
+        assert!(parse("x: {image: a, \"image\": b}\n").is_err());
+        assert!(parse("a: {tag: 1}\nb: {tag: 1}\n").is_ok());
+        // A duplicate that carries no reference is kept (real repositories have them).
+        assert!(parse("metadata:\n  annotations: {}\n  annotations: {a: b}\n").is_ok());
+        assert!(parse("image: {tag: 1, tag: 2}\n").is_err());
     }
 
     #[test]
