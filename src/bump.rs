@@ -16,11 +16,11 @@ use crate::engine::{FileError, FileResult};
 use crate::fsio::{self, Content};
 use crate::locate::{self, Field, Kind, Shape, Site};
 use crate::mapping::{Decision, Mapper};
-use crate::plan::{Planned, Status};
+use crate::plan::{field_edit, Planned, Status};
 use crate::reference::{is_templated, Reference};
 use crate::walk::{self, Walked};
 use crate::yaml::edit::{self, Edit};
-use crate::yaml::{self, encode_for_style, Node, Scalar, Stream, Style};
+use crate::yaml::{self, quote, Node, Scalar, Stream, Style};
 
 /// What a bump sets.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -760,9 +760,8 @@ impl Ctx<'_> {
             return Err(cannot("unusual layout"));
         }
         let indent = " ".repeat(lead.chars().count());
-        let encoded = encode_for_style(value, Style::Plain)
-            .filter(|v| yaml_plain_is_string(v))
-            .unwrap_or_else(|| format!("\"{value}\""));
+        let (encoded, _) = quote::encode(value, Style::Plain)
+            .ok_or_else(|| cannot("the value needs escapes"))?;
         let eol = if crlf || (line_end == text.len() && text.contains("\r\n")) {
             "\r\n"
         } else {
@@ -774,43 +773,9 @@ impl Ctx<'_> {
             owner: after.owner,
             value_range: 0..0,
             insert: Some((key.to_string(), value.to_string())),
+            requote: None,
         })
     }
-}
-
-/// A plain scalar that YAML readers (1.2 core schema, and go-yaml's 1.1-style resolution
-/// that Helm and kustomize use) still read as a string, not a bool, null or number.
-fn yaml_plain_is_string(v: &str) -> bool {
-    let lower = v.to_ascii_lowercase();
-    let keyword = matches!(
-        lower.as_str(),
-        "true" | "false" | "yes" | "no" | "on" | "off" | "y" | "n" | "null" | "~"
-    );
-    let plain = lower.replace('_', "");
-    let digits = plain.trim_start_matches(['+', '-']);
-    let radix_int = [("0x", 16), ("0o", 8), ("0b", 2)].iter().any(|(p, r)| {
-        digits
-            .strip_prefix(p)
-            .is_some_and(|d| !d.is_empty() && u64::from_str_radix(d, *r).is_ok())
-    });
-    let special = matches!(digits, ".inf" | ".nan");
-    let numeric = plain.parse::<f64>().is_ok() || radix_int || special;
-    !keyword && !numeric
-}
-
-/// Build the edit that replaces a field's value.
-fn field_edit(field: &Field, new_value: &str) -> Result<Edit, String> {
-    // A tag like `20240101` written plain where the value read as a string would turn
-    // into a number (and Helm would render it as one).
-    if field.style == Style::Plain
-        && !yaml_plain_is_string(new_value)
-        && yaml_plain_is_string(&field.value)
-    {
-        return Err(format!(
-            "{new_value:?} would read as a number in this plain scalar: quote the field first"
-        ));
-    }
-    crate::plan::field_edit(field, new_value)
 }
 
 /// Split a Harbor name into (registry, repository) for a Helm map with a registry field,
@@ -851,21 +816,4 @@ fn parent_map(stream: &Stream, ordinal: usize) -> Option<&[(Node, Node)]> {
         }
     }
     stream.documents.iter().find_map(|d| go(d, ordinal))
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn plain_scalars_that_stay_strings() {
-        for s in ["v2", "2.0.0", "1.2.3-rc1", "abc123", "sha256:ab", "latest"] {
-            assert!(yaml_plain_is_string(s), "{s}");
-        }
-        for s in [
-            "2", "1.30", "1e3", "0x1F", "1_000", "yes", "Off", "null", ".inf",
-        ] {
-            assert!(!yaml_plain_is_string(s), "{s}");
-        }
-    }
 }

@@ -6,7 +6,7 @@ use crate::locate::{Field, Kind, Shape, Site};
 use crate::mapping::{Decision, Mapper};
 use crate::reference::{is_templated, Reference};
 use crate::yaml::edit::Edit;
-use crate::yaml::encode_for_style;
+use crate::yaml::quote;
 
 /// The status of a reference (the JSON `status`).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, serde::Serialize)]
@@ -96,12 +96,14 @@ fn decide_name(mapper: &Mapper, name: &Reference, direction: Direction) -> NameO
     }
 }
 
-/// Build the edit that replaces a field's value (or a suffix of it).
+/// Build the edit that replaces a field's value (or a suffix of it). A plain field whose
+/// new value would read as a number, bool, null or date (a tag `1234567`) is written
+/// quoted, so it stays the string it was.
 pub(crate) fn field_edit(field: &Field, new_value: &str) -> Result<Edit, String> {
     let range = field.file_range.clone().ok_or_else(|| {
         "the scalar cannot be edited in place (escapes, line folding or block style)".to_string()
     })?;
-    let text = encode_for_style(new_value, field.style)
+    let (text, requote) = quote::encode(new_value, field.style)
         .ok_or_else(|| format!("{new_value:?} cannot be written in this scalar's quoting style"))?;
     Ok(Edit {
         range,
@@ -109,6 +111,7 @@ pub(crate) fn field_edit(field: &Field, new_value: &str) -> Result<Edit, String>
         owner: field.owner,
         value_range: field.value_range.clone(),
         insert: None,
+        requote,
     })
 }
 
@@ -440,6 +443,7 @@ fn plan_kustomize(site: &Site, mapper: &Mapper, opts: PlanOptions) -> Planned {
                     owner: name.owner,
                     value_range: 0..0,
                     insert: Some(("newName".into(), target.clone())),
+                    requote: None,
                 });
             }
             None => {}

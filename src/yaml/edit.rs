@@ -1,13 +1,17 @@
 //! Byte-range edits with proof: apply the planned replacements, re-parse the result and
 //! compare its event stream with the original one. The only differences allowed are the
-//! planned scalar values; anything else means a bug, and nothing is written.
+//! planned scalar values (and a plain scalar the edit quotes so that it stays a string);
+//! anything else means a bug, and nothing is written. An edited scalar must still read as
+//! a string: plain text that a YAML 1.1 or 1.2 reader takes for a number, bool, null or
+//! timestamp is a mismatch too.
 
 use std::collections::BTreeMap;
 use std::ops::Range;
 
 use saphyr_parser::{Event, Parser};
 
-use super::{events, YamlError};
+use super::quote::{plain_is_string, quoted};
+use super::{events, Style, YamlError};
 
 /// Replace `range` (file bytes) with `text`. `owner` is the ordinal of the scalar the bytes
 /// belong to and `value_range` the part of its value they stand for, so the checker knows
@@ -21,6 +25,11 @@ pub struct Edit {
     /// For an inserted `key: value` line: the pair, which must appear right after the
     /// owner scalar when the result is parsed again.
     pub insert: Option<(String, String)>,
+    /// The quotes `text` adds around the value of a plain scalar ([`super::quote::encode`])
+    /// so that it keeps reading as a string: the scalar's style may change from plain to
+    /// this one, and its value is `text` without them. Inside an embedded document (the
+    /// owner is a block scalar) the quotes are part of the owner's value.
+    pub requote: Option<Style>,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -35,7 +44,8 @@ pub enum EditError {
 
 /// Apply edits and prove the result differs from the original only in the planned values.
 pub fn apply_checked(original: &str, edits: &[Edit]) -> Result<String, EditError> {
-    let edits = sorted_disjoint(edits)?;
+    let edits = quote_like_neighbours(original, edits);
+    let edits = sorted_disjoint(&edits)?;
     let out = splice(original, &edits);
     prove(original, &out, &edits)?;
     Ok(out)
@@ -51,7 +61,8 @@ pub fn apply_checked_on_view(
     view: &str,
     edits: &[Edit],
 ) -> Result<String, EditError> {
-    let edits = sorted_disjoint(edits)?;
+    let edits = quote_like_neighbours(original, edits);
+    let edits = sorted_disjoint(&edits)?;
     let same_line = |at: usize| {
         let start = original[..at].rfind('\n').map_or(0, |i| i + 1);
         let end = original[at..].find('\n').map_or(original.len(), |i| at + i);
@@ -64,6 +75,41 @@ pub fn apply_checked_on_view(
     }
     prove(view, &splice(view, &edits), &edits)?;
     Ok(splice(original, &edits))
+}
+
+/// Edits that add quotes use the quote style of the lines around them when those agree on
+/// single quotes (a file that writes `tag: '1.2'` gets `'427e111'`); double otherwise.
+fn quote_like_neighbours(text: &str, edits: &[Edit]) -> Vec<Edit> {
+    edits
+        .iter()
+        .map(|e| {
+            let mut e = e.clone();
+            if e.requote == Some(Style::Double) && neighbours_quote_single(text, e.range.start) {
+                let value = &e.text[1..e.text.len() - 1];
+                if let Some((t, s)) = quoted(value, Style::Single) {
+                    e.text = t;
+                    e.requote = Some(s);
+                }
+            }
+            e
+        })
+        .collect()
+}
+
+/// Up to three lines either side of byte `at` hold single-quoted values and no
+/// double-quoted ones.
+fn neighbours_quote_single(text: &str, at: usize) -> bool {
+    let at = at.min(text.len());
+    let before = text[..at].rsplit('\n').skip(1).take(3);
+    let after = text[at..].split('\n').skip(1).take(3);
+    let (mut single, mut double) = (false, false);
+    for line in before.chain(after) {
+        let value = line.trim_start().trim_start_matches("- ");
+        let value = value.split_once(": ").map_or(value, |(_, v)| v).trim_start();
+        single |= value.starts_with('\'');
+        double |= value.starts_with('"');
+    }
+    single && !double
 }
 
 /// The edits in file order, duplicates dropped; overlapping edits are an error.
@@ -134,23 +180,41 @@ impl<'e> Expected<'e> {
         Expected { by_owner, inserts }
     }
 
-    /// The value scalar `ordinal` must read after the edits (`None`: unchanged).
-    fn value(&self, ordinal: usize, before: &str) -> Result<Option<String>, EditError> {
+    /// The value and style scalar `ordinal` (now `before` in `style`) must have after the
+    /// edits (`None`: unchanged).
+    fn value(
+        &self,
+        ordinal: usize,
+        before: &str,
+        style: Style,
+    ) -> Result<Option<(String, Style)>, EditError> {
         let Some(list) = self.by_owner.get(&ordinal) else {
             return Ok(None);
         };
+        let mismatch = |what: &str| EditError::Mismatch(format!("{what} scalar #{ordinal}"));
+        if style == Style::Plain {
+            if let Some(q) = list.iter().find_map(|e| e.requote) {
+                // Quotes go around a whole value: one edit, all of it, quotes at both ends.
+                let e = list[0];
+                let inner = e.text.get(1..e.text.len().saturating_sub(1));
+                if list.len() != 1 || e.value_range != (0..before.len()) || inner.is_none() {
+                    return Err(mismatch("a quoting edit does not cover all of"));
+                }
+                return Ok(inner.map(|v| (v.to_string(), q)));
+            }
+        }
         let mut value = String::with_capacity(before.len() + 64);
         let mut pos = 0;
         for e in list {
             let part = before
                 .get(pos..e.value_range.start)
-                .ok_or_else(|| EditError::Mismatch(format!("edit outside scalar #{ordinal}")))?;
+                .ok_or_else(|| mismatch("edit outside"))?;
             value.push_str(part);
             value.push_str(&e.text);
             pos = e.value_range.end;
         }
         value.push_str(before.get(pos..).unwrap_or(""));
-        Ok(Some(value))
+        Ok(Some((value, style)))
     }
 }
 
@@ -174,18 +238,30 @@ fn compare_streams<'a, 'b>(
         match (a, b) {
             (None, None) => break,
             (Some(Event::Scalar(va, sa, aa, ta)), Some(Event::Scalar(vb, sb, ab, tb))) => {
-                let changed = expected.value(ordinal, &va)?;
+                let (style_a, style_b) = (Style::from(sa), Style::from(sb));
+                let changed = expected.value(ordinal, &va, style_a)?;
                 owners_seen += usize::from(changed.is_some());
-                let want = changed.as_deref().unwrap_or(va.as_ref());
-                if vb.as_ref() != want || sa != sb || aa != ab || ta != tb {
+                let (want, want_style) = match &changed {
+                    Some((v, s)) => (v.as_str(), *s),
+                    None => (va.as_ref(), style_a),
+                };
+                if vb.as_ref() != want || style_b != want_style || aa != ab || ta != tb {
                     return Err(EditError::Mismatch(format!(
-                        "scalar #{ordinal} reads {vb:?}, expected {want:?}"
+                        "scalar #{ordinal} reads {vb:?} ({style_b:?}), expected {want:?} ({want_style:?})"
+                    )));
+                }
+                // The type is part of the value: an edited tag must not turn into a number.
+                if changed.is_some() && !reads_as_string(&vb, style_b, tb.is_some()) {
+                    return Err(EditError::Mismatch(format!(
+                        "scalar #{ordinal} would read {vb:?} as a number, bool, null or date, not a string"
                     )));
                 }
                 if let Some((key, value)) = expected.inserts.get(&ordinal) {
                     for want in [key, value] {
                         match after.next().transpose()? {
-                            Some(Event::Scalar(v, ..)) if v.as_ref() == want.as_str() => {}
+                            Some(Event::Scalar(v, s, _, t))
+                                if v.as_ref() == want.as_str()
+                                    && reads_as_string(&v, Style::from(s), t.is_some()) => {}
                             _ => {
                                 return Err(EditError::Mismatch(format!(
                                     "inserted {key}: {value} did not land after scalar #{ordinal}"
@@ -217,6 +293,12 @@ fn compare_streams<'a, 'b>(
     Ok(())
 }
 
+/// Whether a parsed scalar is a string for YAML 1.1 and 1.2 readers (an explicit tag is
+/// the author's choice and is kept as it was).
+fn reads_as_string(value: &str, style: Style, tagged: bool) -> bool {
+    tagged || style != Style::Plain || plain_is_string(value)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -229,6 +311,7 @@ mod tests {
             owner,
             value_range: 0..find.len(),
             insert: None,
+            requote: None,
         }
     }
 

@@ -8,6 +8,7 @@
 
 pub mod edit;
 pub mod embedded;
+pub mod quote;
 pub mod skim;
 
 use std::collections::HashMap;
