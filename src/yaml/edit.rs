@@ -345,6 +345,63 @@ mod tests {
     }
 
     #[test]
+    fn an_edit_that_turns_a_string_into_a_number_is_refused() {
+        // Written plain, a 7-hex-digit SHA like 427e111 reads as a float: the proof checks
+        // the type of every edited scalar, not only its text.
+        let text = "tag: c2dd9cd # set by CI\n";
+        let err = apply_checked(text, &[edit(text, "c2dd9cd", "427e111", 1)]).unwrap_err();
+        assert!(matches!(err, EditError::Mismatch(_)), "{err}");
+        for v in ["1234567", "yes", "~", "2001-12-14", "0x1f", ".inf"] {
+            let e = edit(text, "c2dd9cd", v, 1);
+            assert!(apply_checked(text, &[e]).is_err(), "{v}");
+        }
+    }
+
+    #[test]
+    fn a_quoting_edit_may_change_only_its_scalar_from_plain_to_quoted() {
+        let text = "tag: c2dd9cd # set by CI\nother: x\n";
+        let mut e = edit(text, "c2dd9cd", "\"427e111\"", 1);
+        e.requote = Some(Style::Double);
+        assert_eq!(
+            apply_checked(text, &[e.clone()]).unwrap(),
+            "tag: \"427e111\" # set by CI\nother: x\n"
+        );
+        // Claimed style and written quotes disagree: refused.
+        let mut wrong = e.clone();
+        wrong.requote = Some(Style::Single);
+        assert!(apply_checked(text, &[wrong]).is_err());
+        // Quotes without the claim: a style change nobody planned.
+        let mut unclaimed = e.clone();
+        unclaimed.requote = None;
+        assert!(apply_checked(text, &[unclaimed]).is_err());
+        // Quotes around part of a scalar are not a quoted scalar.
+        let text = "image: app=c2dd9cd\n";
+        let mut part = edit(text, "c2dd9cd", "\"1234567\"", 1);
+        part.value_range = 4..11;
+        part.requote = Some(Style::Double);
+        assert!(apply_checked(text, &[part]).is_err());
+    }
+
+    #[test]
+    fn quoting_follows_single_quoted_neighbours() {
+        let text = "image:\n  repository: 'ghcr.io/org/app'\n  tag: c2dd9cd\n";
+        let mut e = edit(text, "c2dd9cd", "\"1234567\"", 4);
+        e.requote = Some(Style::Double);
+        assert_eq!(
+            apply_checked(text, &[e.clone()]).unwrap(),
+            "image:\n  repository: 'ghcr.io/org/app'\n  tag: '1234567'\n"
+        );
+        // Mixed neighbours: double quotes, the default.
+        let text = "a: \"x\"\nb: 'y'\ntag: c2dd9cd\n";
+        let mut e = edit(text, "c2dd9cd", "\"1234567\"", 5);
+        e.requote = Some(Style::Double);
+        assert_eq!(
+            apply_checked(text, &[e]).unwrap(),
+            "a: \"x\"\nb: 'y'\ntag: \"1234567\"\n"
+        );
+    }
+
+    #[test]
     fn an_edit_that_breaks_structure_is_refused() {
         let text = "image: nginx\nnext: 1\n";
         let err = apply_checked(text, &[edit(text, "nginx", "a: b", 1)]).unwrap_err();
