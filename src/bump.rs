@@ -760,8 +760,8 @@ impl Ctx<'_> {
             return Err(cannot("unusual layout"));
         }
         let indent = " ".repeat(lead.chars().count());
-        let (encoded, _) = quote::encode(value, Style::Plain)
-            .ok_or_else(|| cannot("the value needs escapes"))?;
+        let (encoded, _) =
+            quote::encode(value, Style::Plain).ok_or_else(|| cannot("the value needs escapes"))?;
         let eol = if crlf || (line_end == text.len() && text.contains("\r\n")) {
             "\r\n"
         } else {

@@ -258,7 +258,8 @@ fn a_pinned_digest_without_digest_blocks_the_whole_bump() {
 fn seven_digit_shas_that_read_as_numbers_are_written_quoted() {
     let values = "image:\n  repository: ghcr.io/org/app\n  tag: c2dd9cd  # set by CI\n";
     let kust = "images:\n  - name: ghcr.io/org/app\n    newName: harbor.example.com/ghcr/org/app\n    newTag: c2dd9cd # set by CI\n";
-    let kust_missing = "images:\n  - name: ghcr.io/org/app\n    newName: harbor.example.com/ghcr/org/app\n";
+    let kust_missing =
+        "images:\n  - name: ghcr.io/org/app\n    newName: harbor.example.com/ghcr/org/app\n";
     let compose = "services:\n  app:\n    image: ghcr.io/org/app:c2dd9cd # set by CI\n";
     for sha in ["1234567", "427e111", "0000001", "1234e56"] {
         let tmp = tempfile::tempdir().unwrap();
@@ -282,14 +283,14 @@ fn seven_digit_shas_that_read_as_numbers_are_written_quoted() {
         );
         assert_eq!(
             read(tmp.path(), "compose.yaml"),
-            format!("services:\n  app:\n    image: harbor.example.com/ghcr/org/app:{sha} # set by CI\n")
+            format!(
+                "services:\n  app:\n    image: harbor.example.com/ghcr/org/app:{sha} # set by CI\n"
+            )
         );
         // Once quoted, the next bump writes between the quotes, numeric or not.
         let out = bump(tmp.path(), &["--tag", "c2dd9ce"]);
         assert_eq!(code(&out), 0, "{}{}", stdout(&out), stderr(&out));
-        assert!(
-            read(tmp.path(), "chart/values.yaml").contains("  tag: \"c2dd9ce\"  # set by CI\n")
-        );
+        assert!(read(tmp.path(), "chart/values.yaml").contains("  tag: \"c2dd9ce\"  # set by CI\n"));
     }
 }
 
@@ -309,20 +310,63 @@ const STYLES: [(&str, &str, &str); 6] = [
 fn quoting_table() -> Vec<String> {
     let mut values: Vec<String> = [
         // ints: decimal, leading zeros, signs, radix prefixes, 1.1's `_` and base 60
-        "1234567", "0000001", "0", "7", "+1", "-1", "017", "0x1f", "0X1F", "0x_1", "0o17",
-        "0b101", "1_000", "-_1", "1:20", "190:20:30",
+        "1234567",
+        "0000001",
+        "0",
+        "7",
+        "+1",
+        "-1",
+        "017",
+        "0x1f",
+        "0X1F",
+        "0x_1",
+        "0o17",
+        "0b101",
+        "1_000",
+        "-_1",
+        "1:20",
+        "190:20:30",
         // floats: exponents with and without a dot or sign, 1.1's `1.`, specials
-        "1e5", "427e111", "1234e56", "1E+5", "1e-5", "1.5", "1.", ".5", "1_0.5", "1:20.5",
-        ".inf", "-.Inf", "+.INF", ".nan", ".NaN", ".NAN", "._",
+        "1e5",
+        "427e111",
+        "1234e56",
+        "1E+5",
+        "1e-5",
+        "1.5",
+        "1.",
+        ".5",
+        "1_0.5",
+        "1:20.5",
+        ".inf",
+        "-.Inf",
+        "+.INF",
+        ".nan",
+        ".NaN",
+        ".NAN",
+        "._",
         // null
-        "null", "Null", "NULL", "~", "",
+        "null",
+        "Null",
+        "NULL",
+        "~",
+        "",
         // timestamps
-        "2001-12-14", "2001-12-14t21:59:43.10-05:00", "2001-12-14T21:59:43Z",
-        "2001-12-14 21:59:43.10 -5", "2001-1-2 1:02:03",
+        "2001-12-14",
+        "2001-12-14t21:59:43.10-05:00",
+        "2001-12-14T21:59:43Z",
+        "2001-12-14 21:59:43.10 -5",
+        "2001-1-2 1:02:03",
         // 1.1 merge and value keys
-        "<<", "=",
+        "<<",
+        "=",
         // strings that stay plain
-        "c2dd9ce", "v2", "1.2.3", "e5", "0xg", "1:60", "yesno",
+        "c2dd9ce",
+        "v2",
+        "1.2.3",
+        "e5",
+        "0xg",
+        "1:60",
+        "yesno",
     ]
     .iter()
     .map(|s| s.to_string())
@@ -373,8 +417,14 @@ fn assert_reads_back(checks: &[serde_json::Value]) {
         .unwrap();
     let out = child.wait_with_output().unwrap();
     let text = format!("{}{}", stdout(&out), stderr(&out));
-    assert!(out.status.success(), "values that do not read back:\n{text}");
-    assert!(text.contains(&format!("OK: {} values", checks.len())), "{text}");
+    assert!(
+        out.status.success(),
+        "values that do not read back:\n{text}"
+    );
+    assert!(
+        text.contains(&format!("OK: {} values", checks.len())),
+        "{text}"
+    );
 }
 
 /// `tag: X{comment}` with X the value, plain or in quotes; quoted styles keep their quotes.

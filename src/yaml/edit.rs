@@ -105,7 +105,10 @@ fn neighbours_quote_single(text: &str, at: usize) -> bool {
     let (mut single, mut double) = (false, false);
     for line in before.chain(after) {
         let value = line.trim_start().trim_start_matches("- ");
-        let value = value.split_once(": ").map_or(value, |(_, v)| v).trim_start();
+        let value = value
+            .split_once(": ")
+            .map_or(value, |(_, v)| v)
+            .trim_start();
         single |= value.starts_with('\'');
         double |= value.starts_with('"');
     }

@@ -14,8 +14,12 @@ use super::{encode_for_style, Style};
 /// Whether a plain scalar reads as a string under YAML 1.1 and the 1.2 core schema alike
 /// (not null, bool, int, float, timestamp, nor 1.1's merge `<<` and value `=` keys).
 pub fn plain_is_string(v: &str) -> bool {
-    !(is_null(v) || is_bool(v) || is_int(v) || is_float(v) || is_timestamp(v))
-        && !matches!(v, "<<" | "=")
+    !(is_null(v)
+        || is_bool(v)
+        || is_int(v)
+        || is_float(v)
+        || is_timestamp(v)
+        || matches!(v, "<<" | "="))
 }
 
 /// How to write `value` into a scalar of `style`: the text for the value's bytes and, for
@@ -153,7 +157,8 @@ fn is_float(v: &str) -> bool {
     let int_ok = int.is_empty() || (int.starts_with(|c: char| c.is_ascii_digit()) && digits(int));
     let frac_ok = frac.is_none_or(digits);
     // 1.1 reads `._` as a float (that then fails to construct): quote it too.
-    let has_digit = mantissa.bytes().any(|b| b.is_ascii_digit()) || frac.is_some_and(|f| !f.is_empty());
+    let has_digit =
+        mantissa.bytes().any(|b| b.is_ascii_digit()) || frac.is_some_and(|f| !f.is_empty());
     let exp_ok = exponent.is_none_or(|e| {
         let e = unsigned(e);
         !e.is_empty() && e.bytes().all(|b| b.is_ascii_digit())
@@ -197,7 +202,9 @@ fn is_timestamp(v: &str) -> bool {
     let rest = rest
         .strip_prefix(['t', 'T'])
         .unwrap_or_else(|| rest.trim_start_matches([' ', '\t']));
-    rest.len() != v.len() - i && rest.starts_with(|c: char| c.is_ascii_digit()) && rest.contains(':')
+    rest.len() != v.len() - i
+        && rest.starts_with(|c: char| c.is_ascii_digit())
+        && rest.contains(':')
 }
 
 #[cfg(test)]
@@ -207,19 +214,84 @@ mod tests {
     #[test]
     fn plain_scalars_that_stay_strings() {
         for s in [
-            "v2", "2.0.0", "1.2.3-rc1", "abc123", "c2dd9cd", "sha256:ab", "latest", "e5", "1e",
-            "1.2e", "0x", "0xg", "1:60", "yesno", "2001-12", "2001-1-1", ".", "-", "+",
-            "1-2", "1__a", "0b2", "0o8", ".e5", "inf", "nan", "NaN",
+            "v2",
+            "2.0.0",
+            "1.2.3-rc1",
+            "abc123",
+            "c2dd9cd",
+            "sha256:ab",
+            "latest",
+            "e5",
+            "1e",
+            "1.2e",
+            "0x",
+            "0xg",
+            "1:60",
+            "yesno",
+            "2001-12",
+            "2001-1-1",
+            ".",
+            "-",
+            "+",
+            "1-2",
+            "1__a",
+            "0b2",
+            "0o8",
+            ".e5",
+            "inf",
+            "nan",
+            "NaN",
         ] {
             assert!(plain_is_string(s), "{s}");
         }
         for s in [
-            "2", "0000001", "1234567", "1.30", "1e3", "427e111", "1E+5", "1e-5", "0x1F",
-            "0x1f", "0o17", "017", "0b101", "1_000", "_1", "-_1", "._", "+1", "-1", "1:20", "190:20:30",
-            "1:20.5", "1.", ".5", "yes", "Yes", "YES", "Off", "on", "y", "N", "null", "Null",
-            "~", "", ".inf", "-.inf", "+.INF", ".nan", ".NaN", "2001-12-14", "<<", "=",
-            "2001-12-14t21:59:43.10-05:00", "2001-12-14 21:59:43.10 -5",
-            "2001-12-14T21:59:43Z", "2002-1-2 1:2:3",
+            "2",
+            "0000001",
+            "1234567",
+            "1.30",
+            "1e3",
+            "427e111",
+            "1E+5",
+            "1e-5",
+            "0x1F",
+            "0x1f",
+            "0o17",
+            "017",
+            "0b101",
+            "1_000",
+            "_1",
+            "-_1",
+            "._",
+            "+1",
+            "-1",
+            "1:20",
+            "190:20:30",
+            "1:20.5",
+            "1.",
+            ".5",
+            "yes",
+            "Yes",
+            "YES",
+            "Off",
+            "on",
+            "y",
+            "N",
+            "null",
+            "Null",
+            "~",
+            "",
+            ".inf",
+            "-.inf",
+            "+.INF",
+            ".nan",
+            ".NaN",
+            "2001-12-14",
+            "<<",
+            "=",
+            "2001-12-14t21:59:43.10-05:00",
+            "2001-12-14 21:59:43.10 -5",
+            "2001-12-14T21:59:43Z",
+            "2002-1-2 1:2:3",
         ] {
             assert!(!plain_is_string(s), "{s}");
         }
@@ -227,14 +299,17 @@ mod tests {
 
     #[test]
     fn values_that_would_change_type_are_quoted() {
-        let enc = |v, s| encode(v, s).map(|(t, q)| (t, q));
+        let enc = encode;
         assert_eq!(enc("v2", Style::Plain), Some(("v2".into(), None)));
         assert_eq!(
             enc("427e111", Style::Plain),
             Some(("\"427e111\"".into(), Some(Style::Double)))
         );
         // Already quoted: the value goes between the quotes as before.
-        assert_eq!(enc("427e111", Style::Single), Some(("427e111".into(), None)));
+        assert_eq!(
+            enc("427e111", Style::Single),
+            Some(("427e111".into(), None))
+        );
         // Plain-unsafe text is quoted too rather than refused.
         assert_eq!(
             enc("a: b", Style::Plain),
