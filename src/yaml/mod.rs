@@ -369,22 +369,25 @@ pub fn parse(text: &str) -> Result<Stream, YamlError> {
 /// retried on a patched copy (see `with_leniency`), `attempt` grows and the documents of
 /// the earlier attempt must be forgotten.
 pub fn parse_documents(text: &str, mut each: impl FnMut(usize, Stream)) -> Result<(), YamlError> {
-    if text.len() >= MAX_TEXT_BYTES {
-        return Err(YamlError {
-            line: 1,
-            column: 1,
-            message: format!(
-                "the file is {} bytes; YAML files of 4 GiB or more are not supported",
-                text.len()
-            ),
-        });
-    }
+    refuse_oversized(text.len())?;
     let lines = LineIndex::new(text);
     let mut attempt = 0;
     with_leniency(text, |t| {
         let result = parse_exact(t, text, &lines, &mut |one| each(attempt, one));
         attempt += 1;
         result
+    })
+}
+
+/// Positions are `u32`: refuse, rather than wrap, a text they cannot address.
+fn refuse_oversized(len: usize) -> Result<(), YamlError> {
+    if len < MAX_TEXT_BYTES {
+        return Ok(());
+    }
+    Err(YamlError {
+        line: 1,
+        column: 1,
+        message: format!("the file is {len} bytes; YAML files of 4 GiB or more are not supported"),
     })
 }
 
@@ -655,6 +658,14 @@ mod tests {
             "{}",
             std::mem::size_of::<Node>()
         );
+    }
+
+    #[test]
+    fn texts_of_4_gib_or_more_are_refused_not_wrapped() {
+        assert!(refuse_oversized(MAX_TEXT_BYTES - 1).is_ok());
+        let err = refuse_oversized(MAX_TEXT_BYTES).unwrap_err();
+        assert_eq!((err.line, err.column), (1, 1));
+        assert!(err.message.contains("4 GiB"), "{}", err.message);
     }
 
     #[test]
