@@ -724,7 +724,7 @@ impl Ctx<'_> {
             .ok_or_else(|| cannot("the neighbouring scalar is not plain single-line"))?;
         let owner = scalar_by_ordinal(self.stream, after.owner)
             .ok_or_else(|| cannot("scalar not found"))?;
-        if owner.content.as_ref() != Some(&range) {
+        if owner.content() != Some(range) {
             return Err(cannot("inside an embedded YAML string"));
         }
         let map = parent_map(self.stream, after.owner).ok_or_else(|| cannot("not in a map"))?;
@@ -735,8 +735,8 @@ impl Ctx<'_> {
             return Err(format!("{key}: is empty or not a string; set it first"));
         }
         let text = self.text;
-        let token_end = owner.token.end;
-        let line_start = text[..owner.token.start].rfind('\n').map_or(0, |i| i + 1);
+        let token_end = owner.token().end;
+        let line_start = text[..owner.token().start].rfind('\n').map_or(0, |i| i + 1);
         let mut line_end = text[token_end..]
             .find('\n')
             .map_or(text.len(), |i| token_end + i);
@@ -749,7 +749,7 @@ impl Ctx<'_> {
             return Err(cannot("flow style"));
         }
         // `  - name: x` or `    tag: v1`: the key starts after the last `- ` or space.
-        let head = &text[line_start..owner.token.start];
+        let head = &text[line_start..owner.token().start];
         let before_colon = head
             .trim_end()
             .strip_suffix(':')
@@ -787,7 +787,7 @@ fn split_registry(new_name: &str, old: &Reference, old_repo: &str) -> (String, S
 fn scalar_by_ordinal(stream: &Stream, ordinal: usize) -> Option<&Scalar> {
     fn go(node: &Node, ordinal: usize) -> Option<&Scalar> {
         match node {
-            Node::Scalar(s) => (s.ordinal == ordinal).then_some(s),
+            Node::Scalar(s) => (s.ordinal() == ordinal).then_some(s),
             Node::Seq(items) => items.iter().find_map(|n| go(n, ordinal)),
             Node::Map(entries) => entries
                 .iter()
@@ -805,7 +805,7 @@ fn parent_map(stream: &Stream, ordinal: usize) -> Option<&[(Node, Node)]> {
             Node::Map(entries) => {
                 let here = entries
                     .iter()
-                    .any(|(_, v)| v.as_scalar().is_some_and(|s| s.ordinal == ordinal));
+                    .any(|(_, v)| v.as_scalar().is_some_and(|s| s.ordinal() == ordinal));
                 if here {
                     return Some(entries);
                 }

@@ -335,28 +335,28 @@ impl<'a> Walker<'a> {
     fn field(&self, s: &Scalar) -> Field {
         match self.embed {
             None => Field {
-                value: s.value.clone(),
-                line: s.line,
-                column: s.column,
-                owner: s.ordinal,
+                value: s.value.to_string(),
+                line: s.line(),
+                column: s.column(),
+                owner: s.ordinal(),
                 value_range: 0..s.value.len(),
-                file_range: s.content.clone(),
+                file_range: s.content(),
                 style: s.style,
             },
             Some(e) => {
                 let file_range = e
                     .map
-                    .and_then(|m| s.content.as_ref().and_then(|c| m.map_range(c)));
-                let (line, column) = e
-                    .map
-                    .map_or((s.line, s.column), |m| m.map_position(s.line, s.column));
+                    .and_then(|m| s.content().and_then(|c| m.map_range(&c)));
+                let (line, column) = e.map.map_or((s.line(), s.column()), |m| {
+                    m.map_position(s.line(), s.column())
+                });
                 Field {
-                    value: s.value.clone(),
+                    value: s.value.to_string(),
                     line,
                     column,
                     owner: e.owner,
-                    value_range: s.content.clone().unwrap_or(0..0),
-                    file_range: if s.content.is_some() {
+                    value_range: s.content().unwrap_or(0..0),
+                    file_range: if s.content().is_some() {
                         file_range
                     } else {
                         None
@@ -779,16 +779,16 @@ impl<'a> Walker<'a> {
             .as_map()?
             .iter()
             .find_map(|(k, _)| k.as_scalar().filter(|s| s.value == "name"))?;
-        if key.line == name.line && name.content.is_some() {
-            let line_end = self.text[name.token.end..]
+        if key.line() == name.line() && name.content().is_some() {
+            let line_end = self.text[name.token().end..]
                 .find('\n')
-                .map(|i| name.token.end + i)?;
+                .map(|i| name.token().end + i)?;
             let line_end = if self.text[..line_end].ends_with('\r') {
                 line_end - 1
             } else {
                 line_end
             };
-            let tail = &self.text[name.token.end..line_end];
+            let tail = &self.text[name.token().end..line_end];
             if !tail.trim().is_empty() && !tail.trim_start().starts_with('#') {
                 return None; // flow style: no safe place for a line
             }
@@ -797,7 +797,7 @@ impl<'a> Walker<'a> {
             } else {
                 "\n"
             };
-            let prefix = format!("{eol}{}newName: ", " ".repeat(key.column - 1));
+            let prefix = format!("{eol}{}newName: ", " ".repeat(key.column() - 1));
             return Some((line_end, prefix));
         }
         None
@@ -867,7 +867,7 @@ impl<'a> Walker<'a> {
         let map = EmbeddedMap::new(self.text, block);
         let embed = Embed {
             map: map.as_ref(),
-            owner: block.ordinal,
+            owner: block.ordinal(),
         };
         let mut inner_sites = Vec::new();
         {

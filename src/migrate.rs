@@ -1282,7 +1282,7 @@ fn fate(
     file: &str,
     s: &yaml::Scalar,
 ) -> ImageFate {
-    let Some(e) = entries.get(&(file, s.line, s.column)) else {
+    let Some(e) = entries.get(&(file, s.line(), s.column())) else {
         let why = if is_templated(&s.value) {
             "templated"
         } else {
@@ -1324,7 +1324,7 @@ fn secret_names(stream: &Stream, node: &Node) -> Vec<(String, usize)> {
                 .filter_map(|i| i.get("name"))
                 .filter_map(|n| stream.resolve(n))
                 .filter(|s| !s.value.is_empty())
-                .map(|s| (s.value.clone(), s.line))
+                .map(|s| (s.value.to_string(), s.line()))
                 .collect()
         })
         .unwrap_or_default()

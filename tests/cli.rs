@@ -1271,3 +1271,54 @@ fn killed_rewrites_leave_every_file_original_or_rewritten_and_no_temp_file_after
         "only {interrupted} of 8 runs were killed before they finished: the tree is too small"
     );
 }
+
+/// Peak resident memory (KB) and exit code of one run, from `wait4`'s rusage of that very
+/// child (RUSAGE_CHILDREN would mix in every other test's children).
+fn peak_rss_kb(cmd: &mut std::process::Command) -> (i64, i32) {
+    use std::process::Stdio;
+    let child = cmd
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    let pid = libc::pid_t::try_from(child.id()).unwrap();
+    let mut status = 0;
+    // SAFETY: rusage is plain data, valid when zeroed; `pid` is our own child, not yet
+    // waited for, and both pointers are valid for writes during the call.
+    let mut usage: libc::rusage = unsafe { std::mem::zeroed() };
+    let waited = unsafe { libc::wait4(pid, &mut status, 0, &mut usage) };
+    assert_eq!(waited, pid, "wait4: {}", std::io::Error::last_os_error());
+    (usage.ru_maxrss, libc::WEXITSTATUS(status))
+}
+
+/// Issue 12 item 17: the tree of one 4 MB flow sequence (700,000 scalars) once took 40x
+/// the file in memory; `rewrite` must stay within 20x (BENCHMARKS.md, "Memory").
+#[test]
+fn rewrite_of_a_large_flow_sequence_stays_within_20x_the_file_in_memory() {
+    let tmp = tempfile::tempdir().unwrap();
+    let mut text = String::from(
+        "apiVersion: v1\nkind: Pod\nmetadata:\n  name: p\nspec:\n  containers:\n    - name: c\n      image: nginx:1.27\n      args: [",
+    );
+    let mut i = 0;
+    while text.len() < 4_000_000 {
+        text.push_str(&format!("a{}, ", i % 1000));
+        i += 1;
+    }
+    text.push_str("z]\n");
+    let file = write(tmp.path(), "flow.yaml", &text);
+    let (kb, code) = peak_rss_kb(harborize().args([
+        "rewrite",
+        file.to_str().unwrap(),
+        "--harbor",
+        "h.example.com",
+    ]));
+    assert_eq!(code, 0);
+    assert!(std::fs::read_to_string(&file)
+        .unwrap()
+        .contains("image: h.example.com/docker-hub/library/nginx:1.27"));
+    let limit_kb = 20 * text.len() as i64 / 1024;
+    assert!(
+        kb <= limit_kb,
+        "peak RSS {kb} KB > {limit_kb} KB (20x the file)"
+    );
+}

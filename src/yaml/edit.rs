@@ -129,7 +129,10 @@ fn sorted_disjoint(edits: &[Edit]) -> Result<Vec<&Edit>, EditError> {
 }
 
 fn splice(original: &str, edits: &[&Edit]) -> String {
-    let mut out = String::with_capacity(original.len() + edits.len() * 32);
+    // The exact length: a guess that falls short doubles the largest buffer of the run.
+    let removed: usize = edits.iter().map(|e| e.range.len()).sum();
+    let added: usize = edits.iter().map(|e| e.text.len()).sum();
+    let mut out = String::with_capacity((original.len() + added).saturating_sub(removed));
     let mut pos = 0;
     for e in edits {
         out.push_str(&original[pos..e.range.start]);

@@ -29,13 +29,13 @@ impl EmbeddedMap {
         // saphyr's span of a block scalar starts at its first non-empty content line;
         // leading empty lines of the value come before it.
         let leading_empty = block.value.len() - block.value.trim_start_matches('\n').len();
-        let mut file_pos = text[..block.token.start].rfind('\n').map_or(0, |i| i + 1);
+        let mut file_pos = text[..block.token().start].rfind('\n').map_or(0, |i| i + 1);
         for _ in 0..leading_empty {
             file_pos = text[..file_pos.saturating_sub(1)]
                 .rfind('\n')
                 .map_or(0, |i| i + 1);
         }
-        let first_line = block.line - leading_empty;
+        let first_line = block.line() - leading_empty;
         let mut indent: Option<usize> = None;
         let mut lines = Vec::new();
         let mut emb_pos = 0usize;

@@ -14,11 +14,16 @@ pub mod skim;
 use std::collections::HashMap;
 use std::ops::Range;
 
+use compact_str::CompactString;
 use saphyr_parser::{Event, Parser, ScalarStyle, Span};
 
 /// Nesting deeper than this is refused: real manifests stay far below it and the tree
 /// walkers recurse.
 pub const MAX_DEPTH: usize = 256;
+
+/// Texts this long or longer are refused: positions are stored as `u32` to keep the tree
+/// small ([`Scalar`]).
+pub const MAX_TEXT_BYTES: usize = u32::MAX as usize;
 
 /// A YAML syntax error at a position (1-based line and column).
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -52,26 +57,54 @@ impl From<ScalarStyle> for Style {
 }
 
 /// A scalar with its place in the file.
+///
+/// A large file is mostly scalars, so this is kept small (the tree of a 10 MB flow
+/// sequence holds 1.7 million of them): positions are `u32` (files over 4 GiB are
+/// refused), short values live inline without a heap allocation, and the editable
+/// content range is one flag because it follows from the token and the style.
 #[derive(Debug, Clone)]
 pub struct Scalar {
-    pub value: String,
+    pub value: CompactString,
     pub style: Style,
-    /// Position of this scalar among all scalar events of the stream (the edit checker's key).
-    pub ordinal: usize,
-    /// Byte range of the token (quotes included, anchor and tag excluded).
-    pub token: Range<usize>,
-    /// Byte range of the raw content when it equals `value` byte for byte (single-line,
-    /// no escapes): only such scalars are edited in place.
-    pub content: Option<Range<usize>>,
-    /// 1-based line and column (in characters) where the token starts.
-    pub line: usize,
-    pub column: usize,
+    /// The token's text equals `value` byte for byte (see [`Scalar::content`]).
+    editable: bool,
+    ordinal: u32,
+    token: Range<u32>,
+    line: u32,
+    column: u32,
 }
 
 impl Scalar {
     /// A string (not null, bool or number in plain style): YAML 1.2 core schema.
     pub fn is_string(&self) -> bool {
         self.style != Style::Plain || !is_plain_non_string(&self.value)
+    }
+    /// Position of this scalar among all scalar events of the stream (the edit checker's key).
+    pub fn ordinal(&self) -> usize {
+        self.ordinal as usize
+    }
+    /// Byte range of the token (quotes included, anchor and tag excluded).
+    pub fn token(&self) -> Range<usize> {
+        self.token.start as usize..self.token.end as usize
+    }
+    /// Byte range of the raw content when it equals `value` byte for byte (single-line,
+    /// no escapes): only such scalars are edited in place. It is the token itself for a
+    /// plain scalar and the token without its quotes for a quoted one.
+    pub fn content(&self) -> Option<Range<usize>> {
+        let token = self.token();
+        match self.style {
+            _ if !self.editable => None,
+            Style::Single | Style::Double => Some(token.start + 1..token.end - 1),
+            _ => Some(token),
+        }
+    }
+    /// 1-based line where the token starts.
+    pub fn line(&self) -> usize {
+        self.line as usize
+    }
+    /// 1-based column (in characters) where the token starts.
+    pub fn column(&self) -> usize {
+        self.column as usize
     }
 }
 
@@ -429,12 +462,25 @@ pub fn parse(text: &str) -> Result<Stream, YamlError> {
 /// retried on a patched copy (see `with_leniency`), `attempt` grows and the documents of
 /// the earlier attempt must be forgotten.
 pub fn parse_documents(text: &str, mut each: impl FnMut(usize, Stream)) -> Result<(), YamlError> {
+    refuse_oversized(text.len())?;
     let lines = LineIndex::new(text);
     let mut attempt = 0;
     with_leniency(text, |t| {
         let result = parse_exact(t, text, &lines, &mut |one| each(attempt, one));
         attempt += 1;
         result
+    })
+}
+
+/// Positions are `u32`: refuse, rather than wrap, a text they cannot address.
+fn refuse_oversized(len: usize) -> Result<(), YamlError> {
+    if len < MAX_TEXT_BYTES {
+        return Ok(());
+    }
+    Err(YamlError {
+        line: 1,
+        column: 1,
+        message: format!("the file is {len} bytes; YAML files of 4 GiB or more are not supported"),
     })
 }
 
@@ -500,16 +546,17 @@ fn parse_exact(
             },
             Event::Alias(id) => Node::Alias(id),
             Event::Scalar(value, style, anchor, _) => {
-                // The scanner reserves generously; a tree of millions of short scalars
-                // must not keep that spare capacity.
+                // A copy, not the scanner's string: that one reserves well over 100
+                // bytes, and keeping (or shrinking) it leaves the heap full of holes.
+                let number = u32::try_from(ordinal).map_err(|_| too_large(&span))?;
                 let scalar = make_scalar(
                     original,
                     lines,
                     &mut index,
                     &span,
-                    String::from(value.into_owned().into_boxed_str()),
+                    CompactString::new(&value),
                     style,
-                    ordinal,
+                    number,
                 );
                 ordinal += 1;
                 if anchor != 0 {
@@ -558,11 +605,12 @@ fn record_collection(stream: &mut Stream, stack: &[Frame], anchor: usize) {
 /// are kept: both values stay in the tree and are walked.
 fn unique_keys(entries: &[(Node, Node)]) -> Result<(), YamlError> {
     let duplicate = |first: &Scalar, again: &Scalar| YamlError {
-        line: again.line,
-        column: again.column,
+        line: again.line(),
+        column: again.column(),
         message: format!(
             "duplicate key {:?} in a mapping (first at line {}); YAML requires unique keys",
-            again.value, first.line
+            again.value,
+            first.line()
         ),
     };
     if entries.len() < 2 {
@@ -603,6 +651,14 @@ fn is_reference_key(key: &str) -> bool {
         )
 }
 
+fn too_large(span: &Span) -> YamlError {
+    YamlError {
+        line: span.start.line(),
+        column: span.start.col() + 1,
+        message: "too many scalars in one file".into(),
+    }
+}
+
 fn too_deep(span: &Span) -> YamlError {
     YamlError {
         line: span.start.line(),
@@ -616,9 +672,9 @@ fn make_scalar(
     lines: &LineIndex,
     index: &mut ByteIndex<'_>,
     span: &Span,
-    value: String,
+    value: CompactString,
     style: ScalarStyle,
-    ordinal: usize,
+    ordinal: u32,
 ) -> Scalar {
     let mut start = index.byte(span.start.index());
     let end = index.byte(span.end.index()).max(start);
@@ -636,15 +692,23 @@ fn make_scalar(
     let (line, column) = lines.position(text, start);
     let style = Style::from(style);
     let (token, content) = locate_token(text, start, end, style, &value);
-    Scalar {
+    // Offsets, lines and columns fit: `parse_documents` refuses texts of 4 GiB or more.
+    let narrow = |n: usize| u32::try_from(n).unwrap_or(u32::MAX);
+    let mut scalar = Scalar {
         value,
         style,
+        editable: false,
         ordinal,
-        token,
-        content,
-        line,
-        column,
+        token: narrow(token.start)..narrow(token.end),
+        line: narrow(line),
+        column: narrow(column),
+    };
+    // Stored as a flag: keep it only where the range it stands for is the one found.
+    scalar.editable = true;
+    if scalar.content() != content {
+        scalar.editable = false;
     }
+    scalar
 }
 
 /// The token's byte range and, when editable, the range whose text equals the value.
@@ -738,8 +802,8 @@ mod tests {
         let s = parse(text).unwrap();
         let root = &s.documents[0];
         let img = root.get("image").unwrap().as_scalar().unwrap();
-        assert_eq!(&text[img.content.clone().unwrap()], "nginx:1.27");
-        assert_eq!((img.line, img.column), (2, 13));
+        assert_eq!(&text[img.content().unwrap()], "nginx:1.27");
+        assert_eq!((img.line(), img.column()), (2, 13));
         let alias = root.get("b").unwrap();
         assert_eq!(s.resolve(alias).unwrap().value, "nginx:1.27");
     }
@@ -750,7 +814,7 @@ mod tests {
         let s = parse(text).unwrap();
         for key in ["a", "b", "c"] {
             let sc = s.documents[0].get(key).unwrap().as_scalar().unwrap();
-            assert!(sc.content.is_none(), "{key}");
+            assert!(sc.content().is_none(), "{key}");
         }
     }
 
@@ -813,6 +877,50 @@ mod tests {
         // A duplicate that carries no reference is kept (real repositories have them).
         assert!(parse("metadata:\n  annotations: {}\n  annotations: {a: b}\n").is_ok());
         assert!(parse("image: {tag: 1, tag: 2}\n").is_err());
+    }
+
+    /// The tree of a large file is mostly nodes: 96-byte nodes took a 10 MB flow
+    /// sequence to 42x its size in memory (issue 12 item 17).
+    #[test]
+    fn tree_nodes_stay_within_48_bytes() {
+        assert!(
+            std::mem::size_of::<Node>() <= 48,
+            "{}",
+            std::mem::size_of::<Node>()
+        );
+    }
+
+    #[test]
+    fn texts_of_4_gib_or_more_are_refused_not_wrapped() {
+        assert!(refuse_oversized(MAX_TEXT_BYTES - 1).is_ok());
+        let err = refuse_oversized(MAX_TEXT_BYTES).unwrap_err();
+        assert_eq!((err.line, err.column), (1, 1));
+        assert!(err.message.contains("4 GiB"), "{}", err.message);
+    }
+
+    #[test]
+    fn short_scalar_values_need_no_heap_allocation() {
+        let s = parse("args: [a1, 'a2', \"a3\", a-value-of-twenty-four-b]\n").unwrap();
+        let args = s.documents[0].get("args").unwrap().as_seq().unwrap();
+        assert_eq!(args.len(), 4);
+        for arg in args {
+            assert!(!arg.as_scalar().unwrap().value.is_heap_allocated());
+        }
+    }
+
+    #[test]
+    fn editable_content_ranges_follow_the_style() {
+        let text = "a: plain\nb: 'single'\nc: \"double\"\nd: 'it''s'\ne: |\n  block\n";
+        let s = parse(text).unwrap();
+        let content = |key: &str| {
+            let sc = s.documents[0].get(key).unwrap().as_scalar().unwrap();
+            sc.content().map(|r| (&text[sc.token()], &text[r]))
+        };
+        assert_eq!(content("a"), Some(("plain", "plain")));
+        assert_eq!(content("b"), Some(("'single'", "single")));
+        assert_eq!(content("c"), Some(("\"double\"", "double")));
+        assert_eq!(content("d"), None);
+        assert_eq!(content("e"), None);
     }
 
     #[test]
