@@ -54,5 +54,6 @@ for shape in flow block; do
     done
     median=$(printf '%s\n' "${kbs[@]}" | sort -n | sed -n "$(( (runs + 1) / 2 ))p")
     bytes=$(stat -c %s "$shape.yaml")
-    echo "$shape: $bytes bytes; peak RSS KB: ${kbs[*]}; median $median KB = $(( median * 1024 / bytes ))x the file"
+    ratio=$(awk -v kb="$median" -v b="$bytes" 'BEGIN { printf "%.2f", kb * 1024 / b }')
+    echo "$shape: $bytes bytes; peak RSS KB: ${kbs[*]}; median $median KB = ${ratio}x the file"
 done

@@ -1274,6 +1274,8 @@ fn killed_rewrites_leave_every_file_original_or_rewritten_and_no_temp_file_after
 
 /// Peak resident memory (KB) and exit code of one run, from `wait4`'s rusage of that very
 /// child (RUSAGE_CHILDREN would mix in every other test's children).
+// The child is reaped by `wait4` itself, which clippy cannot see.
+#[allow(clippy::zombie_processes)]
 fn peak_rss_kb(cmd: &mut std::process::Command) -> (i64, i32) {
     use std::process::Stdio;
     let child = cmd
