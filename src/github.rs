@@ -696,3 +696,16 @@ pub fn markdown_body(heading: &str, changes: &[(String, String)], notes: &[Strin
 fn cell(s: &str) -> String {
     s.replace('|', "\\|").replace('`', "'").replace('\n', " ")
 }
+
+/// A pull request a run opened or updated (`bump` and `run` JSON, `migrate` report).
+#[derive(Debug, Clone, serde::Serialize, serde::Deserialize, PartialEq, Eq)]
+pub struct PrOut {
+    pub number: u64,
+    pub url: String,
+    /// `true` when this run opened it, `false` when it updated the one already open.
+    pub created: bool,
+    /// The branch it is from (`harborize/<hash>`).
+    pub head: String,
+    /// The branch it goes into.
+    pub base: String,
+}

@@ -433,7 +433,7 @@ pub struct RepoReport {
     pub pushed: bool,
     /// The pull request opened or updated (`--pull-request`).
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub pull_request: Option<crate::commands::bump::PrOut>,
+    pub pull_request: Option<crate::github::PrOut>,
     #[serde(default)]
     pub changes: Vec<FileChange>,
     #[serde(default)]

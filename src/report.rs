@@ -13,6 +13,11 @@ use crate::engine::{FileError, FileResult};
 use crate::locate::Kind;
 use crate::plan::{Planned, Status};
 
+/// Exit codes, everywhere.
+pub const EXIT_OK: u8 = 0;
+pub const EXIT_FINDINGS: u8 = 1;
+pub const EXIT_ERROR: u8 = 2;
+
 /// Output format.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
 pub enum Format {

@@ -60,18 +60,7 @@ struct GitOut {
     pull_request: Option<PrOut>,
 }
 
-/// A pull request a run opened or updated (`bump` and `run` JSON, `migrate` report).
-#[derive(Debug, Clone, Serialize, serde::Deserialize, PartialEq, Eq)]
-pub struct PrOut {
-    pub number: u64,
-    pub url: String,
-    /// `true` when this run opened it, `false` when it updated the one already open.
-    pub created: bool,
-    /// The branch it is from (`harborize/<hash>`).
-    pub head: String,
-    /// The branch it goes into.
-    pub base: String,
-}
+pub use crate::github::PrOut;
 
 impl PrOut {
     /// `opened pull request #3 (harborize/abc → main): URL`

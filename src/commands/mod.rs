@@ -20,10 +20,7 @@ use crate::cli::Common;
 use crate::config::Config;
 use crate::mapping::Mapper;
 
-/// Exit codes, everywhere.
-pub const EXIT_OK: u8 = 0;
-pub const EXIT_FINDINGS: u8 = 1;
-pub const EXIT_ERROR: u8 = 2;
+pub use crate::report::{EXIT_ERROR, EXIT_FINDINGS, EXIT_OK};
 
 /// Load the config and build the mapper for the first PATH.
 pub fn mapper_for(common: &Common) -> Result<Mapper> {

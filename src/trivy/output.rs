@@ -10,8 +10,8 @@ use serde_json::json;
 
 use super::report::Finding;
 use super::{ScanFormat, Severity};
-use crate::commands::{EXIT_ERROR, EXIT_FINDINGS, EXIT_OK};
 use crate::report::{escape_data, escape_property, escape_text};
+use crate::report::{EXIT_ERROR, EXIT_FINDINGS, EXIT_OK};
 
 /// The result of `harborize scan` (and of the `--scan` stage).
 #[derive(Debug, Serialize)]
