@@ -18,20 +18,13 @@ use anyhow::{bail, Context, Result};
 use serde::Serialize;
 
 use super::{harbor_host, EXIT_ERROR, EXIT_FINDINGS, EXIT_OK};
-use crate::cli::{HarborArgs, HarborCommand, HarborSetupArgs};
+use crate::cli::{HarborArgs, HarborCommand, HarborSetupArgs, SetupFormat};
 use crate::config::Config;
 use crate::harbor_api::{
     ApiError, ApiOptions, Created, HarborApi, NewProject, NewProjectMetadata, NewRegistry, Project,
     Registry, RegistryCredential,
 };
 use crate::registry::Credentials;
-
-/// Output format of `harbor setup`.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
-pub enum SetupFormat {
-    Text,
-    Json,
-}
 
 pub fn run(args: &HarborArgs) -> Result<u8> {
     match &args.command {

@@ -12,6 +12,7 @@ use crate::cli::{Common, OnUnreachable, RegistryArgs, ScanArgs, TrivyArgs};
 use crate::commands::mapper_for;
 use crate::commands::verify::verify_report;
 use crate::config::Config;
+use crate::config::ScanAllow;
 use crate::engine::{self, RunOptions};
 use crate::mapping::Mapper;
 use crate::plan::{Direction, PlanOptions, Status};
@@ -21,7 +22,7 @@ use crate::report::{Format, ReferenceEntry, Report};
 use crate::trivy::output::{
     ImageResult, PolicySummary, RefLocation, ScanError, ScanOutput, ScanSummary,
 };
-use crate::trivy::policy::{Policy, ScanAllow};
+use crate::trivy::policy::Policy;
 use crate::trivy::runner::{self, Trivy};
 
 /// The Harbor reference an entry ends up as (as `verify` keys it). Entries in harborize's

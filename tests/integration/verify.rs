@@ -3,8 +3,8 @@
 //! real pull-through cache (tests/support). Every failure class has its outcome and exit
 //! code asserted; pinning and lock files round-trip; no credential leaks.
 
-mod common;
-mod support;
+use crate::support;
+use crate::support::common;
 
 use std::path::Path;
 use std::time::Duration;

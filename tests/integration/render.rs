@@ -5,7 +5,7 @@
 //! drives it with the binary under test. kubectl and helm come from
 //! scripts/install-test-tools.sh (PATH set by scripts/test-env.sh).
 
-mod common;
+use crate::support::common;
 
 use std::path::Path;
 use std::process::Command;
