@@ -347,6 +347,7 @@ pub fn run(args: &ScanArgs) -> Result<u8> {
             plan,
             write: false,
             diff: false,
+            keep: false,
         },
     );
     let mut report = Report::build(mapper.harbor(), results, false);

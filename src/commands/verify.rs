@@ -243,6 +243,7 @@ pub fn run(args: &VerifyArgs) -> Result<u8> {
             plan,
             write: false,
             diff: false,
+            keep: false,
         },
     );
     let mut report = Report::build(mapper.harbor(), results, false);
@@ -300,6 +301,7 @@ fn pin(
             plan,
             write: true,
             diff: false,
+            keep: false,
         },
         Some(&pins),
     );
