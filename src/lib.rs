@@ -21,6 +21,7 @@ pub mod plan;
 pub mod reference;
 pub mod registry;
 pub mod report;
+pub mod runtime;
 pub mod trivy;
 pub mod walk;
 pub mod yaml;

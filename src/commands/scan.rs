@@ -59,20 +59,6 @@ fn entry_names(entry: &ReferenceEntry, target: &Target, mapper: &Mapper) -> Vec<
     names
 }
 
-fn is_loopback(host: &str) -> bool {
-    let h = host.rsplit_once(':').map_or(host, |(h, p)| {
-        if p.bytes().all(|b| b.is_ascii_digit()) {
-            h
-        } else {
-            host
-        }
-    });
-    let h = h.trim_start_matches('[').trim_end_matches(']');
-    h.eq_ignore_ascii_case("localhost")
-        || h.parse::<std::net::IpAddr>()
-            .is_ok_and(|ip| ip.is_loopback())
-}
-
 /// Scan every Harbor image of `report` with Trivy and apply the policy.
 ///
 /// Entries without a registry check are verified first (`verify_report`); entries that do
@@ -227,7 +213,8 @@ pub fn scan_report(
         .context("cannot read registry credentials")?
         // Trivy follows the same token realm: what harborize withheld, Trivy does not get.
         .filter(|_| report.credentials_withheld.is_none());
-    let insecure = registry.insecure || (registry.plain_http && !is_loopback(&harbor));
+    let insecure =
+        registry.insecure || (registry.plain_http && !crate::reference::is_loopback_host(&harbor));
     let trivy = Trivy::new(
         bin,
         cache_dir.clone(),
