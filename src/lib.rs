@@ -13,6 +13,7 @@ pub mod fsio;
 pub mod git;
 pub mod github;
 pub mod harbor_api;
+pub mod harbor_setup;
 pub mod locate;
 pub mod mapping;
 pub mod migrate;
