@@ -53,6 +53,9 @@ pub fn main_with(cli: Cli) -> ExitCode {
     };
     match result {
         Ok(code) => ExitCode::from(code),
+        // A reader that stopped reading (`harborize check . | head -1`) is a quiet,
+        // successful end, as in ripgrep: the output went where it was wanted.
+        Err(e) if is_broken_pipe(&e) => ExitCode::from(commands::EXIT_OK),
         Err(e) => {
             eprintln!("harborize failed");
             for cause in e.chain() {
@@ -61,4 +64,12 @@ pub fn main_with(cli: Cli) -> ExitCode {
             ExitCode::from(commands::EXIT_ERROR)
         }
     }
+}
+
+fn is_broken_pipe(e: &anyhow::Error) -> bool {
+    e.chain().any(|cause| {
+        cause
+            .downcast_ref::<std::io::Error>()
+            .is_some_and(|io| io.kind() == std::io::ErrorKind::BrokenPipe)
+    })
 }

@@ -1324,3 +1324,31 @@ fn rewrite_of_a_large_flow_sequence_stays_within_20x_the_file_in_memory() {
         "peak RSS {kb} KB > {limit_kb} KB (20x the file)"
     );
 }
+
+/// Issue 14: a closed stdout (`harborize check . | head -1`) is a quiet, successful end,
+/// not `harborize failed / Cause: Broken pipe` with exit 2.
+#[test]
+fn a_reader_that_stops_reading_is_a_quiet_successful_end() {
+    use std::io::{BufRead, BufReader};
+    let tmp = tempfile::tempdir().unwrap();
+    // Far more report than a pipe holds (64 KiB), so writes meet the closed pipe.
+    let mut text = String::from("apiVersion: v1\nkind: Pod\nspec:\n  containers:\n");
+    for i in 0..4000 {
+        text.push_str(&format!("    - name: c{i}\n      image: nginx:1.{i}\n"));
+    }
+    std::fs::write(tmp.path().join("pod.yaml"), text).unwrap();
+    let mut child = harborize()
+        .args(["check", tmp.path().to_str().unwrap(), "--harbor", HARBOR])
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut first = String::new();
+    BufReader::new(child.stdout.take().unwrap())
+        .read_line(&mut first)
+        .unwrap();
+    assert!(first.contains("nginx:1."), "{first}");
+    let out = child.wait_with_output().unwrap();
+    assert_eq!(stderr(&out), "");
+    assert_eq!(code(&out), 0);
+}
