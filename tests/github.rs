@@ -927,12 +927,15 @@ fn every_exchange_matches_githubs_published_description() {
     svc.add_branch(BRANCH);
     svc.add_empty_branch("harborize/empty");
     let gh = client(&svc, TOKEN);
-    gh.open_or_update_blocking(BRANCH, "main", "t", "b").unwrap();
-    gh.open_or_update_blocking(BRANCH, "main", "t2", "b2").unwrap();
+    gh.open_or_update_blocking(BRANCH, "main", "t", "b")
+        .unwrap();
+    gh.open_or_update_blocking(BRANCH, "main", "t2", "b2")
+        .unwrap();
     let _ = gh.open_or_update_blocking("harborize/empty", "main", "t", "b");
     let _ = client(&svc, "wrong-token-Zz9Yy8Xx7").open_or_update_blocking(BRANCH, "main", "t", "b");
     svc.add_branch("harborize/other");
-    let _ = client(&svc, READ_ONLY_TOKEN).open_or_update_blocking("harborize/other", "main", "t", "b");
+    let _ =
+        client(&svc, READ_ONLY_TOKEN).open_or_update_blocking("harborize/other", "main", "t", "b");
     let _ = GitHub::new(&svc.api_url(), TOKEN, OWNER, "nope")
         .unwrap()
         .open_or_update_blocking(BRANCH, "main", "t", "b");
@@ -950,7 +953,11 @@ fn every_exchange_matches_githubs_published_description() {
         format!("{create} 422"),
         "PATCH /repos/{owner}/{repo}/pulls/{pull_number} 200".to_string(),
     ] {
-        assert!(found.operations.contains(&op), "{op} not exercised: {:?}", found.operations);
+        assert!(
+            found.operations.contains(&op),
+            "{op} not exercised: {:?}",
+            found.operations
+        );
     }
     for schema in [
         "pull-request",
@@ -960,7 +967,11 @@ fn every_exchange_matches_githubs_published_description() {
         "basic-error",
         "validation-error",
     ] {
-        assert!(found.schemas.contains(schema), "{schema} not checked: {:?}", found.schemas);
+        assert!(
+            found.schemas.contains(schema),
+            "{schema} not checked: {:?}",
+            found.schemas
+        );
     }
 
     // The check catches an undocumented request field, a missing answer field, an

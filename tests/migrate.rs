@@ -1128,7 +1128,10 @@ fn an_interrupted_migration_resumes_and_a_failed_push_is_never_recorded_finished
     assert_eq!(b["status"], "failed", "{b:#}");
     assert_eq!(b["pushed"], false, "{b:#}");
     assert!(
-        b["message"].as_str().unwrap_or("").contains("closed for maintenance"),
+        b["message"]
+            .as_str()
+            .unwrap_or("")
+            .contains("closed for maintenance"),
         "{b:#}"
     );
     assert_eq!(repo_entry(&report, &url_c)["status"], "migrated");
@@ -1140,7 +1143,11 @@ fn an_interrupted_migration_resumes_and_a_failed_push_is_never_recorded_finished
     assert_eq!(recorded, want, "a failed push was recorded: {state:#}");
     assert_eq!(commits(&remote_b), "1");
     assert_eq!(commits(&remote_c), "2");
-    assert_eq!(git(&remote_a, &["rev-parse", "main"]), a_head, "a ran again");
+    assert_eq!(
+        git(&remote_a, &["rev-parse", "main"]),
+        a_head,
+        "a ran again"
+    );
 
     // Run 3: the remote takes b's push; a and c are skipped.
     std::fs::write(&gate, "accept\n").unwrap();

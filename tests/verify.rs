@@ -676,7 +676,10 @@ fn no_manifest_get_after_a_404_or_a_401() {
     let run = verify(tmp.path(), &host, &["--plain-http"], &[]);
     assert_eq!(run.code, 1, "{}\n{}", run.out, run.err);
     let got = outcomes(&run);
-    assert_eq!(got[0], ("nginx:1.27".into(), "resolved".into(), Some(nginx)));
+    assert_eq!(
+        got[0],
+        ("nginx:1.27".into(), "resolved".into(), Some(nginx))
+    );
     assert_eq!(got[1].1, "tag-not-found", "{got:?}");
     assert_eq!(got[2].1, "repository-not-found", "{got:?}");
     assert_eq!(got[3].1, "unauthorized", "{got:?}");

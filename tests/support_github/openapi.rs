@@ -52,8 +52,8 @@ impl Contract {
             let path = subset_path();
             let text = std::fs::read_to_string(&path)
                 .unwrap_or_else(|e| panic!("{}: {e}", path.display()));
-            let doc = serde_json::from_str(&text)
-                .unwrap_or_else(|e| panic!("{}: {e}", path.display()));
+            let doc =
+                serde_json::from_str(&text).unwrap_or_else(|e| panic!("{}: {e}", path.display()));
             Contract { doc }
         })
     }
@@ -106,7 +106,8 @@ impl Contract {
         let mut f = Findings::default();
         let at = format!("{} {} -> {}", ex.method, ex.path, ex.status);
         let Some((template, op)) = self.operation(&ex.method, &ex.path) else {
-            f.errors.push(format!("{at}: not an operation of the subset"));
+            f.errors
+                .push(format!("{at}: not an operation of the subset"));
             return f;
         };
         f.operations
@@ -122,7 +123,9 @@ impl Contract {
             .cloned();
         match (declared, ex.body.is_empty()) {
             (None, true) => {}
-            (None, false) => f.errors.push(format!("{at}: a request body, none declared")),
+            (None, false) => f
+                .errors
+                .push(format!("{at}: a request body, none declared")),
             (Some(_), true) => {
                 if op.pointer("/requestBody/required") == Some(&Value::Bool(true)) {
                     f.errors
@@ -131,7 +134,9 @@ impl Contract {
             }
             (Some(schema), false) => match serde_json::from_slice::<Value>(&ex.body) {
                 Ok(body) => self.check_value(&schema, &body, &format!("{at}: request"), true, f),
-                Err(e) => f.errors.push(format!("{at}: request body is not JSON: {e}")),
+                Err(e) => f
+                    .errors
+                    .push(format!("{at}: request body is not JSON: {e}")),
             },
         }
     }
@@ -147,8 +152,9 @@ impl Contract {
             common.and_then(|name| self.doc.pointer(&format!("/components/responses/{name}")))
         });
         let Some(declared) = declared else {
-            f.errors
-                .push(format!("{at}: status {status} is not declared for the operation"));
+            f.errors.push(format!(
+                "{at}: status {status} is not declared for the operation"
+            ));
             return;
         };
         let response = match self.resolve_response(declared) {
@@ -162,7 +168,9 @@ impl Contract {
                 .push(format!("{at}: a response body, none declared")),
             Some(schema) => match serde_json::from_slice::<Value>(&ex.response_body) {
                 Ok(body) => self.check_value(schema, &body, &format!("{at}: response"), false, f),
-                Err(e) => f.errors.push(format!("{at}: response body is not JSON: {e}")),
+                Err(e) => f
+                    .errors
+                    .push(format!("{at}: response body is not JSON: {e}")),
             },
         }
     }
@@ -179,14 +187,7 @@ impl Contract {
 
     /// Check `v` against `schema` at `at`. `strict`: properties the schema does not declare
     /// are errors (request bodies: what harborize sends must be documented).
-    pub fn check_value(
-        &self,
-        schema: &Value,
-        v: &Value,
-        at: &str,
-        strict: bool,
-        f: &mut Findings,
-    ) {
+    pub fn check_value(&self, schema: &Value, v: &Value, at: &str, strict: bool, f: &mut Findings) {
         let schema = match self.resolve(schema, f) {
             Ok(s) => s,
             Err(e) => return f.errors.push(format!("{at}: {e}")),
@@ -197,7 +198,8 @@ impl Contract {
                     .as_array()
                     .is_some_and(|alts| alts.iter().any(|a| a["nullable"] == Value::Bool(true)));
             if !nullable {
-                f.errors.push(format!("{at}: null, the schema is not nullable"));
+                f.errors
+                    .push(format!("{at}: null, the schema is not nullable"));
             }
             return;
         }
@@ -208,13 +210,15 @@ impl Contract {
                 trial.errors.is_empty()
             });
             if !fits {
-                f.errors.push(format!("{at}: {v} matches none of the alternatives"));
+                f.errors
+                    .push(format!("{at}: {v} matches none of the alternatives"));
             }
             return;
         }
         if let Some(allowed) = schema["enum"].as_array() {
             if !allowed.contains(v) {
-                f.errors.push(format!("{at}: {v} is not one of {allowed:?}"));
+                f.errors
+                    .push(format!("{at}: {v} is not one of {allowed:?}"));
             }
         }
         match schema["type"].as_str() {
@@ -237,9 +241,7 @@ impl Contract {
             Some("integer") if !(v.is_i64() || v.is_u64()) => {
                 f.errors.push(format!("{at}: {v} is not an integer"))
             }
-            Some("number") if !v.is_number() => {
-                f.errors.push(format!("{at}: {v} is not a number"))
-            }
+            Some("number") if !v.is_number() => f.errors.push(format!("{at}: {v} is not a number")),
             Some("boolean") if !v.is_boolean() => {
                 f.errors.push(format!("{at}: {v} is not a boolean"))
             }
@@ -273,7 +275,8 @@ impl Contract {
 /// RFC 3339 date-time as GitHub writes it (`2011-01-26T19:01:12Z`, offsets allowed).
 fn is_date_time(s: &str) -> bool {
     let b = s.as_bytes();
-    let digits = |r: std::ops::Range<usize>| b.get(r).is_some_and(|d| d.iter().all(u8::is_ascii_digit));
+    let digits =
+        |r: std::ops::Range<usize>| b.get(r).is_some_and(|d| d.iter().all(u8::is_ascii_digit));
     b.len() >= 20
         && digits(0..4)
         && b[4] == b'-'
