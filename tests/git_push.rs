@@ -979,6 +979,47 @@ fn a_push_declined_by_the_remote_hook_is_an_error_not_a_retried_race() {
     assert_eq!(w.remote_head(), before);
 }
 
+/// Issue #17 item 5: over smart HTTP too, a push the remote's hook declines is an error
+/// saying so, pushed once, not a lost race retried until the retries run out.
+#[test]
+fn a_push_declined_by_the_remote_hook_over_http_is_an_error_not_a_retried_race() {
+    let w = World::new();
+    git(&w.remote, &["config", "http.receivepack", "true"]);
+    let count = w.root.join("declined.count");
+    hook(
+        &w.remote,
+        "pre-receive",
+        &format!(
+            "cat > /dev/null; echo x >> '{}'; echo 'policy: no pushes on friday' >&2; exit 1",
+            count.display()
+        ),
+    );
+    let server = GitHttpServer::start_anonymous(w.remote.parent().unwrap());
+    let before = w.remote_head();
+    let a = w.clone("a");
+    git(
+        &a,
+        &["remote", "set-url", "origin", &server.url("gitops.git")],
+    );
+    let out = bump(
+        &a,
+        0,
+        "v2",
+        &with_id(&["--push", "--push-retries", "3"]),
+        &[],
+    );
+    assert_eq!(code(&out), 2, "{}", show_out(&out));
+    let err = stderr(&out);
+    assert!(err.contains("declined by the remote"), "{err}");
+    assert!(!err.contains("push rejected"), "retried as a race: {err}");
+    assert_eq!(
+        std::fs::read_to_string(&count).unwrap().lines().count(),
+        1,
+        "pushed once"
+    );
+    assert_eq!(w.remote_head(), before);
+}
+
 // ---------------------------------------------------------------------------
 // The git token goes over HTTPS to its host only (issue #12 item 9)
 
