@@ -1163,6 +1163,13 @@ fn an_interrupted_migration_resumes_and_a_failed_push_is_never_recorded_finished
         "{b:#}"
     );
     assert_eq!(b["pushed"], true, "{b:#}");
+    assert!(
+        b["notes"].as_array().is_some_and(|n| n.iter().any(|n| n
+            .as_str()
+            .unwrap_or("")
+            .contains("1 commit(s) of an earlier run not yet on origin/main"))),
+        "the report must say the pushed commit is an earlier run's: {b:#}"
+    );
     assert_eq!(repo_entry(&report, &url_c)["status"], "skipped");
     let state = json_file(&state_path);
     assert_eq!(state["repos"].as_object().unwrap().len(), 3, "{state:#}");
