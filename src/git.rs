@@ -468,7 +468,13 @@ impl Git {
         drop(opts);
         match result {
             Ok(()) => match rejected.into_inner() {
-                Some(why) => Ok(PushOutcome::Rejected(why)),
+                // The ref moved under us (or was locked by a concurrent push): retry.
+                Some(why) if is_race_reason(&why) => Ok(PushOutcome::Rejected(why)),
+                // A hook or a protection refused it: retrying would only be refused again.
+                Some(why) => bail!(
+                    "push to {remote} ({}) declined by the remote: {why}; nothing was pushed",
+                    redact_url(&url)
+                ),
                 None => Ok(PushOutcome::Pushed),
             },
             Err(e) if is_retryable(&e) => Ok(PushOutcome::Rejected(e.message().to_string())),
@@ -895,9 +901,23 @@ fn local_push_status(stdout: &str, spec: &str) -> Option<LocalPush> {
     let why = format!("{to}: {summary}");
     // `[rejected]` is git's own check against the advertised ref; receive-pack says
     // `[remote rejected] (reason)` for a ref that moved under it, and for its hooks.
-    let reason = summary.to_ascii_lowercase();
-    let raced = summary.starts_with("[rejected]")
-        || [
+    let raced = summary.starts_with("[rejected]") || is_race_reason(&summary);
+    Some(
+        if raced && !summary.to_ascii_lowercase().contains("hook declined") {
+            LocalPush::Race(why)
+        } else {
+            LocalPush::Declined(why)
+        },
+    )
+}
+
+/// Whether a receive-pack status (`[remote rejected] (failed to update ref)`, libgit2's
+/// `refs/heads/main: cannot lock ref ...`) says the ref moved or was busy (a lost race, worth
+/// a fetch and a retry), not that a hook or a rule declined the update.
+fn is_race_reason(status: &str) -> bool {
+    let reason = status.to_ascii_lowercase();
+    !reason.contains("hook declined")
+        && [
             "non-fast-forward",
             "fetch first",
             "failed to update ref",
@@ -906,12 +926,7 @@ fn local_push_status(stdout: &str, spec: &str) -> Option<LocalPush> {
             "incorrect old value",
         ]
         .iter()
-        .any(|r| reason.contains(r));
-    Some(if raced && !reason.contains("hook declined") {
-        LocalPush::Race(why)
-    } else {
-        LocalPush::Declined(why)
-    })
+        .any(|r| reason.contains(r))
 }
 
 /// The `remote: ...` lines of git's stderr (what the remote's hooks printed), joined.

@@ -209,8 +209,17 @@ fn update_clone(repo: &Repository, url: &str, auth: &Auth) -> Result<Option<Stri
         })?;
     let tip = repo.refname_to_id(&tracking)?;
     let local = repo.head()?.peel_to_commit()?.id();
-    if local == tip || repo.graph_descendant_of(local, tip)? {
+    if local == tip {
         return Ok(None);
+    }
+    if repo.graph_descendant_of(local, tip)? {
+        // An earlier run committed here and was stopped (or its push failed) before the
+        // commits reached the remote: they are kept, and this run's push carries them, so
+        // the report says so even when nothing is left to rewrite.
+        let (ahead, _) = repo.graph_ahead_behind(local, tip)?;
+        return Ok(Some(format!(
+            "the clone has {ahead} commit(s) of an earlier run not yet on origin/{remote_branch}: kept, and pushed with this run's push"
+        )));
     }
     if repo.graph_descendant_of(tip, local)? {
         let commit = repo.find_commit(tip)?;

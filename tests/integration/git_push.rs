@@ -386,10 +386,39 @@ fn local_push_and_fetch_stay_complete_when_the_remote_packs_its_objects() {
     assert_eq!(git(&b, &["status", "--porcelain"]), "");
 }
 
-#[test]
-fn eight_concurrent_bumps_all_land_linearly_without_force() {
-    let w = World::new();
+/// A `pre-receive` hook that holds the first `n` pushes until all `n` have arrived: each
+/// was computed on the same remote head, so exactly one can land and the others must be
+/// rejected and retried (later pushes pass straight through).
+fn barrier_hook(remote: &Path, dir: &Path, n: usize) {
+    std::fs::create_dir_all(dir).unwrap();
+    hook(
+        remote,
+        "pre-receive",
+        &format!(
+            "cat > /dev/null
+: > '{d}/'$$
+i=0
+             while [ \"$(ls '{d}' | wc -l)\" -lt {n} ] && [ $i -lt 600 ]; do sleep 0.05; i=$((i+1)); done
+             exit 0",
+            d = dir.display()
+        ),
+    );
+}
+
+/// Eight bumps of eight apps in one kustomization, started together against `url` (the
+/// clones' origin, or the bare remote itself when None), with `env`. Asserts that all
+/// landed once each on a linear history without force, that the race really happened
+/// (the first round was held at a barrier: seven pushes rejected) and that every rejection
+/// was retried and counted in the JSON `retries`. Returns the per-bump retry counts.
+fn race(w: &World, url: Option<&str>, env: &[(&str, &str)]) -> Vec<u64> {
     let clones: Vec<PathBuf> = (0..APPS).map(|i| w.clone(&format!("c{i}"))).collect();
+    if let Some(url) = url {
+        for c in &clones {
+            git(c, &["remote", "set-url", "origin", url]);
+        }
+    }
+    let arrivals = w.root.join("barrier");
+    barrier_hook(&w.remote, &arrivals, APPS);
     let seed_head = w.remote_head();
     let start = std::time::Instant::now();
     let children: Vec<_> = clones
@@ -398,8 +427,16 @@ fn eight_concurrent_bumps_all_land_linearly_without_force() {
         .map(|(i, dir)| {
             // Every rejection of a racer means another racer landed after its last
             // fetch: 7 retries (one per other racer) always suffice, whatever the timing.
-            bump_cmd(dir, i, "v2", &with_id(&["--push", "--push-retries", "7"]))
-                .stdout(std::process::Stdio::piped())
+            let mut cmd = bump_cmd(
+                dir,
+                i,
+                "v2",
+                &with_id(&["--push", "--push-retries", "7", "--format", "json"]),
+            );
+            for (k, v) in env {
+                cmd.env(k, v);
+            }
+            cmd.stdout(std::process::Stdio::piped())
                 .stderr(std::process::Stdio::piped())
                 .spawn()
                 .unwrap()
@@ -452,13 +489,67 @@ fn eight_concurrent_bumps_all_land_linearly_without_force() {
         );
     }
     assert_eq!(*updates.last().unwrap(), seed_head);
-    eprintln!(
-        "8-way race: {:?}, retries per bump: {:?}",
-        elapsed,
-        outs.iter()
-            .map(|o| stderr(o).matches("push rejected").count())
-            .collect::<Vec<_>>()
+
+    // The race happened: all eight first pushes met at the barrier.
+    let arrived = std::fs::read_dir(&arrivals).unwrap().count();
+    assert!(arrived >= APPS, "{arrived} pushes reached the remote");
+    // Each rejection was reported on stderr, retried, and counted in the JSON report.
+    let mut retries = Vec::new();
+    for (i, out) in outs.iter().enumerate() {
+        let v: serde_json::Value = serde_json::from_slice(&out.stdout)
+            .unwrap_or_else(|e| panic!("bump {i}: {e}\n{}", show_out(out)));
+        let git_out = &v["bump"]["git"];
+        assert_eq!(git_out["pushed"], true, "bump {i}: {git_out}");
+        let counted = git_out["retries"]
+            .as_u64()
+            .unwrap_or_else(|| panic!("bump {i}: no retries count: {git_out}"));
+        let rejected = stderr(out).matches("push rejected").count() as u64;
+        assert_eq!(counted, rejected, "bump {i}: {}", show_out(out));
+        retries.push(counted);
+    }
+    // Exactly one first push won; the seven others were rejected and retried.
+    assert_eq!(
+        retries.iter().filter(|r| **r == 0).count(),
+        1,
+        "retries per bump: {retries:?}"
     );
+    assert!(
+        retries.iter().sum::<u64>() >= (APPS as u64 - 1),
+        "retries per bump: {retries:?}"
+    );
+    eprintln!("8-way race: {elapsed:?}, retries per bump: {retries:?}");
+    retries
+}
+
+/// Issue #17 item 5: the race against a bare remote on disk (pushed through receive-pack).
+#[test]
+fn eight_concurrent_bumps_all_land_linearly_without_force() {
+    let w = World::new();
+    race(&w, None, &[]);
+}
+
+/// Issue #17 item 5: the same race over smart HTTP (`git http-backend` behind a loopback
+/// server, anonymous push with `http.receivepack`): libgit2's network push, its rejection
+/// by receive-pack, fetch and retry. A plain-HTTP remote needs no token and gets none.
+#[test]
+fn eight_concurrent_bumps_race_over_git_http_backend() {
+    let w = World::new();
+    git(&w.remote, &["config", "http.receivepack", "true"]);
+    let server = GitHttpServer::start_anonymous(w.remote.parent().unwrap());
+    race(
+        &w,
+        Some(&server.url("gitops.git")),
+        &[("GITHUB_TOKEN", TOKEN)],
+    );
+    assert!(
+        server.served.load(std::sync::atomic::Ordering::SeqCst) > APPS,
+        "the pushes went through the HTTP server"
+    );
+    assert!(
+        server.authorizations.lock().unwrap().is_empty(),
+        "a plain-HTTP remote got credentials"
+    );
+    assert!(!server.saw_token(TOKEN));
 }
 
 const TOKEN: &str = "hz-test-token-4b1d0c9e";
@@ -878,6 +969,47 @@ fn a_push_declined_by_the_remote_hook_is_an_error_not_a_retried_race() {
     let err = stderr(&out);
     assert!(err.contains("declined"), "{err}");
     assert!(err.contains("policy: no pushes on friday"), "{err}");
+    assert!(!err.contains("push rejected"), "retried as a race: {err}");
+    assert_eq!(
+        std::fs::read_to_string(&count).unwrap().lines().count(),
+        1,
+        "pushed once"
+    );
+    assert_eq!(w.remote_head(), before);
+}
+
+/// Issue #17 item 5: over smart HTTP too, a push the remote's hook declines is an error
+/// saying so, pushed once, not a lost race retried until the retries run out.
+#[test]
+fn a_push_declined_by_the_remote_hook_over_http_is_an_error_not_a_retried_race() {
+    let w = World::new();
+    git(&w.remote, &["config", "http.receivepack", "true"]);
+    let count = w.root.join("declined.count");
+    hook(
+        &w.remote,
+        "pre-receive",
+        &format!(
+            "cat > /dev/null; echo x >> '{}'; echo 'policy: no pushes on friday' >&2; exit 1",
+            count.display()
+        ),
+    );
+    let server = GitHttpServer::start_anonymous(w.remote.parent().unwrap());
+    let before = w.remote_head();
+    let a = w.clone("a");
+    git(
+        &a,
+        &["remote", "set-url", "origin", &server.url("gitops.git")],
+    );
+    let out = bump(
+        &a,
+        0,
+        "v2",
+        &with_id(&["--push", "--push-retries", "3"]),
+        &[],
+    );
+    assert_eq!(code(&out), 2, "{}", show_out(&out));
+    let err = stderr(&out);
+    assert!(err.contains("declined by the remote"), "{err}");
     assert!(!err.contains("push rejected"), "retried as a race: {err}");
     assert_eq!(
         std::fs::read_to_string(&count).unwrap().lines().count(),

@@ -911,3 +911,86 @@ fn contract_every_exchange_matches_the_published_shapes() {
         "{lists} {creates} {updates}"
     );
 }
+
+/// Issue #17 item 8: the exchanges of the client's flows, answers and errors alike, against
+/// GitHub's own REST API description (`support/github/github-openapi-subset.json`, kept from
+/// github/rest-api-description): request bodies carry only documented fields, every answer
+/// (201/200 pull requests, 401/403/404 basic errors, 422 validation errors) has the
+/// published shape. The same check runs when any test's `GitHubService` is dropped; here
+/// it is also shown to catch what it must.
+#[test]
+fn every_exchange_matches_githubs_published_description() {
+    use support::github::openapi::{check_all, Contract};
+    let svc = GitHubService::start();
+    svc.add_branch(BRANCH);
+    svc.add_empty_branch("harborize/empty");
+    let gh = client(&svc, TOKEN);
+    gh.open_or_update_blocking(BRANCH, "main", "t", "b")
+        .unwrap();
+    gh.open_or_update_blocking(BRANCH, "main", "t2", "b2")
+        .unwrap();
+    let _ = gh.open_or_update_blocking("harborize/empty", "main", "t", "b");
+    let _ = client(&svc, "wrong-token-Zz9Yy8Xx7").open_or_update_blocking(BRANCH, "main", "t", "b");
+    svc.add_branch("harborize/other");
+    let _ =
+        client(&svc, READ_ONLY_TOKEN).open_or_update_blocking("harborize/other", "main", "t", "b");
+    let _ = GitHub::new(&svc.api_url(), TOKEN, OWNER, "nope")
+        .unwrap()
+        .open_or_update_blocking(BRANCH, "main", "t", "b");
+    let log = svc.log();
+    let found = check_all(&log);
+    assert_eq!(found.errors, Vec::<String>::new());
+    let list = "GET /repos/{owner}/{repo}/pulls";
+    let create = "POST /repos/{owner}/{repo}/pulls";
+    for op in [
+        format!("{list} 200"),
+        format!("{list} 401"),
+        format!("{list} 404"),
+        format!("{create} 201"),
+        format!("{create} 403"),
+        format!("{create} 422"),
+        "PATCH /repos/{owner}/{repo}/pulls/{pull_number} 200".to_string(),
+    ] {
+        assert!(
+            found.operations.contains(&op),
+            "{op} not exercised: {:?}",
+            found.operations
+        );
+    }
+    for schema in [
+        "pull-request",
+        "pull-request-simple",
+        "repository",
+        "simple-user",
+        "basic-error",
+        "validation-error",
+    ] {
+        assert!(
+            found.schemas.contains(schema),
+            "{schema} not checked: {:?}",
+            found.schemas
+        );
+    }
+
+    // The check catches an undocumented request field, a missing answer field, an
+    // undeclared status.
+    let contract = Contract::github();
+    let errors_of = |e: &Exchange| -> String { contract.check_exchange(e).errors.join("\n") };
+    let mut patch = log.iter().find(|e| e.method == "PATCH").unwrap().clone();
+    let mut body = patch.json();
+    body["pull_number"] = 1.into();
+    patch.body = serde_json::to_vec(&body).unwrap();
+    assert!(errors_of(&patch).contains("`pull_number` is not a documented property"));
+    let mut created = log
+        .iter()
+        .find(|e| e.method == "POST" && e.status == 201)
+        .unwrap()
+        .clone();
+    let mut answer = created.response_json();
+    answer.as_object_mut().unwrap().remove("merged");
+    created.response_body = serde_json::to_vec(&answer).unwrap();
+    assert!(errors_of(&created).contains("required `merged` is missing"));
+    let mut teapot = log[0].clone();
+    teapot.status = 418;
+    assert!(errors_of(&teapot).contains("status 418 is not declared"));
+}

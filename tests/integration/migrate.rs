@@ -1024,3 +1024,162 @@ fn pull_request_one_per_repository_from_its_own_change_branch() {
     assert_eq!(git(&c, &["rev-parse", "--abbrev-ref", "HEAD"]), "ops");
     assert_eq!(svc.pulls().len(), 2);
 }
+
+/// An executable hook script in a bare remote.
+fn remote_hook(remote: &Path, name: &str, script: &str) {
+    let p = remote.join("hooks").join(name);
+    std::fs::write(&p, format!("#!/bin/sh\n{script}\n")).unwrap();
+    use std::os::unix::fs::PermissionsExt;
+    std::fs::set_permissions(&p, std::fs::Permissions::from_mode(0o755)).unwrap();
+}
+
+fn migrate_cmd(tmp: &Path, args: &[&str]) -> std::process::Command {
+    let mut cmd = harborize();
+    cmd.current_dir(tmp)
+        .env("HOME", tmp)
+        .env("GIT_AUTHOR_NAME", AUTHOR.0)
+        .env("GIT_AUTHOR_EMAIL", AUTHOR.1)
+        .arg("migrate")
+        .args(args);
+    cmd
+}
+
+/// Issue #17 item 7: a run killed between repositories (while the second one's push is
+/// held by its remote) has recorded the first one, and only it; the rerun skips it, and a
+/// push the remote declines leaves its repository unrecorded (failed, retried by the next
+/// run) while the repositories after it go on; the third run finishes it.
+#[test]
+fn an_interrupted_migration_resumes_and_a_failed_push_is_never_recorded_finished() {
+    let tmp = tempfile::tempdir().unwrap();
+    let t = tmp.path();
+    let (remote_a, url_a) = remote_repo(t, "a", "repo-a");
+    let (remote_b, url_b) = remote_repo(t, "b", "repo-b");
+    let (remote_c, url_c) = remote_repo(t, "c", "repo-a");
+    // b's remote holds each push until the test writes its gate: "accept" lets it land,
+    // anything else declines it.
+    let arrived = t.join("b-arrived");
+    let gate = t.join("b-gate");
+    remote_hook(
+        &remote_b,
+        "pre-receive",
+        &format!(
+            "cat > /dev/null\n: > '{arrived}'\ni=0\n\
+             while [ ! -s '{gate}' ] && [ $i -lt 1200 ]; do sleep 0.05; i=$((i+1)); done\n\
+             if grep -q accept '{gate}'; then exit 0; fi\n\
+             echo 'b is closed for maintenance' >&2\nexit 1",
+            arrived = arrived.display(),
+            gate = gate.display()
+        ),
+    );
+    let args = [
+        "--harbor",
+        HARBOR,
+        "--push",
+        "--workdir",
+        "work",
+        "--report-dir",
+        "report",
+        &url_a,
+        &url_b,
+        &url_c,
+    ];
+    let state_path = t.join("report/migration-state.json");
+    let commits = |r: &Path| git(r, &["rev-list", "--count", "main"]);
+
+    // Run 1: killed while b's push waits at its remote.
+    let mut child = migrate_cmd(t, &args)
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .unwrap();
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(120);
+    while !arrived.exists() {
+        if let Some(status) = child.try_wait().unwrap() {
+            panic!("the run ended ({status}) before b's push reached its remote");
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "b's push never arrived"
+        );
+        std::thread::sleep(std::time::Duration::from_millis(50));
+    }
+    child.kill().unwrap();
+    child.wait().unwrap();
+    // The orphaned push is declined once the gate is written.
+    std::fs::write(&gate, "decline\n").unwrap();
+    let state = json_file(&state_path);
+    let recorded: Vec<&String> = state["repos"].as_object().unwrap().keys().collect();
+    assert_eq!(recorded, [&url_a], "only a was finished: {state:#}");
+    assert_eq!(state["repos"][&url_a]["pushed"], true);
+    assert_eq!(commits(&remote_a), "2");
+    assert_eq!(commits(&remote_b), "1");
+    assert_eq!(commits(&remote_c), "1", "c was not started");
+    let a_head = git(&remote_a, &["rev-parse", "main"]);
+
+    // Run 2: a is skipped; b's push is declined: failed and not recorded; c migrates.
+    let out = migrate(t, &args);
+    assert_eq!(code(&out), 2, "{}", show_out(&out));
+    let report = json_file(&t.join("report/migration-report.json"));
+    assert_eq!(repo_entry(&report, &url_a)["status"], "skipped");
+    let b = repo_entry(&report, &url_b);
+    assert_eq!(b["status"], "failed", "{b:#}");
+    assert_eq!(b["pushed"], false, "{b:#}");
+    assert!(
+        b["message"]
+            .as_str()
+            .unwrap_or("")
+            .contains("closed for maintenance"),
+        "{b:#}"
+    );
+    assert_eq!(repo_entry(&report, &url_c)["status"], "migrated");
+    let state = json_file(&state_path);
+    let mut recorded: Vec<&String> = state["repos"].as_object().unwrap().keys().collect();
+    recorded.sort();
+    let mut want = vec![&url_a, &url_c];
+    want.sort();
+    assert_eq!(recorded, want, "a failed push was recorded: {state:#}");
+    assert_eq!(commits(&remote_b), "1");
+    assert_eq!(commits(&remote_c), "2");
+    assert_eq!(
+        git(&remote_a, &["rev-parse", "main"]),
+        a_head,
+        "a ran again"
+    );
+
+    // Run 3: the remote takes b's push; a and c are skipped.
+    std::fs::write(&gate, "accept\n").unwrap();
+    let out = migrate(t, &args);
+    assert_eq!(code(&out), 0, "{}", show_out(&out));
+    let report = json_file(&t.join("report/migration-report.json"));
+    assert_eq!(repo_entry(&report, &url_a)["status"], "skipped");
+    let b = repo_entry(&report, &url_b);
+    // The clone kept run 1's unpushed migration commit (reused, not reset), so this run
+    // may find nothing left to rewrite: what counts is that the commit is pushed now.
+    assert!(
+        b["status"] == "migrated" || b["status"] == "unchanged",
+        "{b:#}"
+    );
+    assert_eq!(b["pushed"], true, "{b:#}");
+    assert!(
+        b["notes"].as_array().is_some_and(|n| n.iter().any(|n| n
+            .as_str()
+            .unwrap_or("")
+            .contains("1 commit(s) of an earlier run not yet on origin/main"))),
+        "the report must say the pushed commit is an earlier run's: {b:#}"
+    );
+    assert_eq!(repo_entry(&report, &url_c)["status"], "skipped");
+    let state = json_file(&state_path);
+    assert_eq!(state["repos"].as_object().unwrap().len(), 3, "{state:#}");
+    assert_eq!(state["repos"][&url_b]["pushed"], true);
+    assert_eq!(commits(&remote_b), "2");
+    assert!(
+        git(&remote_b, &["show", "main:infra/monitoring/agent.yaml"])
+            .contains("image: harbor.example.com/docker-hub/grafana/alloy:v1.3.0")
+    );
+    assert_eq!(
+        git(&remote_b, &["rev-parse", "main"]),
+        git(&t.join("work/b"), &["rev-parse", "HEAD"])
+    );
+    assert_eq!(commits(&remote_a), "2");
+    assert_eq!(commits(&remote_c), "2");
+}

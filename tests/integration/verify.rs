@@ -721,3 +721,189 @@ fn a_file_changed_while_its_plan_is_verified_is_refused_and_results_stay_with_th
     );
     assert!(digests.contains(&("redis:7".into(), redis)), "{digests:?}");
 }
+
+/// The manifest GETs among the requests the proxy saw (a GET of a manifest through a Harbor
+/// proxy-cache project pulls the image: verify must only ever HEAD).
+fn manifest_gets(proxy: &FaultProxy) -> Vec<String> {
+    proxy
+        .request_log()
+        .iter()
+        .filter(|r| r.method.eq_ignore_ascii_case("GET") && r.target.contains("/manifests/"))
+        .map(|r| format!("GET {} -> {:?}", r.target, r.status))
+        .collect()
+}
+
+/// Issue #17 item 4: a missing tag, a missing repository (404) and a private project
+/// without credentials (401, even after the fresh token asked for once) are classified
+/// from HEADs and the tag list; no answer makes verify GET a manifest.
+#[test]
+fn no_manifest_get_after_a_404_or_a_401() {
+    let (h, proxy) = plain_behind_proxy();
+    let nginx = h.push_image("docker-hub/library/nginx", "1.27");
+    h.push_image("private/team/app", "1");
+    let tmp = tempfile::tempdir().unwrap();
+    let host = proxy.host();
+    let private = format!("{host}/private/team/app:1");
+    manifest(
+        tmp.path(),
+        &[
+            "nginx:1.27",
+            "nginx:0.0.0-missing",
+            "ghcr.io/acme/missing:1",
+            &private,
+        ],
+    );
+    proxy.clear();
+    let run = verify(tmp.path(), &host, &["--plain-http"], &[]);
+    assert_eq!(run.code, 1, "{}\n{}", run.out, run.err);
+    let got = outcomes(&run);
+    assert_eq!(
+        got[0],
+        ("nginx:1.27".into(), "resolved".into(), Some(nginx))
+    );
+    assert_eq!(got[1].1, "tag-not-found", "{got:?}");
+    assert_eq!(got[2].1, "repository-not-found", "{got:?}");
+    assert_eq!(got[3].1, "unauthorized", "{got:?}");
+    let log = proxy.request_log();
+    let statuses: Vec<(String, String, Option<u16>)> = log
+        .iter()
+        .map(|r| (r.method.clone(), r.target.clone(), r.status))
+        .collect();
+    // The failures really happened on the wire: 404s for both missing ones, 401s for the
+    // private project (the first token, then the fresh one asked for once).
+    assert!(
+        log.iter()
+            .filter(|r| r.method == "HEAD" && r.status == Some(404))
+            .count()
+            >= 2,
+        "{statuses:#?}"
+    );
+    assert_eq!(
+        log.iter()
+            .filter(|r| r.target.contains("/private/team/app/") && r.status == Some(401))
+            .count(),
+        2,
+        "one 401, one retry with a fresh token, no more: {statuses:#?}"
+    );
+    assert_eq!(manifest_gets(&proxy), Vec::<String>::new(), "{statuses:#?}");
+}
+
+/// The bearer token of an Authorization header, and its JWT `exp` claim.
+fn bearer_exp(auth: &str) -> Option<(String, u64)> {
+    use base64::Engine as _;
+    let token = auth.strip_prefix("Bearer ")?;
+    let claims = token.split('.').nth(1)?;
+    let raw = base64::engine::general_purpose::URL_SAFE_NO_PAD
+        .decode(claims)
+        .ok()?;
+    let v: serde_json::Value = serde_json::from_slice(&raw).ok()?;
+    Some((token.to_string(), v["exp"].as_u64()?))
+}
+
+/// Issue #17 item 4: a token the registry refuses with `error="invalid_token"` (expired
+/// early: `expires_in` still promised half an hour) is replaced by a fresh one, once, and
+/// the check goes on with it; still no manifest GET.
+#[test]
+fn a_401_asking_for_a_fresh_token_gets_one_and_the_check_goes_on() {
+    let (h, proxy) = plain_behind_proxy();
+    let digest = h.push_image("docker-hub/library/nginx", "1.27");
+    // What the registry answers a request bearing an expired token.
+    let stale = h.mint_token_issued(
+        None,
+        &["repository:docker-hub/library/nginx:pull"],
+        7200,
+        1800,
+    );
+    let resp = h.head_manifest("docker-hub/library/nginx", "1.27", Some(&stale));
+    assert_eq!(resp.status, 401);
+    let challenge = resp.header("www-authenticate").unwrap_or_default();
+    assert!(
+        challenge.starts_with("Bearer ") && challenge.contains("error=\"invalid_token\""),
+        "{challenge}"
+    );
+
+    let tmp = tempfile::tempdir().unwrap();
+    manifest(tmp.path(), &["nginx:1.27"]);
+    h.issue_expired_tokens(1);
+    proxy.clear();
+    let before = h.token_request_log().len();
+    let run = verify(tmp.path(), &proxy.host(), &["--plain-http"], &[]);
+    assert_eq!(run.code, 0, "{}\n{}", run.out, run.err);
+    assert_eq!(outcomes(&run)[0].2.as_deref(), Some(digest.as_str()));
+    assert_eq!(
+        h.token_request_log().len() - before,
+        2,
+        "the expired token, then exactly one fresh one"
+    );
+    let heads: Vec<(Option<u16>, Option<String>)> = proxy
+        .request_log()
+        .iter()
+        .filter(|r| r.method == "HEAD" && r.target.contains("/manifests/"))
+        .map(|r| (r.status, r.authorization.clone()))
+        .collect();
+    assert_eq!(
+        heads.iter().map(|(status, _)| *status).collect::<Vec<_>>(),
+        [Some(401), Some(200)],
+        "{heads:?}"
+    );
+    assert_ne!(heads[0].1, heads[1].1, "the retry carried the fresh token");
+    assert_eq!(manifest_gets(&proxy), Vec::<String>::new());
+}
+
+/// Issue #17 item 4: a run that outlasts its token's `expires_in` asks for a new token
+/// before the old one runs out. The registry here refuses a token the moment its
+/// `expires_in` has passed (no leeway), so a token used too long shows up as a 401.
+#[test]
+fn a_token_whose_expires_in_passes_mid_run_is_renewed_before_it_is_refused() {
+    let (h, proxy) = plain_behind_proxy();
+    // The shortest lifetime verify accepts as given (it renews 5 s early, and treats
+    // anything under 10 s as 10 s).
+    h.set_token_ttl_secs(10);
+    h.set_exact_token_expiry(true);
+    let refs: Vec<String> = (0..14).map(|i| format!("ghcr.io/acme/app:v{i}")).collect();
+    for i in 0..14 {
+        h.push_image("ghcr/acme/app", &format!("v{i}"));
+    }
+    let tmp = tempfile::tempdir().unwrap();
+    let refs_str: Vec<&str> = refs.iter().map(String::as_str).collect();
+    manifest(tmp.path(), &refs_str);
+    // One reference at a time, 0.9 s each: the run lasts about 13 s, past the 10 s `exp`.
+    proxy.plan(|p| {
+        p.delay = Duration::from_millis(900);
+        p.only_method = Some("HEAD".into());
+    });
+    proxy.clear();
+    let started = std::time::Instant::now();
+    let run = verify(
+        tmp.path(),
+        &proxy.host(),
+        &["--plain-http", "--jobs", "1"],
+        &[],
+    );
+    let elapsed = started.elapsed();
+    proxy.plan(|p| *p = FaultPlan::default());
+    assert_eq!(run.code, 0, "{}\n{}", run.out, run.err);
+    assert!(
+        elapsed > Duration::from_secs(11),
+        "the run must outlast the token: {elapsed:?}"
+    );
+    assert!(outcomes(&run).iter().all(|o| o.1 == "resolved"));
+    let log = proxy.request_log();
+    // (The `GET /v2/` that learns the auth scheme is a 401 by design.)
+    let refused: Vec<&str> = log
+        .iter()
+        .filter(|r| r.status == Some(401) && r.target.contains("/manifests/"))
+        .map(|r| r.target.as_str())
+        .collect();
+    assert!(
+        refused.is_empty(),
+        "a token was used after its expires_in: {refused:?}"
+    );
+    let mut tokens: Vec<(String, u64)> = log
+        .iter()
+        .filter_map(|r| r.authorization.as_deref().and_then(bearer_exp))
+        .collect();
+    tokens.dedup();
+    assert!(tokens.len() >= 2, "one token for the whole run: {tokens:?}");
+    assert_eq!(manifest_gets(&proxy), Vec::<String>::new());
+}

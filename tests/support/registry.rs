@@ -38,6 +38,8 @@ pub use super::oci::{
 
 /// distribution `auth.token.service` and the JWT audience (Harbor's value).
 pub const SERVICE: &str = "harbor-registry";
+/// distribution 2.8 accepts a token's `exp` and `nbf` this many seconds late/early.
+pub const DISTRIBUTION_LEEWAY_SECS: u64 = 60;
 /// distribution `auth.token.issuer` and the JWT `iss`.
 pub const ISSUER: &str = "harborize-test";
 /// The `Accept` header value with all four manifest media types.
@@ -300,6 +302,13 @@ struct TokenState {
     log: Mutex<Vec<TokenRequest>>,
     auth_headers: Mutex<Vec<String>>,
     faults: Arc<Mutex<FaultPlan>>,
+    /// The next N tokens served are already expired (beyond the registry's leeway) while
+    /// `expires_in` still promises the configured lifetime: the registry refuses them
+    /// with `error="invalid_token"`, as a token revoked or expired early is refused.
+    expired_next: Mutex<u32>,
+    /// Back-date every token served by distribution's 60 s leeway, so the registry stops
+    /// accepting it when `expires_in` says it ends (not a minute later).
+    exact_expiry: Mutex<bool>,
 }
 
 /// Parse `type:name:actions` (name may itself contain `:`, e.g. a port).
@@ -350,6 +359,29 @@ impl TokenState {
     fn mint(&self, sub: &str, aud: &str, access: &[Access]) -> (String, u64, u64) {
         let ttl = *self.ttl.lock().unwrap();
         self.mint_at(sub, aud, access, now_secs(), ttl)
+    }
+
+    /// A token for the token endpoint: as `mint`, unless the test asked for expired or
+    /// exactly expiring tokens (`expires_in` stays the configured lifetime either way).
+    fn mint_served(&self, sub: &str, aud: &str, access: &[Access]) -> (String, u64, u64) {
+        let ttl = *self.ttl.lock().unwrap();
+        let expired = {
+            let mut n = self.expired_next.lock().unwrap();
+            let hit = *n > 0;
+            *n = n.saturating_sub(1);
+            hit
+        };
+        let now = now_secs();
+        let issued = if expired {
+            // exp an hour ago: far beyond the 60 s leeway.
+            now - 3600 - ttl
+        } else if *self.exact_expiry.lock().unwrap() {
+            now - DISTRIBUTION_LEEWAY_SECS
+        } else {
+            now
+        };
+        let (token, _, _) = self.mint_at(sub, aud, access, issued, ttl);
+        (token, ttl, now)
     }
 
     fn mint_at(
@@ -464,7 +496,8 @@ impl TokenState {
                     let access = self.grant(user.as_deref(), &scopes);
                     // Like Harbor, the audience is the requested service.
                     let aud = rec.service.clone().unwrap_or_else(|| SERVICE.to_string());
-                    let (token, ttl, now) = self.mint(user.as_deref().unwrap_or(""), &aud, &access);
+                    let (token, ttl, now) =
+                        self.mint_served(user.as_deref().unwrap_or(""), &aud, &access);
                     rec.user = user;
                     rec.granted = access
                         .iter()
@@ -803,6 +836,8 @@ impl RegistryHarness {
             log: Mutex::default(),
             auth_headers: Mutex::default(),
             faults: FaultPlan::shared(),
+            expired_next: Mutex::new(0),
+            exact_expiry: Mutex::new(false),
         });
         let token_tls = opts.token_tls.unwrap_or(opts.tls);
         let tls_cfg = token_tls.then(|| server_tls_config(&cert_pem, &key_pem));
@@ -1047,6 +1082,17 @@ impl RegistryHarness {
     /// Changes `expires_in`/`exp` of tokens issued from now on.
     pub fn set_token_ttl_secs(&self, secs: u64) {
         *self.token.ttl.lock().unwrap() = secs;
+    }
+    /// The next `n` tokens the token service issues are already expired (their `exp` is an
+    /// hour past, beyond the leeway) although `expires_in` promises the full lifetime: the
+    /// registry answers requests bearing them `401` with `error="invalid_token"`.
+    pub fn issue_expired_tokens(&self, n: u32) {
+        *self.token.expired_next.lock().unwrap() = n;
+    }
+    /// Tokens issued from now on are back-dated by distribution's 60 s leeway, so the
+    /// registry refuses each one as soon as its `expires_in` has passed.
+    pub fn set_exact_token_expiry(&self, on: bool) {
+        *self.token.exact_expiry.lock().unwrap() = on;
     }
     /// A token minted directly (no HTTP, not recorded) with what `user`
     /// (None = anonymous) would be granted for `scopes`.

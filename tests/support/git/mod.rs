@@ -142,6 +142,13 @@ impl GitHttpServer {
         Self::start_with(root, token, None)
     }
 
+    /// Serve them over plain HTTP to anyone, as a git server with anonymous push does:
+    /// no credentials asked, `git http-backend` without `REMOTE_USER`, so a repository
+    /// takes pushes only with `http.receivepack true` in its config.
+    pub fn start_anonymous(root: &Path) -> Self {
+        Self::start_with(root, "", None)
+    }
+
     /// The same over HTTPS with this server configuration (certificate of a test CA).
     pub fn start_tls(root: &Path, token: &str, tls: Arc<rustls::ServerConfig>) -> Self {
         Self::start_with(root, token, Some(tls))
@@ -163,10 +170,15 @@ impl GitHttpServer {
         let stop = Arc::new(AtomicBool::new(false));
         let unauthorized = Arc::new(AtomicUsize::new(0));
         let served = Arc::new(AtomicUsize::new(0));
-        let expected = format!(
-            "Basic {}",
-            base64(format!("x-access-token:{token}").as_bytes())
-        );
+        // An empty token: no Authorization asked for (`start_anonymous`).
+        let expected = if token.is_empty() {
+            String::new()
+        } else {
+            format!(
+                "Basic {}",
+                base64(format!("x-access-token:{token}").as_bytes())
+            )
+        };
         let root = root.to_path_buf();
         let authorizations: Arc<Mutex<Vec<String>>> = Arc::default();
         let scheme = if tls.is_some() { "https" } else { "http" };
@@ -315,7 +327,7 @@ fn handle<S: Read + Write>(
             seen.authorizations.lock().unwrap().push(a);
         }
         let writer = reader.get_mut();
-        if header("authorization").as_deref() != Some(expected_auth) {
+        if !expected_auth.is_empty() && header("authorization").as_deref() != Some(expected_auth) {
             unauthorized.fetch_add(1, Ordering::SeqCst);
             writer.write_all(
                 b"HTTP/1.1 401 Unauthorized\r\nWWW-Authenticate: Basic realm=\"git\"\r\nContent-Length: 0\r\nConnection: close\r\n\r\n",
@@ -347,13 +359,15 @@ fn handle<S: Read + Write>(
             .env("PATH_INFO", path)
             .env("QUERY_STRING", query)
             .env("CONTENT_LENGTH", body.len().to_string())
-            .env("REMOTE_USER", "x-access-token")
             .env("REMOTE_ADDR", "127.0.0.1")
             .env("GATEWAY_INTERFACE", "CGI/1.1")
             .env("SERVER_PROTOCOL", "HTTP/1.1")
             .stdin(Stdio::piped())
             .stdout(Stdio::piped())
             .stderr(Stdio::null());
+        if !expected_auth.is_empty() {
+            cgi.env("REMOTE_USER", "x-access-token");
+        }
         if let Some(ct) = header("content-type") {
             cgi.env("CONTENT_TYPE", ct);
         }

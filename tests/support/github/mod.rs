@@ -31,6 +31,8 @@
 
 #![allow(dead_code)]
 
+pub mod openapi;
+
 use std::collections::HashSet;
 use std::io::{self, BufRead, BufReader, Read, Write};
 use std::net::{SocketAddr, TcpListener, TcpStream};
@@ -304,6 +306,17 @@ impl Drop for GitHubService {
         let _ = TcpStream::connect(self.addr);
         if let Some(h) = self.accept.take() {
             let _ = h.join();
+        }
+        // Issue #17 item 8: whatever test used the service (bump, run, migrate, github), every
+        // exchange it saw is held against GitHub's published description of the endpoints.
+        if !std::thread::panicking() {
+            let found = openapi::check_all(&self.log());
+            assert!(
+                found.errors.is_empty(),
+                "exchanges outside GitHub's published REST API description ({}):\n{}",
+                openapi::subset_path().display(),
+                found.errors.join("\n")
+            );
         }
     }
 }
@@ -798,6 +811,8 @@ fn repository(ctx: &Ctx) -> Value {
         "ssh_url": format!("git@{}:{OWNER}/{REPO}.git", ctx.addr.ip()),
         "clone_url": format!("{html}.git"),
         "mirror_url": null,
+        // Required by GitHub's `repository` schema (nullable-license-simple).
+        "license": null,
         "svn_url": html,
         "homepage": null,
         "language": null,
