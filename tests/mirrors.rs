@@ -203,7 +203,11 @@ fn assert_containerd_tree(root: &Path, ca: Option<&str>, fallback: bool) {
             .map(|v| v.as_str().unwrap())
             .collect();
         assert_eq!(caps, ["pull", "resolve"], "{dir}");
-        assert_eq!(host["override_path"].as_bool(), Some(true), "{dir}");
+        assert_eq!(
+            host.get("override_path").and_then(|v| v.as_bool()),
+            Some(true),
+            "{dir}: override_path"
+        );
         assert_eq!(host.get("ca").and_then(|v| v.as_str()), ca, "{dir}");
         // nothing containerd would not read
         for key in doc.keys() {

@@ -13,8 +13,8 @@
 //!   replaces belong to a scalar the plan says stays the same.
 //!
 //! The hook only makes edits wrong before they are proved; it never skips or relaxes the
-//! proof, so it cannot make a bad edit pass. Release builds compile it away
-//! (`cfg(debug_assertions)`): there the variable means nothing.
+//! proof, so it cannot make a bad edit pass. Release builds never read the variable
+//! (`cfg!(debug_assertions)` is false there): it means nothing to them.
 
 use super::edit::Edit;
 
