@@ -12,5 +12,5 @@ cd "$(dirname "$0")/.."
 bash scripts/install-test-tools.sh >/dev/null
 # shellcheck source=scripts/test-env.sh
 source scripts/test-env.sh
-cargo test --test scan -- --ignored --nocapture bench_scan 2>&1 \
+cargo test --test integration -- --ignored --nocapture scan::bench_scan 2>&1 \
     | grep -E "trivy runs|round|RESULT|panicked|FAILED"

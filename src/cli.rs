@@ -370,8 +370,8 @@ pub struct HarborSetupArgs {
     #[arg(long, default_value_t = 30, value_name = "SECONDS")]
     pub timeout: u64,
     /// Output format.
-    #[arg(long, value_enum, default_value_t = crate::commands::harbor::SetupFormat::Text)]
-    pub format: crate::commands::harbor::SetupFormat,
+    #[arg(long, value_enum, default_value_t = SetupFormat::Text)]
+    pub format: SetupFormat,
 }
 
 #[derive(Debug, Args)]
@@ -533,4 +533,11 @@ pub struct GitArgs {
     /// repository from the remote URL, else GITHUB_REPOSITORY.
     #[arg(long)]
     pub pull_request: bool,
+}
+
+/// Output format of `harbor setup`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum SetupFormat {
+    Text,
+    Json,
 }

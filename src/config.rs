@@ -36,7 +36,7 @@ pub struct ConfigFile {
     pub rules: Vec<RuleEntry>,
     /// Scan policy (`harborize scan`): per-image allowlist of accepted findings.
     #[serde(default)]
-    pub scan: Option<crate::trivy::policy::ScanSection>,
+    pub scan: Option<ScanSection>,
     /// Files larger than this many bytes are skipped with a note instead of parsed
     /// (default 16 MiB; parsing needs a multiple of the file's size in memory).
     #[serde(default)]
@@ -117,7 +117,7 @@ pub struct Config {
     /// Where the user's file came from, if any.
     pub source: Option<PathBuf>,
     /// The `scan:` section (empty when absent).
-    pub scan: crate::trivy::policy::ScanSection,
+    pub scan: ScanSection,
     /// Files larger than this are skipped (bytes).
     pub max_file_size: u64,
     /// `registry.token_realms`: other hosts trusted with the registry credentials.
@@ -335,6 +335,29 @@ pub fn discover(start: &Path) -> Option<PathBuf> {
 pub fn json_schema() -> String {
     let schema = schemars::schema_for!(ConfigFile);
     serde_json::to_string_pretty(&schema).expect("schema serializes") + "\n"
+}
+
+/// `scan:` in harborize.yaml.
+#[derive(Debug, Clone, Default, Deserialize, Serialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct ScanSection {
+    /// Findings accepted for some images: they are reported but never fail the scan.
+    #[serde(default)]
+    pub allow: Vec<ScanAllow>,
+}
+
+/// One allowlist entry.
+#[derive(Debug, Clone, Deserialize, Serialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct ScanAllow {
+    /// Glob on the image name without tag or digest, upstream (`docker.io/library/nginx`)
+    /// or Harbor form (`harbor.example.com/docker-hub/library/nginx`).
+    pub image: String,
+    /// Vulnerability (or secret rule) IDs accepted for the matching images.
+    pub ids: Vec<String>,
+    /// Why they are accepted (shown in reports).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub reason: Option<String>,
 }
 
 #[cfg(test)]

@@ -24,7 +24,7 @@ pub struct FileError {
 }
 
 /// Everything decided about one file.
-#[derive(Debug)]
+#[derive(Debug, Clone)]
 pub struct FileResult {
     pub path: PathBuf,
     pub display: String,
@@ -37,6 +37,16 @@ pub struct FileResult {
     pub diff: Option<String>,
     pub error: Option<FileError>,
     pub note: Option<String>,
+    /// What the file was when planned (stamp and hash), kept with the edits by
+    /// [`RunOptions::keep`] so that [`apply`] writes exactly this plan or nothing.
+    pub read: Option<Read>,
+}
+
+/// The file as it was read for a kept plan: [`apply`] refuses it when it changed since.
+#[derive(Debug, Clone)]
+pub struct Read {
+    original: fsio::Original,
+    bom: bool,
 }
 
 impl FileResult {
@@ -51,6 +61,7 @@ impl FileResult {
             diff: None,
             error: None,
             note: None,
+            read: None,
         }
     }
     /// The result with a per-file error.
@@ -124,6 +135,9 @@ pub struct RunOptions {
     pub write: bool,
     /// Keep a unified diff of each change.
     pub diff: bool,
+    /// Plan only, and keep the edits and what was read with each file (when not writing):
+    /// the [`Plan`] that [`apply`] writes once the checks passed.
+    pub keep: bool,
 }
 
 /// Process one file: plan, prove the edit, and write it when asked. Texts are dropped
@@ -217,6 +231,15 @@ pub fn process_file_pinned(
     if edits.is_empty() {
         return result;
     }
+    if run.keep && !run.write {
+        // A plan kept for [`apply`]: the edits and a fingerprint of the text they apply to.
+        result.changed = true;
+        result.read = Some(Read {
+            original: fsio::Original::new(stamp, &text, bom),
+            bom,
+        });
+        return result;
+    }
     if !run.write && !run.diff {
         // Nothing will be written or shown: the planned edits are the answer, and the
         // re-parse proof (two more parses) is only paid for bytes that leave the process.
@@ -298,4 +321,104 @@ pub fn run_pinned(
         },
         Walked::Error(p, why) => FileResult::new(&p).fail(None, None, why),
     })
+}
+
+/// Every file's decisions, planned once: what `rewrite`, `run` and `migrate` check
+/// (verify, scan) and then [`apply`], so the written change is the one that was checked.
+pub type Plan = Vec<FileResult>;
+
+/// Plan the paths without writing anything, keeping each file's edits for [`apply`].
+pub fn plan(paths: &[PathBuf], mapper: &Mapper, plan: PlanOptions) -> Plan {
+    run(
+        paths,
+        mapper,
+        RunOptions {
+            plan,
+            write: false,
+            diff: false,
+            keep: true,
+        },
+    )
+}
+
+/// Write a kept [`Plan`]: each file with edits is read again and written only when it is
+/// still exactly what was planned (else a per-file error: nothing of it is written); the
+/// edits pass the re-parse proof again on the text they are spliced into. Results keep
+/// their order and their references, so checks made on the plan stay attached to them.
+pub fn apply(plan: Plan, diff: bool) -> Vec<FileResult> {
+    finish_plan(plan, diff, true)
+}
+
+/// What [`apply`] would write, without writing: the proven change of each file (and its
+/// diff when asked); a file changed since it was planned is an error here too.
+pub fn diff_plan(plan: Plan, diff: bool) -> Vec<FileResult> {
+    finish_plan(plan, diff, false)
+}
+
+fn finish_plan(plan: Plan, diff: bool, write: bool) -> Vec<FileResult> {
+    use rayon::prelude::*;
+    plan.into_par_iter()
+        .map(|r| apply_file(r, diff, write))
+        .collect()
+}
+
+fn apply_file(mut result: FileResult, diff: bool, write: bool) -> FileResult {
+    let Some(read) = result.read.take() else {
+        return result;
+    };
+    let edits: Vec<_> = result
+        .planned
+        .iter_mut()
+        .flat_map(|p| std::mem::take(&mut p.edits))
+        .collect();
+    result.changed = false;
+    if edits.is_empty() {
+        return result;
+    }
+    let path = result.path.clone();
+    if write {
+        fsio::sweep_stale_temps_beside(&path);
+    }
+    let text = match fsio::read_limited(&path) {
+        Ok(Ok((bytes, stamp))) => match fsio::decode(bytes) {
+            Content::Text { text, bom } if bom == read.bom => {
+                let now = fsio::Original::new(stamp, &text, bom);
+                now.same_content(&read.original).then_some((text, now))
+            }
+            _ => None,
+        },
+        Ok(Err(_)) => None,
+        Err(e) => return result.fail(None, None, format!("cannot read: {e}")),
+    };
+    let Some((text, now)) = text else {
+        return result.fail(
+            None,
+            None,
+            "changed on disk since harborize planned it (another writer?); nothing of it was \
+             written, run again"
+                .into(),
+        );
+    };
+    let new_text = match yaml::edit::apply_checked(&text, &edits) {
+        Ok(t) => t,
+        Err(e) => return result.fail(None, None, e.to_string()),
+    };
+    if new_text == text {
+        return result;
+    }
+    if diff {
+        result.diff = Some(unified_diff(&result.display, &text, &new_text));
+    }
+    if !write {
+        result.changed = true;
+        return result;
+    }
+    match fsio::replace(&path, &now, &new_text, read.bom) {
+        Ok(()) => {
+            result.changed = true;
+            result.written = true;
+            result
+        }
+        Err(e) => result.fail(None, None, format!("cannot write: {e}")),
+    }
 }

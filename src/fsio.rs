@@ -184,6 +184,11 @@ impl Original {
             sha256: h.finalize().into(),
         }
     }
+
+    /// The same bytes (whatever the metadata): a plan made on `other` still applies.
+    pub fn same_content(&self, other: &Original) -> bool {
+        self.sha256 == other.sha256
+    }
 }
 
 /// Why a file was not written; the file is left as it was.

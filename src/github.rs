@@ -439,22 +439,8 @@ impl GitHub {
         title: &str,
         body: &str,
     ) -> Result<PullRequest> {
-        let run = || -> Result<PullRequest> {
-            tokio::runtime::Builder::new_current_thread()
-                .enable_all()
-                .build()
-                .map_err(|e| Error::Runtime(e.to_string()))?
-                .block_on(self.open_or_update(head, base, title, body))
-        };
-        if tokio::runtime::Handle::try_current().is_ok() {
-            std::thread::scope(|s| {
-                s.spawn(run)
-                    .join()
-                    .unwrap_or_else(|_| Err(Error::Runtime("the GitHub client panicked".into())))
-            })
-        } else {
-            run()
-        }
+        crate::runtime::block_on_anywhere(self.open_or_update(head, base, title, body))
+            .map_err(|e| Error::Runtime(e.to_string()))?
     }
 
     /// Turn octocrab's error into ours, with the token scrubbed from every message.

@@ -1,7 +1,8 @@
 //! harborize: route every container image reference in a GitOps repository through a
 //! Harbor proxy cache, editing only the bytes of the changed scalars.
 //!
-//! Pipeline (see DESIGN.md): walk → locate → map → plan → apply/check → report.
+//! Pipeline (see ARCHITECTURE.md): walk → locate → map → plan → prove → verify/scan →
+//! apply → publish → report.
 
 pub mod bump;
 pub mod cli;
@@ -20,6 +21,7 @@ pub mod plan;
 pub mod reference;
 pub mod registry;
 pub mod report;
+pub mod runtime;
 pub mod trivy;
 pub mod walk;
 pub mod yaml;

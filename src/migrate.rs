@@ -1535,6 +1535,7 @@ mod tests {
             },
             write: false,
             diff: false,
+            keep: false,
         };
         let root = dir.path().to_path_buf();
         let plan = Report::build(

@@ -352,6 +352,23 @@ pub fn validate_repository_path(path: &str) -> Result<(), ReferenceError> {
     validate_path(path)
 }
 
+/// Whether `host` (`name`, `name:port`, `[v6]:port` or a bare IPv6 address) names this
+/// machine: `localhost` (any case) or a loopback address. Plain HTTP is only allowed to
+/// such hosts without `--insecure`-style consent.
+pub fn is_loopback_host(host: &str) -> bool {
+    let name = if host.parse::<std::net::IpAddr>().is_ok() {
+        host
+    } else if let Some(rest) = host.strip_prefix('[') {
+        rest.split_once(']').map_or(rest, |(h, _)| h)
+    } else {
+        host.rsplit_once(':').map_or(host, |(h, _)| h)
+    };
+    name.eq_ignore_ascii_case("localhost")
+        || name
+            .parse::<std::net::IpAddr>()
+            .is_ok_and(|ip| ip.is_loopback())
+}
+
 /// True when the text uses shell, Kubernetes or Go-template substitution, so its value is
 /// only known at deploy time.
 pub fn is_templated(text: &str) -> bool {
@@ -360,6 +377,29 @@ pub fn is_templated(text: &str) -> bool {
 
 #[cfg(test)]
 mod tests {
+    #[test]
+    fn loopback_hosts_in_every_spelling() {
+        for h in [
+            "127.0.0.1:8080",
+            "localhost",
+            "LOCALHOST:5000",
+            "[::1]:443",
+            "[::1]",
+            "::1",
+            "127.0.0.2",
+        ] {
+            assert!(super::is_loopback_host(h), "{h}");
+        }
+        for h in [
+            "harbor.example.com",
+            "10.0.0.1:80",
+            "[2001:db8::1]:443",
+            "localhost.evil.com",
+        ] {
+            assert!(!super::is_loopback_host(h), "{h}");
+        }
+    }
+
     use super::*;
 
     const D: &str = "sha256:0123456789abcdef0123456789abcdef0123456789abcdef0123456789abcdef";

@@ -133,6 +133,43 @@ impl Report {
         report
     }
 
+    /// The report of a kept plan (borrowed: the plan is applied afterwards). Edits stay
+    /// with the plan; only the decisions are copied.
+    pub fn build_from(harbor: &str, plan: &[FileResult], applied: bool) -> Self {
+        let results = plan
+            .iter()
+            .map(|r| {
+                let mut r = r.clone();
+                r.read = None;
+                for p in &mut r.planned {
+                    p.edits = Vec::new();
+                }
+                r
+            })
+            .collect();
+        Self::build(harbor, results, applied)
+    }
+
+    /// Copy the registry checks made on `checked` (the report of the plan this report's
+    /// run applied) to the same references here, joined by identity (file, line, column,
+    /// original text), never by position.
+    pub fn attach_checks(&mut self, checked: &Report) {
+        let by_site: std::collections::HashMap<_, _> = checked
+            .references
+            .iter()
+            .filter_map(|e| {
+                let v = e.verify.as_ref()?;
+                Some(((e.file.as_str(), e.line, e.column, e.original.as_str()), v))
+            })
+            .collect();
+        for e in &mut self.references {
+            let key = (e.file.as_str(), e.line, e.column, e.original.as_str());
+            if let Some(v) = by_site.get(&key) {
+                e.verify = Some((*v).clone());
+            }
+        }
+    }
+
     /// Count one reference; `unwritten` when the run wrote and this file did not reach the
     /// disk (a failed write is not counted as rewritten).
     fn count(&mut self, p: &Planned, unwritten: bool) {

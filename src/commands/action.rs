@@ -46,7 +46,7 @@ pub enum Mapping {
     ExtraArgs,
 }
 
-/// Every input of action.yml and where it goes. tests/packaging.rs checks that this table
+/// Every input of action.yml and where it goes. tests/integration/packaging.rs checks that this table
 /// and action.yml's `inputs` are the same set, and that README.md documents each input.
 pub const INPUTS: &[(&str, Mapping)] = &[
     ("command", Mapping::Command),

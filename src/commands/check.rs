@@ -21,6 +21,7 @@ pub fn run(args: &CheckArgs) -> Result<u8> {
         },
         write: false,
         diff: args.diff,
+        keep: false,
     };
     let results = engine::run(&args.common.paths, &mapper, opts);
     let report = Report::build(mapper.harbor(), results, false);

@@ -18,20 +18,13 @@ use anyhow::{bail, Context, Result};
 use serde::Serialize;
 
 use super::{harbor_host, EXIT_ERROR, EXIT_FINDINGS, EXIT_OK};
-use crate::cli::{HarborArgs, HarborCommand, HarborSetupArgs};
+use crate::cli::{HarborArgs, HarborCommand, HarborSetupArgs, SetupFormat};
 use crate::config::Config;
 use crate::harbor_api::{
     ApiError, ApiOptions, Created, HarborApi, NewProject, NewProjectMetadata, NewRegistry, Project,
     Registry, RegistryCredential,
 };
 use crate::registry::Credentials;
-
-/// Output format of `harbor setup`.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
-pub enum SetupFormat {
-    Text,
-    Json,
-}
 
 pub fn run(args: &HarborArgs) -> Result<u8> {
     match &args.command {
@@ -232,7 +225,7 @@ fn setup(args: &HarborSetupArgs) -> Result<u8> {
     if args.insecure {
         eprintln!("warning: --insecure: Harbor's TLS certificate is not verified");
     }
-    if args.plain_http && !is_loopback(&host) {
+    if args.plain_http && !crate::reference::is_loopback_host(&host) {
         eprintln!("warning: --plain-http: the Harbor credentials cross the network unencrypted");
     }
     let api = HarborApi::new(&ApiOptions {
@@ -244,11 +237,8 @@ fn setup(args: &HarborSetupArgs) -> Result<u8> {
         credentials,
     })?;
 
-    let runtime = tokio::runtime::Builder::new_current_thread()
-        .enable_all()
-        .build()
+    let (actions, fatal) = crate::runtime::block_on(apply(&api, &wanted, args.dry_run))
         .context("cannot start the async runtime")?;
-    let (actions, fatal) = runtime.block_on(apply(&api, &wanted, args.dry_run));
 
     let mut summary = Summary::default();
     for a in &actions {
@@ -293,20 +283,6 @@ fn setup(args: &HarborSetupArgs) -> Result<u8> {
     };
     print_report(&report, args.format)?;
     Ok(code)
-}
-
-fn is_loopback(host: &str) -> bool {
-    let name = host
-        .strip_prefix('[')
-        .and_then(|h| h.split_once(']'))
-        .map_or_else(
-            || host.rsplit_once(':').map_or(host, |(h, _)| h),
-            |(h, _)| h,
-        );
-    name == "localhost"
-        || name
-            .parse::<std::net::IpAddr>()
-            .is_ok_and(|ip| ip.is_loopback())
 }
 
 /// Ping, list the endpoints, then each registry in turn. A fatal error stops the run and
@@ -701,13 +677,5 @@ mod tests {
             upstream_env_prefix("localhost:5000"),
             "HARBORIZE_UPSTREAM_LOCALHOST_5000"
         );
-    }
-
-    #[test]
-    fn loopback_hosts() {
-        assert!(is_loopback("127.0.0.1:8080"));
-        assert!(is_loopback("localhost"));
-        assert!(is_loopback("[::1]:443"));
-        assert!(!is_loopback("harbor.example.com"));
     }
 }

@@ -435,19 +435,12 @@ fn process(ctx: &Ctx<'_>, src: &Source, rr: &mut RepoReport, pb: &ProgressBar) -
         },
         rewrite_hints: args.rewrite_hints,
     };
-    let run_options = |write: bool| RunOptions {
-        plan: plan_options,
-        write,
-        diff: false,
-    };
     let roots = [root.clone()];
 
     stage("planning");
-    let mut planned = Report::build(
-        &harbor,
-        engine::run(&roots, &mapper, run_options(false)),
-        false,
-    );
+    // Planned once: verify and scan check this plan, and the first write applies it.
+    let plan_value = engine::plan(&roots, &mapper, plan_options);
+    let mut planned = Report::build_from(&harbor, &plan_value, false);
 
     if args.verify {
         stage("verifying");
@@ -583,7 +576,15 @@ fn process(ctx: &Ctx<'_>, src: &Source, rr: &mut RepoReport, pb: &ProgressBar) -
         }
     }
 
-    let result = write_commit_push(ctx, session.as_ref(), rr, &root, &harbor, &mapper, &stage);
+    let result = write_commit_push(
+        ctx,
+        session.as_ref(),
+        rr,
+        (&root, plan_value),
+        &harbor,
+        &mapper,
+        &stage,
+    );
     if let Some(s) = session.as_ref().filter(|s| s.pr.is_some()) {
         // Back to the branch the repository had checked out: it was neither committed to
         // nor moved.
@@ -621,12 +622,15 @@ fn write_commit_push(
     ctx: &Ctx<'_>,
     session: Option<&Session>,
     rr: &mut RepoReport,
-    root: &Path,
+    (root, plan_value): (&Path, engine::Plan),
     harbor: &str,
     mapper: &crate::mapping::Mapper,
     stage: &dyn Fn(&str),
 ) -> Result<()> {
     let args = ctx.args;
+    // The checked plan is written first; a retry after the remote moved plans again on
+    // the new head (the plan was made on the old one).
+    let mut checked_plan = Some(plan_value);
     let run_options = RunOptions {
         plan: PlanOptions {
             direction: match ctx.direction {
@@ -637,6 +641,7 @@ fn write_commit_push(
         },
         write: true,
         diff: false,
+        keep: false,
     };
     let roots = [root.to_path_buf()];
     // What the first attempt changed and committed (for the pull request: a retry that finds
@@ -645,7 +650,11 @@ fn write_commit_push(
     let mut attempt = 0;
     loop {
         stage("writing");
-        let written = Report::build(harbor, engine::run(&roots, mapper, run_options), true);
+        let results = match checked_plan.take() {
+            Some(plan) => engine::apply(plan, false),
+            None => engine::run(&roots, mapper, run_options),
+        };
+        let written = Report::build(harbor, results, true);
         rr.fill(&written, root, true);
         rr.written = true;
         let Some(s) = session else { break };

@@ -1,4 +1,5 @@
-//! `harborize rewrite`: plan, prove and write the edits.
+//! `harborize rewrite`: plan once, check the plan (verify, scan) when asked, then write
+//! exactly that plan.
 
 use anyhow::Result;
 
@@ -12,60 +13,46 @@ use crate::report::{Mode, Report};
 
 pub fn run(args: &RewriteArgs) -> Result<u8> {
     let mapper = mapper_for(&args.common)?;
-    let opts = RunOptions {
-        plan: PlanOptions {
-            direction: if args.common.revert {
-                Direction::Revert
-            } else {
-                Direction::Forward
-            },
-            rewrite_hints: args.common.rewrite_hints,
+    let plan_options = PlanOptions {
+        direction: if args.common.revert {
+            Direction::Revert
+        } else {
+            Direction::Forward
         },
-        write: !args.dry_run,
-        diff: args.diff,
+        rewrite_hints: args.common.rewrite_hints,
     };
-    let mut verify_code = EXIT_OK;
-    let mut verified = None;
-    if args.verify {
-        // Plan without writing, prove the planned references through Harbor, then write.
-        let planned = engine::run(
+    if !args.verify && !args.scan {
+        // Nothing to check before writing: plan, prove and write each file in one pass.
+        let results = engine::run(
             &args.common.paths,
             &mapper,
             RunOptions {
-                write: false,
-                diff: false,
-                ..opts
+                plan: plan_options,
+                write: !args.dry_run,
+                diff: args.diff,
+                keep: false,
             },
         );
-        let mut plan_report = Report::build(mapper.harbor(), planned, false);
-        let (summary, _) = verify_report(&mut plan_report, &mapper, &args.registry)?;
+        let report = Report::build(mapper.harbor(), results, !args.dry_run);
+        return finish(args, report, EXIT_OK);
+    }
+    // Plan once; the checks annotate this plan and `apply` writes this plan.
+    let plan = engine::plan(&args.common.paths, &mapper, plan_options);
+    let mut checked = Report::build_from(mapper.harbor(), &plan, false);
+    let mut verify_code = EXIT_OK;
+    if args.verify {
+        let (summary, _) = verify_report(&mut checked, &mapper, &args.registry)?;
         verify_code = summary.exit_code(args.registry.on_unreachable);
         if summary.failed > 0 && !args.allow_unresolved {
-            plan_report.print(args.common.format, Mode::Rewrite { applied: false }, false)?;
+            checked.print(args.common.format, Mode::Rewrite { applied: false }, false)?;
             eprintln!(
                 "harborize: {} reference(s) did not resolve through Harbor; nothing was written (--allow-unresolved writes anyway)",
                 summary.failed
             );
             return Ok(verify_code.max(EXIT_FINDINGS));
         }
-        verified = Some(plan_report);
     }
     if args.scan {
-        let mut plan_report = match verified.take() {
-            Some(r) => r,
-            None => {
-                let planned = engine::run(
-                    &args.common.paths,
-                    &mapper,
-                    RunOptions {
-                        write: false,
-                        diff: false,
-                        ..opts
-                    },
-                );
-                Report::build(mapper.harbor(), planned, false)
-            }
-        };
         let start = args
             .common
             .paths
@@ -73,7 +60,7 @@ pub fn run(args: &RewriteArgs) -> Result<u8> {
             .map_or(std::path::Path::new("."), |p| p.as_path());
         let config = crate::config::Config::load(args.common.config.as_deref(), start)?;
         let output = scan_report(
-            &mut plan_report,
+            &mut checked,
             &mapper,
             &args.registry,
             &args.trivy,
@@ -89,16 +76,18 @@ pub fn run(args: &RewriteArgs) -> Result<u8> {
             eprintln!("harborize: the scan policy failed; nothing was written");
             return Ok(code);
         }
-        verified = Some(plan_report);
     }
-    let results = engine::run(&args.common.paths, &mapper, opts);
+    let results = if args.dry_run {
+        engine::diff_plan(plan, args.diff)
+    } else {
+        engine::apply(plan, args.diff)
+    };
     let mut report = Report::build(mapper.harbor(), results, !args.dry_run);
-    if let Some(v) = verified {
-        // Carry the checks over to the written report (same walk order, same sites).
-        for (entry, checked) in report.references.iter_mut().zip(v.references) {
-            entry.verify = checked.verify;
-        }
-    }
+    report.attach_checks(&checked);
+    finish(args, report, verify_code)
+}
+
+fn finish(args: &RewriteArgs, report: Report, verify_code: u8) -> Result<u8> {
     report.print(
         args.common.format,
         Mode::Rewrite {

@@ -19,7 +19,7 @@ use crate::commands::{
     append_to_github_file, commit_outputs, mapper_for, EXIT_ERROR, EXIT_FINDINGS, EXIT_OK,
 };
 use crate::config::Config;
-use crate::engine::{self, RunOptions};
+use crate::engine;
 use crate::git::{self, Auth, Git, Identity, PushOutcome};
 use crate::github::{self, GitHub};
 use crate::plan::{Direction, PlanOptions, Status};
@@ -107,16 +107,8 @@ fn pipeline(
     let mut attempt = 0u32;
     loop {
         // 1. rewrite (planned only)
-        let planned = engine::run(
-            &args.common.paths,
-            mapper,
-            RunOptions {
-                plan,
-                write: false,
-                diff: args.diff,
-            },
-        );
-        let mut report = Report::build(mapper.harbor(), planned, false);
+        let plan_value = engine::plan(&args.common.paths, mapper, plan);
+        let mut report = Report::build_from(mapper.harbor(), &plan_value, false);
         if report.summary.errors > 0 {
             report.print(args.common.format, Mode::Rewrite { applied: false }, false)?;
             eprintln!(
@@ -158,31 +150,29 @@ fn pipeline(
             }
         }
         if args.dry_run {
-            report.print(
+            let mut shown = Report::build(
+                mapper.harbor(),
+                engine::diff_plan(plan_value, args.diff),
+                false,
+            );
+            shown.attach_checks(&report);
+            shown.print(
                 args.common.format,
                 Mode::Rewrite { applied: false },
                 args.diff,
             )?;
-            return Ok(if report.files_changed.is_empty() {
+            return Ok(if shown.summary.errors > 0 {
+                EXIT_ERROR
+            } else if shown.files_changed.is_empty() {
                 EXIT_OK
             } else {
                 EXIT_FINDINGS
             });
         }
-        // 4. write
-        let written = engine::run(
-            &args.common.paths,
-            mapper,
-            RunOptions {
-                plan,
-                write: true,
-                diff: args.diff,
-            },
-        );
-        let mut written = Report::build(mapper.harbor(), written, true);
-        for (entry, checked) in written.references.iter_mut().zip(&report.references) {
-            entry.verify = checked.verify.clone();
-        }
+        // 4. write exactly the plan that was checked
+        let mut written =
+            Report::build(mapper.harbor(), engine::apply(plan_value, args.diff), true);
+        written.attach_checks(&report);
         if written.summary.errors > 0 {
             written.print(
                 args.common.format,

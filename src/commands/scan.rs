@@ -12,6 +12,7 @@ use crate::cli::{Common, OnUnreachable, RegistryArgs, ScanArgs, TrivyArgs};
 use crate::commands::mapper_for;
 use crate::commands::verify::verify_report;
 use crate::config::Config;
+use crate::config::ScanAllow;
 use crate::engine::{self, RunOptions};
 use crate::mapping::Mapper;
 use crate::plan::{Direction, PlanOptions, Status};
@@ -21,7 +22,7 @@ use crate::report::{Format, ReferenceEntry, Report};
 use crate::trivy::output::{
     ImageResult, PolicySummary, RefLocation, ScanError, ScanOutput, ScanSummary,
 };
-use crate::trivy::policy::{Policy, ScanAllow};
+use crate::trivy::policy::Policy;
 use crate::trivy::runner::{self, Trivy};
 
 /// The Harbor reference an entry ends up as (as `verify` keys it). Entries in harborize's
@@ -56,20 +57,6 @@ fn entry_names(entry: &ReferenceEntry, target: &Target, mapper: &Mapper) -> Vec<
         }
     }
     names
-}
-
-fn is_loopback(host: &str) -> bool {
-    let h = host.rsplit_once(':').map_or(host, |(h, p)| {
-        if p.bytes().all(|b| b.is_ascii_digit()) {
-            h
-        } else {
-            host
-        }
-    });
-    let h = h.trim_start_matches('[').trim_end_matches(']');
-    h.eq_ignore_ascii_case("localhost")
-        || h.parse::<std::net::IpAddr>()
-            .is_ok_and(|ip| ip.is_loopback())
 }
 
 /// Scan every Harbor image of `report` with Trivy and apply the policy.
@@ -226,7 +213,8 @@ pub fn scan_report(
         .context("cannot read registry credentials")?
         // Trivy follows the same token realm: what harborize withheld, Trivy does not get.
         .filter(|_| report.credentials_withheld.is_none());
-    let insecure = registry.insecure || (registry.plain_http && !is_loopback(&harbor));
+    let insecure =
+        registry.insecure || (registry.plain_http && !crate::reference::is_loopback_host(&harbor));
     let trivy = Trivy::new(
         bin,
         cache_dir.clone(),
@@ -346,6 +334,7 @@ pub fn run(args: &ScanArgs) -> Result<u8> {
             plan,
             write: false,
             diff: false,
+            keep: false,
         },
     );
     let mut report = Report::build(mapper.harbor(), results, false);

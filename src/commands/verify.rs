@@ -95,12 +95,9 @@ pub fn verify_report(
         credentials,
         token_realms: mapper.token_realms().to_vec(),
     })?;
-    let runtime = tokio::runtime::Builder::new_multi_thread()
-        .worker_threads(2)
-        .enable_all()
-        .build()
-        .context("cannot start the async runtime")?;
-    let checks = runtime.block_on(registry::verify(&client, &targets, args.jobs, &platforms));
+    let checks =
+        crate::runtime::block_on(registry::verify(&client, &targets, args.jobs, &platforms))
+            .context("cannot start the async runtime")?;
     if let Some(why) = client.withheld() {
         eprintln!(
             "warning: registry credentials not sent: {why}; the token was requested anonymously"
@@ -243,6 +240,7 @@ pub fn run(args: &VerifyArgs) -> Result<u8> {
             plan,
             write: false,
             diff: false,
+            keep: false,
         },
     );
     let mut report = Report::build(mapper.harbor(), results, false);
@@ -300,6 +298,7 @@ fn pin(
             plan,
             write: true,
             diff: false,
+            keep: false,
         },
         Some(&pins),
     );

@@ -9,34 +9,11 @@ use std::collections::BTreeSet;
 use std::path::{Path, PathBuf};
 
 use anyhow::{bail, Context, Result};
-use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 
 use super::report::{Finding, Ignored};
 use super::Severity;
-
-/// `scan:` in harborize.yaml.
-#[derive(Debug, Clone, Default, Deserialize, Serialize, JsonSchema)]
-#[serde(deny_unknown_fields)]
-pub struct ScanSection {
-    /// Findings accepted for some images: they are reported but never fail the scan.
-    #[serde(default)]
-    pub allow: Vec<ScanAllow>,
-}
-
-/// One allowlist entry.
-#[derive(Debug, Clone, Deserialize, Serialize, JsonSchema)]
-#[serde(deny_unknown_fields)]
-pub struct ScanAllow {
-    /// Glob on the image name without tag or digest, upstream (`docker.io/library/nginx`)
-    /// or Harbor form (`harbor.example.com/docker-hub/library/nginx`).
-    pub image: String,
-    /// Vulnerability (or secret rule) IDs accepted for the matching images.
-    pub ids: Vec<String>,
-    /// Why they are accepted (shown in reports).
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub reason: Option<String>,
-}
+use crate::config::ScanAllow;
 
 /// One entry of harborize's ignore file (a YAML list).
 #[derive(Debug, Clone, Deserialize, Serialize)]

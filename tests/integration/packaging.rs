@@ -8,7 +8,7 @@
 //!   runtime has git, ca-certificates and a pinned Trivy;
 //! - shell completions and man pages generated from the clap definitions.
 
-mod common;
+use crate::support::common;
 
 use std::collections::BTreeSet;
 use std::path::Path;

@@ -10,7 +10,7 @@
 //! and image lines, every Helm target too (issue 17 item 1): a `helm` that cannot render
 //! must not turn into a green run that compared nothing.
 
-mod common;
+use crate::support::common;
 
 use std::path::Path;
 use std::process::Command;

@@ -2,8 +2,7 @@
 //! CNCF distribution registry: Harbor-style token auth, pushes, fault proxy,
 //! pull-through cache, cleanup.
 
-#[path = "support/mod.rs"]
-mod support;
+use crate::support;
 
 use std::io::{BufRead, BufReader, Read, Write};
 use std::net::TcpStream;

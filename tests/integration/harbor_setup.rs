@@ -1,20 +1,20 @@
-//! `harborize harbor setup` against a local Harbor API service (`support_harbor`): the
+//! `harborize harbor setup` against a local Harbor API service (`support::harbor`): the
 //! reference setup created once and then left alone, drift reported and never changed,
 //! `--dry-run` without writes, 401/403/unhealthy as clear errors, 409 as already there,
 //! list paging through `Link`, TLS with `--cacert`, secrets never printed; and the
 //! contract test: every request the client sent and every answer the service gave,
 //! checked against Harbor's own Swagger file.
 
-mod common;
-mod support_harbor;
+use crate::support;
+use crate::support::common;
 
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 
 use common::*;
 use serde_json::{json, Value};
-use support_harbor::swagger::{self, Swagger};
-use support_harbor::{HarborService, ADMIN, ADMIN_PASSWORD, DEVELOPER, DEVELOPER_PASSWORD};
+use support::harbor::swagger::{self, Swagger};
+use support::harbor::{HarborService, ADMIN, ADMIN_PASSWORD, DEVELOPER, DEVELOPER_PASSWORD};
 
 /// The reference setup: (registry, project, endpoint type, endpoint URL).
 const REFERENCE: &[(&str, &str, &str, &str)] = &[
@@ -110,7 +110,7 @@ fn action<'a>(report: &'a Value, kind: &str, registry: &str) -> &'a Value {
 }
 
 /// The service's exchanges all match Harbor's Swagger file.
-fn assert_contract(exchanges: &[support_harbor::Exchange]) -> swagger::Findings {
+fn assert_contract(exchanges: &[support::harbor::Exchange]) -> swagger::Findings {
     let findings = swagger::check_all(exchanges);
     assert!(
         findings.errors.is_empty(),
@@ -120,7 +120,7 @@ fn assert_contract(exchanges: &[support_harbor::Exchange]) -> swagger::Findings 
     findings
 }
 
-fn writes(exchanges: &[support_harbor::Exchange]) -> Vec<String> {
+fn writes(exchanges: &[support::harbor::Exchange]) -> Vec<String> {
     exchanges
         .iter()
         .filter(|e| e.is_write())

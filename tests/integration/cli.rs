@@ -1,7 +1,7 @@
 //! The command line as users meet it: exit codes, formats, errors, safety rules.
 //! Every run clears the environment (see common::harborize).
 
-mod common;
+use crate::support::common;
 
 use std::os::unix::fs::PermissionsExt;
 use std::path::Path;

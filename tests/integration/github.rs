@@ -1,5 +1,5 @@
 //! `harborize::github` (the `--pull-request` client, octocrab underneath) against a local
-//! GitHub REST service (`support_github`). GitHub's API cannot be reached from here, so
+//! GitHub REST service (`support::github`). GitHub's API cannot be reached from here, so
 //! the service is a local implementation of the three pull request operations the client
 //! uses, checked against GitHub's published REST shapes: the `contract` test below holds
 //! every request the client sent and every answer the service gave against the fields
@@ -14,16 +14,14 @@
 //! updated, the token never shows in errors or `Debug`, and branch names are stable per
 //! change and differ between changes.
 
-// serde_json's `json!` for GitHub's wide objects in `support_github`.
-#![recursion_limit = "256"]
-
-mod support_github;
+use crate::support;
+// serde_json's `json!` for GitHub's wide objects in `support::github`.
 
 use std::collections::HashMap;
 
 use harborize::github::{self, branch_name, change_key, Error, GitHub};
 use serde_json::Value;
-use support_github::{Exchange, GitHubService, OWNER, READ_ONLY_TOKEN, REPO, TOKEN};
+use support::github::{Exchange, GitHubService, OWNER, READ_ONLY_TOKEN, REPO, TOKEN};
 
 const BRANCH: &str = "harborize/0123456789ab";
 

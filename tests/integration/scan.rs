@@ -11,13 +11,12 @@
 //! Images are pushed under `docker-hub/library/<name>`, so `image: vuln:1` in a manifest is
 //! rewritten to `<registry>/docker-hub/library/vuln:1` and scanned there.
 
-mod support_trivy;
-
+use crate::support;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 
 use serde_json::Value;
-use support_trivy::*;
+use support::trivy::*;
 
 const VULN: &[(&str, &str)] = &[
     ("musl", "1.2.5-r0"),

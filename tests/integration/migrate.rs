@@ -3,15 +3,12 @@
 //! directory, push, the markdown/JSON report, the state file that makes a rerun skip
 //! finished repositories, `--revert`, the Renovate snippet, the pull-secret list, a
 //! repository with a malformed file, `--verify` against a small registry, `--dry-run`;
-//! `--pull-request` against the local GitHub REST service (`support_github`, whose
+//! `--pull-request` against the local GitHub REST service (`support::github`, whose
 //! branches are the bare remote's): one pull request per repository.
 
-// serde_json's `json!` for GitHub's wide objects in `support_github`.
-#![recursion_limit = "256"]
-
-mod common;
-mod support_git;
-mod support_github;
+use crate::support;
+// serde_json's `json!` for GitHub's wide objects in `support::github`.
+use crate::support::common;
 
 use std::io::{Read, Write};
 use std::net::TcpListener;
@@ -19,7 +16,7 @@ use std::path::{Path, PathBuf};
 use std::process::Output;
 
 use common::{code, copy_tree, files, harborize, stderr, stdout, HARBOR};
-use support_git::{bare_remote, git, read, seed, write, AUTHOR};
+use support::git::{bare_remote, git, read, seed, write, AUTHOR};
 
 fn fixture(name: &str) -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR"))
@@ -825,7 +822,7 @@ fn fixture_files(name: &str) -> Vec<(String, String)> {
 #[test]
 fn pull_request_one_per_repository_from_its_own_change_branch() {
     use harborize::github::{branch_name, change_key};
-    use support_github::{GitHubService, OWNER, REPO, TOKEN};
+    use support::github::{GitHubService, OWNER, REPO, TOKEN};
 
     let tmp = tempfile::tempdir().unwrap();
     let t = tmp.path();

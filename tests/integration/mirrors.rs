@@ -2,7 +2,7 @@
 //! layout (`certs.d/<host>/hosts.toml`, `host:port` → `host_port_`), and every hosts.toml
 //! parsed by a real TOML parser with the keys containerd reads.
 
-mod common;
+use crate::support::common;
 
 use std::path::{Path, PathBuf};
 

@@ -3,7 +3,7 @@
 //! every oracle reference is found at its line, every mappable reference is rewritten,
 //! no other line changes, and the templated chart file is skipped.
 
-mod common;
+use crate::support::common;
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::path::Path;

@@ -4,15 +4,14 @@
 //! token arrives), submodules, local commits on a moved remote, and eight bumps racing
 //! for one branch.
 
-mod common;
-mod support;
-mod support_git;
+use crate::support;
+use crate::support::common;
 
 use std::path::{Path, PathBuf};
 use std::process::Output;
 
 use common::{code, harborize, stderr, stdout, HARBOR};
-use support_git::*;
+use support::git::*;
 
 const APPS: usize = 8;
 

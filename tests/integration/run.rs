@@ -1,22 +1,19 @@
 //! `harborize run`: rewrite → verify → scan → commit (→ push) on real git repositories and a
 //! real registry (tests/support). A failing stage writes nothing; a passing run commits
 //! exactly the files it changed. `--pull-request` against the local GitHub REST service
-//! (`support_github`, whose branches are the bare remote's).
+//! (`support::github`, whose branches are the bare remote's).
 
-// serde_json's `json!` for GitHub's wide objects in `support_github`.
-#![recursion_limit = "256"]
-
-mod common;
-mod support;
-mod support_github;
+// serde_json's `json!` for GitHub's wide objects in `support::github`.
+use crate::support;
+use crate::support::common;
 
 use std::path::Path;
 use std::process::Command;
 
 use common::{code, harborize, stderr, stdout};
 use harborize::github::{branch_name, change_key};
+use support::github::{GitHubService, OWNER, REPO, TOKEN};
 use support::registry::{HarnessOptions, RegistryHarness};
-use support_github::{GitHubService, OWNER, REPO, TOKEN};
 
 fn git(dir: &Path, args: &[&str]) -> String {
     let out = Command::new("git")

@@ -1,22 +1,19 @@
 //! `harborize bump` on plain directories: every place an image hides gets the new tag as
 //! its Harbor path, byte-exact; a missing image is an error; nothing is half-written.
 //! `bump --pull-request` against real git (a bare remote on disk, clones made by the test)
-//! and the local GitHub REST service (`support_github`, whose branches are the bare
+//! and the local GitHub REST service (`support::github`, whose branches are the bare
 //! remote's): the branch named after the change is pushed and a pull request opened, a
 //! second bump of the same change updates it, the base branch is never touched.
 
-// serde_json's `json!` for GitHub's wide objects in `support_github`.
-#![recursion_limit = "256"]
-
-mod common;
-mod support_git;
-mod support_github;
+use crate::support;
+// serde_json's `json!` for GitHub's wide objects in `support::github`.
+use crate::support::common;
 
 use std::path::{Path, PathBuf};
 
 use common::*;
 use harborize::github::{branch_name, change_key};
-use support_github::{GitHubService, OWNER, REPO, TOKEN};
+use support::github::{GitHubService, OWNER, REPO, TOKEN};
 
 const IMG: &str = "ghcr.io/org/app";
 const DIGEST: &str = "sha256:bbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbb";
@@ -683,8 +680,8 @@ const PR_DEPLOY: &str = "apiVersion: apps/v1\nkind: Deployment\nmetadata:\n  nam
 /// A bare remote (`main`: the deployment and a README) in a temporary directory.
 fn pr_remote() -> (tempfile::TempDir, PathBuf) {
     let tmp = tempfile::tempdir().unwrap();
-    let remote = support_git::bare_remote(&tmp.path().join("srv/gitops.git"));
-    support_git::seed(
+    let remote = support::git::bare_remote(&tmp.path().join("srv/gitops.git"));
+    support::git::seed(
         &remote,
         &tmp.path().join("seed"),
         &[
@@ -698,7 +695,7 @@ fn pr_remote() -> (tempfile::TempDir, PathBuf) {
 /// A fresh clone of the remote, as a CI checkout.
 fn pr_clone(tmp: &Path, remote: &Path, name: &str) -> PathBuf {
     let dir = tmp.join(name);
-    support_git::clone(remote, &dir);
+    support::git::clone(remote, &dir);
     dir
 }
 
@@ -756,7 +753,7 @@ fn pull_request_is_opened_from_the_change_branch_then_updated() {
     let t = tmp.path();
     let svc = GitHubService::start_for_repo(&remote);
     let api = svc.api_url();
-    let main_before = support_git::rev(&remote, "main");
+    let main_before = support::git::rev(&remote, "main");
     let head = expected_branch("v2");
     assert!(head.starts_with("harborize/"), "{head}");
 
@@ -812,20 +809,20 @@ fn pull_request_is_opened_from_the_change_branch_then_updated() {
     assert!(text.contains("`apps/app/deploy.yaml`"), "{text}");
 
     // The branch is on the remote with our commit on top of main; main did not move.
-    assert_eq!(support_git::rev(&remote, "main"), main_before);
-    let pr_sha = support_git::rev(&remote, &head);
+    assert_eq!(support::git::rev(&remote, "main"), main_before);
+    let pr_sha = support::git::rev(&remote, &head);
     assert_eq!(
-        support_git::rev(&remote, &format!("{pr_sha}^")),
+        support::git::rev(&remote, &format!("{pr_sha}^")),
         main_before
     );
     assert_eq!(
-        support_git::show(&remote, &head, "apps/app/deploy.yaml"),
+        support::git::show(&remote, &head, "apps/app/deploy.yaml"),
         PR_DEPLOY
             .replace("ghcr.io/org/app:v1", "harbor.example.com/ghcr/org/app:v2")
             .trim_end()
     );
     assert_eq!(
-        support_git::git(&remote, &["show", "--name-only", "--format=", &pr_sha]),
+        support::git::git(&remote, &["show", "--name-only", "--format=", &pr_sha]),
         "apps/app/deploy.yaml"
     );
     let pulls = svc.pulls();
@@ -837,13 +834,13 @@ fn pull_request_is_opened_from_the_change_branch_then_updated() {
 
     // The clone is back on main, which was neither committed to nor moved; clean.
     assert_eq!(
-        support_git::git(&a, &["rev-parse", "--abbrev-ref", "HEAD"]),
+        support::git::git(&a, &["rev-parse", "--abbrev-ref", "HEAD"]),
         "main"
     );
-    assert_eq!(support_git::rev(&a, "main"), main_before);
-    assert_eq!(support_git::rev(&a, &head), pr_sha);
+    assert_eq!(support::git::rev(&a, "main"), main_before);
+    assert_eq!(support::git::rev(&a, &head), pr_sha);
     assert_eq!(
-        support_git::git(&a, &["status", "--porcelain", "--untracked-files=no"]),
+        support::git::git(&a, &["status", "--porcelain", "--untracked-files=no"]),
         ""
     );
 
@@ -899,8 +896,8 @@ fn pull_request_is_opened_from_the_change_branch_then_updated() {
         "{patch}"
     );
     assert_eq!(svc.pulls().len(), 1);
-    assert_eq!(support_git::rev(&remote, &head), pr_sha, "never forced");
-    assert_eq!(support_git::rev(&remote, "main"), main_before);
+    assert_eq!(support::git::rev(&remote, &head), pr_sha, "never forced");
+    assert_eq!(support::git::rev(&remote, "main"), main_before);
     let o = std::fs::read_to_string(&output).unwrap();
     assert!(o.contains(&format!("pr-url={pr_url}\n")), "{o}");
     assert!(o.contains(&format!("commit={pr_sha}\n")), "{o}");
@@ -915,12 +912,12 @@ fn pull_request_is_opened_from_the_change_branch_then_updated() {
         [format!("PATCH /repos/{OWNER}/{REPO}/pulls/1")]
     );
     assert_eq!(
-        support_git::git(&a, &["rev-parse", "--abbrev-ref", "HEAD"]),
+        support::git::git(&a, &["rev-parse", "--abbrev-ref", "HEAD"]),
         "main"
     );
 
     // 4. Merged: the base has the change, so there is nothing to propose.
-    support_git::git(&remote, &["update-ref", "refs/heads/main", &pr_sha]);
+    support::git::git(&remote, &["update-ref", "refs/heads/main", &pr_sha]);
     svc.clear_log();
     std::fs::remove_file(&output).unwrap();
     let c = pr_clone(t, &remote, "c");
@@ -977,7 +974,7 @@ fn pull_request_honours_an_enterprise_api_url() {
     assert_eq!(v["bump"]["git"]["pushed"], true);
     assert_eq!(
         v["bump"]["git"]["commit"],
-        support_git::rev(&remote, &head).as_str()
+        support::git::rev(&remote, &head).as_str()
     );
     assert_no_token(&[&stdout(&out), &stderr(&out)]);
 }
@@ -996,12 +993,12 @@ fn pull_request_without_a_token_stops_before_anything_is_written() {
         show_out(&out)
     );
     assert_eq!(
-        support_git::read(&dir, "apps/app/deploy.yaml"),
+        support::git::read(&dir, "apps/app/deploy.yaml"),
         PR_DEPLOY,
         "nothing written"
     );
     let branches = |repo: &Path| {
-        support_git::git(repo, &["for-each-ref", "--format=%(refname)", "refs/heads"])
+        support::git::git(repo, &["for-each-ref", "--format=%(refname)", "refs/heads"])
     };
     assert_eq!(branches(&remote), "refs/heads/main");
     assert_eq!(branches(&dir), "refs/heads/main");
@@ -1026,7 +1023,7 @@ fn pull_request_without_a_token_stops_before_anything_is_written() {
     );
     assert!(svc.pulls().is_empty());
     assert_eq!(
-        support_git::git(&dir, &["rev-parse", "--abbrev-ref", "HEAD"]),
+        support::git::git(&dir, &["rev-parse", "--abbrev-ref", "HEAD"]),
         "main"
     );
 }

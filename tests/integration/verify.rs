@@ -3,8 +3,8 @@
 //! real pull-through cache (tests/support). Every failure class has its outcome and exit
 //! code asserted; pinning and lock files round-trip; no credential leaks.
 
-mod common;
-mod support;
+use crate::support;
+use crate::support::common;
 
 use std::path::Path;
 use std::time::Duration;
@@ -639,4 +639,85 @@ fn rewrite_verify_writes_nothing_when_a_reference_fails() {
         .unwrap()
         .contains(&format!("{}/docker-hub/library/nginx:9.99", h.host())));
     let _ = json;
+}
+
+/// Issue 10: `rewrite --verify` plans once and writes that plan. A file edited while the
+/// plan is being verified is refused (never overwritten with a plan made on other
+/// bytes), and the verify results stay with the references they were made for (joined by
+/// identity: the old code re-walked and zipped results by position).
+#[test]
+fn a_file_changed_while_its_plan_is_verified_is_refused_and_results_stay_with_their_references() {
+    let (h, proxy) = plain_behind_proxy();
+    let nginx = h.push_image("docker-hub/library/nginx", "1.27");
+    let redis = h.push_image("docker-hub/library/redis", "7");
+    assert_ne!(nginx, redis);
+    let tmp = tempfile::tempdir().unwrap();
+    let pod = manifest(tmp.path(), &["nginx:1.27"]);
+    let other = tmp.path().join("other.yaml");
+    std::fs::write(
+        &other,
+        "apiVersion: v1\nkind: Pod\nspec:\n  containers:\n    - name: a\n      image: redis:7\n",
+    )
+    .unwrap();
+    proxy.plan(|p| p.delay = Duration::from_secs(2));
+    let child = harborize()
+        .args([
+            "rewrite",
+            tmp.path().to_str().unwrap(),
+            "--harbor",
+            &proxy.host(),
+            "--plain-http",
+            "--verify",
+            "--format",
+            "json",
+        ])
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    // While the registry answers slowly, another writer adds a container above the
+    // planned one: the plan's byte ranges no longer fit this text.
+    std::thread::sleep(Duration::from_millis(700));
+    let edited = std::fs::read_to_string(&pod).unwrap().replace(
+        "  containers:\n",
+        "  containers:\n    - name: x\n      image: busybox:1\n",
+    );
+    std::fs::write(&pod, &edited).unwrap();
+    let out = child.wait_with_output().unwrap();
+    proxy.plan(|p| *p = FaultPlan::default());
+    assert_eq!(code(&out), 2, "{}{}", stdout(&out), stderr(&out));
+    assert_eq!(
+        std::fs::read_to_string(&pod).unwrap(),
+        edited,
+        "the other writer's change was overwritten"
+    );
+    let report: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    let err = report["errors"][0]["message"].as_str().unwrap();
+    assert!(
+        err.contains("changed on disk since harborize planned it"),
+        "{err}"
+    );
+    // The untouched file is written, and its verify result is its own.
+    assert!(std::fs::read_to_string(&other)
+        .unwrap()
+        .contains(&format!("{}/docker-hub/library/redis:7", proxy.host())));
+    let digests: Vec<(String, String)> = report["references"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|r| {
+            (
+                r["original"].as_str().unwrap().to_string(),
+                r["verify"]["digest"]
+                    .as_str()
+                    .unwrap_or_default()
+                    .to_string(),
+            )
+        })
+        .collect();
+    assert!(
+        digests.contains(&("nginx:1.27".into(), nginx)),
+        "{digests:?}"
+    );
+    assert!(digests.contains(&("redis:7".into(), redis)), "{digests:?}");
 }

@@ -4,7 +4,7 @@
 //! real-world corpus and on a file shaped like the benchmark's (a Deployment next to a
 //! large ConfigMap whose embedded config mentions `image:`).
 
-mod common;
+use crate::support::common;
 
 use std::path::{Path, PathBuf};
 

@@ -8,8 +8,6 @@
 //! untracked files, ignored ones left out), so the test checks the code as it is. Builds
 //! share one target directory (target/pre-commit), so only the first run is slow.
 
-mod common;
-
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 

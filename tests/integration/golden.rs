@@ -2,7 +2,7 @@
 //! editor is its own case. Each case also proves idempotence (a second run changes
 //! nothing) and that `--revert` gives back references equal to the originals.
 
-mod common;
+use crate::support::common;
 
 use std::path::Path;
 

@@ -4,8 +4,8 @@
 //! same references, side by side. Prints timings, the ratio, requests per reference and
 //! token requests. Asserts only correctness (everything resolved), never time.
 
-mod common;
-mod support;
+use crate::support;
+use crate::support::common;
 
 use std::time::{Duration, Instant};
 

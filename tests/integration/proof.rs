@@ -6,7 +6,7 @@
 //! `apply_checked`, the spoiled (or the right) bytes would reach the disk and these tests
 //! would fail.
 
-mod common;
+use crate::support::common;
 
 use std::path::Path;
 use std::process::Output;
