@@ -22,9 +22,29 @@ For every ROOT given on the command line:
   5. run `harborize rewrite COPY --harbor HOST --revert`, render again (REVERT) and check
      it equals BEFORE modulo reference normalization (`nginx` == `docker.io/library/nginx`).
 
-A render that fails BEFORE (missing files, network, ...) is skipped with a note; one that
-works BEFORE and fails AFTER or REVERT is a failure. Helm renders are done twice BEFORE;
-lines that differ between those two (randAlphaNum, genCA, ...) are ignored.
+A render that fails BEFORE is a failure, unless the expectations file (--expect) lists
+that target of that root as expected-unrenderable, with a reason and a piece of the error
+it must fail with (a broken `helm`/`kubectl` fails with another error, so it cannot hide
+behind the list); a listed target that renders, or that does not exist, is a failure too
+(the list stays exact). One that works BEFORE and fails AFTER or REVERT is a failure.
+Helm renders are done twice BEFORE; lines that differ between those two (randAlphaNum,
+genCA, ...) are ignored.
+
+Minimums (issue 17 item 1): a run that compares little proves little, so each root must
+compare at least `min_compared` targets and `min_image_lines` image lines in total, and
+every Helm target at least `min_helm_image_lines` image lines (default 1: a chart that
+renders no image compares nothing). The expectations file is JSON:
+
+  {"roots": {"<root>": {"min_compared": N, "min_image_lines": N,
+                         "min_helm_image_lines": N,
+                         "unrenderable": {"<target label>": {"reason": "...",
+                                                             "error": "..."}}}}}
+
+where <root> is the root's path relative to the project, or its base name when it lies
+outside the project (the shared corpus is "corpus"), and <target label> is the label
+printed for it (`kubectl kustomize DIR`, `helm template x DIR [-f FILE]`). With --expect,
+a root without an entry is a failure; without it, no target may fail BEFORE and the
+minimums are 1.
 
 Exit status: 0 all equivalent, 1 a difference or failure, 2 usage / missing tools.
 
@@ -33,6 +53,7 @@ Usage:
   python3 tests/render_equivalence.py /work/shared/corpus
 Options: --harbor HOST  --harborize PATH (default: target/release/harborize, $HARBORIZE,
 PATH)  --jobs N  --timeout S  --keep (keep the temporary copies)  --max-diffs N  -v
+--expect FILE (expected-unrenderable targets and minimums per root, see above)
 --allow-embedded-unchanged (an `image:` line inside a block scalar, e.g. a Pod template
 embedded in a ConfigMap string, may stay unchanged; default: it must be mapped too)
 """
@@ -41,6 +62,7 @@ import argparse
 import concurrent.futures
 import difflib
 import fnmatch
+import json
 import os
 import re
 import shutil
@@ -358,6 +380,73 @@ def harborize(tools, copy, harbor, revert):
     return p.returncode, (summary[-1] if summary else ""), p.stdout + p.stderr
 
 
+def root_key(root):
+    """The name a root has in the expectations file (see the module doc)."""
+    rel = os.path.relpath(os.path.abspath(root), PROJECT)
+    if rel == ".." or rel.startswith(".." + os.sep):
+        return os.path.basename(os.path.abspath(root).rstrip("/"))
+    return rel
+
+
+DEFAULT_EXPECT = {"min_compared": 1, "min_image_lines": 1, "min_helm_image_lines": 1,
+                  "unrenderable": {}}
+
+
+def expectations_for(root, expect):
+    """(expectations of ROOT, problems): the defaults when no file is given."""
+    if expect is None:
+        return dict(DEFAULT_EXPECT), []
+    entry = expect.get("roots", {}).get(root_key(root))
+    if entry is None:
+        return dict(DEFAULT_EXPECT), ["no entry %r in the expectations file: add its "
+                                      "minimums (and expected-unrenderable targets)"
+                                      % root_key(root)]
+    merged = dict(DEFAULT_EXPECT)
+    merged.update(entry)
+    return merged, []
+
+
+def unrenderable_problems(targets, before, listed):
+    """Targets failing BEFORE that are not listed (or fail with another error than the one
+    listed), listed targets that render, and listed targets that do not exist."""
+    problems = []
+    labels = {label(t): t for t in targets}
+    for t in targets:
+        ok, _, err = before[t][:3]
+        entry = listed.get(label(t))
+        first = (err.splitlines() or ["(no message)"])[0][:300]
+        if ok and entry is not None:
+            problems.append("%s: listed as expected-unrenderable (%s) but renders: remove "
+                            "it from the list" % (label(t), entry["reason"]))
+        elif not ok and entry is None:
+            problems.append("%s: fails BEFORE and is not listed as expected-unrenderable: "
+                            "%s" % (label(t), first))
+        elif not ok and entry["error"] not in err:
+            problems.append("%s: fails BEFORE with another error than the listed one "
+                            "(%r): %s" % (label(t), entry["error"], first))
+    for name in sorted(set(listed) - set(labels)):
+        problems.append("%s: listed as expected-unrenderable but is no render target"
+                        % name)
+    return problems
+
+
+def minimum_problems(exp, compared, image_lines, helm_lines):
+    """The minimums of one root: compared targets, image lines, image lines per Helm
+    target."""
+    problems = []
+    if compared < exp["min_compared"]:
+        problems.append("%d target(s) compared, at least %d expected"
+                        % (compared, exp["min_compared"]))
+    if image_lines < exp["min_image_lines"]:
+        problems.append("%d image line(s) compared, at least %d expected"
+                        % (image_lines, exp["min_image_lines"]))
+    for name, n in sorted(helm_lines.items()):
+        if n < exp["min_helm_image_lines"]:
+            problems.append("%s: %d image line(s) compared, at least %d expected for every "
+                            "Helm target" % (name, n, exp["min_helm_image_lines"]))
+    return problems
+
+
 def check_root(root, tools, args, tmp):
     name = os.path.basename(os.path.abspath(root).rstrip("/")) or "root"
     copy = os.path.join(tmp, name)
@@ -368,13 +457,25 @@ def check_root(root, tools, args, tmp):
               % root)
     targets = discover(copy)
     print("== %s: %d render target(s)" % (root, len(targets)))
-    failures = []
+    exp, problems = expectations_for(root, args.expect)
+    for p in problems:
+        print("  EXPECTATIONS: %s" % p)
+    failures = [("expectations", problems)] if problems else []
+    listed = exp["unrenderable"]
     before = render_all(tools, copy, targets, args.jobs, args.timeout, twice=True)
     ok = [t for t in targets if before[t][0]]
     for t in targets:
         if not before[t][0]:
             first = (before[t][2].splitlines() or ["(no message)"])[0]
-            print("  skip  %s: fails BEFORE: %s" % (label(t), first[:200]))
+            why = listed.get(label(t), {}).get("reason")
+            print("  %s  %s: fails BEFORE: %s%s" % ("skip" if why else "FAIL", label(t),
+                                                   first[:200],
+                                                   " (expected: %s)" % why if why else ""))
+    problems = unrenderable_problems(targets, before, listed)
+    for p in problems:
+        print("  UNEXPECTED: %s" % p)
+    if problems:
+        failures.append(("render BEFORE", problems))
 
     rc, summary, out = harborize(tools, copy, args.harbor, revert=False)
     print("  harborize rewrite: exit %d; %s" % (rc, summary or "(no summary)"))
@@ -399,13 +500,17 @@ def check_root(root, tools, args, tmp):
     def same_ref(b, a):
         return normalize_image(b) == normalize_image(a)
 
-    stats = {"compared": 0, "equivalent": 0, "revert_equal": 0}
+    stats = {"compared": 0, "equivalent": 0, "revert_equal": 0, "image_lines": 0}
+    helm_lines = {}
     for t in ok:
         _, b_text, _, b_text2 = before[t]
         unstable = unstable_lines(b_text, b_text2)
         note = " (%d unstable line(s) ignored)" % len(unstable) if unstable else ""
         n_images = sum(1 for l in b_text.splitlines() if image_value(l))
         stats["compared"] += 1
+        stats["image_lines"] += n_images
+        if t[0] == "helm":
+            helm_lines[label(t)] = n_images
         problems = []
         a_ok, a_text, a_err, _ = after[t]
         if not a_ok:
@@ -433,10 +538,15 @@ def check_root(root, tools, args, tmp):
                     print("        %s: %s" % (title, p))
                 if len(plist) > args.max_diffs:
                     print("        ... %d more" % (len(plist) - args.max_diffs))
-    print("  summary %s: %d target(s), %d skipped (fail BEFORE), %d compared, "
-          "%d equivalent after rewrite, %d equal after --revert"
-          % (root, len(targets), len(targets) - len(ok), stats["compared"],
-             stats["equivalent"], stats["revert_equal"]))
+    print("  summary %s: %d target(s), %d fail BEFORE (%d expected), %d compared with %d "
+          "image line(s), %d equivalent after rewrite, %d equal after --revert"
+          % (root, len(targets), len(targets) - len(ok), len(listed), stats["compared"],
+             stats["image_lines"], stats["equivalent"], stats["revert_equal"]))
+    problems = minimum_problems(exp, stats["compared"], stats["image_lines"], helm_lines)
+    for p in problems:
+        print("  TOO LITTLE COMPARED: %s" % p)
+    if problems:
+        failures.append(("minimums", problems))
     return failures, stats
 
 
@@ -451,14 +561,20 @@ def main():
     ap.add_argument("--allow-embedded-unchanged", action="store_true",
                     help="accept an unchanged image: line inside a block scalar (YAML "
                          "embedded in a ConfigMap string) instead of failing")
+    ap.add_argument("--expect", metavar="FILE",
+                    help="JSON: expected-unrenderable targets and minimums per root")
     ap.add_argument("--keep", action="store_true", help="keep the temporary copies")
     ap.add_argument("-v", "--verbose", action="store_true", help="show harborize output")
     args = ap.parse_args()
     for r in args.roots:
         if not os.path.isdir(r):
             ap.error("not a directory: %s" % r)
+    if args.expect:
+        with open(args.expect, encoding="utf-8") as f:
+            args.expect = json.load(f)
     tools = find_tools(args)
-    all_failures, totals = [], {"compared": 0, "equivalent": 0, "revert_equal": 0}
+    all_failures = []
+    totals = {"compared": 0, "equivalent": 0, "revert_equal": 0, "image_lines": 0}
     tmp = tempfile.mkdtemp(prefix="harborize-render-")
     try:
         for i, root in enumerate(args.roots):
@@ -473,8 +589,9 @@ def main():
             print("temporary copies kept in %s" % tmp)
         else:
             shutil.rmtree(tmp, ignore_errors=True)
-    print("\nTOTAL: %d render(s) compared, %d equivalent after rewrite, %d equal after --revert"
-          % (totals["compared"], totals["equivalent"], totals["revert_equal"]))
+    print("\nTOTAL: %d render(s) compared with %d image line(s), %d equivalent after rewrite, "
+          "%d equal after --revert" % (totals["compared"], totals["image_lines"],
+                                       totals["equivalent"], totals["revert_equal"]))
     if all_failures:
         print("FAILED: %d difference(s):" % len(all_failures))
         for root, t, plist in all_failures:

@@ -44,7 +44,7 @@ pub enum EditError {
 
 /// Apply edits and prove the result differs from the original only in the planned values.
 pub fn apply_checked(original: &str, edits: &[Edit]) -> Result<String, EditError> {
-    let edits = quote_like_neighbours(original, edits);
+    let edits = super::tamper::spoil(quote_like_neighbours(original, edits));
     let edits = sorted_disjoint(&edits)?;
     let out = splice(original, &edits);
     prove(original, &out, &edits)?;
@@ -61,7 +61,7 @@ pub fn apply_checked_on_view(
     view: &str,
     edits: &[Edit],
 ) -> Result<String, EditError> {
-    let edits = quote_like_neighbours(original, edits);
+    let edits = super::tamper::spoil(quote_like_neighbours(original, edits));
     let edits = sorted_disjoint(&edits)?;
     let same_line = |at: usize| {
         let start = original[..at].rfind('\n').map_or(0, |i| i + 1);

@@ -10,6 +10,7 @@ pub mod edit;
 pub mod embedded;
 pub mod quote;
 pub mod skim;
+pub mod tamper;
 
 use std::collections::HashMap;
 use std::ops::Range;

@@ -20,6 +20,7 @@ mod migrate;
 mod mirrors;
 mod packaging;
 mod precommit;
+mod proof;
 mod properties;
 mod registry_harness;
 mod render;

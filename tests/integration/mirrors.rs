@@ -111,51 +111,85 @@ fn containerd_layout_and_keys() {
         &["--format", "containerd", "--ca-file", "/etc/ca.crt"],
     );
     assert_eq!(code(&out), 0, "{}", stderr(&out));
-    let expected: &[(&str, &str, &str)] = &[
-        // (directory, server, Harbor endpoint)
-        ("docker.io", "https://registry-1.docker.io", "docker-hub"),
-        ("index.docker.io", "https://index.docker.io", "docker-hub"),
-        (
-            "registry-1.docker.io",
-            "https://registry-1.docker.io",
-            "docker-hub",
-        ),
-        (
-            "registry.hub.docker.com",
-            "https://registry.hub.docker.com",
-            "docker-hub",
-        ),
-        ("gcr.io", "https://gcr.io", "gcr"),
-        ("ghcr.io", "https://ghcr.io", "ghcr"),
-        ("quay.io", "https://quay.io", "quay"),
-        (
-            "registry.corp.example",
-            "https://registry.corp.example",
-            "corp",
-        ),
-        (
-            "registry.corp.example_5000_",
-            "https://registry.corp.example:5000",
-            "corp",
-        ),
-        ("registry.k8s.io", "https://registry.k8s.io", "k8s-registry"),
-    ];
-    let got = files(tmp.path());
+    assert_containerd_tree(tmp.path(), Some("/etc/ca.crt"), true);
+}
+
+/// Every registry the fixture config routes (the embedded default plus its own), written
+/// down here apart from src/: (registry as a node names it, containerd directory, upstream
+/// server containerd falls back to, Harbor project).
+const REGISTRIES: &[(&str, &str, &str, &str)] = &[
+    (
+        "docker.io",
+        "docker.io",
+        "https://registry-1.docker.io",
+        "docker-hub",
+    ),
+    (
+        "index.docker.io",
+        "index.docker.io",
+        "https://index.docker.io",
+        "docker-hub",
+    ),
+    (
+        "registry-1.docker.io",
+        "registry-1.docker.io",
+        "https://registry-1.docker.io",
+        "docker-hub",
+    ),
+    (
+        "registry.hub.docker.com",
+        "registry.hub.docker.com",
+        "https://registry.hub.docker.com",
+        "docker-hub",
+    ),
+    ("gcr.io", "gcr.io", "https://gcr.io", "gcr"),
+    ("ghcr.io", "ghcr.io", "https://ghcr.io", "ghcr"),
+    ("quay.io", "quay.io", "https://quay.io", "quay"),
+    (
+        "registry.corp.example",
+        "registry.corp.example",
+        "https://registry.corp.example",
+        "corp",
+    ),
+    (
+        "registry.corp.example:5000",
+        "registry.corp.example_5000_",
+        "https://registry.corp.example:5000",
+        "corp",
+    ),
+    (
+        "registry.k8s.io",
+        "registry.k8s.io",
+        "https://registry.k8s.io",
+        "k8s-registry",
+    ),
+];
+
+/// containerd's layout and keys under `root`: one `certs.d/<host dir>/hosts.toml` per
+/// registry, `server` only with the fallback, one Harbor host with the keys containerd
+/// reads (`ca` only when given), nothing else.
+fn assert_containerd_tree(root: &Path, ca: Option<&str>, fallback: bool) {
+    let got = files(root);
     let want: Vec<PathBuf> = {
-        let mut v: Vec<PathBuf> = expected
+        let mut v: Vec<PathBuf> = REGISTRIES
             .iter()
-            .map(|(d, _, _)| Path::new("certs.d").join(d).join("hosts.toml"))
+            .map(|(_, d, _, _)| Path::new("certs.d").join(d).join("hosts.toml"))
             .collect();
         v.sort();
         v
     };
-    assert_eq!(got, want);
-    for (dir, server, project) in expected {
-        let path = tmp.path().join("certs.d").join(dir).join("hosts.toml");
+    assert_eq!(got, want, "{}", root.display());
+    for (_, dir, server, project) in REGISTRIES {
+        let path = root.join("certs.d").join(dir).join("hosts.toml");
         let text = std::fs::read_to_string(&path).unwrap();
         let doc: toml::Table =
             toml::from_str(&text).unwrap_or_else(|e| panic!("{}: not TOML: {e}", path.display()));
-        assert_eq!(doc["server"].as_str(), Some(*server), "{dir}");
+        let want_server = fallback.then_some(*server);
+        assert_eq!(
+            doc.get("server").and_then(|v| v.as_str()),
+            want_server,
+            "{dir}"
+        );
         let hosts = doc["host"].as_table().expect("[host] table");
         assert_eq!(hosts.len(), 1, "{dir}: one mirror host");
         let endpoint = format!("https://harbor.example.com/v2/{project}");
@@ -169,8 +203,12 @@ fn containerd_layout_and_keys() {
             .map(|v| v.as_str().unwrap())
             .collect();
         assert_eq!(caps, ["pull", "resolve"], "{dir}");
-        assert_eq!(host["override_path"].as_bool(), Some(true), "{dir}");
-        assert_eq!(host["ca"].as_str(), Some("/etc/ca.crt"), "{dir}");
+        assert_eq!(
+            host.get("override_path").and_then(|v| v.as_bool()),
+            Some(true),
+            "{dir}: override_path"
+        );
+        assert_eq!(host.get("ca").and_then(|v| v.as_str()), ca, "{dir}");
         // nothing containerd would not read
         for key in doc.keys() {
             assert!(["server", "host"].contains(&key.as_str()), "{dir}: {key}");
@@ -182,6 +220,82 @@ fn containerd_layout_and_keys() {
             );
         }
     }
+}
+
+/// k3s `registries.yaml`: one mirror per registry, endpoint Harbor's `/v2/<project>`,
+/// and the CA under `configs.<harbor>.tls.ca_file` only when given.
+fn assert_k3s_file(path: &Path, ca: Option<&str>) {
+    let text = std::fs::read_to_string(path).unwrap();
+    let doc: serde_yaml_ng::Value = serde_yaml_ng::from_str(&text).unwrap();
+    let top: Vec<&str> = doc
+        .as_mapping()
+        .unwrap()
+        .keys()
+        .map(|k| k.as_str().unwrap())
+        .collect();
+    let want_top: &[&str] = if ca.is_some() {
+        &["mirrors", "configs"]
+    } else {
+        &["mirrors"]
+    };
+    assert_eq!(top, want_top, "{}", path.display());
+    let mirrors = doc["mirrors"].as_mapping().unwrap();
+    assert_eq!(mirrors.len(), REGISTRIES.len(), "{}", path.display());
+    for (registry, _, _, project) in REGISTRIES {
+        let endpoints: Vec<&str> = doc["mirrors"][*registry]["endpoint"]
+            .as_sequence()
+            .unwrap_or_else(|| panic!("{}: no mirror for {registry}", path.display()))
+            .iter()
+            .map(|v| v.as_str().unwrap())
+            .collect();
+        let want = format!("https://harbor.example.com/v2/{project}");
+        assert_eq!(endpoints, [want.as_str()], "{registry}");
+    }
+    if let Some(ca) = ca {
+        let configs = doc["configs"].as_mapping().unwrap();
+        assert_eq!(configs.len(), 1, "{}", path.display());
+        assert_eq!(
+            doc["configs"]["harbor.example.com"]["tls"]["ca_file"].as_str(),
+            Some(ca)
+        );
+    }
+}
+
+/// Issue 17 item 10: the goldens are written by the tool itself (`HARBORIZE_BLESS`), so
+/// `golden_outputs` alone would bless a regression. Each committed golden is checked here
+/// against facts written down independently (the flags of its case in README.md), and a
+/// golden directory without facts fails.
+#[test]
+fn every_mirrors_golden_holds_its_independently_written_facts() {
+    let mut dirs: Vec<String> = std::fs::read_dir(fixtures())
+        .unwrap()
+        .map(|e| e.unwrap())
+        .filter(|e| e.file_type().unwrap().is_dir())
+        .map(|e| e.file_name().to_string_lossy().into_owned())
+        .collect();
+    dirs.sort();
+    assert_eq!(
+        dirs,
+        ["containerd", "containerd-no-fallback", "k3s", "k3s-no-ca"],
+        "a golden directory without written facts (add it here)"
+    );
+    let golden = fixtures();
+    assert_k3s_file(
+        &golden.join("k3s/registries.yaml"),
+        Some("/etc/rancher/k3s/harbor-ca.crt"),
+    );
+    assert_eq!(files(&golden.join("k3s")), [Path::new("registries.yaml")]);
+    assert_k3s_file(&golden.join("k3s-no-ca/registries.yaml"), None);
+    assert_eq!(
+        files(&golden.join("k3s-no-ca")),
+        [Path::new("registries.yaml")]
+    );
+    assert_containerd_tree(
+        &golden.join("containerd"),
+        Some("/etc/containerd/certs.d/harbor.example.com/ca.crt"),
+        true,
+    );
+    assert_containerd_tree(&golden.join("containerd-no-fallback"), None, false);
 }
 
 #[test]

@@ -62,6 +62,33 @@ fn reference() -> impl Strategy<Value = String> {
         })
 }
 
+/// What the default configuration makes of a reference built by [`reference`], worked out
+/// from its parts apart from src/mapping.rs: Docker Hub (no domain, `docker.io`,
+/// `index.docker.io`; `library/` before a one-component name), ghcr.io, quay.io and
+/// registry.k8s.io go through Harbor, tag and digest kept; `localhost:5000` and `gcr.io`
+/// have no project and stay as written.
+fn expected_mapping(r: &str) -> String {
+    // The first component of a name without a domain never holds `.` or `:`.
+    let (domain, rest) = match r.split_once('/') {
+        Some((d, rest)) if d.contains(['.', ':']) => (d, rest),
+        _ => ("docker.io", r),
+    };
+    let project = match domain {
+        "docker.io" | "index.docker.io" => "docker-hub",
+        "ghcr.io" => "ghcr",
+        "quay.io" => "quay",
+        "registry.k8s.io" => "k8s-registry",
+        _ => return r.to_string(),
+    };
+    let name = &rest[..rest.find([':', '@']).unwrap_or(rest.len())];
+    let library = if project == "docker-hub" && !name.contains('/') {
+        "library/"
+    } else {
+        ""
+    };
+    format!("harbor.example.com/{project}/{library}{rest}")
+}
+
 fn mapper() -> Mapper {
     Mapper::new(
         &Config::from_user(ConfigFile::default(), None).unwrap(),
@@ -342,6 +369,21 @@ proptest! {
         let once = rewrite(&text);
         prop_assert_eq!(once.matches("# keep me").count(), refs.len());
         prop_assert_eq!(once.lines().count(), text.lines().count());
+        // Issue 17 item 9: the values read back are the mapped ones (a planner that
+        // emits no edit, or a wrong one, fails here, not only a broken file).
+        let doc: serde_yaml_ng::Value = serde_yaml_ng::from_str(&once).expect("rewritten YAML parses");
+        let images: Vec<Option<&str>> = doc["spec"]["containers"]
+            .as_sequence()
+            .expect("containers")
+            .iter()
+            .map(|c| c["image"].as_str())
+            .collect();
+        let mut want: Vec<String> = refs.iter().map(|r| expected_mapping(r)).collect();
+        if anchor {
+            want.push(expected_mapping(&refs[0]));
+        }
+        let want: Vec<Option<&str>> = want.iter().map(|w| Some(w.as_str())).collect();
+        prop_assert_eq!(images, want, "{}", once);
         let twice = rewrite(&once);
         prop_assert_eq!(&once, &twice);
     }
