@@ -9,6 +9,7 @@ use crate::fsio::{self, Content};
 use crate::locate;
 use crate::mapping::Mapper;
 use crate::plan::{self, PlanOptions, Planned};
+use crate::render;
 use crate::walk::{self, Walked};
 use crate::yaml;
 
@@ -140,6 +141,34 @@ pub fn process_file_pinned(
     run: RunOptions,
     pins: Option<&Pins>,
 ) -> FileResult {
+    process_file_held(path, mapper, run, pins, None)
+}
+
+/// A changed file whose write waits for the render proof.
+struct Held {
+    path: PathBuf,
+    canonical: PathBuf,
+    stamp: fsio::Stamp,
+    text: String,
+    new_text: String,
+    bom: bool,
+}
+
+/// Files held back for the render proof: those a chart or kustomization consumes.
+struct Hold<'a> {
+    index: &'a render::Index,
+    files: std::sync::Mutex<Vec<Held>>,
+}
+
+/// [`process_file_pinned`]; with `hold`, a changed file that a chart or kustomization
+/// consumes is not written but kept (with its planned text) for the render proof.
+fn process_file_held(
+    path: &Path,
+    mapper: &Mapper,
+    run: RunOptions,
+    pins: Option<&Pins>,
+    hold: Option<&Hold>,
+) -> FileResult {
     let opts = run.plan;
     let result = FileResult::new(path);
     if let Some(note) = ci_skipped(path, mapper) {
@@ -199,7 +228,7 @@ pub fn process_file_pinned(
         Ok(s) => s,
         Err(e) => return result.fail(Some(e.line), Some(e.column), e.message),
     };
-    let planned: Vec<Planned> = sites
+    let mut planned: Vec<Planned> = sites
         .iter()
         .map(|s| {
             let p = plan::plan_site(s, mapper, opts);
@@ -209,6 +238,9 @@ pub fn process_file_pinned(
             }
         })
         .collect();
+    if crate::kustomize_matchers::is_kustomization_file(path) {
+        crate::kustomize_matchers::add_entries(path, &text, &sites, &mut planned, mapper, opts);
+    }
     let edits: Vec<_> = planned
         .iter()
         .flat_map(|p| p.edits.iter().cloned())
@@ -217,7 +249,7 @@ pub fn process_file_pinned(
     if edits.is_empty() {
         return result;
     }
-    if !run.write && !run.diff {
+    if !run.write && !run.diff && hold.is_none() {
         // Nothing will be written or shown: the planned edits are the answer, and the
         // re-parse proof (two more parses) is only paid for bytes that leave the process.
         result.changed = true;
@@ -244,6 +276,20 @@ pub fn process_file_pinned(
     result.changed = true;
     if run.diff {
         result.diff = Some(unified_diff(&result.display, &text, &new_text));
+    }
+    if let Some(hold) = hold {
+        let canonical = std::fs::canonicalize(path).unwrap_or_else(|_| path.to_path_buf());
+        if hold.index.covers(&canonical) {
+            hold.files.lock().expect("no panics while holding the lock").push(Held {
+                path: path.to_path_buf(),
+                canonical,
+                stamp,
+                text,
+                new_text,
+                bom,
+            });
+            return result;
+        }
     }
     if run.write {
         let original = fsio::Original::new(stamp, &text, bom);
@@ -298,4 +344,106 @@ pub fn run_pinned(
         },
         Walked::Error(p, why) => FileResult::new(&p).fail(None, None, why),
     })
+}
+
+/// [`run_pinned`] with the render proof: changed files that a chart or kustomization
+/// consumes are held back, each affected chart and kustomization is rendered before and
+/// after, and only then are the held files written, except those of a unit whose render
+/// changed beyond its images (each gets an error; the outcomes carry the rendered diffs).
+/// Units that could not be proven get a note each. Without `run.write` nothing is written
+/// but the proof still runs.
+pub fn run_proven(
+    paths: &[PathBuf],
+    mapper: &Mapper,
+    opts: RunOptions,
+    pins: Option<&Pins>,
+    proof: &render::ProofSettings,
+) -> (Vec<FileResult>, Vec<render::Outcome>) {
+    if !proof.enabled {
+        return (run_pinned(paths, mapper, opts, pins), Vec::new());
+    }
+    let index = render::Index::discover(paths);
+    let hold = Hold {
+        index: &index,
+        files: std::sync::Mutex::new(Vec::new()),
+    };
+    let mut results = walk::map_in_walk_order(paths, &|w| match w {
+        Walked::File(p) => process_file_held(&p, mapper, opts, pins, Some(&hold)),
+        Walked::Skipped(p, why) => FileResult {
+            note: Some(why),
+            ..FileResult::new(&p)
+        },
+        Walked::Error(p, why) => FileResult::new(&p).fail(None, None, why),
+    });
+    let held = hold.files.into_inner().expect("lock not poisoned");
+    if held.is_empty() {
+        return (results, Vec::new());
+    }
+    let changed: std::collections::BTreeMap<PathBuf, String> = held
+        .iter()
+        .map(|h| (h.canonical.clone(), h.new_text.clone()))
+        .collect();
+    let outcomes = render::prove(&index, proof, &changed, mapper, opts.plan.direction);
+    let refused = |h: &Held| {
+        outcomes.iter().find(|o| {
+            matches!(o.verdict, render::Verdict::Refused { .. }) && o.inputs.contains(&h.canonical)
+        })
+    };
+    let position: std::collections::HashMap<PathBuf, usize> = results
+        .iter()
+        .enumerate()
+        .map(|(i, r)| (r.path.clone(), i))
+        .collect();
+    for h in &held {
+        let Some(&i) = position.get(&h.path) else {
+            continue;
+        };
+        let r = &mut results[i];
+        if let Some(o) = refused(h) {
+            let render::Verdict::Refused { summary, .. } = &o.verdict else {
+                unreachable!()
+            };
+            r.changed = false;
+            r.diff = None;
+            r.error = Some(FileError {
+                file: r.display.clone(),
+                line: None,
+                column: None,
+                message: format!(
+                    "render-proof-failed: {}: the render changes beyond the images ({summary}); nothing this renders from was written",
+                    o.label
+                ),
+            });
+            continue;
+        }
+        if opts.write {
+            let original = fsio::Original::new(h.stamp, &h.text, h.bom);
+            match fsio::replace(&h.path, &original, &h.new_text, h.bom) {
+                Ok(()) => r.written = true,
+                Err(e) => {
+                    r.changed = false;
+                    r.error = Some(FileError {
+                        file: r.display.clone(),
+                        line: None,
+                        column: None,
+                        message: format!("cannot write: {e}"),
+                    });
+                }
+            }
+        }
+    }
+    for o in &outcomes {
+        if let render::Verdict::Unproven(why) = &o.verdict {
+            let files: Vec<String> = o.inputs.iter().map(|f| render::shown(f)).collect();
+            results.push(FileResult {
+                note: Some(format!(
+                    "render-proof-unproven: {}: {why}; edits of {} are not proven by rendering",
+                    o.label,
+                    files.join(", ")
+                )),
+                ..FileResult::new(Path::new(&render::shown(&o.dir)))
+            });
+        }
+    }
+    (results, outcomes)
 }

@@ -8,6 +8,7 @@ use crate::commands::verify::verify_report;
 use crate::commands::{mapper_for, EXIT_ERROR, EXIT_FINDINGS, EXIT_OK};
 use crate::engine::{self, RunOptions};
 use crate::plan::{Direction, PlanOptions};
+use crate::render::{Outcome, ProofSettings, Verdict};
 use crate::report::{Mode, Report};
 
 pub fn run(args: &RewriteArgs) -> Result<u8> {
@@ -91,7 +92,10 @@ pub fn run(args: &RewriteArgs) -> Result<u8> {
         }
         verified = Some(plan_report);
     }
-    let results = engine::run(&args.common.paths, &mapper, opts);
+    let mut proof = proof_settings(args)?;
+    proof.hints = args.common.rewrite_hints;
+    let (results, outcomes) =
+        engine::run_proven(&args.common.paths, &mapper, opts, None, &proof);
     let mut report = Report::build(mapper.harbor(), results, !args.dry_run);
     if let Some(v) = verified {
         // Carry the checks over to the written report (same walk order, same sites).
@@ -106,6 +110,7 @@ pub fn run(args: &RewriteArgs) -> Result<u8> {
         },
         args.diff,
     )?;
+    print_refused(&outcomes);
     Ok(if report.summary.errors > 0 {
         EXIT_ERROR
     } else if args.dry_run && !report.files_changed.is_empty() {
@@ -113,4 +118,39 @@ pub fn run(args: &RewriteArgs) -> Result<u8> {
     } else {
         verify_code
     })
+}
+
+/// The render proof's settings: `--no-render-proof`, `--helm`, `--kustomize`, then the
+/// `render:` section of harborize.yaml, then PATH.
+fn proof_settings(args: &RewriteArgs) -> Result<ProofSettings> {
+    let start = args
+        .common
+        .paths
+        .first()
+        .map_or(std::path::Path::new("."), |p| p.as_path());
+    let config = crate::config::Config::load(args.common.config.as_deref(), start)?;
+    ProofSettings::resolve(
+        args.render.no_render_proof,
+        args.render.helm.as_deref(),
+        args.render.kustomize.as_deref(),
+        &config.render,
+    )
+    .map_err(anyhow::Error::msg)
+}
+
+/// The rendered difference of every refused chart or kustomization (stderr: the report
+/// on stdout stays one format).
+fn print_refused(outcomes: &[Outcome]) {
+    for o in outcomes {
+        if let Verdict::Refused { summary, diff } = &o.verdict {
+            eprintln!(
+                "harborize: render proof failed: {}: {}; nothing of it was written",
+                crate::report::escape_text(&o.label),
+                crate::report::escape_text(summary)
+            );
+            for line in diff.lines() {
+                eprintln!("  {}", crate::report::escape_text(line));
+            }
+        }
+    }
 }

@@ -1,0 +1,331 @@
+//! kustomize `images:` entries are matchers: `name:` is compared, as written, with the
+//! images of the resources the kustomization builds (kustomize's rule: the name, then an
+//! optional `@sha256` and `:tag`; `name: mysql` matches `mysql:5.6`, not
+//! `docker.io/library/mysql:5.7`). harborize keeps `name:` and routes with `newName:`
+//! (plan), which is right whether the base is remote, outside the paths given, or not
+//! rewritten. A local base that harborize rewrites too would stop matching, so each entry
+//! gains a sibling entry for the name that base's images get (same `newTag`, `digest`,
+//! `tagSuffix`); when that Harbor name would also catch images the original name did not
+//! match (`docker.io/library/mysql:5.7` and `mysql:5.6` both become
+//! `HARBOR/docker-hub/library/mysql`), the sibling names the tag too (`…/mysql:5.6`),
+//! which kustomize's rule matches only for that tag.
+
+use std::collections::BTreeSet;
+use std::path::Path;
+
+use crate::locate::{Field, Shape, Site};
+use crate::mapping::{Decision, Mapper};
+use crate::plan::{Direction, PlanOptions, Planned, Status};
+use crate::reference::Reference;
+use crate::yaml::edit::{Edit, ENTRY_SEP, INSERTED_ENTRIES, PAIR_SEP};
+
+/// Whether kustomize's image transformer matches `image` (as written in a resource) with
+/// the entry name `name` (as written): literally, never by normalized reference.
+pub fn matches(image: &str, name: &str) -> bool {
+    let Some(rest) = image.strip_prefix(name) else {
+        return false;
+    };
+    let rest = rest.strip_prefix("@sha256").unwrap_or(rest);
+    match rest.strip_prefix(':') {
+        None => rest.is_empty(),
+        Some(tag) => tag
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b"_.{}-".contains(&b)),
+    }
+}
+
+/// The `image:` values written in the local resources of the kustomization in `dir`
+/// (every YAML file it includes, transitively; a line scan, as kustomize would see them).
+fn local_images(dir: &Path) -> Vec<String> {
+    let closure = crate::render::kustomize::closure(dir);
+    let mut files = Vec::new();
+    for d in &closure.dirs {
+        for e in ignore::WalkBuilder::new(d).build().flatten() {
+            if e.file_type().is_some_and(|t| t.is_file()) {
+                files.push(e.into_path());
+            }
+        }
+    }
+    files.extend(closure.files.iter().cloned());
+    let mut images = BTreeSet::new();
+    for f in files {
+        let yaml = f
+            .extension()
+            .and_then(|x| x.to_str())
+            .is_some_and(|x| x == "yaml" || x == "yml");
+        let Some(text) = yaml.then(|| std::fs::read_to_string(&f).ok()).flatten() else {
+            continue;
+        };
+        for line in text.lines() {
+            let t = line.trim_start();
+            let t = t.strip_prefix("- ").map_or(t, str::trim_start);
+            if let Some(v) = t.strip_prefix("image:") {
+                let v = v.split(" #").next().unwrap_or(v).trim();
+                let v = v.trim_matches(|c| c == '"' || c == '\'');
+                if !v.is_empty() {
+                    images.insert(v.to_string());
+                }
+            }
+        }
+    }
+    images.into_iter().collect()
+}
+
+/// The Harbor name an image written as `image` gets when harborize rewrites it.
+fn rewritten_name(image: &str, mapper: &Mapper) -> Option<(String, Option<String>)> {
+    let r = Reference::parse(image).ok()?;
+    match mapper.decide(&r) {
+        Decision::Rewrite { name } => Some((name, r.tag().map(str::to_string))),
+        _ => None,
+    }
+}
+
+/// Add the sibling entries to each rewritten `images:` entry of the kustomization file
+/// `path` (see the module docs). Only forward runs on kustomization files.
+pub fn add_entries(
+    path: &Path,
+    text: &str,
+    sites: &[Site],
+    planned: &mut [Planned],
+    mapper: &Mapper,
+    opts: PlanOptions,
+) {
+    if opts.direction != Direction::Forward {
+        return;
+    }
+    let Some(dir) = path.parent() else { return };
+    let dir = if dir.as_os_str().is_empty() {
+        Path::new(".")
+    } else {
+        dir
+    };
+    let Ok(dir) = std::fs::canonicalize(dir) else {
+        return;
+    };
+    let existing: BTreeSet<&str> = sites
+        .iter()
+        .filter_map(|s| match &s.shape {
+            Shape::Kustomize { name, .. } => Some(name.value.as_str()),
+            _ => None,
+        })
+        .collect();
+    let mut images: Option<Vec<String>> = None;
+    for (site, p) in sites.iter().zip(planned.iter_mut()) {
+        let Shape::Kustomize {
+            name,
+            new_name,
+            new_tag,
+            tag_suffix,
+            digest,
+            remote: _,
+            insert_at: _,
+        } = &site.shape
+        else {
+            continue;
+        };
+        if p.status != Status::Rewritten || p.edits.is_empty() {
+            continue;
+        }
+        let carried: Vec<(&str, &Field)> = [
+            ("newTag", new_tag),
+            ("tagSuffix", tag_suffix),
+            ("digest", digest),
+        ]
+        .into_iter()
+        .filter_map(|(k, f)| f.as_ref().map(|f| (k, f)))
+        .collect();
+        if carried.is_empty() && new_name.is_none() {
+            continue; // the entry changes nothing a sibling would need to repeat
+        }
+        let images = images.get_or_insert_with(|| local_images(&dir));
+        let names = sibling_names(&name.value, images, mapper);
+        let target = p
+            .rewritten
+            .as_deref()
+            .and_then(|r| Reference::parse(r).ok())
+            .map(|r| r.name());
+        let entries: Vec<Vec<(String, String)>> = names
+            .into_iter()
+            .filter(|n| !existing.contains(n.as_str()) && *n != name.value)
+            .map(|n| {
+                let mut pairs = vec![("name".to_string(), n.clone())];
+                if let Some(t) = target.as_ref().filter(|t| **t != n && new_name.is_some()) {
+                    pairs.push(("newName".into(), t.clone()));
+                }
+                for (k, f) in &carried {
+                    pairs.push((k.to_string(), f.value.clone()));
+                }
+                pairs
+            })
+            .collect();
+        if entries.is_empty() {
+            continue;
+        }
+        match entries_edit(text, site, &entries) {
+            Some(e) => p.edits.push(e),
+            None => {
+                p.message = Some(
+                    "a local base rewritten to Harbor would stop matching this entry, and there is no room to add the entry for its Harbor name".into(),
+                )
+            }
+        }
+    }
+}
+
+/// The names a sibling entry needs: the Harbor name of every local image `name` matches,
+/// with its tag when the bare Harbor name would also catch images `name` does not match.
+fn sibling_names(name: &str, images: &[String], mapper: &Mapper) -> BTreeSet<String> {
+    let mut out = BTreeSet::new();
+    for image in images.iter().filter(|i| matches(i, name)) {
+        let Some((harbor, tag)) = rewritten_name(image, mapper) else {
+            continue;
+        };
+        let collides = images.iter().any(|other| {
+            !matches(other, name) && rewritten_name(other, mapper).is_some_and(|(h, _)| h == harbor)
+        });
+        match tag {
+            Some(t) if collides => out.insert(format!("{harbor}:{t}")),
+            _ => out.insert(harbor),
+        };
+    }
+    out
+}
+
+/// A value as YAML: plain when it reads back as this string, else double-quoted (JSON's
+/// escapes are YAML's).
+fn quoted(v: &str) -> String {
+    let simple = v
+        .bytes()
+        .all(|b| b.is_ascii_alphanumeric() || b"./_:@-".contains(&b))
+        && v.bytes().next().is_some_and(|b| b.is_ascii_alphanumeric());
+    if simple && crate::yaml::quote::plain_is_string(v) {
+        v.to_string()
+    } else {
+        serde_json::to_string(v).unwrap_or_else(|_| format!("{v:?}"))
+    }
+}
+
+/// The insertion of `entries` after the entry of `site`: a new block item after the
+/// entry's last line, or a flow mapping after its closing brace.
+fn entries_edit(text: &str, site: &Site, entries: &[Vec<(String, String)>]) -> Option<Edit> {
+    let Shape::Kustomize {
+        name,
+        new_name,
+        new_tag,
+        tag_suffix,
+        digest,
+        ..
+    } = &site.shape
+    else {
+        return None;
+    };
+    // The entry's last scalar: the mapping it ends is the one the new entries follow.
+    let last = [Some(name), new_name.as_ref(), new_tag.as_ref(), tag_suffix.as_ref(), digest.as_ref()]
+        .into_iter()
+        .flatten()
+        .max_by_key(|f| f.file_range.as_ref().map_or(0, |r| r.end))?;
+    let end = last.file_range.as_ref()?.end;
+    let name_range = name.file_range.as_ref()?;
+    let line_start = text[..name_range.start].rfind('\n').map_or(0, |i| i + 1);
+    let eol = if text[line_start..].contains("\r\n") { "\r\n" } else { "\n" };
+    let line_end = |at: usize| text[at..].find('\n').map_or(text.len(), |i| at + i);
+    let after_last = &text[end..line_end(end)];
+    let close = after_last.find('}');
+    let (at, body) = match close {
+        // Flow entry: `{name: a, newTag: "2"}`.
+        Some(c) => {
+            let at = end + c + 1;
+            let flow: Vec<String> = entries
+                .iter()
+                .map(|pairs| {
+                    let inner: Vec<String> = pairs
+                        .iter()
+                        .map(|(k, v)| format!("{k}: {}", quoted(v)))
+                        .collect();
+                    format!("{{{}}}", inner.join(", "))
+                })
+                .collect();
+            if text[at..].trim_start().starts_with([',', ']']) {
+                (at, format!(", {}", flow.join(", ")))
+            } else {
+                let dash = dash_column(text, line_start, name.column)?;
+                let pad = " ".repeat(dash);
+                let items: Vec<String> = flow.iter().map(|f| format!("{eol}{pad}- {f}")).collect();
+                (line_end(at).min(text.len()), items.concat())
+            }
+        }
+        None => {
+            let at = line_end(end);
+            let at = if text[..at].ends_with('\r') { at - 1 } else { at };
+            let dash = dash_column(text, line_start, name.column)?;
+            let (pad, inner) = (" ".repeat(dash), " ".repeat(dash + 2));
+            let mut body = String::new();
+            for pairs in entries {
+                for (i, (k, v)) in pairs.iter().enumerate() {
+                    let lead = if i == 0 { format!("{pad}- ") } else { inner.clone() };
+                    body.push_str(&format!("{eol}{lead}{k}: {}", quoted(v)));
+                }
+            }
+            (at, body)
+        }
+    };
+    let value = entries
+        .iter()
+        .map(|pairs| {
+            pairs
+                .iter()
+                .flat_map(|(k, v)| [k.as_str(), v.as_str()])
+                .collect::<Vec<_>>()
+                .join(&PAIR_SEP.to_string())
+        })
+        .collect::<Vec<_>>()
+        .join(&ENTRY_SEP.to_string());
+    Some(Edit {
+        range: at..at,
+        text: body,
+        owner: last.owner,
+        value_range: 0..0,
+        insert: Some((INSERTED_ENTRIES.to_string(), value)),
+        requote: None,
+    })
+}
+
+/// The column (0-based) of the `-` that starts the sequence item holding the `name:` key
+/// at 1-based `key_column` (on the name's line or a line above it).
+fn dash_column(text: &str, name_line_start: usize, key_column: usize) -> Option<usize> {
+    let mut start = name_line_start;
+    loop {
+        let line = &text[start..text[start..].find('\n').map_or(text.len(), |i| start + i)];
+        let indent = line.len() - line.trim_start_matches(' ').len();
+        if line[indent..].starts_with('-') && indent + 1 < key_column {
+            return Some(indent);
+        }
+        if start == 0 {
+            return None;
+        }
+        start = text[..start - 1].rfind('\n').map_or(0, |i| i + 1);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::matches;
+
+    #[test]
+    fn names_match_literally_as_kustomize_does() {
+        assert!(matches("mysql:5.6", "mysql"));
+        assert!(matches("mysql", "mysql"));
+        assert!(matches("mysql@sha256:abc", "mysql"));
+        assert!(!matches("docker.io/library/mysql:5.7", "mysql"));
+        assert!(!matches("mysqlx:1", "mysql"));
+        assert!(matches("h/docker-hub/library/mysql:5.6", "h/docker-hub/library/mysql:5.6"));
+        assert!(!matches("h/docker-hub/library/mysql:5.7", "h/docker-hub/library/mysql:5.6"));
+    }
+}
+
+/// A file kustomize reads as a kustomization (by name).
+pub fn is_kustomization_file(path: &Path) -> bool {
+    path.file_name()
+        .and_then(|n| n.to_str())
+        .is_some_and(|n| matches!(n, "kustomization.yaml" | "kustomization.yml" | "Kustomization"))
+}
