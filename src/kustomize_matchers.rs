@@ -17,7 +17,7 @@ use crate::locate::{Field, Shape, Site};
 use crate::mapping::{Decision, Mapper};
 use crate::plan::{Direction, PlanOptions, Planned, Status};
 use crate::reference::Reference;
-use crate::yaml::edit::{Edit, ENTRY_SEP, INSERTED_ENTRIES, PAIR_SEP};
+use crate::yaml::edit::{Edit, ENTRY_SEP, INSERTED_ENTRIES, PAIR_SEP, REMOVED_ENTRIES};
 
 /// Whether kustomize's image transformer matches `image` (as written in a resource) with
 /// the entry name `name` (as written): literally, never by normalized reference.
@@ -91,6 +91,7 @@ pub fn add_entries(
     opts: PlanOptions,
 ) {
     if opts.direction != Direction::Forward {
+        remove_entries(text, sites, planned, mapper);
         return;
     }
     let Some(dir) = path.parent() else { return };
@@ -328,4 +329,106 @@ pub fn is_kustomization_file(path: &Path) -> bool {
     path.file_name()
         .and_then(|n| n.to_str())
         .is_some_and(|n| matches!(n, "kustomization.yaml" | "kustomization.yml" | "Kustomization"))
+}
+
+/// The fields of an `images:` entry, in file order.
+fn entry_fields(shape: &Shape) -> Vec<&Field> {
+    let Shape::Kustomize {
+        name,
+        new_name,
+        new_tag,
+        tag_suffix,
+        digest,
+        ..
+    } = shape
+    else {
+        return Vec::new();
+    };
+    let mut fields: Vec<&Field> = [Some(name), new_name.as_ref(), new_tag.as_ref(), tag_suffix.as_ref(), digest.as_ref()]
+        .into_iter()
+        .flatten()
+        .collect();
+    fields.sort_by_key(|f| f.file_range.as_ref().map_or(0, |r| r.start));
+    fields
+}
+
+/// Revert: take out the entries [`add_entries`] added (an entry named with a Harbor path
+/// right after a sibling whose `newName` is that path), since the original entry alone says
+/// it all once the bases are upstream again.
+fn remove_entries(text: &str, sites: &[Site], planned: &mut [Planned], mapper: &Mapper) {
+    for i in 1..sites.len() {
+        let (prev, site) = (&sites[i - 1], &sites[i]);
+        let (
+            Shape::Kustomize {
+                new_name: Some(prev_new), ..
+            },
+            Shape::Kustomize { name, new_name, .. },
+        ) = (&prev.shape, &site.shape)
+        else {
+            continue;
+        };
+        let untagged = Reference::parse(&name.value)
+            .ok()
+            .filter(|r| r.domain().eq_ignore_ascii_case(mapper.harbor()))
+            .map(|r| name.value[..name.value.len() - r.suffix().len()].to_string());
+        let Some(untagged) = untagged else { continue };
+        let routed_to = new_name.as_ref().map_or(untagged.as_str(), |n| n.value.as_str());
+        if prev_new.value != routed_to {
+            continue;
+        }
+        let fields = entry_fields(&site.shape);
+        let prev_fields = entry_fields(&prev.shape);
+        let (Some(first), Some(last), Some(prev_last)) = (fields.first(), fields.last(), prev_fields.last()) else {
+            continue;
+        };
+        let (Some(fr), Some(lr), Some(plr)) = (&first.file_range, &last.file_range, &prev_last.file_range) else {
+            continue;
+        };
+        // The entry's text: from the end of the previous entry's last line (block) or
+        // brace (flow) to the end of this entry's last line or brace.
+        let line_end = |at: usize| text[at..].find('\n').map_or(text.len(), |i| at + i);
+        let flow = text[lr.end..line_end(lr.end)].find('}');
+        let range = match flow {
+            Some(c) => {
+                let Some(open) = text[plr.end..fr.start].find('}') else { continue };
+                plr.end + open + 1..lr.end + c + 1
+            }
+            None => {
+                let start = line_end(plr.end);
+                let start = if text[..start].ends_with('\r') { start - 1 } else { start };
+                let end = line_end(lr.end);
+                let end = if text[..end].ends_with('\r') { end - 1 } else { end };
+                start..end
+            }
+        };
+        // Keys and values as the checker reads them: key scalars sit one ordinal before
+        // their values, and the field values are the scalars' own text.
+        let pairs: Vec<String> = fields
+            .iter()
+            .flat_map(|f| {
+                let before = text[..f.file_range.as_ref().map_or(0, |r| r.start)]
+                    .trim_end_matches(['"', '\''])
+                    .trim_end();
+                let key = before
+                    .strip_suffix(':')
+                    .unwrap_or(before)
+                    .rsplit([' ', '{', ',', '\n'])
+                    .next()
+                    .unwrap_or("")
+                    .trim_matches(['"', '\''])
+                    .to_string();
+                [key, f.value.clone()]
+            })
+            .collect();
+        let p = &mut planned[i];
+        p.edits = vec![Edit {
+            range,
+            text: String::new(),
+            owner: prev_last.owner,
+            value_range: 0..0,
+            insert: Some((REMOVED_ENTRIES.to_string(), pairs.join(&PAIR_SEP.to_string()))),
+            requote: None,
+        }];
+        p.message = Some("entry added by harborize for a rewritten base: removed".into());
+    }
 }
