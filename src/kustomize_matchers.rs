@@ -36,8 +36,11 @@ pub fn matches(image: &str, name: &str) -> bool {
 
 /// The `image:` values written in the local resources of the kustomization in `dir`
 /// (every YAML file it includes, transitively; a line scan, as kustomize would see them).
-fn local_images(dir: &Path) -> Vec<String> {
+fn local_images(dir: &Path) -> Option<Vec<String>> {
     let closure = crate::render::kustomize::closure(dir);
+    if closure.remote.is_some() && closure.dirs.len() == 1 && closure.files.is_empty() {
+        return None; // only remote resources: no base here that harborize rewrites
+    }
     let mut files = Vec::new();
     for d in &closure.dirs {
         for e in ignore::WalkBuilder::new(d).build().flatten() {
@@ -68,7 +71,7 @@ fn local_images(dir: &Path) -> Vec<String> {
             }
         }
     }
-    images.into_iter().collect()
+    Some(images.into_iter().collect())
 }
 
 /// The Harbor name an image written as `image` gets when harborize rewrites it.
@@ -110,7 +113,7 @@ pub fn add_entries(
             _ => None,
         })
         .collect();
-    let mut images: Option<Vec<String>> = None;
+    let mut images: Option<Option<Vec<String>>> = None;
     for (site, p) in sites.iter().zip(planned.iter_mut()) {
         let Shape::Kustomize {
             name,
@@ -138,7 +141,9 @@ pub fn add_entries(
         if carried.is_empty() && new_name.is_none() {
             continue; // the entry changes nothing a sibling would need to repeat
         }
-        let images = images.get_or_insert_with(|| local_images(&dir));
+        let Some(images) = images.get_or_insert_with(|| local_images(&dir)) else {
+            continue;
+        };
         let names = sibling_names(&name.value, images, mapper);
         let target = p
             .rewritten
@@ -177,6 +182,20 @@ pub fn add_entries(
 /// with its tag when the bare Harbor name would also catch images `name` does not match.
 fn sibling_names(name: &str, images: &[String], mapper: &Mapper) -> BTreeSet<String> {
     let mut out = BTreeSet::new();
+    if !images.iter().any(|i| matches(i, name)) {
+        // The images it matches are not in sight (a component's, applied to the resources
+        // of whatever includes it; a base outside the tree): the Harbor name of `name`
+        // itself, unless an image in sight that `name` does not match would take it.
+        if let Some((harbor, _)) = rewritten_name(name, mapper) {
+            let taken = images
+                .iter()
+                .any(|i| rewritten_name(i, mapper).is_some_and(|(h, _)| h == harbor));
+            if !taken {
+                out.insert(harbor);
+            }
+        }
+        return out;
+    }
     for image in images.iter().filter(|i| matches(i, name)) {
         let Some((harbor, tag)) = rewritten_name(image, mapper) else {
             continue;
@@ -353,8 +372,10 @@ fn entry_fields(shape: &Shape) -> Vec<&Field> {
 }
 
 /// Revert: take out the entries [`add_entries`] added (an entry named with a Harbor path
-/// right after a sibling whose `newName` is that path), since the original entry alone says
-/// it all once the bases are upstream again.
+/// right after a sibling whose `newName` is that path) when the original entry matches
+/// what the bases go back to; otherwise (the base reverts to `redis:7` while the original
+/// entry says `docker.io/library/redis`) the entry stays, renamed by the plan to the
+/// reverted name, so the overlay keeps promoting the same images.
 fn remove_entries(text: &str, sites: &[Site], planned: &mut [Planned], mapper: &Mapper) {
     for i in 1..sites.len() {
         let (prev, site) = (&sites[i - 1], &sites[i]);
@@ -374,6 +395,17 @@ fn remove_entries(text: &str, sites: &[Site], planned: &mut [Planned], mapper: &
         let Some(untagged) = untagged else { continue };
         let routed_to = new_name.as_ref().map_or(untagged.as_str(), |n| n.value.as_str());
         if prev_new.value != routed_to {
+            continue;
+        }
+        // Reverted, the entry names what the rewritten bases go back to (the familiar
+        // form); it goes only when that is the name its sibling already matches.
+        let Shape::Kustomize { name: prev_name, .. } = &prev.shape else {
+            continue;
+        };
+        let reverted = Reference::parse_name(&untagged)
+            .ok()
+            .and_then(|r| mapper.revert_name(&r));
+        if reverted.as_deref() != Some(prev_name.value.as_str()) || untagged != name.value {
             continue;
         }
         let fields = entry_fields(&site.shape);

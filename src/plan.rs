@@ -440,8 +440,12 @@ fn plan_kustomize(site: &Site, mapper: &Mapper, opts: PlanOptions) -> Planned {
         // the names local bases get when they are rewritten too are added by
         // `kustomize_matchers`. A revert puts back the name an earlier version rewrote.
         if opts.direction == Direction::Revert && !*remote {
-            if let Ok(NameOutcome::To(n)) = decide(name) {
-                edits.push(field_edit(name, &n)?);
+            if let Ok(NameOutcome::To(n)) = decide(untagged.as_ref().unwrap_or(name)) {
+                // A tagged matcher keeps its tag.
+                let tag = untagged
+                    .as_ref()
+                    .map_or("", |u| &name.value[u.value.len()..]);
+                edits.push(field_edit(name, &format!("{n}{tag}"))?);
             }
         }
         match new_name {

@@ -45,7 +45,18 @@ pub fn discover(paths: &[PathBuf]) -> Vec<Closure> {
             }
         }
     }
-    dirs.into_iter().map(|d| closure(&d)).collect()
+    // A component renders only as part of what includes it (whose closure holds it).
+    dirs.into_iter()
+        .filter(|d| !is_component(d))
+        .map(|d| closure(&d))
+        .collect()
+}
+
+fn is_component(dir: &Path) -> bool {
+    kustomization_file(dir)
+        .and_then(|f| std::fs::read_to_string(f).ok())
+        .and_then(|t| serde_yaml_ng::from_str::<serde_yaml_ng::Value>(&t).ok())
+        .is_some_and(|v| v.get("kind").and_then(|k| k.as_str()) == Some("Component"))
 }
 
 fn dunce(p: &Path) -> Option<PathBuf> {
