@@ -280,14 +280,17 @@ fn process_file_held(
     if let Some(hold) = hold {
         let canonical = std::fs::canonicalize(path).unwrap_or_else(|_| path.to_path_buf());
         if hold.index.covers(&canonical) {
-            hold.files.lock().expect("no panics while holding the lock").push(Held {
-                path: path.to_path_buf(),
-                canonical,
-                stamp,
-                text,
-                new_text,
-                bom,
-            });
+            hold.files
+                .lock()
+                .expect("no panics while holding the lock")
+                .push(Held {
+                    path: path.to_path_buf(),
+                    canonical,
+                    stamp,
+                    text,
+                    new_text,
+                    bom,
+                });
             return result;
         }
     }

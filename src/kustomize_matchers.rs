@@ -240,14 +240,24 @@ fn entries_edit(text: &str, site: &Site, entries: &[Vec<(String, String)>]) -> O
         return None;
     };
     // The entry's last scalar: the mapping it ends is the one the new entries follow.
-    let last = [Some(name), new_name.as_ref(), new_tag.as_ref(), tag_suffix.as_ref(), digest.as_ref()]
-        .into_iter()
-        .flatten()
-        .max_by_key(|f| f.file_range.as_ref().map_or(0, |r| r.end))?;
+    let last = [
+        Some(name),
+        new_name.as_ref(),
+        new_tag.as_ref(),
+        tag_suffix.as_ref(),
+        digest.as_ref(),
+    ]
+    .into_iter()
+    .flatten()
+    .max_by_key(|f| f.file_range.as_ref().map_or(0, |r| r.end))?;
     let end = last.file_range.as_ref()?.end;
     let name_range = name.file_range.as_ref()?;
     let line_start = text[..name_range.start].rfind('\n').map_or(0, |i| i + 1);
-    let eol = if text[line_start..].contains("\r\n") { "\r\n" } else { "\n" };
+    let eol = if text[line_start..].contains("\r\n") {
+        "\r\n"
+    } else {
+        "\n"
+    };
     let line_end = |at: usize| text[at..].find('\n').map_or(text.len(), |i| at + i);
     let after_last = &text[end..line_end(end)];
     let close = after_last.find('}');
@@ -276,13 +286,21 @@ fn entries_edit(text: &str, site: &Site, entries: &[Vec<(String, String)>]) -> O
         }
         None => {
             let at = line_end(end);
-            let at = if text[..at].ends_with('\r') { at - 1 } else { at };
+            let at = if text[..at].ends_with('\r') {
+                at - 1
+            } else {
+                at
+            };
             let dash = dash_column(text, line_start, name.column)?;
             let (pad, inner) = (" ".repeat(dash), " ".repeat(dash + 2));
             let mut body = String::new();
             for pairs in entries {
                 for (i, (k, v)) in pairs.iter().enumerate() {
-                    let lead = if i == 0 { format!("{pad}- ") } else { inner.clone() };
+                    let lead = if i == 0 {
+                        format!("{pad}- ")
+                    } else {
+                        inner.clone()
+                    };
                     body.push_str(&format!("{eol}{lead}{k}: {}", quoted(v)));
                 }
             }
@@ -327,27 +345,14 @@ fn dash_column(text: &str, name_line_start: usize, key_column: usize) -> Option<
     }
 }
 
-#[cfg(test)]
-mod tests {
-    use super::matches;
-
-    #[test]
-    fn names_match_literally_as_kustomize_does() {
-        assert!(matches("mysql:5.6", "mysql"));
-        assert!(matches("mysql", "mysql"));
-        assert!(matches("mysql@sha256:abc", "mysql"));
-        assert!(!matches("docker.io/library/mysql:5.7", "mysql"));
-        assert!(!matches("mysqlx:1", "mysql"));
-        assert!(matches("h/docker-hub/library/mysql:5.6", "h/docker-hub/library/mysql:5.6"));
-        assert!(!matches("h/docker-hub/library/mysql:5.7", "h/docker-hub/library/mysql:5.6"));
-    }
-}
-
 /// A file kustomize reads as a kustomization (by name).
 pub fn is_kustomization_file(path: &Path) -> bool {
-    path.file_name()
-        .and_then(|n| n.to_str())
-        .is_some_and(|n| matches!(n, "kustomization.yaml" | "kustomization.yml" | "Kustomization"))
+    path.file_name().and_then(|n| n.to_str()).is_some_and(|n| {
+        matches!(
+            n,
+            "kustomization.yaml" | "kustomization.yml" | "Kustomization"
+        )
+    })
 }
 
 /// The fields of an `images:` entry, in file order.
@@ -363,10 +368,16 @@ fn entry_fields(shape: &Shape) -> Vec<&Field> {
     else {
         return Vec::new();
     };
-    let mut fields: Vec<&Field> = [Some(name), new_name.as_ref(), new_tag.as_ref(), tag_suffix.as_ref(), digest.as_ref()]
-        .into_iter()
-        .flatten()
-        .collect();
+    let mut fields: Vec<&Field> = [
+        Some(name),
+        new_name.as_ref(),
+        new_tag.as_ref(),
+        tag_suffix.as_ref(),
+        digest.as_ref(),
+    ]
+    .into_iter()
+    .flatten()
+    .collect();
     fields.sort_by_key(|f| f.file_range.as_ref().map_or(0, |r| r.start));
     fields
 }
@@ -381,7 +392,8 @@ fn remove_entries(text: &str, sites: &[Site], planned: &mut [Planned], mapper: &
         let (prev, site) = (&sites[i - 1], &sites[i]);
         let (
             Shape::Kustomize {
-                new_name: Some(prev_new), ..
+                new_name: Some(prev_new),
+                ..
             },
             Shape::Kustomize { name, new_name, .. },
         ) = (&prev.shape, &site.shape)
@@ -393,13 +405,18 @@ fn remove_entries(text: &str, sites: &[Site], planned: &mut [Planned], mapper: &
             .filter(|r| r.domain().eq_ignore_ascii_case(mapper.harbor()))
             .map(|r| name.value[..name.value.len() - r.suffix().len()].to_string());
         let Some(untagged) = untagged else { continue };
-        let routed_to = new_name.as_ref().map_or(untagged.as_str(), |n| n.value.as_str());
+        let routed_to = new_name
+            .as_ref()
+            .map_or(untagged.as_str(), |n| n.value.as_str());
         if prev_new.value != routed_to {
             continue;
         }
         // Reverted, the entry names what the rewritten bases go back to (the familiar
         // form); it goes only when that is the name its sibling already matches.
-        let Shape::Kustomize { name: prev_name, .. } = &prev.shape else {
+        let Shape::Kustomize {
+            name: prev_name, ..
+        } = &prev.shape
+        else {
             continue;
         };
         let reverted = Reference::parse_name(&untagged)
@@ -410,10 +427,14 @@ fn remove_entries(text: &str, sites: &[Site], planned: &mut [Planned], mapper: &
         }
         let fields = entry_fields(&site.shape);
         let prev_fields = entry_fields(&prev.shape);
-        let (Some(first), Some(last), Some(prev_last)) = (fields.first(), fields.last(), prev_fields.last()) else {
+        let (Some(first), Some(last), Some(prev_last)) =
+            (fields.first(), fields.last(), prev_fields.last())
+        else {
             continue;
         };
-        let (Some(fr), Some(lr), Some(plr)) = (&first.file_range, &last.file_range, &prev_last.file_range) else {
+        let (Some(fr), Some(lr), Some(plr)) =
+            (&first.file_range, &last.file_range, &prev_last.file_range)
+        else {
             continue;
         };
         // The entry's text: from the end of the previous entry's last line (block) or
@@ -422,14 +443,24 @@ fn remove_entries(text: &str, sites: &[Site], planned: &mut [Planned], mapper: &
         let flow = text[lr.end..line_end(lr.end)].find('}');
         let range = match flow {
             Some(c) => {
-                let Some(open) = text[plr.end..fr.start].find('}') else { continue };
+                let Some(open) = text[plr.end..fr.start].find('}') else {
+                    continue;
+                };
                 plr.end + open + 1..lr.end + c + 1
             }
             None => {
                 let start = line_end(plr.end);
-                let start = if text[..start].ends_with('\r') { start - 1 } else { start };
+                let start = if text[..start].ends_with('\r') {
+                    start - 1
+                } else {
+                    start
+                };
                 let end = line_end(lr.end);
-                let end = if text[..end].ends_with('\r') { end - 1 } else { end };
+                let end = if text[..end].ends_with('\r') {
+                    end - 1
+                } else {
+                    end
+                };
                 start..end
             }
         };
@@ -458,9 +489,34 @@ fn remove_entries(text: &str, sites: &[Site], planned: &mut [Planned], mapper: &
             text: String::new(),
             owner: prev_last.owner,
             value_range: 0..0,
-            insert: Some((REMOVED_ENTRIES.to_string(), pairs.join(&PAIR_SEP.to_string()))),
+            insert: Some((
+                REMOVED_ENTRIES.to_string(),
+                pairs.join(&PAIR_SEP.to_string()),
+            )),
             requote: None,
         }];
         p.message = Some("entry added by harborize for a rewritten base: removed".into());
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::matches;
+
+    #[test]
+    fn names_match_literally_as_kustomize_does() {
+        assert!(matches("mysql:5.6", "mysql"));
+        assert!(matches("mysql", "mysql"));
+        assert!(matches("mysql@sha256:abc", "mysql"));
+        assert!(!matches("docker.io/library/mysql:5.7", "mysql"));
+        assert!(!matches("mysqlx:1", "mysql"));
+        assert!(matches(
+            "h/docker-hub/library/mysql:5.6",
+            "h/docker-hub/library/mysql:5.6"
+        ));
+        assert!(!matches(
+            "h/docker-hub/library/mysql:5.7",
+            "h/docker-hub/library/mysql:5.6"
+        ));
     }
 }

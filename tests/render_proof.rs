@@ -36,7 +36,11 @@ fn kustomize_images(dir: &Path) -> Vec<String> {
         .arg(dir)
         .output()
         .unwrap();
-    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
     String::from_utf8(out.stdout)
         .unwrap()
         .lines()
@@ -90,7 +94,11 @@ fn via_harbor(v: &[&str]) -> Vec<String> {
 }
 
 /// What the overlay renders upstream: only `mysql:5.6` is promoted.
-const UPSTREAM: [&str; 3] = ["ghcr.io/org/app:2.0", "docker.io/library/mysql:5.7", "mysql:8.0"];
+const UPSTREAM: [&str; 3] = [
+    "ghcr.io/org/app:2.0",
+    "docker.io/library/mysql:5.7",
+    "mysql:8.0",
+];
 /// The same images through Harbor.
 const THROUGH_HARBOR: [&str; 3] = [
     "ghcr/org/app:2.0",
@@ -107,7 +115,10 @@ fn kustomize_matchers_keep_matching_a_base_outside_the_path_given() {
     let out = rewrite(&[overlay.to_str().unwrap()]);
     assert_eq!(code(&out), 0, "{}{}", stdout(&out), stderr(&out));
     let text = std::fs::read_to_string(overlay.join("kustomization.yaml")).unwrap();
-    assert!(text.contains("  - name: ghcr.io/org/app\n    newName: harbor.example.com/ghcr/org/app\n"), "{text}");
+    assert!(
+        text.contains("  - name: ghcr.io/org/app\n    newName: harbor.example.com/ghcr/org/app\n"),
+        "{text}"
+    );
     assert!(text.contains("  - name: mysql\n"), "{text}");
     // The base was not rewritten (outside the path): the overlay still promotes 2.0 and
     // 8.0, through Harbor; the unmatched 5.7 stays as the base has it.
@@ -149,7 +160,10 @@ fn kustomize_matchers_keep_matching_a_rewritten_base_and_a_remote_copy() {
 /// values changes a rendered line that is not an image.
 fn leaky_chart(root: &Path) -> PathBuf {
     let chart = root.join("charts/app");
-    write(&chart.join("Chart.yaml"), "apiVersion: v2\nname: app\nversion: 0.1.0\n");
+    write(
+        &chart.join("Chart.yaml"),
+        "apiVersion: v2\nname: app\nversion: 0.1.0\n",
+    );
     write(
         &chart.join("values.yaml"),
         "image:\n  repository: ghcr.io/org/app\n  tag: \"1.0\"\n",
@@ -182,7 +196,11 @@ fn render_proof_refuses_an_edit_that_changes_a_rendered_line_beyond_the_image() 
     let out = rewrite(&[tmp.path().to_str().unwrap()]);
     let (so, se) = (stdout(&out), stderr(&out));
     assert_eq!(code(&out), 2, "{so}{se}");
-    assert_eq!(std::fs::read(chart.join("values.yaml")).unwrap(), before, "written anyway");
+    assert_eq!(
+        std::fs::read(chart.join("values.yaml")).unwrap(),
+        before,
+        "written anyway"
+    );
     assert!(so.contains("render-proof-failed: helm template"), "{so}");
     assert!(
         se.contains("-    description: \"runs ghcr.io/org/app\"")
@@ -197,7 +215,10 @@ fn render_proof_refuses_an_edit_that_changes_a_rendered_line_beyond_the_image() 
     let out = rewrite(&[tmp.path().to_str().unwrap()]);
     assert_eq!(code(&out), 0, "{}{}", stdout(&out), stderr(&out));
     let values = std::fs::read_to_string(chart.join("values.yaml")).unwrap();
-    assert!(values.contains("repository: harbor.example.com/ghcr/org/app"), "{values}");
+    assert!(
+        values.contains("repository: harbor.example.com/ghcr/org/app"),
+        "{values}"
+    );
 }
 
 #[test]
@@ -207,15 +228,24 @@ fn no_render_proof_skips_the_proof() {
     let out = rewrite(&[tmp.path().to_str().unwrap(), "--no-render-proof"]);
     assert_eq!(code(&out), 0, "{}{}", stdout(&out), stderr(&out));
     let values = std::fs::read_to_string(chart.join("values.yaml")).unwrap();
-    assert!(values.contains("harbor.example.com/ghcr/org/app"), "{values}");
+    assert!(
+        values.contains("harbor.example.com/ghcr/org/app"),
+        "{values}"
+    );
     // The config key does the same.
     let tmp = tempfile::tempdir().unwrap();
     let chart = leaky_chart(tmp.path());
-    write(&tmp.path().join("harborize.yaml"), "render:\n  proof: false\n");
+    write(
+        &tmp.path().join("harborize.yaml"),
+        "render:\n  proof: false\n",
+    );
     let out = rewrite(&[tmp.path().to_str().unwrap()]);
     assert_eq!(code(&out), 0, "{}{}", stdout(&out), stderr(&out));
     let values = std::fs::read_to_string(chart.join("values.yaml")).unwrap();
-    assert!(values.contains("harbor.example.com/ghcr/org/app"), "{values}");
+    assert!(
+        values.contains("harbor.example.com/ghcr/org/app"),
+        "{values}"
+    );
 }
 
 #[test]
@@ -226,7 +256,14 @@ fn missing_renderers_leave_the_edits_unproven_with_a_note_per_unit() {
     // A PATH without helm, kubectl or kustomize.
     let out = harborize()
         .env("PATH", "/nonexistent")
-        .args(["rewrite", tmp.path().to_str().unwrap(), "--harbor", HARBOR, "--format", "json"])
+        .args([
+            "rewrite",
+            tmp.path().to_str().unwrap(),
+            "--harbor",
+            HARBOR,
+            "--format",
+            "json",
+        ])
         .output()
         .unwrap();
     assert_eq!(code(&out), 0, "{}{}", stdout(&out), stderr(&out));
@@ -235,22 +272,44 @@ fn missing_renderers_leave_the_edits_unproven_with_a_note_per_unit() {
         .as_array()
         .unwrap()
         .iter()
-        .map(|n| format!("{}: {}", n["file"].as_str().unwrap(), n["message"].as_str().unwrap()))
+        .map(|n| {
+            format!(
+                "{}: {}",
+                n["file"].as_str().unwrap(),
+                n["message"].as_str().unwrap()
+            )
+        })
         .collect();
-    let unproven: Vec<&String> = notes.iter().filter(|n| n.contains("render-proof-unproven")).collect();
+    let unproven: Vec<&String> = notes
+        .iter()
+        .filter(|n| n.contains("render-proof-unproven"))
+        .collect();
     assert!(
-        unproven.iter().any(|n| n.contains("helm not found") && n.contains("values.yaml")),
+        unproven
+            .iter()
+            .any(|n| n.contains("helm not found") && n.contains("values.yaml")),
         "{notes:#?}"
     );
     assert!(
-        unproven.iter().any(|n| n.contains("kubectl/kustomize not found") && n.contains("apps/overlay") && n.contains("kustomization.yaml")),
+        unproven
+            .iter()
+            .any(|n| n.contains("kubectl/kustomize not found")
+                && n.contains("apps/overlay")
+                && n.contains("kustomization.yaml")),
         "{notes:#?}"
     );
     // Unproven edits are written (the proof could not run, it did not fail).
     let values = std::fs::read_to_string(chart.join("values.yaml")).unwrap();
-    assert!(values.contains("harbor.example.com/ghcr/org/app"), "{values}");
+    assert!(
+        values.contains("harbor.example.com/ghcr/org/app"),
+        "{values}"
+    );
     // An explicit renderer that does not exist is an error, not a silent skip.
-    let out = rewrite(&[tmp.path().to_str().unwrap(), "--kustomize", "/nonexistent/kustomize"]);
+    let out = rewrite(&[
+        tmp.path().to_str().unwrap(),
+        "--kustomize",
+        "/nonexistent/kustomize",
+    ]);
     assert_eq!(code(&out), 2);
     assert!(stderr(&out).contains("--kustomize"), "{}", stderr(&out));
 }
@@ -273,7 +332,11 @@ fn standalone_kustomize_and_explicit_helm_are_used_when_named() {
             kubectl.display()
         ),
     );
-    std::process::Command::new("chmod").arg("+x").arg(&wrapper).status().unwrap();
+    std::process::Command::new("chmod")
+        .arg("+x")
+        .arg(&wrapper)
+        .status()
+        .unwrap();
     let repo = tmp.path().join("repo");
     let out = rewrite(&[
         repo.to_str().unwrap(),
@@ -284,5 +347,8 @@ fn standalone_kustomize_and_explicit_helm_are_used_when_named() {
     ]);
     assert_eq!(code(&out), 0, "{}{}", stdout(&out), stderr(&out));
     let calls = std::fs::read_to_string(&log).unwrap();
-    assert!(calls.lines().count() >= 2 && calls.lines().all(|l| l.starts_with("build ")), "{calls}");
+    assert!(
+        calls.lines().count() >= 2 && calls.lines().all(|l| l.starts_with("build ")),
+        "{calls}"
+    );
 }

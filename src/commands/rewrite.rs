@@ -94,8 +94,7 @@ pub fn run(args: &RewriteArgs) -> Result<u8> {
     }
     let mut proof = proof_settings(args)?;
     proof.hints = args.common.rewrite_hints;
-    let (results, outcomes) =
-        engine::run_proven(&args.common.paths, &mapper, opts, None, &proof);
+    let (results, outcomes) = engine::run_proven(&args.common.paths, &mapper, opts, None, &proof);
     let mut report = Report::build(mapper.harbor(), results, !args.dry_run);
     if let Some(v) = verified {
         // Carry the checks over to the written report (same walk order, same sites).

@@ -94,8 +94,11 @@ fn render_both(
         }
         // No repository or registry is consulted: an unfetched dependency fails the
         // original render, which makes the edit unproven, never a network call.
-        cmd.env("HELM_REPOSITORY_CONFIG", scratch.path().join("repositories.yaml"))
-            .env("HELM_REGISTRY_CONFIG", scratch.path().join("registry.json"));
+        cmd.env(
+            "HELM_REPOSITORY_CONFIG",
+            scratch.path().join("repositories.yaml"),
+        )
+        .env("HELM_REGISTRY_CONFIG", scratch.path().join("registry.json"));
         cmd
     };
     judge(

@@ -39,7 +39,7 @@ pub fn discover(paths: &[PathBuf]) -> Vec<Closure> {
                 .is_some_and(|n| FILE_NAMES.contains(&n))
                 && entry.file_type().is_some_and(|t| t.is_file());
             if is_kustomization {
-                if let Some(d) = entry.path().parent().and_then(|d| dunce(d)) {
+                if let Some(d) = entry.path().parent().and_then(dunce) {
                     dirs.insert(d);
                 }
             }
@@ -74,7 +74,10 @@ fn kustomization_file(dir: &Path) -> Option<PathBuf> {
 
 /// Same test as locate's: URLs, `github.com/…`, `git@…`, `?ref=`.
 pub(crate) fn is_remote(s: &str) -> bool {
-    s.contains("://") || s.starts_with("github.com/") || s.starts_with("git@") || s.contains("?ref=")
+    s.contains("://")
+        || s.starts_with("github.com/")
+        || s.starts_with("git@")
+        || s.contains("?ref=")
 }
 
 /// Everything `dir`'s kustomization includes, following local directories.
@@ -103,7 +106,12 @@ fn visit(dir: &Path, c: &mut Closure, depth: usize) {
         return;
     };
     for key in ["resources", "bases", "components"] {
-        for s in doc.get(key).and_then(|v| v.as_sequence()).into_iter().flatten() {
+        for s in doc
+            .get(key)
+            .and_then(|v| v.as_sequence())
+            .into_iter()
+            .flatten()
+        {
             if let Some(s) = s.as_str().filter(|s| is_remote(s)) {
                 c.remote.get_or_insert_with(|| s.to_string());
             }
@@ -202,7 +210,11 @@ fn render_both(
     let place = |p: &Path| scratch.path().join(p.strip_prefix(&root).unwrap_or(p));
     let copied = (|| -> std::io::Result<()> {
         // Outermost directories only: nested ones come with them.
-        for d in k.dirs.iter().filter(|d| !k.dirs.iter().any(|o| o != *d && d.starts_with(o))) {
+        for d in k
+            .dirs
+            .iter()
+            .filter(|d| !k.dirs.iter().any(|o| o != *d && d.starts_with(o)))
+        {
             copy_tree(d, &place(d))?;
         }
         for f in &k.files {
@@ -219,7 +231,9 @@ fn render_both(
         overlay_changed(&root, scratch.path(), &relevant)
     })();
     if let Err(e) = copied {
-        return Verdict::Unproven(format!("cannot copy the inputs to a scratch directory: {e}"));
+        return Verdict::Unproven(format!(
+            "cannot copy the inputs to a scratch directory: {e}"
+        ));
     }
     judge(|| kz.command(&k.dir), kz.command(&place(&k.dir)), expect)
 }

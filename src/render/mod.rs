@@ -94,13 +94,14 @@ impl ProofSettings {
         if !enabled {
             return Ok(ProofSettings::default());
         }
-        let explicit = |flag: Option<&Path>, key: &Option<PathBuf>, what: &str| {
-            match flag.map(Path::to_path_buf).or_else(|| key.clone()) {
-                Some(p) => find_program(&p)
-                    .map(Some)
-                    .ok_or_else(|| format!("{what} {}: no such program", p.display())),
-                None => Ok(None),
-            }
+        let explicit = |flag: Option<&Path>, key: &Option<PathBuf>, what: &str| match flag
+            .map(Path::to_path_buf)
+            .or_else(|| key.clone())
+        {
+            Some(p) => find_program(&p)
+                .map(Some)
+                .ok_or_else(|| format!("{what} {}: no such program", p.display())),
+            None => Ok(None),
         };
         let helm = match explicit(helm_flag, &config.helm, "--helm (render.helm)")? {
             Some(p) => Some(p),
@@ -225,7 +226,9 @@ pub fn prove(
         .par_iter()
         .map(|u| match u {
             Unit::Helm(c) => helm::prove(c, settings.helm.as_deref(), changed, &expect),
-            Unit::Kustomize(k) => kustomize::prove(k, settings.kustomize.as_ref(), changed, &expect),
+            Unit::Kustomize(k) => {
+                kustomize::prove(k, settings.kustomize.as_ref(), changed, &expect)
+            }
         })
         .collect()
 }
@@ -264,9 +267,12 @@ impl Expect<'_> {
     }
 }
 
+/// A line cut in two: the part before the value, and the value token.
+type Cut<'l> = (&'l str, &'l str);
+
 /// Split a rendered line that changed into (key part, value token, rest) at the first
 /// byte where the two lines differ, widened to whole tokens.
-fn split_changed<'l>(old: &'l str, new: &'l str) -> Option<((&'l str, &'l str), (&'l str, &'l str))> {
+fn split_changed<'l>(old: &'l str, new: &'l str) -> Option<(Cut<'l>, Cut<'l>)> {
     let common = old
         .bytes()
         .zip(new.bytes())
@@ -287,7 +293,10 @@ fn split_changed<'l>(old: &'l str, new: &'l str) -> Option<((&'l str, &'l str), 
     if old[oe..] != new[ne..] || old[..start] != new[..start] {
         return None;
     }
-    Some(((&old[..start], &old[start..oe]), (&new[..start], &new[start..ne])))
+    Some((
+        (&old[..start], &old[start..oe]),
+        (&new[..start], &new[start..ne]),
+    ))
 }
 
 /// Compare two renders: `Ok` when every changed line is an image line whose value became
@@ -348,11 +357,7 @@ fn run(mut cmd: Command) -> Result<String, String> {
 /// Render before and after, then compare; a failed comparison is confirmed against a
 /// second render of the original (lines that differ between two renders of the same
 /// input, like generated certificates, are not part of the proof).
-fn judge(
-    old: impl Fn() -> Command,
-    new: Command,
-    expect: &Expect,
-) -> Verdict {
+fn judge(old: impl Fn() -> Command, new: Command, expect: &Expect) -> Verdict {
     let before = match run(old()) {
         Ok(t) => t,
         Err(e) => return Verdict::Unproven(format!("the original does not render offline: {e}")),
@@ -481,9 +486,18 @@ mod tests {
             assert_eq!(ok, Ok(()));
             // Another tag, another line, or an image value outside `image:` fail.
             for (old, new) in [
-                ("image: nginx:1.27", "image: harbor.example.com/docker-hub/library/nginx:1.28"),
-                ("name: nginx", "name: harbor.example.com/docker-hub/library/nginx"),
-                ("image: nginx:1.27", "image: harbor.example.com/docker-hub/nginx:1.27"),
+                (
+                    "image: nginx:1.27",
+                    "image: harbor.example.com/docker-hub/library/nginx:1.28",
+                ),
+                (
+                    "name: nginx",
+                    "name: harbor.example.com/docker-hub/library/nginx",
+                ),
+                (
+                    "image: nginx:1.27",
+                    "image: harbor.example.com/docker-hub/nginx:1.27",
+                ),
             ] {
                 assert!(compare(old, new, &BTreeSet::new(), e).is_err(), "{new}");
             }

@@ -276,16 +276,12 @@ fn compare_streams<'a, 'b>(
                         "scalar #{ordinal} would read {vb:?} as a number, bool, null or date, not a string"
                     )));
                 }
-                if let Some((INSERTED_ENTRIES, entries)) = expected
-                    .inserts
-                    .get(&ordinal)
-                    .map(|(k, v)| (k.as_str(), v))
+                if let Some((INSERTED_ENTRIES, entries)) =
+                    expected.inserts.get(&ordinal).map(|(k, v)| (k.as_str(), v))
                 {
                     check_inserted_entries(&mut before, &mut after, entries, ordinal)?;
-                } else if let Some((REMOVED_ENTRIES, entries)) = expected
-                    .inserts
-                    .get(&ordinal)
-                    .map(|(k, v)| (k.as_str(), v))
+                } else if let Some((REMOVED_ENTRIES, entries)) =
+                    expected.inserts.get(&ordinal).map(|(k, v)| (k.as_str(), v))
                 {
                     // The removed scalars are the original's: they count as its ordinals.
                     ordinal += check_inserted_entries(&mut after, &mut before, entries, ordinal)?;
