@@ -100,6 +100,24 @@ pub struct RewriteArgs {
     pub registry: RegistryArgs,
     #[command(flatten)]
     pub trivy: TrivyArgs,
+    #[command(flatten)]
+    pub render: RenderArgs,
+}
+
+/// The render proof: Helm and kustomize edits are rendered before and after writing.
+#[derive(Debug, Args, Clone)]
+pub struct RenderArgs {
+    /// Do not prove Helm and kustomize edits by rendering (`helm template`,
+    /// `kubectl kustomize`) before writing them.
+    #[arg(long)]
+    pub no_render_proof: bool,
+    /// The helm program for the render proof (default: `helm` on PATH).
+    #[arg(long, value_name = "PATH")]
+    pub helm: Option<PathBuf>,
+    /// The kustomize renderer: a `kubectl` (runs `kubectl kustomize`) or a standalone
+    /// `kustomize` (runs `kustomize build`); default: `kubectl`, else `kustomize`, on PATH.
+    #[arg(long, value_name = "PATH")]
+    pub kustomize: Option<PathBuf>,
 }
 
 /// What to do when Harbor cannot be reached at all.

@@ -49,6 +49,26 @@ pub struct ConfigFile {
     /// default: CI runners often cannot reach the cluster's Harbor.
     #[serde(default)]
     pub include_ci: bool,
+    /// The render proof (`rewrite`): renderers and whether it runs.
+    #[serde(default)]
+    pub render: Option<RenderSection>,
+}
+
+/// `render:`: how Helm and kustomize edits are proven by rendering before they are written.
+#[derive(Debug, Clone, Default, Deserialize, Serialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct RenderSection {
+    /// Run the render proof (default true; `--no-render-proof` turns it off for one run).
+    #[serde(default)]
+    pub proof: Option<bool>,
+    /// The `helm` program (default: `helm` on PATH); `--helm` overrides it.
+    #[serde(default)]
+    pub helm: Option<PathBuf>,
+    /// The kustomize renderer: `kubectl` (runs `kubectl kustomize`) or a standalone
+    /// `kustomize` (runs `kustomize build`); default `kubectl`, else `kustomize`, on PATH.
+    /// `--kustomize` overrides it.
+    #[serde(default)]
+    pub kustomize: Option<PathBuf>,
 }
 
 #[derive(Debug, Clone, Default, Deserialize, Serialize, JsonSchema)]
@@ -124,6 +144,8 @@ pub struct Config {
     pub token_realms: Vec<String>,
     /// Read CI configuration too (`include_ci`).
     pub include_ci: bool,
+    /// The `render:` section (empty when absent).
+    pub render: RenderSection,
 }
 
 impl Config {
@@ -183,6 +205,7 @@ impl Config {
                 .map(|h| h.to_ascii_lowercase())
                 .collect(),
             include_ci: user.include_ci,
+            render: user.render.unwrap_or_default(),
         };
         config.validate()?;
         Ok(config)

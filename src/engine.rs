@@ -9,6 +9,7 @@ use crate::fsio::{self, Content};
 use crate::locate;
 use crate::mapping::Mapper;
 use crate::plan::{self, PlanOptions, Planned};
+use crate::render;
 use crate::walk::{self, Walked};
 use crate::yaml;
 
@@ -154,6 +155,33 @@ pub fn process_file_pinned(
     run: RunOptions,
     pins: Option<&Pins>,
 ) -> FileResult {
+    process_file_held(path, mapper, run, pins, None)
+}
+
+/// A changed file whose write waits for the render proof.
+struct Held {
+    path: PathBuf,
+    canonical: PathBuf,
+    original: fsio::Original,
+    new_text: String,
+    bom: bool,
+}
+
+/// Files held back for the render proof: those a chart or kustomization consumes.
+struct Hold<'a> {
+    index: &'a render::Index,
+    files: std::sync::Mutex<Vec<Held>>,
+}
+
+/// [`process_file_pinned`]; with `hold`, a changed file that a chart or kustomization
+/// consumes is not written but kept (with its planned text) for the render proof.
+fn process_file_held(
+    path: &Path,
+    mapper: &Mapper,
+    run: RunOptions,
+    pins: Option<&Pins>,
+    hold: Option<&Hold>,
+) -> FileResult {
     let opts = run.plan;
     let result = FileResult::new(path);
     if let Some(note) = ci_skipped(path, mapper) {
@@ -213,7 +241,7 @@ pub fn process_file_pinned(
         Ok(s) => s,
         Err(e) => return result.fail(Some(e.line), Some(e.column), e.message),
     };
-    let planned: Vec<Planned> = sites
+    let mut planned: Vec<Planned> = sites
         .iter()
         .map(|s| {
             let p = plan::plan_site(s, mapper, opts);
@@ -223,6 +251,9 @@ pub fn process_file_pinned(
             }
         })
         .collect();
+    if crate::kustomize_matchers::is_kustomization_file(path) {
+        crate::kustomize_matchers::add_entries(path, &text, &sites, &mut planned, mapper, opts);
+    }
     let edits: Vec<_> = planned
         .iter()
         .flat_map(|p| p.edits.iter().cloned())
@@ -240,7 +271,7 @@ pub fn process_file_pinned(
         });
         return result;
     }
-    if !run.write && !run.diff {
+    if !run.write && !run.diff && hold.is_none() {
         // Nothing will be written or shown: the planned edits are the answer, and the
         // re-parse proof (two more parses) is only paid for bytes that leave the process.
         result.changed = true;
@@ -267,6 +298,22 @@ pub fn process_file_pinned(
     result.changed = true;
     if run.diff {
         result.diff = Some(unified_diff(&result.display, &text, &new_text));
+    }
+    if let Some(hold) = hold {
+        let canonical = std::fs::canonicalize(path).unwrap_or_else(|_| path.to_path_buf());
+        if hold.index.covers(&canonical) {
+            hold.files
+                .lock()
+                .expect("no panics while holding the lock")
+                .push(Held {
+                    path: path.to_path_buf(),
+                    canonical,
+                    original: fsio::Original::new(stamp, &text, bom),
+                    new_text,
+                    bom,
+                });
+            return result;
+        }
     }
     if run.write {
         let original = fsio::Original::new(stamp, &text, bom);
@@ -358,11 +405,46 @@ pub fn diff_plan(plan: Plan, diff: bool) -> Vec<FileResult> {
 fn finish_plan(plan: Plan, diff: bool, write: bool) -> Vec<FileResult> {
     use rayon::prelude::*;
     plan.into_par_iter()
-        .map(|r| apply_file(r, diff, write))
+        .map(|r| apply_file(r, diff, write, None))
         .collect()
 }
 
-fn apply_file(mut result: FileResult, diff: bool, write: bool) -> FileResult {
+/// [`apply`] (or, without `write`, [`diff_plan`]) with the render proof: the files a chart
+/// or kustomization under `paths` consumes are held until their units rendered the same
+/// before and after (but for the images); a refused unit's files are not written.
+pub fn apply_proven(
+    paths: &[PathBuf],
+    plan: Plan,
+    (diff, write): (bool, bool),
+    proof: &render::ProofSettings,
+    (mapper, direction): (&Mapper, plan::Direction),
+) -> (Vec<FileResult>, Vec<render::Outcome>) {
+    use rayon::prelude::*;
+    if !proof.enabled {
+        return (finish_plan(plan, diff, write), Vec::new());
+    }
+    let index = render::Index::discover(paths);
+    let hold = Hold {
+        index: &index,
+        files: std::sync::Mutex::new(Vec::new()),
+    };
+    let mut results: Vec<FileResult> = plan
+        .into_par_iter()
+        .map(|r| apply_file(r, diff, write, Some(&hold)))
+        .collect();
+    let held = hold.files.into_inner().expect("lock not poisoned");
+    let outcomes = settle_held(
+        &mut results,
+        held,
+        &index,
+        proof,
+        (mapper, direction),
+        write,
+    );
+    (results, outcomes)
+}
+
+fn apply_file(mut result: FileResult, diff: bool, write: bool, hold: Option<&Hold>) -> FileResult {
     let Some(read) = result.read.take() else {
         return result;
     };
@@ -409,6 +491,23 @@ fn apply_file(mut result: FileResult, diff: bool, write: bool) -> FileResult {
     if diff {
         result.diff = Some(unified_diff(&result.display, &text, &new_text));
     }
+    if let Some(hold) = hold {
+        let canonical = std::fs::canonicalize(&path).unwrap_or_else(|_| path.clone());
+        if hold.index.covers(&canonical) {
+            result.changed = true;
+            hold.files
+                .lock()
+                .expect("no panics while holding the lock")
+                .push(Held {
+                    path,
+                    canonical,
+                    original: now,
+                    new_text,
+                    bom: read.bom,
+                });
+            return result;
+        }
+    }
     if !write {
         result.changed = true;
         return result;
@@ -421,4 +520,127 @@ fn apply_file(mut result: FileResult, diff: bool, write: bool) -> FileResult {
         }
         Err(e) => result.fail(None, None, format!("cannot write: {e}")),
     }
+}
+
+/// [`run_pinned`] with the render proof: changed files that a chart or kustomization
+/// consumes are held back, each affected chart and kustomization is rendered before and
+/// after, and only then are the held files written, except those of a unit whose render
+/// changed beyond its images (each gets an error; the outcomes carry the rendered diffs).
+/// Units that could not be proven get a note each. Without `run.write` nothing is written
+/// but the proof still runs.
+pub fn run_proven(
+    paths: &[PathBuf],
+    mapper: &Mapper,
+    opts: RunOptions,
+    pins: Option<&Pins>,
+    proof: &render::ProofSettings,
+) -> (Vec<FileResult>, Vec<render::Outcome>) {
+    if !proof.enabled {
+        return (run_pinned(paths, mapper, opts, pins), Vec::new());
+    }
+    let index = render::Index::discover(paths);
+    let hold = Hold {
+        index: &index,
+        files: std::sync::Mutex::new(Vec::new()),
+    };
+    let mut results = walk::map_in_walk_order(paths, &|w| match w {
+        Walked::File(p) => process_file_held(&p, mapper, opts, pins, Some(&hold)),
+        Walked::Skipped(p, why) => FileResult {
+            note: Some(why),
+            ..FileResult::new(&p)
+        },
+        Walked::Error(p, why) => FileResult::new(&p).fail(None, None, why),
+    });
+    let held = hold.files.into_inner().expect("lock not poisoned");
+    let outcomes = settle_held(
+        &mut results,
+        held,
+        &index,
+        proof,
+        (mapper, opts.plan.direction),
+        opts.write,
+    );
+    (results, outcomes)
+}
+
+/// Prove the held files' charts and kustomizations by rendering, then write the held
+/// files of every unit that proved (or could not be proven: noted), never those of a
+/// refused unit (each gets a `render-proof-failed` error).
+fn settle_held(
+    results: &mut Vec<FileResult>,
+    held: Vec<Held>,
+    index: &render::Index,
+    proof: &render::ProofSettings,
+    (mapper, direction): (&Mapper, plan::Direction),
+    write: bool,
+) -> Vec<render::Outcome> {
+    if held.is_empty() {
+        return Vec::new();
+    }
+    let changed: std::collections::BTreeMap<PathBuf, String> = held
+        .iter()
+        .map(|h| (h.canonical.clone(), h.new_text.clone()))
+        .collect();
+    let outcomes = render::prove(index, proof, &changed, mapper, direction);
+    let refused = |h: &Held| {
+        outcomes.iter().find(|o| {
+            matches!(o.verdict, render::Verdict::Refused { .. }) && o.inputs.contains(&h.canonical)
+        })
+    };
+    let position: std::collections::HashMap<PathBuf, usize> = results
+        .iter()
+        .enumerate()
+        .map(|(i, r)| (r.path.clone(), i))
+        .collect();
+    for h in &held {
+        let Some(&i) = position.get(&h.path) else {
+            continue;
+        };
+        let r = &mut results[i];
+        if let Some(o) = refused(h) {
+            let render::Verdict::Refused { summary, .. } = &o.verdict else {
+                unreachable!()
+            };
+            r.changed = false;
+            r.diff = None;
+            r.error = Some(FileError {
+                file: r.display.clone(),
+                line: None,
+                column: None,
+                message: format!(
+                    "render-proof-failed: {}: the render changes beyond the images ({summary}); nothing this renders from was written",
+                    o.label
+                ),
+            });
+            continue;
+        }
+        if write {
+            match fsio::replace(&h.path, &h.original, &h.new_text, h.bom) {
+                Ok(()) => r.written = true,
+                Err(e) => {
+                    r.changed = false;
+                    r.error = Some(FileError {
+                        file: r.display.clone(),
+                        line: None,
+                        column: None,
+                        message: format!("cannot write: {e}"),
+                    });
+                }
+            }
+        }
+    }
+    for o in &outcomes {
+        if let render::Verdict::Unproven(why) = &o.verdict {
+            let files: Vec<String> = o.inputs.iter().map(|f| render::shown(f)).collect();
+            results.push(FileResult {
+                note: Some(format!(
+                    "render-proof-unproven: {}: {why}; edits of {} are not proven by rendering",
+                    o.label,
+                    files.join(", ")
+                )),
+                ..FileResult::new(Path::new(&render::shown(&o.dir)))
+            });
+        }
+    }
+    outcomes
 }

@@ -789,8 +789,12 @@ impl<'a> Walker<'a> {
                 line_end
             };
             let tail = &self.text[name.token().end..line_end];
+            if tail.trim_start().starts_with([',', '}']) {
+                // Flow style: the pair goes right after the name, inside the braces.
+                return Some((name.token().end, ", newName: ".into()));
+            }
             if !tail.trim().is_empty() && !tail.trim_start().starts_with('#') {
-                return None; // flow style: no safe place for a line
+                return None;
             }
             let eol = if self.text[line_end..].starts_with("\r\n") {
                 "\r\n"

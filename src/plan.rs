@@ -380,7 +380,18 @@ fn plan_kustomize(site: &Site, mapper: &Mapper, opts: PlanOptions) -> Planned {
     else {
         unreachable!()
     };
-    let effective = new_name.as_ref().unwrap_or(name);
+    // A name with a tag (`HARBOR/…/mysql:5.6`, written by `kustomize_matchers` so that
+    // it matches only that tag) names the image without it.
+    let untagged = match (new_name, Reference::parse(&name.value)) {
+        (None, Ok(r)) if r.tag().is_some() && Reference::parse_name(&name.value).is_err() => {
+            Some(Field {
+                value: name.value[..name.value.len() - r.suffix().len()].to_string(),
+                ..name.clone()
+            })
+        }
+        _ => None,
+    };
+    let effective = new_name.as_ref().or(untagged.as_ref()).unwrap_or(name);
     // `tagSuffix` extends the tag; shown as part of it.
     let suffixed_tag = tag_suffix.as_ref().map(|s| Field {
         value: format!(
@@ -423,17 +434,23 @@ fn plan_kustomize(site: &Site, mapper: &Mapper, opts: PlanOptions) -> Planned {
     let rewritten = compose(&target, new_tag.as_ref(), digest.as_ref());
     let mut edits = Vec::new();
     let result: Result<(), String> = (|| {
-        // `name` must keep matching the images as they stand in the resources: rewritten
-        // with them when every resource is local, untouched when a remote base keeps the
-        // upstream form.
-        if !*remote {
-            if let Ok(NameOutcome::To(n)) = decide(name) {
-                edits.push(field_edit(name, &n)?);
+        // `name` is a matcher: kustomize compares it, as written, with the images of the
+        // resources (which may be remote, outside the paths given, or shared), so it stays
+        // as the user wrote it and `newName` routes the match through Harbor. Entries for
+        // the names local bases get when they are rewritten too are added by
+        // `kustomize_matchers`. A revert puts back the name an earlier version rewrote.
+        if opts.direction == Direction::Revert && !*remote {
+            if let Ok(NameOutcome::To(n)) = decide(untagged.as_ref().unwrap_or(name)) {
+                // A tagged matcher keeps its tag.
+                let tag = untagged
+                    .as_ref()
+                    .map_or("", |u| &name.value[u.value.len()..]);
+                edits.push(field_edit(name, &format!("{n}{tag}"))?);
             }
         }
         match new_name {
             Some(nn) => edits.push(field_edit(nn, &target)?),
-            None if *remote => {
+            None if opts.direction == Direction::Forward || *remote => {
                 let (at, prefix) = insert_at
                     .clone()
                     .ok_or("no room for a newName line in this entry (flow style)")?;

@@ -9,6 +9,7 @@ use crate::commands::verify::verify_report;
 use crate::commands::{mapper_for, EXIT_ERROR, EXIT_FINDINGS, EXIT_OK};
 use crate::engine::{self, RunOptions};
 use crate::plan::{Direction, PlanOptions};
+use crate::render::{Outcome, ProofSettings, Verdict};
 use crate::report::{Mode, Report};
 
 pub fn run(args: &RewriteArgs) -> Result<u8> {
@@ -21,9 +22,12 @@ pub fn run(args: &RewriteArgs) -> Result<u8> {
         },
         rewrite_hints: args.common.rewrite_hints,
     };
+    let mut proof = proof_settings(args)?;
+    proof.hints = args.common.rewrite_hints;
     if !args.verify && !args.scan {
-        // Nothing to check before writing: plan, prove and write each file in one pass.
-        let results = engine::run(
+        // Nothing to check before writing: plan, prove and write each file in one pass
+        // (files a chart or kustomization consumes wait for the render proof).
+        let (results, outcomes) = engine::run_proven(
             &args.common.paths,
             &mapper,
             RunOptions {
@@ -32,9 +36,11 @@ pub fn run(args: &RewriteArgs) -> Result<u8> {
                 diff: args.diff,
                 keep: false,
             },
+            None,
+            &proof,
         );
         let report = Report::build(mapper.harbor(), results, !args.dry_run);
-        return finish(args, report, EXIT_OK);
+        return finish(args, report, &outcomes, EXIT_OK);
     }
     // Plan once; the checks annotate this plan and `apply` writes this plan.
     let plan = engine::plan(&args.common.paths, &mapper, plan_options);
@@ -77,17 +83,19 @@ pub fn run(args: &RewriteArgs) -> Result<u8> {
             return Ok(code);
         }
     }
-    let results = if args.dry_run {
-        engine::diff_plan(plan, args.diff)
-    } else {
-        engine::apply(plan, args.diff)
-    };
+    let (results, outcomes) = engine::apply_proven(
+        &args.common.paths,
+        plan,
+        (args.diff, !args.dry_run),
+        &proof,
+        (&mapper, plan_options.direction),
+    );
     let mut report = Report::build(mapper.harbor(), results, !args.dry_run);
     report.attach_checks(&checked);
-    finish(args, report, verify_code)
+    finish(args, report, &outcomes, verify_code)
 }
 
-fn finish(args: &RewriteArgs, report: Report, verify_code: u8) -> Result<u8> {
+fn finish(args: &RewriteArgs, report: Report, outcomes: &[Outcome], verify_code: u8) -> Result<u8> {
     report.print(
         args.common.format,
         Mode::Rewrite {
@@ -95,6 +103,7 @@ fn finish(args: &RewriteArgs, report: Report, verify_code: u8) -> Result<u8> {
         },
         args.diff,
     )?;
+    print_refused(outcomes);
     Ok(if report.summary.errors > 0 {
         EXIT_ERROR
     } else if args.dry_run && !report.files_changed.is_empty() {
@@ -102,4 +111,39 @@ fn finish(args: &RewriteArgs, report: Report, verify_code: u8) -> Result<u8> {
     } else {
         verify_code
     })
+}
+
+/// The render proof's settings: `--no-render-proof`, `--helm`, `--kustomize`, then the
+/// `render:` section of harborize.yaml, then PATH.
+fn proof_settings(args: &RewriteArgs) -> Result<ProofSettings> {
+    let start = args
+        .common
+        .paths
+        .first()
+        .map_or(std::path::Path::new("."), |p| p.as_path());
+    let config = crate::config::Config::load(args.common.config.as_deref(), start)?;
+    ProofSettings::resolve(
+        args.render.no_render_proof,
+        args.render.helm.as_deref(),
+        args.render.kustomize.as_deref(),
+        &config.render,
+    )
+    .map_err(anyhow::Error::msg)
+}
+
+/// The rendered difference of every refused chart or kustomization (stderr: the report
+/// on stdout stays one format).
+fn print_refused(outcomes: &[Outcome]) {
+    for o in outcomes {
+        if let Verdict::Refused { summary, diff } = &o.verdict {
+            eprintln!(
+                "harborize: render proof failed: {}: {}; nothing of it was written",
+                crate::report::escape_text(&o.label),
+                crate::report::escape_text(summary)
+            );
+            for line in diff.lines() {
+                eprintln!("  {}", crate::report::escape_text(line));
+            }
+        }
+    }
 }

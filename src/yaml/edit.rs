@@ -32,6 +32,20 @@ pub struct Edit {
     pub requote: Option<Style>,
 }
 
+/// The `insert` key of an edit that adds whole mappings after the one the owner scalar
+/// ends (a kustomize `images:` entry after its sibling): the value holds the entries,
+/// separated by [`ENTRY_SEP`], each a list of keys and values separated by [`PAIR_SEP`].
+/// YAML keys cannot hold these control characters, so no real key is mistaken for it.
+pub const INSERTED_ENTRIES: &str = "\u{0}entries";
+/// The `insert` key of an edit that removes the whole mappings after the one the owner
+/// scalar ends (the entries [`INSERTED_ENTRIES`] added, taken out again by a revert); the
+/// value lists them as for an insertion.
+pub const REMOVED_ENTRIES: &str = "\u{0}removed";
+/// Between inserted entries.
+pub const ENTRY_SEP: char = '\u{1}';
+/// Between the keys and values of one inserted entry.
+pub const PAIR_SEP: char = '\u{0}';
+
 #[derive(Debug, thiserror::Error)]
 pub enum EditError {
     #[error("overlapping edits at bytes {0}..{1}")]
@@ -262,7 +276,16 @@ fn compare_streams<'a, 'b>(
                         "scalar #{ordinal} would read {vb:?} as a number, bool, null or date, not a string"
                     )));
                 }
-                if let Some((key, value)) = expected.inserts.get(&ordinal) {
+                if let Some((INSERTED_ENTRIES, entries)) =
+                    expected.inserts.get(&ordinal).map(|(k, v)| (k.as_str(), v))
+                {
+                    check_inserted_entries(&mut before, &mut after, entries, ordinal)?;
+                } else if let Some((REMOVED_ENTRIES, entries)) =
+                    expected.inserts.get(&ordinal).map(|(k, v)| (k.as_str(), v))
+                {
+                    // The removed scalars are the original's: they count as its ordinals.
+                    ordinal += check_inserted_entries(&mut after, &mut before, entries, ordinal)?;
+                } else if let Some((key, value)) = expected.inserts.get(&ordinal) {
                     for want in [key, value] {
                         match after.next().transpose()? {
                             Some(Event::Scalar(v, s, _, t))
@@ -297,6 +320,45 @@ fn compare_streams<'a, 'b>(
         ));
     }
     Ok(())
+}
+
+/// After the owner scalar: the mapping it is in ends on both sides, then the `after` side
+/// has exactly the inserted mappings (string keys and values, in order), then the two
+/// streams go on in lockstep. (Called with the sides swapped for removed entries.) Returns
+/// the number of scalars the entries hold.
+fn check_inserted_entries<'a, 'b>(
+    before: &mut impl Iterator<Item = Result<Event<'a>, EditError>>,
+    after: &mut impl Iterator<Item = Result<Event<'b>, EditError>>,
+    entries: &str,
+    ordinal: usize,
+) -> Result<usize, EditError> {
+    let mut scalars = 0;
+    let mismatch = || {
+        EditError::Mismatch(format!(
+            "the inserted entries did not land after the mapping of scalar #{ordinal}"
+        ))
+    };
+    match (before.next().transpose()?, after.next().transpose()?) {
+        (Some(Event::MappingEnd), Some(Event::MappingEnd)) => {}
+        _ => return Err(mismatch()),
+    }
+    for entry in entries.split(ENTRY_SEP) {
+        if !matches!(after.next().transpose()?, Some(Event::MappingStart(..))) {
+            return Err(mismatch());
+        }
+        for want in entry.split(PAIR_SEP) {
+            scalars += 1;
+            match after.next().transpose()? {
+                Some(Event::Scalar(v, s, _, t))
+                    if v.as_ref() == want && reads_as_string(&v, Style::from(s), t.is_some()) => {}
+                _ => return Err(mismatch()),
+            }
+        }
+        if !matches!(after.next().transpose()?, Some(Event::MappingEnd)) {
+            return Err(mismatch());
+        }
+    }
+    Ok(scalars)
 }
 
 /// Whether a parsed scalar is a string for YAML 1.1 and 1.2 readers (an explicit tag is

@@ -24,6 +24,7 @@ mod proof;
 mod properties;
 mod registry_harness;
 mod render;
+mod render_proof;
 mod run;
 mod scan;
 mod skim;

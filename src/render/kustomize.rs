@@ -1,0 +1,239 @@
+//! Kustomizations: what each one includes (transitively), and rendering it before and
+//! after from a scratch copy of exactly those inputs.
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::path::{Path, PathBuf};
+
+use super::{copy_tree, inputs_of, judge, overlay_changed, Expect, Kustomizer, Outcome, Verdict};
+
+/// File names kustomize reads in a directory.
+const FILE_NAMES: [&str; 3] = ["kustomization.yaml", "kustomization.yml", "Kustomization"];
+
+/// One kustomization and the local inputs it includes, transitively (canonical paths).
+#[derive(Debug, Clone)]
+pub struct Closure {
+    pub dir: PathBuf,
+    /// Directories read whole: the kustomization's own and every local one it includes.
+    pub dirs: BTreeSet<PathBuf>,
+    /// Single files outside those directories (`../common/patch.yaml`).
+    pub files: BTreeSet<PathBuf>,
+    /// A remote resource: the render would need the network.
+    pub remote: Option<String>,
+}
+
+impl Closure {
+    /// Whether the kustomization consumes `file` (canonical).
+    pub fn contains(&self, file: &Path) -> bool {
+        self.files.contains(file) || self.dirs.iter().any(|d| file.starts_with(d))
+    }
+}
+
+/// The kustomizations in or under `paths` (a path may also be a kustomization file).
+pub fn discover(paths: &[PathBuf]) -> Vec<Closure> {
+    let mut dirs = BTreeSet::new();
+    for p in paths {
+        for entry in ignore::WalkBuilder::new(p).build().flatten() {
+            let is_kustomization = entry
+                .file_name()
+                .to_str()
+                .is_some_and(|n| FILE_NAMES.contains(&n))
+                && entry.file_type().is_some_and(|t| t.is_file());
+            if is_kustomization {
+                if let Some(d) = entry.path().parent().and_then(dunce) {
+                    dirs.insert(d);
+                }
+            }
+        }
+    }
+    // A component renders only as part of what includes it (whose closure holds it).
+    dirs.into_iter()
+        .filter(|d| !is_component(d))
+        .map(|d| closure(&d))
+        .collect()
+}
+
+fn is_component(dir: &Path) -> bool {
+    kustomization_file(dir)
+        .and_then(|f| std::fs::read_to_string(f).ok())
+        .and_then(|t| serde_yaml_ng::from_str::<serde_yaml_ng::Value>(&t).ok())
+        .is_some_and(|v| v.get("kind").and_then(|k| k.as_str()) == Some("Component"))
+}
+
+fn dunce(p: &Path) -> Option<PathBuf> {
+    let p = if p.as_os_str().is_empty() {
+        Path::new(".")
+    } else {
+        p
+    };
+    std::fs::canonicalize(p).ok()
+}
+
+fn kustomization_file(dir: &Path) -> Option<PathBuf> {
+    FILE_NAMES.iter().map(|n| dir.join(n)).find(|f| f.is_file())
+}
+
+/// Same test as locate's: URLs, `github.com/…`, `git@…`, `?ref=`.
+pub(crate) fn is_remote(s: &str) -> bool {
+    s.contains("://")
+        || s.starts_with("github.com/")
+        || s.starts_with("git@")
+        || s.contains("?ref=")
+}
+
+/// Everything `dir`'s kustomization includes, following local directories.
+pub fn closure(dir: &Path) -> Closure {
+    let mut c = Closure {
+        dir: dir.to_path_buf(),
+        dirs: BTreeSet::new(),
+        files: BTreeSet::new(),
+        remote: None,
+    };
+    visit(dir, &mut c, 0);
+    // A file inside a directory read whole needs no copy of its own.
+    let dirs = c.dirs.clone();
+    c.files.retain(|f| !dirs.iter().any(|d| f.starts_with(d)));
+    c
+}
+
+fn visit(dir: &Path, c: &mut Closure, depth: usize) {
+    if depth > 64 || !c.dirs.insert(dir.to_path_buf()) {
+        return;
+    }
+    let Some(text) = kustomization_file(dir).and_then(|f| std::fs::read_to_string(f).ok()) else {
+        return;
+    };
+    let Ok(doc) = serde_yaml_ng::from_str::<serde_yaml_ng::Value>(&text) else {
+        return;
+    };
+    for key in ["resources", "bases", "components"] {
+        for s in doc
+            .get(key)
+            .and_then(|v| v.as_sequence())
+            .into_iter()
+            .flatten()
+        {
+            if let Some(s) = s.as_str().filter(|s| is_remote(s)) {
+                c.remote.get_or_insert_with(|| s.to_string());
+            }
+        }
+    }
+    // Every string that names a local path (resources, patches, generator files,
+    // components, …) is an input; directories with a kustomization are followed.
+    let mut strings = Vec::new();
+    collect_strings(&doc, &mut strings);
+    for s in strings {
+        let s = s.rsplit('=').next().unwrap_or(s);
+        if s.is_empty() || s.len() > 4096 || s.contains('\n') || is_remote(s) {
+            continue;
+        }
+        let Some(p) = dunce(&dir.join(s)) else {
+            continue;
+        };
+        if p.is_dir() {
+            if kustomization_file(&p).is_some() {
+                visit(&p, c, depth + 1);
+            } else {
+                c.dirs.insert(p);
+            }
+        } else if p.is_file() {
+            c.files.insert(p);
+        }
+    }
+}
+
+fn collect_strings<'v>(v: &'v serde_yaml_ng::Value, out: &mut Vec<&'v str>) {
+    match v {
+        serde_yaml_ng::Value::String(s) => out.push(s),
+        serde_yaml_ng::Value::Sequence(items) => items.iter().for_each(|i| collect_strings(i, out)),
+        serde_yaml_ng::Value::Mapping(m) => m.values().for_each(|i| collect_strings(i, out)),
+        _ => {}
+    }
+}
+
+/// The deepest directory holding every path.
+fn common_root<'p>(paths: impl Iterator<Item = &'p PathBuf>) -> PathBuf {
+    let mut root: Option<PathBuf> = None;
+    for p in paths {
+        root = Some(match root {
+            None => p.clone(),
+            Some(r) => r
+                .components()
+                .zip(p.components())
+                .take_while(|(a, b)| a == b)
+                .map(|(a, _)| a)
+                .collect(),
+        });
+    }
+    root.unwrap_or_default()
+}
+
+/// Render the kustomization as it stands and from a scratch copy with the planned texts.
+pub(super) fn prove(
+    k: &Closure,
+    kustomizer: Option<&Kustomizer>,
+    changed: &BTreeMap<PathBuf, String>,
+    expect: &Expect,
+) -> Outcome {
+    let inputs = inputs_of(changed, |f| k.contains(f));
+    let label = match kustomizer {
+        Some(kz) => format!("{} {}", kz.name(), super::shown(&k.dir)),
+        None => format!("kustomize {}", super::shown(&k.dir)),
+    };
+    let verdict = match (kustomizer, &k.remote) {
+        (None, _) => Verdict::Unproven(
+            "kubectl/kustomize not found (install one or pass --kustomize PATH)".into(),
+        ),
+        (Some(_), Some(r)) => Verdict::Unproven(format!(
+            "remote resource {r} (the proof renders offline only)"
+        )),
+        (Some(kz), None) => render_both(k, kz, changed, expect),
+    };
+    Outcome {
+        label,
+        dir: k.dir.clone(),
+        inputs,
+        verdict,
+    }
+}
+
+fn render_both(
+    k: &Closure,
+    kz: &Kustomizer,
+    changed: &BTreeMap<PathBuf, String>,
+    expect: &Expect,
+) -> Verdict {
+    let scratch = match tempfile::tempdir() {
+        Ok(d) => d,
+        Err(e) => return Verdict::Unproven(format!("no scratch directory: {e}")),
+    };
+    let root = common_root(k.dirs.iter().chain(&k.files));
+    let place = |p: &Path| scratch.path().join(p.strip_prefix(&root).unwrap_or(p));
+    let copied = (|| -> std::io::Result<()> {
+        // Outermost directories only: nested ones come with them.
+        for d in k
+            .dirs
+            .iter()
+            .filter(|d| !k.dirs.iter().any(|o| o != *d && d.starts_with(o)))
+        {
+            copy_tree(d, &place(d))?;
+        }
+        for f in &k.files {
+            if let Some(parent) = place(f).parent() {
+                std::fs::create_dir_all(parent)?;
+            }
+            std::fs::copy(f, place(f))?;
+        }
+        let relevant: BTreeMap<PathBuf, String> = changed
+            .iter()
+            .filter(|(f, _)| k.contains(f))
+            .map(|(f, t)| (f.clone(), t.clone()))
+            .collect();
+        overlay_changed(&root, scratch.path(), &relevant)
+    })();
+    if let Err(e) = copied {
+        return Verdict::Unproven(format!(
+            "cannot copy the inputs to a scratch directory: {e}"
+        ));
+    }
+    judge(|| kz.command(&k.dir), kz.command(&place(&k.dir)), expect)
+}
