@@ -140,6 +140,23 @@ pub fn process_file_pinned(
     run: RunOptions,
     pins: Option<&Pins>,
 ) -> FileResult {
+    let batch = run.write.then(fsio::Batch::new);
+    let mut result = process_one(path, mapper, run, pins, batch.as_ref());
+    if let Some(batch) = batch {
+        settle_writes(&mut [&mut result], batch.commit());
+    }
+    result
+}
+
+/// [`process_file_pinned`], staging the new text in `batch` (when writing) instead of
+/// writing it: the caller commits the batch and then [`settle_writes`].
+fn process_one(
+    path: &Path,
+    mapper: &Mapper,
+    run: RunOptions,
+    pins: Option<&Pins>,
+    batch: Option<&fsio::Batch>,
+) -> FileResult {
     let opts = run.plan;
     let result = FileResult::new(path);
     if let Some(note) = ci_skipped(path, mapper) {
@@ -245,9 +262,10 @@ pub fn process_file_pinned(
     if run.diff {
         result.diff = Some(unified_diff(&result.display, &text, &new_text));
     }
-    if run.write {
+    if let Some(batch) = batch.filter(|_| run.write) {
         let original = fsio::Original::new(stamp, &text, bom);
-        match fsio::replace(path, &original, &new_text, bom) {
+        // Staged: written (all together) when the caller commits the batch.
+        match batch.stage(path, &original, &new_text, bom) {
             Ok(()) => result.written = true,
             Err(e) => {
                 // Only what reached the disk is reported as changed.
@@ -290,12 +308,58 @@ pub fn run_pinned(
     opts: RunOptions,
     pins: Option<&Pins>,
 ) -> Vec<FileResult> {
-    walk::map_in_walk_order(paths, &|w| match w {
-        Walked::File(p) => process_file_pinned(&p, mapper, opts, pins),
+    let batch = opts.write.then(fsio::Batch::new);
+    let mut results = walk::map_in_walk_order(paths, &|w| match w {
+        Walked::File(p) => process_one(&p, mapper, opts, pins, batch.as_ref()),
         Walked::Skipped(p, why) => FileResult {
             note: Some(why),
             ..FileResult::new(&p)
         },
         Walked::Error(p, why) => FileResult::new(&p).fail(None, None, why),
-    })
+    });
+    if let Some(batch) = batch {
+        settle_writes(&mut results.iter_mut().collect::<Vec<_>>(), batch.commit());
+    }
+    results
+}
+
+/// After a [`fsio::Batch`] of staged files was committed: when it failed, only the files
+/// it did write stay `written`; a file that failed gets the error, the others a note.
+pub fn settle_writes(results: &mut [&mut FileResult], outcome: Result<(), fsio::BatchError>) {
+    let Err(e) = outcome else { return };
+    let error_for = |file: String, why: &fsio::WriteError| FileError {
+        file,
+        line: None,
+        column: None,
+        message: format!("cannot write: {why}"),
+    };
+    for (path, why) in &e.failed {
+        if results.iter().any(|r| &r.path == path) {
+            continue;
+        }
+        // A directory's sync failed after the renames: say so on a file renamed into it.
+        if let Some(r) = results
+            .iter_mut()
+            .find(|r| r.written && r.path.parent() == Some(path.as_path()))
+        {
+            r.error = Some(error_for(path.display().to_string(), why));
+        }
+    }
+    for r in results.iter_mut().filter(|r| r.written) {
+        if e.written.contains(&r.path) {
+            continue;
+        }
+        // Only what reached the disk is reported as changed.
+        r.written = false;
+        r.changed = false;
+        match e.failed.iter().find(|(p, _)| p == &r.path) {
+            Some((_, why)) => r.error = Some(error_for(r.display.clone(), why)),
+            None => {
+                r.note = Some(format!(
+                    "not written: writing {} failed before this file's turn",
+                    e.failed[0].0.display()
+                ))
+            }
+        }
+    }
 }
