@@ -1,19 +1,30 @@
 #!/usr/bin/env bash
-# Benchmark `harborize bump` on the generated 10,000-file GitOps repository (issue 5):
-#   1. bump --commit of one image vs check, same tree            target: <= 2x check
-#   2. eight bump --push racing for one bare remote (different images, own clones)
-#      vs one bump --push alone                                   target: < 3x one bump
-# usage: bench/bump.sh   (env: BENCH_DIR to keep the generated repo, RUNS=N (10), RACE_RETRIES=N (10))
+# Benchmark `harborize bump` (issue 13) on the generated 10,000-file GitOps repository, every
+# comparison side by side in one run, both sides interleaved (A, B, A, B, ...), medians of
+# wall time and of CPU time (user + sys of the process and the children it waited for, from
+# wait4: bench/timed.py):
+#   1. check vs grep -rl image                                       target <= 2x
+#   2. bump --commit of one image vs check, same tree                 target <= 1.5x check
+#   3. rewrite of a fresh copy vs check of a fresh copy               target <= 3x check
+#   4. eight bump --push racing for one bare remote (a different image each, sharing files)
+#      vs one bump --push alone                                       target <= 6x one bump
+#      (every bump landed, linear history, retries / replays / re-planned files counted)
+# usage: bench/bump.sh   (env: BENCH_DIR keeps the generated repo, RUNS=N (10), RACES=N (3),
+#                         RACE_RETRIES=N (10))
 set -euo pipefail
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
-BIN="$ROOT/target/release/harborize"
 GEN="$ROOT/../shared/bench/gen-gitops-repo.py"
+TIMED="$ROOT/bench/timed.py"
 RUNS="${RUNS:-10}"
-# Eight processes re-bumping hundreds of files each on 2 cores need more than the default 5.
+RACES="${RACES:-3}"
 RACE_RETRIES="${RACE_RETRIES:-10}"
 HARBOR=harbor.example.com
-[ -x "$BIN" ] || (cd "$ROOT" && cargo build --release --quiet)
+[ -x "$ROOT/target/release/harborize" ] || (cd "$ROOT" && cargo build --release --quiet)
 WORK="${BENCH_DIR:-$(mktemp -d)}"
+mkdir -p "$WORK"
+# A snapshot of the binary: a rebuild during the run cannot mix two builds.
+BIN="$WORK/harborize"
+cp "$ROOT/target/release/harborize" "$BIN"
 export GIT_AUTHOR_NAME=bench GIT_AUTHOR_EMAIL=bench@example.com
 export GIT_COMMITTER_NAME=bench GIT_COMMITTER_EMAIL=bench@example.com
 IMAGES=(ghcr.io/andrelair-platform/platform-demo ghcr.io/stefanprodan/podinfo
@@ -31,17 +42,59 @@ if [ ! -d "$WORK/repo/.git" ]; then
 fi
 SEED=$(git -C "$WORK/remote.git" rev-list --max-parents=0 main)
 git -C "$WORK/repo" reset -q --hard "$SEED"
-cd "$WORK/repo"
+R="$WORK/repo"
+COPY="$WORK/copy"
+T="$WORK/times"
+rm -rf "$T" && mkdir -p "$T"
 
-echo "## 1. bump --commit vs check (${IMAGES[0]}: $(grep -rl "${IMAGES[0]#*/}" . --include='*.yaml' | wc -l) files)"
-hyperfine -N --runs "$RUNS" -i --prepare "git reset -q --hard $SEED" \
-    "$BIN check --harbor $HARBOR ." \
-    "$BIN bump --harbor $HARBOR --image ${IMAGES[0]} --tag bench1 --commit ." \
-    --export-markdown "$WORK/bump-vs-check.md" >/dev/null
-git reset -q --hard "$SEED"
-cat "$WORK/bump-vs-check.md"
+# timed NAME CMD...: one run, appended to $T/NAME.
+timed() { local name=$1; shift; python3 "$TIMED" "$T/$name" "$@"; }
+# Median of column COL (1 wall, 2 user, 3 sys, 0 = user+sys) of $T/NAME.
+median() {
+    awk -v c="$2" '{ print (c == 0 ? $2 + $3 : $c) }' "$T/$1" | sort -g \
+        | awk '{ v[NR] = $1 } END { if (NR % 2) print v[(NR + 1) / 2]; else printf "%.4f\n", (v[NR / 2] + v[NR / 2 + 1]) / 2 }'
+}
+ratio() { echo "scale=2; $1 / $2" | bc; }
+row() { # LABEL A B TARGET
+    local a=$2 b=$3
+    local aw ac bw bc_
+    aw=$(median "$a" 1) ac=$(median "$a" 0) bw=$(median "$b" 1) bc_=$(median "$b" 0)
+    echo "| $1 | ${aw} s / ${ac} s | ${bw} s / ${bc_} s | $(ratio "$aw" "$bw")x | $(ratio "$ac" "$bc_")x | $4 |"
+}
+codes() { awk '{ print $4 }' "$T/$1" | sort -u | tr '\n' ' '; }
 
-echo "## 2. 8-way bump --push race vs one bump --push"
+echo "machine: $(nproc) cores, load $(cut -d' ' -f1-3 /proc/loadavg), $(date -u +%FT%TZ), binary $(sha256sum "$BIN" | cut -c1-12)"
+CHECK=("$BIN" check --harbor "$HARBOR" "$R")
+
+# --- 1. check vs grep ------------------------------------------------------------------
+"${CHECK[@]}" >/dev/null || true; grep -rl image "$R" >/dev/null
+for _ in $(seq "$RUNS"); do
+    timed check "${CHECK[@]}"
+    timed grep grep -rl image "$R"
+done
+
+# --- 2. bump --commit vs check ---------------------------------------------------------
+echo "bump image ${IMAGES[0]}: $(grep -rl "${IMAGES[0]##*/}" "$R" | wc -l) files name it"
+for _ in $(seq "$RUNS"); do
+    git -C "$R" reset -q --hard "$SEED"
+    timed check2 "${CHECK[@]}"
+    (cd "$R" && timed bump "$BIN" bump --harbor "$HARBOR" --image "${IMAGES[0]}" --tag bench1 --commit .)
+done
+git -C "$R" reset -q --hard "$SEED"
+
+# --- 3. rewrite vs check, fresh copy ---------------------------------------------------
+# The copy is made before every run (untimed) and synced, so only the run's own writes
+# are synced by it.
+fresh() { rm -rf "$COPY" && cp -r "$R" "$COPY" && rm -rf "$COPY/.git" && sync; }
+for _ in $(seq "$((RUNS / 2 > 3 ? RUNS / 2 : 3))"); do
+    fresh; timed rewrite "$BIN" rewrite "$COPY" --harbor "$HARBOR"
+    fresh; timed check3 "$BIN" check --harbor "$HARBOR" "$COPY"
+done
+fresh; "$BIN" rewrite "$COPY" --harbor "$HARBOR" >/dev/null
+"$BIN" check --harbor "$HARBOR" "$COPY" >/dev/null || { echo "rewrite left something to rewrite" >&2; exit 1; }
+rm -rf "$COPY"
+
+# --- 4. 8-way race vs one bump --push --------------------------------------------------
 reset_clones() {
     git -C "$WORK/remote.git" update-ref refs/heads/main "$SEED"
     for i in $(seq 0 7); do
@@ -49,26 +102,42 @@ reset_clones() {
         git -C "$WORK/c$i" fetch -q origin
         git -C "$WORK/c$i" reset -q --hard "$SEED"
     done
+    sync
 }
-one() {
-    (cd "$WORK/c0" && "$BIN" bump --harbor $HARBOR --image "${IMAGES[0]}" --tag bench2 --push . >/dev/null)
-}
-race() {
-    for i in $(seq 0 7); do
-        (cd "$WORK/c$i" && "$BIN" bump --harbor $HARBOR --image "${IMAGES[$i]}" --tag bench2 --push --push-retries "$RACE_RETRIES" . >/dev/null 2>"$WORK/race$i.err") &
-    done
-    wait
-    [ "$(git -C "$WORK/remote.git" rev-list --count "$SEED..main")" = 8 ] || { echo "race lost a bump" >&2; exit 1; }
-}
-t() { local s e; s=$(date +%s.%N); "$@"; e=$(date +%s.%N); echo "$e - $s" | bc; }
-ONE=(); RACE=()
-for r in 1 2 3; do
-    reset_clones; ONE+=("$(t one)")
-    reset_clones; RACE+=("$(t race)")
+cat > "$WORK/race.sh" <<EOF
+#!/usr/bin/env bash
+for i in \$(seq 0 7); do
+    img=\$(echo "${IMAGES[*]}" | cut -d' ' -f\$((i + 1)))
+    (cd "$WORK/c\$i" && "$BIN" bump --harbor $HARBOR --image "\$img" --tag bench2 --push --push-retries $RACE_RETRIES . >/dev/null 2>"$WORK/race\$i.err") &
 done
-median() { printf '%s\n' "$@" | sort -n | sed -n "$(( ($# + 1) / 2 ))p"; }
-M1=$(median "${ONE[@]}"); M8=$(median "${RACE[@]}")
-echo "| one bump --push | 8-way race | ratio |"
-echo "|---|---|---|"
-echo "| ${M1} s | ${M8} s | $(echo "scale=2; $M8 / $M1" | bc)x |"
-echo "retries in the last race: $(cat "$WORK"/race*.err | grep -c 'push rejected' || true)"
+wait
+EOF
+chmod +x "$WORK/race.sh"
+RACE_LOG="$T/race-counts"
+: > "$RACE_LOG"
+for _ in $(seq "$RACES"); do
+    reset_clones
+    (cd "$WORK/c0" && timed one "$BIN" bump --harbor "$HARBOR" --image "${IMAGES[0]}" --tag bench2 --push .)
+    reset_clones
+    timed race "$WORK/race.sh"
+    landed=$(git -C "$WORK/remote.git" rev-list --count "$SEED..main")
+    merges=$(git -C "$WORK/remote.git" rev-list --merges --count "$SEED..main")
+    [ "$landed" = 8 ] && [ "$merges" = 0 ] || { echo "race: $landed commits, $merges merges" >&2; cat "$WORK"/race*.err >&2; exit 1; }
+    rejected=$(cat "$WORK"/race*.err | grep -c 'push rejected' || true)
+    replays=$(cat "$WORK"/race*.err | grep -c 'replayed the bump onto' || true)
+    conflicting=$(cat "$WORK"/race*.err | sed -n 's/.* \([0-9]*\) conflicting.*/\1/p' | paste -sd+ | bc)
+    replanned=$(cat "$WORK"/race*.err | sed -n 's/.*; \([0-9]*\) file(s) re-planned.*/\1/p' | paste -sd+ | bc)
+    echo "${rejected} ${replays} ${conflicting:-0} ${replanned:-0}" >> "$RACE_LOG"
+done
+
+echo
+echo "| comparison | A: median wall / CPU | B: median wall / CPU | wall ratio | CPU ratio | target |"
+echo "|---|---|---|---|---|---|"
+row "1. A = \`check\`, B = \`grep -rl image\` ($RUNS runs each)" check grep "≤ 2x"
+row "2. A = \`bump --commit\`, B = \`check\` ($RUNS runs each)" bump check2 "≤ 1.5x"
+row "3. A = \`rewrite\` of a fresh copy, B = \`check\` of a fresh copy" rewrite check3 "≤ 3x"
+row "4. A = 8 racing \`bump --push\`, B = one \`bump --push\` ($RACES races)" race one "≤ 6x"
+echo
+echo "exit codes: check $(codes check)/ grep $(codes grep)/ bump $(codes bump)/ rewrite $(codes rewrite)/ one $(codes one)/ race $(codes race)"
+echo "per race (rejected pushes, replays, conflicting files over all replays, re-planned files):"
+sed 's/^/  /' "$RACE_LOG"

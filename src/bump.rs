@@ -127,10 +127,36 @@ impl Target {
         s
     }
 
-    fn may_be_in(&self, text: &str) -> bool {
+    /// Whether `text` may hold a reference to the image: every form of one (full, short,
+    /// Harbor path, Helm `repository`, kustomize `name`/`newName`) contains the image's
+    /// last path component literally, upstream or Harbor.
+    pub fn may_be_in(&self, text: &[u8]) -> bool {
         self.needles
             .iter()
-            .any(|n| memchr::memmem::find(text.as_bytes(), n.as_bytes()).is_some())
+            .any(|n| memchr::memmem::find(text, n.as_bytes()).is_some())
+    }
+
+    /// What a document must contain to be parsed by the bump: the needles of
+    /// [`may_be_in`](Self::may_be_in), and the registry keys (`registry`,
+    /// `imageRegistry`, ...) whose maps still need parsing: a Helm map's registry decides
+    /// which image its `repository` names.
+    fn document_words(&self) -> Vec<&str> {
+        let mut words: Vec<&str> = self.needles.iter().map(String::as_str).collect();
+        words.extend(REGISTRY_WORDS);
+        words
+    }
+
+    /// Whether `line` names the image: a needle of [`may_be_in`](Self::may_be_in) as a
+    /// whole path component (`controller` is not in `cert-manager-controller:v1`).
+    fn named_in(&self, line: &[u8]) -> bool {
+        let part = |b: u8| b.is_ascii_alphanumeric() || matches!(b, b'.' | b'_' | b'-');
+        self.needles.iter().any(|n| {
+            memchr::memmem::find_iter(line, n.as_bytes()).any(|at| {
+                let before = at.checked_sub(1).map(|i| line[i]);
+                let after = line.get(at + n.len()).copied();
+                !before.is_some_and(part) && !after.is_some_and(part)
+            })
+        })
     }
 
     fn matches_name(&self, mapper: &Mapper, name: &str) -> bool {
@@ -144,6 +170,29 @@ impl Target {
     }
 }
 
+/// Which changes of a moved remote a bump must plan again after merging: a hunk that adds a
+/// line naming the image, or that sets a registry next to a line naming it (a Helm map's
+/// `registry:` decides which image its `repository:` names). Anything else merges as text.
+impl crate::git::Relevance for Target {
+    fn may_hold(&self, content: &[u8]) -> bool {
+        self.may_be_in(content)
+    }
+
+    fn hunk(&self, added: &[&[u8]], lines: &[&[u8]]) -> bool {
+        let registry = |l: &[u8]| {
+            REGISTRY_WORDS
+                .iter()
+                .any(|w| memchr::memmem::find(l, w.as_bytes()).is_some())
+        };
+        added.iter().any(|l| self.named_in(l))
+            || (added.iter().any(|l| registry(l)) && lines.iter().any(|l| self.named_in(l)))
+    }
+}
+
+/// Substrings of every registry key a Helm map or a chart's globals can carry
+/// (`registry`, `imageRegistry`, `global.imageRegistry`, `Registry` in env-style names).
+const REGISTRY_WORDS: [&str; 3] = ["registry", "Registry", "REGISTRY"];
+
 /// Options of a bump run.
 #[derive(Debug, Clone, Copy, Default)]
 pub struct BumpOptions {
@@ -153,6 +202,10 @@ pub struct BumpOptions {
     pub diff: bool,
     /// Write the changed files (only when every file was planned and proved).
     pub write: bool,
+    /// Parse every file whole, without the image pre-filter and document blanking (for
+    /// the property test that compares both).
+    #[doc(hidden)]
+    pub unfiltered: bool,
 }
 
 /// The outcome of one bump over a set of paths.
@@ -236,24 +289,7 @@ pub fn run(paths: &[PathBuf], mapper: &Mapper, target: &Target, opts: BumpOption
     }
     let ok = run.blocked == 0 && planned.iter().all(|(r, _)| r.error.is_none());
     if ok && opts.write {
-        // Each write is atomic and synced; running them in parallel overlaps the syncs.
-        planned.par_iter_mut().for_each(|(r, new)| {
-            if let Some((text, bom, original)) = new.take() {
-                match fsio::replace(&r.path, &original, &text, bom) {
-                    Ok(()) => r.written = true,
-                    Err(e) => {
-                        // Only what reached the disk is reported as changed.
-                        r.changed = false;
-                        r.error = Some(FileError {
-                            file: r.display.clone(),
-                            line: None,
-                            column: None,
-                            message: format!("cannot write: {e}"),
-                        })
-                    }
-                }
-            }
-        });
+        write_all(&mut planned);
     }
     for (r, _) in planned {
         if r.written {
@@ -262,6 +298,32 @@ pub fn run(paths: &[PathBuf], mapper: &Mapper, target: &Target, opts: BumpOption
         run.results.push(r);
     }
     run
+}
+
+/// Write every planned change as one [`fsio::Batch`]: all temporary files, one sync, the
+/// renames. A file that cannot be staged is an error of its own, as with `rewrite`.
+fn write_all(planned: &mut [(FileResult, Option<NewText>)]) {
+    let batch = fsio::Batch::new();
+    planned.par_iter_mut().for_each(|(r, new)| {
+        if let Some((text, bom, original)) = new.take() {
+            match batch.stage(&r.path, &original, &text, bom) {
+                Ok(()) => r.written = true,
+                Err(e) => {
+                    // Only what reached the disk is reported as changed.
+                    r.changed = false;
+                    r.error = Some(FileError {
+                        file: r.display.clone(),
+                        line: None,
+                        column: None,
+                        message: format!("cannot write: {e}"),
+                    })
+                }
+            }
+        }
+    });
+    let outcome = batch.commit();
+    let mut results: Vec<&mut FileResult> = planned.iter_mut().map(|(r, _)| r).collect();
+    crate::engine::settle_writes(&mut results, outcome);
 }
 
 /// Plan one file; returns the new text (and BOM flag) when its bytes change.
@@ -311,12 +373,17 @@ fn plan_file(
         let note = Some("Helm chart template (Go template), skipped".into());
         return (FileResult { note, ..result }, None);
     }
-    if !target.may_be_in(&text) {
+    if !opts.unfiltered && !target.may_be_in(text.as_bytes()) {
         return (result, None);
     }
-    // Documents that cannot hold a reference are blanked before parsing (same offsets):
-    // the plan and the edit proof both work on that view; the edits go into the file.
-    let view = yaml::skim::blank_documents_without(&text, &crate::engine::KEYWORDS);
+    // Documents that cannot hold a reference to the image are blanked before parsing
+    // (same offsets): the plan and the edit proof both work on that view; the edits go
+    // into the file.
+    let view = if opts.unfiltered {
+        None
+    } else {
+        yaml::skim::blank_documents_without(&text, &target.document_words())
+    };
     let parsed_text = view.as_deref().unwrap_or(&text);
     let stream = match yaml::parse(parsed_text) {
         Ok(s) => s,

@@ -155,7 +155,12 @@ pub fn process_file_pinned(
     run: RunOptions,
     pins: Option<&Pins>,
 ) -> FileResult {
-    process_file_held(path, mapper, run, pins, None)
+    let batch = run.write.then(fsio::Batch::new);
+    let mut result = process_file_held(path, mapper, run, pins, (None, batch.as_ref()));
+    if let Some(batch) = batch {
+        settle_writes(&mut [&mut result], batch.commit());
+    }
+    result
 }
 
 /// A changed file whose write waits for the render proof.
@@ -174,13 +179,15 @@ struct Hold<'a> {
 }
 
 /// [`process_file_pinned`]; with `hold`, a changed file that a chart or kustomization
-/// consumes is not written but kept (with its planned text) for the render proof.
+/// consumes is not written but kept (with its planned text) for the render proof; with
+/// `batch` (when writing), the new text is staged there instead of written: the caller
+/// commits the batch and then [`settle_writes`].
 fn process_file_held(
     path: &Path,
     mapper: &Mapper,
     run: RunOptions,
     pins: Option<&Pins>,
-    hold: Option<&Hold>,
+    (hold, batch): (Option<&Hold>, Option<&fsio::Batch>),
 ) -> FileResult {
     let opts = run.plan;
     let result = FileResult::new(path);
@@ -315,9 +322,10 @@ fn process_file_held(
             return result;
         }
     }
-    if run.write {
+    if let Some(batch) = batch.filter(|_| run.write) {
         let original = fsio::Original::new(stamp, &text, bom);
-        match fsio::replace(path, &original, &new_text, bom) {
+        // Staged: written (all together) when the caller commits the batch.
+        match batch.stage(path, &original, &new_text, bom) {
             Ok(()) => result.written = true,
             Err(e) => {
                 // Only what reached the disk is reported as changed.
@@ -360,14 +368,60 @@ pub fn run_pinned(
     opts: RunOptions,
     pins: Option<&Pins>,
 ) -> Vec<FileResult> {
-    walk::map_in_walk_order(paths, &|w| match w {
-        Walked::File(p) => process_file_pinned(&p, mapper, opts, pins),
+    let batch = opts.write.then(fsio::Batch::new);
+    let mut results = walk::map_in_walk_order(paths, &|w| match w {
+        Walked::File(p) => process_file_held(&p, mapper, opts, pins, (None, batch.as_ref())),
         Walked::Skipped(p, why) => FileResult {
             note: Some(why),
             ..FileResult::new(&p)
         },
         Walked::Error(p, why) => FileResult::new(&p).fail(None, None, why),
-    })
+    });
+    if let Some(batch) = batch {
+        settle_writes(&mut results.iter_mut().collect::<Vec<_>>(), batch.commit());
+    }
+    results
+}
+
+/// After a [`fsio::Batch`] of staged files was committed: when it failed, only the files
+/// it did write stay `written`; a file that failed gets the error, the others a note.
+pub fn settle_writes(results: &mut [&mut FileResult], outcome: Result<(), fsio::BatchError>) {
+    let Err(e) = outcome else { return };
+    let error_for = |file: String, why: &fsio::WriteError| FileError {
+        file,
+        line: None,
+        column: None,
+        message: format!("cannot write: {why}"),
+    };
+    for (path, why) in &e.failed {
+        if results.iter().any(|r| &r.path == path) {
+            continue;
+        }
+        // A directory's sync failed after the renames: say so on a file renamed into it.
+        if let Some(r) = results
+            .iter_mut()
+            .find(|r| r.written && r.path.parent() == Some(path.as_path()))
+        {
+            r.error = Some(error_for(path.display().to_string(), why));
+        }
+    }
+    for r in results.iter_mut().filter(|r| r.written) {
+        if e.written.contains(&r.path) {
+            continue;
+        }
+        // Only what reached the disk is reported as changed.
+        r.written = false;
+        r.changed = false;
+        match e.failed.iter().find(|(p, _)| p == &r.path) {
+            Some((_, why)) => r.error = Some(error_for(r.display.clone(), why)),
+            None => {
+                r.note = Some(format!(
+                    "not written: writing {} failed before this file's turn",
+                    e.failed[0].0.display()
+                ))
+            }
+        }
+    }
 }
 
 /// Every file's decisions, planned once: what `rewrite`, `run` and `migrate` check
@@ -404,9 +458,15 @@ pub fn diff_plan(plan: Plan, diff: bool) -> Vec<FileResult> {
 
 fn finish_plan(plan: Plan, diff: bool, write: bool) -> Vec<FileResult> {
     use rayon::prelude::*;
-    plan.into_par_iter()
-        .map(|r| apply_file(r, diff, write, None))
-        .collect()
+    let batch = write.then(fsio::Batch::new);
+    let mut results: Vec<FileResult> = plan
+        .into_par_iter()
+        .map(|r| apply_file(r, diff, (None, batch.as_ref())))
+        .collect();
+    if let Some(batch) = batch {
+        settle_writes(&mut results.iter_mut().collect::<Vec<_>>(), batch.commit());
+    }
+    results
 }
 
 /// [`apply`] (or, without `write`, [`diff_plan`]) with the render proof: the files a chart
@@ -428,9 +488,10 @@ pub fn apply_proven(
         index: &index,
         files: std::sync::Mutex::new(Vec::new()),
     };
+    let batch = write.then(fsio::Batch::new);
     let mut results: Vec<FileResult> = plan
         .into_par_iter()
-        .map(|r| apply_file(r, diff, write, Some(&hold)))
+        .map(|r| apply_file(r, diff, (Some(&hold), batch.as_ref())))
         .collect();
     let held = hold.files.into_inner().expect("lock not poisoned");
     let outcomes = settle_held(
@@ -439,12 +500,22 @@ pub fn apply_proven(
         &index,
         proof,
         (mapper, direction),
-        write,
+        batch.as_ref(),
     );
+    if let Some(batch) = batch {
+        settle_writes(&mut results.iter_mut().collect::<Vec<_>>(), batch.commit());
+    }
     (results, outcomes)
 }
 
-fn apply_file(mut result: FileResult, diff: bool, write: bool, hold: Option<&Hold>) -> FileResult {
+/// One file of a kept plan: re-read, refuse when changed, prove, then hold it for the
+/// render proof or stage it in `batch` (without a batch, nothing is written).
+fn apply_file(
+    mut result: FileResult,
+    diff: bool,
+    (hold, batch): (Option<&Hold>, Option<&fsio::Batch>),
+) -> FileResult {
+    let write = batch.is_some();
     let Some(read) = result.read.take() else {
         return result;
     };
@@ -512,7 +583,12 @@ fn apply_file(mut result: FileResult, diff: bool, write: bool, hold: Option<&Hol
         result.changed = true;
         return result;
     }
-    match fsio::replace(&path, &now, &new_text, read.bom) {
+    let Some(batch) = batch else {
+        result.changed = true;
+        return result;
+    };
+    // Staged: written (all together) when the caller commits the batch.
+    match batch.stage(&path, &now, &new_text, read.bom) {
         Ok(()) => {
             result.changed = true;
             result.written = true;
@@ -543,8 +619,9 @@ pub fn run_proven(
         index: &index,
         files: std::sync::Mutex::new(Vec::new()),
     };
+    let batch = opts.write.then(fsio::Batch::new);
     let mut results = walk::map_in_walk_order(paths, &|w| match w {
-        Walked::File(p) => process_file_held(&p, mapper, opts, pins, Some(&hold)),
+        Walked::File(p) => process_file_held(&p, mapper, opts, pins, (Some(&hold), batch.as_ref())),
         Walked::Skipped(p, why) => FileResult {
             note: Some(why),
             ..FileResult::new(&p)
@@ -558,8 +635,11 @@ pub fn run_proven(
         &index,
         proof,
         (mapper, opts.plan.direction),
-        opts.write,
+        batch.as_ref(),
     );
+    if let Some(batch) = batch {
+        settle_writes(&mut results.iter_mut().collect::<Vec<_>>(), batch.commit());
+    }
     (results, outcomes)
 }
 
@@ -572,7 +652,7 @@ fn settle_held(
     index: &render::Index,
     proof: &render::ProofSettings,
     (mapper, direction): (&Mapper, plan::Direction),
-    write: bool,
+    batch: Option<&fsio::Batch>,
 ) -> Vec<render::Outcome> {
     if held.is_empty() {
         return Vec::new();
@@ -614,8 +694,8 @@ fn settle_held(
             });
             continue;
         }
-        if write {
-            match fsio::replace(&h.path, &h.original, &h.new_text, h.bom) {
+        if let Some(batch) = batch {
+            match batch.stage(&h.path, &h.original, &h.new_text, h.bom) {
                 Ok(()) => r.written = true,
                 Err(e) => {
                     r.changed = false;

@@ -15,6 +15,7 @@
 
 use std::cell::{Cell, RefCell};
 use std::fmt;
+use std::os::unix::ffi::OsStrExt;
 use std::path::{Path, PathBuf};
 
 use anyhow::{anyhow, bail, Context, Result};
@@ -597,6 +598,21 @@ impl Git {
     /// conflict, a merge commit) this fails with the branch, the index and the work tree
     /// unchanged.
     pub fn fetch_and_reset(&self, remote: &str, branch: &str, remote_branch: &str) -> Result<Oid> {
+        let (tip, known_before) = self.fetch(remote, remote_branch)?;
+        let oid = self
+            .replay_local_commits(remote, tip, known_before)
+            .with_context(|| local_commits_conflict(remote, branch, remote_branch))?;
+        self.move_branch(
+            branch,
+            oid,
+            &format!("harborize: reset onto {remote}/{remote_branch}"),
+        )?;
+        Ok(oid)
+    }
+
+    /// Fetch `remote_branch` into its tracking ref: the new tip, and what the tracking ref
+    /// was before (`None` when unknown).
+    fn fetch(&self, remote: &str, remote_branch: &str) -> Result<(Oid, Option<Oid>)> {
         let mut r = self
             .repo
             .find_remote(remote)
@@ -636,13 +652,14 @@ impl Git {
             .repo
             .refname_to_id(&tracking)
             .with_context(|| format!("{remote}/{remote_branch} not found after fetch"))?;
-        let oid = self
-            .replay_local_commits(remote, tip, known_before)
-            .with_context(|| {
-                format!(
-                    "{remote}/{remote_branch} moved and {branch} has local commits it does not have: {branch} is left as it is (this run's commit on top, not pushed); rebase it onto {remote}/{remote_branch} by hand"
-                )
-            })?;
+        Ok((tip, known_before))
+    }
+
+    /// Move `branch` (checked out) to the commit `oid`: the paths that differ are checked
+    /// out safely (a local modification they would overwrite makes this fail instead of
+    /// being lost), the ref is moved and the index reloaded. The run's own commits are
+    /// forgotten (they are not on the branch any more, or are replaced).
+    fn move_branch(&self, branch: &str, oid: Oid, why: &str) -> Result<()> {
         let commit = self.repo.find_commit(oid)?;
         // Only the paths that differ between HEAD and the new head can change: naming them
         // spares a comparison of the whole work tree.
@@ -658,18 +675,179 @@ impl Git {
                 .context("cannot check out the new remote head")?;
         }
         self.repo
-            .reference(
-                &format!("refs/heads/{branch}"),
-                oid,
-                true,
-                &format!("harborize: reset onto {remote}/{remote_branch}"),
-            )
+            .reference(&format!("refs/heads/{branch}"), oid, true, why)
             .context("cannot move the branch")?;
         self.own.borrow_mut().clear();
         // The index of paths the checkout did not touch already matches; make it exact.
         let mut index = self.repo.index()?;
         index.read(true)?;
-        Ok(oid)
+        Ok(())
+    }
+
+    /// After a rejected push: fetch `remote_branch` and replay this run's commit `ours`
+    /// (the branch's head) onto the new remote head by a three-way merge of trees, as a
+    /// cherry-pick does (base: `ours`' parent). The user's other local commits are
+    /// replayed first, as in [`fetch_and_reset`](Self::fetch_and_reset). Only objects are
+    /// written; [`Replay`] says what came of it, and [`land_replay`](Self::land_replay) or
+    /// [`check_out_replay`](Self::check_out_replay) act on it.
+    ///
+    /// `relevance` tells which of the remote's changes may make or unmake a reference of
+    /// the run's: files the remote changed that way are listed in [`Replay::touched`], since
+    /// a clean merge cannot know what a new line means.
+    pub fn fetch_and_replay(
+        &self,
+        remote: &str,
+        branch: &str,
+        remote_branch: &str,
+        ours: Oid,
+        relevance: &dyn Relevance,
+    ) -> Result<Replay> {
+        let (tip, known_before) = self.fetch(remote, remote_branch)?;
+        let onto = self
+            .replay_local_commits(remote, tip, known_before)
+            .with_context(|| local_commits_conflict(remote, branch, remote_branch))?;
+        let commit = self.repo.find_commit(ours)?;
+        let base = commit
+            .parent_id(0)
+            .context("the run's commit has no parent")?;
+        let onto_commit = self.repo.find_commit(onto)?;
+        // No rename detection: a bump edits files in place, and finding renames across
+        // a large tree costs more than the merge.
+        let mut merge = git2::MergeOptions::new();
+        merge.find_renames(false);
+        let mut index = self
+            .repo
+            .cherrypick_commit(&commit, &onto_commit, 0, Some(&merge))
+            .context("cannot merge the commit onto the new remote head")?;
+        let mut conflicts = Vec::new();
+        if index.has_conflicts() {
+            let entries = index
+                .conflicts()?
+                .collect::<std::result::Result<Vec<_>, _>>()?;
+            for c in entries {
+                let Some(any) = c.our.as_ref().or(c.their.as_ref()).or(c.ancestor.as_ref()) else {
+                    continue;
+                };
+                let path = PathBuf::from(std::ffi::OsStr::from_bytes(&any.path));
+                // The conflicting path keeps the remote's version; it is re-planned.
+                index.remove_path(&path)?;
+                if let Some(mut ours_side) = c.our {
+                    ours_side.flags &= !INDEX_STAGE_MASK;
+                    index.add(&ours_side)?;
+                }
+                conflicts.push(path);
+            }
+        }
+        let tree = index.write_tree_to(&self.repo)?;
+        let onto_tree = onto_commit.tree()?;
+        let merged = self.paths_between_trees(&onto_tree, &self.repo.find_tree(tree)?)?;
+        let touched = self.touched_by(base, onto, relevance)?;
+        Ok(Replay {
+            onto,
+            tree,
+            same_as_onto: tree == onto_tree.id(),
+            conflicts,
+            touched,
+            merged,
+        })
+    }
+
+    /// A clean [`Replay`]: commit its tree on `onto` with `ours`' author, committer and
+    /// message, and move `branch` there (`Some(new commit)`); when the merged tree is
+    /// `onto`'s (the remote has the change already), move `branch` to `onto` (`None`).
+    pub fn land_replay(&self, branch: &str, replay: &Replay, ours: Oid) -> Result<Option<Oid>> {
+        if replay.same_as_onto {
+            self.move_branch(branch, replay.onto, "harborize: the remote has the change")?;
+            return Ok(None);
+        }
+        let commit = self.repo.find_commit(ours)?;
+        let onto = self.repo.find_commit(replay.onto)?;
+        let tree = self.repo.find_tree(replay.tree)?;
+        let oid = self.repo.commit(
+            None,
+            &commit.author(),
+            &commit.committer(),
+            commit.message_raw().unwrap_or(""),
+            &tree,
+            &[&onto],
+        )?;
+        self.move_branch(branch, oid, "harborize: replay onto the moved remote")?;
+        self.own.borrow_mut().push(oid);
+        Ok(Some(oid))
+    }
+
+    /// A [`Replay`] with paths to re-plan: move `branch` to `onto` and put the merged
+    /// version of [`Replay::merged`] in the work tree and the index (conflicting paths
+    /// stay as on `onto`). The caller re-plans, then commits with
+    /// [`commit_files`](Self::commit_files).
+    pub fn check_out_replay(&self, branch: &str, replay: &Replay) -> Result<()> {
+        self.move_branch(branch, replay.onto, "harborize: onto the moved remote")?;
+        if replay.merged.is_empty() {
+            return Ok(());
+        }
+        let tree = self.repo.find_tree(replay.tree)?;
+        let mut checkout = CheckoutBuilder::new();
+        checkout.force().disable_pathspec_match(true);
+        for p in &replay.merged {
+            checkout.path(p);
+        }
+        self.repo
+            .checkout_tree(tree.as_object(), Some(&mut checkout))
+            .context("cannot check out the merged files")?;
+        let mut index = self.repo.index()?;
+        index.read(true)?;
+        Ok(())
+    }
+
+    /// The message of a commit (for a re-planned replay, which keeps it).
+    pub fn message_of(&self, oid: Oid) -> Result<String> {
+        Ok(self
+            .repo
+            .find_commit(oid)?
+            .message_raw()
+            .unwrap_or("")
+            .to_string())
+    }
+
+    /// Paths that differ between two trees.
+    fn paths_between_trees(&self, a: &git2::Tree<'_>, b: &git2::Tree<'_>) -> Result<Vec<PathBuf>> {
+        let diff = self.repo.diff_tree_to_tree(Some(a), Some(b), None)?;
+        Ok(diff
+            .deltas()
+            .filter_map(|d| d.new_file().path().or_else(|| d.old_file().path()))
+            .map(Path::to_path_buf)
+            .collect())
+    }
+
+    /// Files changed from commit `a` to `b` by a hunk that `relevance` flags (a file whose
+    /// new content it rules out is passed over without a line diff).
+    fn touched_by(&self, a: Oid, b: Oid, relevance: &dyn Relevance) -> Result<Vec<PathBuf>> {
+        let ta = self.repo.find_commit(a)?.tree()?;
+        let tb = self.repo.find_commit(b)?.tree()?;
+        let diff = self.repo.diff_tree_to_tree(Some(&ta), Some(&tb), None)?;
+        let mut out = Vec::new();
+        for d in diff.deltas() {
+            let (old, new) = (d.old_file(), d.new_file());
+            let Some(path) = new.path() else { continue };
+            if new.id().is_zero() {
+                continue;
+            }
+            let new_blob = self.repo.find_blob(new.id())?;
+            if !relevance.may_hold(new_blob.content()) {
+                continue;
+            }
+            let hit = if old.id().is_zero() {
+                true
+            } else {
+                let old_blob = self.repo.find_blob(old.id())?;
+                let patch = git2::Patch::from_blobs(&old_blob, None, &new_blob, None, None)?;
+                flagged_hunk(&patch, relevance)?
+            };
+            if hit {
+                out.push(path.to_path_buf());
+            }
+        }
+        Ok(out)
     }
 
     /// The commit the branch should move to on top of the fetched `tip`: `tip` itself
@@ -765,6 +943,71 @@ impl Git {
             self.auth.redact(e.message())
         )
     }
+}
+
+/// The stage bits of an index entry's flags (0 for a resolved entry).
+const INDEX_STAGE_MASK: u16 = 0x3000;
+
+/// What replaying a commit onto a moved remote came to ([`Git::fetch_and_replay`]).
+#[derive(Debug)]
+pub struct Replay {
+    /// The new remote head, with the user's other local commits replayed on it: the
+    /// parent of the replayed commit.
+    pub onto: Oid,
+    /// The commit's changes merged three-way onto `onto`; a conflicting path keeps
+    /// `onto`'s version.
+    pub tree: Oid,
+    /// The merged tree is `onto`'s: the remote has every change of the commit already.
+    pub same_as_onto: bool,
+    /// Paths where the merge conflicted: to be re-planned from `onto`.
+    pub conflicts: Vec<PathBuf>,
+    /// Paths the remote changed by adding a line that may make a reference of the run's:
+    /// to be re-planned too.
+    pub touched: Vec<PathBuf>,
+    /// Paths whose merged version differs from `onto`'s.
+    pub merged: Vec<PathBuf>,
+}
+
+/// Tells which changes of a moved remote may make or unmake a reference of the run's
+/// (see [`Git::fetch_and_replay`]).
+pub trait Relevance {
+    /// Whether a file's new content may hold such a reference at all.
+    fn may_hold(&self, content: &[u8]) -> bool;
+    /// Whether a hunk may change one: `added` are its added lines, `lines` its new side
+    /// (context and added lines).
+    fn hunk(&self, added: &[&[u8]], lines: &[&[u8]]) -> bool;
+}
+
+/// Whether a hunk of `patch` is flagged by `relevance`.
+fn flagged_hunk(patch: &git2::Patch<'_>, relevance: &dyn Relevance) -> Result<bool> {
+    for h in 0..patch.num_hunks() {
+        let mut added: Vec<Vec<u8>> = Vec::new();
+        let mut lines: Vec<Vec<u8>> = Vec::new();
+        for l in 0..patch.num_lines_in_hunk(h)? {
+            let line = patch.line_in_hunk(h, l)?;
+            match line.origin() {
+                '+' => {
+                    added.push(line.content().to_vec());
+                    lines.push(line.content().to_vec());
+                }
+                ' ' => lines.push(line.content().to_vec()),
+                _ => {}
+            }
+        }
+        let added: Vec<&[u8]> = added.iter().map(Vec::as_slice).collect();
+        let lines: Vec<&[u8]> = lines.iter().map(Vec::as_slice).collect();
+        if !added.is_empty() && relevance.hunk(&added, &lines) {
+            return Ok(true);
+        }
+    }
+    Ok(false)
+}
+
+/// The message when local commits cannot be replayed onto the moved remote.
+fn local_commits_conflict(remote: &str, branch: &str, remote_branch: &str) -> String {
+    format!(
+        "{remote}/{remote_branch} moved and {branch} has local commits it does not have: {branch} is left as it is (this run's commit on top, not pushed); rebase it onto {remote}/{remote_branch} by hand"
+    )
 }
 
 /// Copy the objects reachable from `tip` that `to` lacks, stopping at commits `to`

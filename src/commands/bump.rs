@@ -1,6 +1,9 @@
 //! `harborize bump`: set a new tag (and digest) on every reference to one image, written
-//! as its Harbor path; optionally commit exactly the changed files and push, re-applying
-//! the bump on the moved remote head when the push is rejected (never forcing).
+//! as its Harbor path; optionally commit exactly the changed files and push. When the push
+//! is rejected because the remote moved, the commit is replayed onto the new remote head by
+//! a three-way merge of trees, and only the files that conflict (or that the remote changed
+//! near the image) are planned again: racing pipelines settle by merging, not by redoing
+//! the whole bump. Never forced, history stays linear.
 //!
 //! With `--pull-request` the commit goes to a branch named after the change
 //! (`harborize/<hash>` of the base branch, the image and its new reference), which is pushed
@@ -52,8 +55,13 @@ struct GitOut {
     #[serde(skip_serializing_if = "Option::is_none")]
     branch: Option<String>,
     pushed: bool,
-    /// Pushes rejected because the remote moved (each followed by fetch, reset, re-bump).
+    /// Pushes rejected because the remote moved (each followed by a fetch and a replay).
     retries: u32,
+    /// Replays of the bump commit onto a moved remote (three-way merges of trees).
+    replays: u32,
+    /// Files re-planned from a moved remote's head over all replays (merge conflicts, and
+    /// files the remote changed near the image); every other file was merged.
+    replanned_files: usize,
     message: String,
     /// The pull request opened or updated (`--pull-request`).
     #[serde(skip_serializing_if = "Option::is_none")]
@@ -197,6 +205,7 @@ pub fn run_with_env(args: &BumpArgs, env: impl Fn(&str) -> Option<String> + Copy
         rewrite_hints: args.rewrite_hints,
         diff: args.diff,
         write: !args.dry_run,
+        unfiltered: false,
     };
     let push = args.git.push || args.git.pull_request;
     let commit = args.commit || push;
@@ -265,7 +274,7 @@ pub fn run_with_env(args: &BumpArgs, env: impl Fn(&str) -> Option<String> + Copy
     result
 }
 
-/// Bump, commit, push (retrying on a moved remote), open the pull request.
+/// Bump, commit, push (replaying the commit onto a moved remote), open the pull request.
 fn bump_loop(
     args: &BumpArgs,
     mapper: &crate::mapping::Mapper,
@@ -276,132 +285,101 @@ fn bump_loop(
 ) -> Result<u8> {
     let push = args.git.push || args.git.pull_request;
     let mut out = GitOut::default();
-    let mut attempt: u32 = 0;
-    // After a rejected push, only files that can differ from the first full pass are
-    // looked at again: ours, and those the remote changed meanwhile.
-    let mut paths = args.paths.clone();
-    // How long one fetch → re-bump → commit → push cycle takes: the backoff scales with it,
-    // so racers on a large repository spread out as well as on a small one.
-    let mut cycle_start: Option<std::time::Instant> = None;
-    // What the bump changed over all attempts (for the pull request body: a retry that
+    // What the bump changed over all attempts (for the pull request body: a replay that
     // finds the change already on the remote branch changes nothing itself).
     let mut done = Bumped::default();
-    loop {
-        let run = bump::run(&paths, mapper, target, opts);
-        if run.errors() > 0 || run.blocked > 0 {
-            let blocked = run.blocked;
-            finish_report(args, mapper, target, run, &out)?;
-            if blocked > 0 {
-                eprintln!(
-                    "harborize: {blocked} reference(s) to {} cannot be bumped (see above); nothing was written",
-                    target.image
-                );
-            }
-            return Ok(EXIT_ERROR);
-        }
-        if run.matched == 0 {
-            bail!(
-                "{} not found: no image: field, kustomize images: entry or Helm image value names it (upstream or as {}) in {} file(s) under {}",
-                target.image,
-                target.harbor_name,
-                run.files_scanned,
-                args.paths
-                    .iter()
-                    .map(|p| p.display().to_string())
-                    .collect::<Vec<_>>()
-                    .join(", ")
-            );
-        }
-        let changed = run.changed_files();
-        done.add(&run);
-        if args.dry_run {
-            let code = if changed.is_empty() {
-                EXIT_OK
-            } else {
-                EXIT_FINDINGS
-            };
-            finish_report(args, mapper, target, run, &out)?;
-            return Ok(code);
-        }
-        let Some(s) = session else {
-            out.changed = !changed.is_empty();
-            out.message = if out.changed {
-                format!("{} file(s) changed", changed.len())
-            } else {
-                format!("nothing changed: already at {}", version(target))
-            };
-            write_github(target, &run, &out, env)?;
-            finish_report(args, mapper, target, run, &out)?;
-            return Ok(EXIT_OK);
-        };
-        if changed.is_empty() {
-            out.changed = false;
-            out.commit = if attempt > 0 {
-                Some(s.git.head()?.to_string())
-            } else {
-                None
-            };
-            out.message = if attempt > 0 {
-                format!(
-                    "the remote already has {} at {}: nothing to commit",
-                    target.image,
-                    version(target)
-                )
-            } else {
-                format!("nothing changed: already at {}; no commit", version(target))
-            };
-            // After a retry the pull request branch on the remote carries the change; at
-            // the first attempt the base branch does.
-            let pr = finish_pull_request(s, attempt > 0, target, &done, &mut out);
-            write_github(target, &run, &out, env)?;
-            finish_report(args, mapper, target, run, &out)?;
-            pr?;
-            return Ok(EXIT_OK);
-        }
-        let rels = changed
-            .iter()
-            .map(|p| s.git.relative(p))
-            .collect::<Result<Vec<PathBuf>>>()?;
-        if attempt == 0 {
-            let clash: Vec<String> = rels
+    let run = bump::run(&args.paths, mapper, target, opts);
+    if run.errors() > 0 || run.blocked > 0 {
+        return failed(args, mapper, target, run, &out);
+    }
+    if run.matched == 0 {
+        bail!(
+            "{} not found: no image: field, kustomize images: entry or Helm image value names it (upstream or as {}) in {} file(s) under {}",
+            target.image,
+            target.harbor_name,
+            run.files_scanned,
+            args.paths
                 .iter()
-                .map(|p| p.to_string_lossy().into_owned())
-                .filter(|p| s.dirty.contains(p))
-                .collect();
-            if !clash.is_empty() {
-                bail!(
-                    "{} had uncommitted changes before the bump; not committing them together (the bump is applied on disk)",
-                    list(&clash)
-                );
-            }
-        }
-        let message = commit_message(args, target, &run, s);
-        let base = s.git.head()?;
-        let cycle_start_now = cycle_start.unwrap_or_else(std::time::Instant::now);
-        let oid = s
-            .git
-            .commit_files(&rels, &message, &s.author, &s.committer)?;
-        let Some(oid) = oid else {
-            out.message = "nothing changed in the committed tree; no commit".into();
-            let pr = finish_pull_request(s, attempt > 0, target, &done, &mut out);
-            write_github(target, &run, &out, env)?;
-            finish_report(args, mapper, target, run, &out)?;
-            pr?;
-            return Ok(EXIT_OK);
+                .map(|p| p.display().to_string())
+                .collect::<Vec<_>>()
+                .join(", ")
+        );
+    }
+    let changed = run.changed_files();
+    done.add(&run);
+    if args.dry_run {
+        let code = if changed.is_empty() {
+            EXIT_OK
+        } else {
+            EXIT_FINDINGS
         };
-        out.changed = true;
-        out.commit = Some(oid.to_string());
-        out.branch = Some(s.branch.clone());
-        if !push {
-            out.message = format!("committed {} on {}", short(&oid.to_string()), s.branch);
-            write_github(target, &run, &out, env)?;
-            finish_report(args, mapper, target, run, &out)?;
-            return Ok(EXIT_OK);
-        }
-        match s.git.push(&args.git.remote, &s.branch, &s.remote_branch)? {
+        finish_report(args, mapper, target, run, &out)?;
+        return Ok(code);
+    }
+    let Some(s) = session else {
+        out.changed = !changed.is_empty();
+        out.message = if out.changed {
+            format!("{} file(s) changed", changed.len())
+        } else {
+            format!("nothing changed: already at {}", version(target))
+        };
+        write_github(target, &run, &out, env)?;
+        finish_report(args, mapper, target, run, &out)?;
+        return Ok(EXIT_OK);
+    };
+    if changed.is_empty() {
+        out.message = format!("nothing changed: already at {}; no commit", version(target));
+        // At the first attempt the base branch has the change.
+        let pr = finish_pull_request(s, false, target, &done, &mut out);
+        write_github(target, &run, &out, env)?;
+        finish_report(args, mapper, target, run, &out)?;
+        pr?;
+        return Ok(EXIT_OK);
+    }
+    let rels = changed
+        .iter()
+        .map(|p| s.git.relative(p))
+        .collect::<Result<Vec<PathBuf>>>()?;
+    let clash: Vec<String> = rels
+        .iter()
+        .map(|p| p.to_string_lossy().into_owned())
+        .filter(|p| s.dirty.contains(p))
+        .collect();
+    if !clash.is_empty() {
+        bail!(
+            "{} had uncommitted changes before the bump; not committing them together (the bump is applied on disk)",
+            list(&clash)
+        );
+    }
+    let message = commit_message(args, target, &run, s);
+    // How long one fetch → replay → push cycle takes: the backoff scales with it, so
+    // racers on a large repository spread out as well as on a small one.
+    let mut cycle_start = std::time::Instant::now();
+    let Some(mut oid) = s
+        .git
+        .commit_files(&rels, &message, &s.author, &s.committer)?
+    else {
+        out.message = "nothing changed in the committed tree; no commit".into();
+        let pr = finish_pull_request(s, false, target, &done, &mut out);
+        write_github(target, &run, &out, env)?;
+        finish_report(args, mapper, target, run, &out)?;
+        pr?;
+        return Ok(EXIT_OK);
+    };
+    out.changed = true;
+    out.commit = Some(oid.to_string());
+    out.branch = Some(s.branch.clone());
+    if !push {
+        out.message = format!("committed {} on {}", short(&oid.to_string()), s.branch);
+        write_github(target, &run, &out, env)?;
+        finish_report(args, mapper, target, run, &out)?;
+        return Ok(EXIT_OK);
+    }
+    let mut attempt: u32 = 0;
+    loop {
+        let why = match s.git.push(&args.git.remote, &s.branch, &s.remote_branch)? {
             PushOutcome::Pushed => {
                 out.pushed = true;
-                out.retries = attempt;
                 out.message = format!(
                     "committed {} and pushed to {}/{}{}",
                     short(&oid.to_string()),
@@ -422,37 +400,146 @@ fn bump_loop(
                 pr?;
                 return Ok(EXIT_OK);
             }
-            PushOutcome::Rejected(why) => {
-                if attempt >= args.git.push_retries {
-                    bail!(
-                        "push to {}/{} rejected {} time(s), giving up (last: {why}); the commit {} stays local",
-                        args.git.remote,
-                        s.remote_branch,
-                        attempt + 1,
-                        short(&oid.to_string())
-                    );
-                }
-                let wait = backoff(attempt, cycle_start_now.elapsed());
-                eprintln!(
-                    "harborize: push rejected ({why}); fetching {}/{} and bumping again in {} ms (retry {}/{})",
-                    args.git.remote,
-                    s.remote_branch,
-                    wait.as_millis(),
-                    attempt + 1,
-                    args.git.push_retries
-                );
-                std::thread::sleep(wait);
-                cycle_start = Some(std::time::Instant::now());
-                let new_head =
-                    s.git
-                        .fetch_and_reset(&args.git.remote, &s.branch, &s.remote_branch)?;
-                let mut again = s.git.changed_between(base, new_head)?;
-                again.extend(rels);
-                paths = rerun_paths(s.git.workdir(), &args.paths, again);
-                attempt += 1;
+            PushOutcome::Rejected(why) => why,
+        };
+        if attempt >= args.git.push_retries {
+            bail!(
+                "push to {}/{} rejected {} time(s), giving up (last: {why}); the commit {} stays local",
+                args.git.remote,
+                s.remote_branch,
+                attempt + 1,
+                short(&oid.to_string())
+            );
+        }
+        let wait = backoff(attempt, cycle_start.elapsed());
+        eprintln!(
+            "harborize: push rejected ({why}); fetching {}/{} and replaying the bump in {} ms (retry {}/{})",
+            args.git.remote,
+            s.remote_branch,
+            wait.as_millis(),
+            attempt + 1,
+            args.git.push_retries
+        );
+        std::thread::sleep(wait);
+        cycle_start = std::time::Instant::now();
+        attempt += 1;
+        out.retries = attempt;
+        match replay(args, mapper, target, opts, s, oid, &mut done, &mut out)? {
+            Replayed::Commit(new) => {
+                oid = new;
+                out.commit = Some(oid.to_string());
             }
+            Replayed::RemoteHasIt => {
+                out.changed = false;
+                out.commit = Some(s.git.head()?.to_string());
+                out.message = format!(
+                    "the remote already has {} at {}: nothing to commit",
+                    target.image,
+                    version(target)
+                );
+                // The pull request branch on the remote carries the change.
+                let pr = finish_pull_request(s, true, target, &done, &mut out);
+                write_github(target, &run, &out, env)?;
+                finish_report(args, mapper, target, run, &out)?;
+                pr?;
+                return Ok(EXIT_OK);
+            }
+            Replayed::Failed(again) => return failed(args, mapper, target, again, &out),
         }
     }
+}
+
+/// Report a bump that cannot go on (per-file errors, blocked references): exit 2.
+fn failed(
+    args: &BumpArgs,
+    mapper: &crate::mapping::Mapper,
+    target: &Target,
+    run: BumpRun,
+    out: &GitOut,
+) -> Result<u8> {
+    let blocked = run.blocked;
+    finish_report(args, mapper, target, run, out)?;
+    if blocked > 0 {
+        eprintln!(
+            "harborize: {blocked} reference(s) to {} cannot be bumped (see above); nothing was written",
+            target.image
+        );
+    }
+    Ok(EXIT_ERROR)
+}
+
+/// What replaying the bump onto a moved remote came to.
+enum Replayed {
+    /// A new commit on the new remote head, to push.
+    Commit(git2::Oid),
+    /// The remote has the change already: nothing to commit.
+    RemoteHasIt,
+    /// Re-planning a file failed (the run with the errors).
+    Failed(BumpRun),
+}
+
+/// After a rejected push: fetch, merge the bump commit `ours` onto the new remote head
+/// (three-way, [`Git::fetch_and_replay`]); files that conflict, and files the remote
+/// changed by adding a line naming the image or a registry, are re-planned from the new
+/// head (their proof runs again). The commit keeps its message and authors either way.
+#[allow(clippy::too_many_arguments)]
+fn replay(
+    args: &BumpArgs,
+    mapper: &crate::mapping::Mapper,
+    target: &Target,
+    opts: BumpOptions,
+    s: &Session,
+    ours: git2::Oid,
+    done: &mut Bumped,
+    out: &mut GitOut,
+) -> Result<Replayed> {
+    let r = s
+        .git
+        .fetch_and_replay(&args.git.remote, &s.branch, &s.remote_branch, ours, target)?;
+    let mut replan: Vec<PathBuf> = r.conflicts.iter().chain(&r.touched).cloned().collect();
+    replan.sort();
+    replan.dedup();
+    out.replays += 1;
+    out.replanned_files += replan.len();
+    eprintln!(
+        "harborize: replayed the bump onto {}: {} file(s) merged, {} conflicting, {} changed by the remote near the image; {} file(s) re-planned",
+        short(&r.onto.to_string()),
+        r.merged.len(),
+        r.conflicts.len(),
+        r.touched.len(),
+        replan.len()
+    );
+    if replan.is_empty() {
+        return Ok(match s.git.land_replay(&s.branch, &r, ours)? {
+            Some(oid) => Replayed::Commit(oid),
+            None => Replayed::RemoteHasIt,
+        });
+    }
+    let message = s.git.message_of(ours)?;
+    s.git.check_out_replay(&s.branch, &r)?;
+    let mut files = r.merged.clone();
+    let paths = rerun_paths(s.git.workdir(), &args.paths, replan);
+    if !paths.is_empty() {
+        let run = bump::run(&paths, mapper, target, opts);
+        if run.errors() > 0 || run.blocked > 0 {
+            return Ok(Replayed::Failed(run));
+        }
+        done.add(&run);
+        for p in run.changed_files() {
+            files.push(s.git.relative(&p)?);
+        }
+    }
+    files.sort();
+    files.dedup();
+    Ok(
+        match s
+            .git
+            .commit_files(&files, &message, &s.author, &s.committer)?
+        {
+            Some(oid) => Replayed::Commit(oid),
+            None => Replayed::RemoteHasIt,
+        },
+    )
 }
 
 /// Every `old → new` and file a bump changed, over all attempts.

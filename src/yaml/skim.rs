@@ -30,8 +30,17 @@ pub fn blank_documents_without(text: &str, keywords: &[&str]) -> Option<String> 
     let mut blank: Vec<std::ops::Range<usize>> = Vec::new();
     let mut doc = DocScan::new(0);
     let mut pos = 0;
+    // Where the keywords occur, found in one pass per keyword over the whole text: looking
+    // for each keyword in each line was most of the scan's time.
+    let hits = keyword_hits(text, keywords);
+    let mut next_hit = 0;
     while pos < text.len() {
         let end = memchr::memchr(b'\n', &text.as_bytes()[pos..]).map_or(text.len(), |i| pos + i);
+        while next_hit < hits.len() && hits[next_hit] < pos {
+            next_hit += 1;
+        }
+        // Keywords hold no line break, so one that starts in the line ends in it.
+        let keyword = hits.get(next_hit).is_some_and(|&h| h < end);
         let line = &text[pos..end];
         let line = line.strip_suffix('\r').unwrap_or(line);
         if let Some(rest) = document_marker(line) {
@@ -42,7 +51,7 @@ pub fn blank_documents_without(text: &str, keywords: &[&str]) -> Option<String> 
                 doc.eligible = false;
             }
         } else {
-            doc.line(line, keywords);
+            doc.line(line, keyword);
         }
         pos = end + 1;
     }
@@ -90,22 +99,25 @@ impl DocScan {
         }
     }
 
-    fn line(&mut self, line: &str, keywords: &[&str]) {
-        if !self.eligible {
+    /// Take in one line (without its line break); `keyword`: one of the keywords occurs
+    /// in it.
+    fn line(&mut self, line: &str, keyword: bool) {
+        if !self.eligible || self.keyword {
+            // The document is kept whatever follows: nothing more to learn in it.
             return;
         }
         let indent = line.len() - line.trim_start_matches(' ').len();
         let rest = &line[indent..];
         if let Some((column, opaque)) = self.block {
             if rest.trim().is_empty() || indent > column {
-                if !opaque && has_keyword(line, keywords) {
+                if !opaque && keyword {
                     self.keyword = true;
                 }
                 return;
             }
             self.block = None;
         }
-        if has_keyword(line, keywords) {
+        if keyword {
             self.keyword = true;
         }
         if rest.is_empty() || rest.starts_with('#') {
@@ -129,10 +141,14 @@ impl DocScan {
     }
 }
 
-fn has_keyword(line: &str, keywords: &[&str]) -> bool {
-    keywords
+/// The start offset of every occurrence of every keyword in `text`, sorted.
+fn keyword_hits(text: &str, keywords: &[&str]) -> Vec<usize> {
+    let mut hits: Vec<usize> = keywords
         .iter()
-        .any(|k| memchr::memmem::find(line.as_bytes(), k.as_bytes()).is_some())
+        .flat_map(|k| memchr::memmem::find_iter(text.as_bytes(), k.as_bytes()))
+        .collect();
+    hits.sort_unstable();
+    hits
 }
 
 /// A line the scanner understands.
@@ -148,7 +164,10 @@ enum Shape<'a> {
 /// Classify a line (without its indentation): `[- ]*[key:][ value][ #comment]`, where keys
 /// and values are simple plain or closed quoted scalars. `None` for anything else.
 fn simple_line(rest: &str) -> Option<Shape<'_>> {
-    if rest.contains(['\t', '[', ']', '{', '}', '\\']) {
+    if rest
+        .bytes()
+        .any(|b| matches!(b, b'\t' | b'[' | b']' | b'{' | b'}' | b'\\'))
+    {
         return None;
     }
     let mut s = rest;
@@ -215,10 +234,23 @@ fn find_key_colon(s: &str) -> Option<usize> {
 /// A plain scalar that cannot start or hide anything else: no indicator first, no quote,
 /// no comment or mapping inside.
 fn plain_ok(s: &str) -> bool {
-    let Some(first) = s.chars().next() else {
+    // One pass over the bytes: every character looked for is ASCII, and no byte of a
+    // multi-byte UTF-8 character is.
+    let b = s.as_bytes();
+    let Some(first) = b.first() else {
         return false;
     };
-    !"-?:,[]{}#&*!|>'\"%@`".contains(first) && !s.contains(['"', '\'', '#']) && !s.contains(": ")
+    if b"-?:,[]{}#&*!|>'\"%@`".contains(first) {
+        return false;
+    }
+    let mut prev = 0u8;
+    for &c in b {
+        if matches!(c, b'"' | b'\'' | b'#') || (prev == b':' && c == b' ') {
+            return false;
+        }
+        prev = c;
+    }
+    true
 }
 
 enum ValueShape {

@@ -673,6 +673,122 @@ fn a_failed_bump_write_is_an_error_and_not_listed_as_changed() {
 }
 
 // ---------------------------------------------------------------------------------------
+// Durable writes at one sync (issue 13 item 4)
+
+/// Six directories of one deployment each.
+fn six_dirs() -> tempfile::TempDir {
+    let tmp = tempfile::tempdir().unwrap();
+    for i in 0..6 {
+        write(tmp.path(), &format!("d{i}/deploy.yaml"), DEPLOY);
+    }
+    tmp
+}
+
+/// Every file under `root` with its bytes.
+fn contents(root: &Path) -> Vec<(PathBuf, Vec<u8>)> {
+    files(root)
+        .into_iter()
+        .map(|f| {
+            let bytes = std::fs::read(root.join(&f)).unwrap();
+            (f, bytes)
+        })
+        .collect()
+}
+
+/// The writing runs of issue 13: `bump` and `rewrite` of a directory.
+fn writing_runs(dir: &Path) -> Vec<Vec<String>> {
+    let d = dir.to_str().unwrap().to_string();
+    vec![
+        [
+            "bump", "--harbor", HARBOR, "--image", IMG, "--tag", "v2", &d,
+        ]
+        .map(String::from)
+        .to_vec(),
+        ["rewrite", "--harbor", HARBOR, &d]
+            .map(String::from)
+            .to_vec(),
+    ]
+}
+
+/// Issue 13 item 4: a run writes all its temporary files, syncs once, then renames. A
+/// failure after the temporary files are written and before the first rename (injected
+/// there, debug builds only) leaves every file as it was and no temporary file behind,
+/// for `bump` and `rewrite` alike.
+#[test]
+fn a_failure_between_the_temporary_files_and_the_renames_leaves_every_file_as_it_was() {
+    for i in 0..2 {
+        let tmp = six_dirs();
+        let run = writing_runs(tmp.path()).swap_remove(i);
+        let before = contents(tmp.path());
+        let out = harborize()
+            .env(harborize::fsio::FAULT_BEFORE_RENAME_ENV, "1")
+            .args(&run)
+            .output()
+            .unwrap();
+        let shown = format!("run {i} {run:?}: {}{}", stdout(&out), stderr(&out));
+        assert_eq!(code(&out), 2, "{shown}");
+        assert!(
+            shown.contains("injected fault before the renames"),
+            "{shown}"
+        );
+        // Nothing renamed, every temporary file gone.
+        assert_eq!(contents(tmp.path()), before, "{shown}");
+        // The same run without the fault writes every file.
+        let out = harborize().args(&run).output().unwrap();
+        assert_eq!(code(&out), 0, "{}{}", stdout(&out), stderr(&out));
+        for d in 0..6 {
+            let text = read(tmp.path(), &format!("d{d}/deploy.yaml"));
+            assert!(
+                text.contains("image: harbor.example.com/ghcr/org/app"),
+                "{text}"
+            );
+        }
+        assert_eq!(files(tmp.path()).len(), 6, "{:?}", files(tmp.path()));
+    }
+}
+
+/// Issue 13 item 4: writing N files in M directories costs two `syncfs` (the temporary
+/// files, then the renames in every directory), not one `fsync` per file or directory
+/// (counted with strace).
+#[test]
+fn bump_and_rewrite_sync_the_filesystem_twice_not_each_file() {
+    let probe = std::process::Command::new("strace").arg("-V").output();
+    assert!(
+        probe.is_ok_and(|o| o.status.success()),
+        "strace is not installed: apt-get install strace"
+    );
+    for i in 0..2 {
+        let tmp = six_dirs();
+        let run = writing_runs(tmp.path()).swap_remove(i);
+        let logs = tempfile::tempdir().unwrap();
+        let log = logs.path().join("strace.log");
+        let out = std::process::Command::new("strace")
+            .args(["-f", "-qq", "-e", "trace=fsync,fdatasync,syncfs,sync", "-o"])
+            .arg(&log)
+            .arg(env!("CARGO_BIN_EXE_harborize"))
+            .args(&run)
+            .env_clear()
+            .env("PATH", std::env::var("PATH").unwrap_or_default())
+            .output()
+            .unwrap();
+        assert_eq!(code(&out), 0, "{run:?}: {}{}", stdout(&out), stderr(&out));
+        let calls = std::fs::read_to_string(&log).unwrap();
+        let count = |name: &str| {
+            calls
+                .lines()
+                .filter(|l| {
+                    l.split_whitespace()
+                        .nth(1)
+                        .is_some_and(|c| c.starts_with(&format!("{name}(")))
+                })
+                .count()
+        };
+        assert_eq!(count("syncfs"), 2, "{run:?}:\n{calls}");
+        assert_eq!(count("fsync") + count("fdatasync"), 0, "{run:?}:\n{calls}");
+    }
+}
+
+// ---------------------------------------------------------------------------------------
 // --pull-request
 
 const PR_DEPLOY: &str = "apiVersion: apps/v1\nkind: Deployment\nmetadata:\n  name: app\nspec:\n  template:\n    spec:\n      containers:\n        - name: app\n          image: ghcr.io/org/app:v1 # keep\n";

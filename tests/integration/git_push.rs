@@ -45,6 +45,53 @@ fn files() -> Vec<(String, String)> {
     f
 }
 
+/// A Pod listing every app on adjacent lines: two bumps conflict in a three-way merge of
+/// this file when their apps are neighbours.
+fn adjacent_lines() -> String {
+    let mut s =
+        String::from("apiVersion: v1\nkind: Pod\nmetadata:\n  name: all\nspec:\n  containers:\n");
+    for i in 0..APPS {
+        s.push_str(&format!(
+            "    - {{name: c{i}, image: ghcr.io/org/app{i}:v1}}\n"
+        ));
+    }
+    s
+}
+
+/// A Pod listing every app on one line: any two bumps conflict in it.
+fn one_line() -> String {
+    let items: Vec<String> = (0..APPS)
+        .map(|i| format!("{{name: c{i}, image: ghcr.io/org/app{i}:v1}}"))
+        .collect();
+    format!(
+        "apiVersion: v1\nkind: Pod\nmetadata:\n  name: one\nspec:\n  containers: [{}]\n",
+        items.join(", ")
+    )
+}
+
+/// Add the files whose lines every bump shares (a second commit on the remote).
+fn add_shared_lines(w: &World) {
+    seed(
+        &w.remote,
+        &w.root.join("seed-shared"),
+        &[
+            ("apps/pods.yaml".into(), adjacent_lines()),
+            ("apps/one-line.yaml".into(), one_line()),
+        ],
+    );
+}
+
+/// The `N` of each `harborize: replayed ... N conflicting` line.
+fn conflicts_per_replay(err: &str) -> Vec<usize> {
+    err.lines()
+        .filter(|l| l.starts_with("harborize: replayed the bump onto"))
+        .map(|l| {
+            let before = l.split(" conflicting").next().unwrap();
+            before.rsplit(' ').next().unwrap().parse().unwrap()
+        })
+        .collect()
+}
+
 struct World {
     _tmp: tempfile::TempDir,
     root: PathBuf,
@@ -319,6 +366,14 @@ fn a_stale_clone_rebases_by_re_bumping_and_a_concurrent_identical_bump_counts_as
     assert_eq!(code(&out), 0, "{}", show_out(&out));
     assert!(stderr(&out).contains("push rejected"), "{}", show_out(&out));
     assert!(stdout(&out).contains("after 1 retry"), "{}", show_out(&out));
+    // Replayed by a clean merge: nothing planned again (issue 13 item 2).
+    assert!(
+        stderr(&out).contains(
+            "0 conflicting, 0 changed by the remote near the image; 0 file(s) re-planned"
+        ),
+        "{}",
+        show_out(&out)
+    );
     assert_eq!(rev(&w.remote, "main~1"), after_a);
     let k = show(&w.remote, "main", "apps/kustomization.yaml");
     assert!(k.contains("app6\n    newTag: v2"), "{k}");
@@ -384,6 +439,61 @@ fn local_push_and_fetch_stay_complete_when_the_remote_packs_its_objects() {
     // The work tree of b is the remote head, nothing left over.
     assert_eq!(rev(&b, "HEAD"), w.remote_head());
     assert_eq!(git(&b, &["status", "--porcelain"]), "");
+}
+
+/// Issue 13 item 2: a stale clone's bump commit is replayed onto the moved remote by a
+/// three-way merge; only the file whose lines conflict (adjacent lines) is planned again,
+/// and the pushed commit (tree and message) is the one a clone that was not stale makes.
+#[test]
+fn a_rejected_bump_is_replayed_by_merging_and_only_the_conflicting_file_is_re_planned() {
+    let w = World::new();
+    add_shared_lines(&w);
+    let a = w.clone("a");
+    let b = w.clone("b");
+    let out = bump(&a, 6, "v2", &with_id(&["--push"]), &[]);
+    assert_eq!(code(&out), 0, "{}", show_out(&out));
+    let after_a = w.remote_head();
+
+    // b is stale: app7's lines touch app6's in pods.yaml and one-line.yaml (conflicts),
+    // not in the kustomization (merged).
+    let out = bump(&b, 7, "v2", &with_id(&["--push", "--format", "json"]), &[]);
+    assert_eq!(code(&out), 0, "{}", show_out(&out));
+    let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    let g = &v["bump"]["git"];
+    assert_eq!(g["retries"], 1, "{}", show_out(&out));
+    assert_eq!(g["replays"], 1, "{}", show_out(&out));
+    assert_eq!(g["replanned_files"], 2, "{}", show_out(&out));
+    assert_eq!(
+        conflicts_per_replay(&stderr(&out)),
+        vec![2],
+        "{}",
+        show_out(&out)
+    );
+    assert_eq!(rev(&w.remote, "main~1"), after_a);
+    for f in ["apps/pods.yaml", "apps/one-line.yaml"] {
+        let text = show(&w.remote, "main", f);
+        for app in [6, 7] {
+            assert!(
+                text.contains(&format!("image: harbor.example.com/ghcr/org/app{app}:v2}}")),
+                "{text}"
+            );
+        }
+    }
+    assert_eq!(rev(&b, "HEAD"), w.remote_head());
+    assert_eq!(git(&b, &["status", "--porcelain"]), "");
+
+    // A clone made after a's push (nothing to replay) commits the same tree and message.
+    let c = w.clone("c");
+    git(&c, &["reset", "--quiet", "--hard", &after_a]);
+    let out = bump(&c, 7, "v2", &with_id(&["--commit"]), &[]);
+    assert_eq!(code(&out), 0, "{}", show_out(&out));
+    assert_eq!(
+        rev(&c, "HEAD^{tree}"),
+        rev(&w.remote, "main^{tree}"),
+        "replayed and fresh commits differ"
+    );
+    let message = |repo: &Path, r: &str| git(repo, &["log", "-1", "--format=%B", r]);
+    assert_eq!(message(&c, "HEAD"), message(&w.remote, "main"));
 }
 
 /// A `pre-receive` hook that holds the first `n` pushes until all `n` have arrived: each
@@ -453,7 +563,7 @@ fn race(w: &World, url: Option<&str>, env: &[(&str, &str)]) -> Vec<u64> {
     // All 8 landed, once each, on a linear history.
     let log = git(&w.remote, &["log", "--format=%H %P|%s", "main"]);
     let lines: Vec<&str> = log.lines().collect();
-    assert_eq!(lines.len(), APPS + 1, "{log}");
+    assert_eq!(lines.len(), APPS + 2, "{log}");
     assert_eq!(git(&w.remote, &["rev-list", "--merges", "main"]), "");
     for l in &lines[..APPS] {
         let hashes = l.split('|').next().unwrap();
@@ -474,13 +584,40 @@ fn race(w: &World, url: Option<&str>, env: &[(&str, &str)]) -> Vec<u64> {
     }
     let k = show(&w.remote, "main", "apps/kustomization.yaml");
     assert_eq!(k.matches("newTag: v2").count(), APPS, "{k}");
+    for shared in ["apps/pods.yaml", "apps/one-line.yaml"] {
+        let text = show(&w.remote, "main", shared);
+        for i in 0..APPS {
+            assert!(
+                text.contains(&format!("image: harbor.example.com/ghcr/org/app{i}:v2}}")),
+                "app{i} in {shared}:\n{text}"
+            );
+        }
+    }
+    // Every rejected push was settled by one replay; each replay met the one-line file's
+    // conflict (the remote moved by another bump, which changed that line).
+    let mut rejected = 0;
+    for (i, out) in outs.iter().enumerate() {
+        let err = stderr(out);
+        let replays = conflicts_per_replay(&err);
+        assert_eq!(
+            replays.len(),
+            err.matches("push rejected").count(),
+            "bump {i}: {err}"
+        );
+        assert!(replays.iter().all(|&c| c >= 1), "bump {i}: {err}");
+        rejected += replays.len();
+    }
+    assert!(
+        rejected >= APPS - 1,
+        "only {rejected} replays in an 8-way race"
+    );
     // No force push: every update of main moved it forward by exactly one commit.
     let reflog = git(
         &w.remote,
         &["reflog", "show", "--format=%H", "refs/heads/main"],
     );
     let updates: Vec<&str> = reflog.lines().collect();
-    assert_eq!(updates.len(), APPS + 1, "{reflog}");
+    assert_eq!(updates.len(), APPS + 2, "{reflog}");
     for pair in updates.windows(2) {
         assert_eq!(
             rev(&w.remote, &format!("{}~1", pair[0])),
@@ -488,7 +625,9 @@ fn race(w: &World, url: Option<&str>, env: &[(&str, &str)]) -> Vec<u64> {
             "{reflog}"
         );
     }
-    assert_eq!(*updates.last().unwrap(), seed_head);
+    // Newest first: the eight bumps, then the commit of the shared lines (the head the
+    // race started from).
+    assert_eq!(updates[updates.len() - 2], seed_head);
 
     // The race happened: all eight first pushes met at the barrier.
     let arrived = std::fs::read_dir(&arrivals).unwrap().count();
@@ -522,9 +661,12 @@ fn race(w: &World, url: Option<&str>, env: &[(&str, &str)]) -> Vec<u64> {
 }
 
 /// Issue #17 item 5: the race against a bare remote on disk (pushed through receive-pack).
+/// Issue 13 item 2: the bumps also share lines (adjacent ones, and one line holding every
+/// image), so replays conflict and those files are re-planned.
 #[test]
 fn eight_concurrent_bumps_all_land_linearly_without_force() {
     let w = World::new();
+    add_shared_lines(&w);
     race(&w, None, &[]);
 }
 
@@ -534,6 +676,7 @@ fn eight_concurrent_bumps_all_land_linearly_without_force() {
 #[test]
 fn eight_concurrent_bumps_race_over_git_http_backend() {
     let w = World::new();
+    add_shared_lines(&w);
     git(&w.remote, &["config", "http.receivepack", "true"]);
     let server = GitHttpServer::start_anonymous(w.remote.parent().unwrap());
     race(
@@ -983,6 +1126,7 @@ fn a_push_declined_by_the_remote_hook_is_an_error_not_a_retried_race() {
 #[test]
 fn a_push_declined_by_the_remote_hook_over_http_is_an_error_not_a_retried_race() {
     let w = World::new();
+    add_shared_lines(&w);
     git(&w.remote, &["config", "http.receivepack", "true"]);
     let count = w.root.join("declined.count");
     hook(

@@ -3,11 +3,14 @@
 //! rewriting never panics, never corrupts, and a second run changes nothing; `check`'s
 //! blanking of documents without references finds exactly what a full parse finds.
 //! Compose files that share images through anchors, aliases and merge keys are rewritten
-//! once per anchor; CI configuration is classified by its path alone. (The libFuzzer
+//! once per anchor; CI configuration is classified by its path alone. `bump`'s pre-filter
+//! (the image's last path component, file by file and document by document) plans exactly
+//! what a full parse plans, over the corpus and generated trees. (The libFuzzer
 //! target in `fuzz/` needs `cargo fuzz`; these properties run everywhere.)
 
 use std::path::Path;
 
+use harborize::bump::{self, BumpOptions, Target};
 use harborize::config::{Config, ConfigFile};
 use harborize::engine::KEYWORDS;
 use harborize::locate::{ci_format, locate, Kind};
@@ -143,6 +146,121 @@ fn found_at(path: &Path, text: &str) -> Option<Vec<String>> {
             })
             .collect(),
     )
+}
+
+/// What a dry-run bump of `path` plans, shown (every file's references, diff, error).
+fn bump_outcome(path: &Path, target: &Target, unfiltered: bool) -> Vec<String> {
+    let opts = BumpOptions {
+        rewrite_hints: true,
+        diff: true,
+        write: false,
+        unfiltered,
+    };
+    let run = bump::run(&[path.to_path_buf()], &mapper(), target, opts);
+    run.results
+        .iter()
+        .map(|r| {
+            let planned: Vec<String> = r
+                .planned
+                .iter()
+                .map(|p| {
+                    format!(
+                        "{:?} {}:{} {} {:?} {:?} {:?}",
+                        p.kind, p.line, p.column, p.original, p.status, p.rewritten, p.message
+                    )
+                })
+                .collect();
+            format!(
+                "{} changed={} error={:?} note={:?}\n{}\n{}",
+                r.display,
+                r.changed,
+                r.error.as_ref().map(|e| &e.message),
+                r.note,
+                planned.join("\n"),
+                r.diff.as_deref().unwrap_or("")
+            )
+        })
+        .collect()
+}
+
+/// Issue 13 item 3: over every corpus file, for every image it names (and a few common
+/// ones), the pre-filtered bump plans what an unfiltered bump (every document parsed)
+/// plans: the pre-filter never misses a reference.
+#[test]
+fn bump_prefilter_plans_what_a_full_parse_plans_over_the_corpus() {
+    let corpus = Path::new(env!("CARGO_MANIFEST_DIR")).join("../shared/corpus");
+    let tsv = std::fs::read_to_string(corpus.join("expected-images.tsv")).unwrap_or_else(|e| {
+        panic!(
+            "../shared/corpus/expected-images.tsv: {e}: check out ../shared beside the repository"
+        )
+    });
+    let mut images: std::collections::BTreeMap<String, std::collections::BTreeSet<String>> =
+        Default::default();
+    for line in tsv.lines().skip(1) {
+        let cols: Vec<&str> = line.split('\t').collect();
+        let Ok(r) = Reference::parse(cols[3]) else {
+            continue;
+        };
+        let name = format!("{}/{}", r.domain(), r.path());
+        images.entry(cols[0].to_string()).or_default().insert(name);
+    }
+    let common = [
+        "nginx",
+        "redis",
+        "busybox",
+        "ghcr.io/stefanprodan/podinfo",
+        "quay.io/prometheus/prometheus",
+    ];
+    let m = mapper();
+    let mut compared = 0;
+    for (file, names) in &images {
+        let path = corpus.join(file);
+        for name in names.iter().map(String::as_str).chain(common) {
+            let Ok(target) = Target::new(&m, name, "v9.9.9", None) else {
+                continue;
+            };
+            let full = bump_outcome(&path, &target, true);
+            if full.iter().any(|r| r.contains("error=Some")) {
+                // A syntax error a blanked document hides is reported by `check`, not here.
+                continue;
+            }
+            assert_eq!(bump_outcome(&path, &target, false), full, "{file} / {name}");
+            compared += 1;
+        }
+    }
+    assert!(
+        compared > 200,
+        "only {compared} comparisons: is the corpus complete?"
+    );
+}
+
+/// Documents for [`bump_prefilter_plans_what_a_full_parse_plans`]: every form a reference
+/// to `ghcr.io/org/app` takes, next to look-alikes, other images and registry keys.
+fn bump_document() -> impl Strategy<Value = String> {
+    let form = prop_oneof![
+        Just("  image: ghcr.io/org/app:v1\n"),
+        Just("  image: \"harbor.example.com/ghcr/org/app:v1\" # pinned\n"),
+        Just("  image: ghcr.io/org/app-other:v1\n"),
+        Just("  image: ghcr.io/other/app:v1\n"),
+        Just("  image: nginx:1.27\n"),
+        Just("  image:\n    registry: ghcr.io\n    repository: org/app\n    tag: v1\n"),
+        Just("  image:\n    registry: harbor.example.com\n    repository: ghcr/org/app\n    tag: v1\n"),
+        Just("  image:\n    repository: ghcr.io/org/app\n    tag: \"v1\"\n"),
+        Just("  global:\n    imageRegistry: ghcr.io\n"),
+        Just("  images:\n    - name: ghcr.io/org/app\n      newTag: v1\n"),
+        Just("  images:\n    - name: app\n      newName: ghcr.io/org/app\n      newTag: v1\n"),
+        Just("  containers: [{name: a, image: ghcr.io/org/app:v1}]\n"),
+        Just("  values: |\n    image:\n      repository: ghcr.io/org/app\n      tag: v1\n"),
+        Just("  conf: |\n    image: ghcr.io/org/app:v1\n"),
+        Just("  env:\n    - name: APP_IMAGE\n      value: ghcr.io/org/app:v1\n"),
+        Just("  note: the app runs here\n"),
+    ];
+    (
+        prop::sample::select(vec!["ConfigMap", "Deployment", "Kustomization"]),
+        prop::sample::select(vec!["data", "spec"]),
+        prop::collection::vec(form, 0..5),
+    )
+        .prop_map(|(kind, key, entries)| format!("kind: {kind}\n{key}:\n{}", entries.concat()))
 }
 
 /// One entry under a top-level `data:`/`spec:` key: the shapes `yaml::skim` must tell
@@ -396,6 +514,32 @@ proptest! {
             let edits: Vec<_> = sites.iter().flat_map(|s| plan_site(s, &mapper(), opts).edits).collect();
             let _ = apply_checked(&text, &edits);
         }
+    }
+
+    /// Issue 13 item 3: on generated streams holding every form of a reference to the
+    /// image (and look-alikes, other images, registry keys), the pre-filtered bump plans
+    /// exactly what an unfiltered bump (every document parsed) plans.
+    #[test]
+    fn bump_prefilter_plans_what_a_full_parse_plans(
+        docs in prop::collection::vec(prop_oneof![3 => bump_document(), 1 => document()], 1..5),
+        crlf in any::<bool>(),
+        name in prop::sample::select(vec!["values.yaml", "kustomization.yaml", "deploy.yaml"]),
+    ) {
+        let mut text = docs.join("---\n");
+        if crlf {
+            text = text.replace('\n', "\r\n");
+        }
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join(name);
+        std::fs::write(&path, &text).unwrap();
+        let target = Target::new(&mapper(), "ghcr.io/org/app", "427e111", None).unwrap();
+        let full = bump_outcome(&path, &target, true);
+        if full.iter().any(|r| r.contains("error=Some")) {
+            // Like `check`'s blanking, the pre-filter does not report errors (duplicate
+            // keys) of documents that cannot hold the image.
+            return Ok(());
+        }
+        prop_assert_eq!(bump_outcome(&path, &target, false), full, "text:\n{}", text);
     }
 
     #[test]
