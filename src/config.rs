@@ -49,6 +49,20 @@ pub struct ConfigFile {
     /// default: CI runners often cannot reach the cluster's Harbor.
     #[serde(default)]
     pub include_ci: bool,
+    /// Helm charts: how override values compose when their chart is not at hand.
+    #[serde(default)]
+    pub helm: Option<HelmSection>,
+}
+
+/// `helm:` in harborize.yaml.
+#[derive(Debug, Clone, Default, Deserialize, Serialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct HelmSection {
+    /// Per chart name (as in a HelmRelease's or Application's `chart:`): the registry the
+    /// chart puts in front of a bare image path, so override values of that chart are
+    /// composed without the chart (otherwise they are `ambiguous`).
+    #[serde(default)]
+    pub charts: BTreeMap<String, crate::helm::ChartConvention>,
 }
 
 #[derive(Debug, Clone, Default, Deserialize, Serialize, JsonSchema)]
@@ -124,6 +138,8 @@ pub struct Config {
     pub token_realms: Vec<String>,
     /// Read CI configuration too (`include_ci`).
     pub include_ci: bool,
+    /// `helm.charts`: chart conventions by chart name.
+    pub helm_charts: BTreeMap<String, crate::helm::ChartConvention>,
 }
 
 impl Config {
@@ -183,6 +199,7 @@ impl Config {
                 .map(|h| h.to_ascii_lowercase())
                 .collect(),
             include_ci: user.include_ci,
+            helm_charts: user.helm.map(|h| h.charts).unwrap_or_default(),
         };
         config.validate()?;
         Ok(config)

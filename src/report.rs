@@ -62,6 +62,9 @@ pub struct Summary {
     pub templated: usize,
     pub invalid: usize,
     pub hints: usize,
+    /// Helm images whose chart is unknown (`ambiguous`).
+    #[serde(default)]
+    pub ambiguous: usize,
     pub errors: usize,
 }
 
@@ -147,6 +150,7 @@ impl Report {
             Status::Templated => s.templated += 1,
             Status::Invalid => s.invalid += 1,
             Status::Hint => s.hints += 1,
+            Status::Ambiguous => s.ambiguous += 1,
         }
     }
 
@@ -291,8 +295,13 @@ impl Report {
             let level = match (r.status, mode) {
                 (Status::Rewritten, Mode::Check { .. }) => "error",
                 (Status::Rewritten, _) => "notice",
-                (Status::Unmapped | Status::Invalid, Mode::Check { strict: true }) => "error",
-                (Status::Unmapped | Status::Invalid | Status::Hint, _) => "warning",
+                (
+                    Status::Unmapped | Status::Invalid | Status::Ambiguous,
+                    Mode::Check { strict: true },
+                ) => "error",
+                (Status::Unmapped | Status::Invalid | Status::Hint | Status::Ambiguous, _) => {
+                    "warning"
+                }
                 _ => continue,
             };
             let (label, _) = status_label(r, mode);
@@ -363,6 +372,7 @@ fn status_label(r: &ReferenceEntry, mode: Mode) -> (&'static str, Style) {
         Status::Templated => ("templated", color(AnsiColor::Cyan)),
         Status::Invalid => ("invalid-reference", color(AnsiColor::Red)),
         Status::Hint => ("hint", color(AnsiColor::Blue)),
+        Status::Ambiguous => ("ambiguous", color(AnsiColor::Yellow)),
     }
 }
 
