@@ -1176,18 +1176,51 @@ mod tests {
     fn helm_maps_and_registry_keys() {
         let text = "global:\n  imageRegistry: docker.io\nimage:\n  registry: docker.io\n  repository: bitnami/nginx\n  tag: 1.27.0\nredis:\n  repository: redis\n  tag: 7\nhelper:\n  image: busybox\n";
         let s = sites("values.yaml", text);
-        assert_eq!(s.len(), 4);
-        assert!(matches!(s[0].shape, Shape::RegistryOnly(_)));
-        assert!(matches!(
-            s[1].shape,
-            Shape::HelmMap {
-                registry: Some(_),
-                ..
-            }
-        ));
-        assert!(matches!(s[2].shape, Shape::HelmMap { registry: None, .. }));
-        assert_eq!(whole(&s[3]), "busybox");
+        // The global registry composes `redis` (issue 11): no reference of its own.
+        assert_eq!(s.len(), 3);
+        let Shape::HelmMap {
+            registry: Some(own),
+            ..
+        } = &s[0].shape
+        else {
+            panic!("{:?}", s[0].shape)
+        };
+        assert_eq!(own.line, 4);
+        let Shape::HelmMap {
+            registry: Some(global),
+            ..
+        } = &s[1].shape
+        else {
+            panic!("{:?}", s[1].shape)
+        };
+        assert_eq!(global.line, 2, "the map composes with global.imageRegistry");
+        assert!(s[1].helm.as_ref().is_some_and(|h| h.global));
+        assert_eq!(whole(&s[2]), "busybox");
         assert!(s.iter().all(|s| s.kind == Kind::Helm));
+
+        // Without any map to compose, the global registry is a registry-only field.
+        let s = sites("values.yaml", "global:\n  imageRegistry: docker.io\n");
+        assert_eq!(s.len(), 1);
+        assert!(matches!(s[0].shape, Shape::RegistryOnly(_)));
+        assert_eq!(s[0].kind, Kind::HelmRegistry);
+    }
+
+    /// Issue 11: `{name: REF, tag}` maps, routes for chart lookups, and a bare path whose
+    /// composition is left to the chart (with a place to add its registry).
+    #[test]
+    fn helm_name_maps_routes_and_open_compositions() {
+        let text = "exporter:\n  image:\n    name: quay.io/opstree/druid-exporter\n    tag: v0.11\nmetrics:\n  image:\n    repository: oliver006/redis_exporter\n    tag: v1\n";
+        let s = sites("values.yaml", text);
+        assert_eq!(s.len(), 2);
+        let h0 = s[0].helm.as_ref().unwrap();
+        assert_eq!(h0.route, vec!["exporter", "image"]);
+        assert_eq!(h0.composition, Composition::Full);
+        let h1 = s[1].helm.as_ref().unwrap();
+        assert_eq!(h1.route, vec!["metrics", "image"]);
+        assert_eq!(h1.composition, Composition::Unresolved);
+        let (at, prefix) = h1.insert_at.clone().unwrap();
+        assert_eq!(&text[..at], "exporter:\n  image:\n    name: quay.io/opstree/druid-exporter\n    tag: v0.11\nmetrics:\n  image:\n    repository: oliver006/redis_exporter");
+        assert_eq!(prefix, "\n    registry: ");
     }
 
     #[test]
