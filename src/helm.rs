@@ -59,7 +59,9 @@ pub struct HelmInfo {
 }
 
 /// A chart convention declared in `harborize.yaml` (`helm.charts.<name>`).
-#[derive(Debug, Clone, Default, PartialEq, Eq, serde::Deserialize, serde::Serialize, schemars::JsonSchema)]
+#[derive(
+    Debug, Clone, Default, PartialEq, Eq, serde::Deserialize, serde::Serialize, schemars::JsonSchema,
+)]
 #[serde(deny_unknown_fields)]
 pub struct ChartConvention {
     /// The registry the chart puts in front of a bare `repository`/`image` path when the
@@ -259,8 +261,16 @@ fn compose_from_chart(
 fn global_registry(values: &yaml::Stream, doc: &Node) -> Option<(&'static str, String)> {
     let global = values.lookup(doc, "global")?;
     let candidates = [
-        ("global.image.registry", values.lookup(global, "image").and_then(|i| values.lookup(i, "registry"))),
-        ("global.imageRegistry", values.lookup(global, "imageRegistry")),
+        (
+            "global.image.registry",
+            values
+                .lookup(global, "image")
+                .and_then(|i| values.lookup(i, "registry")),
+        ),
+        (
+            "global.imageRegistry",
+            values.lookup(global, "imageRegistry"),
+        ),
         ("global.registry", values.lookup(global, "registry")),
     ];
     candidates.into_iter().find_map(|(k, v)| {
@@ -275,5 +285,78 @@ pub fn has_registry_host(repository: &str) -> bool {
     match repository.split_once('/') {
         Some((first, _)) => first.contains('.') || first.contains(':') || first == "localhost",
         None => false,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::locate::locate;
+
+    fn compositions(dir: &Path, file: &str, text: &str) -> Vec<Composition> {
+        let path = dir.join(file);
+        std::fs::create_dir_all(path.parent().unwrap()).unwrap();
+        std::fs::write(&path, text).unwrap();
+        let stream = yaml::parse(text).unwrap();
+        let mut sites = locate(&path, text, &stream).sites;
+        resolve(&path, &mut sites, &ChartSources::default());
+        sites
+            .into_iter()
+            .filter_map(|s| s.helm.map(|h| h.composition))
+            .collect()
+    }
+
+    /// Issue 11 item 2: a Flux `chart: ./path` and an Argo CD source `path:` name a chart
+    /// directory of the repository, whose values say how a bare path composes.
+    #[test]
+    fn chart_paths_of_helmrelease_and_application_are_found_in_the_repository() {
+        let tmp = tempfile::tempdir().unwrap();
+        let chart = tmp.path().join("charts/app");
+        std::fs::create_dir_all(&chart).unwrap();
+        std::fs::write(
+            chart.join("Chart.yaml"),
+            "apiVersion: v2\nname: app\nversion: 1.0.0\n",
+        )
+        .unwrap();
+        std::fs::write(
+            chart.join("values.yaml"),
+            "image:\n  registry: docker.io\n  repository: org/app\nsidecar:\n  image:\n    repository: org/sidecar\n",
+        )
+        .unwrap();
+        let release = "apiVersion: helm.toolkit.fluxcd.io/v2\nkind: HelmRelease\nspec:\n  chart:\n    spec:\n      chart: ./charts/app\n  values:\n    image:\n      repository: org/app\n      tag: \"2\"\n    sidecar:\n      image:\n        repository: org/sidecar\n        tag: \"1\"\n    extra:\n      image:\n        repository: org/extra\n        tag: \"1\"\n";
+        let got = compositions(tmp.path(), "clusters/prod/app.yaml", release);
+        assert_eq!(
+            got[0],
+            Composition::ChartDefault {
+                registry: "docker.io".into(),
+                key: "registry".into()
+            }
+        );
+        assert_eq!(
+            got[1],
+            Composition::Full,
+            "the chart uses this repository as the whole name"
+        );
+        assert!(
+            matches!(&got[2], Composition::Ambiguous(w) if w.contains("no image map at extra.image")),
+            "{got:?}"
+        );
+
+        let app = "apiVersion: argoproj.io/v1alpha1\nkind: Application\nspec:\n  source:\n    path: charts/app\n    helm:\n      valuesObject:\n        image:\n          repository: org/app\n          tag: \"2\"\n";
+        let got = compositions(tmp.path(), "argo/app.yaml", app);
+        assert_eq!(
+            got,
+            vec![Composition::ChartDefault {
+                registry: "docker.io".into(),
+                key: "registry".into()
+            }]
+        );
+
+        let unknown = "apiVersion: argoproj.io/v1alpha1\nkind: Application\nspec:\n  source:\n    chart: app\n    helm:\n      valuesObject:\n        image:\n          repository: org/app\n";
+        let got = compositions(tmp.path(), "argo/other.yaml", unknown);
+        assert!(
+            matches!(&got[0], Composition::Ambiguous(w) if w.contains("chart \"app\"")),
+            "{got:?}"
+        );
     }
 }

@@ -13,8 +13,8 @@ use crate::helm::Composition;
 use crate::locate::{Field, Site};
 use crate::mapping::Mapper;
 use crate::plan::{
-    compose, decide_name, field_edit, finish, split_registry, Direction, NameOutcome,
-    PlanOptions, Planned, Status,
+    compose, decide_name, field_edit, finish, split_registry, Direction, NameOutcome, PlanOptions,
+    Planned, Status,
 };
 use crate::reference::{is_templated, Reference};
 use crate::yaml::edit::Edit;

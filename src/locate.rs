@@ -202,8 +202,9 @@ pub struct Site {
     pub column: usize,
     /// A Flux `$imagepolicy` marker on the line that sets the name (Flux would undo a rewrite).
     pub flux_name_setter: bool,
-    /// For a Helm image map: where it sits in the values and how its chart composes it.
-    pub helm: Option<HelmInfo>,
+    /// For a Helm image map: where it sits in the values and how its chart composes it
+    /// (boxed: most sites are no Helm maps, and a file can hold very many sites).
+    pub helm: Option<Box<HelmInfo>>,
 }
 
 /// Everything found in one file.
@@ -268,7 +269,10 @@ struct ValuesRoot<'a> {
 /// The chart of a Flux HelmRelease: `chart.spec.chart`, a path (`./charts/app`) or a name.
 fn flux_chart(spec: &Node) -> Option<ChartRef> {
     let chart = spec.get("chart")?.get("spec")?.get_str("chart")?;
-    Some(chart_ref(chart, chart.starts_with("./") || chart.starts_with("../") || chart.contains('/')))
+    Some(chart_ref(
+        chart,
+        chart.starts_with("./") || chart.starts_with("../") || chart.contains('/'),
+    ))
 }
 
 fn chart_ref(s: &str, is_path: bool) -> ChartRef {
@@ -476,7 +480,7 @@ impl<'a> Walker<'a> {
         let before = self.out.len();
         self.push(Kind::Helm, shape, anchor);
         if let Some(site) = self.out.get_mut(before) {
-            site.helm = Some(info);
+            site.helm = Some(Box::new(info));
         }
     }
 
@@ -583,7 +587,12 @@ impl<'a> Walker<'a> {
 
     fn walk(&mut self, node: &'a Node, mode: Mode, key: &str) {
         let is_root = self.values_roots.contains(&(node as *const Node));
-        if is_root && !self.root.as_ref().is_some_and(|r| std::ptr::eq(r.node, node)) {
+        if is_root
+            && !self
+                .root
+                .as_ref()
+                .is_some_and(|r| std::ptr::eq(r.node, node))
+        {
             return self.walk_values_root(node, key);
         }
         let mode = if is_root { Mode::Values } else { mode };

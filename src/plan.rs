@@ -118,7 +118,12 @@ pub(crate) fn field_edit(field: &Field, new_value: &str) -> Result<Edit, String>
 }
 
 impl Planned {
-    pub(crate) fn stay(site: &Site, original: String, status: Status, message: Option<String>) -> Self {
+    pub(crate) fn stay(
+        site: &Site,
+        original: String,
+        status: Status,
+        message: Option<String>,
+    ) -> Self {
         Planned {
             kind: site.kind,
             line: site.line,

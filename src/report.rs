@@ -247,7 +247,7 @@ impl Report {
         };
         writeln!(
             out,
-            "{bold}{} files, {} references: {} {verb}, {} already proxied, {} excluded, {} unmapped, {} templated, {} invalid, {} hints; {} files changed, {} errors{bold:#}",
+            "{bold}{} files, {} references: {} {verb}, {} already proxied, {} excluded, {} unmapped, {} templated, {} invalid, {} hints{}; {} files changed, {} errors{bold:#}",
             s.files_scanned,
             s.references,
             s.rewritten,
@@ -257,6 +257,11 @@ impl Report {
             s.templated,
             s.invalid,
             s.hints,
+            // Shown only when there are some, so that earlier outputs keep their shape.
+            match s.ambiguous {
+                0 => String::new(),
+                n => format!(", {n} ambiguous"),
+            },
             self.files_changed.len(),
             s.errors
         )

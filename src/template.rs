@@ -48,7 +48,11 @@ fn image_value(line: &str) -> Option<ImageLine<'_>> {
     let (style, inner, offset) = match value_part.chars().next()? {
         q @ ('"' | '\'') => {
             let end = value_part[1..].find(q)?;
-            let style = if q == '"' { Style::Double } else { Style::Single };
+            let style = if q == '"' {
+                Style::Double
+            } else {
+                Style::Single
+            };
             (style, &value_part[1..1 + end], 1)
         }
         '#' | '|' | '>' | '&' | '*' | '!' | '{' | '[' => return None,
@@ -147,7 +151,9 @@ pub fn apply_checked(original: &str, edits: &[Edit]) -> Result<String, EditError
     let (old_lines, new_lines): (Vec<&str>, Vec<&str>) =
         (original.split('\n').collect(), out.split('\n').collect());
     if old_lines.len() != new_lines.len() {
-        return Err(EditError::Mismatch("the template's line count changed".into()));
+        return Err(EditError::Mismatch(
+            "the template's line count changed".into(),
+        ));
     }
     let edited: std::collections::BTreeSet<usize> = sorted
         .iter()

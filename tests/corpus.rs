@@ -58,10 +58,9 @@ fn corpus_matches_the_oracle_and_only_image_lines_change() {
         .unwrap()
         .iter()
         .filter(|r| {
-            r["file"]
-                .as_str()
-                .unwrap()
-                .ends_with("_templated/stefanprodan__podinfo/charts/podinfo/templates/deployment.yaml")
+            r["file"].as_str().unwrap().ends_with(
+                "_templated/stefanprodan__podinfo/charts/podinfo/templates/deployment.yaml",
+            )
         })
         .collect();
     assert_eq!(templated.len(), 1, "{templated:?}");

@@ -14,7 +14,10 @@ use common::{code, copy_tree, json, run, stdout, HARBOR};
 
 /// `helm` from PATH, or a failure saying how to get it (never a pass without it).
 fn helm() -> Command {
-    let ok = Command::new("helm").arg("version").output().is_ok_and(|o| o.status.success());
+    let ok = Command::new("helm")
+        .arg("version")
+        .output()
+        .is_ok_and(|o| o.status.success());
     assert!(
         ok,
         "helm is missing: run `bash scripts/install-test-tools.sh` and `source scripts/test-env.sh`"
@@ -39,8 +42,19 @@ fn rendered_images(chart: &Path, values: Option<&Path>) -> (Vec<String>, String)
     );
     let images = text
         .lines()
-        .filter_map(|l| l.trim_start().trim_start_matches("- ").strip_prefix("image: "))
-        .map(|v| v.split(" #").next().unwrap().trim().trim_matches(['"', '\'']).to_string())
+        .filter_map(|l| {
+            l.trim_start()
+                .trim_start_matches("- ")
+                .strip_prefix("image: ")
+        })
+        .map(|v| {
+            v.split(" #")
+                .next()
+                .unwrap()
+                .trim()
+                .trim_matches(['"', '\''])
+                .to_string()
+        })
         .collect();
     (images, text)
 }
@@ -76,10 +90,24 @@ fn mapped(image: &str) -> String {
 
 /// Render before, rewrite, render after: every image is its mapped original and every
 /// other rendered line is unchanged. Returns the images before.
-fn assert_render_proof(chart: &Path, values: Option<&Path>, rewrite_root: &Path, extra: &[&str]) -> Vec<String> {
+fn assert_render_proof(
+    chart: &Path,
+    values: Option<&Path>,
+    rewrite_root: &Path,
+    extra: &[&str],
+) -> Vec<String> {
     let (before, before_text) = rendered_images(chart, values);
-    assert!(!before.is_empty(), "no image rendered from {}", chart.display());
-    let mut args = vec!["rewrite", rewrite_root.to_str().unwrap(), "--harbor", HARBOR];
+    assert!(
+        !before.is_empty(),
+        "no image rendered from {}",
+        chart.display()
+    );
+    let mut args = vec![
+        "rewrite",
+        rewrite_root.to_str().unwrap(),
+        "--harbor",
+        HARBOR,
+    ];
     args.extend_from_slice(extra);
     let out = run(&args);
     assert!(code(&out) <= 1, "rewrite failed:\n{}", stdout(&out));
@@ -87,14 +115,23 @@ fn assert_render_proof(chart: &Path, values: Option<&Path>, rewrite_root: &Path,
     let expected: Vec<String> = before.iter().map(|i| mapped(i)).collect();
     assert_eq!(after, expected, "rendered images of {}", chart.display());
     let others = |t: &str| -> Vec<String> {
-        t.lines().filter(|l| !l.contains("image:")).map(str::to_string).collect()
+        t.lines()
+            .filter(|l| !l.contains("image:"))
+            .map(str::to_string)
+            .collect()
     };
-    assert_eq!(others(&before_text), others(&after_text), "non-image lines changed");
+    assert_eq!(
+        others(&before_text),
+        others(&after_text),
+        "non-image lines changed"
+    );
     before
 }
 
 fn fixture(case: &str) -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).join("fixtures/helm").join(case)
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("fixtures/helm")
+        .join(case)
 }
 
 fn copy_case(case: &str, tmp: &Path) -> PathBuf {
@@ -110,14 +147,24 @@ fn copy_case(case: &str, tmp: &Path) -> PathBuf {
 fn issue_11_ingress_nginx_global_registry_composes_each_image() {
     let tmp = tempfile::tempdir().unwrap();
     let chart = copy_case("ingress-nginx", tmp.path());
-    let report = json(&run(&["check", chart.to_str().unwrap(), "--harbor", HARBOR, "--format", "json"]));
+    let report = json(&run(&[
+        "check",
+        chart.to_str().unwrap(),
+        "--harbor",
+        HARBOR,
+        "--format",
+        "json",
+    ]));
     let refs: Vec<&serde_json::Value> = report["references"]
         .as_array()
         .unwrap()
         .iter()
         .filter(|r| r["file"].as_str().unwrap().ends_with("values.yaml"))
         .collect();
-    let originals: Vec<&str> = refs.iter().map(|r| r["original"].as_str().unwrap()).collect();
+    let originals: Vec<&str> = refs
+        .iter()
+        .map(|r| r["original"].as_str().unwrap())
+        .collect();
     assert_eq!(
         originals,
         vec![
@@ -133,10 +180,23 @@ fn issue_11_ingress_nginx_global_registry_composes_each_image() {
     );
     assert_render_proof(&chart, None, &chart, &[]);
     let values = std::fs::read_to_string(chart.join("values.yaml")).unwrap();
-    assert!(values.contains("    registry: harbor.example.com/k8s-registry\n"), "{values}");
-    assert!(values.contains("    image: ingress-nginx/controller\n"), "{values}");
+    assert!(
+        values.contains("    registry: harbor.example.com/k8s-registry\n"),
+        "{values}"
+    );
+    assert!(
+        values.contains("    image: ingress-nginx/controller\n"),
+        "{values}"
+    );
     // Afterwards each composed reference is already proxied (not a broken one called so).
-    let after = json(&run(&["check", chart.to_str().unwrap(), "--harbor", HARBOR, "--format", "json"]));
+    let after = json(&run(&[
+        "check",
+        chart.to_str().unwrap(),
+        "--harbor",
+        HARBOR,
+        "--format",
+        "json",
+    ]));
     assert_eq!(after["summary"]["already_proxied"], 3);
     assert_eq!(after["summary"]["rewritten"], 0);
 }
@@ -146,7 +206,11 @@ fn issue_11_ingress_nginx_global_registry_composes_each_image() {
 /// `global.imageRegistry` override that composes every image of the chart.
 #[test]
 fn issue_11_bitnami_registry_maps_subchart_and_override_files_render_through_harbor() {
-    for values in [None, Some("values-override.yaml"), Some("values-global.yaml")] {
+    for values in [
+        None,
+        Some("values-override.yaml"),
+        Some("values-global.yaml"),
+    ] {
         let tmp = tempfile::tempdir().unwrap();
         let chart = copy_case("bitnami", tmp.path());
         let file = values.map(|v| chart.join(v));
@@ -165,14 +229,24 @@ fn issue_11_bitnami_registry_maps_subchart_and_override_files_render_through_har
     // render the same).
     let fresh = tempfile::tempdir().unwrap();
     let chart = copy_case("bitnami", fresh.path());
-    let report = json(&run(&["check", chart.join("values.yaml").to_str().unwrap(), "--harbor", HARBOR, "--format", "json"]));
+    let report = json(&run(&[
+        "check",
+        chart.join("values.yaml").to_str().unwrap(),
+        "--harbor",
+        HARBOR,
+        "--format",
+        "json",
+    ]));
     let sentinel = report["references"]
         .as_array()
         .unwrap()
         .iter()
         .find(|r| r["line"] == 21)
         .unwrap();
-    assert_eq!(sentinel["original"], "docker.io/bitnami/redis-sentinel:7.4.1-debian-12-r0");
+    assert_eq!(
+        sentinel["original"],
+        "docker.io/bitnami/redis-sentinel:7.4.1-debian-12-r0"
+    );
     assert_eq!(sentinel["status"], "rewritten");
 }
 
@@ -217,18 +291,34 @@ fn issue_11_name_maps_trailing_slash_registry_and_library_path() {
 fn issue_11_literal_images_in_chart_templates_are_rewritten() {
     let tmp = tempfile::tempdir().unwrap();
     let chart = copy_case("literal-templates", tmp.path());
-    let check = run(&["check", chart.to_str().unwrap(), "--harbor", HARBOR, "--strict", "--format", "json"]);
+    let check = run(&[
+        "check",
+        chart.to_str().unwrap(),
+        "--harbor",
+        HARBOR,
+        "--strict",
+        "--format",
+        "json",
+    ]);
     assert_eq!(code(&check), 1, "{}", stdout(&check));
     let report = json(&check);
     let statuses: Vec<(String, String)> = report["references"]
         .as_array()
         .unwrap()
         .iter()
-        .map(|r| (r["original"].as_str().unwrap().to_string(), r["status"].as_str().unwrap().to_string()))
+        .map(|r| {
+            (
+                r["original"].as_str().unwrap().to_string(),
+                r["status"].as_str().unwrap().to_string(),
+            )
+        })
         .collect();
     for (image, status) in [
         ("golang:1.19-alpine", "rewritten"),
-        ("{{ .Values.image.repository }}:{{ .Values.image.tag }}", "templated"),
+        (
+            "{{ .Values.image.repository }}:{{ .Values.image.tag }}",
+            "templated",
+        ),
         ("quay.io/prometheus/busybox:latest", "rewritten"),
         ("busybox", "rewritten"),
     ] {
@@ -241,10 +331,26 @@ fn issue_11_literal_images_in_chart_templates_are_rewritten() {
     assert_render_proof(&chart, None, &chart, &[]);
     let job = std::fs::read_to_string(chart.join("templates/job.yaml")).unwrap();
     assert!(job.contains("image: \"harbor.example.com/docker-hub/library/golang:1.19-alpine\"\n"));
-    assert!(job.contains("image: 'harbor.example.com/quay/prometheus/busybox:latest' # literal, single-quoted\n"));
-    let changed: Vec<_> = job_before.lines().zip(job.lines()).filter(|(a, b)| a != b).collect();
-    assert_eq!(changed.len(), 2, "only the two literal image lines change: {changed:?}");
-    let after = run(&["check", chart.to_str().unwrap(), "--harbor", HARBOR, "--strict"]);
+    assert!(job.contains(
+        "image: 'harbor.example.com/quay/prometheus/busybox:latest' # literal, single-quoted\n"
+    ));
+    let changed: Vec<_> = job_before
+        .lines()
+        .zip(job.lines())
+        .filter(|(a, b)| a != b)
+        .collect();
+    assert_eq!(
+        changed.len(),
+        2,
+        "only the two literal image lines change: {changed:?}"
+    );
+    let after = run(&[
+        "check",
+        chart.to_str().unwrap(),
+        "--harbor",
+        HARBOR,
+        "--strict",
+    ]);
     assert_eq!(code(&after), 0, "{}", stdout(&after));
 }
 
@@ -287,7 +393,15 @@ fn issue_11_override_values_without_their_chart_are_ambiguous_and_composed_with_
     std::fs::write(repo.join("helm-values/redis.yaml"), loose).unwrap();
 
     // Without the chart: ambiguous, untouched, strict check fails.
-    let check = run(&["check", repo.to_str().unwrap(), "--harbor", HARBOR, "--strict", "--format", "json"]);
+    let check = run(&[
+        "check",
+        repo.to_str().unwrap(),
+        "--harbor",
+        HARBOR,
+        "--strict",
+        "--format",
+        "json",
+    ]);
     assert_eq!(code(&check), 1, "{}", stdout(&check));
     let report = json(&check);
     let ambiguous: Vec<String> = report["references"]
@@ -295,15 +409,38 @@ fn issue_11_override_values_without_their_chart_are_ambiguous_and_composed_with_
         .unwrap()
         .iter()
         .filter(|r| r["status"] == "ambiguous")
-        .map(|r| format!("{}:{}:{}", Path::new(r["file"].as_str().unwrap()).file_name().unwrap().to_str().unwrap(), r["line"], r["column"]))
+        .map(|r| {
+            format!(
+                "{}:{}:{}",
+                Path::new(r["file"].as_str().unwrap())
+                    .file_name()
+                    .unwrap()
+                    .to_str()
+                    .unwrap(),
+                r["line"],
+                r["column"]
+            )
+        })
         .collect();
     assert_eq!(ambiguous, vec!["redis.yaml:3:17", "release.yaml:13:21"]);
     assert_eq!(report["summary"]["ambiguous"], 2);
     let text = run(&["check", repo.to_str().unwrap(), "--harbor", HARBOR]);
     assert!(stdout(&text).contains("ambiguous"), "{}", stdout(&text));
-    assert!(stdout(&text).contains("--charts"), "says how to resolve it: {}", stdout(&text));
+    assert!(
+        stdout(&text).contains("--charts"),
+        "says how to resolve it: {}",
+        stdout(&text)
+    );
+    assert!(
+        stdout(&text).contains(", 2 ambiguous;"),
+        "{}",
+        stdout(&text)
+    );
     run(&["rewrite", repo.to_str().unwrap(), "--harbor", HARBOR]);
-    assert_eq!(std::fs::read_to_string(repo.join("release.yaml")).unwrap(), RELEASE);
+    assert_eq!(
+        std::fs::read_to_string(repo.join("release.yaml")).unwrap(),
+        RELEASE
+    );
     // The full reference with a registry host is no guess: rewritten.
     let loose_after = std::fs::read_to_string(repo.join("helm-values/redis.yaml")).unwrap();
     assert!(loose_after.contains("    repository: oliver006/redis_exporter\n"));
@@ -315,13 +452,23 @@ fn issue_11_override_values_without_their_chart_are_ambiguous_and_composed_with_
     std::fs::write(tmp.path().join("before.yaml"), release_values(RELEASE)).unwrap();
     let chart = charts.join("bitnami-redis");
     let (before, _) = rendered_images(&chart, Some(&tmp.path().join("before.yaml")));
-    let out = run(&["rewrite", repo.to_str().unwrap(), "--harbor", HARBOR, "--charts", charts.to_str().unwrap()]);
+    let out = run(&[
+        "rewrite",
+        repo.to_str().unwrap(),
+        "--harbor",
+        HARBOR,
+        "--charts",
+        charts.to_str().unwrap(),
+    ]);
     assert_eq!(code(&out), 0, "{}", stdout(&out));
     let release = std::fs::read_to_string(repo.join("release.yaml")).unwrap();
     assert!(release.contains("        repository: oliver006/redis_exporter\n        registry: harbor.example.com/docker-hub\n"), "{release}");
     std::fs::write(tmp.path().join("after.yaml"), release_values(&release)).unwrap();
     let (after, _) = rendered_images(&chart, Some(&tmp.path().join("after.yaml")));
-    let metrics_before = before.iter().find(|i| i.contains("redis_exporter")).unwrap();
+    let metrics_before = before
+        .iter()
+        .find(|i| i.contains("redis_exporter"))
+        .unwrap();
     assert!(after.contains(&mapped(metrics_before)), "{after:?}");
 
     // With a convention in harborize.yaml instead of the chart.
@@ -333,7 +480,10 @@ fn issue_11_override_values_without_their_chart_are_ambiguous_and_composed_with_
     .unwrap();
     let out = run(&["rewrite", repo.to_str().unwrap(), "--harbor", HARBOR]);
     assert_eq!(code(&out), 0, "{}", stdout(&out));
-    assert_eq!(std::fs::read_to_string(repo.join("release.yaml")).unwrap(), release);
+    assert_eq!(
+        std::fs::read_to_string(repo.join("release.yaml")).unwrap(),
+        release
+    );
 }
 
 /// The bundled example's Bitnami redis override: `metrics.image.repository` is composed
@@ -342,16 +492,24 @@ fn issue_11_override_values_without_their_chart_are_ambiguous_and_composed_with_
 fn issue_11_example_redis_override_keeps_repository_a_path() {
     let tmp = tempfile::tempdir().unwrap();
     let dir = tmp.path().join("example");
-    copy_tree(&Path::new(env!("CARGO_MANIFEST_DIR")).join("fixtures/example"), &dir);
+    copy_tree(
+        &Path::new(env!("CARGO_MANIFEST_DIR")).join("fixtures/example"),
+        &dir,
+    );
     run(&["rewrite", dir.to_str().unwrap(), "--harbor", HARBOR]);
     let values = std::fs::read_to_string(dir.join("platform/redis-values.yaml")).unwrap();
-    assert!(values.contains("    repository: oliver006/redis_exporter\n"), "{values}");
+    assert!(
+        values.contains("    repository: oliver006/redis_exporter\n"),
+        "{values}"
+    );
     assert!(!values.contains("docker-hub/oliver006"), "{values}");
     let chart = tmp.path().join("redis");
     copy_tree(&fixture("bitnami"), &chart);
     let (images, _) = rendered_images(&chart, Some(&dir.join("platform/redis-values.yaml")));
     assert!(
-        images.contains(&"harbor.example.com/docker-hub/oliver006/redis_exporter:v1.62.0".to_string()),
+        images.contains(
+            &"harbor.example.com/docker-hub/oliver006/redis_exporter:v1.62.0".to_string()
+        ),
         "{images:?}"
     );
 }
