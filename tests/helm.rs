@@ -6,6 +6,7 @@
 //! original and nothing else changes.
 
 mod common;
+mod support;
 
 use std::path::{Path, PathBuf};
 use std::process::Command;
@@ -512,4 +513,55 @@ fn issue_11_example_redis_override_keeps_repository_a_path() {
         ),
         "{images:?}"
     );
+}
+
+/// Item 1: `verify` checks the composed references through Harbor (a real registry behind
+/// a recording proxy), never the registry-only field (`/v2/k8s-registry/manifests/latest`)
+/// nor the path alone as a Docker Hub image.
+#[test]
+fn issue_11_verify_checks_the_composed_references_not_the_registry_field() {
+    use support::fault::{FaultPlan, FaultProxy};
+    use support::registry::{HarnessOptions, RegistryHarness};
+    let h = RegistryHarness::start(HarnessOptions::plain().public_projects(&["k8s-registry"]));
+    h.push_image("k8s-registry/ingress-nginx/controller", "v1.15.1");
+    h.push_image("k8s-registry/defaultbackend-amd64", "1.5");
+    let proxy = FaultProxy::start(h.addr(), FaultPlan::shared());
+    let tmp = tempfile::tempdir().unwrap();
+    std::fs::write(
+        tmp.path().join("values.yaml"),
+        "global:\n  image:\n    registry: registry.k8s.io\ncontroller:\n  image:\n    image: ingress-nginx/controller\n    tag: v1.15.1\ndefaultBackend:\n  image:\n    image: defaultbackend-amd64\n    tag: \"1.5\"\n",
+    )
+    .unwrap();
+    let out = run(&[
+        "verify",
+        tmp.path().to_str().unwrap(),
+        "--harbor",
+        &proxy.host(),
+        "--plain-http",
+        "--format",
+        "json",
+    ]);
+    assert_eq!(code(&out), 0, "{}", stdout(&out));
+    let mut heads: Vec<String> = proxy
+        .requests()
+        .into_iter()
+        .filter(|(m, t)| m == "HEAD" && t.contains("/manifests/"))
+        .map(|(_, t)| t)
+        .collect();
+    heads.sort();
+    assert_eq!(
+        heads,
+        vec![
+            "/v2/k8s-registry/defaultbackend-amd64/manifests/1.5".to_string(),
+            "/v2/k8s-registry/ingress-nginx/controller/manifests/v1.15.1".to_string(),
+        ]
+    );
+    let report = json(&out);
+    let outcomes: Vec<&str> = report["references"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|r| r["verify"]["outcome"].as_str().unwrap())
+        .collect();
+    assert_eq!(outcomes, vec!["resolved", "resolved"]);
 }
