@@ -82,6 +82,99 @@ pub struct ChartSources {
     pub charts_dir: Option<PathBuf>,
     /// `helm.charts` in harborize.yaml.
     pub conventions: BTreeMap<String, ChartConvention>,
+    /// The paths of the run, searched for Argo CD `valueFiles` links.
+    pub roots: Vec<PathBuf>,
+    /// Values file → the chart of the Application that lists it (built on first need).
+    links: std::sync::OnceLock<BTreeMap<PathBuf, ChartRef>>,
+}
+
+impl ChartSources {
+    /// Sources with the conventions of harborize.yaml (no `--charts`, no roots yet).
+    pub fn new(conventions: BTreeMap<String, ChartConvention>) -> Self {
+        ChartSources {
+            conventions,
+            ..Default::default()
+        }
+    }
+
+    /// The chart of the Argo CD Application whose `helm.valueFiles` lists `path`.
+    fn linked_chart(&self, path: &Path) -> Option<ChartRef> {
+        let links = self.links.get_or_init(|| value_file_links(&self.roots));
+        links.get(&path.canonicalize().ok()?).cloned()
+    }
+}
+
+/// `helm.valueFiles` of the Argo CD Applications under `roots`: `$ref/path` (a file of
+/// the repository holding the `ref:` source, taken to be this one: tried against each
+/// directory above the Application) or a path relative to the source's chart `path:`.
+fn value_file_links(roots: &[PathBuf]) -> BTreeMap<PathBuf, ChartRef> {
+    let mut links = BTreeMap::new();
+    for root in roots {
+        for entry in ignore::WalkBuilder::new(root)
+            .hidden(false)
+            .build()
+            .flatten()
+        {
+            let file = entry.path();
+            let is_yaml = file.extension().is_some_and(|e| e == "yaml" || e == "yml");
+            if !is_yaml || !entry.file_type().is_some_and(|t| t.is_file()) {
+                continue;
+            }
+            let Ok(text) = std::fs::read_to_string(file) else {
+                continue;
+            };
+            if memchr::memmem::find(text.as_bytes(), b"valueFiles").is_none() {
+                continue;
+            }
+            let Ok(stream) = yaml::parse(&text) else {
+                continue;
+            };
+            for doc in &stream.documents {
+                application_links(file, doc, &mut links);
+            }
+        }
+    }
+    links
+}
+
+fn application_links(file: &Path, doc: &Node, links: &mut BTreeMap<PathBuf, ChartRef>) {
+    if !doc
+        .get_str("apiVersion")
+        .is_some_and(|a| a.starts_with("argoproj.io"))
+    {
+        return;
+    }
+    let Some(spec) = doc.get("spec") else { return };
+    let mut sources: Vec<&Node> = spec.get("source").into_iter().collect();
+    sources.extend(spec.get("sources").and_then(Node::as_seq).unwrap_or(&[]));
+    let dir = file.parent().unwrap_or(Path::new("."));
+    for source in sources {
+        let chart = match (source.get_str("chart"), source.get_str("path")) {
+            (Some(c), _) => ChartRef::Name(c.to_string()),
+            (None, Some(p)) => ChartRef::Path(p.to_string()),
+            _ => continue,
+        };
+        let files = source
+            .get("helm")
+            .and_then(|h| h.get("valueFiles"))
+            .and_then(Node::as_seq)
+            .unwrap_or(&[]);
+        for f in files.iter().filter_map(|f| f.as_scalar()) {
+            let rel = match (f.value.strip_prefix('$'), &chart) {
+                (Some(r), _) => r.split_once('/').map_or("", |(_, rest)| rest).to_string(),
+                (None, ChartRef::Path(p)) => format!("{}/{}", p.trim_end_matches('/'), f.value),
+                (None, ChartRef::Name(_)) => continue,
+            };
+            let found = dir
+                .ancestors()
+                .map(|a| a.join(&rel))
+                .find(|c| c.is_file())
+                .and_then(|c| c.canonicalize().ok());
+            if let Some(target) = found {
+                links.entry(target).or_insert_with(|| chart.clone());
+            }
+        }
+    }
 }
 
 /// Settle the composition of every open image map of the file at `path`.
@@ -111,7 +204,14 @@ fn settle(
     cache: &mut ChartCache,
 ) -> Composition {
     let dir = path.parent().unwrap_or(Path::new("."));
-    let chart_dir = match &info.chart {
+    let beside = dir.join("Chart.yaml").is_file();
+    // An Argo CD Application listing this file in `helm.valueFiles` names its chart.
+    let linked = match (&info.chart, beside) {
+        (None, false) => sources.linked_chart(path),
+        _ => None,
+    };
+    let chart_ref = info.chart.as_ref().or(linked.as_ref());
+    let chart_dir = match chart_ref {
         Some(ChartRef::Path(p)) => find_chart_path(dir, p),
         Some(ChartRef::Name(n)) => find_chart_named(sources, n),
         None => dir.join("Chart.yaml").is_file().then(|| dir.to_path_buf()),
@@ -121,7 +221,7 @@ fn settle(
             && path.parent() == Some(chart_dir.as_path());
         return compose_from_chart(&chart_dir, &info.route, own_values, cache);
     }
-    if let Some(ChartRef::Name(n)) = &info.chart {
+    if let Some(ChartRef::Name(n)) = chart_ref {
         if let Some(c) = sources.conventions.get(n) {
             return from_convention(c);
         }

@@ -88,16 +88,19 @@ impl Mapper {
             rules,
             token_realms: config.token_realms.clone(),
             include_ci: config.include_ci,
-            charts: crate::helm::ChartSources {
-                charts_dir: None,
-                conventions: config.helm_charts.clone(),
-            },
+            charts: crate::helm::ChartSources::new(config.helm_charts.clone()),
         }
     }
 
     /// The mapper with `--charts DIR`.
     pub fn with_charts_dir(mut self, dir: Option<std::path::PathBuf>) -> Self {
         self.charts.charts_dir = dir;
+        self
+    }
+
+    /// The paths of the run (searched for Argo CD `valueFiles` links to values files).
+    pub fn with_roots(mut self, roots: Vec<std::path::PathBuf>) -> Self {
+        self.charts.roots = roots;
         self
     }
 

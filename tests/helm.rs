@@ -565,3 +565,71 @@ fn issue_11_verify_checks_the_composed_references_not_the_registry_field() {
         .collect();
     assert_eq!(outcomes, vec!["resolved", "resolved"]);
 }
+
+/// Item 2: an override file linked from an Argo CD Application (`helm.valueFiles:
+/// [$values/…]`, multi-source) is composed with the chart that Application names, found
+/// under `--charts DIR`; the override is proven with `helm template CHART -f FILE`.
+#[test]
+fn issue_11_value_files_linked_from_an_application_use_its_chart() {
+    let tmp = tempfile::tempdir().unwrap();
+    let repo = tmp.path().join("repo");
+    std::fs::create_dir_all(repo.join("helm-values")).unwrap();
+    std::fs::create_dir_all(repo.join("apps")).unwrap();
+    std::fs::write(
+        repo.join("apps/redis.yaml"),
+        "apiVersion: argoproj.io/v1alpha1\nkind: Application\nmetadata:\n  name: redis\nspec:\n  sources:\n    - repoURL: registry-1.docker.io/bitnamicharts\n      chart: redis\n      targetRevision: 20.0.0\n      helm:\n        valueFiles:\n          - $values/helm-values/redis.yaml\n    - repoURL: https://git.example.com/gitops.git\n      ref: values\n",
+    )
+    .unwrap();
+    let values = repo.join("helm-values/redis.yaml");
+    std::fs::write(
+        &values,
+        "metrics:\n  image:\n    repository: oliver006/redis_exporter\n    tag: v1.62.0\n",
+    )
+    .unwrap();
+    let without = json(&run(&[
+        "check",
+        repo.to_str().unwrap(),
+        "--harbor",
+        HARBOR,
+        "--format",
+        "json",
+    ]));
+    let entry = &without["references"][0];
+    assert_eq!(entry["status"], "ambiguous");
+    assert!(
+        entry["message"]
+            .as_str()
+            .unwrap()
+            .contains("chart \"redis\""),
+        "{entry}"
+    );
+
+    let charts = tmp.path().join("charts");
+    copy_tree(&fixture("bitnami"), &charts.join("redis"));
+    let chart = charts.join("redis");
+    let (before, _) = rendered_images(&chart, Some(&values));
+    let out = run(&[
+        "rewrite",
+        repo.to_str().unwrap(),
+        "--harbor",
+        HARBOR,
+        "--charts",
+        charts.to_str().unwrap(),
+    ]);
+    assert_eq!(code(&out), 0, "{}", stdout(&out));
+    let (after, _) = rendered_images(&chart, Some(&values));
+    // The chart under --charts is not the repository's: only the override's image moves.
+    let expected: Vec<String> = before
+        .iter()
+        .map(|i| {
+            if i.contains("redis_exporter") {
+                mapped(i)
+            } else {
+                i.clone()
+            }
+        })
+        .collect();
+    assert_eq!(after, expected);
+    let text = std::fs::read_to_string(&values).unwrap();
+    assert!(text.contains("    repository: oliver006/redis_exporter\n    registry: harbor.example.com/docker-hub\n"), "{text}");
+}
