@@ -73,6 +73,10 @@ pub struct Common {
     /// Also rewrite hints (env vars named like images, `--*image=` arguments).
     #[arg(long)]
     pub rewrite_hints: bool,
+    /// Directory of unpacked Helm charts (`helm pull --untar` output), found by chart name
+    /// for override values whose chart is not in the repository.
+    #[arg(long, value_name = "DIR")]
+    pub charts: Option<PathBuf>,
 }
 
 #[derive(Debug, Args)]

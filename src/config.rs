@@ -52,6 +52,9 @@ pub struct ConfigFile {
     /// The render proof (`rewrite`): renderers and whether it runs.
     #[serde(default)]
     pub render: Option<RenderSection>,
+    /// Helm charts: how override values compose when their chart is not at hand.
+    #[serde(default)]
+    pub helm: Option<HelmSection>,
 }
 
 /// `render:`: how Helm and kustomize edits are proven by rendering before they are written.
@@ -69,6 +72,17 @@ pub struct RenderSection {
     /// `--kustomize` overrides it.
     #[serde(default)]
     pub kustomize: Option<PathBuf>,
+}
+
+/// `helm:` in harborize.yaml.
+#[derive(Debug, Clone, Default, Deserialize, Serialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct HelmSection {
+    /// Per chart name (as in a HelmRelease's or Application's `chart:`): the registry the
+    /// chart puts in front of a bare image path, so override values of that chart are
+    /// composed without the chart (otherwise they are `ambiguous`).
+    #[serde(default)]
+    pub charts: BTreeMap<String, crate::helm::ChartConvention>,
 }
 
 #[derive(Debug, Clone, Default, Deserialize, Serialize, JsonSchema)]
@@ -146,6 +160,8 @@ pub struct Config {
     pub include_ci: bool,
     /// The `render:` section (empty when absent).
     pub render: RenderSection,
+    /// `helm.charts`: chart conventions by chart name.
+    pub helm_charts: BTreeMap<String, crate::helm::ChartConvention>,
 }
 
 impl Config {
@@ -206,6 +222,7 @@ impl Config {
                 .collect(),
             include_ci: user.include_ci,
             render: user.render.unwrap_or_default(),
+            helm_charts: user.helm.map(|h| h.charts).unwrap_or_default(),
         };
         config.validate()?;
         Ok(config)

@@ -227,25 +227,29 @@ fn process_file_held(
         }
         Content::Utf16 { text, big_endian } => return utf16_result(result, &text, big_endian),
     };
-    if walk::is_helm_template(path, &text) {
-        return FileResult {
-            note: Some("Helm chart template (Go template), skipped".into()),
-            ..result
-        };
-    }
+    // A chart template is a Go template: scanned line by line (crate::template).
+    let template = walk::is_helm_template(path, &text);
     if !may_hold_references(&text) {
         return result;
     }
     // When no byte will be written or shown, documents that cannot hold a reference are
     // blanked before parsing (same offsets; see `yaml::skim`).
-    let skimmed = if run.write || run.diff {
+    let skimmed = if run.write || run.diff || template {
         None
     } else {
         yaml::skim::blank_documents_without(&text, &KEYWORDS)
     };
     let parsed_text = skimmed.as_deref().unwrap_or(&text);
-    let sites = match locate_each_document(path, parsed_text) {
-        Ok(s) => s,
+    let located = if template {
+        Ok(crate::template::locate(&text))
+    } else {
+        locate_each_document(path, parsed_text)
+    };
+    let sites = match located {
+        Ok(mut s) => {
+            crate::helm::resolve(path, &mut s, mapper.charts());
+            s
+        }
         Err(e) => return result.fail(Some(e.line), Some(e.column), e.message),
     };
     let mut planned: Vec<Planned> = sites
@@ -287,7 +291,12 @@ fn process_file_held(
         }
         return result;
     }
-    let new_text = match yaml::edit::apply_checked(&text, &edits) {
+    let checked = if template {
+        crate::template::apply_checked(&text, &edits)
+    } else {
+        yaml::edit::apply_checked(&text, &edits)
+    };
+    let new_text = match checked {
         Ok(t) => t,
         Err(e) => {
             for p in &mut result.planned {

@@ -16,6 +16,7 @@
 use std::ops::Range;
 use std::path::Path;
 
+use crate::helm::{has_registry_host, ChartRef, Composition, HelmInfo};
 use crate::yaml::embedded::EmbeddedMap;
 use crate::yaml::{self, Node, Scalar, Stream, Style};
 
@@ -30,6 +31,9 @@ pub enum Kind {
     Hint,
     /// A CI job's image (only with `include_ci: true`).
     Ci,
+    /// A Helm registry-only field (`global.imageRegistry: docker.io`) that composes no
+    /// image map of its document: an edit of the chart's images, no reference to verify.
+    HelmRegistry,
 }
 
 /// What a file (or one document of it) is, which decides the rules that find its images.
@@ -198,6 +202,9 @@ pub struct Site {
     pub column: usize,
     /// A Flux `$imagepolicy` marker on the line that sets the name (Flux would undo a rewrite).
     pub flux_name_setter: bool,
+    /// For a Helm image map: where it sits in the values and how its chart composes it
+    /// (boxed: most sites are no Helm maps, and a file can hold very many sites).
+    pub helm: Option<Box<HelmInfo>>,
 }
 
 /// Everything found in one file.
@@ -235,6 +242,54 @@ struct Walker<'a> {
     /// Anchored collections already walked through an alias or merge key: each is
     /// walked once however many aliases name it (alias bombs stay linear).
     walked_anchors: std::collections::HashSet<usize>,
+    /// Keys from the document root to the node being walked (`[]` for sequence items).
+    route: Vec<String>,
+    /// The values root being walked: its route length, global registry and chart.
+    root: Option<ValuesRoot<'a>>,
+    /// The chart each values root belongs to (HelmRelease / Application).
+    root_charts: Vec<(*const Node, ChartRef)>,
+    /// The chart of the Argo CD `values:` string about to be walked.
+    embedded_chart: Option<ChartRef>,
+}
+
+/// A Helm values root being walked (a values file, HelmRelease `spec.values`, Argo CD
+/// `valuesObject` or `values`).
+#[derive(Clone)]
+struct ValuesRoot<'a> {
+    node: *const Node,
+    route_base: usize,
+    /// `global.image.registry` / `global.imageRegistry` / `global.registry`: the registry
+    /// of every map without its own (and whether it is reported on its own when unused).
+    global: Option<(&'a Scalar, bool)>,
+    /// A map composed with `global` (then the field is no reference of its own).
+    global_used: bool,
+    chart: Option<ChartRef>,
+}
+
+/// The chart of a Flux HelmRelease: `chart.spec.chart`, a path (`./charts/app`) or a name.
+fn flux_chart(spec: &Node) -> Option<ChartRef> {
+    let chart = spec.get("chart")?.get("spec")?.get_str("chart")?;
+    Some(chart_ref(
+        chart,
+        chart.starts_with("./") || chart.starts_with("../") || chart.contains('/'),
+    ))
+}
+
+fn chart_ref(s: &str, is_path: bool) -> ChartRef {
+    if is_path {
+        ChartRef::Path(s.to_string())
+    } else {
+        ChartRef::Name(s.to_string())
+    }
+}
+
+/// The chart of an Argo CD Application source: `chart:` (a name) or `path:`.
+fn argo_chart(source: &Node) -> Option<ChartRef> {
+    match (source.get_str("chart"), source.get_str("path")) {
+        (Some(c), _) => Some(chart_ref(c, false)),
+        (None, Some(p)) => Some(chart_ref(p, true)),
+        _ => None,
+    }
 }
 
 /// Locate references in a parsed stream.
@@ -264,10 +319,15 @@ fn locate_document(
         out: &mut located.sites,
         seen: Default::default(),
         walked_anchors: Default::default(),
+        route: Vec::new(),
+        root: None,
+        root_charts: Vec::new(),
+        embedded_chart: None,
     };
     let api = doc.get_str("apiVersion").unwrap_or("");
     let kind = doc.get_str("kind").unwrap_or("");
     if embed.is_some() {
+        walker.values_roots.push(doc as *const Node);
         walker.walk(doc, Mode::Values, "");
         return;
     }
@@ -275,7 +335,10 @@ fn locate_document(
         Class::Kustomization => walker.kustomization(doc),
         Class::Compose => walker.compose(doc),
         Class::Ci(format) => walker.ci(doc, format),
-        Class::HelmValues => walker.walk(doc, Mode::Values, ""),
+        Class::HelmValues => {
+            walker.values_roots.push(doc as *const Node);
+            walker.walk(doc, Mode::Values, "")
+        }
         Class::Other => walker.walk(doc, Mode::Manifest, ""),
         Class::Kubernetes => match kind {
             "Kustomization" if api.starts_with("kustomize.toolkit.fluxcd.io") => {
@@ -288,6 +351,9 @@ fn locate_document(
                 if let Some(spec) = doc.get("spec") {
                     if let Some(values) = spec.get("values") {
                         walker.values_roots.push(values as *const Node);
+                        if let Some(chart) = flux_chart(spec) {
+                            walker.root_charts.push((values as *const Node, chart));
+                        }
                     }
                     if let Some(renderers) = spec.get("postRenderers").and_then(Node::as_seq) {
                         for r in renderers {
@@ -405,7 +471,73 @@ impl<'a> Walker<'a> {
             column: anchor.column,
             shape,
             flux_name_setter,
+            helm: None,
         });
+    }
+
+    /// Push an image map with its Helm facts.
+    fn push_helm(&mut self, shape: Shape, anchor: &Field, info: HelmInfo) {
+        let before = self.out.len();
+        self.push(Kind::Helm, shape, anchor);
+        if let Some(site) = self.out.get_mut(before) {
+            site.helm = Some(Box::new(info));
+        }
+    }
+
+    /// Whether `s` is the global registry field of the values root being walked.
+    fn is_global_field(&self, s: &Scalar) -> bool {
+        self.root
+            .as_ref()
+            .and_then(|r| r.global)
+            .is_some_and(|(g, _)| std::ptr::eq(g, s))
+    }
+
+    /// Walk a values root: its global registry is in scope for every map below it.
+    fn walk_values_root(&mut self, node: &'a Node, key: &str) {
+        let global = self.global_registry(node);
+        let chart = self
+            .root_charts
+            .iter()
+            .find(|(p, _)| std::ptr::eq(*p, node))
+            .map(|(_, c)| c.clone());
+        let saved = self.root.replace(ValuesRoot {
+            node,
+            route_base: self.route.len(),
+            global,
+            global_used: false,
+            chart,
+        });
+        self.walk(node, Mode::Values, key);
+        let done = std::mem::replace(&mut self.root, saved);
+        // A global registry that composes nothing here is an edit of the chart's images:
+        // a registry-only field, as before.
+        if let Some(ValuesRoot {
+            global: Some((g, true)),
+            global_used: false,
+            ..
+        }) = done
+        {
+            let f = self.field(g);
+            self.push(Kind::HelmRegistry, Shape::RegistryOnly(f.clone()), &f);
+        }
+    }
+
+    /// The values' global registry scalar, and whether it is a place reported on its own
+    /// (`global.image.registry` and `global.imageRegistry` are; `global.registry` only
+    /// composes).
+    fn global_registry(&self, root: &'a Node) -> Option<(&'a Scalar, bool)> {
+        let stream = self.stream;
+        let global = stream.lookup(root, "global")?;
+        let image_registry = stream
+            .lookup(global, "image")
+            .and_then(|i| stream.lookup(i, "registry"));
+        [
+            (image_registry, true),
+            (stream.lookup(global, "imageRegistry"), true),
+            (stream.lookup(global, "registry"), false),
+        ]
+        .into_iter()
+        .find_map(|(n, reported)| Some((self.string_scalar(n?)?, reported)))
     }
 
     /// `# {"$imagepolicy": "ns:policy"}` or `...:name` after the scalar on the same line.
@@ -454,11 +586,16 @@ impl<'a> Walker<'a> {
     }
 
     fn walk(&mut self, node: &'a Node, mode: Mode, key: &str) {
-        let mode = if self.values_roots.contains(&(node as *const Node)) {
-            Mode::Values
-        } else {
-            mode
-        };
+        let is_root = self.values_roots.contains(&(node as *const Node));
+        if is_root
+            && !self
+                .root
+                .as_ref()
+                .is_some_and(|r| std::ptr::eq(r.node, node))
+        {
+            return self.walk_values_root(node, key);
+        }
+        let mode = if is_root { Mode::Values } else { mode };
         match node {
             Node::Map(entries) => {
                 if mode == Mode::Values && self.helm_map(node, key) {
@@ -467,9 +604,9 @@ impl<'a> Walker<'a> {
                         let kk = k.as_scalar().map_or("", |s| s.value.as_str());
                         if !matches!(
                             kk,
-                            "registry" | "repository" | "image" | "tag" | "digest" | "sha"
+                            "registry" | "repository" | "image" | "tag" | "digest" | "sha" | "name"
                         ) {
-                            self.walk(v, mode, kk);
+                            self.walk_child(v, mode, kk);
                         }
                     }
                     return;
@@ -490,8 +627,10 @@ impl<'a> Walker<'a> {
                     }
                     if mode == Mode::Values && kk.to_ascii_lowercase().ends_with("imageregistry") {
                         if let Some(s) = self.string_scalar(v) {
-                            let f = self.field(s);
-                            self.push(Kind::Helm, Shape::RegistryOnly(f.clone()), &f);
+                            if !self.is_global_field(s) {
+                                let f = self.field(s);
+                                self.push(Kind::HelmRegistry, Shape::RegistryOnly(f.clone()), &f);
+                            }
                             continue;
                         }
                     }
@@ -500,13 +639,15 @@ impl<'a> Walker<'a> {
                         "args" | "command" => self.arg_hints(self.stream.deref(v)),
                         _ => {}
                     }
-                    self.walk(v, mode, kk);
+                    self.walk_child(v, mode, kk);
                 }
             }
             Node::Seq(items) => {
+                self.route.push("[]".into());
                 for item in items {
                     self.walk(item, mode, key);
                 }
+                self.route.pop();
             }
             // An aliased mapping or sequence (`<<: *common`, `containers: *list`): its
             // images are references too, edited at the anchor.
@@ -521,6 +662,57 @@ impl<'a> Walker<'a> {
         }
     }
 
+    /// Walk the value of `key`, with `key` on the route.
+    fn walk_child(&mut self, v: &'a Node, mode: Mode, key: &str) {
+        self.route.push(key.to_string());
+        self.walk(v, mode, key);
+        self.route.pop();
+    }
+
+    /// How a map without a registry of its own composes: with the values' global
+    /// registry (returned), as a whole name (a registry host in the repository), or as
+    /// its chart says (settled later by [`crate::helm::resolve`]).
+    fn helm_info(
+        &mut self,
+        node: &'a Node,
+        own: bool,
+        repo: &'a Scalar,
+        repo_key: &str,
+    ) -> (Option<&'a Scalar>, HelmInfo) {
+        let (route, chart) = match &self.root {
+            Some(r) => (
+                self.route[r.route_base.min(self.route.len())..].to_vec(),
+                r.chart.clone(),
+            ),
+            None => (self.route.clone(), None),
+        };
+        let mut info = HelmInfo {
+            route,
+            global: false,
+            chart,
+            composition: Composition::Unresolved,
+            insert_at: None,
+        };
+        if own {
+            info.composition = Composition::Registry;
+            return (None, info);
+        }
+        if let Some(root) = self.root.as_mut() {
+            if let Some((g, _)) = root.global {
+                root.global_used = true;
+                info.global = true;
+                info.composition = Composition::Registry;
+                return (Some(g), info);
+            }
+        }
+        if has_registry_host(&repo.value) {
+            info.composition = Composition::Full;
+        } else {
+            info.insert_at = self.line_after(node, repo_key, repo, "registry");
+        }
+        (None, info)
+    }
+
     /// A Helm image map; returns true when `node` is one (and its sites were pushed).
     fn helm_map(&mut self, node: &'a Node, key: &str) -> bool {
         let stream = self.stream;
@@ -532,6 +724,8 @@ impl<'a> Walker<'a> {
         let repository = str_field("repository");
         let image = str_field("image");
         let registry = str_field("registry");
+        // `{name: quay.io/org/app, tag: v1}` (templates reading `.Values.image.name`).
+        let name = str_field("name").filter(|_| repository.is_none() && image.is_none());
         let tag = str_field("tag");
         let digest = str_field("digest")
             .or_else(|| str_field("sha"))
@@ -552,12 +746,22 @@ impl<'a> Walker<'a> {
         if !(image_key || has_repo_map) {
             return false;
         }
-        let name_field = repository.or(image);
+        let name = name.filter(|_| image_key && (has("tag") || has("digest") || has("sha")));
+        let (name_field, repo_key) = match (repository, image, name) {
+            (Some(r), _, _) => (Some(r), "repository"),
+            (None, Some(i), _) => (Some(i), "image"),
+            (None, None, Some(n)) => (Some(n), "name"),
+            _ => (None, ""),
+        };
         match name_field {
             Some(repo) if !repo.value.contains("://") => {
+                let (global, info) = self.helm_info(node, registry.is_some(), repo, repo_key);
                 let repository = self.field(repo);
-                let registry = registry.map(|s| self.field(s));
-                let anchor = registry.clone().unwrap_or_else(|| repository.clone());
+                let registry = registry.or(global).map(|s| self.field(s));
+                let anchor = registry
+                    .clone()
+                    .filter(|_| !info.global)
+                    .unwrap_or_else(|| repository.clone());
                 let anchor = if anchor.line <= repository.line {
                     anchor
                 } else {
@@ -569,14 +773,16 @@ impl<'a> Walker<'a> {
                     tag: tag.map(|s| self.field(s)),
                     digest: digest.map(|s| self.field(s)),
                 };
-                self.push(Kind::Helm, shape, &anchor);
+                self.push_helm(shape, &anchor, info);
                 true
             }
             Some(_) => false,
             None if image_key => {
                 if let Some(r) = registry {
-                    let f = self.field(r);
-                    self.push(Kind::Helm, Shape::RegistryOnly(f.clone()), &f);
+                    if !self.is_global_field(r) {
+                        let f = self.field(r);
+                        self.push(Kind::HelmRegistry, Shape::RegistryOnly(f.clone()), &f);
+                    }
                     return true;
                 }
                 if let Some(t) = tag.or(digest) {
@@ -772,13 +978,24 @@ impl<'a> Walker<'a> {
 
     /// Where a `newName:` line fits after `name:` in a block-style entry.
     fn newname_insertion(&self, entry: &Node, name: &Scalar) -> Option<(usize, String)> {
+        self.line_after(entry, "name", name, "newName")
+    }
+
+    /// Where a `new_key:` line fits after the `key: value` line of a block-style map.
+    fn line_after(
+        &self,
+        entry: &Node,
+        key: &str,
+        name: &Scalar,
+        new_key: &str,
+    ) -> Option<(usize, String)> {
         if self.embed.is_some() {
             return None;
         }
         let key = entry
             .as_map()?
             .iter()
-            .find_map(|(k, _)| k.as_scalar().filter(|s| s.value == "name"))?;
+            .find_map(|(k, _)| k.as_scalar().filter(|s| s.value == key))?;
         if key.line() == name.line() && name.content().is_some() {
             let line_end = self.text[name.token().end..]
                 .find('\n')
@@ -801,7 +1018,7 @@ impl<'a> Walker<'a> {
             } else {
                 "\n"
             };
-            let prefix = format!("{eol}{}newName: ", " ".repeat(key.column() - 1));
+            let prefix = format!("{eol}{}{new_key}: ", " ".repeat(key.column() - 1));
             return Some((line_end, prefix));
         }
         None
@@ -822,11 +1039,17 @@ impl<'a> Walker<'a> {
         }
         for source in sources {
             if let Some(helm) = source.get("helm") {
+                let chart = argo_chart(source);
                 if let Some(obj) = helm.get("valuesObject") {
                     self.values_roots.push(obj as *const Node);
+                    if let Some(c) = chart.clone() {
+                        self.root_charts.push((obj as *const Node, c));
+                    }
                 }
                 if let Some(Node::Scalar(block)) = helm.get("values") {
+                    self.embedded_chart = chart;
                     self.embedded_values(block);
+                    self.embedded_chart = None;
                 }
             }
             if let Some(images) = source
@@ -883,8 +1106,18 @@ impl<'a> Walker<'a> {
                 out: &mut inner_sites,
                 seen: Default::default(),
                 walked_anchors: Default::default(),
+                route: Vec::new(),
+                root: None,
+                root_charts: Vec::new(),
+                embedded_chart: None,
             };
             for doc in &inner.documents {
+                if let Some(c) = self.embedded_chart.clone().filter(|_| mode == Mode::Values) {
+                    w.root_charts.push((doc as *const Node, c));
+                }
+                if mode == Mode::Values {
+                    w.values_roots.push(doc as *const Node);
+                }
                 w.json6902_images(doc);
                 w.walk(doc, mode, "");
             }
@@ -956,18 +1189,51 @@ mod tests {
     fn helm_maps_and_registry_keys() {
         let text = "global:\n  imageRegistry: docker.io\nimage:\n  registry: docker.io\n  repository: bitnami/nginx\n  tag: 1.27.0\nredis:\n  repository: redis\n  tag: 7\nhelper:\n  image: busybox\n";
         let s = sites("values.yaml", text);
-        assert_eq!(s.len(), 4);
-        assert!(matches!(s[0].shape, Shape::RegistryOnly(_)));
-        assert!(matches!(
-            s[1].shape,
-            Shape::HelmMap {
-                registry: Some(_),
-                ..
-            }
-        ));
-        assert!(matches!(s[2].shape, Shape::HelmMap { registry: None, .. }));
-        assert_eq!(whole(&s[3]), "busybox");
+        // The global registry composes `redis` (issue 11): no reference of its own.
+        assert_eq!(s.len(), 3);
+        let Shape::HelmMap {
+            registry: Some(own),
+            ..
+        } = &s[0].shape
+        else {
+            panic!("{:?}", s[0].shape)
+        };
+        assert_eq!(own.line, 4);
+        let Shape::HelmMap {
+            registry: Some(global),
+            ..
+        } = &s[1].shape
+        else {
+            panic!("{:?}", s[1].shape)
+        };
+        assert_eq!(global.line, 2, "the map composes with global.imageRegistry");
+        assert!(s[1].helm.as_ref().is_some_and(|h| h.global));
+        assert_eq!(whole(&s[2]), "busybox");
         assert!(s.iter().all(|s| s.kind == Kind::Helm));
+
+        // Without any map to compose, the global registry is a registry-only field.
+        let s = sites("values.yaml", "global:\n  imageRegistry: docker.io\n");
+        assert_eq!(s.len(), 1);
+        assert!(matches!(s[0].shape, Shape::RegistryOnly(_)));
+        assert_eq!(s[0].kind, Kind::HelmRegistry);
+    }
+
+    /// Issue 11: `{name: REF, tag}` maps, routes for chart lookups, and a bare path whose
+    /// composition is left to the chart (with a place to add its registry).
+    #[test]
+    fn helm_name_maps_routes_and_open_compositions() {
+        let text = "exporter:\n  image:\n    name: quay.io/opstree/druid-exporter\n    tag: v0.11\nmetrics:\n  image:\n    repository: oliver006/redis_exporter\n    tag: v1\n";
+        let s = sites("values.yaml", text);
+        assert_eq!(s.len(), 2);
+        let h0 = s[0].helm.as_ref().unwrap();
+        assert_eq!(h0.route, vec!["exporter", "image"]);
+        assert_eq!(h0.composition, Composition::Full);
+        let h1 = s[1].helm.as_ref().unwrap();
+        assert_eq!(h1.route, vec!["metrics", "image"]);
+        assert_eq!(h1.composition, Composition::Unresolved);
+        let (at, prefix) = h1.insert_at.clone().unwrap();
+        assert_eq!(&text[..at], "exporter:\n  image:\n    name: quay.io/opstree/druid-exporter\n    tag: v0.11\nmetrics:\n  image:\n    repository: oliver006/redis_exporter");
+        assert_eq!(prefix, "\n    registry: ");
     }
 
     #[test]

@@ -40,6 +40,9 @@ pub struct Mapper {
     /// CI configuration is read too (`include_ci`): which files hold references is part
     /// of where references go, and this is the one value every file's run is given.
     include_ci: bool,
+    /// Where Helm charts are known from (`--charts`, `helm.charts` conventions): how an
+    /// override's image map composes is part of where its reference goes.
+    charts: crate::helm::ChartSources,
 }
 
 impl Mapper {
@@ -85,7 +88,25 @@ impl Mapper {
             rules,
             token_realms: config.token_realms.clone(),
             include_ci: config.include_ci,
+            charts: crate::helm::ChartSources::new(config.helm_charts.clone()),
         }
+    }
+
+    /// The mapper with `--charts DIR`.
+    pub fn with_charts_dir(mut self, dir: Option<std::path::PathBuf>) -> Self {
+        self.charts.charts_dir = dir;
+        self
+    }
+
+    /// The paths of the run (searched for Argo CD `valueFiles` links to values files).
+    pub fn with_roots(mut self, roots: Vec<std::path::PathBuf>) -> Self {
+        self.charts.roots = roots;
+        self
+    }
+
+    /// Where Helm charts are looked up.
+    pub fn charts(&self) -> &crate::helm::ChartSources {
+        &self.charts
     }
 
     pub fn harbor(&self) -> &str {

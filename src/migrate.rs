@@ -601,6 +601,7 @@ fn stay_key(r: &ReferenceEntry) -> Option<(u8, &'static str, String)> {
         Status::Templated => Some((2, "templated", String::new())),
         Status::Invalid => Some((3, "invalid", String::new())),
         Status::Hint => Some((4, "hint", String::new())),
+        Status::Ambiguous => Some((5, "ambiguous", String::new())),
         Status::Rewritten | Status::AlreadyProxied => None,
     }
 }

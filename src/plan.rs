@@ -19,6 +19,8 @@ pub enum Status {
     Templated,
     Invalid,
     Hint,
+    /// A Helm image whose composition depends on a chart harborize does not know.
+    Ambiguous,
 }
 
 /// Direction of the run.
@@ -52,12 +54,12 @@ pub struct Planned {
 }
 
 /// What a name becomes.
-enum NameOutcome {
+pub(crate) enum NameOutcome {
     To(String),
     Stay(Status, Option<String>),
 }
 
-fn decide_name(mapper: &Mapper, name: &Reference, direction: Direction) -> NameOutcome {
+pub(crate) fn decide_name(mapper: &Mapper, name: &Reference, direction: Direction) -> NameOutcome {
     // `Docker.io/nginx` is valid grammar, but runtimes compare domains as written: they
     // do not treat it as Docker Hub (no `library/`, no registry-1 endpoint), so routing
     // it to Docker Hub's project would change what the cluster runs. Say so instead.
@@ -116,7 +118,12 @@ pub(crate) fn field_edit(field: &Field, new_value: &str) -> Result<Edit, String>
 }
 
 impl Planned {
-    fn stay(site: &Site, original: String, status: Status, message: Option<String>) -> Self {
+    pub(crate) fn stay(
+        site: &Site,
+        original: String,
+        status: Status,
+        message: Option<String>,
+    ) -> Self {
         Planned {
             kind: site.kind,
             line: site.line,
@@ -140,7 +147,15 @@ pub fn plan_site(site: &Site, mapper: &Mapper, opts: PlanOptions) -> Planned {
             repository,
             tag,
             digest,
-        } => plan_helm_map(site, registry.as_ref(), repository, tag.as_ref(), digest.as_ref(), mapper, opts),
+        } => crate::helm_plan::plan_helm_map(
+            site,
+            registry.as_ref(),
+            repository,
+            tag.as_ref(),
+            digest.as_ref(),
+            mapper,
+            opts,
+        ),
         Shape::RegistryOnly(f) => plan_registry(site, f, mapper, opts),
         Shape::Partial(f) => Planned::stay(
             site,
@@ -166,7 +181,7 @@ pub fn plan_site(site: &Site, mapper: &Mapper, opts: PlanOptions) -> Planned {
     planned
 }
 
-fn finish(
+pub(crate) fn finish(
     site: &Site,
     original: String,
     normalized: Option<String>,
@@ -220,6 +235,7 @@ fn plan_whole(site: &Site, f: &Field, mapper: &Mapper, opts: PlanOptions) -> Pla
     }
 }
 
+/// `name[:tag][@digest]` from a name and the tag and digest fields.
 pub(crate) fn compose(name: &str, tag: Option<&Field>, digest: Option<&Field>) -> String {
     let mut s = name.to_string();
     if let Some(t) = tag.filter(|t| !t.value.is_empty()) {
@@ -231,57 +247,6 @@ pub(crate) fn compose(name: &str, tag: Option<&Field>, digest: Option<&Field>) -
         s.push_str(&d.value);
     }
     s
-}
-
-fn plan_helm_map(
-    site: &Site,
-    registry: Option<&Field>,
-    repository: &Field,
-    tag: Option<&Field>,
-    digest: Option<&Field>,
-    mapper: &Mapper,
-    opts: PlanOptions,
-) -> Planned {
-    let registry = registry.filter(|r| !r.value.is_empty());
-    let name_text = match registry {
-        Some(r) => format!("{}/{}", r.value, repository.value),
-        None => repository.value.clone(),
-    };
-    let original = compose(&name_text, tag, digest);
-    if is_templated(&original) {
-        return Planned::stay(site, original, Status::Templated, None);
-    }
-    let name = match Reference::parse_name(&name_text) {
-        Ok(r) => r,
-        Err(e) => return Planned::stay(site, original, Status::Invalid, Some(e.to_string())),
-    };
-    let normalized = Reference::parse(&original).ok().map(|r| r.to_string());
-    match decide_name(mapper, &name, opts.direction) {
-        NameOutcome::To(new_name) => {
-            let rewritten = compose(&new_name, tag, digest);
-            let edits = match registry {
-                None => field_edit(repository, &new_name).map(|e| vec![e]),
-                Some(reg) => {
-                    // Keep the split, and keep the repository as the chart knows it: the
-                    // registry field takes `harbor/<project>` (so a chart's
-                    // `global.imageRegistry`, which replaces it, composes the same way).
-                    let (host, path) =
-                        split_registry(&new_name, &name, &repository.value, opts.direction);
-                    let mut edits = vec![field_edit(reg, &host)];
-                    if path != repository.value {
-                        edits.push(field_edit(repository, &path));
-                    }
-                    edits.into_iter().collect::<Result<Vec<_>, _>>()
-                }
-            };
-            finish(site, original, normalized, rewritten, edits)
-        }
-        NameOutcome::Stay(status, msg) => {
-            let mut p = Planned::stay(site, original, status, msg);
-            p.normalized = normalized;
-            p
-        }
-    }
 }
 
 /// Split a new name into (registry, repository) for a Helm map with a registry field.

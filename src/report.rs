@@ -62,6 +62,9 @@ pub struct Summary {
     pub templated: usize,
     pub invalid: usize,
     pub hints: usize,
+    /// Helm images whose chart is unknown (`ambiguous`).
+    #[serde(default)]
+    pub ambiguous: usize,
     pub errors: usize,
 }
 
@@ -184,6 +187,7 @@ impl Report {
             Status::Templated => s.templated += 1,
             Status::Invalid => s.invalid += 1,
             Status::Hint => s.hints += 1,
+            Status::Ambiguous => s.ambiguous += 1,
         }
     }
 
@@ -280,7 +284,7 @@ impl Report {
         };
         writeln!(
             out,
-            "{bold}{} files, {} references: {} {verb}, {} already proxied, {} excluded, {} unmapped, {} templated, {} invalid, {} hints; {} files changed, {} errors{bold:#}",
+            "{bold}{} files, {} references: {} {verb}, {} already proxied, {} excluded, {} unmapped, {} templated, {} invalid, {} hints{}; {} files changed, {} errors{bold:#}",
             s.files_scanned,
             s.references,
             s.rewritten,
@@ -290,6 +294,11 @@ impl Report {
             s.templated,
             s.invalid,
             s.hints,
+            // Shown only when there are some, so that earlier outputs keep their shape.
+            match s.ambiguous {
+                0 => String::new(),
+                n => format!(", {n} ambiguous"),
+            },
             self.files_changed.len(),
             s.errors
         )
@@ -328,8 +337,13 @@ impl Report {
             let level = match (r.status, mode) {
                 (Status::Rewritten, Mode::Check { .. }) => "error",
                 (Status::Rewritten, _) => "notice",
-                (Status::Unmapped | Status::Invalid, Mode::Check { strict: true }) => "error",
-                (Status::Unmapped | Status::Invalid | Status::Hint, _) => "warning",
+                (
+                    Status::Unmapped | Status::Invalid | Status::Ambiguous,
+                    Mode::Check { strict: true },
+                ) => "error",
+                (Status::Unmapped | Status::Invalid | Status::Hint | Status::Ambiguous, _) => {
+                    "warning"
+                }
                 _ => continue,
             };
             let (label, _) = status_label(r, mode);
@@ -400,6 +414,7 @@ fn status_label(r: &ReferenceEntry, mode: Mode) -> (&'static str, Style) {
         Status::Templated => ("templated", color(AnsiColor::Cyan)),
         Status::Invalid => ("invalid-reference", color(AnsiColor::Red)),
         Status::Hint => ("hint", color(AnsiColor::Blue)),
+        Status::Ambiguous => ("ambiguous", color(AnsiColor::Yellow)),
     }
 }
 

@@ -198,6 +198,7 @@ pub fn run_with_env(args: &BumpArgs, env: impl Fn(&str) -> Option<String> + Copy
         format: args.format,
         revert: false,
         rewrite_hints: args.rewrite_hints,
+        charts: None,
     };
     let mapper = mapper_for(&common)?;
     let target = Target::new(&mapper, &args.image, &args.tag, args.digest.as_deref())?;

@@ -37,7 +37,8 @@ pub fn run(args: &CheckArgs) -> Result<u8> {
             // A valid reference that bypasses Harbor but cannot be edited in place (an
             // escaped or folded scalar): harborize cannot fix it, so it must not pass.
             || (r.status == Status::Invalid && r.rewritten.is_some())
-            || (args.strict && matches!(r.status, Status::Unmapped | Status::Invalid))
+            || (args.strict
+                && matches!(r.status, Status::Unmapped | Status::Invalid | Status::Ambiguous))
     });
     Ok(if report.summary.errors > 0 {
         EXIT_ERROR

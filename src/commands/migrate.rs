@@ -393,6 +393,7 @@ fn common(args: &MigrateArgs, root: PathBuf) -> Common {
         format: Format::Text,
         revert: args.revert,
         rewrite_hints: args.rewrite_hints,
+        charts: None,
     }
 }
 

@@ -29,7 +29,9 @@ pub fn mapper_for(common: &Common) -> Result<Mapper> {
         Config::load(common.config.as_deref(), start).context("cannot load the configuration")?;
     let host = harbor_host(common.harbor.as_deref(), &config)?;
     crate::fsio::set_max_file_size(config.max_file_size);
-    Ok(Mapper::new(&config, &host))
+    Ok(Mapper::new(&config, &host)
+        .with_charts_dir(common.charts.clone())
+        .with_roots(common.paths.clone()))
 }
 
 /// The Harbor host from the flag (or `HARBORIZE_HARBOR`), else `harbor.host`, validated:

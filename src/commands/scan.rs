@@ -29,7 +29,9 @@ use crate::trivy::runner::{self, Trivy};
 /// own config file (the `image` globs of `scan.allow`) are not images.
 fn entry_target(entry: &ReferenceEntry, harbor: &str) -> Option<Target> {
     let file_name = Path::new(&entry.file).file_name().and_then(|n| n.to_str());
-    if file_name.is_some_and(|n| crate::config::FILE_NAMES.contains(&n)) {
+    if file_name.is_some_and(|n| crate::config::FILE_NAMES.contains(&n))
+        || entry.kind == crate::locate::Kind::HelmRegistry
+    {
         return None;
     }
     let text = match entry.status {
@@ -313,6 +315,7 @@ impl ScanArgs {
             format: Format::Text,
             revert: false,
             rewrite_hints: false,
+            charts: None,
         }
     }
 }

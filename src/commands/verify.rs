@@ -44,6 +44,10 @@ impl VerifySummary {
 
 /// The Harbor reference each report entry ends up as, keyed for the registry checks.
 fn entry_target(entry: &crate::report::ReferenceEntry, harbor: &str) -> Option<Target> {
+    // A registry-only Helm field is an edit of the chart's images, not an image.
+    if entry.kind == crate::locate::Kind::HelmRegistry {
+        return None;
+    }
     let text = match entry.status {
         Status::Rewritten => entry.rewritten.as_deref()?.rsplit('=').next()?,
         Status::AlreadyProxied => entry.normalized.as_deref()?,
@@ -54,6 +58,9 @@ fn entry_target(entry: &crate::report::ReferenceEntry, harbor: &str) -> Option<T
 
 /// The text of an entry that should be on Harbor but does not parse as a reference.
 fn unparsable_harbor_text(entry: &crate::report::ReferenceEntry) -> Option<&str> {
+    if entry.kind == crate::locate::Kind::HelmRegistry {
+        return None;
+    }
     let text = match entry.status {
         Status::Rewritten => entry.rewritten.as_deref()?.rsplit('=').next()?,
         Status::AlreadyProxied => entry.normalized.as_deref()?,

@@ -16,6 +16,7 @@ mod git_push;
 mod github;
 mod golden;
 mod harbor_setup;
+mod helm;
 mod migrate;
 mod mirrors;
 mod packaging;
