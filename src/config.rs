@@ -82,7 +82,7 @@ pub struct HelmSection {
     /// chart puts in front of a bare image path, so override values of that chart are
     /// composed without the chart (otherwise they are `ambiguous`).
     #[serde(default)]
-    pub charts: BTreeMap<String, crate::helm::ChartConvention>,
+    pub charts: BTreeMap<String, crate::locate::helm::ChartConvention>,
 }
 
 #[derive(Debug, Clone, Default, Deserialize, Serialize, JsonSchema)]
@@ -161,7 +161,7 @@ pub struct Config {
     /// The `render:` section (empty when absent).
     pub render: RenderSection,
     /// `helm.charts`: chart conventions by chart name.
-    pub helm_charts: BTreeMap<String, crate::helm::ChartConvention>,
+    pub helm_charts: BTreeMap<String, crate::locate::helm::ChartConvention>,
 }
 
 impl Config {

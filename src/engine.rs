@@ -247,7 +247,7 @@ fn process_file_held(
     };
     let sites = match located {
         Ok(mut s) => {
-            crate::helm::resolve(path, &mut s, mapper.charts());
+            crate::locate::helm::resolve(path, &mut s, mapper.charts());
             s
         }
         Err(e) => return result.fail(Some(e.line), Some(e.column), e.message),

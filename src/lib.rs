@@ -14,8 +14,6 @@ pub mod git;
 pub mod github;
 pub mod harbor_api;
 pub mod harbor_setup;
-pub mod helm;
-pub(crate) mod helm_plan;
 pub mod kustomize_matchers;
 pub mod locate;
 pub mod mapping;

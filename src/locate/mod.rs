@@ -13,10 +13,12 @@
 //! cannot reach the cluster's Harbor, so it is known by its path and left alone unless
 //! `include_ci: true` asks for it (then its own places are read: [`Kind::Ci`]).
 
+pub mod helm;
+
 use std::ops::Range;
 use std::path::Path;
 
-use crate::helm::{has_registry_host, ChartRef, Composition, HelmInfo};
+use crate::locate::helm::{has_registry_host, ChartRef, Composition, HelmInfo};
 use crate::yaml::embedded::EmbeddedMap;
 use crate::yaml::{self, Node, Scalar, Stream, Style};
 
@@ -671,7 +673,7 @@ impl<'a> Walker<'a> {
 
     /// How a map without a registry of its own composes: with the values' global
     /// registry (returned), as a whole name (a registry host in the repository), or as
-    /// its chart says (settled later by [`crate::helm::resolve`]).
+    /// its chart says (settled later by [`crate::locate::helm::resolve`]).
     fn helm_info(
         &mut self,
         node: &'a Node,

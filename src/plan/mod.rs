@@ -2,6 +2,8 @@
 //! change. Runs the mapper on the composed reference of each site (an image map or a
 //! kustomize entry is one reference) and turns a rewrite into edits of its fields.
 
+pub(crate) mod helm;
+
 use crate::locate::{Field, Kind, Shape, Site};
 use crate::mapping::{Decision, Mapper};
 use crate::reference::{is_templated, Reference};
@@ -147,7 +149,7 @@ pub fn plan_site(site: &Site, mapper: &Mapper, opts: PlanOptions) -> Planned {
             repository,
             tag,
             digest,
-        } => crate::helm_plan::plan_helm_map(
+        } => crate::plan::helm::plan_helm_map(
             site,
             registry.as_ref(),
             repository,

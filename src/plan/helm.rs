@@ -9,7 +9,7 @@
 //! default registry in front of a bare path gets that registry written into the override
 //! map; a map whose chart is unknown is `ambiguous` and left alone.
 
-use crate::helm::Composition;
+use crate::locate::helm::Composition;
 use crate::locate::{Field, Site};
 use crate::mapping::Mapper;
 use crate::plan::{
