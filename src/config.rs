@@ -49,7 +49,7 @@ pub struct ConfigFile {
     /// default: CI runners often cannot reach the cluster's Harbor.
     #[serde(default)]
     pub include_ci: bool,
-    /// The render proof (`rewrite`): renderers and whether it runs.
+    /// The render proof (`rewrite` and `run`): renderers and whether it runs.
     #[serde(default)]
     pub render: Option<RenderSection>,
     /// Helm charts: how override values compose when their chart is not at hand.

@@ -107,3 +107,20 @@ pub fn commit_outputs(
         serde_json::to_string(images)?
     ))
 }
+
+/// The rendered difference of every chart or kustomization the render proof refused
+/// (stderr: the report on stdout stays one format).
+pub fn print_render_refusals(outcomes: &[crate::render::Outcome]) {
+    for o in outcomes {
+        if let crate::render::Verdict::Refused { summary, diff } = &o.verdict {
+            eprintln!(
+                "harborize: render proof failed: {}: {}; nothing of it was written",
+                crate::report::escape_text(&o.label),
+                crate::report::escape_text(summary)
+            );
+            for line in diff.lines() {
+                eprintln!("  {}", crate::report::escape_text(line));
+            }
+        }
+    }
+}

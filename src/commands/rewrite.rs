@@ -9,7 +9,7 @@ use crate::commands::verify::verify_report;
 use crate::commands::{mapper_for, EXIT_ERROR, EXIT_FINDINGS, EXIT_OK};
 use crate::engine::{self, RunOptions};
 use crate::plan::{Direction, PlanOptions};
-use crate::render::{Outcome, ProofSettings, Verdict};
+use crate::render::{Outcome, ProofSettings};
 use crate::report::{Mode, Report};
 
 pub fn run(args: &RewriteArgs) -> Result<u8> {
@@ -103,7 +103,7 @@ fn finish(args: &RewriteArgs, report: Report, outcomes: &[Outcome], verify_code:
         },
         args.diff,
     )?;
-    print_refused(outcomes);
+    super::print_render_refusals(outcomes);
     Ok(if report.summary.errors > 0 {
         EXIT_ERROR
     } else if args.dry_run && !report.files_changed.is_empty() {
@@ -129,21 +129,4 @@ fn proof_settings(args: &RewriteArgs) -> Result<ProofSettings> {
         &config.render,
     )
     .map_err(anyhow::Error::msg)
-}
-
-/// The rendered difference of every refused chart or kustomization (stderr: the report
-/// on stdout stays one format).
-fn print_refused(outcomes: &[Outcome]) {
-    for o in outcomes {
-        if let Verdict::Refused { summary, diff } = &o.verdict {
-            eprintln!(
-                "harborize: render proof failed: {}: {}; nothing of it was written",
-                crate::report::escape_text(&o.label),
-                crate::report::escape_text(summary)
-            );
-            for line in diff.lines() {
-                eprintln!("  {}", crate::report::escape_text(line));
-            }
-        }
-    }
 }

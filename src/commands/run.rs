@@ -149,12 +149,21 @@ fn pipeline(
                 return Ok(code);
             }
         }
+        // 4. prove Helm and kustomize edits by rendering, and write exactly the plan that
+        // was checked (a dry run proves without writing)
+        let mut proof = crate::render::ProofSettings::resolve(false, None, None, &config.render)
+            .map_err(anyhow::Error::msg)?;
+        proof.hints = plan.rewrite_hints;
+        let (results, outcomes) = engine::apply_proven(
+            &args.common.paths,
+            plan_value,
+            (args.diff, !args.dry_run),
+            &proof,
+            (mapper, plan.direction),
+        );
+        super::print_render_refusals(&outcomes);
         if args.dry_run {
-            let mut shown = Report::build(
-                mapper.harbor(),
-                engine::diff_plan(plan_value, args.diff),
-                false,
-            );
+            let mut shown = Report::build(mapper.harbor(), results, false);
             shown.attach_checks(&report);
             shown.print(
                 args.common.format,
@@ -169,9 +178,7 @@ fn pipeline(
                 EXIT_FINDINGS
             });
         }
-        // 4. write exactly the plan that was checked
-        let mut written =
-            Report::build(mapper.harbor(), engine::apply(plan_value, args.diff), true);
+        let mut written = Report::build(mapper.harbor(), results, true);
         written.attach_checks(&report);
         if written.summary.errors > 0 {
             written.print(

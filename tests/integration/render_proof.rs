@@ -352,3 +352,27 @@ fn standalone_kustomize_and_explicit_helm_are_used_when_named() {
         "{calls}"
     );
 }
+
+/// `run` writes the plan it checked through the same render proof as `rewrite`: a Helm
+/// edit that changes a rendered line beyond the image is refused (exit 2, nothing written).
+#[test]
+fn run_proves_helm_edits_by_rendering_before_it_writes() {
+    tool("helm");
+    let tmp = tempfile::tempdir().unwrap();
+    let chart = leaky_chart(tmp.path());
+    let before = std::fs::read(chart.join("values.yaml")).unwrap();
+    let out = harborize()
+        .args(["run", tmp.path().to_str().unwrap(), "--harbor", HARBOR])
+        .args(["--skip-verify", "--skip-scan", "--skip-commit"])
+        .output()
+        .unwrap();
+    let (so, se) = (stdout(&out), stderr(&out));
+    assert_eq!(code(&out), 2, "{so}{se}");
+    assert_eq!(
+        std::fs::read(chart.join("values.yaml")).unwrap(),
+        before,
+        "written anyway"
+    );
+    assert!(so.contains("render-proof-failed: helm template"), "{so}");
+    assert!(se.contains("render proof failed"), "{se}");
+}
