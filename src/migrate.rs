@@ -1,5 +1,5 @@
-//! The building blocks of `harborize migrate` (the command itself composes them in
-//! [`crate::commands::migrate`]): where a repository comes from (a directory, or a git URL
+//! The building blocks of `harborize migrate` (the `migrate` command module composes them
+//! and prints): where a repository comes from (a directory, or a git URL
 //! cloned with git2), the per-repository report and its markdown / JSON renderings, the
 //! resumable state file, top-level-directory batching, Renovate `registryAliases`, and the
 //! `imagePullSecrets` that only served upstream registries now reached through Harbor.
