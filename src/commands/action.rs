@@ -44,6 +44,9 @@ pub enum Mapping {
     WorkingDirectory,
     /// Extra arguments, one per line, appended as they are.
     ExtraArgs,
+    /// `sarif-file`: `scan --format=sarif --output=FILE` (the file
+    /// github/codeql-action/upload-sarif uploads); only `scan` writes SARIF.
+    SarifFile,
 }
 
 /// Every input of action.yml and where it goes. tests/integration/packaging.rs checks that this table
@@ -70,6 +73,7 @@ pub const INPUTS: &[(&str, Mapping)] = &[
     ("harbor-password", Mapping::Env("HARBORIZE_PASSWORD")),
     ("working-directory", Mapping::WorkingDirectory),
     ("args", Mapping::ExtraArgs),
+    ("sarif-file", Mapping::SarifFile),
 ];
 
 /// The outputs every run of the action sets.
@@ -174,6 +178,26 @@ pub fn plan(env: impl Fn(&str) -> Option<String>) -> Result<Plan> {
                 plan.env.insert(var.to_string(), value);
             }
             Mapping::WorkingDirectory => plan.cwd = Some(PathBuf::from(value)),
+            Mapping::SarifFile => {
+                if command != "scan" {
+                    bail!("input `sarif-file` applies to `command: scan` only (got {command:?})");
+                }
+                if input(&env, "format").is_some_and(|f| !f.eq_ignore_ascii_case("sarif")) {
+                    bail!(
+                        "input `sarif-file` writes SARIF: leave `format` empty or set it to sarif"
+                    );
+                }
+                plan.argv.retain(|a| !a.starts_with("--format="));
+                plan.argv.push("--format=sarif".to_string());
+                // relative to the workspace, where upload-sarif looks, not to the
+                // working-directory the command runs in
+                let file = PathBuf::from(&value);
+                let file = match input(&env, "working-directory") {
+                    Some(_) if file.is_relative() => std::env::current_dir()?.join(file),
+                    _ => file,
+                };
+                plan.argv.push(format!("--output={}", file.display()));
+            }
             Mapping::ExtraArgs => extra.extend(
                 value
                     .lines()

@@ -1,11 +1,12 @@
 //! Packaging, checked statically (Docker cannot run here) and through the binary:
-//! - action.yml: a Docker action built from the root Dockerfile whose every input is mapped
-//!   by the entrypoint (`harborize action`, table `commands::action::INPUTS`) and documented
-//!   in README.md, with the declared outputs;
+//! - action.yml: every input is mapped by the entrypoint (`harborize action`, table
+//!   `commands::action::INPUTS`) and documented in README.md, with the declared outputs
+//!   (the composite action itself and its installer: tests/integration/action_install.rs);
 //! - the entrypoint turns inputs into argv elements (never a shell string) and writes the
 //!   outputs;
-//! - Dockerfile: multi-stage, its build stage runs exactly the README's build command, the
-//!   runtime has git, ca-certificates and a pinned Trivy;
+//! - Dockerfile (the image built from source; the released one is Dockerfile.release,
+//!   tests/integration/workflows.rs): multi-stage, its build stage runs exactly the README's
+//!   build command, the runtime has git, ca-certificates and a pinned Trivy;
 //! - shell completions and man pages generated from the clap definitions.
 
 use crate::support::common;
@@ -66,31 +67,6 @@ fn keys(v: &serde_yaml_ng::Value) -> BTreeSet<String> {
         .keys()
         .map(|k| k.as_str().unwrap().to_string())
         .collect()
-}
-
-#[test]
-fn action_is_a_docker_action_on_the_root_dockerfile() {
-    let a = action();
-    let runs = &a["runs"];
-    assert_eq!(runs["using"].as_str(), Some("docker"));
-    assert_eq!(runs["image"].as_str(), Some("Dockerfile"));
-    // inputs reach the binary as INPUT_* variables: nothing interpolated into argv
-    let args: Vec<&str> = runs["args"]
-        .as_sequence()
-        .unwrap()
-        .iter()
-        .map(|v| v.as_str().unwrap())
-        .collect();
-    assert_eq!(args, ["action"]);
-    let runs_text = serde_yaml_ng::to_string(runs).unwrap();
-    assert!(
-        !runs_text.contains("${{"),
-        "no expression in runs: {runs_text}"
-    );
-    assert!(
-        runs.get("entrypoint").is_none(),
-        "the image's ENTRYPOINT is used"
-    );
 }
 
 #[test]
