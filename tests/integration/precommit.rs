@@ -3,10 +3,15 @@
 //! `harborize-check` fails on an upstream image and passes once `harborize-rewrite` has run;
 //! `harborize-rewrite` fails the first time (it changed the file) and passes the second.
 //!
-//! `language: rust` makes pre-commit `cargo install` this crate from a clone of the hook
-//! repository. The hook repository is a committed copy of this working tree (tracked and
-//! untracked files, ignored ones left out), so the test checks the code as it is. Builds
-//! share one target directory (target/pre-commit), so only the first run is slow.
+//! The default hooks are `language: python`: pre-commit `pip install`s the hook repository's
+//! root pyproject.toml, a shim depending on the harborize wheel of the same version. The
+//! test builds that wheel with the real maturin (packaging/pypi, `bindings = "bin"`) from the
+//! dev profile, so it reuses target/debug, which `cargo test` has just built (no release
+//! build), and hands it to pip with PIP_FIND_LINKS, as PyPI would. pre-commit runs with no
+//! cargo or rustc on PATH: the hooks must not compile anything.
+//!
+//! The hook repository is a committed copy of this working tree (tracked and untracked
+//! files, ignored ones left out), so the test checks the code as it is.
 
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
@@ -89,12 +94,61 @@ fn hook_repo(dir: &Path) {
     git(dir, &["commit", "-q", "-m", "hook repo"]);
 }
 
+/// PATH without any directory that holds cargo or rustc.
+fn path_without_rust() -> std::ffi::OsString {
+    let path = std::env::var_os("PATH").unwrap_or_default();
+    let kept: Vec<PathBuf> = std::env::split_paths(&path)
+        .filter(|d| !d.join("cargo").exists() && !d.join("rustc").exists())
+        .collect();
+    std::env::join_paths(kept).unwrap()
+}
+
+fn maturin() -> PathBuf {
+    let local = root().join(".tools/venv/bin/maturin");
+    assert!(
+        local.exists(),
+        "maturin is not installed: run `bash scripts/install-test-tools.sh` (it installs \
+         maturin from PyPI into .tools/venv)"
+    );
+    local
+}
+
+/// The harborize wheel, as the release builds it (packaging/pypi) but from the dev
+/// profile: target/debug is what `cargo test` built, so cargo has (almost) nothing to do.
+/// Through the machine-wide build lock, like every cargo invocation here.
+fn build_wheel(out_dir: &Path) {
+    let out = Command::new("flock")
+        .args(["-w", "3600", "/tmp/cargo.lock"])
+        .arg(maturin())
+        .args(["build", "--profile", "dev", "--locked", "--out"])
+        .arg(out_dir)
+        .current_dir(root().join("packaging/pypi"))
+        .env("CARGO_TARGET_DIR", root().join("target"))
+        .output()
+        .expect("flock runs maturin (util-linux flock)");
+    assert!(
+        out.status.success(),
+        "maturin build: {}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let wheels: Vec<_> = std::fs::read_dir(out_dir)
+        .unwrap()
+        .map(|e| e.unwrap().file_name().into_string().unwrap())
+        .collect();
+    let version = env!("CARGO_PKG_VERSION");
+    assert!(
+        wheels.len() == 1 && wheels[0].starts_with(&format!("harborize-{version}-py3-none-")),
+        "{wheels:?}"
+    );
+}
+
 struct Run {
     code: i32,
     text: String,
 }
 
-fn try_repo(work: &Path, hooks: &Path, cache: &Path, args: &[&str]) -> Run {
+fn try_repo(work: &Path, hooks: &Path, cache: &Path, wheels: &Path, args: &[&str]) -> Run {
     let out = Command::new(pre_commit())
         .arg("try-repo")
         .arg(hooks)
@@ -102,13 +156,10 @@ fn try_repo(work: &Path, hooks: &Path, cache: &Path, args: &[&str]) -> Run {
         .current_dir(work)
         .env("PRE_COMMIT_HOME", cache)
         .env("PRE_COMMIT_COLOR", "never")
-        .env("CARGO_TARGET_DIR", root().join("target/pre-commit"))
-        // a quick build is enough to test the hooks (their release build is the user's)
-        .env("CARGO_PROFILE_RELEASE_OPT_LEVEL", "0")
-        .env("CARGO_PROFILE_RELEASE_LTO", "false")
-        .env("CARGO_PROFILE_RELEASE_DEBUG", "false")
-        .env("CARGO_PROFILE_RELEASE_CODEGEN_UNITS", "16")
-        .env("CARGO_PROFILE_RELEASE_INCREMENTAL", "true")
+        // the wheel built from this tree instead of PyPI's; setuptools (the shim's build
+        // backend) still comes from the index
+        .env("PIP_FIND_LINKS", wheels)
+        .env("PATH", path_without_rust())
         .env_remove("HARBORIZE_HARBOR")
         .output()
         .expect("pre-commit runs");
@@ -131,6 +182,8 @@ fn hooks_guard_and_fix_a_repository() {
     std::fs::create_dir_all(&hooks).unwrap();
     std::fs::create_dir_all(&work).unwrap();
     hook_repo(&hooks);
+    let wheels = tmp.path().join("wheels");
+    build_wheel(&wheels);
 
     git(&work, &["init", "-q"]);
     std::fs::write(
@@ -147,14 +200,14 @@ fn hooks_guard_and_fix_a_repository() {
     let check = |label: &str| {
         let mut args = vec!["harborize-check"];
         args.extend_from_slice(&files);
-        let r = try_repo(&work, &hooks, &cache, &args);
+        let r = try_repo(&work, &hooks, &cache, &wheels, &args);
         eprintln!("{label}: exit {} after {:?}", r.code, started.elapsed());
         r
     };
     let rewrite = |label: &str| {
         let mut args = vec!["harborize-rewrite"];
         args.extend_from_slice(&files);
-        let r = try_repo(&work, &hooks, &cache, &args);
+        let r = try_repo(&work, &hooks, &cache, &wheels, &args);
         eprintln!("{label}: exit {} after {:?}", r.code, started.elapsed());
         r
     };
@@ -198,16 +251,37 @@ fn hooks_guard_and_fix_a_repository() {
     assert!(r.text.contains("Passed"), "{}", r.text);
 }
 
-/// The manifest's shape: ids, languages, entries, file filters.
+/// The manifest's shape: ids, languages, entries, file filters; the versions the hooks
+/// install (the shim's wheel pin, the docker image tag) are the crate's.
 #[test]
-fn hooks_manifest_declares_the_four_hooks() {
+fn hooks_manifest_declares_wheel_source_and_docker_hooks() {
     let text = std::fs::read_to_string(root().join(".pre-commit-hooks.yaml")).unwrap();
     let hooks: Vec<serde_yaml_ng::Value> = serde_yaml_ng::from_str(&text).unwrap();
+    let version = env!("CARGO_PKG_VERSION");
+    let image = format!("ghcr.io/harborize/harborize:{version}");
     let want = [
-        ("harborize-check", "rust", "harborize check"),
-        ("harborize-rewrite", "rust", "harborize rewrite"),
-        ("harborize-check-docker", "docker", "harborize check"),
-        ("harborize-rewrite-docker", "docker", "harborize rewrite"),
+        ("harborize-check", "python", "harborize check".to_string()),
+        (
+            "harborize-rewrite",
+            "python",
+            "harborize rewrite".to_string(),
+        ),
+        ("harborize-check-src", "rust", "harborize check".to_string()),
+        (
+            "harborize-rewrite-src",
+            "rust",
+            "harborize rewrite".to_string(),
+        ),
+        (
+            "harborize-check-docker",
+            "docker_image",
+            format!("{image} check"),
+        ),
+        (
+            "harborize-rewrite-docker",
+            "docker_image",
+            format!("{image} rewrite"),
+        ),
     ];
     assert_eq!(hooks.len(), want.len());
     for (id, language, entry) in want {
@@ -216,7 +290,7 @@ fn hooks_manifest_declares_the_four_hooks() {
             .find(|h| h["id"].as_str() == Some(id))
             .unwrap_or_else(|| panic!("no hook {id}"));
         assert_eq!(hook["language"].as_str(), Some(language), "{id}");
-        assert_eq!(hook["entry"].as_str(), Some(entry), "{id}");
+        assert_eq!(hook["entry"].as_str(), Some(entry.as_str()), "{id}");
         assert_eq!(hook["pass_filenames"].as_bool(), Some(true), "{id}");
         let files = regex::Regex::new(hook["files"].as_str().unwrap()).unwrap();
         let exclude = regex::Regex::new(hook["exclude"].as_str().unwrap()).unwrap();
@@ -228,4 +302,17 @@ fn hooks_manifest_declares_the_four_hooks() {
         }
         assert!(!files.is_match("main.rs"), "{id}");
     }
+    // pre-commit installs the root pyproject.toml: a shim pinning the wheel of this version
+    let shim: toml::Table =
+        toml::from_str(&std::fs::read_to_string(root().join("pyproject.toml")).unwrap()).unwrap();
+    assert_eq!(
+        shim["project"]["dependencies"].as_array().unwrap(),
+        &[toml::Value::from(format!("harborize=={version}"))]
+    );
+    assert_eq!(shim["project"]["version"].as_str(), Some(version));
+    assert_ne!(
+        shim["build-system"]["build-backend"].as_str(),
+        Some("maturin"),
+        "the root pyproject.toml must not build the crate (pre-commit installs it)"
+    );
 }
