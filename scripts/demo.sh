@@ -2,17 +2,24 @@
 # Runs harborize's main job on the bundled example GitOps repository (fixtures/example),
 # offline: a copy is rewritten in place, the diff is shown, then `check` proves that
 # nothing bypasses Harbor any more. The committed fixture is never modified.
+#
+# It builds the debug profile (target/debug, shared with `cargo build` and `cargo test`):
+# enough for a demo, and much quicker to build the first time than the release profile
+# (fat LTO, one codegen unit). cargo's own progress is shown while it builds.
 set -euo pipefail
 cd "$(dirname "$0")/.."
-cargo build --release --quiet
+echo "== building harborize (debug profile; the first build compiles ~380 crates and OpenSSL from C: several minutes on 2 cores, later runs seconds; progress below)"
+cargo build --locked --bin harborize
+bin=./target/debug/harborize
 work=$(mktemp -d)
 trap 'rm -rf "$work"' EXIT
 cp -r fixtures/example "$work/gitops"
+echo
 echo "== harborize check (before): what bypasses Harbor"
-./target/release/harborize check "$work/gitops" || true
+"$bin" check "$work/gitops" || true
 echo
 echo "== harborize rewrite --diff"
-./target/release/harborize rewrite --diff "$work/gitops"
+"$bin" rewrite --diff "$work/gitops"
 echo
 echo "== harborize check (after)"
-./target/release/harborize check "$work/gitops"
+"$bin" check "$work/gitops"

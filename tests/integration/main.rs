@@ -8,10 +8,12 @@
 #[path = "../support/mod.rs"]
 mod support;
 
+mod action_install;
 mod bench_verify;
 mod bump;
 mod cli;
 mod corpus;
+mod demo;
 mod git_push;
 mod github;
 mod golden;
@@ -30,3 +32,4 @@ mod run;
 mod scan;
 mod skim;
 mod verify;
+mod workflows;
