@@ -1,7 +1,9 @@
-//! `harborize action`: the entrypoint of the GitHub Action (action.yml, Dockerfile).
+//! `harborize action`: the entrypoint of the GitHub Action (action.yml, a composite action
+//! that runs the release binary; or the image `docker://ghcr.io/harborize/harborize`).
 //!
-//! The runner hands a Docker action its inputs as environment variables `INPUT_<NAME>`
-//! (upper case, hyphens kept: `INPUT_DRY-RUN`, which no shell can read but a program can).
+//! The inputs arrive as environment variables `INPUT_<NAME>`: the composite action sets
+//! them with underscores (`INPUT_DRY_RUN`); a runner hands a Docker action hyphens kept
+//! (`INPUT_DRY-RUN`, which no shell can read but a program can). Both are read.
 //! This command maps them to a harborize command line (one argv element per value, never a
 //! shell string) and runs it as a child process, so an input can never inject a flag or a
 //! command: flag values are passed as `--flag=value`, paths after `--`.
