@@ -8,7 +8,7 @@
 # (fat LTO, one codegen unit). cargo's own progress is shown while it builds.
 set -euo pipefail
 cd "$(dirname "$0")/.."
-echo "== building harborize (debug profile; the first build compiles ~380 crates and OpenSSL from C: several minutes on 2 cores, later runs seconds; progress below)"
+echo "== building harborize (debug profile): the first build compiles about 200 crates and OpenSSL from C, about 8 minutes on 2 cores (BENCHMARKS.md); later runs take seconds. cargo's progress follows."
 cargo build --locked --bin harborize
 bin=./target/debug/harborize
 work=$(mktemp -d)
