@@ -289,3 +289,42 @@ fn harbor_setup_refuses_other_kinds() {
         stderr(&out)
     );
 }
+
+/// `mirrors` for another cache: the endpoint path is the kind's (GAR's two segments,
+/// GitLab's Dependency Proxy for Docker Hub alone), and a scheme a node cannot express is
+/// refused rather than generated routing nothing.
+#[test]
+fn mirrors_use_each_kinds_endpoint_path_or_refuse() {
+    let run = |yaml: &str| {
+        let tmp = tempfile::tempdir().unwrap();
+        let cfg = tmp.path().join("harborize.yaml");
+        std::fs::write(&cfg, yaml).unwrap();
+        let out = harborize()
+            .args(["mirrors", "--format", "k3s", "--config"])
+            .arg(&cfg)
+            .output()
+            .unwrap();
+        (code(&out), stdout(&out), stderr(&out))
+    };
+    let (c, out, err) = run(
+        "target: {kind: gar, host: us-central1-docker.pkg.dev}\nregistries:\n  docker.io: {project: my-proj/dockerhub-proxy}\n  ghcr.io: null\n  quay.io: null\n  registry.k8s.io: null\n",
+    );
+    assert_eq!(c, 0, "{err}");
+    assert!(
+        out.contains("https://us-central1-docker.pkg.dev/v2/my-proj/dockerhub-proxy"),
+        "{out}"
+    );
+    let (c, out, err) = run("target: {kind: gitlab, group: mygroup, host: gitlab.example.com}\n");
+    assert_eq!(c, 0, "{err}");
+    assert!(
+        out.contains("https://gitlab.example.com/v2/mygroup/dependency_proxy/containers"),
+        "{out}"
+    );
+    assert!(!out.contains("ghcr.io"), "{out}");
+    assert!(err.contains("Docker Hub only"), "{err}");
+    let (c, out, err) = run(
+        "target: {kind: artifactory, method: subdomain, host: art.example.com}\nregistries:\n  docker.io: {project: dockerhub-remote}\n  ghcr.io: null\n  quay.io: null\n  registry.k8s.io: null\n",
+    );
+    assert_eq!(c, 2, "{out}");
+    assert!(err.contains("target.method subdomain"), "{err}");
+}
