@@ -231,8 +231,8 @@ impl Config {
             }
             (t, h) => t.or(h),
         };
-        let target = crate::target::TargetSettings::from_section(&target_section)
-            .map_err(invalid)?;
+        let target =
+            crate::target::TargetSettings::from_section(&target_section).map_err(invalid)?;
         let config = Config {
             harbor_host,
             target,

@@ -129,7 +129,8 @@ pub fn verify_report(
                 report.credentials_withheld = Some(why);
             }
         }
-        let load = |c: &std::sync::atomic::AtomicUsize| c.load(std::sync::atomic::Ordering::Relaxed);
+        let load =
+            |c: &std::sync::atomic::AtomicUsize| c.load(std::sync::atomic::Ordering::Relaxed);
         summary.requests += load(&client.stats.requests);
         summary.token_requests += load(&client.stats.token_requests);
     }

@@ -65,8 +65,7 @@ pub(crate) fn decide_name(mapper: &Mapper, name: &Reference, direction: Directio
     // `Docker.io/nginx` is valid grammar, but runtimes compare domains as written: they
     // do not treat it as Docker Hub (no `library/`, no registry-1 endpoint), so routing
     // it to Docker Hub's project would change what the cluster runs. Say so instead.
-    if name.domain().bytes().any(|b| b.is_ascii_uppercase())
-        && !mapper.is_cache_host(name.domain())
+    if name.domain().bytes().any(|b| b.is_ascii_uppercase()) && !mapper.is_cache_host(name.domain())
     {
         return NameOutcome::Stay(
             Status::Invalid,

@@ -359,7 +359,7 @@ impl Scheme {
     /// The longest prefix wins; ECR's `ROOT` (no prefix) takes what no prefix claims.
     fn revert_path(&self, path: &str) -> Option<String> {
         let mut by_prefix: Vec<&Route> = self.routes.iter().collect();
-        by_prefix.sort_by(|a, b| b.prefix.len().cmp(&a.prefix.len()));
+        by_prefix.sort_by_key(|r| std::cmp::Reverse(r.prefix.len()));
         by_prefix.into_iter().find_map(|r| {
             if r.prefix.is_empty() {
                 return Some(r.upstream(path));

@@ -29,7 +29,11 @@ fn config_error(yaml: &str) -> String {
 fn round_trip(m: &Mapper, upstream: &str, want: &str) {
     assert_eq!(forward(m, upstream), want, "{upstream}");
     let familiar = Reference::parse_name(upstream).unwrap().familiar_name();
-    assert_eq!(revert(m, want).as_deref(), Some(familiar.as_str()), "{want}");
+    assert_eq!(
+        revert(m, want).as_deref(),
+        Some(familiar.as_str()),
+        "{want}"
+    );
 }
 
 #[test]
@@ -40,7 +44,11 @@ fn ecr_keeps_library_and_has_a_root_prefix() {
         host,
     );
     round_trip(&m, "nginx", &format!("{host}/docker-hub/library/nginx"));
-    round_trip(&m, "bitnami/redis", &format!("{host}/docker-hub/bitnami/redis"));
+    round_trip(
+        &m,
+        "bitnami/redis",
+        &format!("{host}/docker-hub/bitnami/redis"),
+    );
     round_trip(&m, "registry.k8s.io/pause", &format!("{host}/pause"));
     round_trip(&m, "ghcr.io/org/app", &format!("{host}/ghcr/org/app"));
     let two_roots = config_error(
@@ -51,7 +59,10 @@ fn ecr_keeps_library_and_has_a_root_prefix() {
 
 #[test]
 fn gitlab_proxies_docker_hub_only() {
-    let m = mapper("target: {kind: gitlab, group: mygroup}\n", "gitlab.example.com");
+    let m = mapper(
+        "target: {kind: gitlab, group: mygroup}\n",
+        "gitlab.example.com",
+    );
     round_trip(
         &m,
         "nginx",
@@ -63,7 +74,10 @@ fn gitlab_proxies_docker_hub_only() {
         "gitlab.example.com/mygroup/dependency_proxy/containers/bitnami/redis",
     );
     assert_eq!(
-        revert(&m, "gitlab.example.com/mygroup/dependency_proxy/containers/library/nginx"),
+        revert(
+            &m,
+            "gitlab.example.com/mygroup/dependency_proxy/containers/library/nginx"
+        ),
         Some("nginx".into())
     );
     match m.decide(&Reference::parse("ghcr.io/org/app").unwrap()) {
@@ -81,12 +95,20 @@ fn artifactory_has_three_methods() {
         "target: {kind: artifactory}\nregistries:\n  docker.io: {project: dockerhub-remote}\n",
         "art.example.com",
     );
-    round_trip(&path, "nginx", "art.example.com/dockerhub-remote/library/nginx");
+    round_trip(
+        &path,
+        "nginx",
+        "art.example.com/dockerhub-remote/library/nginx",
+    );
     let sub = mapper(
         "target: {kind: artifactory, method: subdomain}\nregistries:\n  docker.io: {project: dockerhub-remote}\n",
         "art.example.com",
     );
-    round_trip(&sub, "nginx", "dockerhub-remote.art.example.com/library/nginx");
+    round_trip(
+        &sub,
+        "nginx",
+        "dockerhub-remote.art.example.com/library/nginx",
+    );
     assert!(sub.is_cache_host("ghcr.art.example.com"));
     assert!(!sub.is_cache_host("evilart.example.com"));
     let port = mapper(
@@ -106,7 +128,11 @@ fn nexus_quay_gar_and_acr_follow_their_docs() {
         "target: {kind: nexus}\nregistries:\n  docker.io: {project: docker-proxy}\n",
         "nexus.example.com",
     );
-    round_trip(&nexus, "alpine", "nexus.example.com/docker-proxy/library/alpine");
+    round_trip(
+        &nexus,
+        "alpine",
+        "nexus.example.com/docker-proxy/library/alpine",
+    );
     let quay = mapper(
         "target: {kind: quay}\nregistries:\n  docker.io: {project: cache}\n  docker.io/library: {project: docker-cache}\n",
         "quay.corp",
@@ -123,7 +149,10 @@ fn nexus_quay_gar_and_acr_follow_their_docs() {
         "us-central1-docker.pkg.dev/my-proj/dockerhub-proxy/library/nginx",
     );
     assert_eq!(
-        revert(&gar, "us-central1-docker.pkg.dev/my-proj/dockerhub-proxy/nginx"),
+        revert(
+            &gar,
+            "us-central1-docker.pkg.dev/my-proj/dockerhub-proxy/nginx"
+        ),
         Some("nginx".into()),
         "the short form some examples use reverts too"
     );
@@ -138,9 +167,8 @@ fn nexus_quay_gar_and_acr_follow_their_docs() {
         acr.decide(&Reference::parse("bitnami/redis").unwrap()),
         Decision::Unmapped { .. }
     ));
-    let overlap = config_error(
-        "target: {kind: acr}\nregistries:\n  docker.io/library/*: {project: acr/*}\n",
-    );
+    let overlap =
+        config_error("target: {kind: acr}\nregistries:\n  docker.io/library/*: {project: acr/*}\n");
     assert!(overlap.contains("overlap"), "{overlap}");
 }
 
@@ -165,7 +193,11 @@ fn settings_that_mean_nothing_for_the_kind_are_refused() {
         let err = config_error(yaml);
         assert!(err.contains(want), "{yaml}: {err}");
     }
-    let f = Config::parse_file("target: {host: a.example}\nharbor: {host: A.example}\n", "t").unwrap();
+    let f = Config::parse_file(
+        "target: {host: a.example}\nharbor: {host: A.example}\n",
+        "t",
+    )
+    .unwrap();
     assert_eq!(
         Config::from_user(f, None).unwrap().harbor_host.as_deref(),
         Some("a.example")

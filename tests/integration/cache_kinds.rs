@@ -57,9 +57,8 @@ fn row(m: &Mapper, text: &str) -> (String, Option<String>) {
                 .and_then(|c| m.revert_name(&c))
                 .map(|n| format!("{n}{}", r.suffix()));
             let familiar = format!("{}{}", r.familiar_name(), r.suffix());
-            let problem = (back.as_deref() != Some(familiar.as_str())).then(|| {
-                format!("{text}: {cache_ref} reverts to {back:?}, not {familiar}")
-            });
+            let problem = (back.as_deref() != Some(familiar.as_str()))
+                .then(|| format!("{text}: {cache_ref} reverts to {back:?}, not {familiar}"));
             let back = back.unwrap_or_else(|| "-".into());
             ("rewritten", cache_ref, back, problem)
         }
@@ -109,7 +108,8 @@ fn every_kind_maps_reverts_and_leaves_unmapped_as_its_golden_table() {
     for case in &cases {
         let name = case.file_name().unwrap().to_str().unwrap();
         let m = mapper_of(case);
-        let mut table = String::from("ref\tnormalized\tdecision\tcache reference or reason\treverted\n");
+        let mut table =
+            String::from("ref\tnormalized\tdecision\tcache reference or reason\treverted\n");
         let mut counts = std::collections::BTreeMap::<&str, usize>::new();
         for text in &refs {
             let (line, problem) = row(&m, text);
@@ -125,14 +125,20 @@ fn every_kind_maps_reverts_and_leaves_unmapped_as_its_golden_table() {
             failures.extend(problem.map(|p| format!("{name}: {p}")));
         }
         // Every case rewrites most of the corpus and reverts each rewrite exactly.
-        assert!(counts.get("rewritten").copied().unwrap_or(0) > 50, "{name}: {counts:?}");
+        assert!(
+            counts.get("rewritten").copied().unwrap_or(0) > 50,
+            "{name}: {counts:?}"
+        );
         let golden = case.join("mapping.tsv");
         if bless {
             std::fs::write(&golden, &table).unwrap();
             continue;
         }
         let expected = std::fs::read_to_string(&golden).unwrap_or_else(|_| {
-            panic!("{} missing: run with HARBORIZE_BLESS=1 and review it", golden.display())
+            panic!(
+                "{} missing: run with HARBORIZE_BLESS=1 and review it",
+                golden.display()
+            )
         });
         if expected != table {
             let diff: Vec<String> = expected
@@ -166,9 +172,15 @@ fn verify(yaml: &str, refs: &[&str], resolve: &str) -> (i32, Vec<[String; 4]>) {
     let cfg = tmp.path().join("harborize.yaml");
     std::fs::write(&cfg, yaml).unwrap();
     let mut cmd = harborize();
-    cmd.args(["verify", tmp.path().to_str().unwrap(), "--plain-http", "--format", "json"])
-        .arg("--config")
-        .arg(&cfg);
+    cmd.args([
+        "verify",
+        tmp.path().to_str().unwrap(),
+        "--plain-http",
+        "--format",
+        "json",
+    ])
+    .arg("--config")
+    .arg(&cfg);
     if !resolve.is_empty() {
         cmd.env("HARBORIZE_RESOLVE", resolve);
     }
@@ -216,7 +228,10 @@ fn verify_reaches_each_kinds_layout_on_a_real_registry() {
         )
         .digest;
     let nginx_gitlab = a.push_image("mygroup/dependency_proxy/containers/nginx", "1.27");
-    assert_ne!(nginx_sub, nginx_port, "the two registries hold different images");
+    assert_ne!(
+        nginx_sub, nginx_port,
+        "the two registries hold different images"
+    );
 
     // Path prefix of two segments on a Google host name, reached through the override.
     let (c, rows) = verify(
@@ -226,8 +241,15 @@ fn verify_reaches_each_kinds_layout_on_a_real_registry() {
         &["nginx:1.27", "nginx:nope"],
         "us-central1-docker.pkg.dev=127.0.0.1",
     );
-    assert_eq!(rows[0][2], format!("us-central1-docker.pkg.dev:{pa}/my-proj/dockerhub-proxy/library/nginx:1.27"));
-    assert_eq!((rows[0][1].as_str(), rows[0][3].as_str()), ("resolved", nginx_gar.as_str()), "{rows:?}");
+    assert_eq!(
+        rows[0][2],
+        format!("us-central1-docker.pkg.dev:{pa}/my-proj/dockerhub-proxy/library/nginx:1.27")
+    );
+    assert_eq!(
+        (rows[0][1].as_str(), rows[0][3].as_str()),
+        ("resolved", nginx_gar.as_str()),
+        "{rows:?}"
+    );
     assert_eq!(rows[1][1], "tag-not-found", "{rows:?}");
     assert_eq!(c, 1);
 
@@ -239,8 +261,15 @@ fn verify_reaches_each_kinds_layout_on_a_real_registry() {
         &["nginx:1.27"],
         "dockerhub-remote.art.test=127.0.0.1",
     );
-    assert_eq!(rows[0][2], format!("dockerhub-remote.art.test:{pa}/library/nginx:1.27"));
-    assert_eq!((rows[0][1].as_str(), rows[0][3].as_str()), ("resolved", nginx_sub.as_str()), "{rows:?}");
+    assert_eq!(
+        rows[0][2],
+        format!("dockerhub-remote.art.test:{pa}/library/nginx:1.27")
+    );
+    assert_eq!(
+        (rows[0][1].as_str(), rows[0][3].as_str()),
+        ("resolved", nginx_sub.as_str()),
+        "{rows:?}"
+    );
     assert_eq!(c, 0);
 
     // Nexus port connectors: one registry per upstream, each on its own port.
@@ -252,8 +281,16 @@ fn verify_reaches_each_kinds_layout_on_a_real_registry() {
         "nexus.test=127.0.0.1",
     );
     assert_eq!(rows[0][2], format!("nexus.test:{pb}/library/nginx:1.27"));
-    assert_eq!((rows[0][1].as_str(), rows[0][3].as_str()), ("resolved", nginx_port.as_str()), "{rows:?}");
-    assert_eq!((rows[1][1].as_str(), rows[1][3].as_str()), ("resolved", app_port.as_str()), "{rows:?}");
+    assert_eq!(
+        (rows[0][1].as_str(), rows[0][3].as_str()),
+        ("resolved", nginx_port.as_str()),
+        "{rows:?}"
+    );
+    assert_eq!(
+        (rows[1][1].as_str(), rows[1][3].as_str()),
+        ("resolved", app_port.as_str()),
+        "{rows:?}"
+    );
     assert_eq!(c, 0);
 
     // GitLab's Dependency Proxy path; GHCR stays unmapped and is not checked.
@@ -262,7 +299,11 @@ fn verify_reaches_each_kinds_layout_on_a_real_registry() {
         &["nginx:1.27", "ghcr.io/org/app:v1"],
         "",
     );
-    assert_eq!((rows[0][1].as_str(), rows[0][3].as_str()), ("resolved", nginx_gitlab.as_str()), "{rows:?}");
+    assert_eq!(
+        (rows[0][1].as_str(), rows[0][3].as_str()),
+        ("resolved", nginx_gitlab.as_str()),
+        "{rows:?}"
+    );
     assert_eq!(rows[1][1], "-", "{rows:?}");
     assert_eq!(c, 0);
 }
