@@ -56,6 +56,11 @@ impl Route {
             Some((d, p)) => (d.to_string(), p.to_string()),
             None => (key_body.clone(), String::new()),
         };
+        if crate::reference::validate_registry_host(&domain).is_err() {
+            return Err(format!(
+                "registries.{key}: {domain:?} is not a registry host (HOST[:PORT])"
+            ));
+        }
         if !path.is_empty() && !matches!(kind, Kind::Quay | Kind::Acr) {
             return Err(format!(
                 "registries.{key}: a key with a path (one namespace or repository of a registry) is for target.kind quay and acr only; {} caches whole registries",
