@@ -168,19 +168,31 @@ fn pod(dir: &Path, refs: &[&str]) {
 /// digest) per reference).
 fn verify(yaml: &str, refs: &[&str], resolve: &str) -> (i32, Vec<[String; 4]>) {
     let tmp = tempfile::tempdir().unwrap();
-    pod(tmp.path(), refs);
-    let cfg = tmp.path().join("harborize.yaml");
+    verify_in(tmp.path(), yaml, refs, resolve, &[])
+}
+
+fn verify_in(
+    dir: &Path,
+    yaml: &str,
+    refs: &[&str],
+    resolve: &str,
+    extra: &[&str],
+) -> (i32, Vec<[String; 4]>) {
+    let tmp = dir;
+    pod(tmp, refs);
+    let cfg = tmp.join("harborize.yaml");
     std::fs::write(&cfg, yaml).unwrap();
     let mut cmd = harborize();
     cmd.args([
         "verify",
-        tmp.path().to_str().unwrap(),
+        tmp.to_str().unwrap(),
         "--plain-http",
         "--format",
         "json",
     ])
     .arg("--config")
-    .arg(&cfg);
+    .arg(&cfg)
+    .args(extra);
     if !resolve.is_empty() {
         cmd.env("HARBORIZE_RESOLVE", resolve);
     }
@@ -271,6 +283,22 @@ fn verify_reaches_each_kinds_layout_on_a_real_registry() {
         "{rows:?}"
     );
     assert_eq!(c, 0);
+    // `--pin` writes the digest on the repository's subdomain host too.
+    let pinned = tempfile::tempdir().unwrap();
+    let (c, _) = verify_in(
+        pinned.path(),
+        &format!(
+            "target: {{kind: artifactory, method: subdomain, host: 'art.test:{pa}'}}\nregistries:\n  docker.io: {{project: dockerhub-remote}}\n"
+        ),
+        &[&format!("dockerhub-remote.art.test:{pa}/library/nginx:1.27")],
+        "dockerhub-remote.art.test=127.0.0.1",
+        &["--pin"],
+    );
+    let text = std::fs::read_to_string(pinned.path().join("pod.yaml")).unwrap();
+    assert!(
+        text.contains(&format!("dockerhub-remote.art.test:{pa}/library/nginx:1.27@{nginx_sub}")),
+        "exit {c}:\n{text}"
+    );
 
     // Nexus port connectors: one registry per upstream, each on its own port.
     let (c, rows) = verify(
@@ -368,4 +396,39 @@ fn mirrors_use_each_kinds_endpoint_path_or_refuse() {
     );
     assert_eq!(c, 2, "{out}");
     assert!(err.contains("target.method subdomain"), "{err}");
+}
+
+/// `bump` finds and bumps references already on the cache in each kind's form: a GitLab
+/// Dependency Proxy path and an Artifactory repository subdomain.
+#[test]
+fn bump_follows_the_kinds_paths() {
+    for (yaml, old, new) in [
+        (
+            "target: {kind: gitlab, group: mygroup, host: gitlab.example.com}\n",
+            "gitlab.example.com/mygroup/dependency_proxy/containers/nginx:1.26",
+            "gitlab.example.com/mygroup/dependency_proxy/containers/nginx:1.27",
+        ),
+        (
+            "target: {kind: artifactory, method: subdomain, host: art.example.com}\nregistries:\n  docker.io: {project: dockerhub-remote}\n",
+            "dockerhub-remote.art.example.com/library/nginx:1.26",
+            "dockerhub-remote.art.example.com/library/nginx:1.27",
+        ),
+    ] {
+        let tmp = tempfile::tempdir().unwrap();
+        std::fs::write(tmp.path().join("harborize.yaml"), yaml).unwrap();
+        pod(tmp.path(), &[old, "ghcr.io/org/other:1"]);
+        let out = harborize()
+            .args(["bump", "--image", "nginx", "--tag", "1.27"])
+            .arg(tmp.path())
+            .output()
+            .unwrap();
+        let text = std::fs::read_to_string(tmp.path().join("pod.yaml")).unwrap();
+        assert!(
+            text.contains(&format!("image: {new}\n")),
+            "exit {}: {}\n{text}",
+            code(&out),
+            stderr(&out)
+        );
+        assert!(text.contains("image: ghcr.io/org/other:1\n"), "{text}");
+    }
 }
