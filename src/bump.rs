@@ -47,14 +47,14 @@ pub enum TargetError {
     Digest(String, String),
     #[error("{image} is excluded by {pattern:?} in the config: bump writes Harbor paths only")]
     Excluded { image: String, pattern: String },
-    #[error("{image}: no Harbor project for registry {registry} (add it under registries: in harborize.yaml)")]
-    Unmapped { image: String, registry: String },
+    #[error("{image}: {reason} (see registries: in harborize.yaml)")]
+    Unmapped { image: String, reason: String },
 }
 
 /// The Harbor name a reference's name routes to: itself when already on the Harbor host.
 pub fn harbor_key(mapper: &Mapper, r: &Reference) -> Option<String> {
-    if r.domain().eq_ignore_ascii_case(mapper.harbor()) {
-        return Some(format!("{}/{}", mapper.harbor(), r.path()));
+    if mapper.is_cache_host(r.domain()) {
+        return Some(format!("{}/{}", r.domain().to_ascii_lowercase(), r.path()));
     }
     match mapper.decide(r) {
         Decision::Rewrite { name } => Some(name),
@@ -75,8 +75,8 @@ impl Target {
         if parsed.tag().is_some() || parsed.digest().is_some() {
             return Err(TargetError::HasTag(image.to_string()));
         }
-        let harbor_name = if parsed.domain().eq_ignore_ascii_case(mapper.harbor()) {
-            format!("{}/{}", mapper.harbor(), parsed.path())
+        let harbor_name = if mapper.is_cache_host(parsed.domain()) {
+            format!("{}/{}", parsed.domain().to_ascii_lowercase(), parsed.path())
         } else {
             match mapper.decide(&parsed) {
                 Decision::Rewrite { name } => name,
@@ -87,10 +87,10 @@ impl Target {
                         pattern,
                     })
                 }
-                Decision::Unmapped { registry } => {
+                Decision::Unmapped { reason, .. } => {
                     return Err(TargetError::Unmapped {
                         image: image.to_string(),
-                        registry,
+                        reason,
                     })
                 }
             }
@@ -585,7 +585,7 @@ impl Ctx<'_> {
             let mut edits = Vec::new();
             // The name: to its Harbor form, keeping the registry/repository split.
             let name = Reference::parse_name(&name_text).map_err(|e| e.to_string())?;
-            if !name.domain().eq_ignore_ascii_case(self.mapper.harbor()) {
+            if !self.mapper.is_cache_host(name.domain()) {
                 match registry {
                     None => edits.push(field_edit(repository, &self.target.harbor_name)?),
                     Some(reg) => {

@@ -20,9 +20,12 @@ pub const DEFAULT_CONFIG: &str = include_str!("default-config.yaml");
 #[derive(Debug, Clone, Default, Deserialize, Serialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct ConfigFile {
-    /// The Harbor instance.
+    /// The Harbor instance (`harbor.host` is an alias of `target.host`).
     #[serde(default)]
     pub harbor: Option<HarborSection>,
+    /// The pull-through cache: its kind (default harbor), host and kind-specific settings.
+    #[serde(default)]
+    pub target: Option<crate::target::TargetSection>,
     /// Upstream registry domain → proxy-cache project. Merged by key over the defaults; a
     /// `null` value removes a default registry.
     #[serde(default)]
@@ -105,11 +108,17 @@ pub struct HarborSection {
 #[derive(Debug, Clone, Deserialize, Serialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct RegistryEntry {
-    /// The Harbor proxy-cache project that mirrors this registry.
+    /// The path segment(s) the cache puts before the upstream path: Harbor project, ECR
+    /// prefix (`ROOT`: none), Artifactory repository key, Nexus repository, Quay
+    /// organisation, GAR `<project>/<repository>`, ACR target repository.
     pub project: String,
     /// Other domains that name the same registry.
     #[serde(default)]
     pub aliases: Vec<String>,
+    /// The port connector serving this registry (`target.method: port`, Artifactory and
+    /// Nexus).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub port: Option<u16>,
 }
 
 #[derive(Debug, Clone, Deserialize, Serialize, JsonSchema)]
@@ -144,7 +153,10 @@ pub enum ConfigError {
 /// The merged configuration.
 #[derive(Debug, Clone)]
 pub struct Config {
+    /// `target.host`, or its alias `harbor.host`.
     pub harbor_host: Option<String>,
+    /// `target:` without the host: the cache's kind and its settings.
+    pub target: crate::target::TargetSettings,
     pub registries: BTreeMap<String, RegistryEntry>,
     pub exclude: Vec<String>,
     pub rules: Vec<RuleEntry>,
@@ -203,8 +215,27 @@ impl Config {
         }
         let mut exclude = default.exclude;
         exclude.extend(user.exclude);
+        let target_section = user.target.unwrap_or_default();
+        let invalid = |message: String| ConfigError::Invalid {
+            path: source
+                .as_ref()
+                .map_or("<default config>".into(), |p| p.display().to_string()),
+            message,
+        };
+        let harbor_alias = user.harbor.and_then(|h| h.host);
+        let harbor_host = match (target_section.host.clone(), harbor_alias) {
+            (Some(t), Some(h)) if !t.trim().eq_ignore_ascii_case(h.trim()) => {
+                return Err(invalid(format!(
+                    "target.host {t:?} and harbor.host {h:?} differ: harbor.host is an alias of target.host, set one"
+                )))
+            }
+            (t, h) => t.or(h),
+        };
+        let target =
+            crate::target::TargetSettings::from_section(&target_section).map_err(invalid)?;
         let config = Config {
-            harbor_host: user.harbor.and_then(|h| h.host),
+            harbor_host,
+            target,
             registries,
             exclude,
             rules: user.rules,
@@ -277,7 +308,7 @@ impl Config {
             let h = h.trim_end_matches('/').to_ascii_lowercase();
             if !h.is_empty() && crate::reference::validate_registry_host(&h).is_err() {
                 return Err(invalid(format!(
-                    "harbor.host: {host:?} is not HOST[:PORT] (an ASCII domain name or [IPv6], a port in 1-65535, no credentials or path)"
+                    "target.host (harbor.host): {host:?} is not HOST[:PORT] (an ASCII domain name or [IPv6], a port in 1-65535, no credentials or path)"
                 )));
             }
         }
@@ -292,17 +323,9 @@ impl Config {
                 )));
             }
         }
-        for (domain, entry) in &self.registries {
-            // A project is the first path component of every reference routed to it.
-            if entry.project.contains('/')
-                || crate::reference::validate_repository_path(&entry.project).is_err()
-            {
-                return Err(invalid(format!(
-                    "registries.{domain}.project: {:?} is not a Harbor project name (lowercase letters, digits and '.', '_', '-' between them)",
-                    entry.project
-                )));
-            }
-        }
+        // Each kind has its own rules for what `project` may be (the route table is built
+        // again by the mapper; here only for its errors).
+        crate::target::Route::table(&self.target, &self.registries).map_err(invalid)?;
         Ok(())
     }
 }

@@ -402,7 +402,7 @@ fn remove_entries(text: &str, sites: &[Site], planned: &mut [Planned], mapper: &
         };
         let untagged = Reference::parse(&name.value)
             .ok()
-            .filter(|r| r.domain().eq_ignore_ascii_case(mapper.harbor()))
+            .filter(|r| mapper.is_cache_host(r.domain()))
             .map(|r| name.value[..name.value.len() - r.suffix().len()].to_string());
         let Some(untagged) = untagged else { continue };
         let routed_to = new_name

@@ -25,6 +25,7 @@ pub mod registry;
 pub mod render;
 pub mod report;
 pub mod runtime;
+pub mod target;
 pub mod template;
 pub mod trivy;
 pub mod walk;

@@ -1,7 +1,8 @@
-//! The routing decision for one reference: which Harbor path it gets, or why it stays.
+//! The routing decision for one reference: which cache path it gets, or why it stays.
 //!
 //! Built once from the merged config; `decide` is pure and cheap so it can run for every
-//! reference of a large repository.
+//! reference of a large repository. The path scheme of the cache (Harbor, ECR, GitLab, ...)
+//! is [`crate::target`]'s; this module resolves aliases, excludes and rules, and dispatches.
 
 use std::collections::HashMap;
 
@@ -10,28 +11,30 @@ use regex::Regex;
 
 use crate::config::Config;
 use crate::reference::{Reference, DOCKER_HUB, MAX_PATH_LEN};
+use crate::target::{Route, Scheme};
 
 /// What happens to a reference.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Decision {
-    /// Route through Harbor: `harbor/<project>/<path>` (the new name, without tag/digest).
+    /// Route through the cache: `harbor/<project>/<path>` or the kind's scheme (the new
+    /// name, without tag/digest).
     Rewrite { name: String },
-    /// Already on the Harbor host.
+    /// Already on the cache's host.
     AlreadyProxied,
     /// Matches an exclude glob.
     Excluded { pattern: String },
-    /// No project serves this registry.
-    Unmapped { registry: String },
+    /// The cache does not serve this registry; `reason` says why (for the report).
+    Unmapped { registry: String, reason: String },
 }
 
 /// Routes references through one Harbor host.
 #[derive(Debug, Clone)]
 pub struct Mapper {
     harbor: String,
-    /// Domain (canonical or alias) → (canonical domain, project).
-    domains: HashMap<String, (String, String)>,
-    /// Project → canonical upstream domain (for `--revert`).
-    projects: HashMap<String, String>,
+    /// Domain (canonical or alias) → canonical domain.
+    domains: HashMap<String, String>,
+    /// The cache's path scheme and routes (forward and `--revert`).
+    scheme: Scheme,
     excludes: GlobSet,
     exclude_patterns: Vec<String>,
     rules: Vec<(Regex, String)>,
@@ -48,21 +51,18 @@ pub struct Mapper {
 impl Mapper {
     pub fn new(config: &Config, harbor: &str) -> Self {
         let mut domains = HashMap::new();
-        let mut projects = HashMap::new();
-        for (domain, entry) in &config.registries {
-            let canonical = domain.to_ascii_lowercase();
-            domains.insert(
-                canonical.clone(),
-                (canonical.clone(), entry.project.clone()),
-            );
+        for (key, entry) in &config.registries {
+            // A Quay or ACR key may name a namespace (`docker.io/library`): its registry is
+            // the part before the first `/`.
+            let key = key.to_ascii_lowercase();
+            let canonical = key.split('/').next().unwrap_or(&key).to_string();
+            domains.insert(canonical.clone(), canonical.clone());
             for alias in &entry.aliases {
-                domains.insert(
-                    alias.to_ascii_lowercase(),
-                    (canonical.clone(), entry.project.clone()),
-                );
+                domains.insert(alias.to_ascii_lowercase(), canonical.clone());
             }
-            projects.insert(entry.project.clone(), canonical);
         }
+        // Validated when the config was loaded.
+        let routes = Route::table(&config.target, &config.registries).unwrap_or_default();
         let mut builder = GlobSetBuilder::new();
         for pattern in &config.exclude {
             // Validated when the config was loaded.
@@ -82,7 +82,7 @@ impl Mapper {
         Mapper {
             harbor: harbor.to_ascii_lowercase(),
             domains,
-            projects,
+            scheme: Scheme::new(config.target.clone(), harbor, routes),
             excludes: builder.build().unwrap_or_else(|_| GlobSet::empty()),
             exclude_patterns: config.exclude.clone(),
             rules,
@@ -109,8 +109,20 @@ impl Mapper {
         &self.charts
     }
 
+    /// The cache's host (`target.host`, `harbor.host`, `--harbor`).
     pub fn harbor(&self) -> &str {
         &self.harbor
+    }
+
+    /// The cache's kind (`target.kind`).
+    pub fn kind(&self) -> crate::target::Kind {
+        self.scheme.kind()
+    }
+
+    /// Is `domain` an address of the cache: its host, or for the subdomain and port
+    /// methods a repository's subdomain or port connector on it?
+    pub fn is_cache_host(&self, domain: &str) -> bool {
+        self.scheme.is_cache_host(domain)
     }
 
     /// Hosts besides Harbor's own that may receive the registry credentials as token realms.
@@ -127,10 +139,7 @@ impl Mapper {
     /// `docker.io/library/nginx`).
     pub fn canonical_name(&self, r: &Reference) -> (String, String) {
         let domain = r.domain().to_ascii_lowercase();
-        let canonical = self
-            .domains
-            .get(&domain)
-            .map_or(domain.clone(), |(c, _)| c.clone());
+        let canonical = self.domains.get(&domain).cloned().unwrap_or(domain);
         let path = if canonical == DOCKER_HUB && !r.path().contains('/') {
             format!("library/{}", r.path())
         } else {
@@ -141,7 +150,7 @@ impl Mapper {
 
     /// Decide the route of a reference's name.
     pub fn decide(&self, r: &Reference) -> Decision {
-        if r.domain().eq_ignore_ascii_case(&self.harbor) {
+        if self.is_cache_host(r.domain()) {
             return Decision::AlreadyProxied;
         }
         let (domain, path) = self.canonical_name(r);
@@ -161,23 +170,20 @@ impl Mapper {
                 };
             }
         }
-        match self.domains.get(&domain) {
-            Some((_, project)) => Decision::Rewrite {
-                name: format!("{}/{project}/{path}", self.harbor),
+        match self.scheme.forward(&domain, &path) {
+            Ok(name) => Decision::Rewrite { name },
+            Err(reason) => Decision::Unmapped {
+                registry: domain,
+                reason,
             },
-            None => Decision::Unmapped { registry: domain },
         }
     }
 
-    /// The upstream name of a Harbor proxy path, in the familiar short form
+    /// The upstream name of a cache path, in the familiar short form
     /// (`harbor/docker-hub/library/nginx` → `nginx`), or `None` when it is not one.
     pub fn revert_name(&self, r: &Reference) -> Option<String> {
-        if !r.domain().eq_ignore_ascii_case(&self.harbor) {
-            return None;
-        }
-        let (project, rest) = r.path().split_once('/')?;
-        let upstream = self.projects.get(project)?;
-        let reverted = Reference::parse_name(&format!("{upstream}/{rest}")).ok()?;
+        let upstream = self.scheme.revert(r.domain(), r.path())?;
+        let reverted = Reference::parse_name(&upstream).ok()?;
         Some(reverted.familiar_name())
     }
 }
@@ -243,7 +249,8 @@ mod tests {
         assert_eq!(
             rewrite(&m, "gcr.io/distroless/static"),
             Decision::Unmapped {
-                registry: "gcr.io".into()
+                registry: "gcr.io".into(),
+                reason: "no Harbor project for registry gcr.io".into()
             }
         );
     }

@@ -65,6 +65,13 @@ fn upstream_credential(domain: &str) -> Result<Option<RegistryCredential>> {
 fn setup(args: &HarborSetupArgs) -> Result<u8> {
     let config = Config::load(args.config.as_deref(), Path::new("."))
         .context("cannot load the configuration")?;
+    if config.target.kind != crate::target::Kind::Harbor {
+        bail!(
+            "harbor setup configures Harbor's proxy-cache projects, but target.kind is {}: create the cache's {}s with its own tools (README \"Cache targets\")",
+            config.target.kind.name(),
+            config.target.kind.project_word()
+        );
+    }
     let host = harbor_host(args.harbor.as_deref(), &config)?;
 
     let mut wanted: Vec<Wanted> = Vec::new();

@@ -13,6 +13,7 @@ use crate::mirrors::{generate, Options};
 pub fn run(args: &MirrorsArgs) -> Result<u8> {
     let config = Config::load(args.config.as_deref(), Path::new("."))
         .context("cannot load the configuration")?;
+    let config = for_nodes(config)?;
     let opts = Options {
         harbor: harbor_host(args.harbor.as_deref(), &config)?,
         ca_file: args.ca_file.clone().filter(|c| !c.is_empty()),
@@ -51,6 +52,39 @@ pub fn run(args: &MirrorsArgs) -> Result<u8> {
         }
     }
     Ok(EXIT_OK)
+}
+
+/// The config as node mirrors see it: for a cache other than Harbor, each registry's
+/// `project` becomes the endpoint path its kind gives (GitLab's Dependency Proxy path, a
+/// GAR `<project>/<repository>`, ...); a registry the nodes cannot be routed for is left
+/// out with a note, and nothing is generated when none is left.
+fn for_nodes(mut config: Config) -> Result<Config> {
+    if config.target.kind == crate::target::Kind::Harbor {
+        return Ok(config);
+    }
+    let mut kept = std::collections::BTreeMap::new();
+    let mut why_not = Vec::new();
+    for (key, mut entry) in std::mem::take(&mut config.registries) {
+        match crate::target::mirror_prefix(&config.target, &key, &entry) {
+            Ok(prefix) => {
+                entry.project = prefix;
+                kept.insert(key, entry);
+            }
+            Err(why) => why_not.push(why),
+        }
+    }
+    if kept.is_empty() {
+        anyhow::bail!(
+            "no node mirror config for target.kind {}: {}",
+            config.target.kind.name(),
+            why_not.join("; ")
+        );
+    }
+    for why in why_not {
+        eprintln!("note: not mirrored: {why}");
+    }
+    config.registries = kept;
+    Ok(config)
 }
 
 /// Write a new or existing file atomically (temporary file + rename), mode 0644: node

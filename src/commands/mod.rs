@@ -43,7 +43,7 @@ pub fn harbor_host(flag: Option<&str>, config: &Config) -> Result<String> {
         .or_else(|| config.harbor_host.clone())
         .filter(|h| !h.trim().is_empty());
     let Some(host) = host else {
-        bail!("no Harbor host: pass --harbor HOST, set HARBORIZE_HARBOR, or set harbor.host in harborize.yaml");
+        bail!("no Harbor host: pass --harbor HOST, set HARBORIZE_HARBOR, or set target.host (or harbor.host) in harborize.yaml");
     };
     normalize_host(&host)
 }

@@ -27,7 +27,7 @@ use crate::trivy::runner::{self, Trivy};
 
 /// The Harbor reference an entry ends up as (as `verify` keys it). Entries in harborize's
 /// own config file (the `image` globs of `scan.allow`) are not images.
-fn entry_target(entry: &ReferenceEntry, harbor: &str) -> Option<Target> {
+fn entry_target(entry: &ReferenceEntry, mapper: &Mapper) -> Option<Target> {
     let file_name = Path::new(&entry.file).file_name().and_then(|n| n.to_str());
     if file_name.is_some_and(|n| crate::config::FILE_NAMES.contains(&n))
         || entry.kind == crate::locate::Kind::HelmRegistry
@@ -39,12 +39,15 @@ fn entry_target(entry: &ReferenceEntry, harbor: &str) -> Option<Target> {
         Status::AlreadyProxied => entry.normalized.as_deref()?,
         _ => return None,
     };
-    Target::of(&Reference::parse(text).ok()?, harbor)
+    let r = Reference::parse(text).ok()?;
+    mapper
+        .is_cache_host(r.domain())
+        .then(|| Target::on_its_host(&r))
 }
 
 /// The names (no tag) an entry is known by: upstream (`docker.io/library/nginx`) and Harbor.
 fn entry_names(entry: &ReferenceEntry, target: &Target, mapper: &Mapper) -> Vec<String> {
-    let mut names = vec![format!("{}/{}", mapper.harbor(), target.repository)];
+    let mut names = vec![format!("{}/{}", target.host, target.repository)];
     let parsed = entry
         .normalized
         .as_deref()
@@ -111,7 +114,7 @@ pub fn scan_report(
     let candidates = report
         .references
         .iter()
-        .filter(|e| entry_target(e, &harbor).is_some())
+        .filter(|e| entry_target(e, mapper).is_some())
         .count();
     output.summary.references = candidates;
     output.summary.not_on_harbor = report
@@ -130,7 +133,7 @@ pub fn scan_report(
     let needs_verify = report
         .references
         .iter()
-        .any(|e| e.verify.is_none() && entry_target(e, &harbor).is_some());
+        .any(|e| e.verify.is_none() && entry_target(e, mapper).is_some());
     if needs_verify {
         verify_report(report, mapper, registry)?;
     }
@@ -143,7 +146,7 @@ pub fn scan_report(
     }
     let mut groups: BTreeMap<String, Group> = BTreeMap::new();
     for entry in &report.references {
-        let Some(target) = entry_target(entry, &harbor) else {
+        let Some(target) = entry_target(entry, mapper) else {
             continue;
         };
         let check = entry.verify.as_ref();
@@ -186,7 +189,7 @@ pub fn scan_report(
             continue;
         };
         let group = groups.entry(digest.clone()).or_insert_with(|| Group {
-            image: format!("{harbor}/{}@{digest}", target.repository),
+            image: format!("{}/{}@{digest}", target.host, target.repository),
             names: BTreeSet::new(),
             refs: Vec::new(),
         });

@@ -42,8 +42,8 @@ impl VerifySummary {
     }
 }
 
-/// The Harbor reference each report entry ends up as, keyed for the registry checks.
-fn entry_target(entry: &crate::report::ReferenceEntry, harbor: &str) -> Option<Target> {
+/// The cache reference each report entry ends up as, keyed for the registry checks.
+fn entry_target(entry: &crate::report::ReferenceEntry, mapper: &Mapper) -> Option<Target> {
     // A registry-only Helm field is an edit of the chart's images, not an image.
     if entry.kind == crate::locate::Kind::HelmRegistry {
         return None;
@@ -53,7 +53,10 @@ fn entry_target(entry: &crate::report::ReferenceEntry, harbor: &str) -> Option<T
         Status::AlreadyProxied => entry.normalized.as_deref()?,
         _ => return None,
     };
-    Target::of(&Reference::parse(text).ok()?, harbor)
+    let r = Reference::parse(text).ok()?;
+    mapper
+        .is_cache_host(r.domain())
+        .then(|| Target::on_its_host(&r))
 }
 
 /// The text of an entry that should be on Harbor but does not parse as a reference.
@@ -84,45 +87,54 @@ pub fn verify_report(
     let targets: Vec<Target> = report
         .references
         .iter()
-        .filter_map(|e| entry_target(e, harbor))
+        .filter_map(|e| entry_target(e, mapper))
         .collect();
     if args.insecure {
         eprintln!("warning: --insecure: Harbor's TLS certificate is not verified");
     }
-    let credentials = Credentials::discover(harbor)
-        .map_err(anyhow::Error::msg)
-        .context("cannot read registry credentials")?;
-    let client = RegistryClient::new(&ClientOptions {
-        host: harbor.to_string(),
-        plain_http: args.plain_http,
-        cacert: args.cacert.clone(),
-        insecure: args.insecure,
-        timeout: Duration::from_secs(args.timeout.max(1)),
-        retries: args.retries,
-        credentials,
-        token_realms: mapper.token_realms().to_vec(),
-    })?;
-    let checks =
-        crate::runtime::block_on(registry::verify(&client, &targets, args.jobs, &platforms))
-            .context("cannot start the async runtime")?;
-    if let Some(why) = client.withheld() {
-        eprintln!(
-            "warning: registry credentials not sent: {why}; the token was requested anonymously"
-        );
-        report.credentials_withheld = Some(why);
+    // One client per host: the subdomain and port methods serve each upstream on a host of
+    // its own, each with its own credentials and token.
+    let mut by_host: BTreeMap<&str, Vec<Target>> = BTreeMap::new();
+    for t in &targets {
+        by_host.entry(t.host.as_str()).or_default().push(t.clone());
     }
-    let mut summary = VerifySummary {
-        checked: checks.len(),
-        requests: client
-            .stats
-            .requests
-            .load(std::sync::atomic::Ordering::Relaxed),
-        token_requests: client
-            .stats
-            .token_requests
-            .load(std::sync::atomic::Ordering::Relaxed),
-        ..Default::default()
-    };
+    if by_host.is_empty() {
+        by_host.insert(harbor, Vec::new());
+    }
+    let mut checks = BTreeMap::new();
+    let mut summary = VerifySummary::default();
+    for (host, targets) in by_host {
+        let credentials = Credentials::discover(host)
+            .map_err(anyhow::Error::msg)
+            .context("cannot read registry credentials")?;
+        let client = RegistryClient::new(&ClientOptions {
+            host: host.to_string(),
+            plain_http: args.plain_http,
+            cacert: args.cacert.clone(),
+            insecure: args.insecure,
+            timeout: Duration::from_secs(args.timeout.max(1)),
+            retries: args.retries,
+            credentials,
+            token_realms: mapper.token_realms().to_vec(),
+        })?;
+        checks.extend(
+            crate::runtime::block_on(registry::verify(&client, &targets, args.jobs, &platforms))
+                .context("cannot start the async runtime")?,
+        );
+        if let Some(why) = client.withheld() {
+            if report.credentials_withheld.is_none() {
+                eprintln!(
+                    "warning: registry credentials not sent: {why}; the token was requested anonymously"
+                );
+                report.credentials_withheld = Some(why);
+            }
+        }
+        let load =
+            |c: &std::sync::atomic::AtomicUsize| c.load(std::sync::atomic::Ordering::Relaxed);
+        summary.requests += load(&client.stats.requests);
+        summary.token_requests += load(&client.stats.token_requests);
+    }
+    summary.checked = checks.len();
     for check in checks.values() {
         if check.outcome != Outcome::Resolved {
             summary.failed += 1;
@@ -132,7 +144,7 @@ pub fn verify_report(
         }
     }
     for entry in &mut report.references {
-        if let Some(t) = entry_target(entry, harbor) {
+        if let Some(t) = entry_target(entry, mapper) {
             entry.verify = checks.get(&t.key).cloned();
         } else if let Some(text) = unparsable_harbor_text(entry) {
             // Never "0 checked, all fine": a Harbor reference that cannot be parsed fails.

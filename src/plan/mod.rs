@@ -65,8 +65,7 @@ pub(crate) fn decide_name(mapper: &Mapper, name: &Reference, direction: Directio
     // `Docker.io/nginx` is valid grammar, but runtimes compare domains as written: they
     // do not treat it as Docker Hub (no `library/`, no registry-1 endpoint), so routing
     // it to Docker Hub's project would change what the cluster runs. Say so instead.
-    if name.domain().bytes().any(|b| b.is_ascii_uppercase())
-        && !name.domain().eq_ignore_ascii_case(mapper.harbor())
+    if name.domain().bytes().any(|b| b.is_ascii_uppercase()) && !mapper.is_cache_host(name.domain())
     {
         return NameOutcome::Stay(
             Status::Invalid,
@@ -84,16 +83,16 @@ pub(crate) fn decide_name(mapper: &Mapper, name: &Reference, direction: Directio
             Decision::Excluded { pattern } => {
                 NameOutcome::Stay(Status::Excluded, Some(format!("excluded by {pattern:?}")))
             }
-            Decision::Unmapped { registry } => NameOutcome::Stay(
-                Status::Unmapped,
-                Some(format!("no Harbor project for registry {registry}")),
-            ),
+            Decision::Unmapped { reason, .. } => NameOutcome::Stay(Status::Unmapped, Some(reason)),
         },
         Direction::Revert => match mapper.revert_name(name) {
             Some(upstream) => NameOutcome::To(upstream),
-            None if name.domain().eq_ignore_ascii_case(mapper.harbor()) => NameOutcome::Stay(
+            None if mapper.is_cache_host(name.domain()) => NameOutcome::Stay(
                 Status::AlreadyProxied,
-                Some("Harbor project is not a known proxy cache".into()),
+                Some(format!(
+                    "{} is not a known proxy cache",
+                    mapper.kind().project_word()
+                )),
             ),
             None => NameOutcome::Stay(Status::Excluded, Some("not a Harbor path".into())),
         },
@@ -528,7 +527,7 @@ pub fn pin_site(
     let Some(target) = final_reference(&planned) else {
         return planned;
     };
-    if !target.domain().eq_ignore_ascii_case(mapper.harbor()) {
+    if !mapper.is_cache_host(target.domain()) {
         return planned;
     }
     let Some(digest) = pins.get(&target.to_string()) else {

@@ -137,6 +137,8 @@ impl RegistryClient {
             .tcp_keepalive(Duration::from_secs(30))
             .redirect(reqwest::redirect::Policy::limited(5))
             .user_agent(concat!("harborize/", env!("CARGO_PKG_VERSION")));
+        let builder = with_resolve_overrides(builder, std::env::var("HARBORIZE_RESOLVE").ok())
+            .map_err(ClientError::Build)?;
         let http = with_trust(builder, opts.cacert.as_deref(), opts.insecure)
             .map_err(|(path, message)| ClientError::CaCert { path, message })?
             .build()
@@ -516,6 +518,33 @@ fn host_name(host_port: &str) -> String {
         return rest.split(']').next().unwrap_or_default().to_string();
     }
     h.split(':').next().unwrap_or_default().to_string()
+}
+
+/// `HARBORIZE_RESOLVE=HOST=ADDR[,HOST=ADDR...]`: connect to ADDR (an IP address) for HOST
+/// instead of asking DNS, like curl's `--resolve`. For caches whose repositories live on
+/// subdomains (Artifactory's subdomain method) before DNS has them, and for split-horizon
+/// DNS; the port stays the one of the reference (reqwest's `resolve` ignores the port).
+pub fn with_resolve_overrides(
+    mut builder: reqwest::ClientBuilder,
+    spec: Option<String>,
+) -> Result<reqwest::ClientBuilder, String> {
+    let Some(spec) = spec.filter(|s| !s.trim().is_empty()) else {
+        return Ok(builder);
+    };
+    for item in spec.split(',').map(str::trim).filter(|s| !s.is_empty()) {
+        let parsed = item.split_once('=').and_then(|(host, addr)| {
+            let ip: std::net::IpAddr = addr.trim().trim_matches(['[', ']']).parse().ok()?;
+            let host = host.trim().to_ascii_lowercase();
+            (!host.is_empty()).then_some((host, ip))
+        });
+        let Some((host, ip)) = parsed else {
+            return Err(format!(
+                "HARBORIZE_RESOLVE: {item:?} is not HOST=IP (e.g. repo.cache.example=10.0.0.5)"
+            ));
+        };
+        builder = builder.resolve(&host, std::net::SocketAddr::new(ip, 0));
+    }
+    Ok(builder)
 }
 
 /// Trust `cacert` (a PEM bundle) besides the system roots, or nothing at all with

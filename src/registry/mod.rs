@@ -21,6 +21,9 @@ pub use credentials::Credentials;
 pub struct Target {
     /// The normalized reference text (the key reports and lock files use).
     pub key: String,
+    /// The registry host it is checked on (lower case): the cache's host, or a
+    /// repository's subdomain or port connector of it.
+    pub host: String,
     pub repository: String,
     /// What is asked for: the digest when there is one (what the runtime pulls), else the
     /// tag, else `latest`.
@@ -33,12 +36,19 @@ impl Target {
         if !r.domain().eq_ignore_ascii_case(harbor) {
             return None;
         }
+        Some(Self::on_its_host(r))
+    }
+
+    /// The target of a reference on its own registry host (the caller knows it is a cache
+    /// host: `Mapper::is_cache_host`).
+    pub fn on_its_host(r: &Reference) -> Self {
         let reference = r.digest().or(r.tag()).unwrap_or("latest").to_string();
-        Some(Target {
+        Target {
             key: r.to_string(),
+            host: r.domain().to_ascii_lowercase(),
             repository: r.path().to_string(),
             reference,
-        })
+        }
     }
 }
 

@@ -11,6 +11,7 @@ mod support;
 mod action_install;
 mod bench_verify;
 mod bump;
+mod cache_kinds;
 mod cli;
 mod corpus;
 mod demo;
