@@ -171,9 +171,15 @@ def kyverno_rules(policy):
     return rules
 
 
+# Kyverno's range operators (pkg/engine/operator: InRangeRegex, NotInRangeRegex).
+KYVERNO_RANGE = re.compile(r"^([-|\+]?\d+(?:\.\d+)?[A-Za-z]*)!?-([-|\+]?\d+(?:\.\d+)?[A-Za-z]*)$")
+
+
 def wildcard(pattern, value):
     for alt in (a.strip() for a in pattern.split("|")):
-        if alt[:1] in "<>!" or "&" in alt or re.match(r"^-?\d[^/]*-", alt):
+        # Kyverno reads a leading >=, <=, >, <, ! and a numeric range as operators, and `&`
+        # as AND: harborize never writes them, so meeting one is a failure, not a guess.
+        if alt[:1] in "<>!" or "&" in alt or KYVERNO_RANGE.match(alt):
             raise Unsupported(f"operator in pattern {alt!r}")
         regex = "".join(".*" if c == "*" else "." if c == "?" else re.escape(c) for c in alt)
         if re.fullmatch(regex, value, flags=re.DOTALL):
