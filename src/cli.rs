@@ -37,6 +37,9 @@ pub enum Command {
     Schema,
     /// Generate the node-side mirror config (k3s registries.yaml or containerd hosts.toml) from harborize.yaml.
     Mirrors(MirrorsArgs),
+    /// Generate admission policies (Kyverno, ValidatingAdmissionPolicy, Gatekeeper) that
+    /// admit only images through Harbor, from harborize.yaml.
+    Policy(PolicyArgs),
     /// Set up Harbor itself from harborize.yaml (`harbor setup`: registry endpoints and
     /// proxy-cache projects, through Harbor's REST API).
     Harbor(HarborArgs),
@@ -210,6 +213,31 @@ pub struct MirrorsArgs {
     #[arg(long, env = "HARBORIZE_HARBOR", value_name = "HOST[:PORT]")]
     pub harbor: Option<String>,
     /// Config file (default: harborize.yaml found in the current directory or above it).
+    #[arg(long, value_name = "FILE")]
+    pub config: Option<PathBuf>,
+}
+
+#[derive(Debug, Args)]
+pub struct PolicyArgs {
+    /// Where harborize.yaml is looked up (this directory or file, and upwards).
+    #[arg(value_name = "PATH", default_value = ".")]
+    pub path: PathBuf,
+    /// The admission controller to write the policy for.
+    #[arg(long, value_enum)]
+    pub format: crate::policy::PolicyFormat,
+    /// Audit (report only) or enforce (deny). Overrides `policy.mode` (default audit).
+    #[arg(long, value_enum)]
+    pub mode: Option<crate::policy::PolicyMode>,
+    /// Also require every image to name a digest (`@sha256:`); or `policy.require_digest`.
+    #[arg(long)]
+    pub require_digest: bool,
+    /// Write the policy to FILE instead of stdout.
+    #[arg(long, value_name = "FILE")]
+    pub out: Option<PathBuf>,
+    /// Harbor host (HOST[:PORT], no scheme). Overrides `harbor.host` in the config.
+    #[arg(long, env = "HARBORIZE_HARBOR", value_name = "HOST[:PORT]")]
+    pub harbor: Option<String>,
+    /// Config file (default: harborize.yaml found next to PATH or above it).
     #[arg(long, value_name = "FILE")]
     pub config: Option<PathBuf>,
 }

@@ -58,6 +58,10 @@ pub struct ConfigFile {
     /// Helm charts: how override values compose when their chart is not at hand.
     #[serde(default)]
     pub helm: Option<HelmSection>,
+    /// Admission policies (`harborize policy`): what the cluster admits besides Harbor's
+    /// proxy-cache projects and the `exclude:` globs.
+    #[serde(default)]
+    pub policy: Option<PolicySection>,
 }
 
 /// `render:`: how Helm and kustomize edits are proven by rendering before they are written.
@@ -174,6 +178,8 @@ pub struct Config {
     pub render: RenderSection,
     /// `helm.charts`: chart conventions by chart name.
     pub helm_charts: BTreeMap<String, crate::locate::helm::ChartConvention>,
+    /// The `policy:` section (empty when absent).
+    pub policy: PolicySection,
 }
 
 impl Config {
@@ -254,6 +260,7 @@ impl Config {
             include_ci: user.include_ci,
             render: user.render.unwrap_or_default(),
             helm_charts: user.helm.map(|h| h.charts).unwrap_or_default(),
+            policy: user.policy.unwrap_or_default(),
         };
         config.validate()?;
         Ok(config)
@@ -421,6 +428,37 @@ pub struct ScanAllow {
     /// Why they are accepted (shown in reports).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub reason: Option<String>,
+}
+
+/// `policy:` in harborize.yaml (`harborize policy`).
+#[derive(Debug, Clone, Default, Deserialize, Serialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct PolicySection {
+    /// Harbor's own projects admitted besides the proxy-cache projects of `registries:`
+    /// (default `[library]`, the project every Harbor starts with).
+    #[serde(default)]
+    pub projects: Option<Vec<String>>,
+    /// Globs on the normalized name (like `exclude:`) admitted although not through Harbor.
+    #[serde(default)]
+    pub allow: Vec<String>,
+    /// `audit` (default) or `enforce`; `--mode` overrides it.
+    #[serde(default)]
+    pub mode: Option<crate::policy::PolicyMode>,
+    /// Every image must name a digest (`@sha256:`); `--require-digest` turns it on.
+    #[serde(default)]
+    pub require_digest: bool,
+    /// `metadata.name` of the generated objects (default `harborize-images`).
+    #[serde(default)]
+    pub name: Option<String>,
+}
+
+impl PolicySection {
+    /// Harbor's own projects (default `library`).
+    pub fn projects(&self) -> Vec<String> {
+        self.projects
+            .clone()
+            .unwrap_or_else(|| vec!["library".to_string()])
+    }
 }
 
 #[cfg(test)]

@@ -20,6 +20,7 @@ pub mod mapping;
 pub mod migrate;
 pub mod mirrors;
 pub mod plan;
+pub mod policy;
 pub mod reference;
 pub mod registry;
 pub mod render;
@@ -45,6 +46,7 @@ pub fn main_with(cli: Cli) -> ExitCode {
         Command::Run(a) => commands::run::run(a),
         Command::Scan(a) => commands::scan::run(a),
         Command::Mirrors(a) => commands::mirrors::run(a),
+        Command::Policy(a) => commands::policy::run(a),
         Command::Harbor(a) => commands::harbor::run(a),
         Command::Completions(a) => commands::completions::completions(a),
         Command::Man(a) => commands::completions::man(a),

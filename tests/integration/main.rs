@@ -23,6 +23,7 @@ mod helm;
 mod migrate;
 mod mirrors;
 mod packaging;
+mod policy;
 mod precommit;
 mod proof;
 mod properties;

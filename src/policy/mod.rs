@@ -1,0 +1,429 @@
+//! `harborize policy`: admission policies that let only images through Harbor into the
+//! cluster, generated from the same `harborize.yaml` that rewrites the repository and
+//! configures the nodes, so repository, nodes and admission agree on one list.
+//!
+//! The pre-commit hook and `check` guard the repository, not the cluster: a chart's
+//! default image, a `kubectl apply` by hand or an operator still pull upstream. What the
+//! policy admits is computed once here ([`admitted`]) as wildcard patterns over the
+//! `image` string exactly as a Pod spec writes it (`*` any run of characters, `?` one),
+//! because that is all Kyverno's patterns can say; the CEL and Rego formats use the same
+//! patterns as anchored regular expressions ([`wildcard_regex`]), so the three formats
+//! admit the same images.
+//!
+//! What is admitted: `HARBOR/<project>/*` for every proxy-cache project of `registries:`,
+//! every literal target project of `rules:`, and Harbor's own projects (`policy.projects`,
+//! default `library`); then every `exclude:` glob (pulled direct, such as
+//! `docker.io/goharbor/*`) and every `policy.allow` glob, each in every spelling a Pod may
+//! use for it (registry aliases, Docker Hub's short forms), with a tag or a digest.
+
+pub mod gatekeeper;
+pub mod kyverno;
+pub mod vap;
+
+use std::collections::BTreeSet;
+
+use schemars::JsonSchema;
+use serde::{Deserialize, Serialize};
+
+use crate::config::Config;
+
+/// Audit (report, admit) or enforce (deny). Audit first, as policies are rolled out.
+#[derive(
+    Debug, Clone, Copy, PartialEq, Eq, Default, clap::ValueEnum, Deserialize, Serialize, JsonSchema,
+)]
+#[serde(rename_all = "lowercase")]
+pub enum PolicyMode {
+    /// Admit everything, report what would be denied (Kyverno `Audit`, VAP `[Warn, Audit]`,
+    /// Gatekeeper `warn`).
+    #[default]
+    Audit,
+    /// Deny (Kyverno `Enforce`, VAP `[Deny]`, Gatekeeper `deny`).
+    Enforce,
+}
+
+/// The admission controller the policy is written for.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum PolicyFormat {
+    /// A Kyverno `ClusterPolicy` (pattern rules on Pods; Kyverno's autogen covers workloads).
+    Kyverno,
+    /// A Kubernetes `ValidatingAdmissionPolicy` and its binding (CEL, no extra controller).
+    Vap,
+    /// An OPA Gatekeeper `ConstraintTemplate` (Rego) and its constraint.
+    Gatekeeper,
+}
+
+/// How the policy is written.
+#[derive(Debug, Clone)]
+pub struct Options {
+    /// `metadata.name` of the policy (and of its binding or constraint).
+    pub name: String,
+    pub mode: PolicyMode,
+    /// Every image must also name a digest (`@sha256:`).
+    pub require_digest: bool,
+}
+
+/// What the policy admits.
+#[derive(Debug, Clone)]
+pub struct Admitted {
+    /// The Harbor host.
+    pub harbor: String,
+    /// Harbor projects admitted (`HARBOR/<project>/*`).
+    pub projects: Vec<String>,
+    /// Wildcard patterns over the `image` string (`*`, `?`), first the Harbor projects.
+    pub patterns: Vec<String>,
+    /// What the user should know (spellings that could not be admitted safely).
+    pub notes: Vec<String>,
+}
+
+/// Why no policy could be written.
+#[derive(Debug, thiserror::Error)]
+pub enum PolicyError {
+    #[error("{source_name}: {key}: {glob:?} cannot be written as an admission pattern: {why}")]
+    Glob {
+        source_name: String,
+        key: String,
+        glob: String,
+        why: String,
+    },
+    #[error("{source_name}: policy.projects[{index}]: {project:?} is not a Harbor project name")]
+    Project {
+        source_name: String,
+        index: usize,
+        project: String,
+    },
+    #[error("{source_name}: policy.name: {name:?} is not a Kubernetes object name (lowercase letters, digits, '-', '.', at most 63 characters)")]
+    Name { source_name: String, name: String },
+}
+
+/// The default `metadata.name`.
+pub const DEFAULT_NAME: &str = "harborize-images";
+
+/// A policy document (one or more YAML documents) and notes for the user.
+#[derive(Debug, Clone)]
+pub struct Generated {
+    pub text: String,
+    pub notes: Vec<String>,
+}
+
+/// Write the policy in `format`.
+pub fn generate(
+    config: &Config,
+    harbor: &str,
+    format: PolicyFormat,
+    opts: &Options,
+) -> Result<Generated, PolicyError> {
+    let source_name = config
+        .source
+        .as_ref()
+        .map_or("<default config>".to_string(), |p| p.display().to_string());
+    if !valid_object_name(&opts.name) {
+        return Err(PolicyError::Name {
+            source_name,
+            name: opts.name.clone(),
+        });
+    }
+    let admitted = admitted(config, harbor)?;
+    let docs = match format {
+        PolicyFormat::Kyverno => vec![kyverno::cluster_policy(&admitted, opts)],
+        PolicyFormat::Vap => vap::documents(&admitted, opts),
+        PolicyFormat::Gatekeeper => gatekeeper::documents(&admitted, opts),
+    };
+    let mut text = format!(
+        "# Generated by `harborize policy` from harborize.yaml: admits only images through {} \
+         (and the exclusions and allowlist of harborize.yaml). Regenerate, do not edit.\n",
+        admitted.harbor
+    );
+    for (i, doc) in docs.iter().enumerate() {
+        if i > 0 {
+            text.push_str("---\n");
+        }
+        text.push_str(&serde_yaml_ng::to_string(doc).expect("a YAML value serializes"));
+    }
+    Ok(Generated {
+        text,
+        notes: admitted.notes,
+    })
+}
+
+fn valid_object_name(name: &str) -> bool {
+    // A DNS-1123 label: every kind written here (and Gatekeeper's constraint) accepts it.
+    !name.is_empty()
+        && name.len() <= 63
+        && name
+            .bytes()
+            .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-')
+        && !name.starts_with('-')
+        && !name.ends_with('-')
+}
+
+/// Compute what the policy admits from the configuration.
+pub fn admitted(config: &Config, harbor: &str) -> Result<Admitted, PolicyError> {
+    let source_name = config
+        .source
+        .as_ref()
+        .map_or("<default config>".to_string(), |p| p.display().to_string());
+    let mut projects = BTreeSet::new();
+    for entry in config.registries.values() {
+        projects.insert(entry.project.clone());
+    }
+    let mut notes = Vec::new();
+    for rule in &config.rules {
+        let first = rule
+            .replace
+            .trim_matches('/')
+            .split('/')
+            .next()
+            .unwrap_or("");
+        if first.contains('$') || first.is_empty() {
+            notes.push(format!(
+                "rules: the target project of {:?} depends on the match; list it in policy.projects to admit it",
+                rule.replace
+            ));
+        } else {
+            projects.insert(first.to_string());
+        }
+    }
+    for (index, project) in config.policy.projects().iter().enumerate() {
+        if project.contains('/') || crate::reference::validate_repository_path(project).is_err() {
+            return Err(PolicyError::Project {
+                source_name,
+                index,
+                project: project.clone(),
+            });
+        }
+        projects.insert(project.clone());
+    }
+    let mut patterns: Vec<String> = projects.iter().map(|p| format!("{harbor}/{p}/*")).collect();
+    let globs = config
+        .exclude
+        .iter()
+        .enumerate()
+        .map(|(i, g)| (format!("exclude[{i}]"), g))
+        .chain(
+            config
+                .policy
+                .allow
+                .iter()
+                .enumerate()
+                .map(|(i, g)| (format!("policy.allow[{i}]"), g)),
+        );
+    for (key, glob) in globs {
+        let spelled = spellings(config, glob).map_err(|why| PolicyError::Glob {
+            source_name: source_name.clone(),
+            key: key.clone(),
+            glob: glob.clone(),
+            why,
+        })?;
+        notes.extend(spelled.notes.into_iter().map(|n| format!("{key}: {n}")));
+        for p in spelled.patterns {
+            if !patterns.contains(&p) {
+                patterns.push(p);
+            }
+        }
+    }
+    Ok(Admitted {
+        harbor: harbor.to_string(),
+        projects: projects.into_iter().collect(),
+        patterns,
+        notes,
+    })
+}
+
+/// The wildcard patterns of one glob.
+struct Spelled {
+    patterns: Vec<String>,
+    notes: Vec<String>,
+}
+
+/// Every way a Pod may spell an image the glob (on the normalized name,
+/// `docker.io/library/nginx`) matches: the registry and its aliases, Docker Hub's short
+/// forms where they cannot be mistaken for another registry, each with a tag or digest.
+fn spellings(config: &Config, glob: &str) -> Result<Spelled, String> {
+    if let Some(c) = glob
+        .chars()
+        .find(|c| matches!(c, '[' | ']' | '{' | '}' | '\\' | '!'))
+    {
+        return Err(format!(
+            "only `*` and `?` can be written in every policy format, not {c:?}"
+        ));
+    }
+    if glob.contains(char::is_whitespace) || glob.contains('|') {
+        return Err("whitespace and `|` cannot appear in an image name".into());
+    }
+    let glob = glob.replace("**", "*");
+    let Some((domain, rest)) = glob.split_once('/').filter(|(_, r)| !r.is_empty()) else {
+        return Err(
+            "expected REGISTRY/PATH (a normalized name such as docker.io/library/nginx)".into(),
+        );
+    };
+    let domain = domain.to_ascii_lowercase();
+    let mut names = vec![format!("{domain}/{rest}")];
+    let mut notes = Vec::new();
+    if !has_wildcard(&domain) {
+        if let Some(entry) = config.registries.get(&domain) {
+            for alias in &entry.aliases {
+                names.push(format!("{}/{rest}", alias.to_ascii_lowercase()));
+            }
+        }
+    }
+    if domain == "docker.io" {
+        short_forms(rest, &mut names, &mut notes);
+    }
+    let mut patterns = Vec::new();
+    for name in names {
+        if name.ends_with('*') {
+            patterns.push(name);
+        } else {
+            patterns.push(format!("{name}:*"));
+            patterns.push(format!("{name}@*"));
+            patterns.push(name);
+        }
+    }
+    Ok(Spelled { patterns, notes })
+}
+
+/// Docker Hub names a Pod may write without the registry. A short form is admitted only
+/// when its first component cannot read as a registry host: `nginx:*` would also match
+/// `nginx:5000/any/image`, and `ngin*` would match `nginx.evil.example/any`.
+fn short_forms(rest: &str, names: &mut Vec<String>, notes: &mut Vec<String>) {
+    let first = rest.split('/').next().unwrap_or("");
+    let safe_first =
+        |c: &str| !has_wildcard(c) && !c.contains(['.', ':']) && c != "localhost" && !c.is_empty();
+    if let Some(bare) = rest.strip_prefix("library/") {
+        // `library/X` always reads as Docker Hub; `X` alone would need `X:TAG`.
+        names.push(rest.to_string());
+        notes.push(format!(
+            "the short form `{bare}` (without `library/`) is not admitted: a wildcard pattern cannot tell `{bare}:TAG` from a registry `{bare}:PORT/...`; write `library/{bare}` or `docker.io/library/{bare}`"
+        ));
+    } else if rest.contains('/') && safe_first(first) {
+        names.push(rest.to_string());
+    } else if rest.contains('/') {
+        notes.push(format!(
+            "the short form `{rest}` is not admitted: its first component could read as another registry"
+        ));
+    }
+}
+
+fn has_wildcard(s: &str) -> bool {
+    s.contains(['*', '?'])
+}
+
+/// The wildcard pattern as an anchored regular expression (RE2 syntax, which CEL's
+/// `matches` and Rego's `regex.match` both use).
+pub fn wildcard_regex(pattern: &str) -> String {
+    let mut re = String::from("^");
+    for c in pattern.chars() {
+        match c {
+            '*' => re.push_str(".*"),
+            '?' => re.push('.'),
+            c if c.is_ascii_alphanumeric() || matches!(c, '/' | '-' | '_' | ':' | '@') => {
+                re.push(c)
+            }
+            c => {
+                re.push('\\');
+                re.push(c);
+            }
+        }
+    }
+    re.push('$');
+    re
+}
+
+/// The workload kinds whose Pod template a policy must check, with their API group and
+/// resource, and the path of the Pod spec in them.
+pub const WORKLOADS: &[(&str, &str, &str)] = &[
+    ("", "Pod", "pods"),
+    ("", "ReplicationController", "replicationcontrollers"),
+    ("apps", "Deployment", "deployments"),
+    ("apps", "StatefulSet", "statefulsets"),
+    ("apps", "DaemonSet", "daemonsets"),
+    ("apps", "ReplicaSet", "replicasets"),
+    ("batch", "Job", "jobs"),
+    ("batch", "CronJob", "cronjobs"),
+];
+
+/// The message a denied or audited request gets.
+pub fn message(admitted: &Admitted) -> String {
+    format!(
+        "Images must come through Harbor {} (projects: {}), or be excluded or allowlisted in harborize.yaml (exclude, policy.allow); run `harborize rewrite` on the manifests.",
+        admitted.harbor,
+        admitted.projects.join(", ")
+    )
+}
+
+/// A YAML mapping from key/value pairs, in order.
+pub(crate) fn map<const N: usize>(
+    pairs: [(&str, serde_yaml_ng::Value); N],
+) -> serde_yaml_ng::Value {
+    let mut m = serde_yaml_ng::Mapping::new();
+    for (k, v) in pairs {
+        m.insert(k.into(), v);
+    }
+    serde_yaml_ng::Value::Mapping(m)
+}
+
+/// A YAML sequence of strings.
+pub(crate) fn strings<S: AsRef<str>>(items: &[S]) -> serde_yaml_ng::Value {
+    serde_yaml_ng::Value::Sequence(items.iter().map(|s| s.as_ref().into()).collect())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::config::{Config, ConfigFile};
+
+    fn config(text: &str) -> Config {
+        Config::from_user(Config::parse_file(text, "t").unwrap(), None).unwrap()
+    }
+
+    #[test]
+    fn admits_proxy_and_own_projects_and_excludes_in_every_spelling() {
+        let a = admitted(&config(""), "harbor.example.com").unwrap();
+        for p in [
+            "harbor.example.com/docker-hub/*",
+            "harbor.example.com/library/*",
+            "docker.io/goharbor/*",
+            "registry-1.docker.io/goharbor/*",
+            "goharbor/*",
+            "ghcr.io/goharbor/*",
+        ] {
+            assert!(a.patterns.contains(&p.to_string()), "{p}: {:?}", a.patterns);
+        }
+    }
+
+    #[test]
+    fn bare_docker_hub_names_are_never_admitted_by_a_pattern_that_reads_as_a_registry() {
+        let a = admitted(
+            &config("policy: {allow: ['docker.io/library/busybox', 'docker.io/*/x']}\n"),
+            "h.example.com",
+        )
+        .unwrap();
+        assert!(a.patterns.contains(&"library/busybox:*".to_string()));
+        assert!(!a.patterns.iter().any(|p| p.starts_with("busybox")));
+        assert!(!a.patterns.iter().any(|p| p.starts_with('*')));
+        assert_eq!(a.notes.len(), 2, "{:?}", a.notes);
+    }
+
+    #[test]
+    fn glob_classes_are_refused_with_their_key() {
+        let err = admitted(
+            &config("policy: {allow: ['ghcr.io/[ab]/*']}\n"),
+            "h.example.com",
+        )
+        .unwrap_err()
+        .to_string();
+        assert!(err.contains("policy.allow[0]"), "{err}");
+    }
+
+    #[test]
+    fn regex_is_anchored_and_escaped() {
+        assert_eq!(wildcard_regex("h.io/p/*"), "^h\\.io/p/.*$");
+        assert_eq!(
+            Config::from_user(ConfigFile::default(), None)
+                .unwrap()
+                .policy
+                .projects(),
+            vec!["library".to_string()]
+        );
+    }
+}
