@@ -35,7 +35,8 @@ pub enum Command {
     Scan(ScanArgs),
     /// Print the JSON Schema of harborize.yaml.
     Schema,
-    /// Generate the node-side mirror config (k3s registries.yaml or containerd hosts.toml) from harborize.yaml.
+    /// Generate the node-side mirror config (k3s/rke2 registries.yaml, containerd hosts.toml,
+    /// CRI-O registries.conf.d, Talos machine-config patch) from harborize.yaml.
     Mirrors(MirrorsArgs),
     /// Set up Harbor itself from harborize.yaml (`harbor setup`: registry endpoints and
     /// proxy-cache projects, through Harbor's REST API).
@@ -195,15 +196,18 @@ pub struct MirrorsArgs {
     /// Node configuration to generate.
     #[arg(long, value_enum)]
     pub format: crate::mirrors::MirrorFormat,
-    /// Write under DIR instead of stdout: DIR/registries.yaml (k3s, e.g. /etc/rancher/k3s) or
-    /// DIR/certs.d/<host>/hosts.toml (containerd, e.g. /etc/containerd).
+    /// Write under DIR instead of stdout: DIR/registries.yaml (k3s, rke2, e.g.
+    /// /etc/rancher/k3s), DIR/certs.d/<host>/hosts.toml (containerd, e.g. /etc/containerd),
+    /// DIR/registries.conf.d/harborize.conf (cri-o, e.g. /etc/containers) or
+    /// DIR/talos-registries.yaml (talos).
     #[arg(long, value_name = "DIR")]
     pub out: Option<PathBuf>,
-    /// Harbor's CA certificate, as a path on the node (k3s configs.<harbor>.tls.ca_file,
-    /// containerd `ca`).
+    /// Harbor's CA certificate, as a path on the node (k3s/rke2 configs.<harbor>.tls.ca_file,
+    /// containerd `ca`; cri-o: where to install it is said); talos: read here and embedded.
     #[arg(long, value_name = "PATH")]
     pub ca_file: Option<String>,
-    /// No upstream fallback: containerd hosts.toml without `server` (k3s: see the note).
+    /// No upstream fallback: containerd hosts.toml without `server`, cri-o prefix remapped
+    /// to Harbor, talos skipFallback (k3s, rke2: see the note).
     #[arg(long)]
     pub no_fallback: bool,
     /// Harbor host (HOST[:PORT], no scheme). Overrides `harbor.host` in the config.

@@ -19,6 +19,7 @@ mod harbor_setup;
 mod helm;
 mod migrate;
 mod mirrors;
+mod mirrors_runtimes;
 mod packaging;
 mod precommit;
 mod proof;
