@@ -404,8 +404,30 @@ pub struct HarborSetupArgs {
 pub struct MigrateArgs {
     /// Repositories: local directories, or git URLs (https://, ssh://, git@host:path,
     /// file://) cloned into --workdir.
-    #[arg(value_name = "REPO_DIR|GIT_URL", required = true)]
+    #[arg(
+        value_name = "REPO_DIR|GIT_URL",
+        required_unless_present_any = ["matrix", "merge_reports"]
+    )]
     pub repos: Vec<String>,
+    /// Migrate only shard I of N (0 <= I < N): a repository's shard is a stable hash of its
+    /// URL. Without it, JOB_COMPLETION_INDEX and JOB_COMPLETION_COUNT (a Kubernetes Indexed
+    /// Job) select the shard. Report and state files are named per shard
+    /// (migration-report-shard-I-of-N.json).
+    #[arg(long, value_name = "I/N")]
+    pub shard: Option<crate::migrate_shard::Shard>,
+    /// Print the GitHub Actions matrix of N shards (`{"shard":["0/N",...]}`, one line) and exit.
+    #[arg(
+        long,
+        value_name = "N",
+        value_parser = clap::value_parser!(u32).range(1..=256),
+        conflicts_with_all = ["repos", "shard", "merge_reports"]
+    )]
+    pub matrix: Option<u32>,
+    /// Combine the shard reports in DIR (and its subdirectories, one per shard) into one
+    /// migration-report.md/.json, as one run over the whole list writes (in --report-dir,
+    /// default DIR); exit code as that run's.
+    #[arg(long, value_name = "DIR", conflicts_with_all = ["repos", "shard"])]
+    pub merge_reports: Option<PathBuf>,
     /// Harbor host (HOST[:PORT], no scheme). Overrides `harbor.host` in the config.
     #[arg(long, env = "HARBORIZE_HARBOR", value_name = "HOST[:PORT]")]
     pub harbor: Option<String>,

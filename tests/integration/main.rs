@@ -18,6 +18,7 @@ mod golden;
 mod harbor_setup;
 mod helm;
 mod migrate;
+mod migrate_shard;
 mod mirrors;
 mod mirrors_runtimes;
 mod packaging;
