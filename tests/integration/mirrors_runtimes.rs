@@ -232,3 +232,35 @@ fn cri_o_config_pulls_through_the_harbor_projects_with_containers_image() {
         }
     }
 }
+
+/// Talos embeds the CA: an unreadable file or one that is not a PEM certificate is an
+/// error (exit 2) and nothing is written, never a patch with a CA that is not one.
+#[test]
+fn talos_refuses_a_ca_it_cannot_read_or_that_is_not_pem() {
+    let tmp = tempfile::tempdir().unwrap();
+    let t = tmp.path();
+    let cfg = t.join("harborize.yaml");
+    std::fs::write(&cfg, "harbor: {host: harbor.example.com}\n").unwrap();
+    let not_pem = t.join("ca.der");
+    std::fs::write(&not_pem, "not a certificate\n").unwrap();
+    for (ca, says) in [
+        (t.join("missing.pem"), "cannot read"),
+        (not_pem, "not a PEM certificate"),
+    ] {
+        let out_dir = t.join("out");
+        let out = crate::support::common::run(&[
+            "mirrors",
+            "--config",
+            cfg.to_str().unwrap(),
+            "--format",
+            "talos",
+            "--ca-file",
+            ca.to_str().unwrap(),
+            "--out",
+            out_dir.to_str().unwrap(),
+        ]);
+        assert_eq!(code(&out), 2, "{}", stderr(&out));
+        assert!(stderr(&out).contains(says), "{}", stderr(&out));
+        assert!(!out_dir.exists());
+    }
+}
