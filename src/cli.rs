@@ -35,7 +35,8 @@ pub enum Command {
     Scan(ScanArgs),
     /// Print the JSON Schema of harborize.yaml.
     Schema,
-    /// Generate the node-side mirror config (k3s registries.yaml or containerd hosts.toml) from harborize.yaml.
+    /// Generate the node-side mirror config (k3s/rke2 registries.yaml, containerd hosts.toml,
+    /// CRI-O registries.conf.d, Talos machine-config patch) from harborize.yaml.
     Mirrors(MirrorsArgs),
     /// Generate admission policies (Kyverno, ValidatingAdmissionPolicy, Gatekeeper) that
     /// admit only images through Harbor, from harborize.yaml.
@@ -198,15 +199,18 @@ pub struct MirrorsArgs {
     /// Node configuration to generate.
     #[arg(long, value_enum)]
     pub format: crate::mirrors::MirrorFormat,
-    /// Write under DIR instead of stdout: DIR/registries.yaml (k3s, e.g. /etc/rancher/k3s) or
-    /// DIR/certs.d/<host>/hosts.toml (containerd, e.g. /etc/containerd).
+    /// Write under DIR instead of stdout: DIR/registries.yaml (k3s, rke2, e.g.
+    /// /etc/rancher/k3s), DIR/certs.d/<host>/hosts.toml (containerd, e.g. /etc/containerd),
+    /// DIR/registries.conf.d/harborize.conf (cri-o, e.g. /etc/containers) or
+    /// DIR/talos-registries.yaml (talos).
     #[arg(long, value_name = "DIR")]
     pub out: Option<PathBuf>,
-    /// Harbor's CA certificate, as a path on the node (k3s configs.<harbor>.tls.ca_file,
-    /// containerd `ca`).
+    /// Harbor's CA certificate, as a path on the node (k3s/rke2 configs.<harbor>.tls.ca_file,
+    /// containerd `ca`; cri-o: where to install it is said); talos: read here and embedded.
     #[arg(long, value_name = "PATH")]
     pub ca_file: Option<String>,
-    /// No upstream fallback: containerd hosts.toml without `server` (k3s: see the note).
+    /// No upstream fallback: containerd hosts.toml without `server`, cri-o prefix remapped
+    /// to Harbor, talos skipFallback (k3s, rke2: see the note).
     #[arg(long)]
     pub no_fallback: bool,
     /// Harbor host (HOST[:PORT], no scheme). Overrides `harbor.host` in the config.
@@ -428,8 +432,30 @@ pub struct HarborSetupArgs {
 pub struct MigrateArgs {
     /// Repositories: local directories, or git URLs (https://, ssh://, git@host:path,
     /// file://) cloned into --workdir.
-    #[arg(value_name = "REPO_DIR|GIT_URL", required = true)]
+    #[arg(
+        value_name = "REPO_DIR|GIT_URL",
+        required_unless_present_any = ["matrix", "merge_reports"]
+    )]
     pub repos: Vec<String>,
+    /// Migrate only shard I of N (0 <= I < N): a repository's shard is a stable hash of its
+    /// URL. Without it, JOB_COMPLETION_INDEX and JOB_COMPLETION_COUNT (a Kubernetes Indexed
+    /// Job) select the shard. Report and state files are named per shard
+    /// (migration-report-shard-I-of-N.json).
+    #[arg(long, value_name = "I/N")]
+    pub shard: Option<crate::migrate_shard::Shard>,
+    /// Print the GitHub Actions matrix of N shards (`{"shard":["0/N",...]}`, one line) and exit.
+    #[arg(
+        long,
+        value_name = "N",
+        value_parser = clap::value_parser!(u32).range(1..=256),
+        conflicts_with_all = ["repos", "shard", "merge_reports"]
+    )]
+    pub matrix: Option<u32>,
+    /// Combine the shard reports in DIR (and its subdirectories, one per shard) into one
+    /// migration-report.md/.json, as one run over the whole list writes (in --report-dir,
+    /// default DIR); exit code as that run's.
+    #[arg(long, value_name = "DIR", conflicts_with_all = ["repos", "shard"])]
+    pub merge_reports: Option<PathBuf>,
     /// Harbor host (HOST[:PORT], no scheme). Overrides `harbor.host` in the config.
     #[arg(long, env = "HARBORIZE_HARBOR", value_name = "HOST[:PORT]")]
     pub harbor: Option<String>,

@@ -18,6 +18,8 @@ pub mod kustomize_matchers;
 pub mod locate;
 pub mod mapping;
 pub mod migrate;
+pub mod migrate_report_merge;
+pub mod migrate_shard;
 pub mod mirrors;
 pub mod plan;
 pub mod policy;

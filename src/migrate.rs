@@ -634,6 +634,9 @@ pub struct MigrationReport {
     pub dry_run: bool,
     pub repos: Vec<RepoReport>,
     pub summary: MigrationSummary,
+    /// `--shard I/N`: where this report stands in the whole migration (for the merge).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub shard: Option<crate::migrate_shard::ShardInfo>,
 }
 
 impl MigrationReport {
@@ -668,6 +671,7 @@ impl MigrationReport {
             dry_run,
             repos,
             summary: s,
+            shard: None,
         }
     }
 

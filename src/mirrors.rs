@@ -1,5 +1,5 @@
-//! The node side of the reference setup: mirror configs that make k3s or containerd pull
-//! every configured registry through its Harbor proxy-cache project.
+//! The node side of the reference setup: mirror configs that make k3s, RKE2, containerd,
+//! CRI-O or Talos pull every configured registry through its Harbor proxy-cache project.
 //!
 //! Generated from the same `harborize.yaml` as the rewrite (`registries` with their projects
 //! and aliases, the Harbor host), so the manifests and the nodes always agree. Facts used
@@ -13,6 +13,9 @@
 //!   the directory of `host:port` is `host_port_`; Docker Hub's server is
 //!   `https://registry-1.docker.io`.
 //!
+//! - RKE2 reads the k3s format (same agent code) from /etc/rancher/rke2/registries.yaml.
+//! - CRI-O and Talos: see [`crio`] and [`talos`].
+//!
 //! Regex `rules` and `exclude` globs have no node-side equivalent: a node routes a whole
 //! registry or none of it. [`generate`] reports them as notes.
 
@@ -22,6 +25,9 @@ use std::path::PathBuf;
 
 use crate::config::Config;
 
+mod crio;
+mod talos;
+
 /// Which node configuration to generate.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
 pub enum MirrorFormat {
@@ -29,6 +35,14 @@ pub enum MirrorFormat {
     K3s,
     /// containerd `certs.d/<host>/hosts.toml` files (/etc/containerd/certs.d).
     Containerd,
+    /// CRI-O (containers/image: also podman, skopeo, buildah)
+    /// `registries.conf.d/harborize.conf` (/etc/containers/registries.conf.d).
+    #[value(name = "cri-o", alias = "crio")]
+    CriO,
+    /// Talos machine-config patch (`machine.registries`), applied with talosctl.
+    Talos,
+    /// RKE2 `registries.yaml` (/etc/rancher/rke2/registries.yaml), the k3s format.
+    Rke2,
 }
 
 /// What the generator needs besides the config.
@@ -40,6 +54,9 @@ pub struct Options {
     pub ca_file: Option<String>,
     /// Keep the upstream registry as the fallback (containerd `server`; k3s default).
     pub fallback: bool,
+    /// The CA certificate itself (PEM), for runtimes that take its content rather than a
+    /// path (Talos); read by the caller from `ca_file` on the machine that generates.
+    pub ca_pem: Option<String>,
 }
 
 /// One generated file, with its path relative to the output directory.
@@ -72,6 +89,11 @@ pub enum MirrorError {
     },
     #[error("invalid Harbor host {0:?}: expected HOST[:PORT]")]
     BadHarbor(String),
+    #[error(
+        "--format talos embeds Harbor's CA in the patch: the content of {0} is needed \
+         (it is read on the machine that generates)"
+    )]
+    CaContentNeeded(String),
 }
 
 /// One mirrored registry host: the upstream name as images spell it, and its project.
@@ -141,18 +163,23 @@ pub fn generate(
         ));
     }
     let files = match format {
-        MirrorFormat::K3s => {
+        MirrorFormat::K3s | MirrorFormat::Rke2 => {
+            let flavor = if format == MirrorFormat::K3s {
+                &K3S
+            } else {
+                &RKE2
+            };
             if !opts.fallback {
-                notes.push(
-                    "k3s always tries the upstream registry last; to disable that, start the \
+                notes.push(format!(
+                    "{} always tries the upstream registry last; to disable that, start the \
                      nodes with --disable-default-registry-endpoint \
-                     (config.yaml: disable-default-registry-endpoint: true)"
-                        .to_string(),
-                );
+                     ({}: disable-default-registry-endpoint: true)",
+                    flavor.name, flavor.node_config
+                ));
             }
             vec![GeneratedFile {
                 path: PathBuf::from("registries.yaml"),
-                text: k3s(&mirrors, opts),
+                text: k3s(&mirrors, opts, flavor),
             }]
         }
         MirrorFormat::Containerd => {
@@ -168,6 +195,11 @@ pub fn generate(
             files.sort_by(|a, b| a.path.cmp(&b.path));
             files
         }
+        MirrorFormat::CriO => {
+            notes.extend(crio::notes(opts));
+            vec![crio::file(&mirrors, opts)]
+        }
+        MirrorFormat::Talos => vec![talos::file(&mirrors, opts)?],
     };
     Ok(Generated { files, notes })
 }
@@ -194,20 +226,50 @@ pub fn host_directory(host: &str) -> String {
     }
 }
 
-fn k3s(mirrors: &[Mirror], opts: &Options) -> String {
+/// The distributions that read k3s's `registries.yaml` (RKE2 runs k3s's agent code).
+struct K3sFlavor {
+    name: &'static str,
+    install: &'static str,
+    restart: &'static str,
+    node_config: &'static str,
+}
+
+const K3S: K3sFlavor = K3sFlavor {
+    name: "k3s",
+    install: "/etc/rancher/k3s/registries.yaml",
+    restart: "restart k3s",
+    node_config: "config.yaml",
+};
+
+const RKE2: K3sFlavor = K3sFlavor {
+    name: "rke2",
+    install: "/etc/rancher/rke2/registries.yaml",
+    restart: "restart rke2-server or rke2-agent",
+    node_config: "/etc/rancher/rke2/config.yaml",
+};
+
+fn k3s(mirrors: &[Mirror], opts: &Options, flavor: &K3sFlavor) -> String {
     let mut s = String::new();
-    s.push_str(
-        "# Generated by `harborize mirrors --format k3s` from harborize.yaml.\n\
-         # Install as /etc/rancher/k3s/registries.yaml on every node, then restart k3s.\n",
+    let name = flavor.name;
+    let _ = writeln!(
+        s,
+        "# Generated by `harborize mirrors --format {name}` from harborize.yaml."
+    );
+    let _ = writeln!(
+        s,
+        "# Install as {} on every node, then {}.",
+        flavor.install, flavor.restart
     );
     if opts.fallback {
-        s.push_str(
-            "# Harbor first; k3s tries the upstream registry last (its default endpoint).\n",
+        let _ = writeln!(
+            s,
+            "# Harbor first; {name} tries the upstream registry last (its default endpoint)."
         );
     } else {
-        s.push_str(
-            "# --no-fallback: k3s still tries the upstream registry last unless the node runs\n\
-             # with --disable-default-registry-endpoint.\n",
+        let _ = writeln!(
+            s,
+            "# --no-fallback: {name} still tries the upstream registry last unless the node runs\n\
+             # with --disable-default-registry-endpoint."
         );
     }
     s.push_str("mirrors:\n");

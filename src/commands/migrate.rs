@@ -10,6 +10,11 @@
 //! repository's own remote, and a pull request is opened (or updated) there into the base
 //! branch. A repository counts as finished only once its pull request exists (or there was
 //! nothing to change).
+//!
+//! `--shard I/N` (or an Indexed Job's environment) runs one deterministic share of the list
+//! (`crate::migrate_shard`), with its own state and report files; `--matrix N` prints the
+//! GitHub Actions matrix; `--merge-reports DIR` combines the shard reports
+//! (`crate::migrate_report_merge`) and ends as a whole run would.
 
 use std::collections::BTreeMap;
 use std::io::IsTerminal;
@@ -34,6 +39,7 @@ use crate::migrate::{
     self, BatchBy, CommitInfo, Direction, MigrationReport, RepoReport, RepoStatus, ScanInfo,
     Source, State, VerifyFailure, VerifyInfo,
 };
+use crate::migrate_shard::{self, ShardInfo};
 use crate::plan::{self, PlanOptions};
 use crate::registry::Outcome;
 use crate::report::{escape_text, Format, Report};
@@ -74,6 +80,16 @@ fn env(k: &str) -> Option<String> {
 }
 
 pub fn run(args: &MigrateArgs) -> Result<u8> {
+    if let Some(n) = args.matrix {
+        println!("{}", migrate_shard::matrix_json(n));
+        return Ok(EXIT_OK);
+    }
+    if let Some(dir) = &args.merge_reports {
+        let report = crate::migrate_report_merge::merge_dir(dir)?;
+        let out = args.report_dir.clone().unwrap_or_else(|| dir.clone());
+        return finish(args, &report, Some(&out), "");
+    }
+    let shard = migrate_shard::resolve(args.shard, env)?;
     let direction = if args.revert {
         Direction::Revert
     } else {
@@ -96,10 +112,16 @@ pub fn run(args: &MigrateArgs) -> Result<u8> {
             bail!("{} is named twice", s.key());
         }
     }
+    // Only this shard's repositories; the report and state files carry the shard's name.
+    let selected: Vec<usize> = match shard {
+        Some(s) => s.select(&args.repos),
+        None => (0..sources.len()).collect(),
+    };
+    let tag = shard.map_or_else(String::new, |s| format!("-{}", s.file_tag()));
     let state_path = args.state.clone().or_else(|| {
         args.report_dir
             .as_ref()
-            .map(|d| d.join("migration-state.json"))
+            .map(|d| d.join(format!("migration-state{tag}.json")))
     });
     let mut state = match &state_path {
         Some(p) => State::load(p)?,
@@ -119,9 +141,10 @@ pub fn run(args: &MigrateArgs) -> Result<u8> {
         workdir,
     };
 
-    let pb = progress(sources.len() as u64);
+    let pb = progress(selected.len() as u64);
     let mut reports = Vec::new();
-    for (src, arg) in sources.iter().zip(&args.repos) {
+    for &i in &selected {
+        let (src, arg) = (&sources[i], &args.repos[i]);
         let key = src.key();
         let shown = match src {
             Source::Url(u) => git::redact_url(u),
@@ -175,18 +198,37 @@ pub fn run(args: &MigrateArgs) -> Result<u8> {
     }
     pb.finish_and_clear();
 
-    let report = MigrationReport::new(direction, args.dry_run, reports);
+    let mut report = MigrationReport::new(direction, args.dry_run, reports);
+    report.shard = shard.map(|s| ShardInfo {
+        index: s.index,
+        count: s.count,
+        total: args.repos.len(),
+        list: migrate_shard::list_fingerprint(&args.repos),
+        positions: selected.clone(),
+    });
+    finish(args, &report, args.report_dir.as_deref(), &tag)
+}
+
+/// Write the report (`migration-report<tag>.md/.json` in `report_dir`) and the files
+/// derived from it, print the summary, and give the exit code: the end of a run, and all
+/// of `--merge-reports`.
+fn finish(
+    args: &MigrateArgs,
+    report: &MigrationReport,
+    report_dir: Option<&Path>,
+    tag: &str,
+) -> Result<u8> {
     let mut written = Vec::new();
-    if let Some(dir) = &args.report_dir {
-        let md = dir.join("migration-report.md");
-        let json = dir.join("migration-report.json");
+    if let Some(dir) = report_dir {
+        let md = dir.join(format!("migration-report{tag}.md"));
+        let json = dir.join(format!("migration-report{tag}.json"));
         migrate::write_atomic(&md, &report.markdown())?;
         migrate::write_atomic(&json, &report.json())?;
         written.push(md);
         written.push(json);
     }
     if let Some(path) = &args.renovate {
-        write_renovate(args, &report, path)?;
+        write_renovate(args, report, path)?;
         written.push(path.clone());
     }
     if let Some(path) = &args.pull_secrets {
@@ -210,10 +252,10 @@ pub fn run(args: &MigrateArgs) -> Result<u8> {
         written.push(path.clone());
     }
     if args.pull_request {
-        write_github_output(&report)?;
+        write_github_output(report)?;
     }
-    print_summary(&report, &written);
-    Ok(exit_code(&report, args.registry.on_unreachable))
+    print_summary(report, &written);
+    Ok(exit_code(report, args.registry.on_unreachable))
 }
 
 /// In GitHub Actions, `pr-url`: the URL of each pull request this run opened or updated

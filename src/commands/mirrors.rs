@@ -8,16 +8,22 @@ use anyhow::{Context, Result};
 use super::{harbor_host, EXIT_OK};
 use crate::cli::MirrorsArgs;
 use crate::config::Config;
-use crate::mirrors::{generate, Options};
+use crate::mirrors::{generate, MirrorFormat, Options};
 
 pub fn run(args: &MirrorsArgs) -> Result<u8> {
     let config = Config::load(args.config.as_deref(), Path::new("."))
         .context("cannot load the configuration")?;
     let config = for_nodes(config)?;
+    let ca_file = args.ca_file.clone().filter(|c| !c.is_empty());
+    let ca_pem = match (&ca_file, args.format) {
+        (Some(path), MirrorFormat::Talos) => Some(read_ca(path)?),
+        _ => None,
+    };
     let opts = Options {
         harbor: harbor_host(args.harbor.as_deref(), &config)?,
-        ca_file: args.ca_file.clone().filter(|c| !c.is_empty()),
+        ca_file,
         fallback: !args.no_fallback,
+        ca_pem,
     };
     let generated = generate(&config, &opts, args.format)?;
     for note in &generated.notes {
@@ -85,6 +91,15 @@ fn for_nodes(mut config: Config) -> Result<Config> {
     }
     config.registries = kept;
     Ok(config)
+/// Talos takes the CA's content, not a path: read the PEM here and check it is one.
+fn read_ca(path: &str) -> Result<String> {
+    let text = std::fs::read_to_string(path).with_context(|| {
+        format!("--format talos embeds Harbor's CA in the patch: cannot read {path}")
+    })?;
+    if !text.contains("-----BEGIN CERTIFICATE-----") {
+        anyhow::bail!("{path}: not a PEM certificate (no -----BEGIN CERTIFICATE----- line)");
+    }
+    Ok(text)
 }
 
 /// Write a new or existing file atomically (temporary file + rename), mode 0644: node

@@ -41,6 +41,36 @@ const CASES: &[(&str, &[&str])] = &[
         "containerd-no-fallback",
         &["--format", "containerd", "--no-fallback"],
     ),
+    (
+        "cri-o",
+        &[
+            "--format",
+            "cri-o",
+            "--ca-file",
+            "/etc/containers/certs.d/harbor.example.com/ca.crt",
+        ],
+    ),
+    ("cri-o-no-fallback", &["--format", "cri-o", "--no-fallback"]),
+    // Talos embeds the CA: read here (tests run in the package root)
+    (
+        "talos",
+        &[
+            "--format",
+            "talos",
+            "--ca-file",
+            "fixtures/mirrors/harbor-ca.pem",
+        ],
+    ),
+    ("talos-no-fallback", &["--format", "talos", "--no-fallback"]),
+    (
+        "rke2",
+        &[
+            "--format",
+            "rke2",
+            "--ca-file",
+            "/etc/rancher/rke2/harbor-ca.crt",
+        ],
+    ),
 ];
 
 fn generate(out: &Path, flags: &[&str]) -> std::process::Output {
@@ -117,7 +147,7 @@ fn containerd_layout_and_keys() {
 /// Every registry the fixture config routes (the embedded default plus its own), written
 /// down here apart from src/: (registry as a node names it, containerd directory, upstream
 /// server containerd falls back to, Harbor project).
-const REGISTRIES: &[(&str, &str, &str, &str)] = &[
+pub(crate) const REGISTRIES: &[(&str, &str, &str, &str)] = &[
     (
         "docker.io",
         "docker.io",
@@ -224,7 +254,7 @@ fn assert_containerd_tree(root: &Path, ca: Option<&str>, fallback: bool) {
 
 /// k3s `registries.yaml`: one mirror per registry, endpoint Harbor's `/v2/<project>`,
 /// and the CA under `configs.<harbor>.tls.ca_file` only when given.
-fn assert_k3s_file(path: &Path, ca: Option<&str>) {
+pub(crate) fn assert_k3s_file(path: &Path, ca: Option<&str>) {
     let text = std::fs::read_to_string(path).unwrap();
     let doc: serde_yaml_ng::Value = serde_yaml_ng::from_str(&text).unwrap();
     let top: Vec<&str> = doc
@@ -276,7 +306,17 @@ fn every_mirrors_golden_holds_its_independently_written_facts() {
     dirs.sort();
     assert_eq!(
         dirs,
-        ["containerd", "containerd-no-fallback", "k3s", "k3s-no-ca"],
+        [
+            "containerd",
+            "containerd-no-fallback",
+            "cri-o",
+            "cri-o-no-fallback",
+            "k3s",
+            "k3s-no-ca",
+            "rke2",
+            "talos",
+            "talos-no-fallback"
+        ],
         "a golden directory without written facts (add it here)"
     );
     let golden = fixtures();
@@ -296,6 +336,27 @@ fn every_mirrors_golden_holds_its_independently_written_facts() {
         true,
     );
     assert_containerd_tree(&golden.join("containerd-no-fallback"), None, false);
+    // issue 16 item 2: CRI-O, Talos, RKE2 (facts in mirrors_runtimes.rs)
+    use crate::mirrors_runtimes::{assert_crio_file, assert_rke2_file, assert_talos_file};
+    let crio = Path::new("registries.conf.d/harborize.conf");
+    for (case, fallback) in [("cri-o", true), ("cri-o-no-fallback", false)] {
+        assert_eq!(files(&golden.join(case)), [crio], "{case}");
+        assert_crio_file(&golden.join(case).join(crio), fallback);
+    }
+    let pem = std::fs::read_to_string(golden.join("harbor-ca.pem")).unwrap();
+    for (case, ca, fallback) in [
+        ("talos", Some(pem.as_str()), true),
+        ("talos-no-fallback", None, false),
+    ] {
+        let patch = Path::new("talos-registries.yaml");
+        assert_eq!(files(&golden.join(case)), [patch], "{case}");
+        assert_talos_file(&golden.join(case).join(patch), ca, fallback);
+    }
+    assert_eq!(files(&golden.join("rke2")), [Path::new("registries.yaml")]);
+    assert_rke2_file(
+        &golden.join("rke2/registries.yaml"),
+        Some("/etc/rancher/rke2/harbor-ca.crt"),
+    );
 }
 
 #[test]
