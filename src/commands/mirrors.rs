@@ -91,6 +91,8 @@ fn for_nodes(mut config: Config) -> Result<Config> {
     }
     config.registries = kept;
     Ok(config)
+}
+
 /// Talos takes the CA's content, not a path: read the PEM here and check it is one.
 fn read_ca(path: &str) -> Result<String> {
     let text = std::fs::read_to_string(path).with_context(|| {
