@@ -11,6 +11,7 @@ mod support;
 mod bench_verify;
 mod bump;
 mod cli;
+mod cli_habits;
 mod corpus;
 mod git_push;
 mod github;
