@@ -10,12 +10,40 @@ use crate::report::Format;
 #[command(
     name = "harborize",
     version,
-    about = "Route every container image reference in a GitOps repository through Harbor, byte-exact."
+    about = "Route every container image reference in a GitOps repository through Harbor, byte-exact.",
+    after_long_help = crate::cli::EXIT_STATUS_HELP
 )]
 pub struct Cli {
+    #[command(flatten)]
+    pub global: GlobalArgs,
     #[command(subcommand)]
     pub command: Command,
 }
+
+/// Output habits of every command (global: accepted before or after the command name).
+#[derive(Debug, Args)]
+pub struct GlobalArgs {
+    /// Print only errors and warnings (stderr); the text report is left out, machine
+    /// formats (json, github, sarif, markdown) still print. The exit status tells the rest.
+    #[arg(short, long, global = true, conflicts_with = "verbose")]
+    pub quiet: bool,
+    /// Also say what harborize decided: config file, Harbor host, ignore files, Trivy
+    /// cache and settings (stderr).
+    #[arg(short, long, global = true, action = clap::ArgAction::Count)]
+    pub verbose: u8,
+    /// Colour: auto (only on a terminal, never with NO_COLOR set), always or never.
+    #[arg(long, global = true, value_enum, value_name = "WHEN", default_value_t = crate::term::ColorWhen::Auto)]
+    pub color: crate::term::ColorWhen,
+}
+
+/// The EXIT STATUS section of `--help` and of the man pages.
+pub const EXIT_STATUS_HELP: &str = "EXIT STATUS:
+  0  success: nothing to report (check: every reference goes through Harbor; scan: the
+     policy passed; a reader that stopped reading, as `| head`, is a success too)
+  1  findings: changes pending (check, --dry-run), references that did not resolve
+     (verify), a failing scan policy, drift (harbor setup)
+  2  error: bad arguments or configuration, unreadable or unparsable files, Harbor or
+     Trivy unreachable; nothing was half-written";
 
 #[derive(Debug, Subcommand)]
 pub enum Command {
@@ -200,9 +228,9 @@ pub struct MirrorsArgs {
     #[arg(long, value_enum)]
     pub format: crate::mirrors::MirrorFormat,
     /// Write under DIR instead of stdout: DIR/registries.yaml (k3s, rke2, e.g.
-    /// /etc/rancher/k3s), DIR/certs.d/<host>/hosts.toml (containerd, e.g. /etc/containerd),
-    /// DIR/registries.conf.d/harborize.conf (cri-o, e.g. /etc/containers) or
-    /// DIR/talos-registries.yaml (talos).
+    /// /etc/rancher/k3s), DIR/<host>/hosts.toml (containerd: DIR is containerd's
+    /// `config_path`, e.g. /etc/containerd/certs.d), DIR/registries.conf.d/harborize.conf
+    /// (cri-o, e.g. /etc/containers) or DIR/talos-registries.yaml (talos).
     #[arg(long, value_name = "DIR")]
     pub out: Option<PathBuf>,
     /// Harbor's CA certificate, as a path on the node (k3s/rke2 configs.<harbor>.tls.ca_file,
@@ -317,8 +345,10 @@ pub struct TrivyArgs {
     /// Vulnerabilities without a fixed version never fail the scan (still reported).
     #[arg(long)]
     pub ignore_unfixed: bool,
-    /// YAML list of ignored IDs: `- {id: CVE-..., expires: YYYY-MM-DD, reason: ...}`;
-    /// expired entries ignore nothing.
+    /// Ignore file: harborize's YAML list (`- {id: CVE-..., expires: YYYY-MM-DD, reason: ...}`),
+    /// Trivy's `.trivyignore` (`ID [exp:YYYY-MM-DD]` lines) or `.trivyignore.yaml`; the
+    /// format is detected. Default: `.trivyignore` / `.trivyignore.yaml` at the repository
+    /// root. Expired entries ignore nothing.
     #[arg(long, value_name = "FILE")]
     pub ignore_file: Option<PathBuf>,
     /// The Trivy binary (a path, or a name looked up on PATH).
@@ -329,26 +359,28 @@ pub struct TrivyArgs {
         default_value = "trivy"
     )]
     pub trivy: PathBuf,
-    /// Trivy cache dir shared by every scan (DB and layer cache); default
-    /// ~/.cache/harborize/trivy.
+    /// Trivy cache dir shared by every scan (DB and layer cache); default TRIVY_CACHE_DIR,
+    /// else Trivy's own (~/.cache/trivy), shared with the user's Trivy and CI caches.
     #[arg(long, value_name = "DIR", env = "HARBORIZE_TRIVY_CACHE_DIR")]
     pub cache_dir: Option<PathBuf>,
-    /// Client/server mode: scan through this Trivy server (`trivy server`); its token comes
-    /// from env HARBORIZE_TRIVY_TOKEN.
+    /// Client/server mode: scan through this Trivy server (`trivy server`; default
+    /// TRIVY_SERVER); its token comes from env HARBORIZE_TRIVY_TOKEN (else TRIVY_TOKEN).
     #[arg(long, value_name = "URL", env = "HARBORIZE_TRIVY_SERVER")]
     pub trivy_server: Option<String>,
-    /// Do not download or update the vulnerability DB (it must be in the cache dir).
+    /// Do not download or update the vulnerability DB (it must be in the cache dir); also
+    /// TRIVY_SKIP_DB_UPDATE=true.
     #[arg(long)]
     pub skip_db_update: bool,
-    /// Where Trivy downloads its DB from (OCI repository, e.g. through Harbor).
+    /// Where Trivy downloads its DB from (OCI repository, e.g. through Harbor); default
+    /// TRIVY_DB_REPOSITORY, else Trivy's.
     #[arg(long, value_name = "REPO", value_delimiter = ',')]
     pub db_repository: Vec<String>,
     /// Trivy processes at once.
     #[arg(long, default_value_t = 4, value_name = "N")]
     pub scan_jobs: usize,
-    /// Timeout of one image scan, in seconds.
-    #[arg(long, default_value_t = 300, value_name = "SECONDS")]
-    pub scan_timeout: u64,
+    /// Timeout of one image scan, in seconds (default TRIVY_TIMEOUT, else 300).
+    #[arg(long, value_name = "SECONDS")]
+    pub scan_timeout: Option<u64>,
     /// What Trivy looks for.
     #[arg(
         long,

@@ -403,9 +403,18 @@ pub fn discover(start: &Path) -> Option<PathBuf> {
 
 /// The JSON Schema of `harborize.yaml`.
 pub fn json_schema() -> String {
-    let schema = schemars::schema_for!(ConfigFile);
+    let mut schema = schemars::schema_for!(ConfigFile);
+    // `$id` and a human title: editors (yaml-language-server, VS Code, JetBrains) show the
+    // title and fetch the schema from the `# yaml-language-server: $schema=` line.
+    let meta = schema.schema.metadata();
+    meta.id = Some(SCHEMA_ID.to_string());
+    meta.title = Some("harborize.yaml".to_string());
     serde_json::to_string_pretty(&schema).expect("schema serializes") + "\n"
 }
+
+/// Where the committed `harborize.schema.json` is served (the schema's `$id`).
+pub const SCHEMA_ID: &str =
+    "https://raw.githubusercontent.com/harborize/harborize/main/harborize.schema.json";
 
 /// `scan:` in harborize.yaml.
 #[derive(Debug, Clone, Default, Deserialize, Serialize, JsonSchema)]

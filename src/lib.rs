@@ -26,10 +26,12 @@ pub mod policy;
 pub mod reference;
 pub mod registry;
 pub mod render;
+pub mod repo_path;
 pub mod report;
 pub mod runtime;
 pub mod target;
 pub mod template;
+pub mod term;
 pub mod trivy;
 pub mod walk;
 pub mod yaml;
@@ -40,6 +42,7 @@ use cli::{Cli, Command};
 
 /// Run the parsed command line; errors print as `harborize failed` plus one `Cause:` line each.
 pub fn main_with(cli: Cli) -> ExitCode {
+    term::init(cli.global.quiet, cli.global.verbose, cli.global.color);
     let result = match &cli.command {
         Command::Rewrite(a) => commands::rewrite::run(a),
         Command::Check(a) => commands::check::run(a),

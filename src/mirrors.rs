@@ -186,9 +186,9 @@ pub fn generate(
             let mut files: Vec<GeneratedFile> = mirrors
                 .iter()
                 .map(|m| GeneratedFile {
-                    path: PathBuf::from("certs.d")
-                        .join(host_directory(&m.host))
-                        .join("hosts.toml"),
+                    // Relative to containerd's `config_path` (the certs.d directory
+                    // itself), which is what `--out` names.
+                    path: PathBuf::from(host_directory(&m.host)).join("hosts.toml"),
                     text: hosts_toml(m, opts),
                 })
                 .collect();

@@ -191,8 +191,14 @@ impl Report {
         }
     }
 
-    /// Render to stdout in the chosen format.
+    /// Render to stdout in the chosen format; per-file errors also go to stderr, in every
+    /// format (diagnostics never mix into the text report). With `--quiet` the text report
+    /// is left out: the errors and the exit status remain.
     pub fn print(&self, format: Format, mode: Mode, diff: bool) -> std::io::Result<()> {
+        self.print_errors()?;
+        if format == Format::Text && crate::term::quiet() && !diff {
+            return Ok(());
+        }
         // One write per buffer, not per line (a large repository prints 10,000+ lines).
         // The buffer sits under the colour stripper: above it, the stripper would pass
         // every styled fragment to the line-buffered stdout as its own write.
@@ -206,6 +212,7 @@ impl Report {
                 serde_json::to_writer_pretty(&mut out, self)?;
                 writeln!(out)?;
             }
+            Format::Text if crate::term::quiet() => {}
             Format::Text => self.print_text(&mut out, mode)?,
             Format::Github => self.print_github(&mut out, mode)?,
         }
@@ -215,6 +222,25 @@ impl Report {
             }
         }
         out.flush()
+    }
+
+    /// `error: FILE:LINE:COL: MESSAGE` on stderr for each per-file error.
+    fn print_errors(&self) -> std::io::Result<()> {
+        if self.errors.is_empty() {
+            return Ok(());
+        }
+        let red = Style::new().fg_color(Some(AnsiColor::Red.into())).bold();
+        let mut err = anstream::stderr().lock();
+        for e in &self.errors {
+            let (file, message) = (escape_text(&e.file), escape_text(&e.message));
+            match (e.line, e.column) {
+                (Some(l), Some(c)) => {
+                    writeln!(err, "{red}error{red:#}: {file}:{l}:{c}: {message}")?
+                }
+                _ => writeln!(err, "{red}error{red:#}: {file}: {message}")?,
+            }
+        }
+        err.flush()
     }
 
     fn print_text(&self, out: &mut impl Write, mode: Mode) -> std::io::Result<()> {
@@ -258,16 +284,6 @@ impl Report {
                 write!(out, " {}ms]", v.milliseconds)?;
             }
             writeln!(out)?;
-        }
-        let red = Style::new().fg_color(Some(AnsiColor::Red.into())).bold();
-        for e in &self.errors {
-            let (file, message) = (escape_text(&e.file), escape_text(&e.message));
-            match (e.line, e.column) {
-                (Some(l), Some(c)) => {
-                    writeln!(out, "{red}error{red:#}: {file}:{l}:{c}: {message}")?
-                }
-                _ => writeln!(out, "{red}error{red:#}: {file}: {message}")?,
-            }
         }
         for n in &self.notes {
             writeln!(
@@ -328,7 +344,7 @@ impl Report {
                 writeln!(
                     out,
                     "::error file={},line={},col={},title=harborize {outcome}::{}",
-                    escape_property(&r.file),
+                    escape_property(&crate::repo_path::repo_relative(&r.file)),
                     r.line,
                     r.column,
                     escape_data(&format!("{outcome}: {target}{detail}"))
@@ -357,14 +373,17 @@ impl Report {
             writeln!(
                 out,
                 "::{level} file={},line={},col={},title=harborize {label}::{}",
-                escape_property(&r.file),
+                escape_property(&crate::repo_path::repo_relative(&r.file)),
                 r.line,
                 r.column,
                 escape_data(&msg)
             )?;
         }
         for e in &self.errors {
-            let mut props = format!("file={}", escape_property(&e.file));
+            let mut props = format!(
+                "file={}",
+                escape_property(&crate::repo_path::repo_relative(&e.file))
+            );
             if let (Some(l), Some(c)) = (e.line, e.column) {
                 props.push_str(&format!(",line={l},col={c}"));
             }

@@ -358,8 +358,9 @@ fn print_summary(report: &MigrationReport, written: &[PathBuf]) {
         for e in &r.errors {
             let (file, message) = (escape_text(&e.file), escape_text(&e.message));
             match (e.line, e.column) {
-                (Some(l), Some(c)) => println!("  error: {file}:{l}:{c}: {message}"),
-                _ => println!("  error: {file}: {message}"),
+                // Diagnostics go to stderr, the report to stdout.
+                (Some(l), Some(c)) => eprintln!("error: {file}:{l}:{c}: {message}"),
+                _ => eprintln!("error: {file}: {message}"),
             }
         }
         let stays: usize = r.stays.iter().map(|s| s.count).sum();

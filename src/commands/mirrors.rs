@@ -27,7 +27,7 @@ pub fn run(args: &MirrorsArgs) -> Result<u8> {
     };
     let generated = generate(&config, &opts, args.format)?;
     for note in &generated.notes {
-        eprintln!("note: {note}");
+        crate::term::note(format!("note: {note}"));
     }
     match &args.out {
         None => {
@@ -53,7 +53,7 @@ pub fn run(args: &MirrorsArgs) -> Result<u8> {
                 }
                 write_file(&path, &file.text)
                     .with_context(|| format!("cannot write {}", path.display()))?;
-                eprintln!("wrote {}", path.display());
+                crate::term::note(format!("wrote {}", path.display()));
             }
         }
     }

@@ -29,6 +29,13 @@ pub fn mapper_for(common: &Common) -> Result<Mapper> {
     let config =
         Config::load(common.config.as_deref(), start).context("cannot load the configuration")?;
     let host = harbor_host(common.harbor.as_deref(), &config)?;
+    crate::term::info(format!(
+        "config {}, Harbor {host}",
+        config
+            .source
+            .as_ref()
+            .map_or("(none: defaults)".to_string(), |p| p.display().to_string())
+    ));
     crate::fsio::set_max_file_size(config.max_file_size);
     Ok(Mapper::new(&config, &host)
         .with_charts_dir(common.charts.clone())

@@ -79,6 +79,7 @@ pub fn run(args: &RewriteArgs) -> Result<u8> {
                 crate::trivy::ScanFormat::Text,
                 &mut anstream::stdout().lock(),
             )?;
+            output.print_diagnostics();
             eprintln!("harborize: the scan policy failed; nothing was written");
             return Ok(code);
         }

@@ -145,6 +145,7 @@ fn pipeline(
                     crate::trivy::ScanFormat::Text,
                     &mut anstream::stdout().lock(),
                 )?;
+                output.print_diagnostics();
                 eprintln!("harborize run: stopped at scan: the policy failed; nothing was written");
                 return Ok(code);
             }

@@ -19,11 +19,13 @@ use crate::plan::{Direction, PlanOptions, Status};
 use crate::reference::Reference;
 use crate::registry::{Credentials, Outcome, Target};
 use crate::report::{Format, ReferenceEntry, Report};
+use crate::trivy::ignore;
 use crate::trivy::output::{
     ImageResult, PolicySummary, RefLocation, ScanError, ScanOutput, ScanSummary,
 };
 use crate::trivy::policy::Policy;
 use crate::trivy::runner::{self, Trivy};
+use crate::trivy::settings::{Flags, Settings};
 
 /// The Harbor reference an entry ends up as (as `verify` keys it). Entries in harborize's
 /// own config file (the `image` globs of `scan.allow`) are not images.
@@ -79,10 +81,15 @@ pub fn scan_report(
 ) -> Result<ScanOutput> {
     let harbor = mapper.harbor().to_string();
     let bin = runner::locate(&args.trivy)?;
+    let settings = trivy_settings(args)?;
+    let ignore_files = ignore_files(args, report);
+    for f in &ignore_files {
+        crate::term::info(format!("ignore file {}", f.display()));
+    }
     let policy = Policy::new(
         args.severity,
         args.ignore_unfixed,
-        args.ignore_file.as_deref(),
+        &ignore_files,
         allow,
         config_path,
         crate::trivy::today(),
@@ -93,9 +100,15 @@ pub fn scan_report(
         policy: PolicySummary {
             severity: args.severity,
             ignore_unfixed: args.ignore_unfixed,
-            ignore_file: args.ignore_file.as_ref().map(|p| p.display().to_string()),
+            ignore_file: (!ignore_files.is_empty()).then(|| {
+                ignore_files
+                    .iter()
+                    .map(|p| p.display().to_string())
+                    .collect::<Vec<_>>()
+                    .join(", ")
+            }),
         },
-        trivy_server: args.trivy_server.clone(),
+        trivy_server: settings.server.clone(),
         images: Vec::new(),
         errors: Vec::new(),
         warnings: policy.warnings.clone(),
@@ -207,10 +220,18 @@ pub fn scan_report(
         return Ok(output);
     }
 
-    let cache_dir = args
-        .cache_dir
-        .clone()
-        .unwrap_or_else(runner::default_cache_dir);
+    let cache_dir = settings.cache_dir.clone();
+    crate::term::info(format!(
+        "trivy {} (cache {}, timeout {}s{})",
+        bin.display(),
+        cache_dir.display(),
+        settings.timeout.as_secs(),
+        settings
+            .server
+            .as_deref()
+            .map(|s| format!(", server {s}"))
+            .unwrap_or_default()
+    ));
     std::fs::create_dir_all(&cache_dir)
         .with_context(|| format!("cannot create the Trivy cache dir {}", cache_dir.display()))?;
     let credentials = Credentials::discover(&harbor)
@@ -223,21 +244,26 @@ pub fn scan_report(
     let trivy = Trivy::new(
         bin,
         cache_dir.clone(),
-        args.trivy_server.clone(),
-        std::env::var("HARBORIZE_TRIVY_TOKEN").ok(),
+        settings.server.clone(),
+        // Trivy's own variable for its server's token is accepted too; it reaches Trivy
+        // only as TRIVY_TOKEN in its environment, as before.
+        std::env::var("HARBORIZE_TRIVY_TOKEN")
+            .ok()
+            .filter(|t| !t.is_empty())
+            .or_else(|| std::env::var("TRIVY_TOKEN").ok()),
         registry.cacert.clone(),
         insecure,
-        Duration::from_secs(args.scan_timeout.max(1)),
+        settings.timeout.max(Duration::from_secs(1)),
         args.scanners.clone(),
         credentials,
     );
-    if args.trivy_server.is_none() {
-        if args.skip_db_update {
+    if settings.server.is_none() {
+        if settings.skip_db_update {
             if !runner::db_present(&cache_dir) {
                 bail!("{}", runner::db_missing_message(&cache_dir));
             }
         } else {
-            trivy.download_db(&args.db_repository, &harbor)?;
+            trivy.download_db(&settings.db_repository, &harbor)?;
         }
     }
 
@@ -308,6 +334,33 @@ pub fn scan_report(
     Ok(output)
 }
 
+/// The Trivy settings of this run: flags, then the user's `TRIVY_*`, then Trivy's defaults.
+fn trivy_settings(args: &TrivyArgs) -> Result<Settings> {
+    Settings::resolve(
+        Flags {
+            cache_dir: args.cache_dir.as_ref(),
+            db_repository: &args.db_repository,
+            skip_db_update: args.skip_db_update,
+            server: args.trivy_server.as_deref(),
+            timeout_secs: args.scan_timeout,
+        },
+        |name| std::env::var(name).ok(),
+    )
+}
+
+/// `--ignore-file`, else the Trivy ignore files at the root of the repository the scanned
+/// files are in (as Trivy reads `.trivyignore` from where it runs: the repository root in CI).
+fn ignore_files(args: &TrivyArgs, report: &Report) -> Vec<PathBuf> {
+    if let Some(f) = &args.ignore_file {
+        return vec![f.clone()];
+    }
+    let start = report
+        .references
+        .first()
+        .map_or_else(|| PathBuf::from("."), |e| PathBuf::from(&e.file));
+    ignore::discover(&ignore::repository_root(&start))
+}
+
 impl ScanArgs {
     /// The shared repository options, as the other commands take them.
     fn common(&self) -> Common {
@@ -359,21 +412,16 @@ pub fn run(args: &ScanArgs) -> Result<u8> {
                     .with_context(|| format!("cannot write {}", path.display()))?,
             );
             output.render(args.format, &mut file)?;
-            eprintln!("harborize {}", headline_short(&output));
+            crate::term::note(format!("harborize {}", headline_short(&output)));
         }
+        // --quiet: no text report; the diagnostics and the exit status remain.
+        None if crate::term::quiet() && args.format == crate::trivy::ScanFormat::Text => {}
         None => {
             let mut out = anstream::stdout().lock();
             output.render(args.format, &mut out)?;
         }
     }
-    for w in &output.warnings {
-        eprintln!("warning: {}", crate::report::escape_text(w));
-    }
-    if args.format != crate::trivy::ScanFormat::Text || args.output.is_some() {
-        for e in &output.errors {
-            eprintln!("error: {}", crate::report::escape_text(&e.message));
-        }
-    }
+    output.print_diagnostics();
     Ok(output.exit_code())
 }
 

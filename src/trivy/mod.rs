@@ -7,10 +7,12 @@
 //! command line, and always runs with `--exit-code 0`, so any other status is an operational
 //! error and never a finding.
 
+pub mod ignore;
 pub mod output;
 pub mod policy;
 pub mod report;
 pub mod runner;
+pub mod settings;
 
 use serde::Serialize;
 

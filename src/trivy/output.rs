@@ -274,20 +274,6 @@ impl ScanOutput {
                 writeln!(out, "{style}{text}{style:#}")?;
             }
         }
-        for e in &self.errors {
-            if e.reference.is_some() && e.file.is_none() {
-                continue; // already shown under its image
-            }
-            let message = escape_text(&e.message);
-            match (&e.file, e.line, e.column) {
-                (Some(f), Some(l), Some(c)) => writeln!(
-                    out,
-                    "{red}error{red:#}: {}:{l}:{c}: {message}",
-                    escape_text(f)
-                )?,
-                _ => writeln!(out, "{red}error{red:#}: {message}")?,
-            }
-        }
         writeln!(out, "{bold}{}{bold:#}", self.headline())
     }
 
@@ -413,7 +399,7 @@ impl ScanOutput {
                 writeln!(
                     out,
                     "::error file={},line={},col={},title=harborize scan: {} failing finding(s)::{}",
-                    escape_property(&r.file),
+                    escape_property(&crate::repo_path::repo_relative(&r.file)),
                     r.line,
                     r.column,
                     failing.len(),
@@ -431,7 +417,10 @@ impl ScanOutput {
         for e in &self.errors {
             let mut props = String::new();
             if let Some(f) = &e.file {
-                props.push_str(&format!(" file={}", escape_property(f)));
+                props.push_str(&format!(
+                    " file={}",
+                    escape_property(&crate::repo_path::repo_relative(f))
+                ));
                 if let (Some(l), Some(c)) = (e.line, e.column) {
                     props.push_str(&format!(",line={l},col={c}"));
                 }
@@ -449,6 +438,27 @@ impl ScanOutput {
             writeln!(out, "::warning title=harborize scan::{}", escape_data(w))?;
         }
         writeln!(out, "harborize {}", self.headline())
+    }
+
+    /// Warnings and errors on stderr (every format: the report on stdout stays one format;
+    /// the text report shows an image's error under the image too).
+    pub fn print_diagnostics(&self) {
+        let red = Style::new().fg_color(Some(AnsiColor::Red.into())).bold();
+        let mut err = anstream::stderr().lock();
+        for w in &self.warnings {
+            let _ = writeln!(err, "warning: {}", escape_text(w));
+        }
+        for e in &self.errors {
+            let message = escape_text(&e.message);
+            let _ = match (&e.file, e.line, e.column) {
+                (Some(f), Some(l), Some(c)) => writeln!(
+                    err,
+                    "{red}error{red:#}: {}:{l}:{c}: {message}",
+                    escape_text(f)
+                ),
+                _ => writeln!(err, "{red}error{red:#}: {message}"),
+            };
+        }
     }
 
     /// SARIF 2.1.0: a rule per ID, a result per failing finding at each reference of the
@@ -582,10 +592,9 @@ fn sarif_rule(f: &Finding) -> serde_json::Value {
     rule
 }
 
-/// A repository-relative URI: forward slashes, no leading `./`.
+/// A repository-relative URI (see [`crate::repo_path`]): forward slashes, percent-encoded.
 fn sarif_uri(file: &str) -> String {
-    let f = file.replace('\\', "/");
-    let f = f.trim_start_matches("./");
+    let f = crate::repo_path::repo_relative(file);
     f.split('/')
         .map(|seg| {
             seg.bytes()

@@ -1,7 +1,9 @@
 //! The scan policy: which findings fail the gate.
 //!
 //! A finding fails when its severity is at least the threshold and nothing ignores it. In
-//! order: an entry of the ignore file (`--ignore-file`, expired entries ignore nothing), an
+//! order: a rule of an ignore file (`--ignore-file`, or Trivy's `.trivyignore` /
+//! `.trivyignore.yaml` at the repository root; any of the three formats, see
+//! [`super::ignore`]; expired rules ignore nothing), an
 //! allowlist entry of `harborize.yaml` (`scan.allow`) whose image glob matches a name the
 //! image is referenced by, and `--ignore-unfixed` for vulnerabilities without a fix.
 
@@ -11,6 +13,7 @@ use std::path::{Path, PathBuf};
 use anyhow::{bail, Context, Result};
 use serde::{Deserialize, Serialize};
 
+use super::ignore::Rule;
 use super::report::{Finding, Ignored};
 use super::Severity;
 use crate::config::ScanAllow;
@@ -91,7 +94,7 @@ struct Allow {
 pub struct Policy {
     pub threshold: Severity,
     pub ignore_unfixed: bool,
-    ignores: Vec<IgnoreEntry>,
+    ignores: Vec<Rule>,
     allow: Vec<Allow>,
     /// Human-readable warnings (expired ignore entries).
     pub warnings: Vec<String>,
@@ -102,28 +105,24 @@ impl Policy {
     pub fn new(
         threshold: Severity,
         ignore_unfixed: bool,
-        ignore_file: Option<&Path>,
+        ignore_files: &[PathBuf],
         allow: &[ScanAllow],
         config_path: Option<&PathBuf>,
         today: (i64, u32, u32),
     ) -> Result<Self> {
         let mut warnings = Vec::new();
         let mut ignores = Vec::new();
-        if let Some(path) = ignore_file {
-            for e in load_ignore_file(path)? {
-                let expired = match &e.expires {
-                    Some(d) => parse_date(d)? < today,
-                    None => false,
-                };
-                if expired {
+        for path in ignore_files {
+            for rule in super::ignore::load(path)? {
+                if rule.expired(today) {
                     warnings.push(format!(
                         "{}: ignore entry {} expired on {}: it no longer ignores anything",
-                        path.display(),
-                        e.id,
-                        e.expires.as_deref().unwrap_or_default()
+                        rule.origin,
+                        rule.id,
+                        rule.expires.as_deref().unwrap_or_default()
                     ));
                 } else {
-                    ignores.push(e);
+                    ignores.push(rule);
                 }
             }
         }
@@ -160,11 +159,7 @@ impl Policy {
     }
 
     fn ignored(&self, names: &[String], f: &Finding) -> Option<Ignored> {
-        if let Some(e) = self
-            .ignores
-            .iter()
-            .find(|e| e.id.eq_ignore_ascii_case(&f.id))
-        {
+        if let Some(e) = self.ignores.iter().find(|e| e.matches(f)) {
             let mut reason = e.reason.clone();
             if let Some(d) = &e.expires {
                 let until = format!("until {d}");
@@ -237,7 +232,7 @@ mod tests {
         let p = Policy::new(
             Severity::High,
             true,
-            Some(&file),
+            std::slice::from_ref(&file),
             &allow,
             None,
             (2026, 11, 28),

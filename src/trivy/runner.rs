@@ -7,8 +7,10 @@
 //! (`TRIVY_USERNAME`, `TRIVY_PASSWORD`, `TRIVY_TOKEN`). Nothing else is inherited but the
 //! few variables Trivy needs to run and reach the network ([`INHERITED_ENV`]): in CI the
 //! environment holds `GITHUB_TOKEN`, and under the Action every input (`INPUT_GITHUB-TOKEN`,
-//! `INPUT_HARBOR-PASSWORD`), none of which is Trivy's business. No inherited `TRIVY_*`
-//! either, so the scan depends on harborize's flags alone. Whatever of Trivy's output is
+//! `INPUT_HARBOR-PASSWORD`), none of which is Trivy's business. Of the user's `TRIVY_*`,
+//! only the ones that say where and how long pass ([`super::settings::PASSED_THROUGH`]:
+//! cache dir, DB repository, skip-update, server, timeout); none that holds a secret or
+//! changes what is reported. Whatever of Trivy's output is
 //! shown has the password, `base64(user:password)` and the token blanked out.
 
 use std::ffi::OsString;
@@ -93,18 +95,6 @@ pub fn locate(bin: &Path) -> Result<PathBuf> {
     )
 }
 
-/// harborize's own Trivy cache dir: `$XDG_CACHE_HOME/harborize/trivy`, else
-/// `~/.cache/harborize/trivy`.
-pub fn default_cache_dir() -> PathBuf {
-    if let Some(x) = std::env::var_os("XDG_CACHE_HOME").filter(|x| !x.is_empty()) {
-        return PathBuf::from(x).join("harborize/trivy");
-    }
-    if let Some(h) = std::env::var_os("HOME").filter(|h| !h.is_empty()) {
-        return PathBuf::from(h).join(".cache/harborize/trivy");
-    }
-    std::env::temp_dir().join("harborize-trivy")
-}
-
 /// Both files of Trivy's vulnerability DB are in `CACHE/db`.
 pub fn db_present(cache_dir: &Path) -> bool {
     let db = cache_dir.join("db");
@@ -154,7 +144,7 @@ impl Trivy {
     fn command(&self, with_credentials: bool) -> Command {
         let mut cmd = Command::new(&self.bin);
         cmd.env_clear();
-        for name in INHERITED_ENV {
+        for name in INHERITED_ENV.iter().chain(super::settings::PASSED_THROUGH) {
             if let Some(value) = std::env::var_os(name) {
                 cmd.env(name, value);
             }

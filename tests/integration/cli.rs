@@ -141,9 +141,9 @@ fn per_file_errors_do_not_stop_the_run() {
         std::fs::read_to_string(tmp.path().join("a-broken.yaml")).unwrap(),
         "image: [unclosed\nkey: : :\n"
     );
-    // Text output names path:line:col.
+    // Text output names path:line:col (on stderr: diagnostics never mix into the report).
     let out = run(&["check", tmp.path().to_str().unwrap(), "--harbor", HARBOR]);
-    let text = stdout(&out);
+    let text = stderr(&out);
     assert!(
         text.lines()
             .any(|l| l.starts_with("error: ") && l.contains("a-broken.yaml:")),

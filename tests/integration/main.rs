@@ -13,6 +13,7 @@ mod bench_verify;
 mod bump;
 mod cache_kinds;
 mod cli;
+mod cli_habits;
 mod corpus;
 mod demo;
 mod git_push;

@@ -603,7 +603,11 @@ fn a_malformed_file_is_reported_and_every_other_file_and_repository_still_migrat
     assert_eq!(code(&out), 2, "{}", show_out(&out));
     let text = stdout(&out);
     assert!(text.contains(&format!("partial       {c_arg}")), "{text}");
-    assert!(text.contains("error: apps/broken.yaml:"), "{text}");
+    assert!(
+        stderr(&out).contains("error: apps/broken.yaml:"),
+        "{}",
+        stderr(&out)
+    );
     // The other repository is migrated and committed as usual.
     assert_eq!(count_commits(&t.join("work/b")), 2);
     // The good file of the broken repository is migrated and committed; the broken one is

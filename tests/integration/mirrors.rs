@@ -1,5 +1,5 @@
 //! `harborize mirrors`: golden node configs (fixtures/mirrors), containerd's documented
-//! layout (`certs.d/<host>/hosts.toml`, `host:port` → `host_port_`), and every hosts.toml
+//! layout (`<config_path>/<host>/hosts.toml`, `host:port` → `host_port_`), and every hosts.toml
 //! parsed by a real TOML parser with the keys containerd reads.
 
 use crate::support::common;
@@ -195,7 +195,8 @@ pub(crate) const REGISTRIES: &[(&str, &str, &str, &str)] = &[
     ),
 ];
 
-/// containerd's layout and keys under `root`: one `certs.d/<host dir>/hosts.toml` per
+/// containerd's layout and keys under `root` (containerd's `config_path`, the certs.d
+/// directory itself): one `<host dir>/hosts.toml` per
 /// registry, `server` only with the fallback, one Harbor host with the keys containerd
 /// reads (`ca` only when given), nothing else.
 fn assert_containerd_tree(root: &Path, ca: Option<&str>, fallback: bool) {
@@ -203,14 +204,14 @@ fn assert_containerd_tree(root: &Path, ca: Option<&str>, fallback: bool) {
     let want: Vec<PathBuf> = {
         let mut v: Vec<PathBuf> = REGISTRIES
             .iter()
-            .map(|(_, d, _, _)| Path::new("certs.d").join(d).join("hosts.toml"))
+            .map(|(_, d, _, _)| Path::new(d).join("hosts.toml"))
             .collect();
         v.sort();
         v
     };
     assert_eq!(got, want, "{}", root.display());
     for (_, dir, server, project) in REGISTRIES {
-        let path = root.join("certs.d").join(dir).join("hosts.toml");
+        let path = root.join(dir).join("hosts.toml");
         let text = std::fs::read_to_string(&path).unwrap();
         let doc: toml::Table =
             toml::from_str(&text).unwrap_or_else(|e| panic!("{}: not TOML: {e}", path.display()));

@@ -201,7 +201,8 @@ fn render_proof_refuses_an_edit_that_changes_a_rendered_line_beyond_the_image() 
         before,
         "written anyway"
     );
-    assert!(so.contains("render-proof-failed: helm template"), "{so}");
+    // a per-file error: on stderr, in every format (issue #14)
+    assert!(se.contains("render-proof-failed: helm template"), "{se}");
     assert!(
         se.contains("-    description: \"runs ghcr.io/org/app\"")
             && se.contains("+    description: \"runs harbor.example.com/ghcr/org/app\""),
@@ -373,6 +374,7 @@ fn run_proves_helm_edits_by_rendering_before_it_writes() {
         before,
         "written anyway"
     );
-    assert!(so.contains("render-proof-failed: helm template"), "{so}");
+    // a per-file error: on stderr, in every format (issue #14)
+    assert!(se.contains("render-proof-failed: helm template"), "{se}");
     assert!(se.contains("render proof failed"), "{se}");
 }
