@@ -492,7 +492,7 @@ pub fn apply_proven(
     if !proof.enabled {
         return (finish_plan(plan, diff, write), Vec::new());
     }
-    let index = render::Index::discover(paths);
+    let index = render::Index::discover(paths).with_charts(mapper.charts().clone());
     let hold = Hold {
         index: &index,
         files: std::sync::Mutex::new(Vec::new()),
@@ -623,7 +623,7 @@ pub fn run_proven(
     if !proof.enabled {
         return (run_pinned(paths, mapper, opts, pins), Vec::new());
     }
-    let index = render::Index::discover(paths);
+    let index = render::Index::discover(paths).with_charts(mapper.charts().clone());
     let hold = Hold {
         index: &index,
         files: std::sync::Mutex::new(Vec::new()),

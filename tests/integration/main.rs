@@ -12,6 +12,7 @@ mod bench_verify;
 mod bump;
 mod cli;
 mod corpus;
+mod fidelity;
 mod git_push;
 mod github;
 mod golden;
