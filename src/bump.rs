@@ -516,7 +516,7 @@ impl Ctx<'_> {
                 digest.as_ref(),
             )?,
             Shape::ArgoKustomize { field, split } => self.plan_argo(site, field, *split)?,
-            Shape::RegistryOnly(_) | Shape::Partial(_) => return None,
+            Shape::RegistryOnly(_) | Shape::Partial(_) | Shape::Chart { .. } => return None,
         };
         if site.kind == Kind::Hint && p.status == Status::Rewritten && !self.opts.rewrite_hints {
             p.status = Status::Hint;

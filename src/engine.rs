@@ -80,7 +80,19 @@ impl FileResult {
 /// Words without which a file (or a document) cannot hold a reference: every place
 /// `locate` looks has one of them in its key (`image`, `images`, `imageRegistry`,
 /// `repository`, `registry`, `IMAGE`-named env vars, `--*image=` arguments).
-pub const KEYWORDS: [&str; 5] = ["image", "Image", "IMAGE", "repository", "registry"];
+pub const KEYWORDS: [&str; 9] = [
+    "image",
+    "Image",
+    "IMAGE",
+    "repository",
+    "registry",
+    // Chart sources (kind `chart`): OCI URLs, Argo CD `repoURL`, Flux HelmRepository,
+    // helmfile `repositories:`.
+    "oci://",
+    "repoURL",
+    "HelmRepository",
+    "repositories",
+];
 
 /// Skip parsing files without any of the [`KEYWORDS`].
 fn may_hold_references(text: &str) -> bool {

@@ -44,8 +44,12 @@ impl VerifySummary {
 
 /// The Harbor reference each report entry ends up as, keyed for the registry checks.
 fn entry_target(entry: &crate::report::ReferenceEntry, harbor: &str) -> Option<Target> {
-    // A registry-only Helm field is an edit of the chart's images, not an image.
-    if entry.kind == crate::locate::Kind::HelmRegistry {
+    // A registry-only Helm field is an edit of the chart's images, not an image; a chart
+    // source is checked as a chart (`chart_target`).
+    if matches!(
+        entry.kind,
+        crate::locate::Kind::HelmRegistry | crate::locate::Kind::Chart
+    ) {
         return None;
     }
     let text = match entry.status {
@@ -58,7 +62,10 @@ fn entry_target(entry: &crate::report::ReferenceEntry, harbor: &str) -> Option<T
 
 /// The text of an entry that should be on Harbor but does not parse as a reference.
 fn unparsable_harbor_text(entry: &crate::report::ReferenceEntry) -> Option<&str> {
-    if entry.kind == crate::locate::Kind::HelmRegistry {
+    if matches!(
+        entry.kind,
+        crate::locate::Kind::HelmRegistry | crate::locate::Kind::Chart
+    ) {
         return None;
     }
     let text = match entry.status {
@@ -67,6 +74,18 @@ fn unparsable_harbor_text(entry: &crate::report::ReferenceEntry) -> Option<&str>
         _ => return None,
     };
     Reference::parse(text).is_err().then_some(text)
+}
+
+/// The Harbor chart a `chart` entry is verified at (its chart and version through
+/// Harbor); none when the entry names no chart version (a repository URL alone).
+fn chart_target(entry: &crate::report::ReferenceEntry, mapper: &Mapper) -> Option<Target> {
+    if entry.kind != crate::locate::Kind::Chart
+        || !matches!(entry.status, Status::Rewritten | Status::AlreadyProxied)
+    {
+        return None;
+    }
+    let r = crate::plan::charts::harbor_chart(mapper, entry.normalized.as_deref()?)?;
+    Target::of(&r, mapper.harbor())
 }
 
 /// Check every Harbor reference of the report and attach the outcome to its entries.
@@ -102,9 +121,17 @@ pub fn verify_report(
         credentials,
         token_realms: mapper.token_realms().to_vec(),
     })?;
-    let checks =
-        crate::runtime::block_on(registry::verify(&client, &targets, args.jobs, &platforms))
-            .context("cannot start the async runtime")?;
+    let charts: Vec<Target> = report
+        .references
+        .iter()
+        .filter_map(|e| chart_target(e, mapper))
+        .collect();
+    let checks = crate::runtime::block_on(async {
+        let mut checks = registry::verify(&client, &targets, args.jobs, &platforms).await;
+        checks.extend(registry::verify_charts(&client, &charts, args.jobs).await);
+        checks
+    })
+    .context("cannot start the async runtime")?;
     if let Some(why) = client.withheld() {
         eprintln!(
             "warning: registry credentials not sent: {why}; the token was requested anonymously"
@@ -132,7 +159,7 @@ pub fn verify_report(
         }
     }
     for entry in &mut report.references {
-        if let Some(t) = entry_target(entry, harbor) {
+        if let Some(t) = entry_target(entry, harbor).or_else(|| chart_target(entry, mapper)) {
             entry.verify = checks.get(&t.key).cloned();
         } else if let Some(text) = unparsable_harbor_text(entry) {
             // Never "0 checked, all fine": a Harbor reference that cannot be parsed fails.

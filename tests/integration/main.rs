@@ -10,6 +10,7 @@ mod support;
 
 mod bench_verify;
 mod bump;
+mod charts;
 mod cli;
 mod corpus;
 mod fidelity;
