@@ -220,6 +220,8 @@ pub struct BumpRun {
     pub blocked: usize,
     /// Files written.
     pub written: Vec<PathBuf>,
+    /// What the render proof decided for each chart and kustomization the bump changes.
+    pub render: Vec<crate::render::Outcome>,
 }
 
 impl BumpRun {
@@ -253,6 +255,19 @@ type NewText = (String, bool, fsio::Original);
 /// Walk the paths, plan the bump in every file (in parallel), then write all changes when
 /// nothing failed. Results come back in walk order.
 pub fn run(paths: &[PathBuf], mapper: &Mapper, target: &Target, opts: BumpOptions) -> BumpRun {
+    run_proven(paths, mapper, target, opts, &Default::default())
+}
+
+/// [`run`] with the render proof: before anything is written, each chart and
+/// kustomization whose inputs the bump changes is rendered before and after; a render that
+/// changes beyond the bumped image lines refuses the whole bump (nothing is written).
+pub fn run_proven(
+    paths: &[PathBuf],
+    mapper: &Mapper,
+    target: &Target,
+    opts: BumpOptions,
+    proof: &crate::render::ProofSettings,
+) -> BumpRun {
     let mut planned: Vec<(FileResult, Option<NewText>)> =
         walk::map_in_walk_order(paths, &|w| match w {
             Walked::File(p) => plan_file(&p, mapper, target, opts),
@@ -271,6 +286,7 @@ pub fn run(paths: &[PathBuf], mapper: &Mapper, target: &Target, opts: BumpOption
         files_scanned: 0,
         blocked: 0,
         written: Vec::new(),
+        render: Vec::new(),
     };
     for (r, _) in &planned {
         if r.error.is_none() && r.note.is_none() {
@@ -287,7 +303,22 @@ pub fn run(paths: &[PathBuf], mapper: &Mapper, target: &Target, opts: BumpOption
             .filter(|p| p.status == Status::Invalid)
             .count();
     }
-    let ok = run.blocked == 0 && planned.iter().all(|(r, _)| r.error.is_none());
+    let mut ok = run.blocked == 0 && planned.iter().all(|(r, _)| r.error.is_none());
+    if ok && proof.enabled {
+        let change = crate::render::Change::Bump {
+            harbor_name: &target.harbor_name,
+            tag: &target.tag,
+            digest: target.digest.as_deref(),
+        };
+        run.render = crate::bump_proof::prove_planned(
+            paths,
+            &mut planned,
+            |(text, _, _)| text.as_str(),
+            proof,
+            (mapper, change),
+        );
+        ok = planned.iter().all(|(r, _)| r.error.is_none());
+    }
     if ok && opts.write {
         write_all(&mut planned);
     }
@@ -485,7 +516,7 @@ impl Ctx<'_> {
                 digest.as_ref(),
             )?,
             Shape::ArgoKustomize { field, split } => self.plan_argo(site, field, *split)?,
-            Shape::RegistryOnly(_) | Shape::Partial(_) => return None,
+            Shape::RegistryOnly(_) | Shape::Partial(_) | Shape::Chart { .. } => return None,
         };
         if site.kind == Kind::Hint && p.status == Status::Rewritten && !self.opts.rewrite_hints {
             p.status = Status::Hint;

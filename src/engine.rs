@@ -80,7 +80,19 @@ impl FileResult {
 /// Words without which a file (or a document) cannot hold a reference: every place
 /// `locate` looks has one of them in its key (`image`, `images`, `imageRegistry`,
 /// `repository`, `registry`, `IMAGE`-named env vars, `--*image=` arguments).
-pub const KEYWORDS: [&str; 5] = ["image", "Image", "IMAGE", "repository", "registry"];
+pub const KEYWORDS: [&str; 9] = [
+    "image",
+    "Image",
+    "IMAGE",
+    "repository",
+    "registry",
+    // Chart sources (kind `chart`): OCI URLs, Argo CD `repoURL`, Flux HelmRepository,
+    // helmfile `repositories:`.
+    "oci://",
+    "repoURL",
+    "HelmRepository",
+    "repositories",
+];
 
 /// Skip parsing files without any of the [`KEYWORDS`].
 fn may_hold_references(text: &str) -> bool {
@@ -492,7 +504,7 @@ pub fn apply_proven(
     if !proof.enabled {
         return (finish_plan(plan, diff, write), Vec::new());
     }
-    let index = render::Index::discover(paths);
+    let index = render::Index::discover(paths).with_charts(mapper.charts().clone());
     let hold = Hold {
         index: &index,
         files: std::sync::Mutex::new(Vec::new()),
@@ -623,7 +635,7 @@ pub fn run_proven(
     if !proof.enabled {
         return (run_pinned(paths, mapper, opts, pins), Vec::new());
     }
-    let index = render::Index::discover(paths);
+    let index = render::Index::discover(paths).with_charts(mapper.charts().clone());
     let hold = Hold {
         index: &index,
         files: std::sync::Mutex::new(Vec::new()),

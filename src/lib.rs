@@ -5,6 +5,7 @@
 //! apply → publish → report.
 
 pub mod bump;
+pub mod bump_proof;
 pub mod cli;
 pub mod commands;
 pub mod config;

@@ -289,8 +289,9 @@ fn bump_loop(
     // What the bump changed over all attempts (for the pull request body: a replay that
     // finds the change already on the remote branch changes nothing itself).
     let mut done = Bumped::default();
-    let run = bump::run(&args.paths, mapper, target, opts);
+    let run = bump::run_proven(&args.paths, mapper, target, opts, &proof_settings(args)?);
     if run.errors() > 0 || run.blocked > 0 {
+        super::print_render_refusals(&run.render);
         return failed(args, mapper, target, run, &out);
     }
     if run.matched == 0 {
@@ -469,6 +470,17 @@ fn failed(
     Ok(EXIT_ERROR)
 }
 
+/// The render proof of the bump's writes: the `render:` section of harborize.yaml, then
+/// PATH (as for `run`).
+fn proof_settings(args: &BumpArgs) -> Result<crate::render::ProofSettings> {
+    let start = args.paths.first().map_or(Path::new("."), |p| p.as_path());
+    let config = crate::config::Config::load(args.config.as_deref(), start)?;
+    let mut proof = crate::render::ProofSettings::resolve(false, None, None, &config.render)
+        .map_err(anyhow::Error::msg)?;
+    proof.hints = args.rewrite_hints;
+    Ok(proof)
+}
+
 /// What replaying the bump onto a moved remote came to.
 enum Replayed {
     /// A new commit on the new remote head, to push.
@@ -521,7 +533,7 @@ fn replay(
     let mut files = r.merged.clone();
     let paths = rerun_paths(s.git.workdir(), &args.paths, replan);
     if !paths.is_empty() {
-        let run = bump::run(&paths, mapper, target, opts);
+        let run = bump::run_proven(&paths, mapper, target, opts, &proof_settings(args)?);
         if run.errors() > 0 || run.blocked > 0 {
             return Ok(Replayed::Failed(run));
         }

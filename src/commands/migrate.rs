@@ -688,16 +688,28 @@ fn write_commit_push(
         keep: false,
     };
     let roots = [root.to_path_buf()];
+    let config = Config::load(args.config.as_deref(), root)?;
+    let mut proof = crate::render::ProofSettings::resolve(false, None, None, &config.render)
+        .map_err(anyhow::Error::msg)?;
+    proof.hints = args.rewrite_hints;
     // What the first attempt changed and committed (for the pull request: a retry that finds
     // the change on the remote branch already changes nothing itself).
     let mut first: Option<(Pairs, Vec<String>)> = None;
     let mut attempt = 0;
     loop {
         stage("writing");
-        let results = match checked_plan.take() {
-            Some(plan) => engine::apply(plan, false),
-            None => engine::run(&roots, mapper, run_options),
+        // Helm and kustomize edits are proven by rendering before they are written.
+        let (results, outcomes) = match checked_plan.take() {
+            Some(plan) => engine::apply_proven(
+                &roots,
+                plan,
+                (false, true),
+                &proof,
+                (mapper, run_options.plan.direction),
+            ),
+            None => engine::run_proven(&roots, mapper, run_options, None, &proof),
         };
+        super::print_render_refusals(&outcomes);
         let written = Report::build(harbor, results, true);
         rr.fill(&written, root, true);
         rr.written = true;

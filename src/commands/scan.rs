@@ -33,6 +33,8 @@ fn entry_target(entry: &ReferenceEntry, mapper: &Mapper) -> Option<Target> {
     let file_name = Path::new(&entry.file).file_name().and_then(|n| n.to_str());
     if file_name.is_some_and(|n| crate::config::FILE_NAMES.contains(&n))
         || entry.kind == crate::locate::Kind::HelmRegistry
+        // Charts are no images for Trivy to scan.
+        || entry.kind == crate::locate::Kind::Chart
     {
         return None;
     }

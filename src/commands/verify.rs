@@ -45,7 +45,10 @@ impl VerifySummary {
 /// The cache reference each report entry ends up as, keyed for the registry checks.
 fn entry_target(entry: &crate::report::ReferenceEntry, mapper: &Mapper) -> Option<Target> {
     // A registry-only Helm field is an edit of the chart's images, not an image.
-    if entry.kind == crate::locate::Kind::HelmRegistry {
+    if matches!(
+        entry.kind,
+        crate::locate::Kind::HelmRegistry | crate::locate::Kind::Chart
+    ) {
         return None;
     }
     let text = match entry.status {
@@ -59,9 +62,26 @@ fn entry_target(entry: &crate::report::ReferenceEntry, mapper: &Mapper) -> Optio
         .then(|| Target::on_its_host(&r))
 }
 
+/// The chart a `chart` entry is verified at (its chart and version through the cache);
+/// none when the entry names no chart version (a repository URL alone).
+fn chart_target(entry: &crate::report::ReferenceEntry, mapper: &Mapper) -> Option<Target> {
+    if entry.kind != crate::locate::Kind::Chart
+        || !matches!(entry.status, Status::Rewritten | Status::AlreadyProxied)
+    {
+        return None;
+    }
+    let r = crate::plan::charts::harbor_chart(mapper, entry.normalized.as_deref()?)?;
+    mapper
+        .is_cache_host(r.domain())
+        .then(|| Target::on_its_host(&r))
+}
+
 /// The text of an entry that should be on Harbor but does not parse as a reference.
 fn unparsable_harbor_text(entry: &crate::report::ReferenceEntry) -> Option<&str> {
-    if entry.kind == crate::locate::Kind::HelmRegistry {
+    if matches!(
+        entry.kind,
+        crate::locate::Kind::HelmRegistry | crate::locate::Kind::Chart
+    ) {
         return None;
     }
     let text = match entry.status {
@@ -94,16 +114,24 @@ pub fn verify_report(
     }
     // One client per host: the subdomain and port methods serve each upstream on a host of
     // its own, each with its own credentials and token.
-    let mut by_host: BTreeMap<&str, Vec<Target>> = BTreeMap::new();
+    let charts: Vec<Target> = report
+        .references
+        .iter()
+        .filter_map(|e| chart_target(e, mapper))
+        .collect();
+    let mut by_host: BTreeMap<&str, (Vec<Target>, Vec<Target>)> = BTreeMap::new();
     for t in &targets {
-        by_host.entry(t.host.as_str()).or_default().push(t.clone());
+        by_host.entry(t.host.as_str()).or_default().0.push(t.clone());
+    }
+    for t in &charts {
+        by_host.entry(t.host.as_str()).or_default().1.push(t.clone());
     }
     if by_host.is_empty() {
-        by_host.insert(harbor, Vec::new());
+        by_host.insert(harbor, Default::default());
     }
     let mut checks = BTreeMap::new();
     let mut summary = VerifySummary::default();
-    for (host, targets) in by_host {
+    for (host, (targets, charts)) in by_host {
         let credentials = Credentials::discover(host)
             .map_err(anyhow::Error::msg)
             .context("cannot read registry credentials")?;
@@ -118,8 +146,12 @@ pub fn verify_report(
             token_realms: mapper.token_realms().to_vec(),
         })?;
         checks.extend(
-            crate::runtime::block_on(registry::verify(&client, &targets, args.jobs, &platforms))
-                .context("cannot start the async runtime")?,
+            crate::runtime::block_on(async {
+                let mut checks = registry::verify(&client, &targets, args.jobs, &platforms).await;
+                checks.extend(registry::verify_charts(&client, &charts, args.jobs).await);
+                checks
+            })
+            .context("cannot start the async runtime")?,
         );
         if let Some(why) = client.withheld() {
             if report.credentials_withheld.is_none() {
@@ -144,7 +176,7 @@ pub fn verify_report(
         }
     }
     for entry in &mut report.references {
-        if let Some(t) = entry_target(entry, mapper) {
+        if let Some(t) = entry_target(entry, mapper).or_else(|| chart_target(entry, mapper)) {
             entry.verify = checks.get(&t.key).cloned();
         } else if let Some(text) = unparsable_harbor_text(entry) {
             // Never "0 checked, all fine": a Harbor reference that cannot be parsed fails.

@@ -98,7 +98,7 @@ impl ChartSources {
     }
 
     /// The chart of the Argo CD Application whose `helm.valueFiles` lists `path`.
-    fn linked_chart(&self, path: &Path) -> Option<ChartRef> {
+    pub(crate) fn linked_chart(&self, path: &Path) -> Option<ChartRef> {
         let links = self.links.get_or_init(|| value_file_links(&self.roots));
         links.get(&path.canonicalize().ok()?).cloned()
     }
@@ -232,6 +232,16 @@ fn settle(
     Composition::Ambiguous(format!(
         "override values without their chart: the registry the chart puts in front of this path is unknown; {HOW}"
     ))
+}
+
+/// The chart directory a chart reference names, seen from a file in `dir`: a path of the
+/// repository (tried against each directory above) or a name under `--charts DIR`. The
+/// render proof renders override values with it.
+pub(crate) fn chart_dir(dir: &Path, chart: &ChartRef, sources: &ChartSources) -> Option<PathBuf> {
+    match chart {
+        ChartRef::Path(p) => find_chart_path(dir, p),
+        ChartRef::Name(n) => find_chart_named(sources, n),
+    }
 }
 
 fn from_convention(c: &ChartConvention) -> Composition {

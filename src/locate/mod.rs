@@ -13,6 +13,7 @@
 //! cannot reach the cluster's Harbor, so it is known by its path and left alone unless
 //! `include_ci: true` asks for it (then its own places are read: [`Kind::Ci`]).
 
+pub mod charts;
 pub mod helm;
 
 use std::ops::Range;
@@ -36,6 +37,9 @@ pub enum Kind {
     /// A Helm registry-only field (`global.imageRegistry: docker.io`) that composes no
     /// image map of its document: an edit of the chart's images, no reference to verify.
     HelmRegistry,
+    /// Where a Helm chart comes from: an OCI repository (through Harbor), or a classic
+    /// HTTP repository (Harbor cannot proxy it).
+    Chart,
 }
 
 /// What a file (or one document of it) is, which decides the rules that find its images.
@@ -193,6 +197,15 @@ pub enum Shape {
     Partial(Field),
     /// Argo CD `kustomize.images` string: `name=newName:tag` or `name:tag`.
     ArgoKustomize { field: Field, split: Option<usize> },
+    /// A Helm chart source URL (see [`charts`]): `chart` is appended to it to name the
+    /// chart (`Some("")`: the URL names the chart), `version` is its tag; `oci` when the
+    /// source says it is an OCI registry (a URL without a scheme is one then).
+    Chart {
+        url: Field,
+        chart: Option<String>,
+        version: Option<String>,
+        oci: bool,
+    },
 }
 
 /// A place in a file where a reference was found.
@@ -300,6 +313,7 @@ pub fn locate(path: &Path, text: &str, stream: &Stream) -> Located {
     for doc in &stream.documents {
         let class = classify(path, stream, doc);
         locate_document(class, text, stream, doc, None, &mut located);
+        charts::locate(path, doc, &mut located.sites);
     }
     located.sites.sort_by_key(|s| (s.line, s.column));
     located

@@ -2,6 +2,7 @@
 //! change. Runs the mapper on the composed reference of each site (an image map or a
 //! kustomize entry is one reference) and turns a rewrite into edits of its fields.
 
+pub mod charts;
 pub(crate) mod helm;
 
 use crate::locate::{Field, Kind, Shape, Site};
@@ -166,6 +167,18 @@ pub fn plan_site(site: &Site, mapper: &Mapper, opts: PlanOptions) -> Planned {
         ),
         Shape::Kustomize { .. } => plan_kustomize(site, mapper, opts),
         Shape::ArgoKustomize { field, split } => plan_argo_kustomize(site, field, *split, mapper, opts),
+        Shape::Chart {
+            url,
+            chart,
+            version,
+            oci,
+        } => charts::plan_chart(
+            site,
+            url,
+            (chart.as_deref(), version.as_deref(), *oci),
+            mapper,
+            opts,
+        ),
     };
     if site.kind == Kind::Hint && planned.status == Status::Rewritten && !opts.rewrite_hints {
         planned.status = Status::Hint;
@@ -524,7 +537,7 @@ pub fn pin_site(
     mapper: &Mapper,
     pins: &std::collections::BTreeMap<String, String>,
 ) -> Planned {
-    let Some(target) = final_reference(&planned) else {
+    let Some(target) = final_reference(&planned).filter(|_| site.kind != Kind::Chart) else {
         return planned;
     };
     if !mapper.is_cache_host(target.domain()) {

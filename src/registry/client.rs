@@ -20,6 +20,8 @@ use reqwest::{Method, StatusCode};
 use serde::Serialize;
 use tokio::sync::Mutex;
 
+mod chart;
+
 use super::challenge::{self, Challenge};
 use super::credentials::Credentials;
 
@@ -49,6 +51,8 @@ pub enum Outcome {
     NotLocked,
     /// The reference could not be parsed, so it could not be asked for.
     InvalidReference,
+    /// A chart source's reference is there but is no Helm chart (kind `chart`).
+    NotAChart,
 }
 
 impl Outcome {

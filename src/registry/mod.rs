@@ -118,6 +118,28 @@ pub async fn verify(
         .await
 }
 
+/// Check every chart target (deduplicated) with the strict chart check
+/// ([`RegistryClient::check_chart`]), at most `jobs` requests in flight.
+pub async fn verify_charts(
+    client: &RegistryClient,
+    targets: &[Target],
+    jobs: usize,
+) -> BTreeMap<String, Check> {
+    let mut unique: Vec<&Target> = targets.iter().collect();
+    unique.sort();
+    unique.dedup_by(|a, b| a.key == b.key);
+    let repos: Vec<String> = unique.iter().map(|t| t.repository.clone()).collect();
+    client.prepare(&repos).await;
+    stream::iter(unique)
+        .map(|t| async move {
+            let check = client.check_chart(&t.repository, &t.reference).await;
+            (t.key.clone(), check)
+        })
+        .buffer_unordered(jobs.max(1))
+        .collect()
+        .await
+}
+
 async fn check_platforms(client: &RegistryClient, t: &Target, platforms: &[Platform]) -> Check {
     let (mut check, body) = client.get_manifest(&t.repository, &t.reference).await;
     let Some(body) = body else { return check };

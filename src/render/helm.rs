@@ -4,6 +4,7 @@ use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
+use super::overrides::Values;
 use super::{copy_tree, inputs_of, judge, overlay_changed, Expect, Outcome, Verdict};
 
 /// A chart and the values files given to it (`helm template CHART -f V…`).
@@ -11,16 +12,16 @@ use super::{copy_tree, inputs_of, judge, overlay_changed, Expect, Outcome, Verdi
 pub struct ChartSource {
     /// The chart directory (holds `Chart.yaml`), canonical.
     pub chart: PathBuf,
-    /// Override values files passed with `-f`, in order (canonical). Empty when the
-    /// changed file is the chart's own `values.yaml`.
-    pub values: Vec<PathBuf>,
+    /// Override values passed with `-f`, in order (files canonical; values embedded in a
+    /// HelmRelease or Application taken out of it). Empty when the changed file is the
+    /// chart's own `values.yaml`.
+    pub values: Vec<Values>,
 }
 
 /// The chart that consumes a values file (canonical path), if known.
 ///
-/// Today: a `values.yaml` (or `.yml`) next to `Chart.yaml` is the chart's own values.
-/// Chart discovery for override files (Argo CD `source.path`, Flux `chart.spec.chart`,
-/// `--charts DIR`) fills this in with the override in [`ChartSource::values`].
+/// A `values.yaml` (or `.yml`) next to `Chart.yaml` is the chart's own values; override
+/// files and embedded values are found by [`super::overrides::sources_for`].
 pub fn chart_for(values_path: &Path) -> Option<ChartSource> {
     let name = values_path.file_name()?.to_str()?;
     if !matches!(name, "values.yaml" | "values.yml") {
@@ -42,7 +43,7 @@ pub(super) fn prove(
 ) -> Outcome {
     let label = format!("helm template {}", super::shown(&source.chart));
     let inputs = inputs_of(changed, |f| {
-        f.starts_with(&source.chart) || source.values.iter().any(|v| v == f)
+        f.starts_with(&source.chart) || source.values.iter().any(|v| v.file == *f)
     });
     let verdict = match helm {
         None => Verdict::Unproven("helm not found (install helm or pass --helm PATH)".into()),
@@ -67,24 +68,33 @@ fn render_both(
         Err(e) => return Verdict::Unproven(format!("no scratch directory: {e}")),
     };
     let chart = scratch.path().join("chart");
-    let mut values = Vec::new();
+    let (mut old_values, mut new_values) = (Vec::new(), Vec::new());
     let copied = copy_tree(&source.chart, &chart)
-        .and_then(|()| overlay_changed(&source.chart, &chart, changed))
-        .and_then(|()| {
-            for (i, v) in source.values.iter().enumerate() {
-                let dst = scratch.path().join(format!("values-{i}.yaml"));
-                match changed.get(v) {
-                    Some(text) => std::fs::write(&dst, text)?,
-                    None => {
-                        std::fs::copy(v, &dst)?;
-                    }
-                }
-                values.push(dst);
-            }
-            Ok(())
-        });
+        .and_then(|()| overlay_changed(&source.chart, &chart, changed));
     if let Err(e) = copied {
         return Verdict::Unproven(format!("cannot copy the chart to a scratch directory: {e}"));
+    }
+    // Each override before (as on disk) and after (as planned), as a file of its own.
+    for (i, v) in source.values.iter().enumerate() {
+        let on_disk = match std::fs::read_to_string(&v.file) {
+            Ok(t) => t,
+            Err(e) => return Verdict::Unproven(format!("cannot read {}: {e}", v.file.display())),
+        };
+        let planned = changed.get(&v.file).unwrap_or(&on_disk);
+        for (text, name, list) in [
+            (&on_disk, "before", &mut old_values),
+            (planned, "after", &mut new_values),
+        ] {
+            let dst = scratch.path().join(format!("values-{i}-{name}.yaml"));
+            let written = v
+                .extract(text)
+                .and_then(|t| std::fs::write(&dst, t).map_err(|e| e.to_string()));
+            if let Err(e) = written {
+                let shown = super::shown(&v.file);
+                return Verdict::Unproven(format!("cannot take the values out of {shown}: {e}"));
+            }
+            list.push(dst);
+        }
     }
     let template = |chart: &Path, values: &[PathBuf]| {
         let mut cmd = Command::new(helm);
@@ -102,8 +112,8 @@ fn render_both(
         cmd
     };
     judge(
-        || template(&source.chart, &source.values),
-        template(&chart, &values),
+        || template(&source.chart, &old_values),
+        template(&chart, &new_values),
         expect,
     )
 }

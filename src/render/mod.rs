@@ -16,6 +16,7 @@
 
 pub mod helm;
 pub mod kustomize;
+pub mod overrides;
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::path::{Path, PathBuf};
@@ -23,6 +24,7 @@ use std::process::{Command, Stdio};
 
 use rayon::prelude::*;
 
+use crate::locate::helm::ChartSources;
 use crate::mapping::{Decision, Mapper};
 use crate::plan::Direction;
 use crate::reference::Reference;
@@ -173,6 +175,8 @@ pub struct Outcome {
 #[derive(Debug, Default)]
 pub struct Index {
     kustomizations: Vec<kustomize::Closure>,
+    /// Where the charts of override values are found (the mapper's chart sources).
+    charts: ChartSources,
 }
 
 impl Index {
@@ -180,13 +184,37 @@ impl Index {
     pub fn discover(paths: &[PathBuf]) -> Self {
         Index {
             kustomizations: kustomize::discover(paths),
+            charts: ChartSources::default(),
         }
+    }
+
+    /// The index that also renders override values with their chart, found as locate
+    /// finds it (`--charts DIR`, Argo CD `valueFiles` links under the run's paths).
+    pub fn with_charts(mut self, charts: ChartSources) -> Self {
+        self.charts = charts;
+        self
     }
 
     /// Whether a file (canonical path) is consumed by a chart or kustomization.
     pub fn covers(&self, file: &Path) -> bool {
-        chart_for(file).is_some() || self.kustomizations.iter().any(|k| k.contains(file))
+        chart_for(file).is_some()
+            || self.kustomizations.iter().any(|k| k.contains(file))
+            || !overrides::sources_for(file, &self.charts).is_empty()
     }
+}
+
+/// What the edits of a run may do to a rendered image.
+#[derive(Debug, Clone, Copy)]
+pub enum Change<'a> {
+    /// Map it through Harbor (or back, with [`Direction::Revert`]).
+    Map(Direction),
+    /// `bump`: the image (upstream or Harbor form of `harbor_name`) becomes
+    /// `harbor_name:tag[@digest]`.
+    Bump {
+        harbor_name: &'a str,
+        tag: &'a str,
+        digest: Option<&'a str>,
+    },
 }
 
 enum Unit<'a> {
@@ -203,13 +231,25 @@ pub fn prove(
     mapper: &Mapper,
     direction: Direction,
 ) -> Vec<Outcome> {
-    let mut charts: BTreeMap<(PathBuf, Vec<PathBuf>), ChartSource> = BTreeMap::new();
+    prove_change(index, settings, changed, mapper, Change::Map(direction))
+}
+
+/// [`prove`] for any [`Change`] (`bump` proves its new tags this way).
+pub fn prove_change(
+    index: &Index,
+    settings: &ProofSettings,
+    changed: &BTreeMap<PathBuf, String>,
+    mapper: &Mapper,
+    change: Change,
+) -> Vec<Outcome> {
+    let mut charts: BTreeMap<ChartSource, ()> = BTreeMap::new();
     for file in changed.keys() {
-        if let Some(c) = chart_for(file) {
-            charts.insert((c.chart.clone(), c.values.clone()), c);
+        let own = chart_for(file).into_iter();
+        for c in own.chain(overrides::sources_for(file, &index.charts)) {
+            charts.insert(c, ());
         }
     }
-    let mut units: Vec<Unit> = charts.into_values().map(Unit::Helm).collect();
+    let mut units: Vec<Unit> = charts.into_keys().map(Unit::Helm).collect();
     units.extend(
         index
             .kustomizations
@@ -219,7 +259,7 @@ pub fn prove(
     );
     let expect = Expect {
         mapper,
-        direction,
+        change,
         hints: settings.hints,
     };
     units
@@ -236,14 +276,28 @@ pub fn prove(
 /// What an original image may become.
 pub(crate) struct Expect<'a> {
     mapper: &'a Mapper,
-    direction: Direction,
+    change: Change<'a>,
     hints: bool,
 }
 
 impl Expect<'_> {
     /// The reference `old` is mapped to, when the mapping changes it.
     fn mapped(&self, old: &Reference) -> Option<String> {
-        let name = match self.direction {
+        let direction = match self.change {
+            Change::Map(d) => d,
+            Change::Bump {
+                harbor_name,
+                tag,
+                digest,
+            } => {
+                // Only the bumped image, whatever form it had, gets the new reference.
+                let same =
+                    crate::bump::harbor_key(self.mapper, old).is_some_and(|k| k == harbor_name);
+                let digest = digest.map(|d| format!("@{d}")).unwrap_or_default();
+                return same.then(|| format!("{harbor_name}:{tag}{digest}"));
+            }
+        };
+        let name = match direction {
             Direction::Forward => match self.mapper.decide(old) {
                 Decision::Rewrite { name } => name,
                 _ => return None,
@@ -469,7 +523,7 @@ mod tests {
         let mapper = Mapper::new(&config, "harbor.example.com");
         f(&Expect {
             mapper: &mapper,
-            direction: Direction::Forward,
+            change: Change::Map(Direction::Forward),
             hints: false,
         })
     }
