@@ -55,6 +55,10 @@ pub struct ConfigFile {
     /// Helm charts: how override values compose when their chart is not at hand.
     #[serde(default)]
     pub helm: Option<HelmSection>,
+    /// The platforms the cluster's nodes run (`os/arch[/variant]`): what `warm` fetches
+    /// out of an image index (default `linux/amd64`; `--platform` overrides it).
+    #[serde(default)]
+    pub platforms: Vec<String>,
 }
 
 /// `render:`: how Helm and kustomize edits are proven by rendering before they are written.
@@ -162,6 +166,8 @@ pub struct Config {
     pub render: RenderSection,
     /// `helm.charts`: chart conventions by chart name.
     pub helm_charts: BTreeMap<String, crate::locate::helm::ChartConvention>,
+    /// `platforms`: the nodes' platforms (`os/arch[/variant]`), for `warm`.
+    pub platforms: Vec<String>,
 }
 
 impl Config {
@@ -223,6 +229,7 @@ impl Config {
             include_ci: user.include_ci,
             render: user.render.unwrap_or_default(),
             helm_charts: user.helm.map(|h| h.charts).unwrap_or_default(),
+            platforms: user.platforms,
         };
         config.validate()?;
         Ok(config)
@@ -280,6 +287,10 @@ impl Config {
                     "harbor.host: {host:?} is not HOST[:PORT] (an ASCII domain name or [IPv6], a port in 1-65535, no credentials or path)"
                 )));
             }
+        }
+        for (i, p) in self.platforms.iter().enumerate() {
+            p.parse::<crate::registry::Platform>()
+                .map_err(|e| invalid(format!("platforms[{i}]: {e}")))?;
         }
         for (i, glob) in self.exclude.iter().enumerate() {
             globset::Glob::new(glob)

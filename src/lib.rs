@@ -28,6 +28,7 @@ pub mod runtime;
 pub mod template;
 pub mod trivy;
 pub mod walk;
+pub mod warm;
 pub mod yaml;
 
 use std::process::ExitCode;
@@ -41,6 +42,7 @@ pub fn main_with(cli: Cli) -> ExitCode {
         Command::Check(a) => commands::check::run(a),
         Command::Bump(a) => commands::bump::run(a),
         Command::Verify(a) => commands::verify::run(a),
+        Command::Warm(a) => commands::warm::run(a),
         Command::Run(a) => commands::run::run(a),
         Command::Scan(a) => commands::scan::run(a),
         Command::Mirrors(a) => commands::mirrors::run(a),

@@ -30,3 +30,4 @@ mod run;
 mod scan;
 mod skim;
 mod verify;
+mod warm;
