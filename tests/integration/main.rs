@@ -9,6 +9,7 @@
 mod support;
 
 mod bench_verify;
+mod bench_warm;
 mod bump;
 mod cli;
 mod corpus;
