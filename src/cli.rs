@@ -53,6 +53,9 @@ pub enum Command {
     Check(CheckArgs),
     /// Prove through Harbor that every reference resolves (strict HEAD, no pulls).
     Verify(VerifyArgs),
+    /// Warm Harbor's cache: GET every image's manifests (the wanted platforms) and blobs
+    /// through Harbor so that it fetches and stores them before the rollout.
+    Warm(WarmArgs),
     /// The whole pipeline: rewrite → verify → scan → commit (→ push).
     Run(RunArgs),
     /// Set a new tag (and digest) on every reference to one image, as its Harbor path;
@@ -188,7 +191,9 @@ pub struct RegistryArgs {
     /// When Harbor cannot be reached (connection or TLS failure): fail (exit 2) or warn.
     #[arg(long, value_enum, default_value_t = OnUnreachable::Fail)]
     pub on_unreachable: OnUnreachable,
-    /// Required platforms (fetches the index with GET), e.g. linux/amd64,linux/arm64.
+    /// Platforms, e.g. linux/amd64,linux/arm64: verify requires them in the index (fetched
+    /// with GET); warm fetches their images (default: `platforms:` in harborize.yaml, else
+    /// linux/amd64).
     #[arg(long, value_delimiter = ',', value_name = "OS/ARCH")]
     pub platform: Vec<String>,
 }
@@ -208,6 +213,35 @@ pub struct VerifyArgs {
     /// Check every reference against a lock file instead (digest must match).
     #[arg(long, value_name = "FILE")]
     pub locked: Option<PathBuf>,
+}
+
+/// `harborize warm`: its own `--format` (text, json, markdown), so not [`Common`].
+#[derive(Debug, Args)]
+pub struct WarmArgs {
+    /// Files or directories whose Harbor references are warmed (ignored with --image).
+    #[arg(value_name = "PATH", default_value = ".")]
+    pub paths: Vec<PathBuf>,
+    /// Warm these references instead of a repository's: Harbor references, or upstream
+    /// ones routed through harborize.yaml (repeatable).
+    #[arg(long = "image", value_name = "REF")]
+    pub images: Vec<String>,
+    /// Harbor host (HOST[:PORT], no scheme). Overrides `harbor.host` in the config.
+    #[arg(long, env = "HARBORIZE_HARBOR", value_name = "HOST[:PORT]")]
+    pub harbor: Option<String>,
+    /// Config file (default: harborize.yaml found next to PATH or above it).
+    #[arg(long, value_name = "FILE")]
+    pub config: Option<PathBuf>,
+    /// Report format.
+    #[arg(long, value_enum, default_value_t = crate::warm::output::WarmFormat::Text)]
+    pub format: crate::warm::output::WarmFormat,
+    /// Also warm the images named by hints (env vars named like images, `--*image=`).
+    #[arg(long)]
+    pub rewrite_hints: bool,
+    /// Directory of unpacked Helm charts, as for `rewrite`.
+    #[arg(long, value_name = "DIR")]
+    pub charts: Option<PathBuf>,
+    #[command(flatten)]
+    pub registry: RegistryArgs,
 }
 
 #[derive(Debug, Args)]
@@ -573,6 +607,10 @@ pub struct RunArgs {
     /// Do not scan images with Trivy.
     #[arg(long)]
     pub skip_scan: bool,
+    /// Warm Harbor's cache after verify (every manifest and blob of the wanted platforms,
+    /// as `harborize warm`); an image that cannot be warmed stops the run.
+    #[arg(long)]
+    pub warm: bool,
     /// Write the files but do not commit.
     #[arg(long, conflicts_with = "pull_request")]
     pub skip_commit: bool,

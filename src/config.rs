@@ -62,6 +62,10 @@ pub struct ConfigFile {
     /// proxy-cache projects and the `exclude:` globs.
     #[serde(default)]
     pub policy: Option<PolicySection>,
+    /// The platforms the cluster's nodes run (`os/arch[/variant]`): what `warm` fetches
+    /// out of an image index (default `linux/amd64`; `--platform` overrides it).
+    #[serde(default)]
+    pub platforms: Vec<String>,
 }
 
 /// `render:`: how Helm and kustomize edits are proven by rendering before they are written.
@@ -180,6 +184,8 @@ pub struct Config {
     pub helm_charts: BTreeMap<String, crate::locate::helm::ChartConvention>,
     /// The `policy:` section (empty when absent).
     pub policy: PolicySection,
+    /// `platforms`: the nodes' platforms (`os/arch[/variant]`), for `warm`.
+    pub platforms: Vec<String>,
 }
 
 impl Config {
@@ -261,6 +267,7 @@ impl Config {
             render: user.render.unwrap_or_default(),
             helm_charts: user.helm.map(|h| h.charts).unwrap_or_default(),
             policy: user.policy.unwrap_or_default(),
+            platforms: user.platforms,
         };
         config.validate()?;
         Ok(config)
@@ -318,6 +325,10 @@ impl Config {
                     "target.host (harbor.host): {host:?} is not HOST[:PORT] (an ASCII domain name or [IPv6], a port in 1-65535, no credentials or path)"
                 )));
             }
+        }
+        for (i, p) in self.platforms.iter().enumerate() {
+            p.parse::<crate::registry::Platform>()
+                .map_err(|e| invalid(format!("platforms[{i}]: {e}")))?;
         }
         for (i, glob) in self.exclude.iter().enumerate() {
             globset::Glob::new(glob)

@@ -35,6 +35,7 @@ pub mod template;
 pub mod term;
 pub mod trivy;
 pub mod walk;
+pub mod warm;
 pub mod yaml;
 
 use std::process::ExitCode;
@@ -49,6 +50,7 @@ pub fn main_with(cli: Cli) -> ExitCode {
         Command::Check(a) => commands::check::run(a),
         Command::Bump(a) => commands::bump::run(a),
         Command::Verify(a) => commands::verify::run(a),
+        Command::Warm(a) => commands::warm::run(a),
         Command::Run(a) => commands::run::run(a),
         Command::Scan(a) => commands::scan::run(a),
         Command::Mirrors(a) => commands::mirrors::run(a),

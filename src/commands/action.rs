@@ -66,6 +66,7 @@ pub const INPUTS: &[(&str, Mapping)] = &[
     ("digest", Mapping::Flag),
     ("verify", Mapping::Flag),
     ("scan", Mapping::Flag),
+    ("warm", Mapping::Flag),
     ("severity", Mapping::Flag),
     ("cacert", Mapping::Flag),
     ("push", Mapping::Flag),

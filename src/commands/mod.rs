@@ -12,6 +12,7 @@ pub mod rewrite;
 pub mod run;
 pub mod scan;
 pub mod verify;
+pub mod warm;
 
 use std::path::Path;
 

@@ -1,5 +1,5 @@
-//! `harborize run`: the whole pipeline in one command — rewrite → verify → scan → commit
-//! (→ push). Each stage can be switched off; `--dry-run` plans, verifies and scans, shows
+//! `harborize run`: the whole pipeline in one command — rewrite → verify (→ warm with
+//! `--warm`) → scan → commit (→ push). Each stage can be switched off; `--dry-run` plans, verifies and scans, shows
 //! what would be written and commits nothing. A failing stage stops the run before any
 //! byte is written. `--pull-request` commits to a branch named after the change
 //! (`harborize/<hash>` of the base branch and every `old → new`), pushes it and opens (or
@@ -126,6 +126,15 @@ fn pipeline(
                 report.print(args.common.format, Mode::Rewrite { applied: false }, false)?;
                 eprintln!("harborize run: stopped at verify: {} reference(s) did not resolve; nothing was written", summary.failed);
                 return Ok(code.max(EXIT_FINDINGS));
+            }
+        }
+        // 2b. warm Harbor's cache (a failed image stops the run, as a failed check does)
+        if args.warm && plan.direction == Direction::Forward {
+            let code = super::warm::warm_stage(&report, mapper, config, &args.registry)?;
+            if code != EXIT_OK {
+                report.print(args.common.format, Mode::Rewrite { applied: false }, false)?;
+                eprintln!("harborize run: stopped at warm: an image could not be warmed; nothing was written");
+                return Ok(code);
             }
         }
         // 3. scan

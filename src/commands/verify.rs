@@ -43,7 +43,7 @@ impl VerifySummary {
 }
 
 /// The cache reference each report entry ends up as, keyed for the registry checks.
-fn entry_target(entry: &crate::report::ReferenceEntry, mapper: &Mapper) -> Option<Target> {
+pub(crate) fn entry_target(entry: &crate::report::ReferenceEntry, mapper: &Mapper) -> Option<Target> {
     // A registry-only Helm field is an edit of the chart's images, not an image.
     if matches!(
         entry.kind,

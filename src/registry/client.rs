@@ -381,6 +381,19 @@ impl RegistryClient {
         }
     }
 
+    /// `GET /v2/<repo>/<path>` (`manifests/<ref>`, `blobs/<digest>`) with the same auth,
+    /// retries and backoff as every check, the body left unread: `warm` streams blobs
+    /// through a digest instead of holding them. Returns the response and the attempts.
+    pub async fn get_unread(
+        &self,
+        repo: &str,
+        path: &str,
+        accept: Option<&str>,
+    ) -> (Result<reqwest::Response, reqwest::Error>, u32) {
+        let url = format!("{}/v2/{repo}/{path}", self.base);
+        self.send(Method::GET, &url, repo, accept).await
+    }
+
     /// GET a manifest or index body (for `--platform`): returns the check and the JSON.
     pub async fn get_manifest(
         &self,
@@ -611,7 +624,8 @@ fn backoff(attempt: u32, retry_after: Option<Duration>) -> Duration {
     base.mul_f64(jitter).min(cap)
 }
 
-fn error_chain(e: &(dyn std::error::Error + 'static)) -> String {
+/// An error and its sources on one line (what a report shows).
+pub fn error_chain(e: &(dyn std::error::Error + 'static)) -> String {
     let mut parts = vec![e.to_string()];
     let mut source = e.source();
     while let Some(s) = source {

@@ -10,6 +10,7 @@ mod support;
 
 mod action_install;
 mod bench_verify;
+mod bench_warm;
 mod bump;
 mod cache_kinds;
 mod charts;
@@ -39,4 +40,5 @@ mod run;
 mod scan;
 mod skim;
 mod verify;
+mod warm;
 mod workflows;
