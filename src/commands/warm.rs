@@ -150,8 +150,8 @@ fn image_target(text: &str, mapper: &Mapper) -> Result<Target> {
         Decision::Excluded { pattern } => {
             bail!("--image {text:?} is excluded by {pattern:?} (pulled direct, not through Harbor)")
         }
-        Decision::Unmapped { registry } => {
-            bail!("--image {text:?}: no Harbor project serves {registry} (see registries: in harborize.yaml)")
+        Decision::Unmapped { reason, .. } => {
+            bail!("--image {text:?}: {reason} (see registries: in harborize.yaml)")
         }
     };
     if !mapper.is_cache_host(on_harbor.domain()) {
