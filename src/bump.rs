@@ -33,6 +33,9 @@ pub struct Target {
     pub digest: Option<String>,
     /// Cheap pre-filter: a file that holds none of these cannot hold the image.
     needles: Vec<String>,
+    /// Flux image policies of the repository: a field with a `$imagepolicy` marker is
+    /// bumped only when its policy names the image ([`crate::bump_flux`]).
+    pub flux: crate::bump_flux::FluxPolicies,
 }
 
 #[derive(Debug, thiserror::Error, PartialEq, Eq)]
@@ -114,6 +117,7 @@ impl Target {
             tag: tag.to_string(),
             digest: digest.map(str::to_string),
             needles,
+            flux: Default::default(),
         })
     }
 
@@ -159,7 +163,14 @@ impl Target {
         })
     }
 
-    fn matches_name(&self, mapper: &Mapper, name: &str) -> bool {
+    /// The image's last path components, upstream and Harbor (how Flux examples name
+    /// their policies).
+    pub fn last_names(&self) -> Vec<&str> {
+        self.needles.iter().map(String::as_str).collect()
+    }
+
+    /// Whether `name` (a name without tag) is this image, upstream or Harbor form.
+    pub fn matches_name(&self, mapper: &Mapper, name: &str) -> bool {
         if name.is_empty() || is_templated(name) {
             return false;
         }
@@ -487,6 +498,20 @@ impl Ctx<'_> {
             Shape::ArgoKustomize { field, split } => self.plan_argo(site, field, *split)?,
             Shape::RegistryOnly(_) | Shape::Partial(_) => return None,
         };
+        if p.status == Status::Rewritten {
+            // A Flux marker on an edited line decides (issue #18 item 4).
+            let starts = p.edits.iter().map(|e| e.range.start);
+            let last = self.target.last_names();
+            match crate::bump_flux::verdict(self.text, starts, &self.target.flux, &last) {
+                Some(Ok(note)) => p.message = Some(note),
+                Some(Err(why)) => {
+                    p.status = Status::Excluded;
+                    p.message = Some(why);
+                    p.edits.clear();
+                }
+                None => {}
+            }
+        }
         if site.kind == Kind::Hint && p.status == Status::Rewritten && !self.opts.rewrite_hints {
             p.status = Status::Hint;
             p.message = Some("hint: bumped only with --rewrite-hints".into());

@@ -55,6 +55,9 @@ pub struct ConfigFile {
     /// Helm charts: how override values compose when their chart is not at hand.
     #[serde(default)]
     pub helm: Option<HelmSection>,
+    /// Where `bump` may write each image (app CI bumps one environment; see the README).
+    #[serde(default)]
+    pub bump: Vec<crate::bump_scope::BumpRule>,
 }
 
 /// `render:`: how Helm and kustomize edits are proven by rendering before they are written.
@@ -162,6 +165,8 @@ pub struct Config {
     pub render: RenderSection,
     /// `helm.charts`: chart conventions by chart name.
     pub helm_charts: BTreeMap<String, crate::locate::helm::ChartConvention>,
+    /// `bump:` rules.
+    pub bump: Vec<crate::bump_scope::BumpRule>,
 }
 
 impl Config {
@@ -223,6 +228,7 @@ impl Config {
             include_ci: user.include_ci,
             render: user.render.unwrap_or_default(),
             helm_charts: user.helm.map(|h| h.charts).unwrap_or_default(),
+            bump: user.bump,
         };
         config.validate()?;
         Ok(config)

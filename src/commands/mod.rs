@@ -7,6 +7,7 @@ pub mod completions;
 pub mod harbor;
 pub mod migrate;
 pub mod mirrors;
+pub mod promote;
 pub mod rewrite;
 pub mod run;
 pub mod scan;

@@ -10,6 +10,7 @@ mod support;
 
 mod bench_verify;
 mod bump;
+mod bump_envs;
 mod cli;
 mod corpus;
 mod git_push;
