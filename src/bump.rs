@@ -264,6 +264,29 @@ type NewText = (String, bool, fsio::Original);
 /// Walk the paths, plan the bump in every file (in parallel), then write all changes when
 /// nothing failed. Results come back in walk order.
 pub fn run(paths: &[PathBuf], mapper: &Mapper, target: &Target, opts: BumpOptions) -> BumpRun {
+    run_selecting(paths, mapper, target, opts, &mut |_| Pick::All)
+}
+
+/// Which planned files a bump may write ([`run_selecting`]).
+#[derive(Debug)]
+pub enum Pick {
+    /// Every file.
+    All,
+    /// Only these (canonical paths); the others' references are dropped from the run.
+    Keep(std::collections::BTreeSet<PathBuf>),
+    /// None: the run is reported as planned and nothing is written.
+    Stop,
+}
+
+/// [`run`], with `select` choosing among the planned files before anything is written
+/// (the environments of [`crate::bump_select`]).
+pub fn run_selecting(
+    paths: &[PathBuf],
+    mapper: &Mapper,
+    target: &Target,
+    mut opts: BumpOptions,
+    select: &mut dyn FnMut(&[&FileResult]) -> Pick,
+) -> BumpRun {
     let mut planned: Vec<(FileResult, Option<NewText>)> =
         walk::map_in_walk_order(paths, &|w| match w {
             Walked::File(p) => plan_file(&p, mapper, target, opts),
@@ -276,6 +299,24 @@ pub fn run(paths: &[PathBuf], mapper: &Mapper, target: &Target, opts: BumpOption
             ),
             Walked::Error(p, why) => (FileResult::new(&p).fail(None, None, why), None),
         });
+    let pick = select(&planned.iter().map(|(r, _)| r).collect::<Vec<_>>());
+    match pick {
+        Pick::All => {}
+        Pick::Stop => opts.write = false,
+        Pick::Keep(keep) => {
+            for (r, new) in planned.iter_mut().filter(|(r, _)| !r.planned.is_empty()) {
+                let abs = r.path.canonicalize().unwrap_or_else(|_| r.path.clone());
+                if !keep.contains(&abs) {
+                    r.planned.clear();
+                    r.changed = false;
+                    r.diff = None;
+                    // An edit that is not made cannot fail.
+                    r.error = None;
+                    *new = None;
+                }
+            }
+        }
+    }
     let mut run = BumpRun {
         results: Vec::with_capacity(planned.len()),
         matched: 0,

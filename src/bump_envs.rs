@@ -24,6 +24,8 @@ struct Kust {
 pub struct Repo {
     root: PathBuf,
     kust: BTreeMap<PathBuf, Kust>,
+    /// Who includes each kustomization (the reverse edges, for walking up from a base).
+    included_by: BTreeMap<PathBuf, Vec<PathBuf>>,
 }
 
 /// Where a reference deploys.
@@ -82,7 +84,7 @@ impl Repo {
     pub fn scan(root: &Path) -> Repo {
         let mut repo = Repo {
             root: root.to_path_buf(),
-            kust: BTreeMap::new(),
+            ..Repo::default()
         };
         let walker = ignore::WalkBuilder::new(root).build();
         for entry in walker.flatten() {
@@ -98,6 +100,14 @@ impl Repo {
             };
             let v: Value = serde_yaml_ng::from_str(&text).unwrap_or(Value::Null);
             repo.kust.insert(dir.clone(), read_kust(&dir, &v));
+        }
+        for (dir, k) in &repo.kust {
+            for i in &k.includes {
+                repo.included_by
+                    .entry(i.clone())
+                    .or_default()
+                    .push(dir.clone());
+            }
         }
         repo
     }
@@ -117,9 +127,7 @@ impl Repo {
     }
 
     fn is_included(&self, dir: &Path) -> bool {
-        self.kust
-            .values()
-            .any(|k| k.includes.iter().any(|i| i == dir))
+        self.included_by.contains_key(dir)
     }
 
     /// The kustomization directory a file belongs to: the closest one above it.
@@ -148,10 +156,19 @@ impl Repo {
     /// The overlays (kustomizations nobody includes) that include `base`, and whether each
     /// sets the image's tag on the way down to it.
     fn overlays_of(&self, base: &Path, is_image: &dyn Fn(&str) -> bool) -> Vec<(PathBuf, bool)> {
-        self.kust
-            .keys()
+        // Up from the base to the kustomizations nobody includes.
+        let mut above = BTreeSet::new();
+        let mut todo = vec![base.to_path_buf()];
+        while let Some(d) = todo.pop() {
+            for parent in self.included_by.get(&d).into_iter().flatten() {
+                if above.insert(parent.clone()) {
+                    todo.push(parent.clone());
+                }
+            }
+        }
+        above
+            .iter()
             .filter(|k| k.as_path() != base && !self.is_included(k))
-            .filter(|k| self.closure(k).contains(base))
             .map(|k| {
                 let overrides = self.closure(k).iter().any(|mid| {
                     mid.as_path() != base

@@ -145,6 +145,12 @@ pub fn decide(req: &Request, candidates: &[(PathBuf, Vec<usize>)]) -> Result<Dec
             ));
         }
     }
+    if rule.is_none() && files.len() < 2 {
+        // One file cannot span environments, nor be a base its overlays override (they
+        // would reference the image too): no need to read the kustomizations.
+        d.keep.extend(files.into_iter().map(|(abs, _, _)| abs));
+        return Ok(d);
+    }
     let repo = Repo::scan(req.root);
     let mut places: Vec<(Place, PathBuf)> = Vec::new();
     for (abs, lines, selected_by) in files {
@@ -203,7 +209,8 @@ fn refuse_if_several(
         "{} is referenced in more than one environment and neither a bump rule nor a PATH narrows the bump; nothing was changed. The places, and what selects each:\n",
         req.image
     );
-    for p in &list {
+    const SHOWN: usize = 30;
+    for p in list.iter().take(SHOWN) {
         let rel = p
             .select
             .strip_prefix(req.root)
@@ -218,6 +225,9 @@ fn refuse_if_several(
             req.tag,
             req.image,
         ));
+    }
+    if list.len() > SHOWN {
+        msg.push_str(&format!("  ... and {} more places\n", list.len() - SHOWN));
     }
     msg.push_str("Pass --all to bump every one of them on purpose.");
     Err(msg)

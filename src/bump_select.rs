@@ -1,14 +1,15 @@
-//! A bump in two steps: plan every file (nothing written), pick the files to write
-//! ([`crate::bump_scope::decide`]: rules, PATHs, `--all`, environments, overridden bases;
-//! Flux policies resolved when a marker was seen), then plan and write just those. Files
-//! left alone keep their bytes and drop out of the report; everything else reads as a
-//! plain bump did.
+//! A bump that writes only where it was asked to: every file is planned, then
+//! [`crate::bump_scope::decide`] picks the files to write (rules, PATHs, `--all`,
+//! environments, overridden bases) before anything is written; a file left alone keeps
+//! its bytes and drops out of the report. When a Flux `$imagepolicy` marker was seen, the
+//! repository's image policies are read and the bump is planned once more with them.
 
-use std::collections::{BTreeMap, BTreeSet};
+use std::collections::BTreeSet;
 use std::path::{Path, PathBuf};
 
-use crate::bump::{self, BumpOptions, BumpRun, Target};
-use crate::bump_scope::{decide, BumpRule, Request};
+use crate::bump::{self, BumpOptions, BumpRun, Pick, Target};
+use crate::bump_scope::{decide, BumpRule, Decision, Request};
+use crate::engine::FileResult;
 use crate::mapping::Mapper;
 use crate::plan::Status;
 use crate::reference::Reference;
@@ -34,8 +35,8 @@ pub struct Selected {
     pub notes: Vec<String>,
 }
 
-/// Plan, select, then plan and write the selected files. `Err` is a refusal (several
-/// environments, nothing selected): nothing was written.
+/// Plan, select, write the selected files. `Err` is a refusal (several environments, a
+/// rule that selects nothing): nothing was written.
 pub fn run(
     paths: &[PathBuf],
     mapper: &Mapper,
@@ -43,152 +44,107 @@ pub fn run(
     opts: BumpOptions,
     sel: &Selection,
 ) -> Result<Selected, String> {
-    let dry = BumpOptions {
-        write: false,
-        diff: false,
-        ..opts
-    };
     let mut target = target.clone();
-    let mut first = bump::run(paths, mapper, &target, dry);
-    let flux_seen = first.results.iter().flat_map(|r| &r.planned).any(|p| {
+    let mut flux_read = false;
+    loop {
+        let mut replan = false;
+        let mut decision: Option<Result<Decision, String>> = None;
+        let mut every = BTreeSet::new();
+        let run = bump::run_selecting(paths, mapper, &target, opts, &mut |results| {
+            if !flux_read && flux_seen(results) {
+                replan = true;
+                return Pick::Stop;
+            }
+            let found = candidates(results);
+            every = found.iter().map(|(p, _)| canonical(p)).collect();
+            if found.is_empty() || results.iter().any(|r| r.error.is_some()) {
+                // Not found, or files that cannot be read: reported as ever.
+                return Pick::All;
+            }
+            let is_image = |n: &str| target.matches_name(mapper, n);
+            let req = Request {
+                root: sel.root,
+                image: &target.image,
+                tag: &target.tag,
+                forms: forms(mapper, &target),
+                rules: sel.rules,
+                all: sel.all,
+                paths: paths.iter().map(|p| canonical(p)).collect(),
+                is_image: &is_image,
+            };
+            let d = decide(&req, &found);
+            let pick = match &d {
+                Ok(d) => Pick::Keep(d.keep.clone()),
+                Err(_) => Pick::Stop,
+            };
+            decision = Some(d);
+            pick
+        });
+        if replan {
+            let flux = crate::bump_flux::scan(sel.root, &|n| target.matches_name(mapper, n));
+            target.flux = flux;
+            flux_read = true;
+            continue;
+        }
+        return match decision {
+            Some(Err(refusal)) => Err(refusal),
+            Some(Ok(d)) => Ok(Selected {
+                run,
+                target,
+                keep: d.keep,
+                notes: d.notes,
+            }),
+            None => Ok(Selected {
+                run,
+                target,
+                keep: every,
+                notes: Vec::new(),
+            }),
+        };
+    }
+}
+
+fn canonical(p: &Path) -> PathBuf {
+    p.canonicalize().unwrap_or_else(|_| p.to_path_buf())
+}
+
+/// Whether a Flux marker decided a field (its policies are then read from the repository).
+fn flux_seen(results: &[&FileResult]) -> bool {
+    results.iter().flat_map(|r| &r.planned).any(|p| {
         p.message
             .as_deref()
             .is_some_and(|m| m.contains("Flux marker"))
-    });
-    if flux_seen {
-        let is_image = |n: &str| is_image(mapper, &target, n);
-        let flux = crate::bump_flux::scan(sel.root, &is_image);
-        target.flux = flux;
-        first = bump::run(paths, mapper, &target, dry);
-    }
-    // Files that reference the image (by canonical path → as walked, the lines).
-    let mut walked: BTreeMap<PathBuf, PathBuf> = BTreeMap::new();
-    let mut candidates: Vec<(PathBuf, Vec<usize>)> = Vec::new();
-    for r in &first.results {
-        let lines: Vec<usize> = r
-            .planned
-            .iter()
-            .filter(|p| p.status != Status::Hint)
-            .map(|p| p.line)
-            .collect();
-        if !lines.is_empty() {
-            let abs = r.path.canonicalize().unwrap_or_else(|_| r.path.clone());
-            walked.insert(abs, r.path.clone());
-            candidates.push((r.path.clone(), lines));
-        }
-    }
-    if candidates.is_empty() || first.errors() > 0 {
-        // Nothing to select (not found, or files that cannot be read): reported as ever.
-        let keep = walked.into_keys().collect();
-        return Ok(Selected {
-            run: first,
-            target,
-            keep,
-            notes: Vec::new(),
-        });
-    }
-    let decision = {
-        let is_image = |n: &str| is_image(mapper, &target, n);
-        let req = Request {
-            root: sel.root,
-            image: &target.image,
-            tag: &target.tag,
-            forms: forms(mapper, &target),
-            rules: sel.rules,
-            all: sel.all,
-            paths: paths
-                .iter()
-                .map(|p| p.canonicalize().unwrap_or_else(|_| p.clone()))
-                .collect(),
-            is_image: &is_image,
-        };
-        decide(&req, &candidates)?
-    };
-    let chosen: Vec<PathBuf> = decision
-        .keep
-        .iter()
-        .filter_map(|k| walked.get(k).cloned())
-        .collect();
-    let second = bump::run(&chosen, mapper, &target, opts);
-    Ok(Selected {
-        run: merge(first, second, &decision.keep, &walked),
-        target,
-        keep: decision.keep,
-        notes: decision.notes,
     })
 }
 
-/// Whether a kustomize `images:` name is the image.
-fn is_image(mapper: &Mapper, target: &Target, name: &str) -> bool {
-    target.matches_name(mapper, name)
+/// Files that reference the image, with the lines of the references.
+fn candidates(results: &[&FileResult]) -> Vec<(PathBuf, Vec<usize>)> {
+    results
+        .iter()
+        .filter_map(|r| {
+            let lines: Vec<usize> = r
+                .planned
+                .iter()
+                .filter(|p| p.status != Status::Hint)
+                .map(|p| p.line)
+                .collect();
+            (!lines.is_empty()).then(|| (r.path.clone(), lines))
+        })
+        .collect()
 }
 
 /// The names a rule's `image:` glob is tried on: as given, normalized, upstream, Harbor.
 fn forms(mapper: &Mapper, target: &Target) -> Vec<String> {
     let mut out = vec![target.image.clone(), target.harbor_name.clone()];
-    if let Ok(r) = Reference::parse_name(&target.image) {
-        out.push(r.to_string());
-        if let Some(up) = mapper.revert_name(&r) {
-            out.push(up);
-        }
-    }
-    if let Ok(r) = Reference::parse_name(&target.harbor_name) {
-        if let Some(up) = mapper.revert_name(&r) {
-            out.push(up);
+    for name in [&target.image, &target.harbor_name] {
+        if let Ok(r) = Reference::parse_name(name) {
+            out.push(r.to_string());
+            if let Some(up) = mapper.revert_name(&r) {
+                out.push(up);
+            }
         }
     }
     out.sort();
     out.dedup();
     out
-}
-
-/// The first plan's results, with the written files' results from the second and the
-/// files left alone emptied (their references are not this bump's).
-fn merge(
-    first: BumpRun,
-    second: BumpRun,
-    keep: &BTreeSet<PathBuf>,
-    walked: &BTreeMap<PathBuf, PathBuf>,
-) -> BumpRun {
-    let mut by_path: BTreeMap<PathBuf, crate::engine::FileResult> = second
-        .results
-        .into_iter()
-        .map(|r| (r.path.clone(), r))
-        .collect();
-    let left: BTreeSet<&PathBuf> = walked
-        .iter()
-        .filter(|(abs, _)| !keep.contains(*abs))
-        .map(|(_, w)| w)
-        .collect();
-    let mut results = Vec::with_capacity(first.results.len());
-    for r in first.results {
-        if let Some(new) = by_path.remove(&r.path) {
-            results.push(new);
-        } else if left.contains(&r.path) {
-            results.push(crate::engine::FileResult {
-                planned: Vec::new(),
-                changed: false,
-                diff: None,
-                ..r
-            });
-        } else {
-            results.push(r);
-        }
-    }
-    let count = |s: &dyn Fn(Status) -> bool| {
-        results
-            .iter()
-            .flat_map(|r| &r.planned)
-            .filter(|p| s(p.status))
-            .count()
-    };
-    let matched = count(&|s| s != Status::Hint);
-    let blocked = count(&|s| s == Status::Invalid);
-    BumpRun {
-        matched,
-        blocked,
-        files_scanned: first.files_scanned,
-        written: second.written,
-        results,
-    }
 }
