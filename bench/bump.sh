@@ -78,7 +78,7 @@ echo "bump image ${IMAGES[0]}: $(grep -rl "${IMAGES[0]##*/}" "$R" | wc -l) files
 for _ in $(seq "$RUNS"); do
     git -C "$R" reset -q --hard "$SEED"
     timed check2 "${CHECK[@]}"
-    (cd "$R" && timed bump "$BIN" bump --harbor "$HARBOR" --image "${IMAGES[0]}" --tag bench1 --commit .)
+    (cd "$R" && timed bump "$BIN" bump --harbor "$HARBOR" --image "${IMAGES[0]}" --tag bench1 --all --commit .)
 done
 git -C "$R" reset -q --hard "$SEED"
 
@@ -108,7 +108,7 @@ cat > "$WORK/race.sh" <<EOF
 #!/usr/bin/env bash
 for i in \$(seq 0 7); do
     img=\$(echo "${IMAGES[*]}" | cut -d' ' -f\$((i + 1)))
-    (cd "$WORK/c\$i" && "$BIN" bump --harbor $HARBOR --image "\$img" --tag bench2 --push --push-retries $RACE_RETRIES . >/dev/null 2>"$WORK/race\$i.err") &
+    (cd "$WORK/c\$i" && "$BIN" bump --harbor $HARBOR --image "\$img" --tag bench2 --all --push --push-retries $RACE_RETRIES . >/dev/null 2>"$WORK/race\$i.err") &
 done
 wait
 EOF
@@ -117,7 +117,7 @@ RACE_LOG="$T/race-counts"
 : > "$RACE_LOG"
 for _ in $(seq "$RACES"); do
     reset_clones
-    (cd "$WORK/c0" && timed one "$BIN" bump --harbor "$HARBOR" --image "${IMAGES[0]}" --tag bench2 --push .)
+    (cd "$WORK/c0" && timed one "$BIN" bump --harbor "$HARBOR" --image "${IMAGES[0]}" --tag bench2 --all --push .)
     reset_clones
     timed race "$WORK/race.sh"
     landed=$(git -C "$WORK/remote.git" rev-list --count "$SEED..main")

@@ -33,6 +33,9 @@ pub struct Target {
     pub digest: Option<String>,
     /// Cheap pre-filter: a file that holds none of these cannot hold the image.
     needles: Vec<String>,
+    /// Flux image policies of the repository: a field with a `$imagepolicy` marker is
+    /// bumped only when its policy names the image ([`crate::bump_flux`]).
+    pub flux: crate::bump_flux::FluxPolicies,
 }
 
 #[derive(Debug, thiserror::Error, PartialEq, Eq)]
@@ -114,6 +117,7 @@ impl Target {
             tag: tag.to_string(),
             digest: digest.map(str::to_string),
             needles,
+            flux: Default::default(),
         })
     }
 
@@ -159,7 +163,14 @@ impl Target {
         })
     }
 
-    fn matches_name(&self, mapper: &Mapper, name: &str) -> bool {
+    /// The image's last path components, upstream and Harbor (how Flux examples name
+    /// their policies).
+    pub fn last_names(&self) -> Vec<&str> {
+        self.needles.iter().map(String::as_str).collect()
+    }
+
+    /// Whether `name` (a name without tag) is this image, upstream or Harbor form.
+    pub fn matches_name(&self, mapper: &Mapper, name: &str) -> bool {
         if name.is_empty() || is_templated(name) {
             return false;
         }
@@ -255,7 +266,7 @@ type NewText = (String, bool, fsio::Original);
 /// Walk the paths, plan the bump in every file (in parallel), then write all changes when
 /// nothing failed. Results come back in walk order.
 pub fn run(paths: &[PathBuf], mapper: &Mapper, target: &Target, opts: BumpOptions) -> BumpRun {
-    run_proven(paths, mapper, target, opts, &Default::default())
+    run_selecting(paths, mapper, target, opts, &Default::default(), &mut |_| Pick::All)
 }
 
 /// [`run`] with the render proof: before anything is written, each chart and
@@ -267,6 +278,30 @@ pub fn run_proven(
     target: &Target,
     opts: BumpOptions,
     proof: &crate::render::ProofSettings,
+) -> BumpRun {
+    run_selecting(paths, mapper, target, opts, proof, &mut |_| Pick::All)
+}
+
+/// Which planned files a bump may write ([`run_selecting`]).
+#[derive(Debug)]
+pub enum Pick {
+    /// Every file.
+    All,
+    /// Only these (canonical paths); the others' references are dropped from the run.
+    Keep(std::collections::BTreeSet<PathBuf>),
+    /// None: the run is reported as planned and nothing is written.
+    Stop,
+}
+
+/// [`run_proven`], with `select` choosing among the planned files before anything is
+/// proven or written (the environments of [`crate::bump_select`]).
+pub fn run_selecting(
+    paths: &[PathBuf],
+    mapper: &Mapper,
+    target: &Target,
+    mut opts: BumpOptions,
+    proof: &crate::render::ProofSettings,
+    select: &mut dyn FnMut(&[&FileResult]) -> Pick,
 ) -> BumpRun {
     let mut planned: Vec<(FileResult, Option<NewText>)> =
         walk::map_in_walk_order(paths, &|w| match w {
@@ -280,6 +315,26 @@ pub fn run_proven(
             ),
             Walked::Error(p, why) => (FileResult::new(&p).fail(None, None, why), None),
         });
+    let pick = select(&planned.iter().map(|(r, _)| r).collect::<Vec<_>>());
+    // A refused selection writes nothing, so there is nothing to prove either.
+    let stopped = matches!(pick, Pick::Stop);
+    match pick {
+        Pick::All => {}
+        Pick::Stop => opts.write = false,
+        Pick::Keep(keep) => {
+            for (r, new) in planned.iter_mut().filter(|(r, _)| !r.planned.is_empty()) {
+                let abs = r.path.canonicalize().unwrap_or_else(|_| r.path.clone());
+                if !keep.contains(&abs) {
+                    r.planned.clear();
+                    r.changed = false;
+                    r.diff = None;
+                    // An edit that is not made cannot fail.
+                    r.error = None;
+                    *new = None;
+                }
+            }
+        }
+    }
     let mut run = BumpRun {
         results: Vec::with_capacity(planned.len()),
         matched: 0,
@@ -304,7 +359,7 @@ pub fn run_proven(
             .count();
     }
     let mut ok = run.blocked == 0 && planned.iter().all(|(r, _)| r.error.is_none());
-    if ok && proof.enabled {
+    if ok && proof.enabled && !stopped {
         let change = crate::render::Change::Bump {
             harbor_name: &target.harbor_name,
             tag: &target.tag,
@@ -518,6 +573,20 @@ impl Ctx<'_> {
             Shape::ArgoKustomize { field, split } => self.plan_argo(site, field, *split)?,
             Shape::RegistryOnly(_) | Shape::Partial(_) | Shape::Chart { .. } => return None,
         };
+        if p.status == Status::Rewritten {
+            // A Flux marker on an edited line decides (issue #18 item 4).
+            let starts = p.edits.iter().map(|e| e.range.start);
+            let last = self.target.last_names();
+            match crate::bump_flux::verdict(self.text, starts, &self.target.flux, &last) {
+                Some(Ok(note)) => p.message = Some(note),
+                Some(Err(why)) => {
+                    p.status = Status::Excluded;
+                    p.message = Some(why);
+                    p.edits.clear();
+                }
+                None => {}
+            }
+        }
         if site.kind == Kind::Hint && p.status == Status::Rewritten && !self.opts.rewrite_hints {
             p.status = Status::Hint;
             p.message = Some("hint: bumped only with --rewrite-hints".into());

@@ -61,6 +61,9 @@ pub enum Command {
     /// Set a new tag (and digest) on every reference to one image, as its Harbor path;
     /// optionally commit and push (race-safe).
     Bump(BumpArgs),
+    /// Copy an image's tag and digest from one environment to another (as its Harbor
+    /// path); optionally commit, push or open a pull request.
+    Promote(PromoteArgs),
     /// Scan every image referenced through Harbor with Trivy (once per digest) and enforce a
     /// severity policy.
     Scan(ScanArgs),
@@ -356,6 +359,44 @@ pub struct BumpArgs {
     /// Also bump hints (env vars named like images, `--*image=` arguments).
     #[arg(long)]
     pub rewrite_hints: bool,
+    /// Write nothing; exit 1 when changes are pending.
+    #[arg(long, conflicts_with_all = ["commit", "push", "pull_request"])]
+    pub dry_run: bool,
+    /// Print a unified diff of every change.
+    #[arg(long)]
+    pub diff: bool,
+    /// Commit the changed files (exactly those) with git.
+    #[arg(long)]
+    pub commit: bool,
+    /// Bump every environment that references the image, on purpose (without it, a bump
+    /// that spans several environments and is not narrowed by a PATH or a `bump:` rule
+    /// changes nothing and lists them).
+    #[arg(long)]
+    pub all: bool,
+    #[command(flatten)]
+    pub git: GitArgs,
+}
+
+#[derive(Debug, Args)]
+pub struct PromoteArgs {
+    /// The image to promote, upstream or Harbor form, without tag (ghcr.io/org/app).
+    #[arg(long, value_name = "NAME")]
+    pub image: String,
+    /// The environment whose tag and digest are promoted (a directory or file).
+    #[arg(long, value_name = "DIR")]
+    pub from: PathBuf,
+    /// The environment that gets them (a directory or file).
+    #[arg(long, value_name = "DIR")]
+    pub to: PathBuf,
+    /// Harbor host (HOST[:PORT], no scheme). Overrides `harbor.host` in the config.
+    #[arg(long, env = "HARBORIZE_HARBOR", value_name = "HOST[:PORT]")]
+    pub harbor: Option<String>,
+    /// Config file (default: harborize.yaml found next to --to or above it).
+    #[arg(long, value_name = "FILE")]
+    pub config: Option<PathBuf>,
+    /// Output format.
+    #[arg(long, value_enum, default_value_t = Format::Text)]
+    pub format: Format,
     /// Write nothing; exit 1 when changes are pending.
     #[arg(long, conflicts_with_all = ["commit", "push", "pull_request"])]
     pub dry_run: bool,

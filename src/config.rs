@@ -66,6 +66,9 @@ pub struct ConfigFile {
     /// out of an image index (default `linux/amd64`; `--platform` overrides it).
     #[serde(default)]
     pub platforms: Vec<String>,
+    /// Where `bump` may write each image (app CI bumps one environment; see the README).
+    #[serde(default)]
+    pub bump: Vec<crate::bump_scope::BumpRule>,
 }
 
 /// `render:`: how Helm and kustomize edits are proven by rendering before they are written.
@@ -186,6 +189,8 @@ pub struct Config {
     pub policy: PolicySection,
     /// `platforms`: the nodes' platforms (`os/arch[/variant]`), for `warm`.
     pub platforms: Vec<String>,
+    /// `bump:` rules.
+    pub bump: Vec<crate::bump_scope::BumpRule>,
 }
 
 impl Config {
@@ -268,6 +273,7 @@ impl Config {
             helm_charts: user.helm.map(|h| h.charts).unwrap_or_default(),
             policy: user.policy.unwrap_or_default(),
             platforms: user.platforms,
+            bump: user.bump,
         };
         config.validate()?;
         Ok(config)

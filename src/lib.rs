@@ -6,6 +6,10 @@
 
 pub mod bump;
 pub mod bump_proof;
+pub mod bump_envs;
+pub mod bump_flux;
+pub mod bump_scope;
+pub mod bump_select;
 pub mod cli;
 pub mod commands;
 pub mod config;
@@ -49,6 +53,7 @@ pub fn main_with(cli: Cli) -> ExitCode {
         Command::Rewrite(a) => commands::rewrite::run(a),
         Command::Check(a) => commands::check::run(a),
         Command::Bump(a) => commands::bump::run(a),
+        Command::Promote(a) => commands::promote::run(a),
         Command::Verify(a) => commands::verify::run(a),
         Command::Warm(a) => commands::warm::run(a),
         Command::Run(a) => commands::run::run(a),

@@ -20,6 +20,7 @@ use anyhow::{anyhow, bail, Result};
 use serde::Serialize;
 
 use crate::bump::{self, BumpOptions, BumpRun, Target};
+use crate::bump_select::Selection;
 use crate::cli::{BumpArgs, Common};
 use crate::commands::{
     append_to_github_file, commit_outputs, mapper_for, EXIT_ERROR, EXIT_FINDINGS, EXIT_OK,
@@ -31,6 +32,10 @@ use crate::report::{Format, Mode, Report};
 /// The default commit message: subject, one line per bumped reference, the trailer.
 pub const DEFAULT_TEMPLATE: &str =
     "harborize: bump {summary}\n\n{images}\n\nHarborize-Images: {count}";
+
+/// The default commit message of `promote`.
+pub const PROMOTE_TEMPLATE: &str =
+    "harborize: promote {summary}\n\n{images}\n\nHarborize-Images: {count}";
 
 /// One image in the outputs (`images=` and the JSON `bump.images`).
 #[derive(Debug, Serialize)]
@@ -191,6 +196,41 @@ pub fn run(args: &BumpArgs) -> Result<u8> {
 }
 
 pub fn run_with_env(args: &BumpArgs, env: impl Fn(&str) -> Option<String> + Copy) -> Result<u8> {
+    run_flavored(args, env, Flavor::default())
+}
+
+/// What a bump is for: a plain bump, or a promotion to one environment (`promote`), which
+/// names its pull request, branch and commit after the environments.
+#[derive(Debug, Default)]
+pub struct Flavor {
+    /// `promote`: the environments (from, to) as given.
+    pub promote: Option<(String, String)>,
+}
+
+impl Flavor {
+    fn verb(&self) -> &'static str {
+        if self.promote.is_some() {
+            "promote"
+        } else {
+            "bump"
+        }
+    }
+
+    /// `IMAGE to TAG`, or `IMAGE TAG from DEV to PROD`.
+    fn summary(&self, target: &Target) -> String {
+        match &self.promote {
+            Some((from, to)) => format!("{} {} from {from} to {to}", target.image, version(target)),
+            None => format!("{} to {}", target.image, version(target)),
+        }
+    }
+}
+
+/// [`run_with_env`] for a bump or a promotion.
+pub fn run_flavored(
+    args: &BumpArgs,
+    env: impl Fn(&str) -> Option<String> + Copy,
+    flavor: Flavor,
+) -> Result<u8> {
     let common = Common {
         paths: args.paths.clone(),
         harbor: args.harbor.clone(),
@@ -202,6 +242,14 @@ pub fn run_with_env(args: &BumpArgs, env: impl Fn(&str) -> Option<String> + Copy
     };
     let mapper = mapper_for(&common)?;
     let target = Target::new(&mapper, &args.image, &args.tag, args.digest.as_deref())?;
+    let start = args.paths.first().map_or(Path::new("."), |p| p.as_path());
+    let config = crate::config::Config::load(args.config.as_deref(), start)?;
+    let root = crate::bump_scope::repository_root(start, config.source.as_deref());
+    let selection = Selection {
+        root: &root,
+        rules: &config.bump,
+        all: args.all,
+    };
     let opts = BumpOptions {
         rewrite_hints: args.rewrite_hints,
         diff: args.diff,
@@ -234,11 +282,11 @@ pub fn run_with_env(args: &BumpArgs, env: impl Fn(&str) -> Option<String> + Copy
         )?;
         let remote_branch = g.remote_branch(&branch);
         let pr = if args.git.pull_request {
-            let key = github::change_key(
-                "bump",
-                &remote_branch,
-                &[format!("{}={}", target.image, target.reference())],
-            );
+            let mut items = vec![format!("{}={}", target.image, target.reference())];
+            if let Some((_, to)) = &flavor.promote {
+                items.push(format!("to={to}"));
+            }
+            let key = github::change_key(flavor.verb(), &remote_branch, &items);
             Some(start_pull_request(
                 &g,
                 &args.git.remote,
@@ -262,10 +310,19 @@ pub fn run_with_env(args: &BumpArgs, env: impl Fn(&str) -> Option<String> + Copy
             author,
             committer,
             pr,
+            flavor,
         });
     }
 
-    let result = bump_loop(args, &mapper, &target, opts, session.as_ref(), env);
+    let result = bump_loop(
+        args,
+        &mapper,
+        &target,
+        opts,
+        &selection,
+        session.as_ref(),
+        env,
+    );
     if let Some(s) = session.as_ref().filter(|s| s.pr.is_some()) {
         // Back to the branch the user had: it was neither committed to nor moved.
         if let Err(e) = s.git.switch_to(&s.home) {
@@ -281,6 +338,7 @@ fn bump_loop(
     mapper: &crate::mapping::Mapper,
     target: &Target,
     opts: BumpOptions,
+    selection: &Selection,
     session: Option<&Session>,
     env: impl Fn(&str) -> Option<String> + Copy,
 ) -> Result<u8> {
@@ -289,7 +347,28 @@ fn bump_loop(
     // What the bump changed over all attempts (for the pull request body: a replay that
     // finds the change already on the remote branch changes nothing itself).
     let mut done = Bumped::default();
-    let run = bump::run_proven(&args.paths, mapper, target, opts, &proof_settings(args)?);
+    // Only the environments asked for (issue #18): a refusal writes nothing.
+    let selected = match crate::bump_select::run(
+        &args.paths,
+        mapper,
+        target,
+        opts,
+        &proof_settings(args)?,
+        selection,
+    ) {
+        Ok(s) => s,
+        Err(refusal) => {
+            // Several lines (one per place): printed as they are, exit 2.
+            eprintln!("harborize: {refusal}");
+            return Ok(EXIT_ERROR);
+        }
+    };
+    for note in &selected.notes {
+        eprintln!("harborize: {note}");
+    }
+    let target = &selected.target;
+    let keep = &selected.keep;
+    let run = selected.run;
     if run.errors() > 0 || run.blocked > 0 {
         super::print_render_refusals(&run.render);
         return failed(args, mapper, target, run, &out);
@@ -426,7 +505,9 @@ fn bump_loop(
         cycle_start = std::time::Instant::now();
         attempt += 1;
         out.retries = attempt;
-        match replay(args, mapper, target, opts, s, oid, &mut done, &mut out)? {
+        match replay(
+            args, mapper, target, opts, keep, s, oid, &mut done, &mut out,
+        )? {
             Replayed::Commit(new) => {
                 oid = new;
                 out.commit = Some(oid.to_string());
@@ -501,6 +582,7 @@ fn replay(
     mapper: &crate::mapping::Mapper,
     target: &Target,
     opts: BumpOptions,
+    keep: &BTreeSet<PathBuf>,
     s: &Session,
     ours: git2::Oid,
     done: &mut Bumped,
@@ -531,7 +613,11 @@ fn replay(
     let message = s.git.message_of(ours)?;
     s.git.check_out_replay(&s.branch, &r)?;
     let mut files = r.merged.clone();
-    let paths = rerun_paths(s.git.workdir(), &args.paths, replan);
+    // Only files of the selected environments are planned again.
+    let paths: Vec<PathBuf> = rerun_paths(s.git.workdir(), &args.paths, replan)
+        .into_iter()
+        .filter(|p| p.canonicalize().is_ok_and(|c| keep.contains(&c)))
+        .collect();
     if !paths.is_empty() {
         let run = bump::run_proven(&paths, mapper, target, opts, &proof_settings(args)?);
         if run.errors() > 0 || run.blocked > 0 {
@@ -587,7 +673,7 @@ fn finish_pull_request(
 ) -> Result<()> {
     let Some(pr) = &s.pr else { return Ok(()) };
     if on_remote {
-        pull_request(pr, target, done, out)
+        pull_request(pr, &s.flavor, target, done, out)
     } else {
         out.message = format!("{}; {BASE_HAS_IT}", out.message);
         Ok(())
@@ -596,8 +682,17 @@ fn finish_pull_request(
 
 /// Open or update the pull request for the change now on `pr.head`; the outcome goes into
 /// `out` (its URL, or "the base already has this change").
-fn pull_request(pr: &PrTarget, target: &Target, done: &Bumped, out: &mut GitOut) -> Result<()> {
-    let title = format!("harborize: bump {} to {}", target.image, target.tag);
+fn pull_request(
+    pr: &PrTarget,
+    flavor: &Flavor,
+    target: &Target,
+    done: &Bumped,
+    out: &mut GitOut,
+) -> Result<()> {
+    let title = match &flavor.promote {
+        Some((_, to)) => format!("harborize: promote {} {} to {to}", target.image, target.tag),
+        None => format!("harborize: bump {} to {}", target.image, target.tag),
+    };
     let changes: Vec<(String, String)> = done
         .changes
         .iter()
@@ -612,15 +707,17 @@ fn pull_request(pr: &PrTarget, target: &Target, done: &Bumped, out: &mut GitOut)
         let files: Vec<String> = done.files.iter().map(|f| format!("`{f}`")).collect();
         notes.push(format!("Files: {}.", files.join(", ")));
     }
+    if let Some((from, to)) = &flavor.promote {
+        notes.insert(
+            0,
+            format!("Environment: `{to}` (promoted from `{from}`); old and new reference below. No verify or scan ran for this change."),
+        );
+    }
     if let Some(c) = &out.commit {
         notes.push(format!("Commit: `{c}` on `{}`.", pr.head));
     }
     let body = github::markdown_body(
-        &format!(
-            "harborize bump: `{}` to `{}`",
-            target.image,
-            version(target)
-        ),
+        &format!("harborize {}: `{}`", flavor.verb(), flavor.summary(target)),
         &changes,
         &notes,
     );
@@ -669,6 +766,8 @@ struct Session {
     dirty: Vec<String>,
     author: Identity,
     committer: Identity,
+    /// Bump or promotion (names the commit and pull request).
+    flavor: Flavor,
 }
 
 fn list(items: &[String]) -> String {
@@ -725,12 +824,14 @@ fn commit_message(args: &BumpArgs, target: &Target, run: &BumpRun, s: &Session) 
         .map(|(old, new)| format!("- {old} → {new}"))
         .collect::<Vec<_>>()
         .join("\n");
-    let summary = format!("{} to {}", target.image, version(target));
+    let summary = s.flavor.summary(target);
+    let default = if s.flavor.promote.is_some() {
+        PROMOTE_TEMPLATE
+    } else {
+        DEFAULT_TEMPLATE
+    };
     git::render_message(
-        args.git
-            .message_template
-            .as_deref()
-            .unwrap_or(DEFAULT_TEMPLATE),
+        args.git.message_template.as_deref().unwrap_or(default),
         &images,
         1,
         &summary,

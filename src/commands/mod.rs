@@ -8,6 +8,7 @@ pub mod harbor;
 pub mod migrate;
 pub mod mirrors;
 pub mod policy;
+pub mod promote;
 pub mod rewrite;
 pub mod run;
 pub mod scan;

@@ -12,6 +12,7 @@ mod action_install;
 mod bench_verify;
 mod bench_warm;
 mod bump;
+mod bump_envs;
 mod cache_kinds;
 mod charts;
 mod cli;

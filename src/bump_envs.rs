@@ -1,0 +1,296 @@
+//! The environments a file deploys to, as [`crate::bump_scope`] needs them: kustomize
+//! overlays and the bases they include (read from every kustomization of the repository, so
+//! an overlay outside the bumped paths still counts), Argo CD Applications and Flux
+//! HelmReleases (one per document), and Helm values files kept side by side (one per
+//! environment). Plain manifests belong to no environment: a repository without these
+//! shapes bumps as it always did.
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::path::{Path, PathBuf};
+
+use serde_yaml_ng::Value;
+
+/// One kustomization directory.
+#[derive(Debug, Default)]
+struct Kust {
+    /// Local kustomizations it includes (`resources`, `bases`, `components`), canonical.
+    includes: Vec<PathBuf>,
+    /// Its `images:` entries: (name, newName, whether it sets a tag or digest).
+    images: Vec<(String, Option<String>, bool)>,
+}
+
+/// Every kustomization under the repository root.
+#[derive(Debug, Default)]
+pub struct Repo {
+    root: PathBuf,
+    kust: BTreeMap<PathBuf, Kust>,
+    /// Who includes each kustomization (the reverse edges, for walking up from a base).
+    included_by: BTreeMap<PathBuf, Vec<PathBuf>>,
+}
+
+/// Where a reference deploys.
+#[derive(Debug, Clone)]
+pub struct Place {
+    pub kind: PlaceKind,
+    /// The directory it lives in (the kustomization's, or the file's).
+    pub dir: PathBuf,
+    /// What selects it: a directory (kustomize) or the file.
+    pub select: PathBuf,
+}
+
+#[derive(Debug, Clone)]
+pub enum PlaceKind {
+    /// A kustomization no other one includes.
+    Overlay,
+    /// A kustomization other ones include; `overridden` when every overlay that includes it
+    /// sets the image's tag in its `images:`.
+    Base {
+        overlays: Vec<PathBuf>,
+        overridden: bool,
+    },
+    /// An Argo CD Application or Flux HelmRelease.
+    App { kind: String, name: String },
+    /// A Helm values file beside other values files.
+    Values,
+}
+
+impl Place {
+    /// `kustomize overlay`, `Application web-dev`, ...
+    pub fn describe(&self, root: &Path) -> String {
+        match &self.kind {
+            PlaceKind::Overlay => "kustomize overlay".into(),
+            PlaceKind::Base { overlays, .. } => format!(
+                "kustomize base of {}",
+                overlays
+                    .iter()
+                    .map(|o| crate::bump_scope::shown(root, o))
+                    .collect::<Vec<_>>()
+                    .join(", ")
+            ),
+            PlaceKind::App { kind, name } => format!("{kind} {name}"),
+            PlaceKind::Values => "Helm values file".into(),
+        }
+    }
+
+    fn is_kustomize(&self) -> bool {
+        matches!(self.kind, PlaceKind::Overlay | PlaceKind::Base { .. })
+    }
+}
+
+const KUSTOMIZATION: [&str; 3] = ["kustomization.yaml", "kustomization.yml", "Kustomization"];
+
+impl Repo {
+    /// Read every kustomization under `root` (gitignore-aware, hidden directories skipped).
+    pub fn scan(root: &Path) -> Repo {
+        let mut repo = Repo {
+            root: root.to_path_buf(),
+            ..Repo::default()
+        };
+        let walker = ignore::WalkBuilder::new(root).build();
+        for entry in walker.flatten() {
+            let name = entry.file_name().to_string_lossy();
+            if !KUSTOMIZATION.contains(&name.as_ref()) {
+                continue;
+            }
+            let Some(dir) = entry.path().parent().and_then(|d| d.canonicalize().ok()) else {
+                continue;
+            };
+            let Ok(text) = std::fs::read_to_string(entry.path()) else {
+                continue;
+            };
+            let v: Value = serde_yaml_ng::from_str(&text).unwrap_or(Value::Null);
+            repo.kust.insert(dir.clone(), read_kust(&dir, &v));
+        }
+        for (dir, k) in &repo.kust {
+            for i in &k.includes {
+                repo.included_by
+                    .entry(i.clone())
+                    .or_default()
+                    .push(dir.clone());
+            }
+        }
+        repo
+    }
+
+    /// `dir` and every kustomization it includes, transitively.
+    fn closure(&self, dir: &Path) -> BTreeSet<PathBuf> {
+        let mut seen = BTreeSet::new();
+        let mut todo = vec![dir.to_path_buf()];
+        while let Some(d) = todo.pop() {
+            if seen.insert(d.clone()) {
+                if let Some(k) = self.kust.get(&d) {
+                    todo.extend(k.includes.iter().cloned());
+                }
+            }
+        }
+        seen
+    }
+
+    fn is_included(&self, dir: &Path) -> bool {
+        self.included_by.contains_key(dir)
+    }
+
+    /// The kustomization directory a file belongs to: the closest one above it.
+    fn kdir_of(&self, file: &Path) -> Option<PathBuf> {
+        file.parent()?
+            .ancestors()
+            .take_while(|a| a.starts_with(&self.root))
+            .find(|a| self.kust.contains_key(*a))
+            .map(Path::to_path_buf)
+    }
+
+    /// Whether two places deploy the same thing in different environments: kustomizations
+    /// sharing an included one, two Applications/HelmReleases, values files side by side.
+    pub fn related(&self, a: &Place, b: &Place) -> bool {
+        match (&a.kind, &b.kind) {
+            _ if a.is_kustomize() && b.is_kustomize() => {
+                let ca = self.closure(&a.dir);
+                self.closure(&b.dir).iter().any(|d| ca.contains(d))
+            }
+            (PlaceKind::App { .. }, PlaceKind::App { .. }) => true,
+            (PlaceKind::Values, PlaceKind::Values) => a.dir == b.dir,
+            _ => false,
+        }
+    }
+
+    /// The overlays (kustomizations nobody includes) that include `base`, and whether each
+    /// sets the image's tag on the way down to it.
+    fn overlays_of(&self, base: &Path, is_image: &dyn Fn(&str) -> bool) -> Vec<(PathBuf, bool)> {
+        // Up from the base to the kustomizations nobody includes.
+        let mut above = BTreeSet::new();
+        let mut todo = vec![base.to_path_buf()];
+        while let Some(d) = todo.pop() {
+            for parent in self.included_by.get(&d).into_iter().flatten() {
+                if above.insert(parent.clone()) {
+                    todo.push(parent.clone());
+                }
+            }
+        }
+        above
+            .iter()
+            .filter(|k| k.as_path() != base && !self.is_included(k))
+            .map(|k| {
+                let overrides = self.closure(k).iter().any(|mid| {
+                    mid.as_path() != base
+                        && self.closure(mid).contains(base)
+                        && self.kust[mid].images.iter().any(|(name, new_name, sets)| {
+                            *sets && (is_image(name) || new_name.as_deref().is_some_and(is_image))
+                        })
+                });
+                (k.clone(), overrides)
+            })
+            .collect()
+    }
+}
+
+fn read_kust(dir: &Path, v: &Value) -> Kust {
+    let mut k = Kust::default();
+    for key in ["resources", "bases", "components"] {
+        for item in v
+            .get(key)
+            .and_then(Value::as_sequence)
+            .into_iter()
+            .flatten()
+        {
+            let Some(s) = item.as_str() else { continue };
+            if s.contains("://") || s.starts_with("github.com/") {
+                continue;
+            }
+            let p = dir.join(s);
+            if p.is_dir() {
+                if let Ok(c) = p.canonicalize() {
+                    k.includes.push(c);
+                }
+            }
+        }
+    }
+    for item in v
+        .get("images")
+        .and_then(Value::as_sequence)
+        .into_iter()
+        .flatten()
+    {
+        let text = |key: &str| item.get(key).and_then(Value::as_str).map(str::to_string);
+        if let Some(name) = text("name") {
+            let sets = item.get("newTag").is_some() || item.get("digest").is_some();
+            k.images.push((name, text("newName"), sets));
+        }
+    }
+    k
+}
+
+/// The place of a file's references (`lines`: their line numbers, 1-based), if any.
+pub fn classify(
+    repo: &Repo,
+    abs: &Path,
+    lines: &[usize],
+    is_image: &dyn Fn(&str) -> bool,
+) -> Option<Place> {
+    let dir = abs.parent()?.to_path_buf();
+    if let Some((kind, name)) = app_document(abs, lines) {
+        let kind = PlaceKind::App { kind, name };
+        let select = abs.to_path_buf();
+        return Some(Place { kind, dir, select });
+    }
+    if let Some(k) = repo.kdir_of(abs) {
+        let kind = if repo.is_included(&k) {
+            let overlays = repo.overlays_of(&k, is_image);
+            let overridden = !overlays.is_empty() && overlays.iter().all(|(_, o)| *o);
+            PlaceKind::Base {
+                overlays: overlays.into_iter().map(|(o, _)| o).collect(),
+                overridden,
+            }
+        } else {
+            PlaceKind::Overlay
+        };
+        return Some(Place {
+            kind,
+            dir: k.clone(),
+            select: k,
+        });
+    }
+    let name = abs.file_name()?.to_string_lossy().to_ascii_lowercase();
+    let yaml = name.ends_with(".yaml") || name.ends_with(".yml");
+    if yaml && name.contains("values") && !dir.join("Chart.yaml").exists() {
+        return Some(Place {
+            kind: PlaceKind::Values,
+            dir,
+            select: abs.to_path_buf(),
+        });
+    }
+    None
+}
+
+/// The Argo CD Application or Flux HelmRelease (kind, name) holding the first of `lines`.
+fn app_document(path: &Path, lines: &[usize]) -> Option<(String, String)> {
+    let text = std::fs::read_to_string(path).ok()?;
+    if !text.contains("Application") && !text.contains("HelmRelease") {
+        return None;
+    }
+    let mut start = 1;
+    let mut docs: Vec<(usize, String)> = Vec::new();
+    let mut current = String::new();
+    for (i, line) in text.lines().enumerate() {
+        if line == "---" || line.starts_with("--- ") {
+            docs.push((start, std::mem::take(&mut current)));
+            start = i + 2;
+            continue;
+        }
+        current.push_str(line);
+        current.push('\n');
+    }
+    docs.push((start, current));
+    let first = *lines.iter().min()?;
+    let (_, doc) = docs.iter().rev().find(|(s, _)| *s <= first)?;
+    let v: Value = serde_yaml_ng::from_str(doc).ok()?;
+    let kind = v.get("kind")?.as_str()?;
+    if kind != "Application" && kind != "HelmRelease" {
+        return None;
+    }
+    let name = v
+        .get("metadata")
+        .and_then(|m| m.get("name"))
+        .and_then(Value::as_str)
+        .unwrap_or("(unnamed)");
+    Some((kind.to_string(), name.to_string()))
+}
