@@ -266,7 +266,14 @@ type NewText = (String, bool, fsio::Original);
 /// Walk the paths, plan the bump in every file (in parallel), then write all changes when
 /// nothing failed. Results come back in walk order.
 pub fn run(paths: &[PathBuf], mapper: &Mapper, target: &Target, opts: BumpOptions) -> BumpRun {
-    run_selecting(paths, mapper, target, opts, &Default::default(), &mut |_| Pick::All)
+    run_selecting(
+        paths,
+        mapper,
+        target,
+        opts,
+        &Default::default(),
+        &mut |_| Pick::All,
+    )
 }
 
 /// [`run`] with the render proof: before anything is written, each chart and

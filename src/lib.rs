@@ -5,9 +5,9 @@
 //! apply → publish → report.
 
 pub mod bump;
-pub mod bump_proof;
 pub mod bump_envs;
 pub mod bump_flux;
+pub mod bump_proof;
 pub mod bump_scope;
 pub mod bump_select;
 pub mod cli;

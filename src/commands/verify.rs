@@ -43,7 +43,10 @@ impl VerifySummary {
 }
 
 /// The cache reference each report entry ends up as, keyed for the registry checks.
-pub(crate) fn entry_target(entry: &crate::report::ReferenceEntry, mapper: &Mapper) -> Option<Target> {
+pub(crate) fn entry_target(
+    entry: &crate::report::ReferenceEntry,
+    mapper: &Mapper,
+) -> Option<Target> {
     // A registry-only Helm field is an edit of the chart's images, not an image.
     if matches!(
         entry.kind,
@@ -121,10 +124,18 @@ pub fn verify_report(
         .collect();
     let mut by_host: BTreeMap<&str, (Vec<Target>, Vec<Target>)> = BTreeMap::new();
     for t in &targets {
-        by_host.entry(t.host.as_str()).or_default().0.push(t.clone());
+        by_host
+            .entry(t.host.as_str())
+            .or_default()
+            .0
+            .push(t.clone());
     }
     for t in &charts {
-        by_host.entry(t.host.as_str()).or_default().1.push(t.clone());
+        by_host
+            .entry(t.host.as_str())
+            .or_default()
+            .1
+            .push(t.clone());
     }
     if by_host.is_empty() {
         by_host.insert(harbor, Default::default());
