@@ -270,7 +270,17 @@ def vap_violations(docs, obj):
             violations.append(f"{resource}: not matched by matchConstraints")
             continue
         variables = {}
-        activation = {"object": celpy.json_to_cel(obj)}
+        group, version, _ = KINDS[obj["kind"]]
+        plural, _, sub = resource.partition("/")
+        request = {
+            "kind": {"group": group, "version": version, "kind": obj["kind"]},
+            "resource": {"group": group, "version": version, "resource": plural},
+            "subResource": sub,
+            "operation": "UPDATE" if sub else "CREATE",
+            "namespace": obj["metadata"]["namespace"],
+            "name": obj["metadata"]["name"],
+        }
+        activation = {"object": celpy.json_to_cel(obj), "request": celpy.json_to_cel(request)}
         for var in policy["spec"].get("variables", []):
             value = cel(var["expression"], {**activation, "variables": celtypes.MapType(variables)})
             variables[celtypes.StringType(var["name"])] = value

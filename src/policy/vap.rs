@@ -11,8 +11,9 @@ use serde_yaml_ng::Value;
 
 use super::{map, message, strings, wildcard_regex, Admitted, Options, PolicyMode, WORKLOADS};
 
-/// The Pod spec of any matched object.
-pub const POD_SPEC: &str = "object.kind == 'Pod' ? object.spec : (object.kind == 'CronJob' ? object.spec.jobTemplate.spec.template.spec : object.spec.template.spec)";
+/// The Pod spec of any matched object, by the request's kind (always set, unlike an
+/// object's own `kind`; a `pods/ephemeralcontainers` request is of kind Pod).
+pub const POD_SPEC: &str = "request.kind.kind == 'Pod' ? object.spec : (request.kind.kind == 'CronJob' ? object.spec.jobTemplate.spec.template.spec : object.spec.template.spec)";
 
 /// The images of every container list of the Pod spec.
 pub const IMAGES: &str = "(has(variables.podSpec.containers) ? variables.podSpec.containers.map(c, c.image) : []) + (has(variables.podSpec.initContainers) ? variables.podSpec.initContainers.map(c, c.image) : []) + (has(variables.podSpec.ephemeralContainers) ? variables.podSpec.ephemeralContainers.map(c, c.image) : [])";
