@@ -296,7 +296,9 @@ fn verify_reaches_each_kinds_layout_on_a_real_registry() {
     );
     let text = std::fs::read_to_string(pinned.path().join("pod.yaml")).unwrap();
     assert!(
-        text.contains(&format!("dockerhub-remote.art.test:{pa}/library/nginx:1.27@{nginx_sub}")),
+        text.contains(&format!(
+            "dockerhub-remote.art.test:{pa}/library/nginx:1.27@{nginx_sub}"
+        )),
         "exit {c}:\n{text}"
     );
 
