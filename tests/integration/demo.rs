@@ -1,8 +1,8 @@
 //! scripts/demo.sh as a new user runs it: the first line says what the build costs before
 //! it starts, cargo's progress is shown while it builds (no `--quiet`), and the demo ends
 //! with `check` passing on the rewritten copy. The script's cargo build goes through the
-//! machine-wide build lock like every build here; target/debug is what `cargo test` has
-//! just built, so it finds nothing to do.
+//! machine-wide build lock like every build here; it shares target/debug with the wheel
+//! build of tests/integration/precommit.rs (both `cargo build` the dev profile).
 
 use std::path::Path;
 use std::process::Command;

@@ -6,8 +6,8 @@
 //! The default hooks are `language: python`: pre-commit `pip install`s the hook repository's
 //! root pyproject.toml, a shim depending on the harborize wheel of the same version. The
 //! test builds that wheel with the real maturin (packaging/pypi, `bindings = "bin"`) from the
-//! dev profile, so it reuses target/debug, which `cargo test` has just built (no release
-//! build), and hands it to pip with PIP_FIND_LINKS, as PyPI would. pre-commit runs with no
+//! dev profile in target/ (no release build: only what `cargo build` resolves differently
+//! from `cargo test` is compiled), and hands it to pip with PIP_FIND_LINKS, as PyPI would. pre-commit runs with no
 //! cargo or rustc on PATH: the hooks must not compile anything.
 //!
 //! The hook repository is a committed copy of this working tree (tracked and untracked
@@ -114,7 +114,7 @@ fn maturin() -> PathBuf {
 }
 
 /// The harborize wheel, as the release builds it (packaging/pypi) but from the dev
-/// profile: target/debug is what `cargo test` built, so cargo has (almost) nothing to do.
+/// profile in target/ (shared with `cargo build` and scripts/demo.sh): no release build.
 /// Through the machine-wide build lock, like every cargo invocation here.
 fn build_wheel(out_dir: &Path) {
     let out = Command::new("flock")
