@@ -607,7 +607,7 @@ fn action_run_step_drives_harborize_action() {
         .arg(script)
         .current_dir(tmp.path())
         .env("GITHUB_OUTPUT", &outputs)
-        .env("HARBORIZE_BIN", env!("CARGO_BIN_EXE_harborize"))
+        .env("HARBORIZE_BIN", crate::support::common::binary())
         .env("TRIVY_BIN", "")
         .env_remove("HARBORIZE_HARBOR");
     for (name, _) in INPUTS {

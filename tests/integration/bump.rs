@@ -765,7 +765,7 @@ fn bump_and_rewrite_sync_the_filesystem_twice_not_each_file() {
         let out = std::process::Command::new("strace")
             .args(["-f", "-qq", "-e", "trace=fsync,fdatasync,syncfs,sync", "-o"])
             .arg(&log)
-            .arg(env!("CARGO_BIN_EXE_harborize"))
+            .arg(crate::support::common::binary())
             .args(&run)
             .env_clear()
             .env("PATH", std::env::var("PATH").unwrap_or_default())

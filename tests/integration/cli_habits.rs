@@ -181,11 +181,14 @@ fn completions_and_man_pages_hold_only_what_users_can_type() {
         "harborize-man.1",
         "harborize-migrate.1",
         "harborize-mirrors.1",
+        "harborize-policy.1",
+        "harborize-promote.1",
         "harborize-rewrite.1",
         "harborize-run.1",
         "harborize-scan.1",
         "harborize-schema.1",
         "harborize-verify.1",
+        "harborize-warm.1",
         "harborize.1",
     ]
     .iter()

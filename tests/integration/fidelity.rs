@@ -177,7 +177,7 @@ fn override_edit_that_changes_the_render_of_its_chart_is_refused() {
             file.display()
         );
         assert!(
-            stdout(&out).contains("render-proof-failed: helm template"),
+            stderr(&out).contains("render-proof-failed: helm template"),
             "{}",
             show(&out)
         );
@@ -241,7 +241,7 @@ fn bump_refuses_a_helm_values_edit_that_changes_the_render_beyond_the_image() {
         "written anyway"
     );
     assert!(
-        stdout(&out).contains("render-proof-failed: helm template"),
+        stderr(&out).contains("render-proof-failed: helm template"),
         "{}",
         show(&out)
     );

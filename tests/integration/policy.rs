@@ -34,7 +34,8 @@ fn engines_agree(format: &str) {
     let out = Command::new(python())
         .current_dir(root)
         .arg("tests/policy_engines.py")
-        .args(["--harborize", env!("CARGO_BIN_EXE_harborize")])
+        .arg("--harborize")
+        .arg(crate::support::common::binary())
         .args(["--table", TABLE, "--formats", format])
         .output()
         .expect("python runs");

@@ -24,7 +24,8 @@ fn equivalence(roots: &[&str], extra: &[&str], path_first: Option<&Path>) -> (i3
     let mut cmd = Command::new("python3");
     cmd.current_dir(root)
         .arg("tests/render_equivalence.py")
-        .args(["--harborize", env!("CARGO_BIN_EXE_harborize")])
+        .arg("--harborize")
+        .arg(crate::support::common::binary())
         .args(["--expect", EXPECT])
         .args(extra)
         .args(roots);

@@ -162,7 +162,7 @@ impl Fx {
 
     /// harborize with a clean environment (HOME in the temp dir, no colour).
     fn cmd(&self, repo: &Path) -> Command {
-        let mut cmd = Command::new(env!("CARGO_BIN_EXE_harborize"));
+        let mut cmd = Command::new(crate::support::common::binary());
         cmd.env_clear()
             .env("PATH", std::env::var_os("PATH").unwrap_or_default())
             .env("HOME", self.path("home"))
@@ -1204,7 +1204,7 @@ fn bench_scan_40_references_10_digests() {
     std::fs::create_dir_all(&home).unwrap();
 
     let harborize = |trivy: &Path| {
-        let o = Command::new(env!("CARGO_BIN_EXE_harborize"))
+        let o = Command::new(crate::support::common::binary())
             .env_clear()
             .env("PATH", std::env::var_os("PATH").unwrap_or_default())
             .env("HOME", &home)

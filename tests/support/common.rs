@@ -6,9 +6,39 @@ use std::process::{Command, Output};
 
 pub const HARBOR: &str = "harbor.example.com";
 
+/// The binary under test, as this test process first found it: a hard link (or a copy)
+/// of cargo's `target/debug/harborize` made on first use. Two tests build the crate again
+/// while the others run (the wheel and the demo: `cargo build`, whose dependency features
+/// differ from `cargo test`'s), and cargo then replaces `target/debug/harborize`; the link
+/// keeps every test on the binary this run was built with, and no test meets the moment
+/// between cargo's unlink and its new link.
+pub fn binary() -> &'static std::path::Path {
+    static BINARY: std::sync::OnceLock<std::path::PathBuf> = std::sync::OnceLock::new();
+    BINARY.get_or_init(|| {
+        let built = std::path::Path::new(env!("CARGO_BIN_EXE_harborize"));
+        let dir = std::path::Path::new(env!("CARGO_TARGET_TMPDIR"));
+        let pinned = dir.join(format!("harborize-under-test-{}", std::process::id()));
+        let _ = std::fs::remove_file(&pinned);
+        if std::fs::hard_link(built, &pinned).is_err() {
+            std::fs::copy(built, &pinned).expect("copy the harborize binary for the tests");
+        }
+        // Links of earlier runs (other process ids) are stale: remove them.
+        if let Ok(entries) = std::fs::read_dir(dir) {
+            for e in entries.flatten() {
+                let name = e.file_name();
+                let name = name.to_string_lossy();
+                if name.starts_with("harborize-under-test-") && e.path() != pinned {
+                    let _ = std::fs::remove_file(e.path());
+                }
+            }
+        }
+        pinned
+    })
+}
+
 /// The binary under test, with the environment cleared (no HARBORIZE_*, no colour).
 pub fn harborize() -> Command {
-    let mut cmd = Command::new(env!("CARGO_BIN_EXE_harborize"));
+    let mut cmd = Command::new(binary());
     cmd.env_clear();
     if let Ok(path) = std::env::var("PATH") {
         cmd.env("PATH", path);

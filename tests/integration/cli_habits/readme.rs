@@ -14,7 +14,7 @@ use std::process::Command;
 const NOT_RUN: &[(&str, &str)] = &[
     (
         "scripts/demo.sh",
-        "a release build of the project (minutes); run by CI",
+        "a build of the project (minutes); run by tests/integration/demo.rs",
     ),
     (
         "scripts/test.sh",
@@ -36,12 +36,25 @@ const NOT_RUN: &[(&str, &str)] = &[
         "harborize bump",
         "network and secrets: --push to a remote with a token",
     ),
+    ("v=", "network: a published GitHub release"),
+    ("curl ", "network: a published GitHub release"),
+    (
+        "grep \" harborize-",
+        "the files of a published GitHub release",
+    ),
+    (
+        "harborize promote",
+        "network and secrets: --pull-request opens it through GitHub's API with a token",
+    ),
+    ("docker ", "a Docker engine and the published image"),
+    ("pip install", "network: the published wheel on PyPI"),
+    ("pipx ", "network: the published wheel on PyPI"),
     ("cargo install", "a release build of the project (minutes)"),
     ("cargo build", "a release build of the project (minutes)"),
 ];
 
 /// The command lines of the README's `sh` blocks: `\`-continuations joined, indentation and
-/// trailing `# comments` dropped.
+/// whole-line and trailing `# comments` dropped.
 fn readme_commands(readme: &str) -> Vec<String> {
     let mut out = Vec::new();
     let mut in_sh = false;
@@ -52,7 +65,8 @@ fn readme_commands(readme: &str) -> Vec<String> {
             in_sh = !in_sh && matches!(lang, "sh" | "bash" | "shell");
             continue;
         }
-        if !in_sh || t.is_empty() {
+        // A whole-line comment is prose, not a command.
+        if !in_sh || t.is_empty() || (pending.is_empty() && t.starts_with('#')) {
             continue;
         }
         if let Some(head) = t.strip_suffix('\\') {
@@ -89,7 +103,7 @@ fn readme_commands_run_as_written() {
     std::fs::write(sandbox.join("harborize.yaml"), readme_config(&readme)).unwrap();
     let bin = sandbox.join("bin");
     std::fs::create_dir_all(&bin).unwrap();
-    std::os::unix::fs::symlink(env!("CARGO_BIN_EXE_harborize"), bin.join("harborize")).unwrap();
+    std::os::unix::fs::symlink(crate::support::common::binary(), bin.join("harborize")).unwrap();
     // The parents a node has (the README writes into them; it does not create them).
     for d in ["etc/rancher/k3s", "etc/ssl/certs", "etc/containerd"] {
         std::fs::create_dir_all(sandbox.join(d)).unwrap();

@@ -69,7 +69,7 @@ impl Fx {
 
     /// `harborize scan --plain-http --trivy T ARGS` in `cwd`, a clean environment plus `env`.
     fn scan(&self, cwd: &Path, trivy: &Path, args: &[&str], env: &[(&str, &str)]) -> Output {
-        let mut cmd = Command::new(env!("CARGO_BIN_EXE_harborize"));
+        let mut cmd = Command::new(crate::support::common::binary());
         cmd.env_clear()
             .env("PATH", std::env::var_os("PATH").unwrap_or_default())
             .env("HOME", self.path("home"))
