@@ -14,10 +14,19 @@ pub fn admitted(config: &Config, harbor: &str) -> Result<Admitted, PolicyError> 
         .as_ref()
         .map_or("<default config>".to_string(), |p| p.display().to_string());
     let mut projects = BTreeSet::new();
-    for entry in config.registries.values() {
-        projects.insert(entry.project.clone());
-    }
     let mut notes = Vec::new();
+    // Where the cache serves each upstream: Harbor's `HOST/<project>/`, other kinds their
+    // own scheme (GitLab's dependency proxy path, a subdomain, a port connector, ...).
+    let served = if config.target.kind == crate::target::Kind::Harbor {
+        for entry in config.registries.values() {
+            projects.insert(entry.project.clone());
+        }
+        Vec::new()
+    } else {
+        let (prefixes, why_not) = served_prefixes(config, harbor);
+        notes.extend(why_not);
+        prefixes
+    };
     for rule in &config.rules {
         let first = rule
             .replace
@@ -44,7 +53,12 @@ pub fn admitted(config: &Config, harbor: &str) -> Result<Admitted, PolicyError> 
         }
         projects.insert(project.clone());
     }
-    let mut patterns: Vec<String> = projects.iter().map(|p| format!("{harbor}/{p}/*")).collect();
+    let mut patterns: Vec<String> = served;
+    for p in projects.iter().map(|p| format!("{harbor}/{p}/*")) {
+        if !patterns.contains(&p) {
+            patterns.push(p);
+        }
+    }
     let globs = config
         .exclude
         .iter()
@@ -159,6 +173,42 @@ fn has_wildcard(s: &str) -> bool {
     s.contains(['*', '?'])
 }
 
+/// A path segment no real repository uses: routed through the mapper, it shows where the
+/// cache puts an upstream's repositories.
+const PROBE: &str = "harborize-policy-probe";
+
+/// For a cache other than Harbor: the pattern under which it serves each registry of
+/// `registries:` (`<prefix>*`), found by routing a probe reference of that registry through
+/// the same mapper `rewrite` uses, so the policy admits exactly where rewritten images
+/// point, whatever the kind's scheme. A registry the kind cannot serve gets a note.
+fn served_prefixes(config: &Config, harbor: &str) -> (Vec<String>, Vec<String>) {
+    use crate::mapping::{Decision, Mapper};
+    let mapper = Mapper::new(config, harbor);
+    let mut prefixes = Vec::new();
+    let mut notes = Vec::new();
+    for key in config.registries.keys() {
+        let probe = format!("{}/{PROBE}/image:1", key.trim_end_matches("/*"));
+        let Ok(reference) = crate::reference::Reference::parse(&probe) else {
+            continue;
+        };
+        match mapper.decide(&reference) {
+            Decision::Rewrite { name } => {
+                if let Some(at) = name.find(PROBE) {
+                    let prefix = format!("{}*", &name[..at]);
+                    if !prefixes.contains(&prefix) {
+                        prefixes.push(prefix);
+                    }
+                }
+            }
+            Decision::Unmapped { reason, .. } => {
+                notes.push(format!("registries.{key}: not admitted: {reason}"))
+            }
+            Decision::AlreadyProxied | Decision::Excluded { .. } => {}
+        }
+    }
+    (prefixes, notes)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -217,6 +267,29 @@ mod tests {
                 .policy
                 .projects(),
             vec!["library".to_string()]
+        );
+    }
+
+    #[test]
+    fn other_cache_kinds_admit_where_their_scheme_serves_each_registry() {
+        let a = admitted(
+            &config(
+                "target: {kind: gitlab, host: gitlab.example.com, group: platform}\nregistries:\n  docker.io: {project: docker-hub}\n",
+            ),
+            "gitlab.example.com",
+        )
+        .unwrap();
+        assert!(
+            a.patterns
+                .contains(&"gitlab.example.com/platform/dependency_proxy/containers/*".to_string()),
+            "{:?}",
+            a.patterns
+        );
+        assert!(
+            !a.patterns
+                .contains(&"gitlab.example.com/docker-hub/*".to_string()),
+            "{:?}",
+            a.patterns
         );
     }
 }
