@@ -578,7 +578,14 @@ impl Ctx<'_> {
                 digest.as_ref(),
             )?,
             Shape::ArgoKustomize { field, split } => self.plan_argo(site, field, *split)?,
-            Shape::RegistryOnly(_) | Shape::Partial(_) | Shape::Chart { .. } => return None,
+            Shape::Chart {
+                url,
+                chart,
+                version_field,
+                oci,
+                ..
+            } => self.plan_chart(site, url, chart.as_deref(), version_field.as_ref(), *oci)?,
+            Shape::RegistryOnly(_) | Shape::Partial(_) => return None,
         };
         if p.status == Status::Rewritten {
             // A Flux marker on an edited line decides (issue #18 item 4).
@@ -664,6 +671,79 @@ impl Ctx<'_> {
             field_edit(f, &new).map(|e| vec![e])
         };
         Some(self.finish(site, f.value.clone(), edits))
+    }
+
+    /// A chart source of the image (kind `chart`): its repository URL to the Harbor form,
+    /// in the form it was written (with or without `oci://`), and its version (Argo CD
+    /// `targetRevision`, Flux `ref.tag`, a dependency's `version`) to the tag. A source
+    /// that names no chart (Flux HelmRepository, helmfile `repositories`) is not a
+    /// reference to one chart: left to `rewrite`.
+    fn plan_chart(
+        &self,
+        site: &Site,
+        url: &Field,
+        chart: Option<&str>,
+        version: Option<&Field>,
+        oci: bool,
+    ) -> Option<Planned> {
+        if is_templated(&url.value) {
+            return None;
+        }
+        let (scheme, rest) = match url.value.split_once("://") {
+            Some(("oci", rest)) => ("oci://", rest),
+            None if oci => ("", url.value.as_str()),
+            _ => return None,
+        };
+        let rest = rest.trim_end_matches('/');
+        let chart = chart?;
+        let full = if chart.is_empty() {
+            rest.to_string()
+        } else {
+            format!("{rest}/{chart}")
+        };
+        if !self.target.matches_name(self.mapper, &full) {
+            return None;
+        }
+        let original = match version {
+            Some(v) => format!("{full}:{}", v.value),
+            None => full.clone(),
+        };
+        let edits = (|| -> Result<Vec<Edit>, String> {
+            if self.target.digest.is_some() {
+                return Err(
+                    "a chart source is pinned by its version, not a digest: bump it with --tag only"
+                        .into(),
+                );
+            }
+            let Some(v) = version else {
+                return Err(
+                    "no version to set (targetRevision, ref.tag or version): add it first".into(),
+                );
+            };
+            let harbor = &self.target.harbor_name;
+            let prefix = if chart.is_empty() {
+                harbor.as_str()
+            } else {
+                harbor.strip_suffix(&format!("/{chart}")).ok_or_else(|| {
+                    format!("the Harbor path {harbor} does not end in the chart name {chart:?}")
+                })?
+            };
+            let new_url = format!("{scheme}{prefix}");
+            let mut edits = Vec::new();
+            if url.value.trim_end_matches('/') != new_url {
+                edits.push(field_edit(url, &new_url)?);
+            }
+            if v.value != self.target.tag {
+                edits.push(field_edit(v, &self.target.tag)?);
+            }
+            Ok(edits)
+        })();
+        let mut p = self.finish(site, original, edits);
+        p.rewritten = Some(format!(
+            "{scheme}{}:{}",
+            self.target.harbor_name, self.target.tag
+        ));
+        Some(p)
     }
 
     fn plan_helm(

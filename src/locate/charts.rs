@@ -34,7 +34,7 @@ pub fn locate(path: &Path, doc: &Node, out: &mut Vec<Site>) {
         }
         "OCIRepository" if api.starts_with("source.toolkit.fluxcd.io") => {
             let Some(spec) = spec else { return };
-            let tag = spec.get("ref").and_then(|r| r.get_str("tag"));
+            let tag = spec.get("ref").and_then(|r| r.get("tag"));
             // The URL names the chart itself: no chart name to append.
             push(out, spec.get("url"), Some(""), tag, true);
         }
@@ -64,7 +64,7 @@ fn argo_sources(spec: &Node, out: &mut Vec<Site>) {
             out,
             s.get("repoURL"),
             Some(chart),
-            s.get_str("targetRevision"),
+            s.get("targetRevision"),
             true,
         );
     }
@@ -85,13 +85,7 @@ fn chart_dependencies(doc: &Node, out: &mut Vec<Site>) {
         {
             continue;
         }
-        push(
-            out,
-            repo,
-            dep.get_str("name"),
-            dep.get_str("version"),
-            false,
-        );
+        push(out, repo, dep.get_str("name"), dep.get("version"), false);
     }
 }
 
@@ -113,9 +107,10 @@ fn push(
     out: &mut Vec<Site>,
     url: Option<&Node>,
     chart: Option<&str>,
-    version: Option<&str>,
+    version: Option<&Node>,
     oci: bool,
 ) {
+    let version = version.and_then(Node::as_scalar).map(field);
     let Some(s) = url.and_then(Node::as_scalar) else {
         return;
     };
@@ -130,7 +125,8 @@ fn push(
         shape: Shape::Chart {
             url: f,
             chart: chart.map(str::to_string),
-            version: version.map(str::to_string),
+            version: version.as_ref().map(|v| v.value.clone()),
+            version_field: version,
             oci,
         },
         flux_name_setter: false,

@@ -204,6 +204,9 @@ pub enum Shape {
         url: Field,
         chart: Option<String>,
         version: Option<String>,
+        /// Where the version is written (Argo CD `targetRevision`, Flux `ref.tag`, a
+        /// dependency's `version`), for `bump`.
+        version_field: Option<Field>,
         oci: bool,
     },
 }

@@ -172,6 +172,7 @@ pub fn plan_site(site: &Site, mapper: &Mapper, opts: PlanOptions) -> Planned {
             chart,
             version,
             oci,
+            ..
         } => charts::plan_chart(
             site,
             url,

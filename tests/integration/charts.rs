@@ -284,3 +284,71 @@ fn chart_sources_are_verified_as_helm_charts_through_harbor() {
     assert_eq!(outcome("missing.yaml"), "tag-not-found", "{report:#}");
     assert_eq!(outcome("image.yaml"), "not-a-chart", "{report:#}");
 }
+
+/// `bump` sets a chart's version where each source keeps it (Argo CD `targetRevision`, Flux
+/// `ref.tag`, a `Chart.yaml` dependency's `version`) and routes its URL through Harbor in
+/// the form it was written; other charts of the same repository stay; a version that reads
+/// as a number is quoted; a digest cannot pin a chart source (exit 2, nothing written).
+#[test]
+fn bump_sets_the_chart_version_in_every_source_form() {
+    let tmp = tempfile::tempdir().unwrap();
+    let root = tmp.path();
+    write(
+        &root.join("argo/app.yaml"),
+        "apiVersion: argoproj.io/v1alpha1\nkind: Application\nmetadata:\n  name: app\nspec:\n  source:\n    repoURL: ghcr.io/org/charts  # OCI, no scheme\n    chart: app\n    targetRevision: 1.0.0\n",
+    );
+    write(
+        &root.join("flux/oci.yaml"),
+        "apiVersion: source.toolkit.fluxcd.io/v1beta2\nkind: OCIRepository\nmetadata:\n  name: app\nspec:\n  url: oci://ghcr.io/org/charts/app\n  ref:\n    tag: \"1.0.0\"\n",
+    );
+    write(
+        &root.join("umbrella/Chart.yaml"),
+        "apiVersion: v2\nname: umbrella\nversion: 0.1.0\ndependencies:\n  - name: app\n    version: 1.0.0 # pinned\n    repository: oci://ghcr.io/org/charts\n  - name: other\n    version: 2.0.0\n    repository: oci://ghcr.io/org/charts\n",
+    );
+    let bump = |tag: &str, extra: &[&str]| {
+        let mut args = vec![
+            "bump",
+            "--image",
+            "ghcr.io/org/charts/app",
+            "--tag",
+            tag,
+            "--harbor",
+            HARBOR,
+        ];
+        args.extend_from_slice(extra);
+        harborize().args(&args).arg(root).output().unwrap()
+    };
+    let out = bump("1.10", &[]);
+    assert_eq!(code(&out), 0, "{}", show(&out));
+    let read = |p: &str| std::fs::read_to_string(root.join(p)).unwrap();
+    assert_eq!(
+        read("argo/app.yaml"),
+        format!("apiVersion: argoproj.io/v1alpha1\nkind: Application\nmetadata:\n  name: app\nspec:\n  source:\n    repoURL: {HARBOR}/ghcr/org/charts  # OCI, no scheme\n    chart: app\n    targetRevision: \"1.10\"\n")
+    );
+    assert_eq!(
+        read("flux/oci.yaml"),
+        format!("apiVersion: source.toolkit.fluxcd.io/v1beta2\nkind: OCIRepository\nmetadata:\n  name: app\nspec:\n  url: oci://{HARBOR}/ghcr/org/charts/app\n  ref:\n    tag: \"1.10\"\n")
+    );
+    assert_eq!(
+        read("umbrella/Chart.yaml"),
+        format!("apiVersion: v2\nname: umbrella\nversion: 0.1.0\ndependencies:\n  - name: app\n    version: \"1.10\" # pinned\n    repository: oci://{HARBOR}/ghcr/org/charts\n  - name: other\n    version: 2.0.0\n    repository: oci://ghcr.io/org/charts\n")
+    );
+    // Already on Harbor: only the version moves.
+    let out = bump("1.11.0", &[]);
+    assert_eq!(code(&out), 0, "{}", show(&out));
+    assert!(read("flux/oci.yaml").contains(&format!(
+        "url: oci://{HARBOR}/ghcr/org/charts/app\n  ref:\n    tag: \"1.11.0\""
+    )));
+    assert!(read("argo/app.yaml").contains("targetRevision: \"1.11.0\""));
+    // A digest cannot pin a chart source: refused, nothing written.
+    let before = read("umbrella/Chart.yaml");
+    let digest = format!("sha256:{}", "a".repeat(64));
+    let out = bump("1.12.0", &["--digest", &digest]);
+    assert_eq!(code(&out), 2, "{}", show(&out));
+    assert!(
+        format!("{}{}", stdout(&out), stderr(&out)).contains("pinned by its version, not a digest"),
+        "{}",
+        show(&out)
+    );
+    assert_eq!(read("umbrella/Chart.yaml"), before);
+}
