@@ -14,9 +14,7 @@ use crate::engine::{self, Pins, RunOptions};
 use crate::mapping::Mapper;
 use crate::plan::{Direction, PlanOptions, Status};
 use crate::reference::Reference;
-use crate::registry::{
-    self, Check, ClientOptions, Credentials, Outcome, Platform, RegistryClient, Target,
-};
+use crate::registry::{self, Check, Outcome, Platform, Target};
 use crate::report::{Mode, Report};
 
 /// What the verify stage found, for exit codes.
@@ -115,8 +113,6 @@ pub fn verify_report(
     if args.insecure {
         eprintln!("warning: --insecure: Harbor's TLS certificate is not verified");
     }
-    // One client per host: the subdomain and port methods serve each upstream on a host of
-    // its own, each with its own credentials and token.
     let charts: Vec<Target> = report
         .references
         .iter()
@@ -140,22 +136,12 @@ pub fn verify_report(
     if by_host.is_empty() {
         by_host.insert(harbor, Default::default());
     }
+    // One client per cache host (`cache_hosts`), images and charts of a host together.
     let mut checks = BTreeMap::new();
     let mut summary = VerifySummary::default();
     for (host, (targets, charts)) in by_host {
-        let credentials = Credentials::discover(host)
-            .map_err(anyhow::Error::msg)
-            .context("cannot read registry credentials")?;
-        let client = RegistryClient::new(&ClientOptions {
-            host: host.to_string(),
-            plain_http: args.plain_http,
-            cacert: args.cacert.clone(),
-            insecure: args.insecure,
-            timeout: Duration::from_secs(args.timeout.max(1)),
-            retries: args.retries,
-            credentials,
-            token_realms: mapper.token_realms().to_vec(),
-        })?;
+        let timeout = Duration::from_secs(args.timeout.max(1));
+        let client = super::cache_hosts::client(host, args, mapper, timeout)?;
         checks.extend(
             crate::runtime::block_on(async {
                 let mut checks = registry::verify(&client, &targets, args.jobs, &platforms).await;

@@ -2,7 +2,6 @@
 //! cache with every image's manifests and blobs for the nodes' platforms. Also the warm
 //! stage of `run --warm`. Exit 1 when an image could not be warmed, 2 on errors.
 
-use std::collections::BTreeMap;
 use std::io::IsTerminal as _;
 use std::path::Path;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -19,7 +18,7 @@ use crate::engine::{self, RunOptions};
 use crate::mapping::{Decision, Mapper};
 use crate::plan::{Direction, PlanOptions};
 use crate::reference::Reference;
-use crate::registry::{ClientOptions, Credentials, Platform, RegistryClient, Target};
+use crate::registry::{Platform, Target};
 use crate::report::{escape_text, Report};
 use crate::warm::output::WarmFormat;
 use crate::warm::{self, Progress, WarmOptions, WarmReport};
@@ -177,32 +176,12 @@ fn warm_targets(
         platforms,
     };
     let bar = Bar::new(targets.len() as u64);
-    // One client per host: a cache's subdomain or port method serves each upstream on a
-    // host of its own, each with its own credentials and token (as verify does).
-    let mut by_host: BTreeMap<&str, Vec<Target>> = BTreeMap::new();
-    for t in targets {
-        by_host.entry(t.host.as_str()).or_default().push(t.clone());
-    }
-    if by_host.is_empty() {
-        by_host.insert(harbor, Vec::new());
-    }
     let mut report: Option<WarmReport> = None;
-    for (host, targets) in by_host {
-        let credentials = Credentials::discover(host)
-            .map_err(anyhow::Error::msg)
-            .context("cannot read registry credentials")?;
-        let client = RegistryClient::new(&ClientOptions {
-            host: host.to_string(),
-            plain_http: args.plain_http,
-            cacert: args.cacert.clone(),
-            insecure: args.insecure,
-            // A timeout is per request, and a blob's request lasts as long as its download:
-            // the connect timeout stays short, the whole request gets ten times longer.
-            timeout: Duration::from_secs(args.timeout.max(1) * 10),
-            retries: args.retries,
-            credentials,
-            token_realms: mapper.token_realms().to_vec(),
-        })?;
+    for (host, targets) in super::cache_hosts::by_host(harbor, targets) {
+        // A timeout is per request, and a blob's request lasts as long as its download:
+        // the connect timeout stays short, the whole request gets ten times longer.
+        let timeout = Duration::from_secs(args.timeout.max(1) * 10);
+        let client = super::cache_hosts::client(host, args, mapper, timeout)?;
         let part = crate::runtime::block_on(warm::warm(&client, harbor, &targets, &opts, &bar))
             .context("cannot start the async runtime")?;
         if let Some(why) = client.withheld() {
