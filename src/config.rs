@@ -479,11 +479,15 @@ pub struct PolicySection {
 }
 
 impl PolicySection {
-    /// Harbor's own projects (default `library`).
-    pub fn projects(&self) -> Vec<String> {
-        self.projects
-            .clone()
-            .unwrap_or_else(|| vec!["library".to_string()])
+    /// The cache's own projects the policy admits: as listed; unlisted, Harbor's default
+    /// project `library` on Harbor and nothing on other caches (a GitLab or Artifactory
+    /// `library` is whatever somebody named so, not a project the cache is known to have).
+    pub fn projects(&self, kind: crate::target::Kind) -> Vec<String> {
+        match (&self.projects, kind) {
+            (Some(listed), _) => listed.clone(),
+            (None, crate::target::Kind::Harbor) => vec!["library".to_string()],
+            (None, _) => Vec::new(),
+        }
     }
 }
 

@@ -43,7 +43,12 @@ pub fn admitted(config: &Config, harbor: &str) -> Result<Admitted, PolicyError> 
             projects.insert(first.to_string());
         }
     }
-    for (index, project) in config.policy.projects().iter().enumerate() {
+    for (index, project) in config
+        .policy
+        .projects(config.target.kind)
+        .iter()
+        .enumerate()
+    {
         if project.contains('/') || crate::reference::validate_repository_path(project).is_err() {
             return Err(PolicyError::Project {
                 source_name,
@@ -265,7 +270,7 @@ mod tests {
             Config::from_user(ConfigFile::default(), None)
                 .unwrap()
                 .policy
-                .projects(),
+                .projects(crate::target::Kind::Harbor),
             vec!["library".to_string()]
         );
     }
@@ -288,6 +293,12 @@ mod tests {
         assert!(
             !a.patterns
                 .contains(&"gitlab.example.com/docker-hub/*".to_string()),
+            "{:?}",
+            a.patterns
+        );
+        // Harbor's default project means nothing on GitLab: not admitted unless listed.
+        assert!(
+            !a.patterns.iter().any(|p| p.contains("/library/")),
             "{:?}",
             a.patterns
         );
