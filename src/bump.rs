@@ -56,13 +56,7 @@ pub enum TargetError {
 
 /// The Harbor name a reference's name routes to: itself when already on the Harbor host.
 pub fn harbor_key(mapper: &Mapper, r: &Reference) -> Option<String> {
-    if mapper.is_cache_host(r.domain()) {
-        return Some(format!("{}/{}", r.domain().to_ascii_lowercase(), r.path()));
-    }
-    match mapper.decide(r) {
-        Decision::Rewrite { name } => Some(name),
-        _ => None,
-    }
+    mapper.cache_name(r)
 }
 
 impl Target {

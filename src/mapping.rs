@@ -125,6 +125,19 @@ impl Mapper {
         self.scheme.is_cache_host(domain)
     }
 
+    /// The name `r` has on the cache (`host/path`, no tag): itself when it is already on a
+    /// cache host, its routed name otherwise; `None` when it is not routed (excluded,
+    /// unmapped).
+    pub fn cache_name(&self, r: &Reference) -> Option<String> {
+        if self.is_cache_host(r.domain()) {
+            return Some(format!("{}/{}", r.domain().to_ascii_lowercase(), r.path()));
+        }
+        match self.decide(r) {
+            Decision::Rewrite { name } => Some(name),
+            _ => None,
+        }
+    }
+
     /// Hosts besides Harbor's own that may receive the registry credentials as token realms.
     pub fn token_realms(&self) -> &[String] {
         &self.token_realms

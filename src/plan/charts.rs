@@ -10,7 +10,7 @@
 //! that Harbor's proxy cache does not understand: they stay, reported `unmapped`.
 
 use crate::locate::{Field, Site};
-use crate::mapping::{Decision, Mapper};
+use crate::mapping::Mapper;
 use crate::reference::{is_templated, Reference};
 
 use super::{decide_name, field_edit, Direction, NameOutcome, PlanOptions, Planned, Status};
@@ -137,13 +137,9 @@ fn is_exact(v: &str) -> bool {
 pub fn harbor_chart(mapper: &Mapper, normalized: &str) -> Option<Reference> {
     let r = Reference::parse(normalized).ok()?;
     r.tag()?;
-    if r.domain().eq_ignore_ascii_case(mapper.harbor()) {
-        return Some(r);
-    }
-    match mapper.decide(&r) {
-        Decision::Rewrite { name } => Reference::parse(&format!("{name}{}", r.suffix())).ok(),
-        _ => None,
-    }
+    // On any cache host (a subdomain or port connector too), not only Harbor's own name.
+    let name = mapper.cache_name(&r)?;
+    Reference::parse(&format!("{name}{}", r.suffix())).ok()
 }
 
 #[cfg(test)]
@@ -158,5 +154,23 @@ mod tests {
         for v in ["~1.2", "^2", ">=1.0 <2", "1.x", "*", ""] {
             assert!(!is_exact(v), "{v}");
         }
+    }
+
+    #[test]
+    fn a_chart_already_on_a_caches_subdomain_is_verified_there() {
+        let config = crate::config::Config::from_user(
+            crate::config::Config::parse_file(
+                "target: {kind: artifactory, host: art.example.com, method: subdomain}\nregistries:\n  ghcr.io: {project: ghcr-remote}\n",
+                "t",
+            )
+            .unwrap(),
+            None,
+        )
+        .unwrap();
+        let mapper = Mapper::new(&config, "art.example.com");
+        let routed = harbor_chart(&mapper, "ghcr.io/org/charts/app:1.0.0").expect("routed");
+        let on_cache = harbor_chart(&mapper, &routed.to_string()).expect("already on the cache");
+        assert_eq!(on_cache.to_string(), routed.to_string());
+        assert_ne!(routed.domain(), "art.example.com", "{routed}");
     }
 }
