@@ -31,22 +31,11 @@ use crate::trivy::settings::{Flags, Settings};
 /// own config file (the `image` globs of `scan.allow`) are not images.
 fn entry_target(entry: &ReferenceEntry, mapper: &Mapper) -> Option<Target> {
     let file_name = Path::new(&entry.file).file_name().and_then(|n| n.to_str());
-    if file_name.is_some_and(|n| crate::config::FILE_NAMES.contains(&n))
-        || entry.kind == crate::locate::Kind::HelmRegistry
-        // Charts are no images for Trivy to scan.
-        || entry.kind == crate::locate::Kind::Chart
-    {
+    if file_name.is_some_and(|n| crate::config::FILE_NAMES.contains(&n)) {
         return None;
     }
-    let text = match entry.status {
-        Status::Rewritten => entry.rewritten.as_deref()?.rsplit('=').next()?,
-        Status::AlreadyProxied => entry.normalized.as_deref()?,
-        _ => return None,
-    };
-    let r = Reference::parse(text).ok()?;
-    mapper
-        .is_cache_host(r.domain())
-        .then(|| Target::on_its_host(&r))
+    // Registry-only fields and charts are no images for Trivy either: verify says so.
+    super::verify::entry_target(entry, mapper)
 }
 
 /// The names (no tag) an entry is known by: upstream (`docker.io/library/nginx`) and Harbor.

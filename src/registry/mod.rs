@@ -31,14 +31,6 @@ pub struct Target {
 }
 
 impl Target {
-    /// The target of a reference, when it lives on `harbor`.
-    pub fn of(r: &Reference, harbor: &str) -> Option<Self> {
-        if !r.domain().eq_ignore_ascii_case(harbor) {
-            return None;
-        }
-        Some(Self::on_its_host(r))
-    }
-
     /// The target of a reference on its own registry host (the caller knows it is a cache
     /// host: `Mapper::is_cache_host`).
     pub fn on_its_host(r: &Reference) -> Self {

@@ -45,10 +45,6 @@ pub trait Progress: Sync {
     fn image_done(&self) {}
 }
 
-/// No progress shown.
-pub struct Quiet;
-impl Progress for Quiet {}
-
 /// What became of one image.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
 #[serde(rename_all = "kebab-case")]

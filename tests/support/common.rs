@@ -22,12 +22,16 @@ pub fn binary() -> &'static std::path::Path {
         if std::fs::hard_link(built, &pinned).is_err() {
             std::fs::copy(built, &pinned).expect("copy the harborize binary for the tests");
         }
-        // Links of earlier runs (other process ids) are stale: remove them.
+        // Links of earlier runs whose process is gone are stale: remove them (a run that
+        // overlaps this one keeps its own).
         if let Ok(entries) = std::fs::read_dir(dir) {
             for e in entries.flatten() {
                 let name = e.file_name();
-                let name = name.to_string_lossy();
-                if name.starts_with("harborize-under-test-") && e.path() != pinned {
+                let pid = name.to_string_lossy();
+                let Some(pid) = pid.strip_prefix("harborize-under-test-") else {
+                    continue;
+                };
+                if !std::path::Path::new("/proc").join(pid).exists() {
                     let _ = std::fs::remove_file(e.path());
                 }
             }
