@@ -314,12 +314,15 @@ pub fn run_flavored(
         });
     }
 
+    // Resolved once: a replay proves its re-planned files with the same renderers.
+    let proof = proof_settings(args, &config)?;
     let result = bump_loop(
         args,
         &mapper,
         &target,
         opts,
         &selection,
+        &proof,
         session.as_ref(),
         env,
     );
@@ -333,12 +336,14 @@ pub fn run_flavored(
 }
 
 /// Bump, commit, push (replaying the commit onto a moved remote), open the pull request.
+#[allow(clippy::too_many_arguments)]
 fn bump_loop(
     args: &BumpArgs,
     mapper: &crate::mapping::Mapper,
     target: &Target,
     opts: BumpOptions,
     selection: &Selection,
+    proof: &crate::render::ProofSettings,
     session: Option<&Session>,
     env: impl Fn(&str) -> Option<String> + Copy,
 ) -> Result<u8> {
@@ -348,21 +353,15 @@ fn bump_loop(
     // finds the change already on the remote branch changes nothing itself).
     let mut done = Bumped::default();
     // Only the environments asked for (issue #18): a refusal writes nothing.
-    let selected = match crate::bump_select::run(
-        &args.paths,
-        mapper,
-        target,
-        opts,
-        &proof_settings(args)?,
-        selection,
-    ) {
-        Ok(s) => s,
-        Err(refusal) => {
-            // Several lines (one per place): printed as they are, exit 2.
-            eprintln!("harborize: {refusal}");
-            return Ok(EXIT_ERROR);
-        }
-    };
+    let selected =
+        match crate::bump_select::run(&args.paths, mapper, target, opts, proof, selection) {
+            Ok(s) => s,
+            Err(refusal) => {
+                // Several lines (one per place): printed as they are, exit 2.
+                eprintln!("harborize: {refusal}");
+                return Ok(EXIT_ERROR);
+            }
+        };
     for note in &selected.notes {
         eprintln!("harborize: {note}");
     }
@@ -506,7 +505,7 @@ fn bump_loop(
         attempt += 1;
         out.retries = attempt;
         match replay(
-            args, mapper, target, opts, keep, s, oid, &mut done, &mut out,
+            args, mapper, target, opts, proof, keep, s, oid, &mut done, &mut out,
         )? {
             Replayed::Commit(new) => {
                 oid = new;
@@ -553,9 +552,10 @@ fn failed(
 
 /// The render proof of the bump's writes: the `render:` section of harborize.yaml, then
 /// PATH (as for `run`).
-fn proof_settings(args: &BumpArgs) -> Result<crate::render::ProofSettings> {
-    let start = args.paths.first().map_or(Path::new("."), |p| p.as_path());
-    let config = crate::config::Config::load(args.config.as_deref(), start)?;
+fn proof_settings(
+    args: &BumpArgs,
+    config: &crate::config::Config,
+) -> Result<crate::render::ProofSettings> {
     let mut proof = crate::render::ProofSettings::resolve(false, None, None, &config.render)
         .map_err(anyhow::Error::msg)?;
     proof.hints = args.rewrite_hints;
@@ -582,6 +582,7 @@ fn replay(
     mapper: &crate::mapping::Mapper,
     target: &Target,
     opts: BumpOptions,
+    proof: &crate::render::ProofSettings,
     keep: &BTreeSet<PathBuf>,
     s: &Session,
     ours: git2::Oid,
@@ -619,7 +620,7 @@ fn replay(
         .filter(|p| p.canonicalize().is_ok_and(|c| keep.contains(&c)))
         .collect();
     if !paths.is_empty() {
-        let run = bump::run_proven(&paths, mapper, target, opts, &proof_settings(args)?);
+        let run = bump::run_proven(&paths, mapper, target, opts, proof);
         if run.errors() > 0 || run.blocked > 0 {
             return Ok(Replayed::Failed(run));
         }

@@ -624,7 +624,7 @@ fn process(ctx: &Ctx<'_>, src: &Source, rr: &mut RepoReport, pb: &ProgressBar) -
         ctx,
         session.as_ref(),
         rr,
-        (&root, plan_value),
+        (&root, plan_value, &config),
         &harbor,
         &mapper,
         &stage,
@@ -666,7 +666,7 @@ fn write_commit_push(
     ctx: &Ctx<'_>,
     session: Option<&Session>,
     rr: &mut RepoReport,
-    (root, plan_value): (&Path, engine::Plan),
+    (root, plan_value, config): (&Path, engine::Plan, &Config),
     harbor: &str,
     mapper: &crate::mapping::Mapper,
     stage: &dyn Fn(&str),
@@ -688,7 +688,6 @@ fn write_commit_push(
         keep: false,
     };
     let roots = [root.to_path_buf()];
-    let config = Config::load(args.config.as_deref(), root)?;
     let mut proof = crate::render::ProofSettings::resolve(false, None, None, &config.render)
         .map_err(anyhow::Error::msg)?;
     proof.hints = args.rewrite_hints;
