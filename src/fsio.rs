@@ -235,6 +235,27 @@ pub fn replace(path: &Path, original: &Original, text: &str, bom: bool) -> Resul
     tmp.persist(path)
 }
 
+/// Write `path` atomically (a temporary file in its directory, synced, then renamed) with
+/// mode 0644: for files other programs read and that hold no secret (node mirror configs
+/// read by root-owned daemons, admission policies applied by GitOps tooling), which must
+/// never be seen half-written.
+pub fn write_public_file(path: &Path, text: &str) -> io::Result<()> {
+    use std::io::Write as _;
+    use std::os::unix::fs::PermissionsExt;
+    let dir = path
+        .parent()
+        .filter(|d| !d.as_os_str().is_empty())
+        .unwrap_or(Path::new("."));
+    let mut tmp = tempfile::Builder::new()
+        .prefix(".harborize-")
+        .tempfile_in(dir)?;
+    tmp.write_all(text.as_bytes())?;
+    tmp.as_file().sync_all()?;
+    std::fs::set_permissions(tmp.path(), std::fs::Permissions::from_mode(0o644))?;
+    tmp.persist(path).map_err(|e| e.error)?;
+    Ok(())
+}
+
 /// Write `path` atomically (creating its directory), keeping the metadata of the file it
 /// replaces, if any. For files harborize owns (state, reports): no one else edits them.
 pub fn write_file(path: &Path, text: &str) -> Result<(), WriteError> {

@@ -51,7 +51,7 @@ pub fn run(args: &MirrorsArgs) -> Result<u8> {
                     std::fs::create_dir_all(parent)
                         .with_context(|| format!("cannot create {}", parent.display()))?;
                 }
-                write_file(&path, &file.text)
+                crate::fsio::write_public_file(&path, &file.text)
                     .with_context(|| format!("cannot write {}", path.display()))?;
                 crate::term::note(format!("wrote {}", path.display()));
             }
@@ -102,22 +102,4 @@ fn read_ca(path: &str) -> Result<String> {
         anyhow::bail!("{path}: not a PEM certificate (no -----BEGIN CERTIFICATE----- line)");
     }
     Ok(text)
-}
-
-/// Write a new or existing file atomically (temporary file + rename), mode 0644: node
-/// configs are read by root-owned daemons and hold no secrets.
-fn write_file(path: &Path, text: &str) -> std::io::Result<()> {
-    use std::os::unix::fs::PermissionsExt;
-    let dir = path
-        .parent()
-        .filter(|d| !d.as_os_str().is_empty())
-        .unwrap_or(Path::new("."));
-    let mut tmp = tempfile::Builder::new()
-        .prefix(".harborize-")
-        .tempfile_in(dir)?;
-    tmp.write_all(text.as_bytes())?;
-    tmp.as_file().sync_all()?;
-    std::fs::set_permissions(tmp.path(), std::fs::Permissions::from_mode(0o644))?;
-    tmp.persist(path).map_err(|e| e.error)?;
-    Ok(())
 }

@@ -24,7 +24,7 @@ pub fn run(args: &PolicyArgs) -> Result<u8> {
     };
     let generated = generate(&config, &harbor, args.format, &opts)?;
     for note in &generated.notes {
-        eprintln!("note: {}", crate::report::escape_text(note));
+        crate::term::note(format!("note: {}", crate::report::escape_text(note)));
     }
     match &args.out {
         None => {
@@ -33,28 +33,10 @@ pub fn run(args: &PolicyArgs) -> Result<u8> {
             out.flush()?;
         }
         Some(path) => {
-            write_atomically(path, &generated.text)
+            crate::fsio::write_public_file(path, &generated.text)
                 .with_context(|| format!("cannot write {}", path.display()))?;
-            eprintln!("wrote {}", path.display());
+            crate::term::note(format!("wrote {}", path.display()));
         }
     }
     Ok(EXIT_OK)
-}
-
-/// Temporary file in the target's directory, then rename: a policy is applied by GitOps
-/// tooling that must never see half of one. Mode 0644: a policy holds no secret.
-fn write_atomically(path: &std::path::Path, text: &str) -> std::io::Result<()> {
-    use std::os::unix::fs::PermissionsExt;
-    let dir = path
-        .parent()
-        .filter(|d| !d.as_os_str().is_empty())
-        .unwrap_or(std::path::Path::new("."));
-    let mut tmp = tempfile::Builder::new()
-        .prefix(".harborize-")
-        .tempfile_in(dir)?;
-    tmp.write_all(text.as_bytes())?;
-    tmp.as_file().sync_all()?;
-    std::fs::set_permissions(tmp.path(), std::fs::Permissions::from_mode(0o644))?;
-    tmp.persist(path).map_err(|e| e.error)?;
-    Ok(())
 }
