@@ -256,8 +256,8 @@ pub fn repository_root(start: &Path, config: Option<&Path>) -> PathBuf {
     } else {
         abs.clone()
     };
-    if let Some(git) = dir.ancestors().find(|a| a.join(".git").exists()) {
-        return git.to_path_buf();
+    if let Some(git) = crate::repo_path::git_root(&dir) {
+        return git;
     }
     if let Some(c) = config.and_then(|c| c.canonicalize().ok()) {
         if let Some(parent) = c.parent() {

@@ -58,9 +58,11 @@ fn real(path: &Path) -> PathBuf {
 }
 
 /// The nearest directory at or above `path` that holds `.git` (a work tree).
-fn git_root(path: &Path) -> Option<PathBuf> {
-    path.ancestors()
-        .skip(1)
+/// The working-tree root of the git repository holding `path` (a file, or a directory
+/// itself included): the nearest ancestor with a `.git`.
+pub fn git_root(path: &Path) -> Option<PathBuf> {
+    let dir = if path.is_file() { path.parent()? } else { path };
+    dir.ancestors()
         .find(|d| d.join(".git").exists())
         .map(Path::to_path_buf)
 }

@@ -321,9 +321,7 @@ pub fn repository_root(start: &Path) -> PathBuf {
     } else {
         start
     };
-    dir.ancestors()
-        .find(|d| d.join(".git").exists())
-        .map_or(dir.clone(), Path::to_path_buf)
+    crate::repo_path::git_root(&dir).unwrap_or(dir)
 }
 
 #[cfg(test)]
