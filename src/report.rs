@@ -473,6 +473,13 @@ fn is_escaped_char(c: char) -> bool {
     c.is_control() || c == '\u{2028}' || c == '\u{2029}'
 }
 
+/// Markdown table cell text: pipes escaped, no newlines, backticks neutralised.
+pub fn escape_markdown_cell(s: &str) -> String {
+    s.replace('|', "\\|")
+        .replace(['\n', '\r'], " ")
+        .replace('`', "'")
+}
+
 /// GitHub workflow command escaping for the message part (after [`escape_text`]: the
 /// annotation shows `\n`, never a raw control character).
 pub fn escape_data(s: &str) -> String {

@@ -30,13 +30,23 @@ pub struct VerifySummary {
 impl VerifySummary {
     /// Exit code contribution: findings 1, unreachable (when it must fail) 2.
     pub fn exit_code(&self, on_unreachable: OnUnreachable) -> u8 {
-        if self.unreachable > 0 && on_unreachable == OnUnreachable::Fail {
-            EXIT_ERROR
-        } else if self.failed > self.unreachable {
-            EXIT_FINDINGS
-        } else {
-            EXIT_OK
-        }
+        checked_exit_code(self.failed, self.unreachable, on_unreachable)
+    }
+}
+
+/// The exit code of checks made through the cache (verify, warm): 2 when the cache could
+/// not be reached and that must fail, 1 when anything else failed, else 0.
+pub(crate) fn checked_exit_code(
+    failed: usize,
+    unreachable: usize,
+    on_unreachable: OnUnreachable,
+) -> u8 {
+    if unreachable > 0 && on_unreachable == OnUnreachable::Fail {
+        EXIT_ERROR
+    } else if failed > unreachable {
+        EXIT_FINDINGS
+    } else {
+        EXIT_OK
     }
 }
 

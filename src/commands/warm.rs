@@ -12,7 +12,7 @@ use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
 
 use crate::cli::{Common, OnUnreachable, RegistryArgs, WarmArgs};
 use crate::commands::verify::entry_target;
-use crate::commands::{mapper_for, EXIT_ERROR, EXIT_FINDINGS, EXIT_OK};
+use crate::commands::{mapper_for, EXIT_ERROR};
 use crate::config::Config;
 use crate::engine::{self, RunOptions};
 use crate::mapping::{Decision, Mapper};
@@ -90,13 +90,7 @@ pub fn run(args: &WarmArgs) -> Result<u8> {
 /// only warn), 1 when an image could not be warmed, else 0.
 fn exit_code(report: &WarmReport, on_unreachable: OnUnreachable) -> u8 {
     let s = &report.summary;
-    if s.unreachable > 0 && on_unreachable == OnUnreachable::Fail {
-        EXIT_ERROR
-    } else if s.failed > s.unreachable {
-        EXIT_FINDINGS
-    } else {
-        EXIT_OK
-    }
+    super::verify::checked_exit_code(s.failed, s.unreachable, on_unreachable)
 }
 
 /// The warm stage of `run --warm`: warm the report's Harbor references, print the warm

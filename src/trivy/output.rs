@@ -1,6 +1,7 @@
 //! The scan report (JSON contract, version 1) and its renderings: a table per image,
 //! SARIF 2.1.0, Markdown and GitHub workflow annotations.
 
+use crate::report::escape_markdown_cell;
 use std::collections::BTreeMap;
 use std::io::Write;
 
@@ -289,7 +290,7 @@ impl ScanOutput {
             "{} image(s) from {} reference(s) through `{}`; threshold **{}**{}.\n",
             self.summary.images,
             self.summary.references,
-            md(&self.harbor),
+            escape_markdown_cell(&self.harbor),
             self.policy.severity,
             if self.policy.ignore_unfixed {
                 ", unfixed ignored"
@@ -308,7 +309,7 @@ impl ScanOutput {
                 let refs: Vec<String> = img
                     .references
                     .iter()
-                    .map(|r| format!("`{}:{}`", md(&r.file), r.line))
+                    .map(|r| format!("`{}:{}`", escape_markdown_cell(&r.file), r.line))
                     .collect();
                 let result = match img.result {
                     "pass" => "✅ pass",
@@ -318,7 +319,7 @@ impl ScanOutput {
                 write!(
                     out,
                     "| `{}` | {} ",
-                    md(&match &img.platform {
+                    escape_markdown_cell(&match &img.platform {
                         Some(p) => format!("{} [{p}]", short_image(&img.image)),
                         None => short_image(&img.image),
                     }),
@@ -347,17 +348,17 @@ impl ScanOutput {
             writeln!(out, "|---|---|---|---|---|---|")?;
             for f in &img.findings {
                 let id = match &f.url {
-                    Some(u) => format!("[{}]({})", md(&f.id), u),
-                    None => md(&f.id),
+                    Some(u) => format!("[{}]({})", escape_markdown_cell(&f.id), u),
+                    None => escape_markdown_cell(&f.id),
                 };
                 writeln!(
                     out,
                     "| {id} | {} | {} | {} | {} | {} |",
                     f.severity,
-                    md(&f.package),
-                    md(f.installed.as_deref().unwrap_or("")),
-                    md(f.fixed.as_deref().unwrap_or("")),
-                    md(&policy_word(f, self.policy.severity))
+                    escape_markdown_cell(&f.package),
+                    escape_markdown_cell(f.installed.as_deref().unwrap_or("")),
+                    escape_markdown_cell(f.fixed.as_deref().unwrap_or("")),
+                    escape_markdown_cell(&policy_word(f, self.policy.severity))
                 )?;
             }
             writeln!(out, "\n</details>\n")?;
@@ -366,17 +367,17 @@ impl ScanOutput {
             writeln!(out, "**Errors**\n")?;
             for e in &self.errors {
                 let at = match (&e.file, e.line) {
-                    (Some(f), Some(l)) => format!("`{}:{l}` ", md(f)),
+                    (Some(f), Some(l)) => format!("`{}:{l}` ", escape_markdown_cell(f)),
                     _ => String::new(),
                 };
-                writeln!(out, "- {at}{}", md(&e.message))?;
+                writeln!(out, "- {at}{}", escape_markdown_cell(&e.message))?;
             }
             writeln!(out)?;
         }
         for w in &self.warnings {
-            writeln!(out, "> warning: {}\n", md(w))?;
+            writeln!(out, "> warning: {}\n", escape_markdown_cell(w))?;
         }
-        writeln!(out, "<sub>{}</sub>", md(&self.headline()))
+        writeln!(out, "<sub>{}</sub>", escape_markdown_cell(&self.headline()))
     }
 
     fn github(&self, out: &mut dyn Write) -> std::io::Result<()> {
@@ -641,13 +642,6 @@ fn short_image(image: &str) -> String {
         Some((name, hex)) => format!("{name}@sha256:{}", &hex[..hex.len().min(12)]),
         None => image.to_string(),
     }
-}
-
-/// Markdown table cell text: pipes escaped, no newlines, backticks neutralised.
-fn md(s: &str) -> String {
-    s.replace('|', "\\|")
-        .replace(['\n', '\r'], " ")
-        .replace('`', "'")
 }
 
 fn html(s: &str) -> String {

@@ -1,6 +1,7 @@
 //! The warm report as text (one line per image, then the totals), JSON (the
 //! [`WarmReport`] contract) or Markdown (a table for a job summary or a pull request).
 
+use crate::report::escape_markdown_cell;
 use std::io::Write;
 
 use super::{ImageReport, WarmOutcome, WarmReport};
@@ -94,13 +95,13 @@ impl WarmReport {
         for i in &self.images {
             let result = match (&i.outcome, &i.error) {
                 (WarmOutcome::Warmed, _) => "warmed".to_string(),
-                (WarmOutcome::Failed, Some(e)) => format!("failed: {}", md(e)),
+                (WarmOutcome::Failed, Some(e)) => format!("failed: {}", escape_markdown_cell(e)),
                 (WarmOutcome::Failed, None) => "failed".to_string(),
             };
             buf.push_str(&format!(
                 "| `{}` | {result} | {} | {} | {} | {:.2} | {} | {} |\n",
-                md(&i.image),
-                md(&platforms(i)),
+                escape_markdown_cell(&i.image),
+                escape_markdown_cell(&platforms(i)),
                 i.blobs,
                 human_bytes(i.bytes),
                 i.seconds,
@@ -108,7 +109,7 @@ impl WarmReport {
                 i.already_cached
             ));
         }
-        buf.push_str(&format!("\n{}\n", md(&self.totals())));
+        buf.push_str(&format!("\n{}\n", escape_markdown_cell(&self.totals())));
         out.write_all(buf.as_bytes())
     }
 }
@@ -138,13 +139,6 @@ fn extras(i: &ImageReport) -> String {
     } else {
         format!(" ({})", parts.join(", "))
     }
-}
-
-/// Markdown table cell text: pipes escaped, no newlines, backticks neutralised.
-fn md(s: &str) -> String {
-    s.replace('|', "\\|")
-        .replace(['\n', '\r'], " ")
-        .replace('`', "'")
 }
 
 #[cfg(test)]
