@@ -575,10 +575,9 @@ impl Ctx<'_> {
             Shape::Chart {
                 url,
                 chart,
-                version_field,
+                version,
                 oci,
-                ..
-            } => self.plan_chart(site, url, chart.as_deref(), version_field.as_ref(), *oci)?,
+            } => self.plan_chart(site, url, chart.as_deref(), version.as_ref(), *oci)?,
             Shape::RegistryOnly(_) | Shape::Partial(_) => return None,
         };
         if p.status == Status::Rewritten {

@@ -125,8 +125,7 @@ fn push(
         shape: Shape::Chart {
             url: f,
             chart: chart.map(str::to_string),
-            version: version.as_ref().map(|v| v.value.clone()),
-            version_field: version,
+            version,
             oci,
         },
         flux_name_setter: false,

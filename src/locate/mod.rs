@@ -203,10 +203,9 @@ pub enum Shape {
     Chart {
         url: Field,
         chart: Option<String>,
-        version: Option<String>,
-        /// Where the version is written (Argo CD `targetRevision`, Flux `ref.tag`, a
-        /// dependency's `version`), for `bump`.
-        version_field: Option<Field>,
+        /// The version (Argo CD `targetRevision`, Flux `ref.tag`, a dependency's
+        /// `version`) and where it is written, for `bump`.
+        version: Option<Field>,
         oci: bool,
     },
 }

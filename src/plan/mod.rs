@@ -172,11 +172,14 @@ pub fn plan_site(site: &Site, mapper: &Mapper, opts: PlanOptions) -> Planned {
             chart,
             version,
             oci,
-            ..
         } => charts::plan_chart(
             site,
             url,
-            (chart.as_deref(), version.as_deref(), *oci),
+            (
+                chart.as_deref(),
+                version.as_ref().map(|v| v.value.as_str()),
+                *oci,
+            ),
             mapper,
             opts,
         ),
