@@ -77,8 +77,6 @@ impl Place {
     }
 }
 
-const KUSTOMIZATION: [&str; 3] = ["kustomization.yaml", "kustomization.yml", "Kustomization"];
-
 impl Repo {
     /// Read every kustomization under `root` (gitignore-aware, hidden directories skipped).
     pub fn scan(root: &Path) -> Repo {
@@ -89,7 +87,7 @@ impl Repo {
         let walker = ignore::WalkBuilder::new(root).build();
         for entry in walker.flatten() {
             let name = entry.file_name().to_string_lossy();
-            if !KUSTOMIZATION.contains(&name.as_ref()) {
+            if !crate::render::kustomize::FILE_NAMES.contains(&name.as_ref()) {
                 continue;
             }
             let Some(dir) = entry.path().parent().and_then(|d| d.canonicalize().ok()) else {
@@ -193,7 +191,7 @@ fn read_kust(dir: &Path, v: &Value) -> Kust {
             .flatten()
         {
             let Some(s) = item.as_str() else { continue };
-            if s.contains("://") || s.starts_with("github.com/") {
+            if crate::locate::is_remote_resource(s) {
                 continue;
             }
             let p = dir.join(s);

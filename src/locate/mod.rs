@@ -408,7 +408,9 @@ fn is_compose(stream: &Stream, doc: &Node) -> bool {
         })
 }
 
-fn is_remote_resource(s: &str) -> bool {
+/// A kustomization entry that names a remote (a URL, `github.com/…`, `git@…`, `?ref=`),
+/// not a local file or directory.
+pub(crate) fn is_remote_resource(s: &str) -> bool {
     s.contains("://")
         || s.starts_with("github.com/")
         || s.starts_with("git@")

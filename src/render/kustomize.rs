@@ -7,7 +7,9 @@ use std::path::{Path, PathBuf};
 use super::{copy_tree, inputs_of, judge, overlay_changed, Expect, Kustomizer, Outcome, Verdict};
 
 /// File names kustomize reads in a directory.
-const FILE_NAMES: [&str; 3] = ["kustomization.yaml", "kustomization.yml", "Kustomization"];
+/// The file names kustomize reads a kustomization from.
+pub(crate) const FILE_NAMES: [&str; 3] =
+    ["kustomization.yaml", "kustomization.yml", "Kustomization"];
 
 /// One kustomization and the local inputs it includes, transitively (canonical paths).
 #[derive(Debug, Clone)]
@@ -72,14 +74,6 @@ fn kustomization_file(dir: &Path) -> Option<PathBuf> {
     FILE_NAMES.iter().map(|n| dir.join(n)).find(|f| f.is_file())
 }
 
-/// Same test as locate's: URLs, `github.com/…`, `git@…`, `?ref=`.
-pub(crate) fn is_remote(s: &str) -> bool {
-    s.contains("://")
-        || s.starts_with("github.com/")
-        || s.starts_with("git@")
-        || s.contains("?ref=")
-}
-
 /// Everything `dir`'s kustomization includes, following local directories.
 pub fn closure(dir: &Path) -> Closure {
     let mut c = Closure {
@@ -112,7 +106,7 @@ fn visit(dir: &Path, c: &mut Closure, depth: usize) {
             .into_iter()
             .flatten()
         {
-            if let Some(s) = s.as_str().filter(|s| is_remote(s)) {
+            if let Some(s) = s.as_str().filter(|s| crate::locate::is_remote_resource(s)) {
                 c.remote.get_or_insert_with(|| s.to_string());
             }
         }
@@ -123,7 +117,11 @@ fn visit(dir: &Path, c: &mut Closure, depth: usize) {
     collect_strings(&doc, &mut strings);
     for s in strings {
         let s = s.rsplit('=').next().unwrap_or(s);
-        if s.is_empty() || s.len() > 4096 || s.contains('\n') || is_remote(s) {
+        if s.is_empty()
+            || s.len() > 4096
+            || s.contains('\n')
+            || crate::locate::is_remote_resource(s)
+        {
             continue;
         }
         let Some(p) = dunce(&dir.join(s)) else {
