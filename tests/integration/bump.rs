@@ -381,25 +381,12 @@ fn quoting_table() -> Vec<String> {
     values
 }
 
-fn python() -> PathBuf {
-    let tools = std::env::var_os("HARBORIZE_TOOLS_DIR")
-        .map(PathBuf::from)
-        .unwrap_or_else(|| Path::new(env!("CARGO_MANIFEST_DIR")).join(".tools"));
-    let py = tools.join("venv/bin/python");
-    assert!(
-        py.exists(),
-        "{} missing: run `bash scripts/install-test-tools.sh`",
-        py.display()
-    );
-    py
-}
-
 /// Read every (file, keys) back with PyYAML (1.1) and ruamel.yaml (1.2): each must be
 /// exactly the string given.
 fn assert_reads_back(checks: &[serde_json::Value]) {
     use std::io::Write;
     let root = Path::new(env!("CARGO_MANIFEST_DIR"));
-    let mut child = std::process::Command::new(python())
+    let mut child = std::process::Command::new(crate::support::common::venv_python())
         .arg(root.join("tests/quote_readback.py"))
         .stdin(std::process::Stdio::piped())
         .stdout(std::process::Stdio::piped())

@@ -11,27 +11,14 @@ use crate::support::common;
 use crate::support::registry::{HarnessOptions, RegistryHarness};
 
 use std::io::Write;
-use std::path::{Path, PathBuf};
-use std::process::{Command, Output, Stdio};
+use std::path::Path;
+use std::process::{Command, Stdio};
 
 use common::{code, harborize, json, stderr, stdout, HARBOR};
-
-fn tool(name: &str) -> PathBuf {
-    std::env::split_paths(&std::env::var_os("PATH").unwrap_or_default())
-        .map(|d| d.join(name))
-        .find(|p| p.is_file())
-        .unwrap_or_else(|| {
-            panic!("{name} not found on PATH: run `bash scripts/install-test-tools.sh` and `source scripts/test-env.sh`")
-        })
-}
 
 fn write(path: &Path, text: &str) {
     std::fs::create_dir_all(path.parent().unwrap()).unwrap();
     std::fs::write(path, text).unwrap();
-}
-
-fn show(out: &Output) -> String {
-    format!("stdout:\n{}\nstderr:\n{}", stdout(out), stderr(out))
 }
 
 const FLUX: &str = "apiVersion: source.toolkit.fluxcd.io/v1
@@ -112,7 +99,7 @@ fn oci_chart_sources_are_routed_through_harbor_and_classic_repositories_are_unma
         .arg(tmp.path())
         .output()
         .unwrap();
-    assert_eq!(code(&out), 0, "{}", show(&out));
+    assert_eq!(code(&out), 0, "{}", crate::support::common::show(&out));
     let read = |p: &str| std::fs::read_to_string(tmp.path().join(p)).unwrap();
     let flux = read("flux/sources.yaml");
     assert!(
@@ -166,7 +153,7 @@ fn oci_chart_sources_are_routed_through_harbor_and_classic_repositories_are_unma
         .arg(tmp.path())
         .output()
         .unwrap();
-    assert_eq!(code(&out), 0, "{}", show(&out));
+    assert_eq!(code(&out), 0, "{}", crate::support::common::show(&out));
     assert_eq!(read("flux/sources.yaml"), FLUX);
     assert_eq!(read("argo/redis.yaml"), ARGO);
     assert_eq!(read("charts/app/Chart.yaml"), CHART);
@@ -176,7 +163,7 @@ fn oci_chart_sources_are_routed_through_harbor_and_classic_repositories_are_unma
 /// Push a chart `name` at `version` with the real helm over plain HTTP (logged in with the
 /// password on stdin, never on the command line).
 fn helm_push(h: &RegistryHarness, work: &Path, repo: &str, name: &str, version: &str) {
-    let helm = tool("helm");
+    let helm = crate::support::common::tool("helm");
     let chart = work.join(name);
     write(
         &chart.join("Chart.yaml"),
@@ -191,7 +178,11 @@ fn helm_push(h: &RegistryHarness, work: &Path, repo: &str, name: &str, version: 
     let run = |mut c: Command| {
         env(&mut c);
         let out = c.output().unwrap();
-        assert!(out.status.success(), "{}", show(&out));
+        assert!(
+            out.status.success(),
+            "{}",
+            crate::support::common::show(&out)
+        );
     };
     let mut package = Command::new(&helm);
     package.arg("package").arg(&chart).arg("-d").arg(work);
@@ -220,7 +211,11 @@ fn helm_push(h: &RegistryHarness, work: &Path, repo: &str, name: &str, version: 
         .write_all(password.as_bytes())
         .unwrap();
     let out = child.wait_with_output().unwrap();
-    assert!(out.status.success(), "helm registry login: {}", show(&out));
+    assert!(
+        out.status.success(),
+        "helm registry login: {}",
+        crate::support::common::show(&out)
+    );
     let mut push = Command::new(&helm);
     push.arg("push")
         .arg(work.join(format!("{name}-{version}.tgz")))
@@ -264,7 +259,7 @@ fn chart_sources_are_verified_as_helm_charts_through_harbor() {
         .arg(tmp.path())
         .output()
         .unwrap();
-    assert_eq!(code(&out), 1, "{}", show(&out));
+    assert_eq!(code(&out), 1, "{}", crate::support::common::show(&out));
     let report = json(&out);
     let outcome = |file: &str| {
         report["references"]
@@ -319,7 +314,7 @@ fn bump_sets_the_chart_version_in_every_source_form() {
         harborize().args(&args).arg(root).output().unwrap()
     };
     let out = bump("1.10", &[]);
-    assert_eq!(code(&out), 0, "{}", show(&out));
+    assert_eq!(code(&out), 0, "{}", crate::support::common::show(&out));
     let read = |p: &str| std::fs::read_to_string(root.join(p)).unwrap();
     assert_eq!(
         read("argo/app.yaml"),
@@ -335,7 +330,7 @@ fn bump_sets_the_chart_version_in_every_source_form() {
     );
     // Already on Harbor: only the version moves.
     let out = bump("1.11.0", &[]);
-    assert_eq!(code(&out), 0, "{}", show(&out));
+    assert_eq!(code(&out), 0, "{}", crate::support::common::show(&out));
     assert!(read("flux/oci.yaml").contains(&format!(
         "url: oci://{HARBOR}/ghcr/org/charts/app\n  ref:\n    tag: \"1.11.0\""
     )));
@@ -344,11 +339,11 @@ fn bump_sets_the_chart_version_in_every_source_form() {
     let before = read("umbrella/Chart.yaml");
     let digest = format!("sha256:{}", "a".repeat(64));
     let out = bump("1.12.0", &["--digest", &digest]);
-    assert_eq!(code(&out), 2, "{}", show(&out));
+    assert_eq!(code(&out), 2, "{}", crate::support::common::show(&out));
     assert!(
         format!("{}{}", stdout(&out), stderr(&out)).contains("pinned by its version, not a digest"),
         "{}",
-        show(&out)
+        crate::support::common::show(&out)
     );
     assert_eq!(read("umbrella/Chart.yaml"), before);
 }

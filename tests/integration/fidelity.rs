@@ -13,23 +13,9 @@ use std::process::{Command, Output};
 
 use common::{code, harborize, stderr, stdout, HARBOR};
 
-/// A program the tests need, on PATH, or a failure saying how to get it.
-fn tool(name: &str) -> PathBuf {
-    std::env::split_paths(&std::env::var_os("PATH").unwrap_or_default())
-        .map(|d| d.join(name))
-        .find(|p| p.is_file())
-        .unwrap_or_else(|| {
-            panic!("{name} not found on PATH: run `bash scripts/install-test-tools.sh` and `source scripts/test-env.sh`")
-        })
-}
-
 fn write(path: &Path, text: &str) {
     std::fs::create_dir_all(path.parent().unwrap()).unwrap();
     std::fs::write(path, text).unwrap();
-}
-
-fn show(out: &Output) -> String {
-    format!("stdout:\n{}\nstderr:\n{}", stdout(out), stderr(out))
 }
 
 /// A Bitnami-shaped chart: `image.registry` (default `docker.io`) composed in front of
@@ -118,7 +104,7 @@ fn rewrite(args: &[String], helm: &Path) -> Output {
 /// and after (a wrapper around the real helm records the calls) and written.
 #[test]
 fn override_values_are_rendered_with_their_chart_before_they_are_written() {
-    let helm = tool("helm");
+    let helm = crate::support::common::tool("helm");
     let tmp = tempfile::tempdir().unwrap();
     let log = tmp.path().join("helm.log");
     let wrapper = tmp.path().join("helm-wrapper");
@@ -139,7 +125,13 @@ fn override_values_are_rendered_with_their_chart_before_they_are_written() {
         redis_chart(&chart, false);
         let _ = std::fs::remove_file(&log);
         let out = rewrite(&args, &wrapper);
-        assert_eq!(code(&out), 0, "{}: {}", file.display(), show(&out));
+        assert_eq!(
+            code(&out),
+            0,
+            "{}: {}",
+            file.display(),
+            crate::support::common::show(&out)
+        );
         let text = std::fs::read_to_string(&file).unwrap();
         assert!(
             text.contains("registry: harbor.example.com/docker-hub"),
@@ -163,13 +155,19 @@ fn override_values_are_rendered_with_their_chart_before_they_are_written() {
 /// the override left as it was, the rendered difference shown.
 #[test]
 fn override_edit_that_changes_the_render_of_its_chart_is_refused() {
-    let helm = tool("helm");
+    let helm = crate::support::common::tool("helm");
     let tmp = tempfile::tempdir().unwrap();
     for (file, args, chart) in layouts(&tmp.path().join("repos")) {
         redis_chart(&chart, true);
         let before = std::fs::read(&file).unwrap();
         let out = rewrite(&args, &helm);
-        assert_eq!(code(&out), 2, "{}: {}", file.display(), show(&out));
+        assert_eq!(
+            code(&out),
+            2,
+            "{}: {}",
+            file.display(),
+            crate::support::common::show(&out)
+        );
         assert_eq!(
             std::fs::read(&file).unwrap(),
             before,
@@ -179,12 +177,12 @@ fn override_edit_that_changes_the_render_of_its_chart_is_refused() {
         assert!(
             stderr(&out).contains("render-proof-failed: helm template"),
             "{}",
-            show(&out)
+            crate::support::common::show(&out)
         );
         assert!(
             stderr(&out).contains("+    pulled-from: \"harbor.example.com/docker-hub\""),
             "no rendered difference shown: {}",
-            show(&out)
+            crate::support::common::show(&out)
         );
     }
 }
@@ -229,12 +227,12 @@ fn bump(dir: &Path) -> Output {
 /// that renders the tag only in the image is proven and written.
 #[test]
 fn bump_refuses_a_helm_values_edit_that_changes_the_render_beyond_the_image() {
-    tool("helm");
+    crate::support::common::tool("helm");
     let tmp = tempfile::tempdir().unwrap();
     let chart = app_chart(tmp.path(), true);
     let before = std::fs::read(chart.join("values.yaml")).unwrap();
     let out = bump(tmp.path());
-    assert_eq!(code(&out), 2, "{}", show(&out));
+    assert_eq!(code(&out), 2, "{}", crate::support::common::show(&out));
     assert_eq!(
         std::fs::read(chart.join("values.yaml")).unwrap(),
         before,
@@ -243,18 +241,18 @@ fn bump_refuses_a_helm_values_edit_that_changes_the_render_beyond_the_image() {
     assert!(
         stderr(&out).contains("render-proof-failed: helm template"),
         "{}",
-        show(&out)
+        crate::support::common::show(&out)
     );
     assert!(
         stderr(&out).contains("+          value: \"2.0\""),
         "no rendered difference shown: {}",
-        show(&out)
+        crate::support::common::show(&out)
     );
 
     let tmp = tempfile::tempdir().unwrap();
     let chart = app_chart(tmp.path(), false);
     let out = bump(tmp.path());
-    assert_eq!(code(&out), 0, "{}", show(&out));
+    assert_eq!(code(&out), 0, "{}", crate::support::common::show(&out));
     let values = std::fs::read_to_string(chart.join("values.yaml")).unwrap();
     assert!(
         values.contains("harbor.example.com/ghcr/org/app") && values.contains("\"2.0\""),
@@ -266,7 +264,7 @@ fn bump_refuses_a_helm_values_edit_that_changes_the_render_beyond_the_image() {
 /// rendered line beyond the image is not written, and the repository fails (exit 2).
 #[test]
 fn migrate_refuses_a_helm_edit_that_changes_the_render_beyond_the_image() {
-    tool("helm");
+    crate::support::common::tool("helm");
     let tmp = tempfile::tempdir().unwrap();
     let repo = tmp.path().join("repo");
     redis_chart(&repo.join("charts/redis"), true);
@@ -279,11 +277,11 @@ fn migrate_refuses_a_helm_edit_that_changes_the_render_beyond_the_image() {
         .arg(&repo)
         .output()
         .unwrap();
-    assert_eq!(code(&out), 2, "{}", show(&out));
+    assert_eq!(code(&out), 2, "{}", crate::support::common::show(&out));
     assert_eq!(std::fs::read(&values).unwrap(), before, "written anyway");
     assert!(
         format!("{}{}", stdout(&out), stderr(&out)).contains("render proof failed"),
         "{}",
-        show(&out)
+        crate::support::common::show(&out)
     );
 }

@@ -7,7 +7,7 @@
 use crate::support::common::{code, copy_tree, files, harborize, stderr, stdout, HARBOR};
 use crate::support::git::{bare_remote, seed, AUTHOR};
 
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::process::Output;
 
 use harborize::migrate_shard::{shard_of, Shard};
@@ -25,19 +25,6 @@ fn urls(n: usize) -> Vec<String> {
         .collect()
 }
 
-fn python() -> PathBuf {
-    let tools = std::env::var_os("HARBORIZE_TOOLS_DIR")
-        .map(PathBuf::from)
-        .unwrap_or_else(|| Path::new(env!("CARGO_MANIFEST_DIR")).join(".tools"));
-    let py = tools.join("venv/bin/python");
-    assert!(
-        py.exists(),
-        "{} missing: run `bash scripts/install-test-tools.sh`",
-        py.display()
-    );
-    py
-}
-
 /// Shards computed by Python's hashlib (SHA-256, first 8 bytes big-endian, mod N), one
 /// line per URL: the published algorithm, implemented apart from src/.
 fn python_shards(list: &[String], n: u32) -> Vec<u32> {
@@ -47,7 +34,7 @@ fn python_shards(list: &[String], n: u32) -> Vec<u32> {
          for u in sys.stdin.read().splitlines():\n\
          \x20   print(int.from_bytes(hashlib.sha256(u.encode()).digest()[:8], 'big') % {n})\n"
     );
-    let mut child = std::process::Command::new(python())
+    let mut child = std::process::Command::new(crate::support::common::venv_python())
         .args(["-c", &script])
         .stdin(std::process::Stdio::piped())
         .stdout(std::process::Stdio::piped())
@@ -188,10 +175,6 @@ fn migrate(t: &Path, env: &[(&str, &str)], args: &[&str]) -> Output {
         .expect("harborize runs")
 }
 
-fn show(out: &Output) -> String {
-    format!("stdout:\n{}\nstderr:\n{}", stdout(out), stderr(out))
-}
-
 fn json(path: &Path) -> serde_json::Value {
     let text = std::fs::read_to_string(path).unwrap_or_else(|e| panic!("{}: {e}", path.display()));
     serde_json::from_str(&text).unwrap()
@@ -224,7 +207,12 @@ fn an_indexed_job_selects_its_shard_and_merged_shard_reports_equal_a_single_run(
     args.extend(["--report-dir", "single", "--workdir", "single-work"]);
     args.extend(&url_args);
     let single = migrate(t, &[], &args);
-    assert_eq!(code(&single), 0, "{}", show(&single));
+    assert_eq!(
+        code(&single),
+        0,
+        "{}",
+        crate::support::common::show(&single)
+    );
 
     let n = SHARDS;
     for i in 0..n {
@@ -245,7 +233,12 @@ fn an_indexed_job_selects_its_shard_and_merged_shard_reports_equal_a_single_run(
         };
         args.extend(&url_args);
         let out = migrate(t, &env, &args);
-        assert_eq!(code(&out), 0, "shard {i}: {}", show(&out));
+        assert_eq!(
+            code(&out),
+            0,
+            "shard {i}: {}",
+            crate::support::common::show(&out)
+        );
         let tag = format!("shard-{i}-of-{n}");
         let report = json(&t.join(&dir).join(format!("migration-report-{tag}.json")));
         assert!(t
@@ -279,7 +272,12 @@ fn an_indexed_job_selects_its_shard_and_merged_shard_reports_equal_a_single_run(
         &[],
         &["--merge-reports", "shards", "--report-dir", "merged"],
     );
-    assert_eq!(code(&merged), code(&single), "{}", show(&merged));
+    assert_eq!(
+        code(&merged),
+        code(&single),
+        "{}",
+        crate::support::common::show(&merged)
+    );
     let one = json(&t.join("single/migration-report.json"));
     let all = json(&t.join("merged/migration-report.json"));
     assert!(all.get("shard").is_none());
@@ -297,7 +295,7 @@ fn an_indexed_job_selects_its_shard_and_merged_shard_reports_equal_a_single_run(
         lines(&merged).len(),
         lines(&single).len(),
         "{}",
-        show(&merged)
+        crate::support::common::show(&merged)
     );
 
     // a shard missing, or twice: refused, nothing written
@@ -305,13 +303,13 @@ fn an_indexed_job_selects_its_shard_and_merged_shard_reports_equal_a_single_run(
     copy_tree(&t.join("shards/shard-0"), &partial.join("a"));
     copy_tree(&t.join("shards/shard-2"), &partial.join("b"));
     let out = migrate(t, &[], &["--merge-reports", "partial"]);
-    assert_eq!(code(&out), 2, "{}", show(&out));
+    assert_eq!(code(&out), 2, "{}", crate::support::common::show(&out));
     assert!(stderr(&out).contains("1/3"), "{}", stderr(&out));
     assert!(!partial.join("migration-report.json").exists());
     copy_tree(&t.join("shards/shard-0"), &partial.join("c"));
     copy_tree(&t.join("shards/shard-1"), &partial.join("d"));
     let out = migrate(t, &[], &["--merge-reports", "partial"]);
-    assert_eq!(code(&out), 2, "{}", show(&out));
+    assert_eq!(code(&out), 2, "{}", crate::support::common::show(&out));
     assert!(
         stderr(&out).contains("shard 0/3 is in both"),
         "{}",
@@ -330,7 +328,7 @@ fn an_indexed_job_selects_its_shard_and_merged_shard_reports_equal_a_single_run(
     args.extend(["--report-dir", &dir, "--workdir", &work, "--shard", &flag]);
     args.extend(&url_args);
     let again = migrate(t, &[], &args);
-    assert_eq!(code(&again), 0, "{}", show(&again));
+    assert_eq!(code(&again), 0, "{}", crate::support::common::show(&again));
     let report = json(
         &t.join(&dir)
             .join(format!("migration-report-shard-{r}-of-{n}.json")),

@@ -9,29 +9,15 @@
 
 use crate::support::common::{self, code, stderr, stdout};
 
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::process::Command;
 
 const TABLE: &str = "tests/policy_table.json";
 
-/// The venv's Python, which holds the engines.
-fn python() -> PathBuf {
-    let tools = std::env::var_os("HARBORIZE_TOOLS_DIR")
-        .map(PathBuf::from)
-        .unwrap_or_else(|| Path::new(env!("CARGO_MANIFEST_DIR")).join(".tools"));
-    let py = tools.join("venv/bin/python");
-    assert!(
-        py.exists(),
-        "{} missing: run `bash scripts/install-test-tools.sh`",
-        py.display()
-    );
-    py
-}
-
 /// Run tests/policy_engines.py for one format; asserts it ran and agreed with the table.
 fn engines_agree(format: &str) {
     let root = Path::new(env!("CARGO_MANIFEST_DIR"));
-    let out = Command::new(python())
+    let out = Command::new(crate::support::common::venv_python())
         .current_dir(root)
         .arg("tests/policy_engines.py")
         .arg("--harborize")

@@ -14,16 +14,6 @@ use std::process::Command;
 
 use common::{code, harborize, stderr, stdout, HARBOR};
 
-/// A program the tests need, on PATH, or a failure saying how to get it.
-fn tool(name: &str) -> PathBuf {
-    std::env::split_paths(&std::env::var_os("PATH").unwrap_or_default())
-        .map(|d| d.join(name))
-        .find(|p| p.is_file())
-        .unwrap_or_else(|| {
-            panic!("{name} not found on PATH: run `bash scripts/install-test-tools.sh` and `source scripts/test-env.sh`")
-        })
-}
-
 fn write(path: &Path, text: &str) {
     std::fs::create_dir_all(path.parent().unwrap()).unwrap();
     std::fs::write(path, text).unwrap();
@@ -31,7 +21,7 @@ fn write(path: &Path, text: &str) {
 
 /// The container images `kubectl kustomize DIR` renders, in order.
 fn kustomize_images(dir: &Path) -> Vec<String> {
-    let out = Command::new(tool("kubectl"))
+    let out = Command::new(crate::support::common::tool("kubectl"))
         .arg("kustomize")
         .arg(dir)
         .output()
@@ -189,7 +179,7 @@ spec:
 
 #[test]
 fn render_proof_refuses_an_edit_that_changes_a_rendered_line_beyond_the_image() {
-    tool("helm");
+    crate::support::common::tool("helm");
     let tmp = tempfile::tempdir().unwrap();
     let chart = leaky_chart(tmp.path());
     let before = std::fs::read(chart.join("values.yaml")).unwrap();
@@ -319,8 +309,8 @@ fn missing_renderers_leave_the_edits_unproven_with_a_note_per_unit() {
 fn standalone_kustomize_and_explicit_helm_are_used_when_named() {
     // `--kustomize` naming a program that is not kubectl runs `PROGRAM build DIR`: a
     // wrapper around kubectl records that it was called that way.
-    let kubectl = tool("kubectl");
-    let helm = tool("helm");
+    let kubectl = crate::support::common::tool("kubectl");
+    let helm = crate::support::common::tool("helm");
     let tmp = tempfile::tempdir().unwrap();
     kustomize_tree(&tmp.path().join("repo"));
     let log = tmp.path().join("calls.log");
@@ -358,7 +348,7 @@ fn standalone_kustomize_and_explicit_helm_are_used_when_named() {
 /// edit that changes a rendered line beyond the image is refused (exit 2, nothing written).
 #[test]
 fn run_proves_helm_edits_by_rendering_before_it_writes() {
-    tool("helm");
+    crate::support::common::tool("helm");
     let tmp = tempfile::tempdir().unwrap();
     let chart = leaky_chart(tmp.path());
     let before = std::fs::read(chart.join("values.yaml")).unwrap();

@@ -6,6 +6,39 @@ use std::process::{Command, Output};
 
 pub const HARBOR: &str = "harbor.example.com";
 
+/// A tool the tests drive (helm, kubectl, pre-commit, ...): the project's `.tools/bin`
+/// first, then PATH; a missing one fails the test with how to install it.
+pub fn tool(name: &str) -> PathBuf {
+    let local = Path::new(env!("CARGO_MANIFEST_DIR")).join(".tools/bin");
+    std::iter::once(local)
+        .chain(std::env::split_paths(&std::env::var_os("PATH").unwrap_or_default()))
+        .map(|d| d.join(name))
+        .find(|p| p.is_file())
+        .unwrap_or_else(|| {
+            panic!("{name} not found in .tools/bin or on PATH: run `bash scripts/install-test-tools.sh` and `source scripts/test-env.sh`")
+        })
+}
+
+/// The Python of the test tools' venv (`HARBORIZE_TOOLS_DIR`, default `.tools`), which
+/// holds the engines and readers the tests use.
+pub fn venv_python() -> PathBuf {
+    let tools = std::env::var_os("HARBORIZE_TOOLS_DIR")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| Path::new(env!("CARGO_MANIFEST_DIR")).join(".tools"));
+    let py = tools.join("venv/bin/python");
+    assert!(
+        py.exists(),
+        "{} missing: run `bash scripts/install-test-tools.sh`",
+        py.display()
+    );
+    py
+}
+
+/// A run's output for an assertion message.
+pub fn show(out: &Output) -> String {
+    format!("stdout:\n{}\nstderr:\n{}", stdout(out), stderr(out))
+}
+
 /// The binary under test, as this test process first found it: a hard link (or a copy)
 /// of cargo's `target/debug/harborize` made on first use. Two tests build the crate again
 /// while the others run (the wheel and the demo: `cargo build`, whose dependency features

@@ -27,27 +27,12 @@ pub fn root() -> PathBuf {
     PathBuf::from(env!("CARGO_MANIFEST_DIR"))
 }
 
-/// A tool from PATH or `.tools/bin`; a missing tool fails the test (never skips it).
-fn tool(name: &str) -> PathBuf {
-    let mut dirs: Vec<PathBuf> = vec![root().join(".tools/bin")];
-    if let Some(p) = std::env::var_os("PATH") {
-        dirs.extend(std::env::split_paths(&p));
-    }
-    for d in dirs {
-        let c = d.join(name);
-        if c.is_file() {
-            return c;
-        }
-    }
-    panic!("{name} not found: run bash scripts/install-test-tools.sh");
-}
-
 pub fn trivy_bin() -> PathBuf {
-    tool("trivy")
+    crate::support::common::tool("trivy")
 }
 
 pub fn registry_bin() -> PathBuf {
-    tool("docker-registry")
+    crate::support::common::tool("docker-registry")
 }
 
 pub fn free_port() -> u16 {
