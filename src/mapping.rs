@@ -100,7 +100,7 @@ impl Mapper {
 
     /// The paths of the run (searched for Argo CD `valueFiles` links to values files).
     pub fn with_roots(mut self, roots: Vec<std::path::PathBuf>) -> Self {
-        self.charts.roots = roots;
+        self.charts.set_roots(roots);
         self
     }
 

@@ -84,11 +84,19 @@ pub struct ChartSources {
     pub conventions: BTreeMap<String, ChartConvention>,
     /// The paths of the run, searched for Argo CD `valueFiles` links.
     pub roots: Vec<PathBuf>,
-    /// Values file → the chart of the Application that lists it (built on first need).
-    links: std::sync::OnceLock<BTreeMap<PathBuf, ChartRef>>,
+    /// Values file → the chart of the Application that lists it (built on first need,
+    /// once: clones share it, as the render proof's copy of the mapper's sources does).
+    links: std::sync::Arc<std::sync::OnceLock<BTreeMap<PathBuf, ChartRef>>>,
 }
 
 impl ChartSources {
+    /// The run's paths to search for `valueFiles` links; an index built for other paths
+    /// is dropped.
+    pub fn set_roots(&mut self, roots: Vec<PathBuf>) {
+        self.roots = roots;
+        self.links = Default::default();
+    }
+
     /// Sources with the conventions of harborize.yaml (no `--charts`, no roots yet).
     pub fn new(conventions: BTreeMap<String, ChartConvention>) -> Self {
         ChartSources {
