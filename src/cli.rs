@@ -549,7 +549,7 @@ pub struct MigrateArgs {
     /// Job) select the shard. Report and state files are named per shard
     /// (migration-report-shard-I-of-N.json).
     #[arg(long, value_name = "I/N")]
-    pub shard: Option<crate::migrate_shard::Shard>,
+    pub shard: Option<crate::migrate::shard::Shard>,
     /// Print the GitHub Actions matrix of N shards (`{"shard":["0/N",...]}`, one line) and exit.
     #[arg(
         long,

@@ -68,7 +68,7 @@ pub struct ConfigFile {
     pub platforms: Vec<String>,
     /// Where `bump` may write each image (app CI bumps one environment; see the README).
     #[serde(default)]
-    pub bump: Vec<crate::bump_scope::BumpRule>,
+    pub bump: Vec<crate::bump::scope::BumpRule>,
 }
 
 /// `render:`: how Helm and kustomize edits are proven by rendering before they are written.
@@ -96,7 +96,7 @@ pub struct HelmSection {
     /// chart puts in front of a bare image path, so override values of that chart are
     /// composed without the chart (otherwise they are `ambiguous`).
     #[serde(default)]
-    pub charts: BTreeMap<String, crate::locate::helm::ChartConvention>,
+    pub charts: BTreeMap<String, crate::pipeline::locate::helm::ChartConvention>,
 }
 
 #[derive(Debug, Clone, Default, Deserialize, Serialize, JsonSchema)]
@@ -184,13 +184,13 @@ pub struct Config {
     /// The `render:` section (empty when absent).
     pub render: RenderSection,
     /// `helm.charts`: chart conventions by chart name.
-    pub helm_charts: BTreeMap<String, crate::locate::helm::ChartConvention>,
+    pub helm_charts: BTreeMap<String, crate::pipeline::locate::helm::ChartConvention>,
     /// The `policy:` section (empty when absent).
     pub policy: PolicySection,
     /// `platforms`: the nodes' platforms (`os/arch[/variant]`), for `warm`.
     pub platforms: Vec<String>,
     /// `bump:` rules.
-    pub bump: Vec<crate::bump_scope::BumpRule>,
+    pub bump: Vec<crate::bump::scope::BumpRule>,
 }
 
 impl Config {

@@ -5,32 +5,19 @@
 //! apply → publish → report.
 
 pub mod bump;
-pub mod bump_envs;
-pub mod bump_flux;
-pub mod bump_proof;
-pub mod bump_scope;
-pub mod bump_select;
 pub mod cli;
 pub mod commands;
 pub mod config;
-pub mod engine;
 pub mod fsio;
-pub mod git;
-pub mod github;
 pub mod harbor_api;
 pub mod harbor_setup;
-pub mod kustomize_matchers;
-pub mod locate;
 pub mod mapping;
 pub mod migrate;
-pub mod migrate_report_merge;
-pub mod migrate_shard;
 pub mod mirrors;
-pub mod plan;
+pub mod pipeline;
 pub mod policy;
 pub mod reference;
 pub mod registry;
-pub mod render;
 pub mod repo_path;
 pub mod report;
 pub mod runtime;
@@ -38,7 +25,7 @@ pub mod target;
 pub mod template;
 pub mod term;
 pub mod trivy;
-pub mod walk;
+pub mod vcs;
 pub mod warm;
 pub mod yaml;
 

@@ -45,7 +45,7 @@ pub struct Mapper {
     include_ci: bool,
     /// Where Helm charts are known from (`--charts`, `helm.charts` conventions): how an
     /// override's image map composes is part of where its reference goes.
-    charts: crate::locate::helm::ChartSources,
+    charts: crate::pipeline::locate::helm::ChartSources,
 }
 
 impl Mapper {
@@ -88,7 +88,7 @@ impl Mapper {
             rules,
             token_realms: config.token_realms.clone(),
             include_ci: config.include_ci,
-            charts: crate::locate::helm::ChartSources::new(config.helm_charts.clone()),
+            charts: crate::pipeline::locate::helm::ChartSources::new(config.helm_charts.clone()),
         }
     }
 
@@ -105,7 +105,7 @@ impl Mapper {
     }
 
     /// Where Helm charts are looked up.
-    pub fn charts(&self) -> &crate::locate::helm::ChartSources {
+    pub fn charts(&self) -> &crate::pipeline::locate::helm::ChartSources {
         &self.charts
     }
 

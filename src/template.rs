@@ -9,7 +9,7 @@
 //! `templated`). The proof of an edit is line-level: the edited text has the same lines,
 //! only the planned lines differ, and each of them scans back to its planned value.
 
-use crate::locate::{Field, Kind, Shape, Site};
+use crate::pipeline::locate::{Field, Kind, Shape, Site};
 use crate::yaml::edit::{Edit, EditError};
 use crate::yaml::Style;
 

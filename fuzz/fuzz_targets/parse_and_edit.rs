@@ -6,9 +6,9 @@
 use std::path::Path;
 
 use harborize::config::{Config, ConfigFile};
-use harborize::locate::locate;
+use harborize::pipeline::locate::locate;
 use harborize::mapping::Mapper;
-use harborize::plan::{plan_site, Direction, PlanOptions};
+use harborize::pipeline::plan::{plan_site, Direction, PlanOptions};
 use harborize::reference::Reference;
 use harborize::yaml::{self, edit::apply_checked};
 use libfuzzer_sys::fuzz_target;

@@ -19,15 +19,15 @@ use std::time::Duration;
 use anyhow::{anyhow, bail, Result};
 use serde::Serialize;
 
+use crate::bump::select::Selection;
 use crate::bump::{self, BumpOptions, BumpRun, Target};
-use crate::bump_select::Selection;
 use crate::cli::{BumpArgs, Common};
 use crate::commands::{
     append_to_github_file, commit_outputs, mapper_for, EXIT_ERROR, EXIT_FINDINGS, EXIT_OK,
 };
-use crate::git::{self, Auth, Git, Identity, PushOutcome};
-use crate::github::{self, GitHub};
 use crate::report::{Format, Mode, Report};
+use crate::vcs::git::{self, Auth, Git, Identity, PushOutcome};
+use crate::vcs::github::{self, GitHub};
 
 /// The default commit message: subject, one line per bumped reference, the trailer.
 pub const DEFAULT_TEMPLATE: &str =
@@ -73,7 +73,7 @@ struct GitOut {
     pull_request: Option<PrOut>,
 }
 
-pub use crate::github::PrOut;
+pub use crate::vcs::github::PrOut;
 
 impl PrOut {
     /// `opened pull request #3 (harborize/abc → main): URL`
@@ -244,7 +244,7 @@ pub fn run_flavored(
     let target = Target::new(&mapper, &args.image, &args.tag, args.digest.as_deref())?;
     let start = args.paths.first().map_or(Path::new("."), |p| p.as_path());
     let config = crate::config::Config::load(args.config.as_deref(), start)?;
-    let root = crate::bump_scope::repository_root(start, config.source.as_deref());
+    let root = crate::bump::scope::repository_root(start, config.source.as_deref());
     let selection = Selection {
         root: &root,
         rules: &config.bump,
@@ -343,7 +343,7 @@ fn bump_loop(
     target: &Target,
     opts: BumpOptions,
     selection: &Selection,
-    proof: &crate::render::ProofSettings,
+    proof: &crate::pipeline::render::ProofSettings,
     session: Option<&Session>,
     env: impl Fn(&str) -> Option<String> + Copy,
 ) -> Result<u8> {
@@ -354,7 +354,7 @@ fn bump_loop(
     let mut done = Bumped::default();
     // Only the environments asked for (issue #18): a refusal writes nothing.
     let selected =
-        match crate::bump_select::run(&args.paths, mapper, target, opts, proof, selection) {
+        match crate::bump::select::run(&args.paths, mapper, target, opts, proof, selection) {
             Ok(s) => s,
             Err(refusal) => {
                 // Several lines (one per place): printed as they are, exit 2.
@@ -555,9 +555,10 @@ fn failed(
 fn proof_settings(
     args: &BumpArgs,
     config: &crate::config::Config,
-) -> Result<crate::render::ProofSettings> {
-    let mut proof = crate::render::ProofSettings::resolve(false, None, None, &config.render)
-        .map_err(anyhow::Error::msg)?;
+) -> Result<crate::pipeline::render::ProofSettings> {
+    let mut proof =
+        crate::pipeline::render::ProofSettings::resolve(false, None, None, &config.render)
+            .map_err(anyhow::Error::msg)?;
     proof.hints = args.rewrite_hints;
     Ok(proof)
 }
@@ -582,7 +583,7 @@ fn replay(
     mapper: &crate::mapping::Mapper,
     target: &Target,
     opts: BumpOptions,
-    proof: &crate::render::ProofSettings,
+    proof: &crate::pipeline::render::ProofSettings,
     keep: &BTreeSet<PathBuf>,
     s: &Session,
     ours: git2::Oid,

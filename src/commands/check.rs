@@ -4,8 +4,8 @@ use anyhow::Result;
 
 use crate::cli::CheckArgs;
 use crate::commands::{mapper_for, EXIT_ERROR, EXIT_FINDINGS, EXIT_OK};
-use crate::engine::{self, RunOptions};
-use crate::plan::{Direction, PlanOptions, Status};
+use crate::pipeline::engine::{self, RunOptions};
+use crate::pipeline::plan::{Direction, PlanOptions, Status};
 use crate::report::{Mode, Report};
 
 pub fn run(args: &CheckArgs) -> Result<u8> {

@@ -12,9 +12,9 @@
 //! nothing to change).
 //!
 //! `--shard I/N` (or an Indexed Job's environment) runs one deterministic share of the list
-//! (`crate::migrate_shard`), with its own state and report files; `--matrix N` prints the
+//! (`crate::migrate::shard`), with its own state and report files; `--matrix N` prints the
 //! GitHub Actions matrix; `--merge-reports DIR` combines the shard reports
-//! (`crate::migrate_report_merge`) and ends as a whole run would.
+//! (`crate::migrate::report_merge`) and ends as a whole run would.
 
 use std::collections::BTreeMap;
 use std::io::IsTerminal;
@@ -32,17 +32,17 @@ use crate::commands::scan::scan_report;
 use crate::commands::verify::verify_report;
 use crate::commands::{mapper_for, EXIT_ERROR, EXIT_FINDINGS, EXIT_OK};
 use crate::config::Config;
-use crate::engine::{self, RunOptions};
-use crate::git::{self, Auth, Git, Identity, PushOutcome};
-use crate::github::{self, GitHub};
+use crate::migrate::shard::{self as migrate_shard, ShardInfo};
 use crate::migrate::{
     self, BatchBy, CommitInfo, Direction, MigrationReport, RepoReport, RepoStatus, ScanInfo,
     Source, State, VerifyFailure, VerifyInfo,
 };
-use crate::migrate_shard::{self, ShardInfo};
-use crate::plan::{self, PlanOptions};
+use crate::pipeline::engine::{self, RunOptions};
+use crate::pipeline::plan::{self, PlanOptions};
 use crate::registry::Outcome;
 use crate::report::{escape_text, Format, Report};
+use crate::vcs::git::{self, Auth, Git, Identity, PushOutcome};
+use crate::vcs::github::{self, GitHub};
 
 /// At most this many `old → new` lines in a commit message.
 const MESSAGE_LINES: usize = 50;
@@ -85,7 +85,7 @@ pub fn run(args: &MigrateArgs) -> Result<u8> {
         return Ok(EXIT_OK);
     }
     if let Some(dir) = &args.merge_reports {
-        let report = crate::migrate_report_merge::merge_dir(dir)?;
+        let report = crate::migrate::report_merge::merge_dir(dir)?;
         let out = args.report_dir.clone().unwrap_or_else(|| dir.clone());
         return finish(args, &report, Some(&out), "");
     }
@@ -503,7 +503,7 @@ fn process(ctx: &Ctx<'_>, src: &Source, rr: &mut RepoReport, pb: &ProgressBar) -
                     reference: e
                         .rewritten
                         .clone()
-                        .filter(|_| e.status == crate::plan::Status::Rewritten)
+                        .filter(|_| e.status == crate::pipeline::plan::Status::Rewritten)
                         .or_else(|| e.normalized.clone())
                         .unwrap_or_else(|| e.original.clone()),
                     outcome: serde_json::to_value(v.outcome)
@@ -688,8 +688,9 @@ fn write_commit_push(
         keep: false,
     };
     let roots = [root.to_path_buf()];
-    let mut proof = crate::render::ProofSettings::resolve(false, None, None, &config.render)
-        .map_err(anyhow::Error::msg)?;
+    let mut proof =
+        crate::pipeline::render::ProofSettings::resolve(false, None, None, &config.render)
+            .map_err(anyhow::Error::msg)?;
     proof.hints = args.rewrite_hints;
     // What the first attempt changed and committed (for the pull request: a retry that finds
     // the change on the remote branch already changes nothing itself).
@@ -819,7 +820,7 @@ fn planned_pairs(report: &Report) -> Pairs {
     let mut pairs: Vec<(String, String)> = report
         .references
         .iter()
-        .filter(|r| r.status == crate::plan::Status::Rewritten)
+        .filter(|r| r.status == crate::pipeline::plan::Status::Rewritten)
         .map(|r| (r.original.clone(), r.rewritten.clone().unwrap_or_default()))
         .collect();
     pairs.sort();

@@ -121,9 +121,9 @@ pub fn commit_outputs(
 
 /// The rendered difference of every chart or kustomization the render proof refused
 /// (stderr: the report on stdout stays one format).
-pub fn print_render_refusals(outcomes: &[crate::render::Outcome]) {
+pub fn print_render_refusals(outcomes: &[crate::pipeline::render::Outcome]) {
     for o in outcomes {
-        if let crate::render::Verdict::Refused { summary, diff } = &o.verdict {
+        if let crate::pipeline::render::Verdict::Refused { summary, diff } = &o.verdict {
             eprintln!(
                 "harborize: render proof failed: {}: {}; nothing of it was written",
                 crate::report::escape_text(&o.label),

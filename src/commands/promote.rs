@@ -12,7 +12,7 @@ use crate::bump::{self, BumpOptions, Target};
 use crate::cli::{BumpArgs, Common, PromoteArgs};
 use crate::commands::bump::{run_flavored, Flavor};
 use crate::commands::mapper_for;
-use crate::plan::Status;
+use crate::pipeline::plan::Status;
 use crate::reference::Reference;
 
 pub fn run(args: &PromoteArgs) -> Result<u8> {

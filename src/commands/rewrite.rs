@@ -7,9 +7,9 @@ use crate::cli::RewriteArgs;
 use crate::commands::scan::scan_report;
 use crate::commands::verify::verify_report;
 use crate::commands::{mapper_for, EXIT_ERROR, EXIT_FINDINGS, EXIT_OK};
-use crate::engine::{self, RunOptions};
-use crate::plan::{Direction, PlanOptions};
-use crate::render::{Outcome, ProofSettings};
+use crate::pipeline::engine::{self, RunOptions};
+use crate::pipeline::plan::{Direction, PlanOptions};
+use crate::pipeline::render::{Outcome, ProofSettings};
 use crate::report::{Mode, Report};
 
 pub fn run(args: &RewriteArgs) -> Result<u8> {

@@ -19,11 +19,11 @@ use crate::commands::{
     append_to_github_file, commit_outputs, mapper_for, EXIT_ERROR, EXIT_FINDINGS, EXIT_OK,
 };
 use crate::config::Config;
-use crate::engine;
-use crate::git::{self, Auth, Git, Identity, PushOutcome};
-use crate::github::{self, GitHub};
-use crate::plan::{Direction, PlanOptions, Status};
+use crate::pipeline::engine;
+use crate::pipeline::plan::{Direction, PlanOptions, Status};
 use crate::report::{Mode, Report};
+use crate::vcs::git::{self, Auth, Git, Identity, PushOutcome};
+use crate::vcs::github::{self, GitHub};
 
 const DEFAULT_TEMPLATE: &str =
     "harborize: route {count} image reference(s) through Harbor\n\n{images}\n\nHarborize-Images: {count}";
@@ -161,8 +161,9 @@ fn pipeline(
         }
         // 4. prove Helm and kustomize edits by rendering, and write exactly the plan that
         // was checked (a dry run proves without writing)
-        let mut proof = crate::render::ProofSettings::resolve(false, None, None, &config.render)
-            .map_err(anyhow::Error::msg)?;
+        let mut proof =
+            crate::pipeline::render::ProofSettings::resolve(false, None, None, &config.render)
+                .map_err(anyhow::Error::msg)?;
         proof.hints = plan.rewrite_hints;
         let (results, outcomes) = engine::apply_proven(
             &args.common.paths,

@@ -13,16 +13,16 @@ use crate::commands::mapper_for;
 use crate::commands::verify::verify_report;
 use crate::config::Config;
 use crate::config::ScanAllow;
-use crate::engine::{self, RunOptions};
 use crate::mapping::Mapper;
-use crate::plan::{Direction, PlanOptions, Status};
+use crate::pipeline::engine::{self, RunOptions};
+use crate::pipeline::plan::{Direction, PlanOptions, Status};
 use crate::reference::Reference;
 use crate::registry::{Credentials, Outcome, Target};
-use crate::report::{Format, ReferenceEntry, Report};
-use crate::trivy::ignore;
-use crate::trivy::output::{
+use crate::report::scan::{
     ImageResult, PolicySummary, RefLocation, ScanError, ScanOutput, ScanSummary,
 };
+use crate::report::{Format, ReferenceEntry, Report};
+use crate::trivy::ignore;
 use crate::trivy::policy::Policy;
 use crate::trivy::runner::{self, Trivy};
 use crate::trivy::settings::{Flags, Settings};

@@ -10,9 +10,9 @@ use anyhow::{bail, Context, Result};
 
 use crate::cli::{OnUnreachable, RegistryArgs, VerifyArgs};
 use crate::commands::{mapper_for, EXIT_ERROR, EXIT_FINDINGS, EXIT_OK};
-use crate::engine::{self, Pins, RunOptions};
 use crate::mapping::Mapper;
-use crate::plan::{Direction, PlanOptions, Status};
+use crate::pipeline::engine::{self, Pins, RunOptions};
+use crate::pipeline::plan::{Direction, PlanOptions, Status};
 use crate::reference::Reference;
 use crate::registry::{self, Check, Outcome, Platform, Target};
 use crate::report::{Mode, Report};
@@ -58,7 +58,7 @@ pub(crate) fn entry_target(
     // A registry-only Helm field is an edit of the chart's images, not an image.
     if matches!(
         entry.kind,
-        crate::locate::Kind::HelmRegistry | crate::locate::Kind::Chart
+        crate::pipeline::locate::Kind::HelmRegistry | crate::pipeline::locate::Kind::Chart
     ) {
         return None;
     }
@@ -76,12 +76,12 @@ pub(crate) fn entry_target(
 /// The chart a `chart` entry is verified at (its chart and version through the cache);
 /// none when the entry names no chart version (a repository URL alone).
 fn chart_target(entry: &crate::report::ReferenceEntry, mapper: &Mapper) -> Option<Target> {
-    if entry.kind != crate::locate::Kind::Chart
+    if entry.kind != crate::pipeline::locate::Kind::Chart
         || !matches!(entry.status, Status::Rewritten | Status::AlreadyProxied)
     {
         return None;
     }
-    let r = crate::plan::charts::harbor_chart(mapper, entry.normalized.as_deref()?)?;
+    let r = crate::pipeline::plan::charts::harbor_chart(mapper, entry.normalized.as_deref()?)?;
     mapper
         .is_cache_host(r.domain())
         .then(|| Target::on_its_host(&r))
@@ -91,7 +91,7 @@ fn chart_target(entry: &crate::report::ReferenceEntry, mapper: &Mapper) -> Optio
 fn unparsable_harbor_text(entry: &crate::report::ReferenceEntry) -> Option<&str> {
     if matches!(
         entry.kind,
-        crate::locate::Kind::HelmRegistry | crate::locate::Kind::Chart
+        crate::pipeline::locate::Kind::HelmRegistry | crate::pipeline::locate::Kind::Chart
     ) {
         return None;
     }

@@ -14,7 +14,7 @@ use anyhow::{bail, Context, Result};
 use serde::Deserialize;
 
 use super::policy::{load_ignore_file, parse_date};
-use super::report::Finding;
+use super::results::Finding;
 
 /// The spelling of an ignore file.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

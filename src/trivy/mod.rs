@@ -8,9 +8,8 @@
 //! error and never a finding.
 
 pub mod ignore;
-pub mod output;
 pub mod policy;
-pub mod report;
+pub mod results;
 pub mod runner;
 pub mod settings;
 

@@ -14,7 +14,7 @@ use anyhow::{bail, Context, Result};
 use serde::{Deserialize, Serialize};
 
 use super::ignore::Rule;
-use super::report::{Finding, Ignored};
+use super::results::{Finding, Ignored};
 use super::Severity;
 use crate::config::ScanAllow;
 

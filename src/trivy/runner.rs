@@ -22,7 +22,7 @@ use std::time::Duration;
 
 use anyhow::{bail, Result};
 
-use super::report::TrivyReport;
+use super::results::TrivyReport;
 use super::Scanner;
 use crate::registry::Credentials;
 

@@ -12,7 +12,7 @@ use crate::support::common;
 use std::path::{Path, PathBuf};
 
 use common::*;
-use harborize::github::{branch_name, change_key};
+use harborize::vcs::github::{branch_name, change_key};
 use support::github::{GitHubService, OWNER, REPO, TOKEN};
 
 const IMG: &str = "ghcr.io/org/app";

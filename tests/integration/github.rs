@@ -1,4 +1,4 @@
-//! `harborize::github` (the `--pull-request` client, octocrab underneath) against a local
+//! `harborize::vcs::github` (the `--pull-request` client, octocrab underneath) against a local
 //! GitHub REST service (`support::github`). GitHub's API cannot be reached from here, so
 //! the service is a local implementation of the three pull request operations the client
 //! uses, checked against GitHub's published REST shapes: the `contract` test below holds
@@ -19,7 +19,7 @@ use crate::support;
 
 use std::collections::HashMap;
 
-use harborize::github::{self, branch_name, change_key, Error, GitHub};
+use harborize::vcs::github::{self, branch_name, change_key, Error, GitHub};
 use serde_json::Value;
 use support::github::{Exchange, GitHubService, OWNER, READ_ONLY_TOKEN, REPO, TOKEN};
 

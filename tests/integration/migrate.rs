@@ -825,7 +825,7 @@ fn fixture_files(name: &str) -> Vec<(String, String)> {
 
 #[test]
 fn pull_request_one_per_repository_from_its_own_change_branch() {
-    use harborize::github::{branch_name, change_key};
+    use harborize::vcs::github::{branch_name, change_key};
     use support::github::{GitHubService, OWNER, REPO, TOKEN};
 
     let tmp = tempfile::tempdir().unwrap();

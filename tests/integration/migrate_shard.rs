@@ -10,7 +10,7 @@ use crate::support::git::{bare_remote, seed, AUTHOR};
 use std::path::Path;
 use std::process::Output;
 
-use harborize::migrate_shard::{shard_of, Shard};
+use harborize::migrate::shard::{shard_of, Shard};
 
 fn urls(n: usize) -> Vec<String> {
     (0..n)

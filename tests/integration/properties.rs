@@ -12,10 +12,10 @@ use std::path::Path;
 
 use harborize::bump::{self, BumpOptions, Target};
 use harborize::config::{Config, ConfigFile};
-use harborize::engine::KEYWORDS;
-use harborize::locate::{ci_format, locate, Kind};
 use harborize::mapping::{Decision, Mapper};
-use harborize::plan::{plan_site, Direction, PlanOptions, Status};
+use harborize::pipeline::engine::KEYWORDS;
+use harborize::pipeline::locate::{ci_format, locate, Kind};
+use harborize::pipeline::plan::{plan_site, Direction, PlanOptions, Status};
 use harborize::reference::Reference;
 use harborize::yaml::{self, edit::apply_checked};
 use proptest::prelude::*;

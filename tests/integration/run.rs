@@ -11,7 +11,7 @@ use std::path::Path;
 use std::process::Command;
 
 use common::{code, harborize, stderr, stdout};
-use harborize::github::{branch_name, change_key};
+use harborize::vcs::github::{branch_name, change_key};
 use support::github::{GitHubService, OWNER, REPO, TOKEN};
 use support::registry::{HarnessOptions, RegistryHarness};
 

@@ -1,5 +1,5 @@
 //! A local stand-in for GitHub's REST API: exactly the three pull request operations
-//! `harborize::github` uses, with GitHub's behaviour and JSON shapes as GitHub publishes
+//! `harborize::vcs::github` uses, with GitHub's behaviour and JSON shapes as GitHub publishes
 //! them (the REST API description, `#/components/schemas/pull-request-simple` and
 //! `pull-request`, and the "List / Create / Update a pull request" operations):
 //!

@@ -1,24 +1,30 @@
 //! `bump`: give every reference to one image a new tag (and digest), written as its Harbor
 //! path, through the same byte-exact editor and re-parse proof as `rewrite`.
 //!
-//! Sites come from [`crate::locate`]; a site belongs to the image when its name, upstream or
+//! Sites come from [`crate::pipeline::locate`]; a site belongs to the image when its name, upstream or
 //! Harbor form, routes to the same Harbor name. Planning produces [`Planned`] entries (the
 //! report layer's currency) with their [`Edit`]s. Nothing is written until every file has
 //! been planned and proved: a bump either lands whole or not at all.
 
-use crate::plan::compose;
+pub mod envs;
+pub mod flux;
+pub mod proof;
+pub mod scope;
+pub mod select;
+
+use crate::pipeline::plan::reference_text;
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 
 use rayon::prelude::*;
 
-use crate::engine::{FileError, FileResult};
 use crate::fsio::{self, Content};
-use crate::locate::{self, Field, Kind, Shape, Site};
 use crate::mapping::{Decision, Mapper};
-use crate::plan::{field_edit, Planned, Status};
+use crate::pipeline::engine::{FileError, FileResult};
+use crate::pipeline::locate::{self, Field, Kind, Shape, Site};
+use crate::pipeline::plan::{field_edit, Planned, Status};
+use crate::pipeline::walk::{self, Walked};
 use crate::reference::{is_templated, Reference};
-use crate::walk::{self, Walked};
 use crate::yaml::edit::{self, Edit};
 use crate::yaml::{self, quote, Node, Scalar, Stream, Style};
 
@@ -34,8 +40,8 @@ pub struct Target {
     /// Cheap pre-filter: a file that holds none of these cannot hold the image.
     needles: Vec<String>,
     /// Flux image policies of the repository: a field with a `$imagepolicy` marker is
-    /// bumped only when its policy names the image ([`crate::bump_flux`]).
-    pub flux: crate::bump_flux::FluxPolicies,
+    /// bumped only when its policy names the image ([`crate::bump::flux`]).
+    pub flux: crate::bump::flux::FluxPolicies,
 }
 
 #[derive(Debug, thiserror::Error, PartialEq, Eq)]
@@ -178,7 +184,7 @@ impl Target {
 /// Which changes of a moved remote a bump must plan again after merging: a hunk that adds a
 /// line naming the image, or that sets a registry next to a line naming it (a Helm map's
 /// `registry:` decides which image its `repository:` names). Anything else merges as text.
-impl crate::git::Relevance for Target {
+impl crate::vcs::git::Relevance for Target {
     fn may_hold(&self, content: &[u8]) -> bool {
         self.may_be_in(content)
     }
@@ -226,7 +232,7 @@ pub struct BumpRun {
     /// Files written.
     pub written: Vec<PathBuf>,
     /// What the render proof decided for each chart and kustomization the bump changes.
-    pub render: Vec<crate::render::Outcome>,
+    pub render: Vec<crate::pipeline::render::Outcome>,
 }
 
 impl BumpRun {
@@ -278,7 +284,7 @@ pub fn run_proven(
     mapper: &Mapper,
     target: &Target,
     opts: BumpOptions,
-    proof: &crate::render::ProofSettings,
+    proof: &crate::pipeline::render::ProofSettings,
 ) -> BumpRun {
     run_selecting(paths, mapper, target, opts, proof, &mut |_| Pick::All)
 }
@@ -295,13 +301,13 @@ pub enum Pick {
 }
 
 /// [`run_proven`], with `select` choosing among the planned files before anything is
-/// proven or written (the environments of [`crate::bump_select`]).
+/// proven or written (the environments of [`crate::bump::select`]).
 pub fn run_selecting(
     paths: &[PathBuf],
     mapper: &Mapper,
     target: &Target,
     mut opts: BumpOptions,
-    proof: &crate::render::ProofSettings,
+    proof: &crate::pipeline::render::ProofSettings,
     select: &mut dyn FnMut(&[&FileResult]) -> Pick,
 ) -> BumpRun {
     let mut planned: Vec<(FileResult, Option<NewText>)> =
@@ -361,12 +367,12 @@ pub fn run_selecting(
     }
     let mut ok = run.blocked == 0 && planned.iter().all(|(r, _)| r.error.is_none());
     if ok && proof.enabled && !stopped {
-        let change = crate::render::Change::Bump {
+        let change = crate::pipeline::render::Change::Bump {
             harbor_name: &target.harbor_name,
             tag: &target.tag,
             digest: target.digest.as_deref(),
         };
-        run.render = crate::bump_proof::prove_planned(
+        run.render = crate::bump::proof::prove_planned(
             paths,
             &mut planned,
             |(text, _, _)| text.as_str(),
@@ -410,7 +416,7 @@ fn write_all(planned: &mut [(FileResult, Option<NewText>)]) {
     });
     let outcome = batch.commit();
     let mut results: Vec<&mut FileResult> = planned.iter_mut().map(|(r, _)| r).collect();
-    crate::engine::settle_writes(&mut results, outcome);
+    crate::pipeline::engine::settle_writes(&mut results, outcome);
 }
 
 /// Plan one file; returns the new text (and BOM flag) when its bytes change.
@@ -421,7 +427,7 @@ fn plan_file(
     opts: BumpOptions,
 ) -> (FileResult, Option<NewText>) {
     let result = FileResult::new(path);
-    if let Some(note) = crate::engine::ci_skipped(path, mapper) {
+    if let Some(note) = crate::pipeline::engine::ci_skipped(path, mapper) {
         let note = Some(note);
         return (FileResult { note, ..result }, None);
     }
@@ -453,7 +459,10 @@ fn plan_file(
             return (FileResult { note, ..result }, None);
         }
         Content::Utf16 { text, big_endian } => {
-            return (crate::engine::utf16_result(result, &text, big_endian), None)
+            return (
+                crate::pipeline::engine::utf16_result(result, &text, big_endian),
+                None,
+            )
         }
     };
     if walk::is_helm_template(path, &text) {
@@ -513,7 +522,7 @@ fn plan_file(
     }
     result.changed = true;
     if opts.diff {
-        result.diff = Some(crate::engine::unified_diff(
+        result.diff = Some(crate::pipeline::engine::unified_diff(
             &result.display,
             &text,
             &new_text,
@@ -584,7 +593,7 @@ impl Ctx<'_> {
             // A Flux marker on an edited line decides (issue #18 item 4).
             let starts = p.edits.iter().map(|e| e.range.start);
             let last = self.target.last_names();
-            match crate::bump_flux::verdict(self.text, starts, &self.target.flux, &last) {
+            match crate::bump::flux::verdict(self.text, starts, &self.target.flux, &last) {
                 Some(Ok(note)) => p.message = Some(note),
                 Some(Err(why)) => {
                     p.status = Status::Excluded;
@@ -755,7 +764,7 @@ impl Ctx<'_> {
         if !self.target.matches_name(self.mapper, &name_text) {
             return None;
         }
-        let original = compose(&name_text, tag, digest);
+        let original = reference_text(&name_text, tag, digest);
         if is_templated(&original) {
             let mut p = self.planned(site, original, Status::Templated);
             p.message = Some("the tag or digest is templated; not bumped".into());
@@ -819,7 +828,7 @@ impl Ctx<'_> {
         if !self.target.matches_name(self.mapper, &effective.value) {
             return None;
         }
-        let original = compose(&effective.value, new_tag, digest);
+        let original = reference_text(&effective.value, new_tag, digest);
         if is_templated(&original) {
             let mut p = self.planned(site, original, Status::Templated);
             p.message = Some("the entry is templated; not bumped".into());
@@ -1028,7 +1037,12 @@ impl Ctx<'_> {
 /// Split a Harbor name into (registry, repository) for a Helm map with a registry field,
 /// keeping the repository as the chart knows it (`library/` for Docker Hub included).
 fn split_registry(new_name: &str, old: &Reference, old_repo: &str) -> (String, String) {
-    crate::plan::split_registry(new_name, old, old_repo, crate::plan::Direction::Forward)
+    crate::pipeline::plan::split_registry(
+        new_name,
+        old,
+        old_repo,
+        crate::pipeline::plan::Direction::Forward,
+    )
 }
 
 fn scalar_by_ordinal(stream: &Stream, ordinal: usize) -> Option<&Scalar> {

@@ -15,7 +15,7 @@
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 
-use crate::locate::{Shape, Site};
+use crate::pipeline::locate::{Shape, Site};
 use crate::yaml::{self, Node};
 
 /// How the chart composes an image map's reference.
@@ -409,7 +409,7 @@ pub fn has_registry_host(repository: &str) -> bool {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::locate::locate;
+    use crate::pipeline::locate::locate;
 
     fn compositions(dir: &Path, file: &str, text: &str) -> Vec<Composition> {
         let path = dir.join(file);

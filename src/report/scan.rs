@@ -9,10 +9,10 @@ use anstyle::{AnsiColor, Style};
 use serde::Serialize;
 use serde_json::json;
 
-use super::report::Finding;
-use super::{ScanFormat, Severity};
 use crate::report::{escape_data, escape_property, escape_text};
 use crate::report::{EXIT_ERROR, EXIT_FINDINGS, EXIT_OK};
+use crate::trivy::results::Finding;
+use crate::trivy::{ScanFormat, Severity};
 
 /// The result of `harborize scan` (and of the `--scan` stage).
 #[derive(Debug, Serialize)]

@@ -1,5 +1,5 @@
 //! A bump that writes only where it was asked to: every file is planned, then
-//! [`crate::bump_scope::decide`] picks the files to write (rules, PATHs, `--all`,
+//! [`crate::bump::scope::decide`] picks the files to write (rules, PATHs, `--all`,
 //! environments, overridden bases) before anything is written; a file left alone keeps
 //! its bytes and drops out of the report. When a Flux `$imagepolicy` marker was seen, the
 //! repository's image policies are read and the bump is planned once more with them.
@@ -7,11 +7,11 @@
 use std::collections::BTreeSet;
 use std::path::{Path, PathBuf};
 
+use crate::bump::scope::{decide, BumpRule, Decision, Request};
 use crate::bump::{self, BumpOptions, BumpRun, Pick, Target};
-use crate::bump_scope::{decide, BumpRule, Decision, Request};
-use crate::engine::FileResult;
 use crate::mapping::Mapper;
-use crate::plan::Status;
+use crate::pipeline::engine::FileResult;
+use crate::pipeline::plan::Status;
 use crate::reference::Reference;
 
 /// What selects the files of a bump besides its PATHs.
@@ -42,7 +42,7 @@ pub fn run(
     mapper: &Mapper,
     target: &Target,
     opts: BumpOptions,
-    proof: &crate::render::ProofSettings,
+    proof: &crate::pipeline::render::ProofSettings,
     sel: &Selection,
 ) -> Result<Selected, String> {
     let mut target = target.clone();
@@ -82,7 +82,7 @@ pub fn run(
             pick
         });
         if replan {
-            let flux = crate::bump_flux::scan(sel.root, &|n| target.matches_name(mapper, n));
+            let flux = crate::bump::flux::scan(sel.root, &|n| target.matches_name(mapper, n));
             target.flux = flux;
             flux_read = true;
             continue;

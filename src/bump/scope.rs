@@ -11,7 +11,7 @@
 //!
 //! The planner plans every file first; [`decide`] then picks, from the planned files that
 //! reference the image, the ones to write. Flux `$imagepolicy` markers act per field
-//! ([`crate::bump_flux`]).
+//! ([`crate::bump::flux`]).
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::path::{Path, PathBuf};
@@ -19,7 +19,7 @@ use std::path::{Path, PathBuf};
 use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 
-use crate::bump_envs::{classify, Place, PlaceKind, Repo};
+use crate::bump::envs::{classify, Place, PlaceKind, Repo};
 
 /// One `bump:` rule of `harborize.yaml`: where CI may bump an image.
 #[derive(Debug, Clone, PartialEq, Eq, Deserialize, Serialize, JsonSchema)]

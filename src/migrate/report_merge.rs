@@ -10,8 +10,8 @@
 
 use std::path::{Path, PathBuf};
 
+use crate::migrate::shard::ShardInfo;
 use crate::migrate::MigrationReport;
-use crate::migrate_shard::ShardInfo;
 
 /// Why shard reports do not make one report.
 #[derive(Debug, thiserror::Error)]

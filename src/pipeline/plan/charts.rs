@@ -9,8 +9,8 @@
 //! the last component is refused. Classic HTTP(S) chart repositories serve an `index.yaml`
 //! that Harbor's proxy cache does not understand: they stay, reported `unmapped`.
 
-use crate::locate::{Field, Site};
 use crate::mapping::Mapper;
+use crate::pipeline::locate::{Field, Site};
 use crate::reference::{is_templated, Reference};
 
 use super::{decide_name, field_edit, Direction, NameOutcome, PlanOptions, Planned, Status};
@@ -116,7 +116,7 @@ fn with_host(name: String) -> String {
     if let Some(rest) = name.strip_prefix("docker.io/") {
         return format!("registry-1.docker.io/{rest}");
     }
-    if crate::locate::helm::has_registry_host(&name) {
+    if crate::pipeline::locate::helm::has_registry_host(&name) {
         name
     } else {
         format!("registry-1.docker.io/{name}")

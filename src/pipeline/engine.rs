@@ -6,11 +6,11 @@
 use std::path::{Path, PathBuf};
 
 use crate::fsio::{self, Content};
-use crate::locate;
 use crate::mapping::Mapper;
-use crate::plan::{self, PlanOptions, Planned};
-use crate::render;
-use crate::walk::{self, Walked};
+use crate::pipeline::locate;
+use crate::pipeline::plan::{self, PlanOptions, Planned};
+use crate::pipeline::render;
+use crate::pipeline::walk::{self, Walked};
 use crate::yaml;
 
 /// A problem with one file; the run goes on with the others.
@@ -259,7 +259,7 @@ fn process_file_held(
     };
     let sites = match located {
         Ok(mut s) => {
-            crate::locate::helm::resolve(path, &mut s, mapper.charts());
+            crate::pipeline::locate::helm::resolve(path, &mut s, mapper.charts());
             s
         }
         Err(e) => return result.fail(Some(e.line), Some(e.column), e.message),
@@ -274,8 +274,15 @@ fn process_file_held(
             }
         })
         .collect();
-    if crate::kustomize_matchers::is_kustomization_file(path) {
-        crate::kustomize_matchers::add_entries(path, &text, &sites, &mut planned, mapper, opts);
+    if crate::pipeline::kustomize_matchers::is_kustomization_file(path) {
+        crate::pipeline::kustomize_matchers::add_entries(
+            path,
+            &text,
+            &sites,
+            &mut planned,
+            mapper,
+            opts,
+        );
     }
     let edits: Vec<_> = planned
         .iter()

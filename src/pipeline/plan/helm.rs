@@ -9,12 +9,12 @@
 //! default registry in front of a bare path gets that registry written into the override
 //! map; a map whose chart is unknown is `ambiguous` and left alone.
 
-use crate::locate::helm::Composition;
-use crate::locate::{Field, Site};
 use crate::mapping::Mapper;
-use crate::plan::{
-    compose, decide_name, field_edit, finish, split_registry, Direction, NameOutcome, PlanOptions,
-    Planned, Status,
+use crate::pipeline::locate::helm::Composition;
+use crate::pipeline::locate::{Field, Site};
+use crate::pipeline::plan::{
+    decide_name, field_edit, finish, reference_text, split_registry, Direction, NameOutcome,
+    PlanOptions, Planned, Status,
 };
 use crate::reference::{is_templated, Reference};
 use crate::yaml::edit::Edit;
@@ -47,7 +47,7 @@ pub(crate) fn plan_helm_map(
         Some(p) => format!("{p}/{}", repository.value),
         None => repository.value.clone(),
     };
-    let original = compose(&name_text, tag, digest);
+    let original = reference_text(&name_text, tag, digest);
     if is_templated(&original) {
         return Planned::stay(site, original, Status::Templated, None);
     }
@@ -74,7 +74,7 @@ pub(crate) fn plan_helm_map(
             return p;
         }
     };
-    let rewritten = compose(&new_name, tag, digest);
+    let rewritten = reference_text(&new_name, tag, digest);
     let edits = match (&composition, registry) {
         (Composition::Registry, Some(reg)) => {
             registry_edits(reg, repository, &new_name, &name, opts.direction)

@@ -197,7 +197,7 @@ impl GitHub {
                     why: match remote_url {
                         Some(u) if !u.is_empty() => format!(
                             "the remote {} is not a GitHub repository URL and GITHUB_REPOSITORY is not set",
-                            crate::git::redact_url(u)
+                            crate::vcs::git::redact_url(u)
                         ),
                         _ => "there is no remote URL and GITHUB_REPOSITORY is not set".into(),
                     },
@@ -232,7 +232,7 @@ impl GitHub {
     ) -> Result<Self> {
         let api_url = api_url.trim().trim_end_matches('/').to_string();
         let bad = |why: &str| Error::ApiUrl {
-            url: crate::git::redact_url(&api_url),
+            url: crate::vcs::git::redact_url(&api_url),
             var: api_var.to_string(),
             why: why.to_string(),
         };

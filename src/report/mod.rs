@@ -3,15 +3,17 @@
 //! Every command builds a [`Report`] and hands it here; colour is decided by `anstream`
 //! (only on a terminal, never when `NO_COLOR` is set).
 
+pub mod scan;
+
 use std::borrow::Cow;
 use std::io::Write;
 
 use anstyle::{AnsiColor, Style};
 use serde::Serialize;
 
-use crate::engine::{FileError, FileResult};
-use crate::locate::Kind;
-use crate::plan::{Planned, Status};
+use crate::pipeline::engine::{FileError, FileResult};
+use crate::pipeline::locate::Kind;
+use crate::pipeline::plan::{Planned, Status};
 
 /// Exit codes, everywhere.
 pub const EXIT_OK: u8 = 0;

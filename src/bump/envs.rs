@@ -1,4 +1,4 @@
-//! The environments a file deploys to, as [`crate::bump_scope`] needs them: kustomize
+//! The environments a file deploys to, as [`crate::bump::scope`] needs them: kustomize
 //! overlays and the bases they include (read from every kustomization of the repository, so
 //! an overlay outside the bumped paths still counts), Argo CD Applications and Flux
 //! HelmReleases (one per document), and Helm values files kept side by side (one per
@@ -63,7 +63,7 @@ impl Place {
                 "kustomize base of {}",
                 overlays
                     .iter()
-                    .map(|o| crate::bump_scope::shown(root, o))
+                    .map(|o| crate::bump::scope::shown(root, o))
                     .collect::<Vec<_>>()
                     .join(", ")
             ),
@@ -87,7 +87,7 @@ impl Repo {
         let walker = ignore::WalkBuilder::new(root).build();
         for entry in walker.flatten() {
             let name = entry.file_name().to_string_lossy();
-            if !crate::render::kustomize::FILE_NAMES.contains(&name.as_ref()) {
+            if !crate::pipeline::render::kustomize::FILE_NAMES.contains(&name.as_ref()) {
                 continue;
             }
             let Some(dir) = entry.path().parent().and_then(|d| d.canonicalize().ok()) else {
@@ -191,7 +191,7 @@ fn read_kust(dir: &Path, v: &Value) -> Kust {
             .flatten()
         {
             let Some(s) = item.as_str() else { continue };
-            if crate::locate::is_remote_resource(s) {
+            if crate::pipeline::locate::is_remote_resource(s) {
                 continue;
             }
             let p = dir.join(s);

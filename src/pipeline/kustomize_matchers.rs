@@ -13,9 +13,9 @@
 use std::collections::BTreeSet;
 use std::path::Path;
 
-use crate::locate::{Field, Shape, Site};
 use crate::mapping::{Decision, Mapper};
-use crate::plan::{Direction, PlanOptions, Planned, Status};
+use crate::pipeline::locate::{Field, Shape, Site};
+use crate::pipeline::plan::{Direction, PlanOptions, Planned, Status};
 use crate::reference::Reference;
 use crate::yaml::edit::{Edit, ENTRY_SEP, INSERTED_ENTRIES, PAIR_SEP, REMOVED_ENTRIES};
 
@@ -37,7 +37,7 @@ pub fn matches(image: &str, name: &str) -> bool {
 /// The `image:` values written in the local resources of the kustomization in `dir`
 /// (every YAML file it includes, transitively; a line scan, as kustomize would see them).
 fn local_images(dir: &Path) -> Option<Vec<String>> {
-    let closure = crate::render::kustomize::closure(dir);
+    let closure = crate::pipeline::render::kustomize::closure(dir);
     if closure.remote.is_some() && closure.dirs.len() == 1 && closure.files.is_empty() {
         return None; // only remote resources: no base here that harborize rewrites
     }

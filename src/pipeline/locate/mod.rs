@@ -19,7 +19,7 @@ pub mod helm;
 use std::ops::Range;
 use std::path::Path;
 
-use crate::locate::helm::{has_registry_host, ChartRef, Composition, HelmInfo};
+use crate::pipeline::locate::helm::{has_registry_host, ChartRef, Composition, HelmInfo};
 use crate::yaml::embedded::EmbeddedMap;
 use crate::yaml::{self, Node, Scalar, Stream, Style};
 
@@ -691,7 +691,7 @@ impl<'a> Walker<'a> {
 
     /// How a map without a registry of its own composes: with the values' global
     /// registry (returned), as a whole name (a registry host in the repository), or as
-    /// its chart says (settled later by [`crate::locate::helm::resolve`]).
+    /// its chart says (settled later by [`crate::pipeline::locate::helm::resolve`]).
     fn helm_info(
         &mut self,
         node: &'a Node,

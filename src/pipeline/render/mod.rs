@@ -24,9 +24,9 @@ use std::process::{Command, Stdio};
 
 use rayon::prelude::*;
 
-use crate::locate::helm::ChartSources;
 use crate::mapping::{Decision, Mapper};
-use crate::plan::Direction;
+use crate::pipeline::locate::helm::ChartSources;
+use crate::pipeline::plan::Direction;
 use crate::reference::Reference;
 
 pub use helm::{chart_for, ChartSource};

@@ -106,7 +106,10 @@ fn visit(dir: &Path, c: &mut Closure, depth: usize) {
             .into_iter()
             .flatten()
         {
-            if let Some(s) = s.as_str().filter(|s| crate::locate::is_remote_resource(s)) {
+            if let Some(s) = s
+                .as_str()
+                .filter(|s| crate::pipeline::locate::is_remote_resource(s))
+            {
                 c.remote.get_or_insert_with(|| s.to_string());
             }
         }
@@ -120,7 +123,7 @@ fn visit(dir: &Path, c: &mut Closure, depth: usize) {
         if s.is_empty()
             || s.len() > 4096
             || s.contains('\n')
-            || crate::locate::is_remote_resource(s)
+            || crate::pipeline::locate::is_remote_resource(s)
         {
             continue;
         }

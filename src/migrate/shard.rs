@@ -107,7 +107,7 @@ pub fn from_env(env: impl Fn(&str) -> Option<String>) -> Result<Option<Shard>, S
 /// What is hashed: the repository as named, without credentials (a token in a URL must
 /// not move a repository to another shard).
 pub fn shard_key(repo: &str) -> String {
-    crate::git::redact_url(repo.trim())
+    crate::vcs::git::redact_url(repo.trim())
 }
 
 /// The shard (0..count) of a repository: SHA-256 of [`shard_key`], first 8 bytes

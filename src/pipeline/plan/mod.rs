@@ -5,8 +5,8 @@
 pub mod charts;
 pub(crate) mod helm;
 
-use crate::locate::{Field, Kind, Shape, Site};
 use crate::mapping::{Decision, Mapper};
+use crate::pipeline::locate::{Field, Kind, Shape, Site};
 use crate::reference::{is_templated, Reference};
 use crate::yaml::edit::Edit;
 use crate::yaml::quote;
@@ -149,7 +149,7 @@ pub fn plan_site(site: &Site, mapper: &Mapper, opts: PlanOptions) -> Planned {
             repository,
             tag,
             digest,
-        } => crate::plan::helm::plan_helm_map(
+        } => crate::pipeline::plan::helm::plan_helm_map(
             site,
             registry.as_ref(),
             repository,
@@ -254,7 +254,7 @@ fn plan_whole(site: &Site, f: &Field, mapper: &Mapper, opts: PlanOptions) -> Pla
 }
 
 /// `name[:tag][@digest]` from a name and the tag and digest fields.
-pub(crate) fn compose(name: &str, tag: Option<&Field>, digest: Option<&Field>) -> String {
+pub(crate) fn reference_text(name: &str, tag: Option<&Field>, digest: Option<&Field>) -> String {
     let mut s = name.to_string();
     if let Some(t) = tag.filter(|t| !t.value.is_empty()) {
         s.push(':');
@@ -385,12 +385,12 @@ fn plan_kustomize(site: &Site, mapper: &Mapper, opts: PlanOptions) -> Planned {
         ..s.clone()
     });
     let new_tag = &suffixed_tag.or_else(|| new_tag.clone());
-    let original = compose(&effective.value, new_tag.as_ref(), digest.as_ref());
+    let original = reference_text(&effective.value, new_tag.as_ref(), digest.as_ref());
     let shown_original = match new_name {
         Some(n) => format!(
             "{} => {}",
             name.value,
-            compose(&n.value, new_tag.as_ref(), digest.as_ref())
+            reference_text(&n.value, new_tag.as_ref(), digest.as_ref())
         ),
         None => original.clone(),
     };
@@ -414,7 +414,7 @@ fn plan_kustomize(site: &Site, mapper: &Mapper, opts: PlanOptions) -> Planned {
         p.normalized = normalized;
         return p;
     };
-    let rewritten = compose(&target, new_tag.as_ref(), digest.as_ref());
+    let rewritten = reference_text(&target, new_tag.as_ref(), digest.as_ref());
     let mut edits = Vec::new();
     let result: Result<(), String> = (|| {
         // `name` is a matcher: kustomize compares it, as written, with the images of the

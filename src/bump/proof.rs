@@ -10,9 +10,9 @@
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 
-use crate::engine::{FileError, FileResult};
 use crate::mapping::Mapper;
-use crate::render::{self, Change, Outcome, ProofSettings, Verdict};
+use crate::pipeline::engine::{FileError, FileResult};
+use crate::pipeline::render::{self, Change, Outcome, ProofSettings, Verdict};
 
 /// Prove the planned texts of `planned` (a result and, for a changed file, its new text
 /// as `text_of` gives it); errors and notes are added to `planned`.

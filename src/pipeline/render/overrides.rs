@@ -2,7 +2,7 @@
 //!
 //! A GitOps repository keeps *override* values (`helm-values/*.yaml` listed by an Argo CD
 //! Application, a Flux HelmRelease's `spec.values`, an Argo CD source's `helm.values` or
-//! `helm.valuesObject`), not the chart. When [`crate::locate::helm`] can find the chart
+//! `helm.valuesObject`), not the chart. When [`crate::pipeline::locate::helm`] can find the chart
 //! (a chart directory of the repository named by the HelmRelease or Application, a chart
 //! under `--charts DIR`, an Application whose `helm.valueFiles` lists the file), the render
 //! proof renders `helm template CHART -f OVERRIDE` before and after, exactly as it renders a
@@ -13,7 +13,7 @@
 
 use std::path::{Path, PathBuf};
 
-use crate::locate::helm::{chart_dir, ChartRef, ChartSources};
+use crate::pipeline::locate::helm::{chart_dir, ChartRef, ChartSources};
 use crate::yaml::{self, Node};
 
 use super::helm::ChartSource;

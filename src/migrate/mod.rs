@@ -4,6 +4,9 @@
 //! resumable state file, top-level-directory batching, Renovate `registryAliases`, and the
 //! `imagePullSecrets` that only served upstream registries now reached through Harbor.
 
+pub mod report_merge;
+pub mod shard;
+
 use std::cell::Cell;
 use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::fmt::Write as _;
@@ -15,11 +18,11 @@ use git2::{FetchOptions, RemoteCallbacks, Repository};
 use serde::{Deserialize, Serialize};
 
 use crate::config::Config;
-use crate::git::Auth;
-use crate::plan::Status;
+use crate::pipeline::plan::Status;
+use crate::pipeline::walk::{self, Walked};
 use crate::reference::{is_templated, Reference};
 use crate::report::{ReferenceEntry, Report};
-use crate::walk::{self, Walked};
+use crate::vcs::git::Auth;
 use crate::yaml::{self, Node, Stream};
 
 /// How commits are cut.
@@ -67,7 +70,7 @@ impl Source {
         if p.is_dir() {
             return Ok(Source::Dir(p.to_path_buf()));
         }
-        if arg.contains("://") || crate::git::local_path(arg).is_none() {
+        if arg.contains("://") || crate::vcs::git::local_path(arg).is_none() {
             return Ok(Source::Url(arg.to_string()));
         }
         bail!("{arg}: not a directory, nor a git URL (https://, ssh://, git@host:path, file://)")
@@ -82,7 +85,7 @@ impl Source {
                 .unwrap_or_else(|_| p.clone())
                 .display()
                 .to_string(),
-            Source::Url(u) => crate::git::redact_url(u),
+            Source::Url(u) => crate::vcs::git::redact_url(u),
         }
     }
 }
@@ -115,14 +118,14 @@ pub fn clone_name(url: &str) -> String {
 
 /// Credentials for clones and fetches: a token from `HARBORIZE_GIT_TOKEN` / `GITHUB_TOKEN`
 /// as the password of `x-access-token` (HTTPS, and only to the hosts the token is meant
-/// for: [`crate::git::Auth::token_for`]), git's credential helpers, then SSH agent and
+/// for: [`crate::vcs::git::Auth::token_for`]), git's credential helpers, then SSH agent and
 /// `~/.ssh` keys. The token only ever goes through libgit2's callback.
 fn remote_callbacks<'a>(tries: &'a Cell<u32>, auth: &'a Auth) -> RemoteCallbacks<'a> {
     let mut cb = RemoteCallbacks::new();
     let config = git2::Config::open_default().ok();
     cb.credentials(move |url, user_from_url, allowed| {
         tries.set(tries.get() + 1);
-        crate::git::credential(
+        crate::vcs::git::credential(
             url,
             user_from_url,
             allowed,
@@ -158,7 +161,7 @@ pub fn clone_or_reuse(url: &str, workdir: &Path, auth: &Auth) -> Result<(PathBuf
                 .map_err(|e| {
                     anyhow!(
                         "cannot clone {}: {}",
-                        crate::git::redact_url(url),
+                        crate::vcs::git::redact_url(url),
                         auth.redact(e.message())
                     )
                 })?;
@@ -203,7 +206,7 @@ fn update_clone(repo: &Repository, url: &str, auth: &Auth) -> Result<Option<Stri
         .map_err(|e| {
             anyhow!(
                 "cannot fetch {}: {}",
-                crate::git::redact_url(url),
+                crate::vcs::git::redact_url(url),
                 auth.redact(e.message())
             )
         })?;
@@ -442,7 +445,7 @@ pub struct RepoReport {
     pub pushed: bool,
     /// The pull request opened or updated (`--pull-request`).
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub pull_request: Option<crate::github::PrOut>,
+    pub pull_request: Option<crate::vcs::github::PrOut>,
     #[serde(default)]
     pub changes: Vec<FileChange>,
     #[serde(default)]
@@ -636,7 +639,7 @@ pub struct MigrationReport {
     pub summary: MigrationSummary,
     /// `--shard I/N`: where this report stands in the whole migration (for the merge).
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub shard: Option<crate::migrate_shard::ShardInfo>,
+    pub shard: Option<crate::migrate::shard::ShardInfo>,
 }
 
 impl MigrationReport {
@@ -1542,9 +1545,9 @@ mod tests {
         let harbor = "harbor.example.com";
         let config = crate::config::Config::from_user(Default::default(), None).unwrap();
         let mapper = crate::mapping::Mapper::new(&config, harbor);
-        let opts = crate::engine::RunOptions {
-            plan: crate::plan::PlanOptions {
-                direction: crate::plan::Direction::Forward,
+        let opts = crate::pipeline::engine::RunOptions {
+            plan: crate::pipeline::plan::PlanOptions {
+                direction: crate::pipeline::plan::Direction::Forward,
                 rewrite_hints: false,
             },
             write: false,
@@ -1554,7 +1557,7 @@ mod tests {
         let root = dir.path().to_path_buf();
         let plan = Report::build(
             harbor,
-            crate::engine::run(std::slice::from_ref(&root), &mapper, opts),
+            crate::pipeline::engine::run(std::slice::from_ref(&root), &mapper, opts),
             false,
         );
         let uses = pull_secrets(&root, &plan, harbor);
