@@ -11,7 +11,7 @@
 //! which kustomize's rule matches only for that tag.
 
 use std::collections::BTreeSet;
-use std::path::Path;
+use std::path::{Path, PathBuf};
 
 use crate::mapping::{Decision, Mapper};
 use crate::pipeline::locate::{Field, Shape, Site};
@@ -20,58 +20,120 @@ use crate::reference::Reference;
 use crate::yaml::edit::{Edit, ENTRY_SEP, INSERTED_ENTRIES, PAIR_SEP, REMOVED_ENTRIES};
 
 /// Whether kustomize's image transformer matches `image` (as written in a resource) with
-/// the entry name `name` (as written): literally, never by normalized reference.
+/// the entry name `name` (as written): literally, never by normalized reference. kustomize
+/// v5 (`^NAME(:TAG)?(@sha256:DIGEST)?$`, so `postgres` matches `postgres:16.4@sha256:…`)
+/// and v4 (`^NAME(@sha256)?(:TAG)?$`) differ; an image either matches is treated as
+/// matched, so no kustomize version is left promoting an image harborize thought it missed.
 pub fn matches(image: &str, name: &str) -> bool {
     let Some(rest) = image.strip_prefix(name) else {
         return false;
     };
-    let rest = rest.strip_prefix("@sha256").unwrap_or(rest);
-    match rest.strip_prefix(':') {
-        None => rest.is_empty(),
-        Some(tag) => tag
-            .bytes()
-            .all(|b| b.is_ascii_alphanumeric() || b"_.{}-".contains(&b)),
-    }
+    let is_tag = |t: &str| {
+        t.bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b"_.{}-".contains(&b))
+    };
+    // v4: an optional `@sha256`, then an optional `:TAG`.
+    let v4 = {
+        let r = rest.strip_prefix("@sha256").unwrap_or(rest);
+        r.is_empty() || r.strip_prefix(':').is_some_and(is_tag)
+    };
+    // v5: an optional `:TAG`, then an optional `@sha256:DIGEST`.
+    let v5 = {
+        let (tagged, digest) = match rest.find('@') {
+            Some(at) => (&rest[..at], Some(&rest[at..])),
+            None => (rest, None),
+        };
+        let tag_ok = tagged.is_empty() || tagged.strip_prefix(':').is_some_and(is_tag);
+        let digest_ok = digest.is_none_or(|d| d.strip_prefix("@sha256:").is_some_and(is_tag));
+        tag_ok && digest_ok
+    };
+    v4 || v5
 }
 
 /// The `image:` values written in the local resources of the kustomization in `dir`
 /// (every YAML file it includes, transitively; a line scan, as kustomize would see them).
+/// Overlays share their bases, so each included directory is scanned once per run.
 fn local_images(dir: &Path) -> Option<Vec<String>> {
     let closure = crate::pipeline::render::kustomize::closure(dir);
     if closure.remote.is_some() && closure.dirs.len() == 1 && closure.files.is_empty() {
         return None; // only remote resources: no base here that harborize rewrites
     }
-    let mut files = Vec::new();
-    for d in &closure.dirs {
-        for e in ignore::WalkBuilder::new(d).build().flatten() {
-            if e.file_type().is_some_and(|t| t.is_file()) {
-                files.push(e.into_path());
-            }
-        }
-    }
-    files.extend(closure.files.iter().cloned());
     let mut images = BTreeSet::new();
-    for f in files {
-        let yaml = f
-            .extension()
-            .and_then(|x| x.to_str())
-            .is_some_and(|x| x == "yaml" || x == "yml");
-        let Some(text) = yaml.then(|| std::fs::read_to_string(&f).ok()).flatten() else {
-            continue;
-        };
-        for line in text.lines() {
-            let t = line.trim_start();
-            let t = t.strip_prefix("- ").map_or(t, str::trim_start);
-            if let Some(v) = t.strip_prefix("image:") {
-                let v = v.split(" #").next().unwrap_or(v).trim();
-                let v = v.trim_matches(|c| c == '"' || c == '\'');
-                if !v.is_empty() {
-                    images.insert(v.to_string());
-                }
-            }
-        }
+    for d in &closure.dirs {
+        images.extend(dir_images(d));
+    }
+    for f in &closure.files {
+        images.extend(file_images(f));
     }
     Some(images.into_iter().collect())
+}
+
+/// The images written in the YAML files under `dir`. kustomize reads what a kustomization
+/// names whatever .gitignore says, so no ignore rules apply (and no git configuration is
+/// read per directory, which cost more than the scan on a repository of 3,000
+/// kustomizations).
+fn dir_images(dir: &Path) -> Vec<String> {
+    let walk = ignore::WalkBuilder::new(dir)
+        .standard_filters(false)
+        .hidden(true)
+        .build();
+    let mut images = Vec::new();
+    for e in walk.flatten() {
+        if e.file_type().is_some_and(|t| t.is_file()) {
+            images.extend(file_images_cached(e.path()));
+        }
+    }
+    images
+}
+
+/// [`file_images`], remembered for the rest of the process by path, length and
+/// modification time: overlays share their bases, and a file changed since (a bump that
+/// re-plans after a fetch) is read again.
+fn file_images_cached(f: &Path) -> Vec<String> {
+    use std::collections::HashMap;
+    use std::sync::{Mutex, OnceLock};
+    type Key = (u64, Option<std::time::SystemTime>);
+    static SCANNED: OnceLock<Mutex<HashMap<PathBuf, (Key, Vec<String>)>>> = OnceLock::new();
+    let Ok(meta) = std::fs::metadata(f) else {
+        return Vec::new();
+    };
+    let key = (meta.len(), meta.modified().ok());
+    let scanned = SCANNED.get_or_init(Default::default);
+    if let Some((k, hit)) = scanned.lock().expect("not poisoned").get(f) {
+        if *k == key && key.1.is_some() {
+            return hit.clone();
+        }
+    }
+    let images = file_images(f);
+    scanned
+        .lock()
+        .expect("not poisoned")
+        .insert(f.to_path_buf(), (key, images.clone()));
+    images
+}
+
+/// The `image:` values of one YAML file, by a line scan.
+fn file_images(f: &Path) -> Vec<String> {
+    let yaml = f
+        .extension()
+        .and_then(|x| x.to_str())
+        .is_some_and(|x| x == "yaml" || x == "yml");
+    let Some(text) = yaml.then(|| std::fs::read_to_string(f).ok()).flatten() else {
+        return Vec::new();
+    };
+    let mut images = Vec::new();
+    for line in text.lines() {
+        let t = line.trim_start();
+        let t = t.strip_prefix("- ").map_or(t, str::trim_start);
+        if let Some(v) = t.strip_prefix("image:") {
+            let v = v.split(" #").next().unwrap_or(v).trim();
+            let v = v.trim_matches(|c| c == '"' || c == '\'');
+            if !v.is_empty() {
+                images.push(v.to_string());
+            }
+        }
+    }
+    images
 }
 
 /// The Harbor name an image written as `image` gets when harborize rewrites it.
@@ -508,6 +570,10 @@ mod tests {
         assert!(matches("mysql:5.6", "mysql"));
         assert!(matches("mysql", "mysql"));
         assert!(matches("mysql@sha256:abc", "mysql"));
+        // kustomize v5: a tag and then a digest (kubectl 1.29 promotes this one).
+        assert!(matches("postgres:16.4@sha256:aaaa", "postgres"));
+        assert!(!matches("postgres:16.4@sha1:aaaa", "postgres"));
+        assert!(!matches("postgres:16.4@", "postgres"));
         assert!(!matches("docker.io/library/mysql:5.7", "mysql"));
         assert!(!matches("mysqlx:1", "mysql"));
         assert!(matches(

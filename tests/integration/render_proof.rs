@@ -146,6 +146,36 @@ fn kustomize_matchers_keep_matching_a_rewritten_base_and_a_remote_copy() {
     );
 }
 
+/// kustomize v5 (kubectl 1.29) matches `name: postgres` with `postgres:16.4@sha256:…` (a
+/// tag, then a digest) and renders `postgres:81.7.0`. harborize once read only the v4 rule
+/// (`@sha256` before the tag), added no entry for the rewritten base, and the render proof
+/// refused the overlay (found on the generated benchmark repository).
+#[test]
+fn kustomize_matchers_match_a_base_image_with_tag_and_digest() {
+    let tmp = tempfile::tempdir().unwrap();
+    let digest = "sha256:".to_string() + &"a".repeat(64);
+    write(
+        &tmp.path().join("base/kustomization.yaml"),
+        "resources:\n  - deployment.yaml\n",
+    );
+    write(
+        &tmp.path().join("base/deployment.yaml"),
+        &DEPLOYMENT.replace("mysql:5.6", &format!("postgres:16.4@{digest}")),
+    );
+    write(
+        &tmp.path().join("overlay/kustomization.yaml"),
+        "resources:\n  - ../base\nimages:\n  - name: postgres\n    newTag: \"81.7.0\"\n",
+    );
+    let overlay = tmp.path().join("overlay");
+    assert_eq!(kustomize_images(&overlay)[2], "postgres:81.7.0");
+    let out = rewrite(&[tmp.path().to_str().unwrap()]);
+    assert_eq!(code(&out), 0, "{}{}", stdout(&out), stderr(&out));
+    assert_eq!(
+        kustomize_images(&overlay)[2],
+        format!("{HARBOR}/docker-hub/library/postgres:81.7.0")
+    );
+}
+
 /// A chart whose template also puts the image repository in an annotation: rewriting the
 /// values changes a rendered line that is not an image.
 fn leaky_chart(root: &Path) -> PathBuf {

@@ -93,11 +93,63 @@ fn visit(dir: &Path, c: &mut Closure, depth: usize) {
     if depth > 64 || !c.dirs.insert(dir.to_path_buf()) {
         return;
     }
-    let Some(text) = kustomization_file(dir).and_then(|f| std::fs::read_to_string(f).ok()) else {
+    let Some(step) = read_step(dir) else {
         return;
     };
-    let Ok(doc) = serde_yaml_ng::from_str::<serde_yaml_ng::Value>(&text) else {
-        return;
+    if let Some(r) = &step.remote {
+        c.remote.get_or_insert_with(|| r.clone());
+    }
+    for (p, kind) in &step.inputs {
+        match kind {
+            Input::Kustomization => visit(p, c, depth + 1),
+            Input::Dir => {
+                c.dirs.insert(p.clone());
+            }
+            Input::File => {
+                c.files.insert(p.clone());
+            }
+        }
+    }
+}
+
+/// What one kustomization file names: its first remote resource and its local inputs.
+#[derive(Clone)]
+struct Step {
+    remote: Option<String>,
+    inputs: Vec<(PathBuf, Input)>,
+}
+
+#[derive(Clone, Copy)]
+enum Input {
+    Kustomization,
+    Dir,
+    File,
+}
+
+/// [`Step`] of the kustomization in `dir`, remembered for the rest of the process by the
+/// file's path, length and modification time: overlays share their bases, and resolving
+/// each named path (`canonicalize`) cost more than the rest of `check` on a repository of
+/// 3,000 kustomizations. A kustomization changed since (a bump that re-plans after a
+/// fetch) is read again.
+fn read_step(dir: &Path) -> Option<Step> {
+    use std::collections::HashMap;
+    use std::sync::{Mutex, OnceLock};
+    type Key = (u64, Option<std::time::SystemTime>);
+    static STEPS: OnceLock<Mutex<HashMap<PathBuf, (Key, Step)>>> = OnceLock::new();
+    let file = kustomization_file(dir)?;
+    let meta = std::fs::metadata(&file).ok()?;
+    let key = (meta.len(), meta.modified().ok());
+    let steps = STEPS.get_or_init(Default::default);
+    if let Some((k, step)) = steps.lock().expect("not poisoned").get(&file) {
+        if *k == key && key.1.is_some() {
+            return Some(step.clone());
+        }
+    }
+    let text = std::fs::read_to_string(&file).ok()?;
+    let doc = serde_yaml_ng::from_str::<serde_yaml_ng::Value>(&text).ok()?;
+    let mut step = Step {
+        remote: None,
+        inputs: Vec::new(),
     };
     for key in ["resources", "bases", "components"] {
         for s in doc
@@ -110,7 +162,7 @@ fn visit(dir: &Path, c: &mut Closure, depth: usize) {
                 .as_str()
                 .filter(|s| crate::pipeline::locate::is_remote_resource(s))
             {
-                c.remote.get_or_insert_with(|| s.to_string());
+                step.remote.get_or_insert_with(|| s.to_string());
             }
         }
     }
@@ -131,15 +183,21 @@ fn visit(dir: &Path, c: &mut Closure, depth: usize) {
             continue;
         };
         if p.is_dir() {
-            if kustomization_file(&p).is_some() {
-                visit(&p, c, depth + 1);
+            let kind = if kustomization_file(&p).is_some() {
+                Input::Kustomization
             } else {
-                c.dirs.insert(p);
-            }
+                Input::Dir
+            };
+            step.inputs.push((p, kind));
         } else if p.is_file() {
-            c.files.insert(p);
+            step.inputs.push((p, Input::File));
         }
     }
+    steps
+        .lock()
+        .expect("not poisoned")
+        .insert(file, (key, step.clone()));
+    Some(step)
 }
 
 fn collect_strings<'v>(v: &'v serde_yaml_ng::Value, out: &mut Vec<&'v str>) {
