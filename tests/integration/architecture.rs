@@ -7,6 +7,7 @@
 //!
 //! The graph is read from the source text (see `modgraph`), so the test needs no tool.
 
+mod lex;
 mod modgraph;
 
 use std::path::Path;
