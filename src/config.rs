@@ -10,6 +10,12 @@ use std::path::{Path, PathBuf};
 use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 
+pub mod routes;
+mod sections;
+pub mod target;
+
+pub use sections::{BumpRule, ChartConvention, PolicyMode};
+
 /// Names the config file may have, looked up from PATH upwards.
 pub const FILE_NAMES: [&str; 2] = ["harborize.yaml", ".harborize.yaml"];
 
@@ -25,7 +31,7 @@ pub struct ConfigFile {
     pub harbor: Option<HarborSection>,
     /// The pull-through cache: its kind (default harbor), host and kind-specific settings.
     #[serde(default)]
-    pub target: Option<crate::target::TargetSection>,
+    pub target: Option<target::TargetSection>,
     /// Upstream registry domain → proxy-cache project. Merged by key over the defaults; a
     /// `null` value removes a default registry.
     #[serde(default)]
@@ -68,7 +74,7 @@ pub struct ConfigFile {
     pub platforms: Vec<String>,
     /// Where `bump` may write each image (app CI bumps one environment; see the README).
     #[serde(default)]
-    pub bump: Vec<crate::bump::scope::BumpRule>,
+    pub bump: Vec<BumpRule>,
 }
 
 /// `render:`: how Helm and kustomize edits are proven by rendering before they are written.
@@ -96,7 +102,7 @@ pub struct HelmSection {
     /// chart puts in front of a bare image path, so override values of that chart are
     /// composed without the chart (otherwise they are `ambiguous`).
     #[serde(default)]
-    pub charts: BTreeMap<String, crate::pipeline::locate::helm::ChartConvention>,
+    pub charts: BTreeMap<String, ChartConvention>,
 }
 
 #[derive(Debug, Clone, Default, Deserialize, Serialize, JsonSchema)]
@@ -167,7 +173,7 @@ pub struct Config {
     /// `target.host`, or its alias `harbor.host`.
     pub harbor_host: Option<String>,
     /// `target:` without the host: the cache's kind and its settings.
-    pub target: crate::target::TargetSettings,
+    pub target: target::TargetSettings,
     pub registries: BTreeMap<String, RegistryEntry>,
     pub exclude: Vec<String>,
     pub rules: Vec<RuleEntry>,
@@ -184,13 +190,13 @@ pub struct Config {
     /// The `render:` section (empty when absent).
     pub render: RenderSection,
     /// `helm.charts`: chart conventions by chart name.
-    pub helm_charts: BTreeMap<String, crate::pipeline::locate::helm::ChartConvention>,
+    pub helm_charts: BTreeMap<String, ChartConvention>,
     /// The `policy:` section (empty when absent).
     pub policy: PolicySection,
     /// `platforms`: the nodes' platforms (`os/arch[/variant]`), for `warm`.
     pub platforms: Vec<String>,
     /// `bump:` rules.
-    pub bump: Vec<crate::bump::scope::BumpRule>,
+    pub bump: Vec<BumpRule>,
 }
 
 impl Config {
@@ -248,8 +254,7 @@ impl Config {
             }
             (t, h) => t.or(h),
         };
-        let target =
-            crate::target::TargetSettings::from_section(&target_section).map_err(invalid)?;
+        let target = target::TargetSettings::from_section(&target_section).map_err(invalid)?;
         let config = Config {
             harbor_host,
             target,
@@ -333,7 +338,7 @@ impl Config {
             }
         }
         for (i, p) in self.platforms.iter().enumerate() {
-            p.parse::<crate::registry::Platform>()
+            p.parse::<crate::reference::Platform>()
                 .map_err(|e| invalid(format!("platforms[{i}]: {e}")))?;
         }
         for (i, glob) in self.exclude.iter().enumerate() {
@@ -349,7 +354,7 @@ impl Config {
         }
         // Each kind has its own rules for what `project` may be (the route table is built
         // again by the mapper; here only for its errors).
-        crate::target::Route::table(&self.target, &self.registries).map_err(invalid)?;
+        routes::Route::table(&self.target, &self.registries).map_err(invalid)?;
         Ok(())
     }
 }
@@ -469,7 +474,7 @@ pub struct PolicySection {
     pub allow: Vec<String>,
     /// `audit` (default) or `enforce`; `--mode` overrides it.
     #[serde(default)]
-    pub mode: Option<crate::policy::PolicyMode>,
+    pub mode: Option<PolicyMode>,
     /// Every image must name a digest (`@sha256:`); `--require-digest` turns it on.
     #[serde(default)]
     pub require_digest: bool,
@@ -482,10 +487,10 @@ impl PolicySection {
     /// The cache's own projects the policy admits: as listed; unlisted, Harbor's default
     /// project `library` on Harbor and nothing on other caches (a GitLab or Artifactory
     /// `library` is whatever somebody named so, not a project the cache is known to have).
-    pub fn projects(&self, kind: crate::target::Kind) -> Vec<String> {
+    pub fn projects(&self, kind: target::Kind) -> Vec<String> {
         match (&self.projects, kind) {
             (Some(listed), _) => listed.clone(),
-            (None, crate::target::Kind::Harbor) => vec!["library".to_string()],
+            (None, target::Kind::Harbor) => vec!["library".to_string()],
             (None, _) => Vec::new(),
         }
     }

@@ -22,7 +22,6 @@ pub mod repo_path;
 pub mod report;
 pub mod runtime;
 pub mod target;
-pub mod template;
 pub mod term;
 pub mod trivy;
 pub mod vcs;

@@ -9,6 +9,11 @@ use std::collections::HashMap;
 use globset::{Glob, GlobSet, GlobSetBuilder};
 use regex::Regex;
 
+pub mod charts;
+// The cache kinds' schemes, tested through the mapper that applies them.
+#[cfg(test)]
+mod cache_kinds;
+
 use crate::config::Config;
 use crate::reference::{Reference, DOCKER_HUB, MAX_PATH_LEN};
 use crate::target::{Route, Scheme};
@@ -45,7 +50,7 @@ pub struct Mapper {
     include_ci: bool,
     /// Where Helm charts are known from (`--charts`, `helm.charts` conventions): how an
     /// override's image map composes is part of where its reference goes.
-    charts: crate::pipeline::locate::helm::ChartSources,
+    charts: charts::ChartSources,
 }
 
 impl Mapper {
@@ -88,7 +93,7 @@ impl Mapper {
             rules,
             token_realms: config.token_realms.clone(),
             include_ci: config.include_ci,
-            charts: crate::pipeline::locate::helm::ChartSources::new(config.helm_charts.clone()),
+            charts: charts::ChartSources::new(config.helm_charts.clone()),
         }
     }
 
@@ -105,7 +110,7 @@ impl Mapper {
     }
 
     /// Where Helm charts are looked up.
-    pub fn charts(&self) -> &crate::pipeline::locate::helm::ChartSources {
+    pub fn charts(&self) -> &charts::ChartSources {
         &self.charts
     }
 

@@ -6,6 +6,7 @@
 //! and honours `NO_COLOR` (and `CLICOLOR_FORCE`); an explicit `--color` wins over both, as
 //! no-color.org asks of command-line flags.
 
+use std::borrow::Cow;
 use std::sync::atomic::{AtomicI8, Ordering};
 
 /// When to colour output.
@@ -49,10 +50,7 @@ pub fn verbose() -> bool {
 /// A progress or context line on stderr, shown only with `--verbose`.
 pub fn info(message: impl std::fmt::Display) {
     if verbose() {
-        eprintln!(
-            "harborize: {}",
-            crate::report::escape_text(&message.to_string())
-        );
+        eprintln!("harborize: {}", escape_text(&message.to_string()));
     }
 }
 
@@ -60,5 +58,70 @@ pub fn info(message: impl std::fmt::Display) {
 pub fn note(message: impl std::fmt::Display) {
     if !quiet() {
         eprintln!("{message}");
+    }
+}
+
+/// The one escaper for text in a human-readable line (file names, YAML values, messages
+/// that quote them, what registries and Trivy answered).
+///
+/// In GitHub Actions the runner reads every line a step prints, and a line that starts
+/// with `::` (after leading white space) or holds `##[` anywhere is a workflow command
+/// (`::set-output`, `::add-mask`, `##[error]`). A file name or a block-scalar value with
+/// a newline could start such a line, so control characters (C0, DEL, C1 and the Unicode
+/// line/paragraph separators) are shown as `\n`, `\r`, `\t` or `\u{..}`; a leading `::`
+/// and every `##[` get their first character written as `\u{3a}` / `\u{23}`. Text without
+/// any of these comes back unchanged (borrowed).
+pub fn escape_text(s: &str) -> Cow<'_, str> {
+    let trimmed = s.trim_start();
+    let lead = s.len() - trimmed.len();
+    let command_start = trimmed.starts_with("::");
+    if !command_start && !s.contains("##[") && !s.chars().any(is_escaped_char) {
+        return Cow::Borrowed(s);
+    }
+    let mut out = String::with_capacity(s.len() + 8);
+    for (i, c) in s.char_indices() {
+        match c {
+            '\n' => out.push_str("\\n"),
+            '\r' => out.push_str("\\r"),
+            '\t' => out.push_str("\\t"),
+            c if is_escaped_char(c) => out.push_str(&format!("\\u{{{:x}}}", c as u32)),
+            ':' if command_start && i == lead => out.push_str("\\u{3a}"),
+            '#' if s[i..].starts_with("##[") => out.push_str("\\u{23}"),
+            c => out.push(c),
+        }
+    }
+    Cow::Owned(out)
+}
+
+fn is_escaped_char(c: char) -> bool {
+    c.is_control() || c == '\u{2028}' || c == '\u{2029}'
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn escape_text_keeps_workflow_commands_out_of_the_log() {
+        assert!(matches!(escape_text("k8s/app.yaml"), Cow::Borrowed(_)));
+        assert_eq!(
+            escape_text("nginx\n::set-output name=x::y"),
+            "nginx\\n::set-output name=x::y"
+        );
+        assert_eq!(escape_text("::error::x.yaml"), "\\u{3a}:error::x.yaml");
+        assert_eq!(escape_text("  ::warning::x"), "  \\u{3a}:warning::x");
+        assert_eq!(escape_text("a ##[error]b"), "a \\u{23}#[error]b");
+        assert_eq!(
+            escape_text("a\r\t\u{1b}[31m\u{85}"),
+            "a\\r\\t\\u{1b}[31m\\u{85}"
+        );
+        assert_eq!(escape_text("[::1]:5000/app"), "[::1]:5000/app");
+        for hostile in ["x\n::error::y", "::add-mask::z", "\u{2028}::a::b"] {
+            let e = escape_text(hostile);
+            assert!(
+                !e.contains('\n') && !e.trim_start().starts_with("::"),
+                "{e}"
+            );
+        }
     }
 }

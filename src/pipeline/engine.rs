@@ -239,7 +239,7 @@ fn process_file_held(
         }
         Content::Utf16 { text, big_endian } => return utf16_result(result, &text, big_endian),
     };
-    // A chart template is a Go template: scanned line by line (crate::template).
+    // A chart template is a Go template: scanned line by line (crate::pipeline::template).
     let template = walk::is_helm_template(path, &text);
     if !may_hold_references(&text) {
         return result;
@@ -253,7 +253,7 @@ fn process_file_held(
     };
     let parsed_text = skimmed.as_deref().unwrap_or(&text);
     let located = if template {
-        Ok(crate::template::locate(&text))
+        Ok(crate::pipeline::template::locate(&text))
     } else {
         locate_each_document(path, parsed_text)
     };
@@ -311,7 +311,7 @@ fn process_file_held(
         return result;
     }
     let checked = if template {
-        crate::template::apply_checked(&text, &edits)
+        crate::pipeline::template::apply_checked(&text, &edits)
     } else {
         yaml::edit::apply_checked(&text, &edits)
     };

@@ -10,4 +10,5 @@ pub mod kustomize_matchers;
 pub mod locate;
 pub mod plan;
 pub mod render;
+pub mod template;
 pub mod walk;

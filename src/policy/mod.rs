@@ -23,24 +23,8 @@ pub mod vap;
 
 pub use admit::admitted;
 
-use schemars::JsonSchema;
-use serde::{Deserialize, Serialize};
-
 use crate::config::Config;
-
-/// Audit (report, admit) or enforce (deny). Audit first, as policies are rolled out.
-#[derive(
-    Debug, Clone, Copy, PartialEq, Eq, Default, clap::ValueEnum, Deserialize, Serialize, JsonSchema,
-)]
-#[serde(rename_all = "lowercase")]
-pub enum PolicyMode {
-    /// Admit everything, report what would be denied (Kyverno `Audit`, VAP `[Warn, Audit]`,
-    /// Gatekeeper `warn`).
-    #[default]
-    Audit,
-    /// Deny (Kyverno `Enforce`, VAP `[Deny]`, Gatekeeper `deny`).
-    Enforce,
-}
+pub use crate::config::PolicyMode;
 
 /// The admission controller the policy is written for.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]

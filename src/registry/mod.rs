@@ -12,6 +12,8 @@ use std::collections::BTreeMap;
 
 use futures::stream::{self, StreamExt};
 
+/// A platform (`os/arch[/variant]`); a value the config validates too.
+pub use crate::reference::Platform;
 use crate::reference::Reference;
 pub use client::{Check, ClientOptions, Outcome, RegistryClient};
 pub use credentials::Credentials;
@@ -41,46 +43,6 @@ impl Target {
             repository: r.path().to_string(),
             reference,
         }
-    }
-}
-
-/// A required platform (`linux/amd64`, `linux/arm/v7`).
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Platform {
-    pub os: String,
-    pub architecture: String,
-    pub variant: Option<String>,
-}
-
-impl std::str::FromStr for Platform {
-    type Err = String;
-    fn from_str(s: &str) -> Result<Self, String> {
-        let parts: Vec<&str> = s.split('/').collect();
-        match parts.as_slice() {
-            [os, arch] => Ok(Platform {
-                os: os.to_string(),
-                architecture: arch.to_string(),
-                variant: None,
-            }),
-            [os, arch, v] => Ok(Platform {
-                os: os.to_string(),
-                architecture: arch.to_string(),
-                variant: Some(v.to_string()),
-            }),
-            _ => Err(format!(
-                "invalid platform {s:?}: expected os/arch[/variant]"
-            )),
-        }
-    }
-}
-
-impl std::fmt::Display for Platform {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        write!(f, "{}/{}", self.os, self.architecture)?;
-        if let Some(v) = &self.variant {
-            write!(f, "/{v}")?;
-        }
-        Ok(())
     }
 }
 

@@ -5,7 +5,6 @@
 
 pub mod scan;
 
-use std::borrow::Cow;
 use std::io::Write;
 
 use anstyle::{AnsiColor, Style};
@@ -14,6 +13,8 @@ use serde::Serialize;
 use crate::pipeline::engine::{FileError, FileResult};
 use crate::pipeline::locate::Kind;
 use crate::pipeline::plan::{Planned, Status};
+/// The escaper for human-readable lines is the terminal's (`term` prints with it too).
+pub use crate::term::escape_text;
 
 /// Exit codes, everywhere.
 pub const EXIT_OK: u8 = 0;
@@ -439,42 +440,6 @@ fn status_label(r: &ReferenceEntry, mode: Mode) -> (&'static str, Style) {
     }
 }
 
-/// The one escaper for text in a human-readable line (file names, YAML values, messages
-/// that quote them, what registries and Trivy answered).
-///
-/// In GitHub Actions the runner reads every line a step prints, and a line that starts
-/// with `::` (after leading white space) or holds `##[` anywhere is a workflow command
-/// (`::set-output`, `::add-mask`, `##[error]`). A file name or a block-scalar value with
-/// a newline could start such a line, so control characters (C0, DEL, C1 and the Unicode
-/// line/paragraph separators) are shown as `\n`, `\r`, `\t` or `\u{..}`; a leading `::`
-/// and every `##[` get their first character written as `\u{3a}` / `\u{23}`. Text without
-/// any of these comes back unchanged (borrowed).
-pub fn escape_text(s: &str) -> Cow<'_, str> {
-    let trimmed = s.trim_start();
-    let lead = s.len() - trimmed.len();
-    let command_start = trimmed.starts_with("::");
-    if !command_start && !s.contains("##[") && !s.chars().any(is_escaped_char) {
-        return Cow::Borrowed(s);
-    }
-    let mut out = String::with_capacity(s.len() + 8);
-    for (i, c) in s.char_indices() {
-        match c {
-            '\n' => out.push_str("\\n"),
-            '\r' => out.push_str("\\r"),
-            '\t' => out.push_str("\\t"),
-            c if is_escaped_char(c) => out.push_str(&format!("\\u{{{:x}}}", c as u32)),
-            ':' if command_start && i == lead => out.push_str("\\u{3a}"),
-            '#' if s[i..].starts_with("##[") => out.push_str("\\u{23}"),
-            c => out.push(c),
-        }
-    }
-    Cow::Owned(out)
-}
-
-fn is_escaped_char(c: char) -> bool {
-    c.is_control() || c == '\u{2028}' || c == '\u{2029}'
-}
-
 /// Markdown table cell text: pipes escaped, no newlines, backticks neutralised.
 pub fn escape_markdown_cell(s: &str) -> String {
     s.replace('|', "\\|")
@@ -494,33 +459,4 @@ pub fn escape_data(s: &str) -> String {
 /// GitHub workflow command escaping for property values.
 pub fn escape_property(s: &str) -> String {
     escape_data(s).replace(':', "%3A").replace(',', "%2C")
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn escape_text_keeps_workflow_commands_out_of_the_log() {
-        assert!(matches!(escape_text("k8s/app.yaml"), Cow::Borrowed(_)));
-        assert_eq!(
-            escape_text("nginx\n::set-output name=x::y"),
-            "nginx\\n::set-output name=x::y"
-        );
-        assert_eq!(escape_text("::error::x.yaml"), "\\u{3a}:error::x.yaml");
-        assert_eq!(escape_text("  ::warning::x"), "  \\u{3a}:warning::x");
-        assert_eq!(escape_text("a ##[error]b"), "a \\u{23}#[error]b");
-        assert_eq!(
-            escape_text("a\r\t\u{1b}[31m\u{85}"),
-            "a\\r\\t\\u{1b}[31m\\u{85}"
-        );
-        assert_eq!(escape_text("[::1]:5000/app"), "[::1]:5000/app");
-        for hostile in ["x\n::error::y", "::add-mask::z", "\u{2028}::a::b"] {
-            let e = escape_text(hostile);
-            assert!(
-                !e.contains('\n') && !e.trim_start().starts_with("::"),
-                "{e}"
-            );
-        }
-    }
 }

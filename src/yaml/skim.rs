@@ -1,7 +1,7 @@
 //! Blank out, before parsing, the documents of a stream that cannot hold a reference.
 //!
-//! A file without any of the reference keywords is never parsed (see
-//! [`crate::pipeline::engine`]). Real manifests mix documents, though: a Deployment next to a
+//! A file without any of the reference keywords is never parsed (the pipeline's engine
+//! looks for them first). Real manifests mix documents, though: a Deployment next to a
 //! ConfigMap whose data is a whole config file, or a Grafana dashboard. Parsing is most of
 //! `check`'s time, so documents are looked at one by one, line by line, and a document is
 //! blanked (every byte but line breaks becomes a space, so offsets, lines and columns of

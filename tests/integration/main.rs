@@ -9,6 +9,7 @@
 mod support;
 
 mod action_install;
+mod architecture;
 mod bench_verify;
 mod bench_warm;
 mod bump;

@@ -15,6 +15,9 @@
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 
+pub use crate::mapping::charts::{ChartRef, ChartSources};
+
+use crate::config::ChartConvention;
 use crate::pipeline::locate::{Shape, Site};
 use crate::yaml::{self, Node};
 
@@ -34,15 +37,6 @@ pub enum Composition {
     Ambiguous(String),
 }
 
-/// What the enclosing document says about its chart.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum ChartRef {
-    /// A chart directory in the repository (Flux `chart: ./path`, Argo CD `path:`).
-    Path(String),
-    /// A chart name (Flux `chart: redis`, Argo CD `chart: redis`).
-    Name(String),
-}
-
 /// Helm facts of one image-map site.
 #[derive(Debug, Clone)]
 pub struct HelmInfo {
@@ -58,53 +52,9 @@ pub struct HelmInfo {
     pub insert_at: Option<(usize, String)>,
 }
 
-/// A chart convention declared in `harborize.yaml` (`helm.charts.<name>`).
-#[derive(
-    Debug, Clone, Default, PartialEq, Eq, serde::Deserialize, serde::Serialize, schemars::JsonSchema,
-)]
-#[serde(deny_unknown_fields)]
-pub struct ChartConvention {
-    /// The registry the chart puts in front of a bare `repository`/`image` path when the
-    /// values do not set one (`docker.io` for Bitnami charts). Absent or empty: the chart
-    /// uses the repository as the whole name.
-    #[serde(default)]
-    pub default_registry: Option<String>,
-    /// The key of the image map the chart reads that registry from (default `registry`);
-    /// harborize adds it to the override map when it routes the image through Harbor.
-    #[serde(default)]
-    pub registry_key: Option<String>,
-}
-
-/// Where charts are known from, besides the repository itself.
-#[derive(Debug, Clone, Default)]
-pub struct ChartSources {
-    /// `--charts DIR`: unpacked charts (`helm pull --untar`), found by chart name.
-    pub charts_dir: Option<PathBuf>,
-    /// `helm.charts` in harborize.yaml.
-    pub conventions: BTreeMap<String, ChartConvention>,
-    /// The paths of the run, searched for Argo CD `valueFiles` links.
-    pub roots: Vec<PathBuf>,
-    /// Values file → the chart of the Application that lists it (built on first need,
-    /// once: clones share it, as the render proof's copy of the mapper's sources does).
-    links: std::sync::Arc<std::sync::OnceLock<BTreeMap<PathBuf, ChartRef>>>,
-}
-
+// The link index needs the walker and the YAML parser, so this part of `ChartSources`
+// lives with the locator (the type is the mapper's: `crate::mapping::charts`).
 impl ChartSources {
-    /// The run's paths to search for `valueFiles` links; an index built for other paths
-    /// is dropped.
-    pub fn set_roots(&mut self, roots: Vec<PathBuf>) {
-        self.roots = roots;
-        self.links = Default::default();
-    }
-
-    /// Sources with the conventions of harborize.yaml (no `--charts`, no roots yet).
-    pub fn new(conventions: BTreeMap<String, ChartConvention>) -> Self {
-        ChartSources {
-            conventions,
-            ..Default::default()
-        }
-    }
-
     /// The chart of the Argo CD Application whose `helm.valueFiles` lists `path`.
     pub(crate) fn linked_chart(&self, path: &Path) -> Option<ChartRef> {
         let links = self.links.get_or_init(|| value_file_links(&self.roots));

@@ -291,8 +291,10 @@ impl Expect<'_> {
                 digest,
             } => {
                 // Only the bumped image, whatever form it had, gets the new reference.
-                let same =
-                    crate::bump::harbor_key(self.mapper, old).is_some_and(|k| k == harbor_name);
+                let same = self
+                    .mapper
+                    .cache_name(old)
+                    .is_some_and(|k| k == harbor_name);
                 let digest = digest.map(|d| format!("@{d}")).unwrap_or_default();
                 return same.then(|| format!("{harbor_name}:{tag}{digest}"));
             }
