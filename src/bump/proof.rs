@@ -10,8 +10,8 @@
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 
-use crate::mapping::Mapper;
 use crate::finding::{Code, Location};
+use crate::mapping::Mapper;
 use crate::pipeline::engine::{FileError, FileResult};
 use crate::pipeline::render::{self, Change, Outcome, ProofSettings, Verdict};
 

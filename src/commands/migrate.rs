@@ -539,7 +539,11 @@ fn process(ctx: &Ctx<'_>, src: &Source, rr: &mut RepoReport, pb: &ProgressBar) -
             config.source.as_ref(),
         )?;
         let mut messages: Vec<String> = out.errors.iter().map(|e| e.message.clone()).collect();
-        for img in out.images.iter().filter(|i| i.result == crate::report::scan::Verdict::Fail) {
+        for img in out
+            .images
+            .iter()
+            .filter(|i| i.result == crate::report::scan::Verdict::Fail)
+        {
             messages.push(format!(
                 "{}: {} failing finding(s)",
                 img.label(),

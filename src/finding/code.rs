@@ -205,12 +205,16 @@ mod tests {
                 && !s.starts_with('-')
                 && !s.ends_with('-')
                 && !s.contains("--")
-                && s.bytes().all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-');
+                && s.bytes()
+                    .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-');
             assert!(kebab, "code {s:?} is not kebab-case");
             let d = c.description();
             assert!(!d.trim().is_empty(), "code {s} has no description");
             // README shows it in a table cell as written.
-            assert!(!d.contains(['|', '\n']), "code {s}: no | or newline in its description");
+            assert!(
+                !d.contains(['|', '\n']),
+                "code {s}: no | or newline in its description"
+            );
             assert_eq!(Code::parse(s), Some(*c));
         }
     }
@@ -223,7 +227,10 @@ mod tests {
         const END: &str = "<!-- finding-codes:end -->";
         let path = concat!(env!("CARGO_MANIFEST_DIR"), "/README.md");
         let readme = std::fs::read_to_string(path).unwrap();
-        let start = readme.find(BEGIN).expect("README has no finding-codes section") + BEGIN.len();
+        let start = readme
+            .find(BEGIN)
+            .expect("README has no finding-codes section")
+            + BEGIN.len();
         let end = start + readme[start..].find(END).expect("finding-codes end marker");
         let want = Code::markdown_table();
         if readme[start..end] == want {

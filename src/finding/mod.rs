@@ -114,7 +114,12 @@ pub struct Finding {
 
 impl Finding {
     /// A finding at `location`.
-    pub fn new(code: Code, severity: Level, location: Location, message: impl Into<String>) -> Self {
+    pub fn new(
+        code: Code,
+        severity: Level,
+        location: Location,
+        message: impl Into<String>,
+    ) -> Self {
         Finding {
             code,
             severity,
@@ -165,7 +170,8 @@ mod tests {
             r#"{"file":"b.yaml","message":"binary file skipped"}"#
         );
         assert_eq!(n.code, Code::FileNote);
-        let s = Finding::error(Code::ScanError, Location::default(), "no trivy").with_reference("x");
+        let s =
+            Finding::error(Code::ScanError, Location::default(), "no trivy").with_reference("x");
         assert_eq!(
             serde_json::to_string(&s).unwrap(),
             r#"{"reference":"x","message":"no trivy"}"#
@@ -178,7 +184,10 @@ mod tests {
 
     #[test]
     fn a_note_takes_the_code_its_message_starts_with() {
-        let n = Finding::note("x", "render-proof-unproven: chart: no helm; edits not proven");
+        let n = Finding::note(
+            "x",
+            "render-proof-unproven: chart: no helm; edits not proven",
+        );
         assert_eq!(n.code, Code::RenderProofUnproven);
         assert_eq!(n.severity, Level::Note);
     }

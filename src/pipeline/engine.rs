@@ -408,7 +408,11 @@ pub fn run_pinned(
 pub fn settle_writes(results: &mut [&mut FileResult], outcome: Result<(), fsio::BatchError>) {
     let Err(e) = outcome else { return };
     let error_for = |file: String, why: &fsio::WriteError| {
-        FileError::error(Code::FileError, Location::file(file), format!("cannot write: {why}"))
+        FileError::error(
+            Code::FileError,
+            Location::file(file),
+            format!("cannot write: {why}"),
+        )
     };
     for (path, why) in &e.failed {
         if results.iter().any(|r| &r.path == path) {

@@ -87,9 +87,7 @@ pub fn write_report(out: &mut dyn Write, report: &Report, mode: Mode) -> std::io
                 Status::Unmapped | Status::Invalid | Status::Ambiguous,
                 Mode::Check { strict: true },
             ) => "error",
-            (Status::Unmapped | Status::Invalid | Status::Hint | Status::Ambiguous, _) => {
-                "warning"
-            }
+            (Status::Unmapped | Status::Invalid | Status::Hint | Status::Ambiguous, _) => "warning",
             _ => continue,
         };
         let label = status_code(r, mode);

@@ -156,8 +156,16 @@ impl ScanOutput {
     pub fn finish(&mut self) {
         let s = &mut self.summary;
         s.images = self.images.len();
-        s.passed = self.images.iter().filter(|i| i.result == Verdict::Pass).count();
-        s.failed = self.images.iter().filter(|i| i.result == Verdict::Fail).count();
+        s.passed = self
+            .images
+            .iter()
+            .filter(|i| i.result == Verdict::Pass)
+            .count();
+        s.failed = self
+            .images
+            .iter()
+            .filter(|i| i.result == Verdict::Fail)
+            .count();
         s.errors = self.errors.len();
         s.findings = self.images.iter().map(|i| i.findings.len()).sum();
         s.failing = self.images.iter().map(|i| i.failing().count()).sum();

@@ -60,7 +60,11 @@ pub fn write_finding(out: &mut impl Write, f: &Finding) -> std::io::Result<()> {
     if at.is_empty() {
         writeln!(out, "{style}{level}{style:#}: {message}")
     } else {
-        writeln!(out, "{style}{level}{style:#}: {}: {message}", escape_text(&at))
+        writeln!(
+            out,
+            "{style}{level}{style:#}: {}: {message}",
+            escape_text(&at)
+        )
     }
 }
 
@@ -293,7 +297,10 @@ mod tests {
         let at = Location::at("a.yaml", Some(2), Some(5));
         let f = Finding::error(Code::FileError, at, "bad\n::x");
         let l = line(&f);
-        assert!(l.contains("error") && l.ends_with(": a.yaml:2:5: bad\\n::x\n"), "{l}");
+        assert!(
+            l.contains("error") && l.ends_with(": a.yaml:2:5: bad\\n::x\n"),
+            "{l}"
+        );
         let f = Finding::error(Code::FileError, Location::file("b.yaml"), "m");
         assert!(line(&f).ends_with(": b.yaml: m\n"));
         let f = Finding::error(Code::ScanError, Location::default(), "no trivy");

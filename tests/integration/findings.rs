@@ -22,7 +22,10 @@ fn a_file_error_is_one_finding_in_text_json_and_github() {
     let mut keys: Vec<&str> = row.keys().map(String::as_str).collect();
     keys.sort_unstable();
     assert_eq!(keys, ["column", "file", "line", "message"], "{row:?}");
-    let (line, column) = (row["line"].as_u64().unwrap(), row["column"].as_u64().unwrap());
+    let (line, column) = (
+        row["line"].as_u64().unwrap(),
+        row["column"].as_u64().unwrap(),
+    );
     let message = row["message"].as_str().unwrap();
     assert_eq!(row["file"], path);
     assert_eq!(v["notes"], serde_json::json!([]));
@@ -52,12 +55,7 @@ fn a_file_error_is_one_finding_in_text_json_and_github() {
 #[test]
 fn escapers_are_written_once_in_report() {
     let src = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("src");
-    let copies = [
-        "replace('|', \"\\\\|\")",
-        "\"%0A\"",
-        "\"%25\"",
-        "\"&lt;\"",
-    ];
+    let copies = ["replace('|', \"\\\\|\")", "\"%0A\"", "\"%25\"", "\"&lt;\""];
     let mut found = Vec::new();
     for path in files(&src) {
         let shown = path.display().to_string();
