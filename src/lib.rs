@@ -8,6 +8,7 @@ pub mod bump;
 pub mod cli;
 pub mod commands;
 pub mod config;
+pub mod finding;
 pub mod fsio;
 pub mod harbor_api;
 pub mod harbor_setup;

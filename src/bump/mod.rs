@@ -404,12 +404,11 @@ fn write_all(planned: &mut [(FileResult, Option<NewText>)]) {
                 Err(e) => {
                     // Only what reached the disk is reported as changed.
                     r.changed = false;
-                    r.error = Some(FileError {
-                        file: r.display.clone(),
-                        line: None,
-                        column: None,
-                        message: format!("cannot write: {e}"),
-                    })
+                    r.error = Some(FileError::error(
+                        crate::finding::Code::FileError,
+                        crate::finding::Location::file(r.display.clone()),
+                        format!("cannot write: {e}"),
+                    ))
                 }
             }
         }

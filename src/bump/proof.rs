@@ -10,6 +10,7 @@
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 
+use crate::finding::{Code, Location};
 use crate::mapping::Mapper;
 use crate::pipeline::engine::{FileError, FileResult};
 use crate::pipeline::render::{self, Change, Outcome, ProofSettings, Verdict};
@@ -46,21 +47,22 @@ pub fn prove_planned<T>(
             *new = None;
             r.changed = false;
             r.diff = None;
-            r.error = Some(FileError {
-                file: r.display.clone(),
-                line: None,
-                column: None,
-                message: format!(
-                    "render-proof-failed: {label}: the render changes beyond the bumped image ({summary}); nothing was written"
+            r.error = Some(FileError::error(
+                Code::RenderProofFailed,
+                Location::file(r.display.clone()),
+                format!(
+                    "{}: {label}: the render changes beyond the bumped image ({summary}); nothing was written",
+                    Code::RenderProofFailed
                 ),
-            });
+            ));
         }
     }
     for o in &outcomes {
         if let Verdict::Unproven(why) = &o.verdict {
             let files: Vec<String> = o.inputs.iter().map(|f| render::shown(f)).collect();
             let note = format!(
-                "render-proof-unproven: {}: {why}; edits of {} are not proven by rendering",
+                "{}: {}: {why}; edits of {} are not proven by rendering",
+                Code::RenderProofUnproven,
                 o.label,
                 files.join(", ")
             );

@@ -356,12 +356,8 @@ fn print_summary(report: &MigrationReport, written: &[PathBuf]) {
         }
         println!("{}", escape_text(&line));
         for e in &r.errors {
-            let (file, message) = (escape_text(&e.file), escape_text(&e.message));
-            match (e.line, e.column) {
-                // Diagnostics go to stderr, the report to stdout.
-                (Some(l), Some(c)) => eprintln!("error: {file}:{l}:{c}: {message}"),
-                _ => eprintln!("error: {file}: {message}"),
-            }
+            // Diagnostics go to stderr, the report to stdout.
+            let _ = crate::report::text::write_finding(&mut anstream::stderr().lock(), e);
         }
         let stays: usize = r.stays.iter().map(|s| s.count).sum();
         if stays > 0 && r.status != RepoStatus::Skipped {
@@ -543,7 +539,11 @@ fn process(ctx: &Ctx<'_>, src: &Source, rr: &mut RepoReport, pb: &ProgressBar) -
             config.source.as_ref(),
         )?;
         let mut messages: Vec<String> = out.errors.iter().map(|e| e.message.clone()).collect();
-        for img in out.images.iter().filter(|i| i.result == "fail") {
+        for img in out
+            .images
+            .iter()
+            .filter(|i| i.result == crate::report::scan::Verdict::Fail)
+        {
             messages.push(format!(
                 "{}: {} failing finding(s)",
                 img.label(),

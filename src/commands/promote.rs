@@ -69,11 +69,7 @@ fn version_in(
         BumpOptions::default(),
     );
     if let Some(e) = run.results.iter().find_map(|r| r.error.as_ref()) {
-        let at = match (e.line, e.column) {
-            (Some(l), Some(c)) => format!(":{l}:{c}"),
-            _ => String::new(),
-        };
-        bail!("cannot read --from: {}{at}: {}", e.file, e.message);
+        bail!("cannot read --from: {}: {}", e.location, e.message);
     }
     let mut versions = BTreeSet::new();
     let mut untagged = Vec::new();

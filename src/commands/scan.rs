@@ -19,9 +19,9 @@ use crate::pipeline::plan::{Direction, PlanOptions, Status};
 use crate::reference::Reference;
 use crate::registry::{Credentials, Outcome, Target};
 use crate::report::scan::{
-    ImageResult, PolicySummary, RefLocation, ScanError, ScanOutput, ScanSummary,
+    ImageResult, PolicySummary, RefLocation, ScanError, ScanOutput, ScanSummary, Verdict,
 };
-use crate::report::{Format, ReferenceEntry, Report};
+use crate::report::{Code, Format, Location, ReferenceEntry, Report};
 use crate::trivy::ignore;
 use crate::trivy::policy::Policy;
 use crate::trivy::runner::{self, Trivy};
@@ -106,13 +106,7 @@ pub fn scan_report(
         summary: ScanSummary::default(),
     };
     for e in &report.errors {
-        output.errors.push(ScanError {
-            file: Some(e.file.clone()),
-            line: e.line,
-            column: e.column,
-            reference: None,
-            message: e.message.clone(),
-        });
+        output.errors.push(e.clone());
     }
 
     let candidates = report
@@ -183,13 +177,14 @@ pub fn scan_report(
                 ));
                 continue;
             }
-            output.errors.push(ScanError {
-                file: Some(entry.file.clone()),
-                line: Some(entry.line),
-                column: Some(entry.column),
-                reference: Some(target.key.clone()),
-                message: format!("{why}: not scanned"),
-            });
+            output.errors.push(
+                ScanError::error(
+                    Code::ScanError,
+                    Location::at(entry.file.clone(), Some(entry.line), Some(entry.column)),
+                    format!("{why}: not scanned"),
+                )
+                .with_reference(target.key.clone()),
+            );
             continue;
         };
         let group = groups.entry(digest.clone()).or_insert_with(|| Group {
@@ -289,7 +284,7 @@ pub fn scan_report(
             platform,
             names,
             references: group.refs.clone(),
-            result: "pass",
+            result: Verdict::Pass,
             os: None,
             message: None,
             findings: Vec::new(),
@@ -300,22 +295,23 @@ pub fn scan_report(
                 img.findings = rep.findings();
                 policy.apply(&img.names, &mut img.findings);
                 if img.findings.iter().any(|f| f.fails) {
-                    img.result = "fail";
+                    img.result = Verdict::Fail;
                 }
             }
             Err(message) => {
-                img.result = "error";
+                img.result = Verdict::Error;
                 img.message = Some(message.clone());
-                output.errors.push(ScanError {
-                    file: None,
-                    line: None,
-                    column: None,
-                    reference: Some(img.image.clone()),
-                    message: match &img.platform {
-                        Some(p) => format!("{} ({p}): {message}", img.image),
-                        None => format!("{}: {message}", img.image),
-                    },
-                });
+                output.errors.push(
+                    ScanError::error(
+                        Code::ScanError,
+                        Location::default(),
+                        match &img.platform {
+                            Some(p) => format!("{} ({p}): {message}", img.image),
+                            None => format!("{}: {message}", img.image),
+                        },
+                    )
+                    .with_reference(img.image.clone()),
+                );
             }
         }
         output.images.push(img);

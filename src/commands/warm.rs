@@ -58,10 +58,7 @@ pub fn run(args: &WarmArgs) -> Result<u8> {
         );
         let report = Report::build(mapper.harbor(), results, false);
         for e in &report.errors {
-            let at = match (e.line, e.column) {
-                (Some(l), Some(c)) => format!("{}:{l}:{c}", e.file),
-                _ => e.file.clone(),
-            };
+            let at = e.location.to_string();
             eprintln!(
                 "harborize: error: {}: {}",
                 escape_text(&at),

@@ -21,6 +21,7 @@ use crate::config::Config;
 use crate::pipeline::plan::Status;
 use crate::pipeline::walk::{self, Walked};
 use crate::reference::{is_templated, Reference};
+use crate::report::escape_markdown_cell as cell;
 use crate::report::{ReferenceEntry, Report};
 use crate::vcs::git::Auth;
 use crate::yaml::{self, Node, Stream};
@@ -361,15 +362,7 @@ pub struct Stay {
 }
 
 /// A file that could not be processed (the engine's `FileError`, repository-relative).
-#[derive(Debug, Clone, Serialize, Deserialize)]
-pub struct RepoError {
-    pub file: String,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub line: Option<usize>,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub column: Option<usize>,
-    pub message: String,
-}
+pub type RepoError = crate::finding::Finding;
 
 /// A commit the run made.
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -552,10 +545,11 @@ impl RepoReport {
             .errors
             .iter()
             .map(|e| RepoError {
-                file: relative(root, &e.file),
-                line: e.line,
-                column: e.column,
-                message: e.message.clone(),
+                location: crate::finding::Location {
+                    file: e.location.file.as_deref().map(|f| relative(root, f)),
+                    ..e.location.clone()
+                },
+                ..e.clone()
             })
             .collect();
     }
@@ -822,17 +816,18 @@ impl MigrationReport {
                         .references
                         .iter()
                         .map(|l| {
-                            let mut w = format!("`{}:{}` `{}`", l.file, l.line, l.original);
+                            let mut w =
+                                format!("`{}:{}` `{}`", cell(&l.file), l.line, cell(&l.original));
                             if matches!(s.reason.as_str(), "invalid" | "hint") {
                                 if let Some(m) = &l.message {
-                                    w.push_str(&format!(" ({m})"));
+                                    w.push_str(&format!(" ({})", cell(m)));
                                 }
                             }
                             w
                         })
                         .collect::<Vec<_>>()
                         .join("<br>");
-                    let _ = writeln!(md, "| {why} | {what} | {} | {} |", s.count, cell(&wheres));
+                    let _ = writeln!(md, "| {why} | {what} | {} | {} |", s.count, wheres);
                 }
             }
             if let Some(v) = &r.verify {
@@ -872,14 +867,7 @@ impl MigrationReport {
             if !r.errors.is_empty() {
                 let _ = writeln!(md, "\n### Errors\n");
                 for e in &r.errors {
-                    match (e.line, e.column) {
-                        (Some(l), Some(c)) => {
-                            let _ = writeln!(md, "- `{}:{l}:{c}`: {}", e.file, e.message);
-                        }
-                        _ => {
-                            let _ = writeln!(md, "- `{}`: {}", e.file, e.message);
-                        }
-                    }
+                    let _ = writeln!(md, "- `{}`: {}", e.location, e.message);
                 }
             }
         }
@@ -889,11 +877,6 @@ impl MigrationReport {
 
 pub fn short(sha: &str) -> &str {
     &sha[..sha.len().min(12)]
-}
-
-/// A markdown table cell: no pipes or line breaks.
-fn cell(s: &str) -> String {
-    s.replace('|', "\\|").replace('\n', " ")
 }
 
 // ---------------------------------------------------------------------------------------
@@ -1102,7 +1085,7 @@ fn same_namespace(a: &Option<String>, b: &Option<String>) -> bool {
 /// report of the migration (`plan`: same text, so same positions), which only served
 /// upstream registries that are now reached through Harbor.
 pub fn pull_secrets(root: &Path, plan: &Report, harbor: &str) -> Vec<SecretUse> {
-    let errored: BTreeSet<&str> = plan.errors.iter().map(|e| e.file.as_str()).collect();
+    let errored: BTreeSet<&str> = plan.errors.iter().map(|e| e.location.file_str()).collect();
     let entries: HashMap<(&str, usize, usize), &ReferenceEntry> = plan
         .references
         .iter()

@@ -5,6 +5,7 @@
 
 use std::path::{Path, PathBuf};
 
+use crate::finding::{Code, Location};
 use crate::fsio::{self, Content};
 use crate::mapping::Mapper;
 use crate::pipeline::locate;
@@ -13,16 +14,8 @@ use crate::pipeline::render;
 use crate::pipeline::walk::{self, Walked};
 use crate::yaml;
 
-/// A problem with one file; the run goes on with the others.
-#[derive(Debug, Clone, serde::Serialize)]
-pub struct FileError {
-    pub file: String,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub line: Option<usize>,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub column: Option<usize>,
-    pub message: String,
-}
+/// A problem with one file (a finding of level error); the run goes on with the others.
+pub type FileError = crate::finding::Finding;
 
 /// Everything decided about one file.
 #[derive(Debug, Clone)]
@@ -67,12 +60,11 @@ impl FileResult {
     }
     /// The result with a per-file error.
     pub fn fail(mut self, line: Option<usize>, column: Option<usize>, message: String) -> Self {
-        self.error = Some(FileError {
-            file: self.display.clone(),
-            line,
-            column,
+        self.error = Some(FileError::error(
+            Code::FileError,
+            Location::at(self.display.clone(), line, column),
             message,
-        });
+        ));
         self
     }
 }
@@ -415,11 +407,12 @@ pub fn run_pinned(
 /// it did write stay `written`; a file that failed gets the error, the others a note.
 pub fn settle_writes(results: &mut [&mut FileResult], outcome: Result<(), fsio::BatchError>) {
     let Err(e) = outcome else { return };
-    let error_for = |file: String, why: &fsio::WriteError| FileError {
-        file,
-        line: None,
-        column: None,
-        message: format!("cannot write: {why}"),
+    let error_for = |file: String, why: &fsio::WriteError| {
+        FileError::error(
+            Code::FileError,
+            Location::file(file),
+            format!("cannot write: {why}"),
+        )
     };
     for (path, why) in &e.failed {
         if results.iter().any(|r| &r.path == path) {
@@ -711,15 +704,15 @@ fn settle_held(
             };
             r.changed = false;
             r.diff = None;
-            r.error = Some(FileError {
-                file: r.display.clone(),
-                line: None,
-                column: None,
-                message: format!(
-                    "render-proof-failed: {}: the render changes beyond the images ({summary}); nothing this renders from was written",
+            r.error = Some(FileError::error(
+                Code::RenderProofFailed,
+                Location::file(r.display.clone()),
+                format!(
+                    "{}: {}: the render changes beyond the images ({summary}); nothing this renders from was written",
+                    Code::RenderProofFailed,
                     o.label
                 ),
-            });
+            ));
             continue;
         }
         if let Some(batch) = batch {
@@ -727,12 +720,11 @@ fn settle_held(
                 Ok(()) => r.written = true,
                 Err(e) => {
                     r.changed = false;
-                    r.error = Some(FileError {
-                        file: r.display.clone(),
-                        line: None,
-                        column: None,
-                        message: format!("cannot write: {e}"),
-                    });
+                    r.error = Some(FileError::error(
+                        Code::FileError,
+                        Location::file(r.display.clone()),
+                        format!("cannot write: {e}"),
+                    ));
                 }
             }
         }
@@ -742,7 +734,8 @@ fn settle_held(
             let files: Vec<String> = o.inputs.iter().map(|f| render::shown(f)).collect();
             results.push(FileResult {
                 note: Some(format!(
-                    "render-proof-unproven: {}: {why}; edits of {} are not proven by rendering",
+                    "{}: {}: {why}; edits of {} are not proven by rendering",
+                    Code::RenderProofUnproven,
                     o.label,
                     files.join(", ")
                 )),

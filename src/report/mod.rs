@@ -1,20 +1,32 @@
-//! The one output layer: text for people, JSON for tools, workflow annotations for GitHub.
+//! The one output layer: text for people, JSON for tools, workflow annotations for GitHub,
+//! SARIF and Markdown for the scan.
 //!
-//! Every command builds a [`Report`] and hands it here; colour is decided by `anstream`
-//! (only on a terminal, never when `NO_COLOR` is set).
+//! Every command builds a [`Report`] (or a [`scan::ScanOutput`]) and hands it here. One
+//! module per format renders everything of that format, with that format's one escaper:
+//! [`text`] (and [`escape_text`]), [`json`], [`github`] (workflow commands), [`sarif`],
+//! [`markdown`]. Problems are [`Finding`]s with a stable [`Code`] from the one catalogue.
+//! Colour is decided by `anstream` (only on a terminal, never when `NO_COLOR` is set).
 
+pub mod github;
+pub mod json;
+pub mod markdown;
+pub mod sarif;
 pub mod scan;
+pub mod text;
 
 use std::io::Write;
 
-use anstyle::{AnsiColor, Style};
 use serde::Serialize;
 
-use crate::pipeline::engine::{FileError, FileResult};
+pub use crate::finding::{self, Code, Finding, Level, Location};
+pub use github::{escape_data, escape_property};
+pub use markdown::escape_cell as escape_markdown_cell;
+pub use text::escape_text;
+
+use crate::pipeline::engine::FileResult;
 use crate::pipeline::locate::Kind;
 use crate::pipeline::plan::{Planned, Status};
-/// The escaper for human-readable lines is the terminal's (`term` prints with it too).
-pub use crate::term::escape_text;
+use crate::registry::Outcome;
 
 /// Exit codes, everywhere.
 pub const EXIT_OK: u8 = 0;
@@ -71,12 +83,6 @@ pub struct Summary {
     pub errors: usize,
 }
 
-#[derive(Debug, Serialize)]
-pub struct Note {
-    pub file: String,
-    pub message: String,
-}
-
 /// The JSON contract (version 1).
 #[derive(Debug, Serialize)]
 pub struct Report {
@@ -84,8 +90,9 @@ pub struct Report {
     pub harbor: String,
     pub references: Vec<ReferenceEntry>,
     pub files_changed: Vec<String>,
-    pub errors: Vec<FileError>,
-    pub notes: Vec<Note>,
+    pub errors: Vec<Finding>,
+    /// Files skipped or left as they were (findings of level note).
+    pub notes: Vec<Finding>,
     pub summary: Summary,
     #[serde(skip)]
     pub diffs: Vec<String>,
@@ -117,10 +124,7 @@ impl Report {
                 report.errors.push(e);
             }
             if let Some(n) = r.note {
-                report.notes.push(Note {
-                    file: r.display.clone(),
-                    message: n,
-                });
+                report.notes.push(Finding::note(r.display.clone(), n));
             }
             if r.changed {
                 report.files_changed.push(r.display.clone());
@@ -198,7 +202,7 @@ impl Report {
     /// format (diagnostics never mix into the text report). With `--quiet` the text report
     /// is left out: the errors and the exit status remain.
     pub fn print(&self, format: Format, mode: Mode, diff: bool) -> std::io::Result<()> {
-        self.print_errors()?;
+        text::write_findings(&self.errors)?;
         if format == Format::Text && crate::term::quiet() && !diff {
             return Ok(());
         }
@@ -211,13 +215,10 @@ impl Report {
             Box::new(std::io::BufWriter::with_capacity(64 * 1024, stdout.lock()));
         let mut out = anstream::AutoStream::new(buffered, choice);
         match format {
-            Format::Json => {
-                serde_json::to_writer_pretty(&mut out, self)?;
-                writeln!(out)?;
-            }
+            Format::Json => json::write(&mut out, self)?,
             Format::Text if crate::term::quiet() => {}
-            Format::Text => self.print_text(&mut out, mode)?,
-            Format::Github => self.print_github(&mut out, mode)?,
+            Format::Text => text::write_report(&mut out, self, mode)?,
+            Format::Github => github::write_report(&mut out, self, mode)?,
         }
         if diff && format != Format::Json {
             for d in &self.diffs {
@@ -225,183 +226,6 @@ impl Report {
             }
         }
         out.flush()
-    }
-
-    /// `error: FILE:LINE:COL: MESSAGE` on stderr for each per-file error.
-    fn print_errors(&self) -> std::io::Result<()> {
-        if self.errors.is_empty() {
-            return Ok(());
-        }
-        let red = Style::new().fg_color(Some(AnsiColor::Red.into())).bold();
-        let mut err = anstream::stderr().lock();
-        for e in &self.errors {
-            let (file, message) = (escape_text(&e.file), escape_text(&e.message));
-            match (e.line, e.column) {
-                (Some(l), Some(c)) => {
-                    writeln!(err, "{red}error{red:#}: {file}:{l}:{c}: {message}")?
-                }
-                _ => writeln!(err, "{red}error{red:#}: {file}: {message}")?,
-            }
-        }
-        err.flush()
-    }
-
-    fn print_text(&self, out: &mut impl Write, mode: Mode) -> std::io::Result<()> {
-        let bold = Style::new().bold();
-        for r in &self.references {
-            let (label, style) = status_label(r, mode);
-            write!(
-                out,
-                "{}:{}:{}: {style}{label}{style:#} {}",
-                escape_text(&r.file),
-                r.line,
-                r.column,
-                escape_text(&r.original)
-            )?;
-            if let Some(new) = &r.rewritten {
-                if matches!(r.status, Status::Rewritten | Status::Hint) {
-                    write!(out, " -> {}", escape_text(new))?;
-                }
-            }
-            if let Some(m) = &r.message {
-                write!(out, " ({})", escape_text(m))?;
-            }
-            if let Some(v) = &r.verify {
-                write!(
-                    out,
-                    " [{}",
-                    serde_json::to_value(v.outcome)
-                        .ok()
-                        .and_then(|o| o.as_str().map(str::to_string))
-                        .unwrap_or_default()
-                )?;
-                if let Some(d) = &v.digest {
-                    write!(out, " {}", escape_text(d))?;
-                }
-                if let Some(st) = v.http_status {
-                    write!(out, " http {st}")?;
-                }
-                if let Some(m) = &v.message {
-                    write!(out, " {}", escape_text(m))?;
-                }
-                write!(out, " {}ms]", v.milliseconds)?;
-            }
-            writeln!(out)?;
-        }
-        for n in &self.notes {
-            writeln!(
-                out,
-                "note: {}: {}",
-                escape_text(&n.file),
-                escape_text(&n.message)
-            )?;
-        }
-        let s = &self.summary;
-        let verb = match mode {
-            Mode::Rewrite { applied: true } => "rewritten",
-            _ => "to rewrite",
-        };
-        writeln!(
-            out,
-            "{bold}{} files, {} references: {} {verb}, {} already proxied, {} excluded, {} unmapped, {} templated, {} invalid, {} hints{}; {} files changed, {} errors{bold:#}",
-            s.files_scanned,
-            s.references,
-            s.rewritten,
-            s.already_proxied,
-            s.excluded,
-            s.unmapped,
-            s.templated,
-            s.invalid,
-            s.hints,
-            // Shown only when there are some, so that earlier outputs keep their shape.
-            match s.ambiguous {
-                0 => String::new(),
-                n => format!(", {n} ambiguous"),
-            },
-            self.files_changed.len(),
-            s.errors
-        )
-    }
-
-    fn print_github(&self, out: &mut impl Write, mode: Mode) -> std::io::Result<()> {
-        for r in &self.references {
-            if let Some(v) = r
-                .verify
-                .as_ref()
-                .filter(|v| v.outcome != crate::registry::Outcome::Resolved)
-            {
-                let outcome = serde_json::to_value(v.outcome)
-                    .ok()
-                    .and_then(|o| o.as_str().map(str::to_string))
-                    .unwrap_or_default();
-                let target = r
-                    .rewritten
-                    .as_deref()
-                    .or(r.normalized.as_deref())
-                    .unwrap_or(&r.original);
-                let detail = v
-                    .message
-                    .as_deref()
-                    .map(|m| format!(" ({m})"))
-                    .unwrap_or_default();
-                writeln!(
-                    out,
-                    "::error file={},line={},col={},title=harborize {outcome}::{}",
-                    escape_property(&crate::repo_path::repo_relative(&r.file)),
-                    r.line,
-                    r.column,
-                    escape_data(&format!("{outcome}: {target}{detail}"))
-                )?;
-            }
-            let level = match (r.status, mode) {
-                (Status::Rewritten, Mode::Check { .. }) => "error",
-                (Status::Rewritten, _) => "notice",
-                (
-                    Status::Unmapped | Status::Invalid | Status::Ambiguous,
-                    Mode::Check { strict: true },
-                ) => "error",
-                (Status::Unmapped | Status::Invalid | Status::Hint | Status::Ambiguous, _) => {
-                    "warning"
-                }
-                _ => continue,
-            };
-            let (label, _) = status_label(r, mode);
-            let mut msg = format!("{label}: {}", r.original);
-            if let Some(new) = &r.rewritten {
-                msg.push_str(&format!(" -> {new}"));
-            }
-            if let Some(m) = &r.message {
-                msg.push_str(&format!(" ({m})"));
-            }
-            writeln!(
-                out,
-                "::{level} file={},line={},col={},title=harborize {label}::{}",
-                escape_property(&crate::repo_path::repo_relative(&r.file)),
-                r.line,
-                r.column,
-                escape_data(&msg)
-            )?;
-        }
-        for e in &self.errors {
-            let mut props = format!(
-                "file={}",
-                escape_property(&crate::repo_path::repo_relative(&e.file))
-            );
-            if let (Some(l), Some(c)) = (e.line, e.column) {
-                props.push_str(&format!(",line={l},col={c}"));
-            }
-            writeln!(
-                out,
-                "::error {props},title=harborize error::{}",
-                escape_data(&e.message)
-            )?;
-        }
-        let s = &self.summary;
-        writeln!(
-            out,
-            "harborize: {} references, {} rewritten, {} unmapped, {} invalid, {} errors",
-            s.references, s.rewritten, s.unmapped, s.invalid, s.errors
-        )
     }
 }
 
@@ -421,42 +245,103 @@ fn entry(file: &str, p: Planned, applied: bool) -> ReferenceEntry {
     }
 }
 
-fn status_label(r: &ReferenceEntry, mode: Mode) -> (&'static str, Style) {
-    let color = |c: AnsiColor| Style::new().fg_color(Some(c.into()));
+/// The code a reference is shown with (text label, annotation title).
+fn status_code(r: &ReferenceEntry, mode: Mode) -> Code {
     match r.status {
         Status::Rewritten => match mode {
-            Mode::Rewrite { applied: true } if r.applied => ("rewritten", color(AnsiColor::Green)),
+            Mode::Rewrite { applied: true } if r.applied => Code::Rewritten,
             // The run wrote, but this file did not reach the disk (its error says why).
-            Mode::Rewrite { applied: true } => ("not-written", color(AnsiColor::Red)),
-            _ => ("would-rewrite", color(AnsiColor::Yellow)),
+            Mode::Rewrite { applied: true } => Code::NotWritten,
+            _ => Code::WouldRewrite,
         },
-        Status::AlreadyProxied => ("already-proxied", color(AnsiColor::Green)),
-        Status::Excluded => ("excluded", color(AnsiColor::Cyan)),
-        Status::Unmapped => ("unmapped-registry", color(AnsiColor::Magenta)),
-        Status::Templated => ("templated", color(AnsiColor::Cyan)),
-        Status::Invalid => ("invalid-reference", color(AnsiColor::Red)),
-        Status::Hint => ("hint", color(AnsiColor::Blue)),
-        Status::Ambiguous => ("ambiguous", color(AnsiColor::Yellow)),
+        Status::AlreadyProxied => Code::AlreadyProxied,
+        Status::Excluded => Code::Excluded,
+        Status::Unmapped => Code::UnmappedRegistry,
+        Status::Templated => Code::Templated,
+        Status::Invalid => Code::InvalidReference,
+        Status::Hint => Code::Hint,
+        Status::Ambiguous => Code::Ambiguous,
     }
 }
 
-/// Markdown table cell text: pipes escaped, no newlines, backticks neutralised.
-pub fn escape_markdown_cell(s: &str) -> String {
-    s.replace('|', "\\|")
-        .replace(['\n', '\r'], " ")
-        .replace('`', "'")
+/// The code of a registry check's outcome: the same word as its JSON `verify.outcome`.
+pub fn outcome_code(o: Outcome) -> Code {
+    match o {
+        Outcome::Resolved => Code::Resolved,
+        Outcome::TagNotFound => Code::TagNotFound,
+        Outcome::RepositoryNotFound => Code::RepositoryNotFound,
+        Outcome::Unauthorized => Code::Unauthorized,
+        Outcome::RateLimited => Code::RateLimited,
+        Outcome::TlsError => Code::TlsError,
+        Outcome::Unreachable => Code::Unreachable,
+        Outcome::ServerError => Code::ServerError,
+        Outcome::PlatformMissing => Code::PlatformMissing,
+        Outcome::DigestMismatch => Code::DigestMismatch,
+        Outcome::NotLocked => Code::NotLocked,
+        Outcome::InvalidReference => Code::InvalidReference,
+        Outcome::NotAChart => Code::NotAChart,
+    }
 }
 
-/// GitHub workflow command escaping for the message part (after [`escape_text`]: the
-/// annotation shows `\n`, never a raw control character).
-pub fn escape_data(s: &str) -> String {
-    escape_text(s)
-        .replace('%', "%25")
-        .replace('\r', "%0D")
-        .replace('\n', "%0A")
-}
+#[cfg(test)]
+mod tests {
+    use super::*;
 
-/// GitHub workflow command escaping for property values.
-pub fn escape_property(s: &str) -> String {
-    escape_data(s).replace(':', "%3A").replace(',', "%2C")
+    /// migrate's repository statuses are spelled in migrate/ (its report, state and JSON);
+    /// every word it shows must be a catalogue code.
+    #[test]
+    fn migrate_statuses_are_catalogue_codes() {
+        use crate::migrate::{Direction, RepoStatus::*};
+        for status in [
+            Migrated,
+            Unchanged,
+            Pending,
+            Skipped,
+            VerifyFailed,
+            ScanFailed,
+            Partial,
+            Failed,
+        ] {
+            for d in [Direction::Migrate, Direction::Revert] {
+                let word = status.label(d);
+                let code = Code::parse(word);
+                assert!(
+                    code.is_some_and(|c| c.group() == finding::code::Group::Migrate),
+                    "migrate status {word:?} is not a migrate code of the catalogue"
+                );
+            }
+            let json = serde_json::to_value(status).unwrap();
+            assert!(
+                json.as_str().and_then(Code::parse).is_some(),
+                "migrate's JSON status {json} is not a catalogue code"
+            );
+        }
+    }
+
+    #[test]
+    fn verify_outcomes_are_shown_with_their_json_word() {
+        use Outcome::*;
+        let all = [
+            Resolved,
+            TagNotFound,
+            RepositoryNotFound,
+            Unauthorized,
+            RateLimited,
+            TlsError,
+            Unreachable,
+            ServerError,
+            PlatformMissing,
+            DigestMismatch,
+            NotLocked,
+            InvalidReference,
+            NotAChart,
+        ];
+        for o in all {
+            assert_eq!(
+                serde_json::to_value(o).unwrap(),
+                outcome_code(o).as_str(),
+                "{o:?}"
+            );
+        }
+    }
 }

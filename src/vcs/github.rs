@@ -26,6 +26,8 @@ use octocrab::params::State;
 use octocrab::Octocrab;
 use sha2::{Digest, Sha256};
 
+use crate::report::escape_markdown_cell as md_cell;
+
 /// GitHub.com's REST API.
 pub const DEFAULT_API_URL: &str = "https://api.github.com";
 
@@ -662,7 +664,7 @@ pub fn markdown_body(heading: &str, changes: &[(String, String)], notes: &[Strin
     if !changes.is_empty() {
         md.push_str("| from | to |\n|---|---|\n");
         for (old, new) in changes {
-            md.push_str(&format!("| `{}` | `{}` |\n", cell(old), cell(new)));
+            md.push_str(&format!("| `{}` | `{}` |\n", md_cell(old), md_cell(new)));
         }
         md.push('\n');
     }
@@ -677,10 +679,6 @@ pub fn markdown_body(heading: &str, changes: &[(String, String)], notes: &[Strin
         "<sub>Opened by harborize. Running the same change again updates this pull request.</sub>\n",
     );
     md
-}
-
-fn cell(s: &str) -> String {
-    s.replace('|', "\\|").replace('`', "'").replace('\n', " ")
 }
 
 /// A pull request a run opened or updated (`bump` and `run` JSON, `migrate` report).

@@ -21,6 +21,7 @@ mod cli_habits;
 mod corpus;
 mod demo;
 mod fidelity;
+mod findings;
 mod git_push;
 mod github;
 mod golden;
