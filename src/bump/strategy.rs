@@ -55,7 +55,12 @@ pub struct Facts {
 }
 
 impl<'a> BumpStrategy<'a> {
-    pub fn new(mapper: &'a Mapper, target: &'a Target, opts: BumpOptions, paths: &[PathBuf]) -> Self {
+    pub fn new(
+        mapper: &'a Mapper,
+        target: &'a Target,
+        opts: BumpOptions,
+        paths: &[PathBuf],
+    ) -> Self {
         let facts = Facts {
             roots: paths.iter().filter_map(|p| p.canonicalize().ok()).collect(),
             ..Facts::default()
@@ -64,7 +69,11 @@ impl<'a> BumpStrategy<'a> {
             mapper,
             target,
             opts,
-            words: target.document_words().iter().map(|w| w.to_string()).collect(),
+            words: target
+                .document_words()
+                .iter()
+                .map(|w| w.to_string())
+                .collect(),
             facts: Mutex::new(facts),
         }
     }
@@ -153,7 +162,9 @@ impl Strategy for BumpStrategy<'_> {
             planned.push(p);
         }
         if !markers.is_empty() {
-            self.facts().markers.insert(file.path.to_path_buf(), markers);
+            self.facts()
+                .markers
+                .insert(file.path.to_path_buf(), markers);
         }
         Ok(planned)
     }
@@ -167,7 +178,13 @@ impl Facts {
 
     /// Let the markers decide their fields, by the repository's policies `flux`: a field
     /// whose marker names another image's policy is left alone.
-    pub fn decide_markers(&self, plan: &mut Plan, flux: &FluxPolicies, target: &Target, hints: bool) {
+    pub fn decide_markers(
+        &self,
+        plan: &mut Plan,
+        flux: &FluxPolicies,
+        target: &Target,
+        hints: bool,
+    ) {
         let last = target.last_names();
         for r in plan.iter_mut() {
             for m in self.markers.get(&r.path).into_iter().flatten() {

@@ -135,7 +135,12 @@ fn counted(
 /// that was planned; the log covers the repository (a log that stays empty proves nothing).
 fn assert_read_once(what: &str, out: &Output, reads: &BTreeMap<String, BTreeMap<String, usize>>) {
     let shown = format!("{what}: reads {reads:?}\n{}", common::show(out));
-    for rel in ["apps/web.yaml", "apps/other.yaml", "base/deploy.yaml", "flux/images.yaml"] {
+    for rel in [
+        "apps/web.yaml",
+        "apps/other.yaml",
+        "base/deploy.yaml",
+        "flux/images.yaml",
+    ] {
         assert!(
             reads.get(rel).is_some_and(|r| r.get("plan") == Some(&1)),
             "{rel} not read once to plan: {shown}"
@@ -149,7 +154,11 @@ fn assert_read_once(what: &str, out: &Output, reads: &BTreeMap<String, BTreeMap<
             get("plan"),
             get("scan")
         );
-        assert!(get("apply") <= 1, "{rel} re-read {} times to apply: {shown}", get("apply"));
+        assert!(
+            get("apply") <= 1,
+            "{rel} re-read {} times to apply: {shown}",
+            get("apply")
+        );
         assert!(
             get("apply") == 0 || get("plan") == 1,
             "{rel} applied without being planned: {shown}"
@@ -164,34 +173,44 @@ fn rewrite_reads_each_file_once_to_plan_and_once_to_apply() {
     assert_eq!(code(&out), 0, "{}", common::show(&out));
     assert_read_once("rewrite", &out, &reads);
     let web = std::fs::read_to_string(dir.join("apps/web.yaml")).unwrap();
-    assert!(web.contains("harbor.example.com/docker-hub/library/nginx:1.27"), "{web}");
+    assert!(
+        web.contains("harbor.example.com/docker-hub/library/nginx:1.27"),
+        "{web}"
+    );
 }
 
 #[test]
 fn rewrite_verify_reads_each_file_once_to_plan_and_once_to_apply() {
-    let h = RegistryHarness::start(
-        HarnessOptions::default().public_projects(&["docker-hub", "ghcr"]),
-    );
+    let h =
+        RegistryHarness::start(HarnessOptions::default().public_projects(&["docker-hub", "ghcr"]));
     h.push_image("docker-hub/library/nginx", "1.27");
     h.push_image("ghcr/acme/app", "1.0");
     // The ImageRepository names the image without a tag.
     h.push_image("ghcr/acme/app", "latest");
     let (tmp, dir) = repo(&h.host());
     let ca = h.ca_pem_path();
-    let args = ["rewrite", "--verify", "--cacert", ca.to_str().unwrap(), dir.to_str().unwrap()];
+    let args = [
+        "rewrite",
+        "--verify",
+        "--cacert",
+        ca.to_str().unwrap(),
+        dir.to_str().unwrap(),
+    ];
     let (out, reads) = counted(tmp.path(), &dir, &args);
     assert_eq!(code(&out), 0, "{}", common::show(&out));
     assert_read_once("rewrite --verify", &out, &reads);
     assert_eq!(reads["apps/web.yaml"].get("apply"), Some(&1), "{reads:?}");
     let web = std::fs::read_to_string(dir.join("apps/web.yaml")).unwrap();
-    assert!(web.contains(&format!("{}/docker-hub/library/nginx:1.27", h.host())), "{web}");
+    assert!(
+        web.contains(&format!("{}/docker-hub/library/nginx:1.27", h.host())),
+        "{web}"
+    );
 }
 
 #[test]
 fn run_reads_each_file_once_to_plan_and_once_to_apply() {
-    let h = RegistryHarness::start(
-        HarnessOptions::default().public_projects(&["docker-hub", "ghcr"]),
-    );
+    let h =
+        RegistryHarness::start(HarnessOptions::default().public_projects(&["docker-hub", "ghcr"]));
     h.push_image("docker-hub/library/nginx", "1.27");
     h.push_image("ghcr/acme/app", "1.0");
     // The ImageRepository names the image without a tag.
@@ -237,7 +256,11 @@ fn bump_reads_each_file_once_with_environments_flux_markers_and_applications() {
     let (out, reads) = counted(tmp.path(), &dir, &args);
     assert_eq!(code(&out), 0, "{}\n{}", stdout(&out), stderr(&out));
     assert_read_once("bump", &out, &reads);
-    for rel in ["overlays/dev/kustomization.yaml", "argo/app.yaml", "apps/marked.yaml"] {
+    for rel in [
+        "overlays/dev/kustomization.yaml",
+        "argo/app.yaml",
+        "apps/marked.yaml",
+    ] {
         assert_eq!(reads[rel].get("plan"), Some(&1), "{rel}: {reads:?}");
     }
     let marked = std::fs::read_to_string(dir.join("apps/marked.yaml")).unwrap();

@@ -20,26 +20,36 @@ pub(super) struct Mode {
 }
 
 /// A decoded file, or the result that says why it is not planned.
-fn read(path: &Path, result: FileResult) -> Result<(String, bool, fsio::Stamp), FileResult> {
+fn read(path: &Path, result: FileResult) -> Result<(String, bool, fsio::Stamp), Box<FileResult>> {
     let (bytes, stamp) = match fsio::read_limited(path) {
         Ok(Ok(r)) => r,
         Ok(Err(too_large)) => {
-            return Err(FileResult {
+            return Err(Box::new(FileResult {
                 note: Some(too_large),
                 ..result
-            })
+            }))
         }
-        Err(e) => return Err(result.fail(None, None, format!("cannot read: {e}"))),
+        Err(e) => {
+            return Err(Box::new(result.fail(
+                None,
+                None,
+                format!("cannot read: {e}"),
+            )))
+        }
     };
-    let note = |n: &str| FileResult {
-        note: Some(n.into()),
-        ..FileResult::new(path)
+    let note = |n: &str| {
+        Box::new(FileResult {
+            note: Some(n.into()),
+            ..FileResult::new(path)
+        })
     };
     match fsio::decode(bytes) {
         Content::Text { text, bom } => Ok((text, bom, stamp)),
         Content::Binary => Err(note("binary file skipped")),
         Content::NotUtf8 => Err(note("not UTF-8, skipped")),
-        Content::Utf16 { text, big_endian } => Err(utf16_result(result, &text, big_endian)),
+        Content::Utf16 { text, big_endian } => {
+            Err(Box::new(utf16_result(result, &text, big_endian)))
+        }
     }
 }
 
@@ -67,7 +77,7 @@ pub(super) fn process(
     }
     let (text, bom, stamp) = match read(path, result) {
         Ok(t) => t,
-        Err(done) => return done,
+        Err(done) => return *done,
     };
     let result = FileResult::new(path);
     strategy.observe(path, &text);

@@ -97,7 +97,15 @@ pub fn run_proven(
     let mut results = file::walk(paths, &strategy, mode, (Some(&hold), batch.as_ref()));
     let held = hold.files.into_inner().expect("lock not poisoned");
     let change = Change::Map(opts.plan.direction);
-    let outcomes = settle_held(&mut results, held, &index, proof, (mapper, change), batch.as_ref(), false);
+    let outcomes = settle_held(
+        &mut results,
+        held,
+        &index,
+        proof,
+        (mapper, change),
+        batch.as_ref(),
+        false,
+    );
     if let Some(batch) = batch {
         settle_writes(&mut results.iter_mut().collect::<Vec<_>>(), batch.commit());
     }

@@ -8,7 +8,9 @@ use std::sync::Arc;
 
 use super::apply::settle_writes;
 use super::file::{self, Mode};
-use super::{may_hold_references, FileResult, FileText, Pins, Plan, RunOptions, Strategy, KEYWORDS};
+use super::{
+    may_hold_references, FileResult, FileText, Pins, Plan, RunOptions, Strategy, KEYWORDS,
+};
 use crate::fsio;
 use crate::mapping::Mapper;
 use crate::pipeline::locate;
