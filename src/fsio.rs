@@ -36,6 +36,8 @@ use std::sync::{Mutex, MutexGuard, OnceLock};
 
 use sha2::{Digest, Sha256};
 
+pub mod count;
+
 /// What marks a temporary file of harborize's, after the `.<name>` it stands for.
 pub const TEMP_MARK: &str = ".harborize-tmp-";
 
@@ -60,6 +62,14 @@ pub fn max_file_size() -> u64 {
 /// larger than the limit (checked on the open file before reading, so a huge file costs
 /// nothing).
 pub fn read_limited(path: &Path) -> io::Result<Result<(Vec<u8>, Stamp), String>> {
+    read_limited_for(path, count::Purpose::Plan)
+}
+
+/// [`read_limited`], recorded as read for `purpose` ([`count`]).
+pub fn read_limited_for(
+    path: &Path,
+    purpose: count::Purpose,
+) -> io::Result<Result<(Vec<u8>, Stamp), String>> {
     let limit = max_file_size();
     let mut file = File::open(path)?;
     let stamp = Stamp::of(&file.metadata()?);
@@ -71,7 +81,15 @@ pub fn read_limited(path: &Path) -> io::Result<Result<(Vec<u8>, Stamp), String>>
     }
     let mut bytes = Vec::with_capacity(usize::try_from(stamp.len).unwrap_or(0));
     file.read_to_end(&mut bytes)?;
+    count::note(path, purpose);
     Ok(Ok((bytes, stamp)))
+}
+
+/// `std::fs::read_to_string`, recorded as read for `purpose` ([`count`]).
+pub fn read_text(path: &Path, purpose: count::Purpose) -> io::Result<String> {
+    let text = std::fs::read_to_string(path)?;
+    count::note(path, purpose);
+    Ok(text)
 }
 
 /// What a file turned out to hold.

@@ -11,8 +11,8 @@ use std::path::{Path, PathBuf};
 use serde_yaml_ng::Value;
 
 /// One kustomization directory.
-#[derive(Debug, Default)]
-struct Kust {
+#[derive(Debug, Default, Clone)]
+pub struct Kust {
     /// Local kustomizations it includes (`resources`, `bases`, `components`), canonical.
     includes: Vec<PathBuf>,
     /// Its `images:` entries: (name, newName, whether it sets a tag or digest).
@@ -26,6 +26,29 @@ pub struct Repo {
     kust: BTreeMap<PathBuf, Kust>,
     /// Who includes each kustomization (the reverse edges, for walking up from a base).
     included_by: BTreeMap<PathBuf, Vec<PathBuf>>,
+    /// The documents of the files the plan read that may reference the image (canonical).
+    apps: BTreeMap<PathBuf, AppDocs>,
+}
+
+/// The documents of a file, each by its first line (1-based), with the (kind, name) of an
+/// Argo CD Application or Flux HelmRelease.
+pub type AppDocs = Vec<(usize, Option<(String, String)>)>;
+
+/// The kustomization `path` is, when its name says so: its canonical directory and what
+/// it includes and sets.
+pub fn kust_of(path: &Path, text: &str) -> Option<(PathBuf, Kust)> {
+    let name = path.file_name()?.to_str()?;
+    if !crate::pipeline::render::kustomize::FILE_NAMES.contains(&name) {
+        return None;
+    }
+    let parent = path
+        .parent()
+        .filter(|p| !p.as_os_str().is_empty())
+        .unwrap_or(Path::new("."));
+    let dir = parent.canonicalize().ok()?;
+    let v: Value = serde_yaml_ng::from_str(text).unwrap_or(Value::Null);
+    let k = read_kust(&dir, &v);
+    Some((dir, k))
 }
 
 /// Where a reference deploys.
@@ -80,20 +103,42 @@ impl Place {
 impl Repo {
     /// Read every kustomization under `root` (gitignore-aware, hidden directories skipped).
     pub fn scan(root: &Path) -> Repo {
+        Repo::scan_with(root, &[], &[], BTreeMap::new())
+    }
+
+    /// [`scan`](Self::scan), with the kustomizations the plan of `planned` (canonical
+    /// paths) read already (`known`: file, directory, contents): manifests under `planned`
+    /// are not read again. `apps`: the documents of the files the plan read.
+    pub fn scan_with(
+        root: &Path,
+        planned: &[PathBuf],
+        known: &[(PathBuf, PathBuf, Kust)],
+        apps: BTreeMap<PathBuf, AppDocs>,
+    ) -> Repo {
         let mut repo = Repo {
             root: root.to_path_buf(),
+            apps,
             ..Repo::default()
         };
+        for (file, dir, k) in known {
+            if crate::bump::strategy::listed(root, file) {
+                repo.kust.insert(dir.clone(), k.clone());
+            }
+        }
         let walker = ignore::WalkBuilder::new(root).build();
         for entry in walker.flatten() {
             let name = entry.file_name().to_string_lossy();
             if !crate::pipeline::render::kustomize::FILE_NAMES.contains(&name.as_ref()) {
                 continue;
             }
+            if crate::bump::strategy::read_by_plan(planned, entry.path()) {
+                continue;
+            }
             let Some(dir) = entry.path().parent().and_then(|d| d.canonicalize().ok()) else {
                 continue;
             };
-            let Ok(text) = std::fs::read_to_string(entry.path()) else {
+            let Ok(text) = crate::fsio::read_text(entry.path(), crate::fsio::count::Purpose::Scan)
+            else {
                 continue;
             };
             let v: Value = serde_yaml_ng::from_str(&text).unwrap_or(Value::Null);
@@ -225,7 +270,7 @@ pub fn classify(
     is_image: &dyn Fn(&str) -> bool,
 ) -> Option<Place> {
     let dir = abs.parent()?.to_path_buf();
-    if let Some((kind, name)) = app_document(abs, lines) {
+    if let Some((kind, name)) = repo.app_document(abs, lines) {
         let kind = PlaceKind::App { kind, name };
         let select = abs.to_path_buf();
         return Some(Place { kind, dir, select });
@@ -259,27 +304,52 @@ pub fn classify(
     None
 }
 
-/// The Argo CD Application or Flux HelmRelease (kind, name) holding the first of `lines`.
-fn app_document(path: &Path, lines: &[usize]) -> Option<(String, String)> {
-    let text = std::fs::read_to_string(path).ok()?;
-    if !text.contains("Application") && !text.contains("HelmRelease") {
+impl Repo {
+    /// The Argo CD Application or Flux HelmRelease (kind, name) holding the first of
+    /// `lines` of `path` (from what the plan read; a file it did not read is read now).
+    fn app_document(&self, path: &Path, lines: &[usize]) -> Option<(String, String)> {
+        let read;
+        let docs = match self.apps.get(path) {
+            Some(d) => d,
+            None => {
+                let text = crate::fsio::read_text(path, crate::fsio::count::Purpose::Scan).ok()?;
+                read = app_docs(&text)?;
+                &read
+            }
+        };
+        let first = *lines.iter().min()?;
+        let (_, doc) = docs.iter().rev().find(|(s, _)| *s <= first)?;
+        doc.clone()
+    }
+}
+
+/// The documents of `text` ([`AppDocs`]); `None` when it names neither an Application nor
+/// a HelmRelease (only documents that do are parsed).
+pub fn app_docs(text: &str) -> Option<AppDocs> {
+    let named = |t: &str| t.contains("Application") || t.contains("HelmRelease");
+    if !named(text) {
         return None;
     }
+    let app = |doc: &str| named(doc).then(|| app_of(doc)).flatten();
     let mut start = 1;
-    let mut docs: Vec<(usize, String)> = Vec::new();
+    let mut docs: AppDocs = Vec::new();
     let mut current = String::new();
     for (i, line) in text.lines().enumerate() {
         if line == "---" || line.starts_with("--- ") {
-            docs.push((start, std::mem::take(&mut current)));
+            docs.push((start, app(&current)));
+            current.clear();
             start = i + 2;
             continue;
         }
         current.push_str(line);
         current.push('\n');
     }
-    docs.push((start, current));
-    let first = *lines.iter().min()?;
-    let (_, doc) = docs.iter().rev().find(|(s, _)| *s <= first)?;
+    docs.push((start, app(&current)));
+    Some(docs)
+}
+
+/// The (kind, name) of one document that is an Application or a HelmRelease.
+fn app_of(doc: &str) -> Option<(String, String)> {
     let v: Value = serde_yaml_ng::from_str(doc).ok()?;
     let kind = v.get("kind")?.as_str()?;
     if kind != "Application" && kind != "HelmRelease" {

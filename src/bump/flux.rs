@@ -46,21 +46,25 @@ fn names_image(policy: &str, flux: &FluxPolicies, last: &[&str]) -> bool {
     last.contains(&name)
 }
 
-/// The marker's say on a field edited at byte offsets `starts` of `text`: `None` without a
-/// marker, `Ok(note)` when its policy names the image, `Err(why)` when it does not.
-pub fn verdict(
-    text: &str,
-    starts: impl Iterator<Item = usize>,
+/// The policies of the Flux markers on the lines holding byte offsets `starts` of `text`
+/// (the lines a field's edits touch).
+pub fn markers_at(text: &str, starts: impl Iterator<Item = usize>) -> Vec<String> {
+    starts
+        .filter_map(|at| line_at(text, at))
+        .filter_map(marker)
+        .collect()
+}
+
+/// The markers' say on a field (`policies`: [`markers_at`]): `None` without a marker,
+/// `Ok(note)` when their policies name the image, `Err(why)` when one does not.
+pub fn decide(
+    policies: &[String],
     flux: &FluxPolicies,
     last: &[&str],
 ) -> Option<Result<String, String>> {
     let mut seen = None;
-    for at in starts {
-        let Some(line) = line_at(text, at) else {
-            continue;
-        };
-        let Some(policy) = marker(line) else { continue };
-        if !names_image(&policy, flux, last) {
+    for policy in policies {
+        if !names_image(policy, flux, last) {
             return Some(Err(format!(
                 "left alone: its Flux marker names image policy {policy}, which is not this image"
             )));
@@ -79,12 +83,69 @@ fn line_at(text: &str, at: usize) -> Option<&str> {
     Some(&text[start..end])
 }
 
+/// The Flux image automation objects of one file: each ImageRepository's image, each
+/// ImagePolicy's repository, by (namespace, name).
+#[derive(Debug, Clone, Default)]
+pub struct Objects {
+    repos: Vec<((String, String), String)>,
+    policies: Vec<((String, String), (String, String))>,
+}
+
+/// The objects of `text`; `None` when it names neither kind (nothing is parsed then).
+pub fn objects(text: &str) -> Option<Objects> {
+    if !text.contains("ImagePolicy") && !text.contains("ImageRepository") {
+        return None;
+    }
+    let mut out = Objects::default();
+    for doc in serde_yaml_ng::Deserializer::from_str(text) {
+        let Ok(v) = <Value as serde::Deserialize>::deserialize(doc) else {
+            continue;
+        };
+        let s = |v: &Value, path: &[&str]| -> String {
+            let mut cur = v;
+            for k in path {
+                match cur.get(*k) {
+                    Some(n) => cur = n,
+                    None => return String::new(),
+                }
+            }
+            cur.as_str().unwrap_or_default().to_string()
+        };
+        let ns = s(&v, &["metadata", "namespace"]);
+        let id = (ns.clone(), s(&v, &["metadata", "name"]));
+        match s(&v, &["kind"]).as_str() {
+            "ImageRepository" => out.repos.push((id, s(&v, &["spec", "image"]))),
+            "ImagePolicy" => {
+                let rns = s(&v, &["spec", "imageRepositoryRef", "namespace"]);
+                let rname = s(&v, &["spec", "imageRepositoryRef", "name"]);
+                out.policies
+                    .push((id, (if rns.is_empty() { ns } else { rns }, rname)));
+            }
+            _ => {}
+        }
+    }
+    Some(out)
+}
+
 /// Read the ImagePolicy and ImageRepository objects under `root` (files that mention
 /// `ImagePolicy` or `ImageRepository`): which policies have the image (`is_image`).
 pub fn scan(root: &Path, is_image: &dyn Fn(&str) -> bool) -> FluxPolicies {
-    // (namespace, name) → image of each ImageRepository; each ImagePolicy's repository.
-    let mut repos: BTreeMap<(String, String), String> = BTreeMap::new();
-    let mut policies: Vec<((String, String), (String, String))> = Vec::new();
+    scan_with(root, &[], &[], is_image)
+}
+
+/// [`scan`], with the objects of the files the plan of `planned` (canonical paths) read
+/// already (`known`, by canonical file): manifests under `planned` are not read again.
+pub fn scan_with(
+    root: &Path,
+    planned: &[std::path::PathBuf],
+    known: &[(std::path::PathBuf, Objects)],
+    is_image: &dyn Fn(&str) -> bool,
+) -> FluxPolicies {
+    let mut all: Vec<Objects> = known
+        .iter()
+        .filter(|(file, _)| crate::bump::strategy::listed(root, file))
+        .map(|(_, o)| o.clone())
+        .collect();
     for entry in ignore::WalkBuilder::new(root).build().flatten() {
         let p = entry.path();
         let yaml = p
@@ -94,46 +155,31 @@ pub fn scan(root: &Path, is_image: &dyn Fn(&str) -> bool) -> FluxPolicies {
         if !yaml || !entry.file_type().is_some_and(|t| t.is_file()) {
             continue;
         }
-        let Ok(text) = std::fs::read_to_string(p) else {
-            continue;
-        };
-        if !text.contains("ImagePolicy") && !text.contains("ImageRepository") {
+        if crate::bump::strategy::read_by_plan(planned, p) {
             continue;
         }
-        for doc in serde_yaml_ng::Deserializer::from_str(&text) {
-            let Ok(v) = <Value as serde::Deserialize>::deserialize(doc) else {
-                continue;
-            };
-            let s = |v: &Value, path: &[&str]| -> String {
-                let mut cur = v;
-                for k in path {
-                    match cur.get(*k) {
-                        Some(n) => cur = n,
-                        None => return String::new(),
-                    }
-                }
-                cur.as_str().unwrap_or_default().to_string()
-            };
-            let ns = s(&v, &["metadata", "namespace"]);
-            let id = (ns.clone(), s(&v, &["metadata", "name"]));
-            match s(&v, &["kind"]).as_str() {
-                "ImageRepository" => {
-                    repos.insert(id, s(&v, &["spec", "image"]));
-                }
-                "ImagePolicy" => {
-                    let rns = s(&v, &["spec", "imageRepositoryRef", "namespace"]);
-                    let rname = s(&v, &["spec", "imageRepositoryRef", "name"]);
-                    policies.push((id, (if rns.is_empty() { ns } else { rns }, rname)));
-                }
-                _ => {}
-            }
+        let Ok(text) = crate::fsio::read_text(p, crate::fsio::count::Purpose::Scan) else {
+            continue;
+        };
+        all.extend(objects(&text));
+    }
+    resolve(&all, is_image)
+}
+
+/// Which policies have the image, from every file's objects.
+fn resolve(all: &[Objects], is_image: &dyn Fn(&str) -> bool) -> FluxPolicies {
+    // (namespace, name) → image of each ImageRepository; each ImagePolicy's repository.
+    let mut repos: BTreeMap<(String, String), String> = BTreeMap::new();
+    for o in all {
+        for (id, image) in &o.repos {
+            repos.insert(id.clone(), image.clone());
         }
     }
     let mut out = FluxPolicies::default();
-    for ((ns, name), (rns, rname)) in policies {
+    for ((ns, name), (rns, rname)) in all.iter().flat_map(|o| o.policies.iter()) {
         let image = repos
             .get(&(rns.clone(), rname.clone()))
-            .or_else(|| repos.iter().find(|((_, n), _)| *n == rname).map(|(_, i)| i));
+            .or_else(|| repos.iter().find(|((_, n), _)| n == rname).map(|(_, i)| i));
         let keys = [format!("{ns}:{name}"), name.clone()];
         out.known.extend(keys.iter().cloned());
         if image.is_some_and(|i| is_image(i)) {

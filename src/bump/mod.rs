@@ -8,25 +8,23 @@
 
 pub mod envs;
 pub mod flux;
-pub mod proof;
 pub mod scope;
 pub mod select;
+pub mod strategy;
 
 use crate::pipeline::plan::reference_text;
 use std::collections::BTreeMap;
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 
-use rayon::prelude::*;
-
-use crate::fsio::{self, Content};
+use crate::bump::flux::FluxPolicies;
+use crate::bump::strategy::{BumpStrategy, Facts};
 use crate::mapping::{Decision, Mapper};
-use crate::pipeline::engine::{FileError, FileResult};
-use crate::pipeline::locate::{self, Field, Kind, Shape, Site};
+use crate::pipeline::engine::{self, ApplyOptions, FileResult};
+use crate::pipeline::locate::{Field, Kind, Shape, Site};
 use crate::pipeline::plan::{field_edit, Planned, Status};
-use crate::pipeline::walk::{self, Walked};
 use crate::reference::{is_templated, Reference};
-use crate::yaml::edit::{self, Edit};
-use crate::yaml::{self, quote, Node, Scalar, Stream, Style};
+use crate::yaml::edit::Edit;
+use crate::yaml::{quote, Node, Scalar, Stream, Style};
 
 /// What a bump sets.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -144,7 +142,7 @@ impl Target {
     /// [`may_be_in`](Self::may_be_in), and the registry keys (`registry`,
     /// `imageRegistry`, ...) whose maps still need parsing: a Helm map's registry decides
     /// which image its `repository` names.
-    fn document_words(&self) -> Vec<&str> {
+    pub(crate) fn document_words(&self) -> Vec<&str> {
         let mut words: Vec<&str> = self.needles.iter().map(String::as_str).collect();
         words.extend(REGISTRY_WORDS);
         words
@@ -260,9 +258,6 @@ impl BumpRun {
     }
 }
 
-/// A file's new text, whether it had a BOM, and what the file must still be to be written.
-type NewText = (String, bool, fsio::Original);
-
 /// Walk the paths, plan the bump in every file (in parallel), then write all changes when
 /// nothing failed. Results come back in walk order.
 pub fn run(paths: &[PathBuf], mapper: &Mapper, target: &Target, opts: BumpOptions) -> BumpRun {
@@ -272,7 +267,7 @@ pub fn run(paths: &[PathBuf], mapper: &Mapper, target: &Target, opts: BumpOption
         target,
         opts,
         &Default::default(),
-        &mut |_| Pick::All,
+        &mut Everything(target),
     )
 }
 
@@ -286,7 +281,7 @@ pub fn run_proven(
     opts: BumpOptions,
     proof: &crate::pipeline::render::ProofSettings,
 ) -> BumpRun {
-    run_selecting(paths, mapper, target, opts, proof, &mut |_| Pick::All)
+    run_selecting(paths, mapper, target, opts, proof, &mut Everything(target))
 }
 
 /// Which planned files a bump may write ([`run_selecting`]).
@@ -300,36 +295,56 @@ pub enum Pick {
     Stop,
 }
 
+/// What chooses among a bump's planned files ([`run_selecting`]), from the plan and what
+/// its reads said about the repository.
+pub trait Select {
+    /// The Flux image policies that decide marked fields (asked once, and only when a
+    /// planned field carries a marker).
+    fn flux(&mut self, facts: &Facts) -> FluxPolicies;
+    /// Which planned files may be written.
+    fn pick(&mut self, results: &[&FileResult], facts: &Facts) -> Pick;
+}
+
+/// Every file; markers decided by the target's policies.
+struct Everything<'a>(&'a Target);
+
+impl Select for Everything<'_> {
+    fn flux(&mut self, _facts: &Facts) -> FluxPolicies {
+        self.0.flux.clone()
+    }
+
+    fn pick(&mut self, _results: &[&FileResult], _facts: &Facts) -> Pick {
+        Pick::All
+    }
+}
+
 /// [`run_proven`], with `select` choosing among the planned files before anything is
-/// proven or written (the environments of [`crate::bump::select`]).
+/// proven or written (the environments of [`crate::bump::select`]). The plan is the
+/// engine's ([`engine::plan_with`] with [`BumpStrategy`]), applied by [`engine::apply_with`]
+/// all or nothing: every file is re-read and refused when it changed since it was planned.
 pub fn run_selecting(
     paths: &[PathBuf],
     mapper: &Mapper,
     target: &Target,
     mut opts: BumpOptions,
     proof: &crate::pipeline::render::ProofSettings,
-    select: &mut dyn FnMut(&[&FileResult]) -> Pick,
+    select: &mut dyn Select,
 ) -> BumpRun {
-    let mut planned: Vec<(FileResult, Option<NewText>)> =
-        walk::map_in_walk_order(paths, &|w| match w {
-            Walked::File(p) => plan_file(&p, mapper, target, opts),
-            Walked::Skipped(p, why) => (
-                FileResult {
-                    note: Some(why),
-                    ..FileResult::new(&p)
-                },
-                None,
-            ),
-            Walked::Error(p, why) => (FileResult::new(&p).fail(None, None, why), None),
-        });
-    let pick = select(&planned.iter().map(|(r, _)| r).collect::<Vec<_>>());
+    let strategy = BumpStrategy::new(mapper, target, opts, paths);
+    let mut plan = engine::plan_with(paths, &strategy);
+    let facts = strategy.into_facts();
+    if facts.has_markers() {
+        let flux = select.flux(&facts);
+        facts.decide_markers(&mut plan, &flux, target, opts.rewrite_hints);
+    }
+    let pick = select.pick(&plan.iter().collect::<Vec<_>>(), &facts);
     // A refused selection writes nothing, so there is nothing to prove either.
     let stopped = matches!(pick, Pick::Stop);
     match pick {
         Pick::All => {}
         Pick::Stop => opts.write = false,
         Pick::Keep(keep) => {
-            for (r, new) in planned.iter_mut().filter(|(r, _)| !r.planned.is_empty()) {
+            for r in plan.iter_mut().filter(|r| !r.planned.is_empty()) {
                 let abs = r.path.canonicalize().unwrap_or_else(|_| r.path.clone());
                 if !keep.contains(&abs) {
                     r.planned.clear();
@@ -337,20 +352,20 @@ pub fn run_selecting(
                     r.diff = None;
                     // An edit that is not made cannot fail.
                     r.error = None;
-                    *new = None;
+                    r.read = None;
                 }
             }
         }
     }
     let mut run = BumpRun {
-        results: Vec::with_capacity(planned.len()),
+        results: Vec::new(),
         matched: 0,
         files_scanned: 0,
         blocked: 0,
         written: Vec::new(),
         render: Vec::new(),
     };
-    for (r, _) in &planned {
+    for r in &plan {
         if r.error.is_none() && r.note.is_none() {
             run.files_scanned += 1;
         }
@@ -365,170 +380,40 @@ pub fn run_selecting(
             .filter(|p| p.status == Status::Invalid)
             .count();
     }
-    let mut ok = run.blocked == 0 && planned.iter().all(|(r, _)| r.error.is_none());
-    if ok && proof.enabled && !stopped {
+    let ok = run.blocked == 0 && plan.iter().all(|r| r.error.is_none());
+    let (results, render) = if ok && !stopped {
         let change = crate::pipeline::render::Change::Bump {
             harbor_name: &target.harbor_name,
             tag: &target.tag,
             digest: target.digest.as_deref(),
         };
-        run.render = crate::bump::proof::prove_planned(
-            paths,
-            &mut planned,
-            |(text, _, _)| text.as_str(),
-            proof,
-            (mapper, change),
-        );
-        ok = planned.iter().all(|(r, _)| r.error.is_none());
-    }
-    if ok && opts.write {
-        write_all(&mut planned);
-    }
-    for (r, _) in planned {
-        if r.written {
-            run.written.push(r.path.clone());
-        }
-        run.results.push(r);
-    }
+        let apply = ApplyOptions {
+            diff: opts.diff,
+            write: opts.write,
+            all_or_nothing: true,
+        };
+        engine::apply_with(paths, plan, apply, proof, (mapper, change))
+    } else {
+        // Shown as planned (with the diffs asked for), never written.
+        (engine::diff_plan(plan, opts.diff), Vec::new())
+    };
+    run.render = render;
+    run.written = results
+        .iter()
+        .filter(|r| r.written)
+        .map(|r| r.path.clone())
+        .collect();
+    run.results = results;
     run
 }
 
-/// Write every planned change as one [`fsio::Batch`]: all temporary files, one sync, the
-/// renames. A file that cannot be staged is an error of its own, as with `rewrite`.
-fn write_all(planned: &mut [(FileResult, Option<NewText>)]) {
-    let batch = fsio::Batch::new();
-    planned.par_iter_mut().for_each(|(r, new)| {
-        if let Some((text, bom, original)) = new.take() {
-            match batch.stage(&r.path, &original, &text, bom) {
-                Ok(()) => r.written = true,
-                Err(e) => {
-                    // Only what reached the disk is reported as changed.
-                    r.changed = false;
-                    r.error = Some(FileError::error(
-                        crate::finding::Code::FileError,
-                        crate::finding::Location::file(r.display.clone()),
-                        format!("cannot write: {e}"),
-                    ))
-                }
-            }
-        }
-    });
-    let outcome = batch.commit();
-    let mut results: Vec<&mut FileResult> = planned.iter_mut().map(|(r, _)| r).collect();
-    crate::pipeline::engine::settle_writes(&mut results, outcome);
-}
-
-/// Plan one file; returns the new text (and BOM flag) when its bytes change.
-fn plan_file(
-    path: &Path,
-    mapper: &Mapper,
-    target: &Target,
-    opts: BumpOptions,
-) -> (FileResult, Option<NewText>) {
-    let result = FileResult::new(path);
-    if let Some(note) = crate::pipeline::engine::ci_skipped(path, mapper) {
-        let note = Some(note);
-        return (FileResult { note, ..result }, None);
+/// A hint (an env value, a `--*image=` argument) is bumped only with `--rewrite-hints`.
+pub(crate) fn as_hint(p: &mut Planned, rewrite_hints: bool) {
+    if p.status == Status::Rewritten && !rewrite_hints {
+        p.status = Status::Hint;
+        p.message = Some("hint: bumped only with --rewrite-hints".into());
+        p.edits.clear();
     }
-    if opts.write {
-        // Temporary files a killed run left beside this one go before anything is written.
-        fsio::sweep_stale_temps_beside(path);
-    }
-    let (bytes, stamp) = match fsio::read_limited(path) {
-        Ok(Ok(r)) => r,
-        Ok(Err(too_large)) => {
-            return (
-                FileResult {
-                    note: Some(too_large),
-                    ..result
-                },
-                None,
-            )
-        }
-        Err(e) => return (result.fail(None, None, format!("cannot read: {e}")), None),
-    };
-    let (text, bom) = match fsio::decode(bytes) {
-        Content::Text { text, bom } => (text, bom),
-        Content::Binary => {
-            let note = Some("binary file skipped".into());
-            return (FileResult { note, ..result }, None);
-        }
-        Content::NotUtf8 => {
-            let note = Some("not UTF-8, skipped".into());
-            return (FileResult { note, ..result }, None);
-        }
-        Content::Utf16 { text, big_endian } => {
-            return (
-                crate::pipeline::engine::utf16_result(result, &text, big_endian),
-                None,
-            )
-        }
-    };
-    if walk::is_helm_template(path, &text) {
-        let note = Some("Helm chart template (Go template), skipped".into());
-        return (FileResult { note, ..result }, None);
-    }
-    if !opts.unfiltered && !target.may_be_in(text.as_bytes()) {
-        return (result, None);
-    }
-    // Documents that cannot hold a reference to the image are blanked before parsing
-    // (same offsets): the plan and the edit proof both work on that view; the edits go
-    // into the file.
-    let view = if opts.unfiltered {
-        None
-    } else {
-        yaml::skim::blank_documents_without(&text, &target.document_words())
-    };
-    let parsed_text = view.as_deref().unwrap_or(&text);
-    let stream = match yaml::parse(parsed_text) {
-        Ok(s) => s,
-        Err(e) => return (result.fail(Some(e.line), Some(e.column), e.message), None),
-    };
-    let located = locate::locate(path, parsed_text, &stream);
-    let ctx = Ctx {
-        text: parsed_text,
-        stream: &stream,
-        mapper,
-        target,
-        opts,
-    };
-    let planned: Vec<Planned> = located
-        .sites
-        .iter()
-        .filter_map(|s| ctx.plan_site(s))
-        .collect();
-    let edits: Vec<Edit> = planned
-        .iter()
-        .flat_map(|p| p.edits.iter().cloned())
-        .collect();
-    let mut result = FileResult { planned, ..result };
-    for p in &mut result.planned {
-        p.edits = Vec::new();
-    }
-    if edits.is_empty() {
-        return (result, None);
-    }
-    let checked = match &view {
-        Some(v) => edit::apply_checked_on_view(&text, v, &edits),
-        None => edit::apply_checked(&text, &edits),
-    };
-    let new_text = match checked {
-        Ok(t) => t,
-        Err(e) => return (result.fail(None, None, e.to_string()), None),
-    };
-    if new_text == text {
-        return (result, None);
-    }
-    result.changed = true;
-    if opts.diff {
-        result.diff = Some(crate::pipeline::engine::unified_diff(
-            &result.display,
-            &text,
-            &new_text,
-        ));
-    }
-    let original = fsio::Original::new(stamp, &text, bom);
-    (result, Some((new_text, bom, original)))
 }
 
 /// Everything planning one file needs.
@@ -548,8 +433,10 @@ enum Slot<'f> {
 }
 
 impl Ctx<'_> {
-    /// Plan one site: `None` when it is not a reference to the target image.
-    fn plan_site(&self, site: &Site) -> Option<Planned> {
+    /// Plan one site: `None` when it is not a reference to the target image. The policies
+    /// of Flux markers on its edited lines come with it: they decide the site once the
+    /// repository's policies are known ([`Facts::decide_markers`], issue #18 item 4).
+    fn plan_site(&self, site: &Site) -> Option<(Planned, Vec<String>)> {
         let mut p = match &site.shape {
             Shape::Whole(f) => self.plan_whole(site, f)?,
             Shape::HelmMap {
@@ -588,26 +475,16 @@ impl Ctx<'_> {
             } => self.plan_chart(site, url, chart.as_deref(), version.as_ref(), *oci)?,
             Shape::RegistryOnly(_) | Shape::Partial(_) => return None,
         };
-        if p.status == Status::Rewritten {
-            // A Flux marker on an edited line decides (issue #18 item 4).
+        let markers = if p.status == Status::Rewritten {
             let starts = p.edits.iter().map(|e| e.range.start);
-            let last = self.target.last_names();
-            match crate::bump::flux::verdict(self.text, starts, &self.target.flux, &last) {
-                Some(Ok(note)) => p.message = Some(note),
-                Some(Err(why)) => {
-                    p.status = Status::Excluded;
-                    p.message = Some(why);
-                    p.edits.clear();
-                }
-                None => {}
-            }
+            crate::bump::flux::markers_at(self.text, starts)
+        } else {
+            Vec::new()
+        };
+        if markers.is_empty() && site.kind == Kind::Hint {
+            as_hint(&mut p, self.opts.rewrite_hints);
         }
-        if site.kind == Kind::Hint && p.status == Status::Rewritten && !self.opts.rewrite_hints {
-            p.status = Status::Hint;
-            p.message = Some("hint: bumped only with --rewrite-hints".into());
-            p.edits.clear();
-        }
-        Some(p)
+        Some((p, markers))
     }
 
     fn planned(&self, site: &Site, original: String, status: Status) -> Planned {

@@ -37,6 +37,9 @@ pub struct Request<'a> {
     pub paths: Vec<PathBuf>,
     /// Whether a kustomize `images:` name or newName is this image.
     pub is_image: &'a dyn Fn(&str) -> bool,
+    /// The repository's kustomization graph (built only when the files span more than one
+    /// place: [`Repo::scan`], or from what the plan read).
+    pub repo: &'a dyn Fn() -> Repo,
 }
 
 /// Which planned files to write.
@@ -103,7 +106,7 @@ pub fn decide(req: &Request, candidates: &[(PathBuf, Vec<usize>)]) -> Result<Dec
         d.keep.extend(files.into_iter().map(|(abs, _, _)| abs));
         return Ok(d);
     }
-    let repo = Repo::scan(req.root);
+    let repo = (req.repo)();
     let mut places: Vec<(Place, PathBuf)> = Vec::new();
     for (abs, lines, selected_by) in files {
         let place = classify(&repo, &abs, &lines, req.is_image);

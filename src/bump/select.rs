@@ -2,13 +2,17 @@
 //! [`crate::bump::scope::decide`] picks the files to write (rules, PATHs, `--all`,
 //! environments, overridden bases) before anything is written; a file left alone keeps
 //! its bytes and drops out of the report. When a Flux `$imagepolicy` marker was seen, the
-//! repository's image policies are read and the bump is planned once more with them.
+//! repository's image policies decide the marked fields. The plan is made once; the
+//! kustomizations, policies and Applications come from the texts it read
+//! ([`crate::bump::strategy::Facts`]), and only files outside the PATHs are read for them.
 
 use std::collections::BTreeSet;
 use std::path::{Path, PathBuf};
 
+use crate::bump::flux::FluxPolicies;
 use crate::bump::scope::{decide, BumpRule, Decision, Request};
-use crate::bump::{self, BumpOptions, BumpRun, Pick, Target};
+use crate::bump::strategy::Facts;
+use crate::bump::{self, BumpOptions, BumpRun, Pick, Select, Target};
 use crate::mapping::Mapper;
 use crate::pipeline::engine::FileResult;
 use crate::pipeline::plan::Status;
@@ -45,77 +49,91 @@ pub fn run(
     proof: &crate::pipeline::render::ProofSettings,
     sel: &Selection,
 ) -> Result<Selected, String> {
-    let mut target = target.clone();
-    let mut flux_read = false;
-    loop {
-        let mut replan = false;
-        let mut decision: Option<Result<Decision, String>> = None;
-        let mut every = BTreeSet::new();
-        let run = bump::run_selecting(paths, mapper, &target, opts, proof, &mut |results| {
-            if !flux_read && flux_seen(results) {
-                replan = true;
-                return Pick::Stop;
-            }
-            let found = candidates(results);
-            every = found.iter().map(|(p, _)| canonical(p)).collect();
-            if found.is_empty() || results.iter().any(|r| r.error.is_some()) {
-                // Not found, or files that cannot be read: reported as ever.
-                return Pick::All;
-            }
-            let is_image = |n: &str| target.matches_name(mapper, n);
-            let req = Request {
-                root: sel.root,
-                image: &target.image,
-                tag: &target.tag,
-                forms: forms(mapper, &target),
-                rules: sel.rules,
-                all: sel.all,
-                paths: paths.iter().map(|p| canonical(p)).collect(),
-                is_image: &is_image,
-            };
-            let d = decide(&req, &found);
-            let pick = match &d {
-                Ok(d) => Pick::Keep(d.keep.clone()),
-                Err(_) => Pick::Stop,
-            };
-            decision = Some(d);
-            pick
-        });
-        if replan {
-            let flux = crate::bump::flux::scan(sel.root, &|n| target.matches_name(mapper, n));
-            target.flux = flux;
-            flux_read = true;
-            continue;
+    let mut selecting = Selecting {
+        paths,
+        mapper,
+        sel,
+        target: target.clone(),
+        decision: None,
+        every: BTreeSet::new(),
+    };
+    let run = bump::run_selecting(paths, mapper, target, opts, proof, &mut selecting);
+    let Selecting {
+        target,
+        decision,
+        every,
+        ..
+    } = selecting;
+    match decision {
+        Some(Err(refusal)) => Err(refusal),
+        Some(Ok(d)) => Ok(Selected {
+            run,
+            target,
+            keep: d.keep,
+            notes: d.notes,
+        }),
+        None => Ok(Selected {
+            run,
+            target,
+            keep: every,
+            notes: Vec::new(),
+        }),
+    }
+}
+
+/// The selection of [`run`]: rules, PATHs, `--all`, environments, Flux policies.
+struct Selecting<'a> {
+    paths: &'a [PathBuf],
+    mapper: &'a Mapper,
+    sel: &'a Selection<'a>,
+    /// The target, with the repository's Flux policies once they were read.
+    target: Target,
+    decision: Option<Result<Decision, String>>,
+    /// Every file that references the image (canonical).
+    every: BTreeSet<PathBuf>,
+}
+
+impl Select for Selecting<'_> {
+    fn flux(&mut self, facts: &Facts) -> FluxPolicies {
+        let (target, mapper) = (&self.target, self.mapper);
+        let flux = facts.flux(self.sel.root, &|n| target.matches_name(mapper, n));
+        self.target.flux = flux.clone();
+        flux
+    }
+
+    fn pick(&mut self, results: &[&FileResult], facts: &Facts) -> Pick {
+        let found = candidates(results);
+        self.every = found.iter().map(|(p, _)| canonical(p)).collect();
+        if found.is_empty() || results.iter().any(|r| r.error.is_some()) {
+            // Not found, or files that cannot be read: reported as ever.
+            return Pick::All;
         }
-        return match decision {
-            Some(Err(refusal)) => Err(refusal),
-            Some(Ok(d)) => Ok(Selected {
-                run,
-                target,
-                keep: d.keep,
-                notes: d.notes,
-            }),
-            None => Ok(Selected {
-                run,
-                target,
-                keep: every,
-                notes: Vec::new(),
-            }),
+        let (target, mapper, sel) = (&self.target, self.mapper, self.sel);
+        let is_image = |n: &str| target.matches_name(mapper, n);
+        let repo = || facts.repo(sel.root);
+        let req = Request {
+            root: sel.root,
+            image: &target.image,
+            tag: &target.tag,
+            forms: forms(mapper, target),
+            rules: sel.rules,
+            all: sel.all,
+            paths: self.paths.iter().map(|p| canonical(p)).collect(),
+            is_image: &is_image,
+            repo: &repo,
         };
+        let d = decide(&req, &found);
+        let pick = match &d {
+            Ok(d) => Pick::Keep(d.keep.clone()),
+            Err(_) => Pick::Stop,
+        };
+        self.decision = Some(d);
+        pick
     }
 }
 
 fn canonical(p: &Path) -> PathBuf {
     p.canonicalize().unwrap_or_else(|_| p.to_path_buf())
-}
-
-/// Whether a Flux marker decided a field (its policies are then read from the repository).
-fn flux_seen(results: &[&FileResult]) -> bool {
-    results.iter().flat_map(|r| &r.planned).any(|p| {
-        p.message
-            .as_deref()
-            .is_some_and(|m| m.contains("Flux marker"))
-    })
 }
 
 /// Files that reference the image, with the lines of the references.

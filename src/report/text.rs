@@ -1,7 +1,6 @@
 //! Text for people: the reference rows, the scan tables, and the `error: FILE:LINE:COL:
 //! MESSAGE` diagnostics on stderr. Everything shown passes through [`escape_text`].
 
-use std::borrow::Cow;
 use std::io::Write;
 
 use anstyle::{AnsiColor, Style};

@@ -1,0 +1,247 @@
+//! One file through the pipeline: read → locate → map → plan → apply and check.
+//!
+//! Files are independent, so the whole run is a parallel map over the walked files
+//! (in the walker's threads) whose results are put back in walk order; nothing here writes
+//! until [`apply`] (or a writing [`run`]).
+//!
+//! What is planned in a file is a [`Strategy`] (like typos' `FileChecker`): [`Rewrite`]
+//! maps every reference through the cache (or back, or pins it), `bump` gives one image a
+//! new tag. Every strategy goes through the same walk ([`file`]), the same apply (re-read,
+//! refuse a changed file, re-prove, one [`fsio::Batch`]: [`apply`]) and the same render
+//! proof ([`proven`]).
+
+mod apply;
+mod file;
+mod proven;
+mod rewrite;
+
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+
+use crate::fsio;
+use crate::mapping::Mapper;
+use crate::pipeline::locate;
+use crate::pipeline::plan::{PlanOptions, Planned};
+use crate::yaml;
+
+pub use apply::{apply, diff_plan, settle_writes, ApplyOptions};
+pub use proven::{apply_proven, apply_with, run_proven};
+pub use rewrite::{
+    plan, plan_with, process_file, process_file_pinned, run, run_pinned, run_with, Rewrite,
+};
+
+/// A problem with one file (a finding of level error); the run goes on with the others.
+pub type FileError = crate::finding::Finding;
+
+/// Everything decided about one file.
+#[derive(Debug, Clone)]
+pub struct FileResult {
+    pub path: PathBuf,
+    pub display: String,
+    pub planned: Vec<Planned>,
+    /// The file's bytes would change (or did, when written).
+    pub changed: bool,
+    /// The change was written to disk.
+    pub written: bool,
+    /// Unified diff of the change, when asked for.
+    pub diff: Option<String>,
+    pub error: Option<FileError>,
+    pub note: Option<String>,
+    /// What the file was when planned (stamp and hash), kept with the edits by
+    /// [`RunOptions::keep`] so that [`apply`] writes exactly this plan or nothing.
+    pub read: Option<Read>,
+}
+
+/// The file as it was read for a kept plan: [`apply`] refuses it when it changed since.
+#[derive(Debug, Clone)]
+pub struct Read {
+    original: fsio::Original,
+    bom: bool,
+    proof: Proof,
+}
+
+/// How a file's edits are proven (decided when it is planned, used again by [`apply`]).
+#[derive(Debug, Clone)]
+pub enum Proof {
+    /// Re-parse the whole new text and compare it with the old one.
+    Whole,
+    /// A chart template (Go template): checked line by line ([`crate::pipeline::template`]).
+    Template,
+    /// Re-parse only the documents holding one of these words (the others are blanked,
+    /// same offsets, in both texts): what `bump` parses of a file.
+    View(Arc<[String]>),
+}
+
+impl Proof {
+    /// The new text of `text` with `edits`, proven.
+    fn apply(&self, text: &str, edits: &[yaml::edit::Edit]) -> Result<String, String> {
+        let done = match self {
+            Proof::Whole => yaml::edit::apply_checked(text, edits),
+            Proof::Template => crate::pipeline::template::apply_checked(text, edits),
+            Proof::View(words) => {
+                let words: Vec<&str> = words.iter().map(String::as_str).collect();
+                match yaml::skim::blank_documents_without(text, &words) {
+                    Some(view) => yaml::edit::apply_checked_on_view(text, &view, edits),
+                    None => yaml::edit::apply_checked(text, edits),
+                }
+            }
+        };
+        done.map_err(|e| e.to_string())
+    }
+}
+
+impl FileResult {
+    /// An empty result for `path`.
+    pub fn new(path: &Path) -> Self {
+        FileResult {
+            path: path.to_path_buf(),
+            display: path.display().to_string(),
+            planned: Vec::new(),
+            changed: false,
+            written: false,
+            diff: None,
+            error: None,
+            note: None,
+            read: None,
+        }
+    }
+    /// The result with a per-file error.
+    pub fn fail(mut self, line: Option<usize>, column: Option<usize>, message: String) -> Self {
+        self.error = Some(FileError::error(
+            crate::finding::Code::FileError,
+            crate::finding::Location::at(self.display.clone(), line, column),
+            message,
+        ));
+        self
+    }
+}
+
+/// One file as read, handed to a [`Strategy`].
+pub struct FileText<'a> {
+    pub path: &'a Path,
+    /// The whole text (BOM removed).
+    pub text: &'a str,
+    /// What is parsed: `text` with the documents the strategy does not need blanked (same
+    /// offsets), or `text` itself.
+    pub parsed: &'a str,
+    /// A chart template (Go template, scanned line by line).
+    pub template: bool,
+}
+
+/// What one kind of run plans in a file: the per-file part of `rewrite`/`revert`/pin
+/// ([`Rewrite`]) and `bump`. The engine reads, decodes, pre-filters, plans with it, then
+/// proves and applies the same way for all.
+pub trait Strategy: Sync {
+    /// The mapper (CI files it excludes are not read).
+    fn mapper(&self) -> &Mapper;
+
+    /// Sees every decoded text first (before any filter): a strategy that learns about the
+    /// repository from its files does it here, so that nothing reads a file twice.
+    fn observe(&self, _path: &Path, _text: &str) {}
+
+    /// A note instead of a plan for a file this strategy leaves alone.
+    fn skip(&self, _path: &Path, _template: bool) -> Option<String> {
+        None
+    }
+
+    /// Whether the text may hold anything to plan (cheap; `false`: not parsed).
+    fn may_hold(&self, text: &str) -> bool;
+
+    /// The words without which a document is blanked before parsing (same offsets), or
+    /// `None` to parse every document. `shown`: the new bytes are written or shown now.
+    fn document_words(&self, template: bool, shown: bool) -> Option<Arc<[String]>>;
+
+    /// Whether the edits are proven on the blanked view ([`Proof::View`]) rather than on
+    /// the whole text.
+    fn proves_on_view(&self) -> bool {
+        false
+    }
+
+    /// Plan the file: its sites → the planned references with their edits; `Err` is a
+    /// parse error.
+    fn plan(&self, file: &FileText) -> Result<Vec<Planned>, yaml::YamlError>;
+}
+
+/// Words without which a file (or a document) cannot hold a reference: every place
+/// `locate` looks has one of them in its key (`image`, `images`, `imageRegistry`,
+/// `repository`, `registry`, `IMAGE`-named env vars, `--*image=` arguments).
+pub const KEYWORDS: [&str; 9] = [
+    "image",
+    "Image",
+    "IMAGE",
+    "repository",
+    "registry",
+    // Chart sources (kind `chart`): OCI URLs, Argo CD `repoURL`, Flux HelmRepository,
+    // helmfile `repositories:`.
+    "oci://",
+    "repoURL",
+    "HelmRepository",
+    "repositories",
+];
+
+/// Skip parsing files without any of the [`KEYWORDS`].
+fn may_hold_references(text: &str) -> bool {
+    let bytes = text.as_bytes();
+    KEYWORDS
+        .iter()
+        .any(|w| memchr::memmem::find(bytes, w.as_bytes()).is_some())
+}
+
+/// Why a CI configuration file is left alone (unless `include_ci: true`): its images are
+/// pulled by CI runners, which often cannot reach the cluster's Harbor.
+pub fn ci_skipped(path: &Path, mapper: &Mapper) -> Option<String> {
+    let format = locate::ci_format(path).filter(|_| !mapper.include_ci())?;
+    Some(format!(
+        "{} (CI configuration), left alone; set include_ci: true in harborize.yaml to include it",
+        format.name()
+    ))
+}
+
+/// A UTF-16 file: nothing to say when it cannot hold a reference; otherwise an error
+/// (`unsupported-encoding`), so that `check` fails rather than pass over references it
+/// cannot edit.
+pub fn utf16_result(result: FileResult, text: &str, big_endian: bool) -> FileResult {
+    if !may_hold_references(text) {
+        return result;
+    }
+    let encoding = if big_endian { "UTF-16BE" } else { "UTF-16LE" };
+    result.fail(
+        None,
+        None,
+        format!(
+            "unsupported-encoding: {encoding} (with a byte-order mark); harborize reads and \
+             writes UTF-8 only: convert the file (iconv -f UTF-16 -t UTF-8)"
+        ),
+    )
+}
+
+/// A unified diff of one file's change, with git-style `a/` and `b/` headers.
+pub fn unified_diff(display: &str, old: &str, new: &str) -> String {
+    let name = display.trim_start_matches("./").trim_start_matches('/');
+    similar::TextDiff::from_lines(old, new)
+        .unified_diff()
+        .context_radius(3)
+        .header(&format!("a/{name}"), &format!("b/{name}"))
+        .to_string()
+}
+
+/// What to do with a planned change.
+#[derive(Debug, Clone, Copy)]
+pub struct RunOptions {
+    pub plan: PlanOptions,
+    /// Write changed files (atomically).
+    pub write: bool,
+    /// Keep a unified diff of each change.
+    pub diff: bool,
+    /// Plan only, and keep the edits and what was read with each file (when not writing):
+    /// the [`Plan`] that [`apply`] writes once the checks passed.
+    pub keep: bool,
+}
+
+/// Normalized Harbor reference → digest to pin.
+pub type Pins = std::collections::BTreeMap<String, String>;
+
+/// Every file's decisions, planned once: what `rewrite`, `run`, `migrate` and `bump`
+/// check (verify, scan, the bump's selection) and then [`apply`], so the written change
+/// is the one that was checked.
+pub type Plan = Vec<FileResult>;
