@@ -9,6 +9,7 @@
 pub mod envs;
 pub mod flux;
 pub mod proof;
+pub mod publish;
 pub mod scope;
 pub mod select;
 
