@@ -34,6 +34,7 @@ mod policy;
 mod precommit;
 mod proof;
 mod properties;
+mod publish;
 mod registry_harness;
 mod render;
 mod render_proof;
