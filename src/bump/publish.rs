@@ -234,7 +234,7 @@ pub fn publish(
     match published {
         Published::Pushed(oid) => {
             out.pushed = true;
-            let attempt = s.retries();
+            let attempt = s.retried();
             out.message = format!(
                 "committed {} and pushed to {}/{}{}",
                 short(&oid.to_string()),

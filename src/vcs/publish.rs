@@ -208,7 +208,7 @@ impl Session {
     }
 
     /// Pushes rejected (and retried) so far.
-    pub fn retries(&self) -> u32 {
+    pub fn retried(&self) -> u32 {
         self.attempt
     }
 
