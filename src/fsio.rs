@@ -297,6 +297,13 @@ pub fn write_file(path: &Path, text: &str) -> Result<(), WriteError> {
     tmp.persist(path)
 }
 
+/// [`write_file`] for a caller that reports with anyhow: the error names the file
+/// (`cannot write PATH`, the reason as its cause).
+pub fn write_atomic(path: &Path, text: &str) -> anyhow::Result<()> {
+    write_file(path, text)
+        .map_err(|e| anyhow::Error::new(e).context(format!("cannot write {}", path.display())))
+}
+
 fn dir_of(path: &Path) -> &Path {
     path.parent()
         .filter(|d| !d.as_os_str().is_empty())

@@ -8,6 +8,7 @@
 
 pub mod envs;
 pub mod flux;
+pub mod publish;
 pub mod scope;
 pub mod select;
 pub mod strategy;

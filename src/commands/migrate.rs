@@ -25,9 +25,6 @@ use anyhow::{bail, Context, Result};
 use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
 
 use crate::cli::{Common, MigrateArgs, OnUnreachable};
-use crate::commands::bump::{
-    branch_for_change, open_pull_request, pr_client, PrResult, PrTarget, BASE_HAS_IT,
-};
 use crate::commands::scan::scan_report;
 use crate::commands::verify::verify_report;
 use crate::commands::{mapper_for, EXIT_ERROR, EXIT_FINDINGS, EXIT_OK};
@@ -41,8 +38,10 @@ use crate::pipeline::engine::{self, RunOptions};
 use crate::pipeline::plan::{self, PlanOptions};
 use crate::registry::Outcome;
 use crate::report::{escape_text, Format, Report};
-use crate::vcs::git::{self, Auth, Git, Identity, PushOutcome};
-use crate::vcs::github::{self, GitHub};
+use crate::vcs::git::{self, Auth, Identity};
+use crate::vcs::github;
+use crate::vcs::publish::{GitOptions, Published, Rebuilt, Session};
+use crate::vcs::pull_request::{self, PrResult, BASE_HAS_IT};
 
 /// At most this many `old → new` lines in a commit message.
 const MESSAGE_LINES: usize = 50;
@@ -54,25 +53,6 @@ struct Ctx<'a> {
     push: bool,
     batch: BatchBy,
     workdir: PathBuf,
-}
-
-/// Git for one repository: opened, checked and identified before anything is written.
-struct Session {
-    git: Git,
-    /// The branch commits go to and are pushed from: the checked-out branch, or the pull
-    /// request branch once it is started.
-    branch: String,
-    /// The remote branch it is pushed to.
-    remote_branch: String,
-    /// The branch checked out when the repository's turn started.
-    home: String,
-    dirty: Vec<String>,
-    author: Identity,
-    committer: Identity,
-    /// `--pull-request`: the client for this repository (made before anything is written),
-    /// then the pull request branch once the change is known.
-    client: Option<GitHub>,
-    pr: Option<PrTarget>,
 }
 
 fn env(k: &str) -> Option<String> {
@@ -463,7 +443,7 @@ fn process(ctx: &Ctx<'_>, src: &Source, rr: &mut RepoReport, pb: &ProgressBar) -
 
     // Git first: a dirty tree or a missing identity stops us before any write.
     let mut session = if ctx.commit {
-        Some(open_session(args, &root)?)
+        Some(Session::open(&root, &git_options(args), env)?)
     } else {
         None
     };
@@ -603,36 +583,25 @@ fn process(ctx: &Ctx<'_>, src: &Source, rr: &mut RepoReport, pb: &ProgressBar) -
 
     // The pull request branch takes the commits when there is something to commit.
     if let Some(s) = session.as_mut() {
-        if let Some(client) = s.client.clone() {
-            let pairs = planned_pairs(&planned);
-            if !pairs.is_empty() {
-                let pr = branch_for_change(
-                    &s.git,
-                    client,
-                    ctx.direction.as_str(),
-                    &s.remote_branch,
-                    &pairs,
-                )?;
-                s.branch = pr.head.clone();
-                s.remote_branch = pr.head.clone();
-                s.pr = Some(pr);
-            }
+        let pairs = planned_pairs(&planned);
+        if s.wants_pull_request() && !pairs.is_empty() {
+            s.branch_for_change(ctx.direction.as_str(), &pairs)?;
         }
     }
 
     let result = write_commit_push(
         ctx,
-        session.as_ref(),
+        session.as_mut(),
         rr,
         (&root, plan_value, &config),
         &harbor,
         &mapper,
         &stage,
     );
-    if let Some(s) = session.as_ref().filter(|s| s.pr.is_some()) {
+    if let Some(s) = &session {
         // Back to the branch the repository had checked out: it was neither committed to
         // nor moved.
-        if let Err(e) = s.git.switch_to(&s.home) {
+        if let Err(e) = s.go_home() {
             rr.notes.push(format!(
                 "could not check out {} again ({e:#}); {} stays checked out",
                 s.home, s.branch
@@ -660,11 +629,11 @@ fn process(ctx: &Ctx<'_>, src: &Source, rr: &mut RepoReport, pb: &ProgressBar) -
     Ok(())
 }
 
-/// Write, commit and push (fetching, resetting and migrating again when the remote moved),
-/// then open or update the pull request.
+/// Write, commit and push (fetching, resetting and migrating again when the remote moved,
+/// through the publish flow), then open or update the pull request.
 fn write_commit_push(
     ctx: &Ctx<'_>,
-    session: Option<&Session>,
+    session: Option<&mut Session>,
     rr: &mut RepoReport,
     (root, plan_value, config): (&Path, engine::Plan, &Config),
     harbor: &str,
@@ -672,95 +641,53 @@ fn write_commit_push(
     stage: &dyn Fn(&str),
 ) -> Result<()> {
     let args = ctx.args;
-    // The checked plan is written first; a retry after the remote moved plans again on
-    // the new head (the plan was made on the old one).
-    let mut checked_plan = Some(plan_value);
-    let run_options = RunOptions {
-        plan: PlanOptions {
-            direction: match ctx.direction {
-                Direction::Migrate => plan::Direction::Forward,
-                Direction::Revert => plan::Direction::Revert,
-            },
-            rewrite_hints: args.rewrite_hints,
-        },
-        write: true,
-        diff: false,
-        keep: false,
-    };
-    let roots = [root.to_path_buf()];
     let mut proof =
         crate::pipeline::render::ProofSettings::resolve(false, None, None, &config.render)
             .map_err(anyhow::Error::msg)?;
     proof.hints = args.rewrite_hints;
-    // What the first attempt changed and committed (for the pull request: a retry that finds
-    // the change on the remote branch already changes nothing itself).
-    let mut first: Option<(Pairs, Vec<String>)> = None;
-    let mut attempt = 0;
-    loop {
-        stage("writing");
-        // Helm and kustomize edits are proven by rendering before they are written.
-        let (results, outcomes) = match checked_plan.take() {
-            Some(plan) => engine::apply_proven(
-                &roots,
-                plan,
-                (false, true),
-                &proof,
-                (mapper, run_options.plan.direction),
-            ),
-            None => engine::run_proven(&roots, mapper, run_options, None, &proof),
-        };
-        super::print_render_refusals(&outcomes);
-        let written = Report::build(harbor, results, true);
-        rr.fill(&written, root, true);
-        rr.written = true;
-        let Some(s) = session else { break };
-        rr.branch = Some(s.branch.clone());
-        stage("committing");
-        rr.commits = commit(ctx, s, rr, root)?;
-        if first.is_none() {
-            first = Some((
-                report_pairs(rr),
-                rr.commits.iter().map(|c| c.sha.clone()).collect(),
-            ));
-        }
-        // With --pull-request and nothing to propose, the base branch is not pushed.
-        if !ctx.push || (args.pull_request && s.pr.is_none()) {
-            break;
-        }
-        stage("pushing");
-        match s.git.push(&args.remote, &s.branch, &s.remote_branch)? {
-            PushOutcome::Pushed => {
-                rr.pushed = true;
-                break;
-            }
-            PushOutcome::Rejected(why) => {
-                if attempt >= args.push_retries {
-                    bail!(
-                        "push to {}/{} rejected {} time(s) (last: {why}); the commits stay local",
-                        args.remote,
-                        s.remote_branch,
-                        attempt + 1
-                    );
-                }
-                rr.notes.push(format!(
-                    "push rejected ({why}): fetched {}/{}, reset and migrated again",
-                    args.remote, s.remote_branch
-                ));
-                std::thread::sleep(Duration::from_millis(200 << attempt.min(5)));
-                s.git
-                    .fetch_and_reset(&args.remote, &s.branch, &s.remote_branch)?;
-                attempt += 1;
-            }
-        }
+    let w = Writer {
+        ctx,
+        root,
+        harbor,
+        mapper,
+        proof: &proof,
+        stage,
+    };
+    // The checked plan is written first; a retry after the remote moved plans again on
+    // the new head (the plan was made on the old one).
+    w.write_and_commit(session.as_deref(), rr, Some(plan_value))?;
+    let Some(s) = session else { return Ok(()) };
+    // What the first attempt changed and committed (for the pull request: a retry that
+    // finds the change on the remote branch already changes nothing itself).
+    let pairs = report_pairs(rr);
+    let commits: Vec<String> = rr.commits.iter().map(|c| c.sha.clone()).collect();
+    // With --pull-request and nothing to propose, the base branch is not pushed.
+    if !ctx.push || (args.pull_request && s.pr.is_none()) {
+        return Ok(());
     }
-    let Some(target) = session.and_then(|s| s.pr.as_ref()) else {
+    stage("pushing");
+    let head = s.git.head()?;
+    let published = s.push_retrying(head, None, |s, moved| {
+        rr.notes.push(format!(
+            "push rejected ({}): fetched {}/{}, reset and migrated again",
+            moved.why, s.remote, s.remote_branch
+        ));
+        w.write_and_commit(Some(s), rr, None)?;
+        stage("pushing");
+        // Pushed even when nothing was committed again: the branch is the remote's head
+        // then (plus commits of an earlier run), so the push lands.
+        Ok(Rebuilt::<()>::Commit(s.git.head()?))
+    })?;
+    if let Published::Pushed(_) = published {
+        rr.pushed = true;
+    }
+    let Some(target) = s.pr.as_ref() else {
         return Ok(());
     };
     if !rr.pushed {
         return Ok(());
     }
     stage("opening the pull request");
-    let (pairs, commits) = first.unwrap_or_default();
     let (title, heading) = match ctx.direction {
         Direction::Migrate => (
             "harborize: route container images through Harbor".to_string(),
@@ -805,11 +732,68 @@ fn write_commit_push(
         ));
     }
     let body = github::markdown_body(&heading, &pairs, &notes);
-    match open_pull_request(target, &title, &body)? {
+    match pull_request::open(target, &title, &body)? {
         PrResult::Done(p) => rr.pull_request = Some(p),
         PrResult::NothingNew => rr.notes.push(BASE_HAS_IT.to_string()),
     }
     Ok(())
+}
+
+/// One repository's write and commit step, done once and again after each reset onto a
+/// moved remote.
+struct Writer<'a> {
+    ctx: &'a Ctx<'a>,
+    root: &'a Path,
+    harbor: &'a str,
+    mapper: &'a crate::mapping::Mapper,
+    proof: &'a crate::pipeline::render::ProofSettings,
+    stage: &'a dyn Fn(&str),
+}
+
+impl Writer<'_> {
+    /// Write `plan` (the checked one), or plan again and write (after a reset), fill `rr`,
+    /// and commit in `session`.
+    fn write_and_commit(
+        &self,
+        session: Option<&Session>,
+        rr: &mut RepoReport,
+        plan: Option<engine::Plan>,
+    ) -> Result<()> {
+        let run_options = RunOptions {
+            plan: PlanOptions {
+                direction: match self.ctx.direction {
+                    Direction::Migrate => plan::Direction::Forward,
+                    Direction::Revert => plan::Direction::Revert,
+                },
+                rewrite_hints: self.ctx.args.rewrite_hints,
+            },
+            write: true,
+            diff: false,
+            keep: false,
+        };
+        let roots = [self.root.to_path_buf()];
+        (self.stage)("writing");
+        // Helm and kustomize edits are proven by rendering before they are written.
+        let (results, outcomes) = match plan {
+            Some(plan) => engine::apply_proven(
+                &roots,
+                plan,
+                (false, true),
+                self.proof,
+                (self.mapper, run_options.plan.direction),
+            ),
+            None => engine::run_proven(&roots, self.mapper, run_options, None, self.proof),
+        };
+        super::print_render_refusals(&outcomes);
+        let written = Report::build(self.harbor, results, true);
+        rr.fill(&written, self.root, true);
+        rr.written = true;
+        let Some(s) = session else { return Ok(()) };
+        rr.branch = Some(s.branch.clone());
+        (self.stage)("committing");
+        rr.commits = commit(self.ctx, s, rr, self.root)?;
+        Ok(())
+    }
 }
 
 /// Distinct `old → new` pairs.
@@ -843,46 +827,20 @@ fn report_pairs(rr: &RepoReport) -> Pairs {
 
 /// The git token and the hosts it may go to (`--git-token-host`), for clones and pushes.
 fn git_auth(args: &MigrateArgs) -> Result<Auth> {
-    Auth::from_env(env).allow_hosts(&args.identity.git_token_host)
+    crate::vcs::publish::auth(&args.identity.git_token_host, env)
 }
 
-fn open_session(args: &MigrateArgs, root: &Path) -> Result<Session> {
-    let g = Git::discover(root, git_auth(args)?)?;
-    let branch = g.current_branch()?;
-    let dirty = g.dirty_files()?;
-    if !dirty.is_empty() && !args.identity.allow_dirty {
-        let mut shown: Vec<&str> = dirty.iter().take(5).map(String::as_str).collect();
-        if dirty.len() > 5 {
-            shown.push("...");
-        }
-        bail!(
-            "the work tree has uncommitted changes to tracked files ({}): commit or stash them, or pass --allow-dirty to commit only this run's files",
-            shown.join(", ")
-        );
+/// The publish flow's settings from migrate's git flags.
+fn git_options(args: &MigrateArgs) -> GitOptions {
+    GitOptions {
+        remote: args.remote.clone(),
+        pull_request: args.pull_request,
+        retries: args.push_retries,
+        allow_dirty: args.identity.allow_dirty,
+        author_name: args.identity.author_name.clone(),
+        author_email: args.identity.author_email.clone(),
+        token_hosts: args.identity.git_token_host.clone(),
     }
-    let (author, committer) = git::identities(
-        &g.repo,
-        args.identity.author_name.as_deref(),
-        args.identity.author_email.as_deref(),
-        env,
-    )?;
-    let remote_branch = g.remote_branch(&branch);
-    let client = if args.pull_request {
-        Some(pr_client(&g, &args.remote, &branch, env)?)
-    } else {
-        None
-    };
-    Ok(Session {
-        git: g,
-        branch: branch.clone(),
-        remote_branch,
-        home: branch,
-        dirty,
-        author,
-        committer,
-        client,
-        pr: None,
-    })
 }
 
 /// Commit the changed files: one commit, or one per top-level directory.
@@ -905,10 +863,7 @@ fn commit(ctx: &Ctx<'_>, s: &Session, rr: &RepoReport, root: &Path) -> Result<Ve
             .map(|f| s.git.relative(&root.join(f)))
             .collect::<Result<Vec<PathBuf>>>()?;
         let message = commit_message(ctx, rr, dir.as_deref(), &files, &s.committer);
-        if let Some(oid) = s
-            .git
-            .commit_files(&rels, &message, &s.author, &s.committer)?
-        {
+        if let Some(oid) = s.commit(&rels, &message)? {
             out.push(CommitInfo {
                 sha: oid.to_string(),
                 directory: dir,

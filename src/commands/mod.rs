@@ -104,21 +104,6 @@ pub fn append_to_github_file(
     Ok(())
 }
 
-/// The `$GITHUB_OUTPUT` lines of the commands that commit (`bump`, `run`).
-pub fn commit_outputs(
-    changed: bool,
-    commit: Option<&str>,
-    pr_url: Option<&str>,
-    images: &impl serde::Serialize,
-) -> Result<String> {
-    Ok(format!(
-        "changed={changed}\ncommit={}\npr-url={}\nimages={}\n",
-        commit.unwrap_or(""),
-        pr_url.unwrap_or(""),
-        serde_json::to_string(images)?
-    ))
-}
-
 /// The rendered difference of every chart or kustomization the render proof refused
 /// (stderr: the report on stdout stays one format).
 pub fn print_render_refusals(outcomes: &[crate::pipeline::render::Outcome]) {

@@ -7,47 +7,27 @@
 
 use std::path::{Path, PathBuf};
 
-use anyhow::{bail, Context, Result};
+use anyhow::{Context, Result};
 
 use crate::cli::RunArgs;
-use crate::commands::bump::{
-    branch_for_change, open_pull_request, pr_client, PrOut, PrResult, PrTarget, BASE_HAS_IT,
-};
 use crate::commands::scan::scan_report;
 use crate::commands::verify::verify_report;
-use crate::commands::{
-    append_to_github_file, commit_outputs, mapper_for, EXIT_ERROR, EXIT_FINDINGS, EXIT_OK,
-};
+use crate::commands::{append_to_github_file, mapper_for, EXIT_ERROR, EXIT_FINDINGS, EXIT_OK};
 use crate::config::Config;
 use crate::pipeline::engine;
 use crate::pipeline::plan::{Direction, PlanOptions, Status};
 use crate::report::{Mode, Report};
-use crate::vcs::git::{self, Auth, Git, Identity, PushOutcome};
-use crate::vcs::github::{self, GitHub};
+use crate::vcs::git;
+use crate::vcs::github::{self, PrOut};
+use crate::vcs::outputs::{github_outputs, ChangedImage, Rewrite};
+use crate::vcs::publish::{Session, Step};
+use crate::vcs::pull_request::{self, PrResult, PrTarget, BASE_HAS_IT};
 
 const DEFAULT_TEMPLATE: &str =
     "harborize: route {count} image reference(s) through Harbor\n\n{images}\n\nHarborize-Images: {count}";
 
 fn env(key: &str) -> Option<String> {
     std::env::var(key).ok()
-}
-
-/// The git side of a committing run, settled before anything is written.
-struct Session {
-    git: Git,
-    /// The branch commits go to and are pushed from: the checked-out branch, or the pull
-    /// request branch once it is started.
-    branch: String,
-    /// The remote branch it is pushed to.
-    remote_branch: String,
-    /// The branch checked out when the run started.
-    home: String,
-    author: Identity,
-    committer: Identity,
-    /// `--pull-request`: the client (made before anything is written, so a missing token
-    /// stops the run first), then the pull request branch once the change is known.
-    client: Option<GitHub>,
-    pr: Option<PrTarget>,
 }
 
 /// What the verify and scan stages found (for the pull request body).
@@ -76,15 +56,19 @@ pub fn run(args: &RunArgs) -> Result<u8> {
     };
     let committing = !args.skip_commit && !args.dry_run;
     let mut session = if committing {
-        Some(open_session(args, start)?)
+        Some(Session::open(
+            start,
+            &super::bump::git_options(&args.git),
+            env,
+        )?)
     } else {
         None
     };
 
     let result = pipeline(args, &mapper, &config, plan, session.as_mut());
-    if let Some(s) = session.as_ref().filter(|s| s.pr.is_some()) {
+    if let Some(s) = &session {
         // Back to the branch the user had: it was neither committed to nor moved.
-        if let Err(e) = s.git.switch_to(&s.home) {
+        if let Err(e) = s.go_home() {
             eprintln!("harborize: warning: {e:#}; {} stays checked out", s.branch);
         }
     }
@@ -228,7 +212,7 @@ fn pipeline(
                     return Ok(EXIT_OK);
                 }
                 // At the first attempt the base branch has it.
-                _ if s.client.is_some() => {
+                _ if s.wants_pull_request() => {
                     println!("harborize: nothing changed; no commit; {BASE_HAS_IT}")
                 }
                 _ => println!("harborize: nothing changed; no commit"),
@@ -236,15 +220,10 @@ fn pipeline(
             write_github(&written, None, None)?;
             return Ok(EXIT_OK);
         }
-        if attempt == 0 && s.pr.is_none() {
-            if let Some(client) = s.client.clone() {
-                // The change is known now: its branch takes the commit.
-                pr_changes = rewritten_pairs(&written);
-                let pr = branch_for_change(&s.git, client, "run", &s.remote_branch, &pr_changes)?;
-                s.branch = pr.head.clone();
-                s.remote_branch = pr.head.clone();
-                s.pr = Some(pr);
-            }
+        if attempt == 0 && s.pr.is_none() && s.wants_pull_request() {
+            // The change is known now: its branch takes the commit.
+            pr_changes = rewritten_pairs(&written);
+            s.branch_for_change("run", &pr_changes)?;
         }
         let files: Vec<PathBuf> = written
             .files_changed
@@ -252,10 +231,7 @@ fn pipeline(
             .map(|f| s.git.relative(Path::new(f)))
             .collect::<Result<_>>()?;
         let message = commit_message(args, &written, s);
-        let Some(oid) = s
-            .git
-            .commit_files(&files, &message, &s.author, &s.committer)?
-        else {
+        let Some(oid) = s.commit(&files, &message)? else {
             written.print(
                 args.common.format,
                 Mode::Rewrite { applied: true },
@@ -278,8 +254,10 @@ fn pipeline(
             write_github(&written, Some(&oid.to_string()), None)?;
             return Ok(EXIT_OK);
         }
-        match s.git.push(&args.git.remote, &s.branch, &s.remote_branch)? {
-            PushOutcome::Pushed => {
+        // The publish flow's push: on a moved remote it waits, fetches and resets onto the
+        // new head; the loop then redoes the whole run there.
+        match s.push(oid, None)? {
+            Step::Pushed => {
                 written.print(
                     args.common.format,
                     Mode::Rewrite { applied: true },
@@ -298,19 +276,16 @@ fn pipeline(
                 write_github(&written, Some(&oid.to_string()), pr.as_ref())?;
                 return Ok(EXIT_OK);
             }
-            PushOutcome::Rejected(why) if attempt < args.git.push_retries => {
-                // The remote moved: start again from its head and redo the whole run.
-                attempt += 1;
-                eprintln!("harborize: push rejected ({why}); retrying on the new remote head ({attempt}/{})", args.git.push_retries);
-                s.git
-                    .fetch_and_reset(&args.git.remote, &s.branch, &s.remote_branch)?;
-                std::thread::sleep(std::time::Duration::from_millis(100 * u64::from(attempt)));
-            }
-            PushOutcome::Rejected(why) => {
-                bail!(
-                    "push rejected after {} retries: {why}",
-                    args.git.push_retries
-                )
+            Step::Moved(m) => {
+                attempt = m.attempt;
+                eprintln!(
+                    "harborize: push rejected ({}); waited {} ms, fetched {}/{}; running again on the new remote head ({attempt}/{})",
+                    m.why,
+                    m.waited.as_millis(),
+                    s.remote,
+                    s.remote_branch,
+                    m.retries
+                );
             }
         }
     }
@@ -358,7 +333,7 @@ fn pull_request(
         changes,
         &notes,
     );
-    match open_pull_request(target, &title, &body)? {
+    match pull_request::open(target, &title, &body)? {
         PrResult::Done(p) => {
             println!("harborize: {}", p.describe());
             Ok(Some(p))
@@ -368,43 +343,6 @@ fn pull_request(
             Ok(None)
         }
     }
-}
-
-fn open_session(args: &RunArgs, start: &Path) -> Result<Session> {
-    let git = Git::discover(
-        start,
-        Auth::from_env(env).allow_hosts(&args.git.identity.git_token_host)?,
-    )?;
-    let dirty = git.dirty_files()?;
-    if !dirty.is_empty() && !args.git.identity.allow_dirty {
-        bail!(
-            "the work tree has uncommitted changes to tracked files ({}): commit or stash them, or pass --allow-dirty to commit only this run's files",
-            dirty.join(", ")
-        );
-    }
-    let (author, committer) = git::identities(
-        &git.repo,
-        args.git.identity.author_name.as_deref(),
-        args.git.identity.author_email.as_deref(),
-        env,
-    )?;
-    let branch = git.current_branch()?;
-    let remote_branch = git.remote_branch(&branch);
-    let client = if args.git.pull_request {
-        Some(pr_client(&git, &args.git.remote, &branch, env)?)
-    } else {
-        None
-    };
-    Ok(Session {
-        git,
-        branch: branch.clone(),
-        remote_branch,
-        home: branch,
-        author,
-        committer,
-        client,
-        pr: None,
-    })
 }
 
 fn commit_message(args: &RunArgs, report: &Report, s: &Session) -> String {
@@ -443,11 +381,14 @@ fn write_github(report: &Report, commit: Option<&str>, pr: Option<&PrOut>) -> Re
         .iter()
         .filter(|r| r.status == Status::Rewritten && r.applied)
         .collect();
-    let images: Vec<serde_json::Value> = rewritten
-        .iter()
-        .map(|r| serde_json::json!({"file": r.file, "line": r.line, "from": r.original, "to": r.rewritten}))
-        .collect();
-    let outputs = commit_outputs(
+    // The shape bump writes: one entry per new reference.
+    let images = ChangedImage::group(rewritten.iter().map(|r| Rewrite {
+        file: &r.file,
+        original: &r.original,
+        normalized: r.normalized.as_deref(),
+        rewritten: r.rewritten.as_deref().unwrap_or(""),
+    }));
+    let outputs = github_outputs(
         !report.files_changed.is_empty(),
         commit,
         pr.map(|p| p.url.as_str()),

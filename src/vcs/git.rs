@@ -54,7 +54,8 @@ impl Auth {
         if let Some(h) = env("GITHUB_SERVER_URL").as_deref().and_then(host_key) {
             hosts.push(h);
         }
-        for var in ["HARBORIZE_GIT_TOKEN", "GITHUB_TOKEN"] {
+        // The same variables, in the same order, as the GitHub client's token.
+        for var in crate::vcs::github::TOKEN_VARS {
             if let Some(t) = env(var).filter(|t| !t.trim().is_empty()) {
                 return Auth {
                     token: Some(t.trim().to_string()),
@@ -913,21 +914,7 @@ impl Git {
     }
 
     fn callbacks<'a>(&'a self, tries: &'a Cell<u32>) -> RemoteCallbacks<'a> {
-        let mut cb = RemoteCallbacks::new();
-        let auth = &self.auth;
-        let config = self.repo.config().ok();
-        cb.credentials(move |url, user_from_url, allowed| {
-            tries.set(tries.get() + 1);
-            credential(
-                url,
-                user_from_url,
-                allowed,
-                tries.get(),
-                auth,
-                config.as_ref(),
-            )
-        });
-        cb
+        remote_callbacks(tries, &self.auth, self.repo.config().ok())
     }
 
     fn transport_error(
@@ -1286,6 +1273,29 @@ pub fn render_message(
 
 fn is_trailer_key(k: &str) -> bool {
     !k.is_empty() && k.chars().all(|c| c.is_ascii_alphanumeric() || c == '-')
+}
+
+/// The credentials of every remote operation (fetch, push, clone): [`credential`] for
+/// each of libgit2's requests, counted in `tries`; `config` is the repository's git config
+/// (or the user's, for a clone), whose credential helpers are asked when no token fits.
+pub fn remote_callbacks<'a>(
+    tries: &'a Cell<u32>,
+    auth: &'a Auth,
+    config: Option<git2::Config>,
+) -> RemoteCallbacks<'a> {
+    let mut cb = RemoteCallbacks::new();
+    cb.credentials(move |url, user_from_url, allowed| {
+        tries.set(tries.get() + 1);
+        credential(
+            url,
+            user_from_url,
+            allowed,
+            tries.get(),
+            auth,
+            config.as_ref(),
+        )
+    });
+    cb
 }
 
 /// Answer one libgit2 credential request (the `n`th of this operation): the token as the

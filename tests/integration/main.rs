@@ -36,6 +36,7 @@ mod policy;
 mod precommit;
 mod proof;
 mod properties;
+mod publish;
 mod reads;
 mod registry_harness;
 mod render;
