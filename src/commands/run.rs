@@ -99,7 +99,7 @@ fn pipeline(
     let mut attempt = 0u32;
     loop {
         let written = match stages::plan_check_write(args, mapper, config, plan, &mut checked)? {
-            Staged::Written(written) => written,
+            Staged::Written(written) => *written,
             Staged::Done(code) => return Ok(code),
         };
         // 5. commit (and push)

@@ -24,7 +24,7 @@ pub(super) struct Checked {
 /// Where the stages left the run.
 pub(super) enum Staged {
     /// The plan passed every stage and was written: the report of what was written.
-    Written(Report),
+    Written(Box<Report>),
     /// The run ends here with this exit code, its report printed (a stage failed, or a dry
     /// run showed what it would write).
     Done(u8),
@@ -135,5 +135,5 @@ pub(super) fn plan_check_write(
         )?;
         return Ok(Staged::Done(EXIT_ERROR));
     }
-    Ok(Staged::Written(written))
+    Ok(Staged::Written(Box::new(written)))
 }
