@@ -162,12 +162,8 @@ pub struct RenderArgs {
     pub kustomize: Option<PathBuf>,
 }
 
-/// What to do when Harbor cannot be reached at all.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
-pub enum OnUnreachable {
-    Fail,
-    Warn,
-}
+/// What to do when Harbor cannot be reached at all (a setting of the verify stage).
+pub use crate::pipeline::verify::OnUnreachable;
 
 /// How to reach Harbor's registry API. Credentials come only from the environment
 /// (HARBORIZE_USERNAME / HARBORIZE_PASSWORD) or a docker config.json, never from flags.

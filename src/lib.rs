@@ -4,6 +4,7 @@
 //! Pipeline (see ARCHITECTURE.md): walk → locate → map → plan → prove → verify/scan →
 //! apply → publish → report.
 
+pub mod action_inputs;
 pub mod bump;
 pub mod cli;
 pub mod commands;

@@ -25,8 +25,6 @@ use anyhow::{bail, Context, Result};
 use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
 
 use crate::cli::{Common, MigrateArgs, OnUnreachable};
-use crate::commands::scan::scan_report;
-use crate::commands::verify::verify_report;
 use crate::commands::{mapper_for, EXIT_ERROR, EXIT_FINDINGS, EXIT_OK};
 use crate::config::Config;
 use crate::migrate::shard::{self as migrate_shard, ShardInfo};
@@ -36,6 +34,8 @@ use crate::migrate::{
 };
 use crate::pipeline::engine::{self, RunOptions};
 use crate::pipeline::plan::{self, PlanOptions};
+use crate::pipeline::scan::scan_report;
+use crate::pipeline::verify::verify_report;
 use crate::registry::Outcome;
 use crate::report::{escape_text, Format, Report};
 use crate::vcs::git::{self, Auth, Identity};
@@ -464,7 +464,7 @@ fn process(ctx: &Ctx<'_>, src: &Source, rr: &mut RepoReport, pb: &ProgressBar) -
 
     if args.verify {
         stage("verifying");
-        let (summary, _) = verify_report(&mut planned, &mapper, &args.registry)?;
+        let (summary, _) = verify_report(&mut planned, &mapper, &args.registry.options())?;
         let failures = planned
             .references
             .iter()
@@ -513,8 +513,8 @@ fn process(ctx: &Ctx<'_>, src: &Source, rr: &mut RepoReport, pb: &ProgressBar) -
         let out = scan_report(
             &mut planned,
             &mapper,
-            &args.registry,
-            &args.trivy,
+            &args.registry.options(),
+            &args.trivy.options(),
             &config.scan.allow,
             config.source.as_ref(),
         )?;

@@ -2,7 +2,6 @@
 
 pub mod action;
 pub mod bump;
-pub mod cache_hosts;
 pub mod check;
 pub mod completions;
 pub mod harbor;

@@ -4,12 +4,12 @@
 use anyhow::Result;
 
 use crate::cli::RewriteArgs;
-use crate::commands::scan::scan_report;
-use crate::commands::verify::verify_report;
 use crate::commands::{mapper_for, EXIT_ERROR, EXIT_FINDINGS, EXIT_OK};
 use crate::pipeline::engine::{self, RunOptions};
 use crate::pipeline::plan::{Direction, PlanOptions};
 use crate::pipeline::render::{Outcome, ProofSettings};
+use crate::pipeline::scan::scan_report;
+use crate::pipeline::verify::verify_report;
 use crate::report::{Mode, Report};
 
 pub fn run(args: &RewriteArgs) -> Result<u8> {
@@ -47,7 +47,7 @@ pub fn run(args: &RewriteArgs) -> Result<u8> {
     let mut checked = Report::build_from(mapper.harbor(), &plan, false);
     let mut verify_code = EXIT_OK;
     if args.verify {
-        let (summary, _) = verify_report(&mut checked, &mapper, &args.registry)?;
+        let (summary, _) = verify_report(&mut checked, &mapper, &args.registry.options())?;
         verify_code = summary.exit_code(args.registry.on_unreachable);
         if summary.failed > 0 && !args.allow_unresolved {
             checked.print(args.common.format, Mode::Rewrite { applied: false }, false)?;
@@ -68,8 +68,8 @@ pub fn run(args: &RewriteArgs) -> Result<u8> {
         let output = scan_report(
             &mut checked,
             &mapper,
-            &args.registry,
-            &args.trivy,
+            &args.registry.options(),
+            &args.trivy.options(),
             &config.scan.allow,
             config.source.as_ref(),
         )?;

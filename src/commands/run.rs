@@ -10,11 +10,8 @@ use std::path::{Path, PathBuf};
 use anyhow::{Context, Result};
 
 use crate::cli::RunArgs;
-use crate::commands::scan::scan_report;
-use crate::commands::verify::verify_report;
-use crate::commands::{append_to_github_file, mapper_for, EXIT_ERROR, EXIT_FINDINGS, EXIT_OK};
+use crate::commands::{append_to_github_file, mapper_for, EXIT_OK};
 use crate::config::Config;
-use crate::pipeline::engine;
 use crate::pipeline::plan::{Direction, PlanOptions, Status};
 use crate::report::{Mode, Report};
 use crate::vcs::git;
@@ -23,6 +20,10 @@ use crate::vcs::outputs::{github_outputs, ChangedImage, Rewrite};
 use crate::vcs::publish::{Session, Step};
 use crate::vcs::pull_request::{self, PrResult, PrTarget, BASE_HAS_IT};
 
+mod stages;
+
+use stages::{Checked, Staged};
+
 const DEFAULT_TEMPLATE: &str =
     "harborize: route {count} image reference(s) through Harbor\n\n{images}\n\nHarborize-Images: {count}";
 
@@ -30,12 +31,6 @@ fn env(key: &str) -> Option<String> {
     std::env::var(key).ok()
 }
 
-/// What the verify and scan stages found (for the pull request body).
-#[derive(Default)]
-struct Checked {
-    verified: Option<(usize, usize)>,
-    scanned: Option<(usize, String)>,
-}
 
 pub fn run(args: &RunArgs) -> Result<u8> {
     let mapper = mapper_for(&args.common)?;
@@ -90,99 +85,10 @@ fn pipeline(
     let mut pr_changes: Vec<(String, String)> = Vec::new();
     let mut attempt = 0u32;
     loop {
-        // 1. rewrite (planned only)
-        let plan_value = engine::plan(&args.common.paths, mapper, plan);
-        let mut report = Report::build_from(mapper.harbor(), &plan_value, false);
-        if report.summary.errors > 0 {
-            report.print(args.common.format, Mode::Rewrite { applied: false }, false)?;
-            eprintln!(
-                "harborize run: stopped: {} file error(s); nothing was written",
-                report.summary.errors
-            );
-            return Ok(EXIT_ERROR);
-        }
-        // 2. verify
-        if !args.skip_verify && plan.direction == Direction::Forward {
-            let (summary, _) = verify_report(&mut report, mapper, &args.registry)?;
-            checked.verified = Some((summary.checked, summary.failed));
-            let code = summary.exit_code(args.registry.on_unreachable);
-            if summary.failed > summary.unreachable || code == EXIT_ERROR {
-                report.print(args.common.format, Mode::Rewrite { applied: false }, false)?;
-                eprintln!("harborize run: stopped at verify: {} reference(s) did not resolve; nothing was written", summary.failed);
-                return Ok(code.max(EXIT_FINDINGS));
-            }
-        }
-        // 2b. warm Harbor's cache (a failed image stops the run, as a failed check does)
-        if args.warm && plan.direction == Direction::Forward {
-            let code = super::warm::warm_stage(&report, mapper, config, &args.registry)?;
-            if code != EXIT_OK {
-                report.print(args.common.format, Mode::Rewrite { applied: false }, false)?;
-                eprintln!("harborize run: stopped at warm: an image could not be warmed; nothing was written");
-                return Ok(code);
-            }
-        }
-        // 3. scan
-        if !args.skip_scan && plan.direction == Direction::Forward {
-            let output = scan_report(
-                &mut report,
-                mapper,
-                &args.registry,
-                &args.trivy,
-                &config.scan.allow,
-                config.source.as_ref(),
-            )?;
-            checked.scanned = Some((output.summary.images, output.policy.severity.to_string()));
-            let code = output.exit_code();
-            if code != EXIT_OK {
-                output.render(
-                    crate::trivy::ScanFormat::Text,
-                    &mut anstream::stdout().lock(),
-                )?;
-                output.print_diagnostics();
-                eprintln!("harborize run: stopped at scan: the policy failed; nothing was written");
-                return Ok(code);
-            }
-        }
-        // 4. prove Helm and kustomize edits by rendering, and write exactly the plan that
-        // was checked (a dry run proves without writing)
-        let mut proof =
-            crate::pipeline::render::ProofSettings::resolve(false, None, None, &config.render)
-                .map_err(anyhow::Error::msg)?;
-        proof.hints = plan.rewrite_hints;
-        let (results, outcomes) = engine::apply_proven(
-            &args.common.paths,
-            plan_value,
-            (args.diff, !args.dry_run),
-            &proof,
-            (mapper, plan.direction),
-        );
-        super::print_render_refusals(&outcomes);
-        if args.dry_run {
-            let mut shown = Report::build(mapper.harbor(), results, false);
-            shown.attach_checks(&report);
-            shown.print(
-                args.common.format,
-                Mode::Rewrite { applied: false },
-                args.diff,
-            )?;
-            return Ok(if shown.summary.errors > 0 {
-                EXIT_ERROR
-            } else if shown.files_changed.is_empty() {
-                EXIT_OK
-            } else {
-                EXIT_FINDINGS
-            });
-        }
-        let mut written = Report::build(mapper.harbor(), results, true);
-        written.attach_checks(&report);
-        if written.summary.errors > 0 {
-            written.print(
-                args.common.format,
-                Mode::Rewrite { applied: true },
-                args.diff,
-            )?;
-            return Ok(EXIT_ERROR);
-        }
+        let written = match stages::plan_check_write(args, mapper, config, plan, &mut checked)? {
+            Staged::Written(written) => *written,
+            Staged::Done(code) => return Ok(code),
+        };
         // 5. commit (and push)
         let Some(s) = session.as_deref_mut() else {
             written.print(

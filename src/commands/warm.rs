@@ -10,13 +10,15 @@ use std::time::Duration;
 use anyhow::{anyhow, bail, Context, Result};
 use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
 
-use crate::cli::{Common, OnUnreachable, RegistryArgs, WarmArgs};
-use crate::commands::verify::entry_target;
+use crate::cli::{Common, WarmArgs};
 use crate::commands::{mapper_for, EXIT_ERROR};
 use crate::config::Config;
 use crate::mapping::{Decision, Mapper};
 use crate::pipeline::engine::{self, RunOptions};
 use crate::pipeline::plan::{Direction, PlanOptions};
+use crate::pipeline::verify::{
+    checked_exit_code, entry_target, hosts, OnUnreachable, RegistryOptions,
+};
 use crate::reference::Reference;
 use crate::registry::{Platform, Target};
 use crate::report::{escape_text, Report};
@@ -73,7 +75,7 @@ pub fn run(args: &WarmArgs) -> Result<u8> {
             .map(|i| image_target(i, &mapper))
             .collect::<Result<Vec<_>>>()?
     };
-    let report = warm_targets(&targets, &mapper, &args.registry, platforms)?;
+    let report = warm_targets(&targets, &mapper, &args.registry.options(), platforms)?;
     report.render(args.format, &mut anstream::stdout().lock())?;
     eprintln!("{}", report.totals());
     Ok(if file_errors > 0 {
@@ -87,7 +89,7 @@ pub fn run(args: &WarmArgs) -> Result<u8> {
 /// only warn), 1 when an image could not be warmed, else 0.
 fn exit_code(report: &WarmReport, on_unreachable: OnUnreachable) -> u8 {
     let s = &report.summary;
-    super::verify::checked_exit_code(s.failed, s.unreachable, on_unreachable)
+    checked_exit_code(s.failed, s.unreachable, on_unreachable)
 }
 
 /// The warm stage of `run --warm`: warm the report's Harbor references, print the warm
@@ -96,7 +98,7 @@ pub fn warm_stage(
     report: &Report,
     mapper: &Mapper,
     config: &Config,
-    args: &RegistryArgs,
+    args: &RegistryOptions,
 ) -> Result<u8> {
     let platforms = platforms_for(&args.platform, config)?;
     let warmed = warm_targets(&report_targets(report, mapper), mapper, args, platforms)?;
@@ -154,7 +156,7 @@ fn image_target(text: &str, mapper: &Mapper) -> Result<Target> {
 fn warm_targets(
     targets: &[Target],
     mapper: &Mapper,
-    args: &RegistryArgs,
+    args: &RegistryOptions,
     platforms: Vec<Platform>,
 ) -> Result<WarmReport> {
     let harbor = mapper.harbor();
@@ -168,11 +170,11 @@ fn warm_targets(
     };
     let bar = Bar::new(targets.len() as u64);
     let mut report: Option<WarmReport> = None;
-    for (host, targets) in super::cache_hosts::by_host(harbor, targets) {
+    for (host, targets) in hosts::by_host(harbor, targets) {
         // A timeout is per request, and a blob's request lasts as long as its download:
         // the connect timeout stays short, the whole request gets ten times longer.
         let timeout = Duration::from_secs(args.timeout.max(1) * 10);
-        let client = super::cache_hosts::client(host, args, mapper, timeout)?;
+        let client = hosts::client(host, args, mapper, timeout)?;
         let part = crate::runtime::block_on(warm::warm(&client, harbor, &targets, &opts, &bar))
             .context("cannot start the async runtime")?;
         if let Some(why) = client.withheld() {

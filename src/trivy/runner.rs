@@ -296,12 +296,16 @@ impl Trivy {
         TrivyReport::parse(&out.stdout).map_err(|e| format!("cannot read Trivy's JSON report: {e}"))
     }
 
-    /// Scan every (image, platform) with at most `jobs` Trivy processes at once; results in input order.
+    /// Scan every (image, platform) with at most `jobs` Trivy processes at once; each
+    /// result keyed by the (image, platform) it was asked for, so callers join by identity.
     pub fn scan_all(
         &self,
         images: &[(String, Option<String>)],
         jobs: usize,
-    ) -> Vec<std::result::Result<TrivyReport, String>> {
+    ) -> std::collections::BTreeMap<
+        (String, Option<String>),
+        std::result::Result<TrivyReport, String>,
+    > {
         let next = AtomicUsize::new(0);
         let results: Mutex<Vec<Option<std::result::Result<TrivyReport, String>>>> =
             Mutex::new((0..images.len()).map(|_| None).collect());
@@ -317,11 +321,13 @@ impl Trivy {
                 });
             }
         });
-        results
-            .into_inner()
-            .unwrap_or_else(|e| e.into_inner())
-            .into_iter()
-            .map(|r| r.unwrap_or_else(|| Err("not scanned".into())))
+        let results = results.into_inner().unwrap_or_else(|e| e.into_inner());
+        // Slot `i` was filled by the scan of `images[i]`, in this function only.
+        images
+            .iter()
+            .cloned()
+            .zip(results)
+            .map(|(job, r)| (job, r.unwrap_or_else(|| Err("not scanned".into()))))
             .collect()
     }
 }

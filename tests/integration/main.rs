@@ -27,6 +27,7 @@ mod github;
 mod golden;
 mod harbor_setup;
 mod helm;
+mod layering;
 mod migrate;
 mod migrate_shard;
 mod mirrors;

@@ -1,4 +1,4 @@
-//! One registry client per cache host, for the commands that talk to the cache (verify,
+//! One registry client per cache host, for the stages that talk to the cache (verify,
 //! warm). A cache's subdomain or port method serves each upstream on a host of its own,
 //! each with its own credentials and token, so targets are grouped by the host that
 //! serves them and each group gets its own client.
@@ -8,7 +8,7 @@ use std::time::Duration;
 
 use anyhow::{Context, Result};
 
-use crate::cli::RegistryArgs;
+use super::RegistryOptions;
 use crate::mapping::Mapper;
 use crate::registry::{ClientOptions, Credentials, RegistryClient, Target};
 
@@ -25,11 +25,11 @@ pub fn by_host<'t>(harbor: &'t str, targets: &'t [Target]) -> BTreeMap<&'t str, 
     groups
 }
 
-/// A client for `host` with the registry flags, the config's token realms and the
+/// A client for `host` with the registry options, the config's token realms and the
 /// credentials the environment or the docker config hold for that host.
 pub fn client(
     host: &str,
-    args: &RegistryArgs,
+    args: &RegistryOptions,
     mapper: &Mapper,
     timeout: Duration,
 ) -> Result<RegistryClient> {
