@@ -41,6 +41,8 @@ pub struct FileResult {
     /// What the file was when planned (stamp and hash), kept with the edits by
     /// [`RunOptions::keep`] so that [`apply`] writes exactly this plan or nothing.
     pub read: Option<Read>,
+    /// The pull-secret objects of a kept plan's file, from the same read (for `migrate`).
+    pub pull_secrets: Option<locate::pull_secrets::PullSecretObjects>,
 }
 
 /// The file as it was read for a kept plan: [`apply`] refuses it when it changed since.
@@ -63,6 +65,7 @@ impl FileResult {
             error: None,
             note: None,
             read: None,
+            pull_secrets: None,
         }
     }
     /// The result with a per-file error.
@@ -237,7 +240,18 @@ fn process_file_held(
                 ..result
             }
         }
-        Content::Utf16 { text, big_endian } => return utf16_result(result, &text, big_endian),
+        Content::Utf16 { text, big_endian } => {
+            let pull_secrets = locate::pull_secrets::from_read(run.keep, path, &text);
+            return FileResult {
+                pull_secrets,
+                ..utf16_result(result, &text, big_endian)
+            };
+        }
+    };
+    let pull_secrets = locate::pull_secrets::from_read(run.keep, path, &text);
+    let result = FileResult {
+        pull_secrets,
+        ..result
     };
     // A chart template is a Go template: scanned line by line (crate::template).
     let template = walk::is_helm_template(path, &text);
