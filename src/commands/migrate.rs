@@ -16,7 +16,6 @@
 //! GitHub Actions matrix; `--merge-reports DIR` combines the shard reports
 //! (`crate::migrate::report_merge`) and ends as a whole run would.
 
-use std::collections::BTreeMap;
 use std::io::IsTerminal;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
@@ -27,18 +26,18 @@ use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
 use crate::cli::{Common, MigrateArgs, OnUnreachable};
 use crate::commands::{mapper_for, EXIT_ERROR, EXIT_FINDINGS, EXIT_OK};
 use crate::config::Config;
-use crate::migrate::shard::{self as migrate_shard, ShardInfo};
+use crate::migrate::shard as migrate_shard;
+use crate::migrate::summary::Line;
 use crate::migrate::{
-    self, BatchBy, CommitInfo, Direction, MigrationReport, RepoReport, RepoStatus, ScanInfo,
-    Source, State, VerifyFailure, VerifyInfo,
+    self, BatchBy, CommitInfo, Direction, MigrationReport, RepoReport, RunPaths, Runner, Source,
+    Verdict, VerifyInfo,
 };
 use crate::pipeline::engine::{self, RunOptions};
 use crate::pipeline::plan::{self, PlanOptions};
 use crate::pipeline::scan::scan_report;
 use crate::pipeline::verify::verify_report;
-use crate::registry::Outcome;
-use crate::report::{escape_text, Format, Report};
-use crate::vcs::git::{self, Auth, Identity};
+use crate::report::{Format, Report};
+use crate::vcs::git::{Auth, Identity};
 use crate::vcs::github;
 use crate::vcs::publish::{GitOptions, Published, Rebuilt, Session};
 use crate::vcs::pull_request::{self, PrResult, BASE_HAS_IT};
@@ -81,111 +80,50 @@ pub fn run(args: &MigrateArgs) -> Result<u8> {
     if args.revert && args.pull_secrets.is_some() {
         bail!("--pull-secrets lists secrets a migration to Harbor makes unneeded: it does not go with --revert");
     }
-    let sources: Vec<Source> = args
-        .repos
-        .iter()
-        .map(|a| Source::parse(a))
-        .collect::<Result<_>>()?;
-    let mut keys = std::collections::BTreeSet::new();
-    for s in &sources {
-        if !keys.insert(s.key()) {
-            bail!("{} is named twice", s.key());
-        }
-    }
+    let sources = Source::parse_all(&args.repos)?;
     // Only this shard's repositories; the report and state files carry the shard's name.
     let selected: Vec<usize> = match shard {
         Some(s) => s.select(&args.repos),
         None => (0..sources.len()).collect(),
     };
     let tag = shard.map_or_else(String::new, |s| format!("-{}", s.file_tag()));
-    let state_path = args.state.clone().or_else(|| {
-        args.report_dir
-            .as_ref()
-            .map(|d| d.join(format!("migration-state{tag}.json")))
-    });
-    let mut state = match &state_path {
-        Some(p) => State::load(p)?,
-        None => State::default(),
-    };
-    let workdir = args.workdir.clone().unwrap_or_else(|| {
-        args.report_dir
-            .as_ref()
-            .map_or_else(|| PathBuf::from("harborize-repos"), |d| d.join("repos"))
-    });
+    let paths = RunPaths::new(
+        args.report_dir.as_deref(),
+        args.state.clone(),
+        args.workdir.clone(),
+        &tag,
+    );
+    let mut runner = Runner::new(direction, args.dry_run, paths.state)?;
     let ctx = Ctx {
         args,
         direction,
         commit: args.commit || args.push || args.pull_request || args.batch_by.is_some(),
         push: args.push || args.pull_request,
         batch: args.batch_by.unwrap_or(BatchBy::Repo),
-        workdir,
+        workdir: paths.workdir,
     };
 
     let pb = progress(selected.len() as u64);
-    let mut reports = Vec::new();
     for &i in &selected {
-        let (src, arg) = (&sources[i], &args.repos[i]);
-        let key = src.key();
-        let shown = match src {
-            Source::Url(u) => git::redact_url(u),
-            Source::Dir(_) => arg.clone(),
-        };
+        let (src, key) = (&sources[i], sources[i].key());
+        let shown = src.shown(&args.repos[i]);
         pb.set_message(shown.clone());
-        if let Some(done) = state.finished(&key, direction) {
-            let mut r = done.report.clone();
-            r.repo = shown;
-            r.status = RepoStatus::Skipped;
-            let commits = if done.commits.is_empty() {
-                String::new()
-            } else {
-                format!(
-                    ", commit {}",
-                    done.commits
-                        .iter()
-                        .map(|c| migrate::short(c))
-                        .collect::<Vec<_>>()
-                        .join(" ")
-                )
-            };
-            r.message = Some(format!(
-                "finished in an earlier run ({}{commits}); remove its entry from {} to run it again",
-                done.finished,
-                state_path
-                    .as_ref()
-                    .map_or_else(String::new, |p| p.display().to_string())
-            ));
-            reports.push(r);
-            pb.inc(1);
-            continue;
-        }
-        let mut rr = RepoReport::new(shown);
-        if let Err(e) = process(&ctx, src, &mut rr, &pb) {
-            rr.status = RepoStatus::Failed;
-            let chain: Vec<String> = e.chain().map(|c| c.to_string()).collect();
-            rr.message = Some(Auth::from_env(env).redact(&chain.join(": ")));
-        }
-        // With --pull-request a repository that got this far has its pull request (or had
-        // nothing to propose): a failed push or pull request fails the repository.
-        let done = rr.status.finished() && (args.pull_request || !args.push || rr.pushed);
-        if done && !args.dry_run {
-            if let Some(p) = &state_path {
-                state.record(key, direction, &rr);
-                state.save(p)?;
+        if !runner.skip_finished(&key, &shown) {
+            let mut rr = RepoReport::new(shown);
+            if let Err(e) = process(&ctx, src, &mut rr, &pb) {
+                rr.fail(&e, |m| Auth::from_env(env).redact(m));
             }
+            // With --pull-request a repository that got this far has its pull request (or
+            // had nothing to propose): a failed push or pull request fails the repository.
+            let done = rr.status.finished() && (args.pull_request || !args.push || rr.pushed);
+            runner.record(key, rr, done)?;
         }
-        reports.push(rr);
         pb.inc(1);
     }
     pb.finish_and_clear();
 
-    let mut report = MigrationReport::new(direction, args.dry_run, reports);
-    report.shard = shard.map(|s| ShardInfo {
-        index: s.index,
-        count: s.count,
-        total: args.repos.len(),
-        list: migrate_shard::list_fingerprint(&args.repos),
-        positions: selected.clone(),
-    });
+    let mut report = runner.into_report();
+    report.shard = shard.map(|s| s.info(&args.repos, selected));
     finish(args, &report, args.report_dir.as_deref(), &tag)
 }
 
@@ -200,58 +138,34 @@ fn finish(
 ) -> Result<u8> {
     let mut written = Vec::new();
     if let Some(dir) = report_dir {
-        let md = dir.join(format!("migration-report{tag}.md"));
-        let json = dir.join(format!("migration-report{tag}.json"));
-        migrate::write_atomic(&md, &report.markdown())?;
-        migrate::write_atomic(&json, &report.json())?;
-        written.push(md);
-        written.push(json);
+        for (path, text) in report.files(dir, tag) {
+            migrate::write_atomic(&path, &text)?;
+            written.push(path);
+        }
     }
     if let Some(path) = &args.renovate {
         write_renovate(args, report, path)?;
         written.push(path.clone());
     }
     if let Some(path) = &args.pull_secrets {
-        let harbors: Vec<String> = report
-            .repos
-            .iter()
-            .filter_map(|r| r.harbor.clone())
-            .collect::<std::collections::BTreeSet<_>>()
-            .into_iter()
-            .collect();
-        let verdicts = migrate::secret_verdicts(&report.repos);
-        let is_json = path
-            .extension()
-            .is_some_and(|e| e.eq_ignore_ascii_case("json"));
-        let text = if is_json {
-            migrate::pull_secrets_json(&harbors, &verdicts)
-        } else {
-            migrate::pull_secrets_markdown(&harbors, &verdicts)
-        };
-        migrate::write_atomic(path, &text)?;
+        migrate::write_atomic(path, &migrate::pull_secrets::list::list(report, path))?;
         written.push(path.clone());
     }
     if args.pull_request {
-        write_github_output(report)?;
+        // In GitHub Actions, `pr-url`: the pull requests this run opened or updated.
+        crate::commands::append_to_github_file(env, "GITHUB_OUTPUT", &report.github_output())?;
     }
-    print_summary(report, &written);
+    for line in report.text_summary() {
+        match line {
+            Line::Out(s) => println!("{s}"),
+            // Diagnostics go to stderr, the report to stdout.
+            Line::Err(s) => eprintln!("{s}"),
+        }
+    }
+    for w in &written {
+        println!("wrote {}", w.display());
+    }
     Ok(exit_code(report, args.registry.on_unreachable))
-}
-
-/// In GitHub Actions, `pr-url`: the URL of each pull request this run opened or updated
-/// (space-separated when there are several; empty when none).
-fn write_github_output(report: &MigrationReport) -> Result<()> {
-    let urls: Vec<&str> = report
-        .repos
-        .iter()
-        .filter(|r| r.status != RepoStatus::Skipped)
-        .filter_map(|r| r.pull_request.as_ref().map(|p| p.url.as_str()))
-        .collect();
-    crate::commands::append_to_github_file(
-        env,
-        "GITHUB_OUTPUT",
-        &format!("pr-url={}\n", urls.join(" ")),
-    )
 }
 
 /// A progress bar on a terminal (stderr); hidden, and so quiet, otherwise.
@@ -270,128 +184,17 @@ fn progress(len: u64) -> ProgressBar {
 }
 
 fn exit_code(report: &MigrationReport, on_unreachable: OnUnreachable) -> u8 {
-    let mut code = EXIT_OK;
-    for r in &report.repos {
-        let c = match r.status {
-            RepoStatus::Failed | RepoStatus::Partial => EXIT_ERROR,
-            RepoStatus::VerifyFailed
-                if on_unreachable == OnUnreachable::Fail
-                    && r.verify.as_ref().is_some_and(|v| v.unreachable > 0) =>
-            {
-                EXIT_ERROR
-            }
-            RepoStatus::ScanFailed if r.scan.as_ref().is_some_and(|s| s.errors > 0) => EXIT_ERROR,
-            RepoStatus::VerifyFailed | RepoStatus::ScanFailed | RepoStatus::Pending => {
-                EXIT_FINDINGS
-            }
-            _ => EXIT_OK,
-        };
-        code = code.max(c);
-    }
-    code
-}
-
-fn print_summary(report: &MigrationReport, written: &[PathBuf]) {
-    let d = report.direction;
-    for r in &report.repos {
-        let mut line = format!("{:<13} {}", r.status.label(d), r.repo);
-        match r.status {
-            RepoStatus::Migrated | RepoStatus::Pending | RepoStatus::Partial => {
-                line.push_str(&format!(
-                    ": {} file(s), {} reference(s)",
-                    r.changes.len(),
-                    r.rewritten()
-                ));
-                if !r.commits.is_empty() {
-                    line.push_str(&format!(
-                        "; commit {} on {}",
-                        r.commits
-                            .iter()
-                            .map(|c| migrate::short(&c.sha))
-                            .collect::<Vec<_>>()
-                            .join(" "),
-                        r.branch.as_deref().unwrap_or("HEAD")
-                    ));
-                }
-                if r.pushed {
-                    line.push_str(", pushed");
-                }
-                if let Some(p) = &r.pull_request {
-                    line.push_str(&format!(
-                        "; {} pull request #{}: {}",
-                        if p.created { "opened" } else { "updated" },
-                        p.number,
-                        p.url
-                    ));
-                }
-                if !r.errors.is_empty() {
-                    line.push_str(&format!("; {} error(s)", r.errors.len()));
-                }
-            }
-            _ => {
-                if let Some(m) = &r.message {
-                    line.push_str(&format!(": {m}"));
-                }
-            }
-        }
-        println!("{}", escape_text(&line));
-        for e in &r.errors {
-            // Diagnostics go to stderr, the report to stdout.
-            let _ = crate::report::text::write_finding(&mut anstream::stderr().lock(), e);
-        }
-        let stays: usize = r.stays.iter().map(|s| s.count).sum();
-        if stays > 0 && r.status != RepoStatus::Skipped {
-            let parts: Vec<String> = r
-                .stays
-                .iter()
-                .map(|s| {
-                    if s.key.is_empty() {
-                        format!("{} {}", s.count, s.reason)
-                    } else {
-                        format!("{} {} ({})", s.count, s.reason, s.key)
-                    }
-                })
-                .collect();
-            println!("  stays direct: {}", escape_text(&parts.join(", ")));
-        }
-    }
-    let s = &report.summary;
-    println!(
-        "migrate: {} repositories: {} {}, {} unchanged, {} pending, {} skipped, {} verify-failed, {} scan-failed, {} partial, {} failed; {} files changed, {} references, {} commits",
-        s.repos,
-        s.migrated,
-        RepoStatus::Migrated.label(d),
-        s.unchanged,
-        s.pending,
-        s.skipped,
-        s.verify_failed,
-        s.scan_failed,
-        s.partial,
-        s.failed,
-        s.files_changed,
-        s.references_rewritten,
-        s.commits
-    );
-    for w in written {
-        println!("wrote {}", w.display());
+    match report.verdict(on_unreachable == OnUnreachable::Fail) {
+        Verdict::Ok => EXIT_OK,
+        Verdict::Findings => EXIT_FINDINGS,
+        Verdict::Error => EXIT_ERROR,
     }
 }
 
 fn write_renovate(args: &MigrateArgs, report: &MigrationReport, path: &Path) -> Result<()> {
-    let mut aliases: BTreeMap<String, String> = BTreeMap::new();
-    for r in &report.repos {
-        for (k, v) in &r.registry_aliases {
-            match aliases.get(k) {
-                Some(old) if old != v => eprintln!(
-                    "warning: {}: {k} is {v} here but {old} in another repository; keeping {old}",
-                    r.repo
-                ),
-                Some(_) => {}
-                None => {
-                    aliases.insert(k.clone(), v.clone());
-                }
-            }
-        }
+    let (mut aliases, warnings) = migrate::renovate::merged_aliases(report);
+    for w in warnings {
+        eprintln!("warning: {w}");
     }
     if aliases.is_empty() {
         // No repository got as far as its config: use the one of the current directory.
@@ -421,18 +224,11 @@ fn process(ctx: &Ctx<'_>, src: &Source, rr: &mut RepoReport, pb: &ProgressBar) -
     let args = ctx.args;
     let name = rr.repo.clone();
     let stage = |s: &str| pb.set_message(format!("{name}: {s}"));
-    let dir = match src {
-        Source::Dir(p) => p.clone(),
-        Source::Url(u) => {
-            stage("cloning");
-            let (dir, note) = migrate::clone_or_reuse(u, &ctx.workdir, &git_auth(args)?)?;
-            rr.notes.extend(note);
-            dir
-        }
-    };
-    let root = dir
-        .canonicalize()
-        .with_context(|| format!("cannot resolve {}", dir.display()))?;
+    if matches!(src, Source::Url(_)) {
+        stage("cloning");
+    }
+    let (root, note) = src.work_tree(&ctx.workdir, || git_auth(args))?;
+    rr.notes.extend(note);
     rr.path = root.display().to_string();
     let mapper = mapper_for(&common(args, root.clone()))?;
     let config =
@@ -448,62 +244,23 @@ fn process(ctx: &Ctx<'_>, src: &Source, rr: &mut RepoReport, pb: &ProgressBar) -
         None
     };
 
-    let plan_options = PlanOptions {
-        direction: match ctx.direction {
-            Direction::Migrate => plan::Direction::Forward,
-            Direction::Revert => plan::Direction::Revert,
-        },
-        rewrite_hints: args.rewrite_hints,
-    };
-    let roots = [root.clone()];
-
     stage("planning");
-    // Planned once: verify and scan check this plan, and the first write applies it.
-    let plan_value = engine::plan(&roots, &mapper, plan_options);
+    // Planned once: verify and scan check this plan, the pull-secret inventory comes from
+    // its reads, and the first write applies it.
+    let plan_value = engine::plan(
+        std::slice::from_ref(&root),
+        &mapper,
+        ctx.direction.plan_options(args.rewrite_hints),
+    );
     let mut planned = Report::build_from(&harbor, &plan_value, false);
 
     if args.verify {
         stage("verifying");
         let (summary, _) = verify_report(&mut planned, &mapper, &args.registry.options())?;
-        let failures = planned
-            .references
-            .iter()
-            .filter_map(|e| {
-                let v = e
-                    .verify
-                    .as_ref()
-                    .filter(|v| v.outcome != Outcome::Resolved)?;
-                Some(VerifyFailure {
-                    file: migrate::relative(&root, &e.file),
-                    line: e.line,
-                    reference: e
-                        .rewritten
-                        .clone()
-                        .filter(|_| e.status == crate::pipeline::plan::Status::Rewritten)
-                        .or_else(|| e.normalized.clone())
-                        .unwrap_or_else(|| e.original.clone()),
-                    outcome: serde_json::to_value(v.outcome)
-                        .ok()
-                        .and_then(|o| o.as_str().map(str::to_string))
-                        .unwrap_or_default(),
-                    http_status: v.http_status,
-                    message: v.message.clone(),
-                })
-            })
-            .collect();
-        rr.verify = Some(VerifyInfo {
-            checked: summary.checked,
-            failed: summary.failed,
-            unreachable: summary.unreachable,
-            failures,
-        });
-        if summary.exit_code(args.registry.on_unreachable) != EXIT_OK {
-            rr.fill(&planned, &root, false);
-            rr.status = RepoStatus::VerifyFailed;
-            rr.message = Some(format!(
-                "{} reference(s) did not resolve through Harbor: nothing written or committed",
-                summary.failed
-            ));
+        let counts = (summary.checked, summary.failed, summary.unreachable);
+        let info = VerifyInfo::from_plan(&planned, &root, counts);
+        let passed = summary.exit_code(args.registry.on_unreachable) == EXIT_OK;
+        if !rr.verified(info, passed, &planned, &root) {
             return Ok(());
         }
     }
@@ -518,49 +275,17 @@ fn process(ctx: &Ctx<'_>, src: &Source, rr: &mut RepoReport, pb: &ProgressBar) -
             &config.scan.allow,
             config.source.as_ref(),
         )?;
-        let mut messages: Vec<String> = out.errors.iter().map(|e| e.message.clone()).collect();
-        for img in out
-            .images
-            .iter()
-            .filter(|i| i.result == crate::report::scan::Verdict::Fail)
-        {
-            messages.push(format!(
-                "{}: {} failing finding(s)",
-                img.label(),
-                img.failing().count()
-            ));
-        }
-        rr.scan = Some(ScanInfo {
-            images: out.summary.images,
-            failed: out.summary.failed,
-            errors: out.summary.errors,
-            failing_findings: out.summary.failing,
-            messages,
-        });
-        if out.exit_code() != EXIT_OK {
-            rr.fill(&planned, &root, false);
-            rr.status = RepoStatus::ScanFailed;
-            rr.message = Some(format!(
-                "the scan failed ({} image(s) failing, {} error(s)): nothing written or committed",
-                out.summary.failed, out.summary.errors
-            ));
+        if !rr.scanned(&out, out.exit_code() == EXIT_OK, &planned, &root) {
             return Ok(());
         }
     }
 
     if args.pull_secrets.is_some() {
-        rr.pull_secrets = migrate::pull_secrets(&root, &planned, &harbor);
+        rr.pull_secrets = migrate::pull_secrets(&root, &plan_value, &planned, &harbor);
     }
 
     if args.dry_run {
-        rr.fill(&planned, &root, false);
-        rr.status = if !rr.errors.is_empty() {
-            RepoStatus::Partial
-        } else if rr.changes.is_empty() {
-            RepoStatus::Unchanged
-        } else {
-            RepoStatus::Pending
-        };
+        rr.settle_dry_run(&planned, &root);
         return Ok(());
     }
 
@@ -609,23 +334,7 @@ fn process(ctx: &Ctx<'_>, src: &Source, rr: &mut RepoReport, pb: &ProgressBar) -
         }
     }
     result?;
-    rr.status = if !rr.errors.is_empty() {
-        RepoStatus::Partial
-    } else if rr.changes.is_empty() {
-        RepoStatus::Unchanged
-    } else {
-        RepoStatus::Migrated
-    };
-    if rr.status == RepoStatus::Partial {
-        rr.message = Some(format!(
-            "{} file(s) could not be processed (left untouched); the others were {}",
-            rr.errors.len(),
-            match ctx.direction {
-                Direction::Migrate => "migrated",
-                Direction::Revert => "reverted",
-            }
-        ));
-    }
+    rr.settle_written(ctx.direction);
     Ok(())
 }
 

@@ -77,6 +77,18 @@ impl Shard {
             .filter(|&i| shard_of(&repos[i], self.count) == self.index)
             .collect()
     }
+
+    /// Where this shard's report stands in the whole list `repos`: `positions` are those
+    /// of its repositories ([`Shard::select`]).
+    pub fn info(self, repos: &[String], positions: Vec<usize>) -> ShardInfo {
+        ShardInfo {
+            index: self.index,
+            count: self.count,
+            total: repos.len(),
+            list: list_fingerprint(repos),
+            positions,
+        }
+    }
 }
 
 /// The shard to run: `--shard` if given, else the Indexed Job environment; both must agree

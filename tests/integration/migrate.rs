@@ -1187,3 +1187,64 @@ fn an_interrupted_migration_resumes_and_a_failed_push_is_never_recorded_finished
     assert_eq!(commits(&remote_a), "2");
     assert_eq!(commits(&remote_c), "2");
 }
+
+/// Issue #10: the pull-secret inventory comes from the plan's own read of each file, with
+/// its decoding. A Secret manifest saved as UTF-16 (as Windows editors do) still says
+/// which registries it holds credentials for: Harbor's own, so its secret stays (it was
+/// missed when the inventory read the tree again with `read_to_string`, and became a
+/// candidate). A one-line manifest saved with a UTF-8 byte-order mark (`kubectl get -o
+/// json` style) has its images where the plan saw them: its secret is a candidate (the
+/// mark shifted every column of the old read, so the image looked unrecognized).
+#[test]
+fn pull_secrets_are_found_in_bom_and_utf16_manifests() {
+    let tmp = tempfile::tempdir().unwrap();
+    let t = tmp.path();
+    let repo = t.join("repo");
+    let deploy = "apiVersion: apps/v1\nkind: Deployment\nmetadata:\n  name: web\n  namespace: shop\nspec:\n  template:\n    spec:\n      imagePullSecrets:\n        - name: utf16-creds\n      containers:\n        - name: web\n          image: nginx:1.27\n";
+    write(&repo, "apps/deployment.yaml", deploy);
+    let secret = format!(
+        "apiVersion: v1\nkind: Secret\nmetadata:\n  name: utf16-creds\n  namespace: shop\ntype: kubernetes.io/dockerconfigjson\nstringData:\n  .dockerconfigjson: '{{\"auths\":{{\"{HARBOR}\":{{\"auth\":\"eDp5\"}}}}}}'\n"
+    );
+    let mut utf16 = vec![0xff, 0xfe];
+    utf16.extend(secret.encode_utf16().flat_map(u16::to_le_bytes));
+    std::fs::write(repo.join("apps/secret.yaml"), utf16).unwrap();
+    let pod = r#"{"apiVersion":"v1","kind":"Pod","metadata":{"name":"p","namespace":"shop"},"spec":{"imagePullSecrets":[{"name":"bom-creds"}],"containers":[{"name":"c","image":"nginx:1.27"}]}}"#;
+    std::fs::write(repo.join("apps/pod.yaml"), format!("\u{feff}{pod}\n")).unwrap();
+
+    let out = migrate(
+        t,
+        &[
+            "--harbor",
+            HARBOR,
+            "--pull-secrets",
+            "pull-secrets.json",
+            repo.to_str().unwrap(),
+        ],
+    );
+    assert_eq!(code(&out), 0, "{}", show_out(&out));
+    let ps = json_file(&t.join("pull-secrets.json"));
+    let one = |list: &str, name: &str| -> serde_json::Value {
+        let found: Vec<_> = ps[list].as_array().unwrap().iter().collect();
+        assert_eq!(found.len(), 1, "{ps:#}");
+        assert_eq!(found[0]["secret"], name, "{ps:#}");
+        found[0].clone()
+    };
+    let kept = one("kept", "utf16-creds");
+    assert_eq!(
+        kept["secret_registries"],
+        serde_json::json!([HARBOR]),
+        "{ps:#}"
+    );
+    assert_eq!(
+        kept["uses"][0]["reason"],
+        format!("the Secret holds credentials for Harbor ({HARBOR}) itself"),
+        "{ps:#}"
+    );
+    let candidate = one("candidates", "bom-creds");
+    assert_eq!(
+        candidate["uses"][0]["reason"],
+        "every image of Pod/p now comes through Harbor (was docker.io)",
+        "{ps:#}"
+    );
+    assert_eq!(candidate["uses"][0]["file"], "apps/pod.yaml", "{ps:#}");
+}

@@ -6,7 +6,7 @@ use std::path::Path;
 use super::proven::{Held, Hold};
 use super::{unified_diff, utf16_result, FileResult, FileText, Proof, Read, Strategy};
 use crate::fsio::{self, Content};
-use crate::pipeline::walk;
+use crate::pipeline::{locate, walk};
 
 /// What to do with a file's plan.
 #[derive(Debug, Clone, Copy)]
@@ -20,7 +20,12 @@ pub(super) struct Mode {
 }
 
 /// A decoded file, or the result that says why it is not planned.
-fn read(path: &Path, result: FileResult) -> Result<(String, bool, fsio::Stamp), Box<FileResult>> {
+/// A kept plan's UTF-16 file still yields its pull-secret objects (for `migrate`).
+fn read(
+    path: &Path,
+    result: FileResult,
+    keep: bool,
+) -> Result<(String, bool, fsio::Stamp), Box<FileResult>> {
     let (bytes, stamp) = match fsio::read_limited(path) {
         Ok(Ok(r)) => r,
         Ok(Err(too_large)) => {
@@ -48,7 +53,11 @@ fn read(path: &Path, result: FileResult) -> Result<(String, bool, fsio::Stamp), 
         Content::Binary => Err(note("binary file skipped")),
         Content::NotUtf8 => Err(note("not UTF-8, skipped")),
         Content::Utf16 { text, big_endian } => {
-            Err(Box::new(utf16_result(result, &text, big_endian)))
+            let pull_secrets = locate::pull_secrets::from_read(keep, path, &text);
+            Err(Box::new(FileResult {
+                pull_secrets,
+                ..utf16_result(result, &text, big_endian)
+            }))
         }
     }
 }
@@ -75,11 +84,15 @@ pub(super) fn process(
         // Temporary files a killed run left beside this one go before anything is written.
         fsio::sweep_stale_temps_beside(path);
     }
-    let (text, bom, stamp) = match read(path, result) {
+    let (text, bom, stamp) = match read(path, result, mode.keep) {
         Ok(t) => t,
         Err(done) => return *done,
     };
-    let result = FileResult::new(path);
+    // The pull-secret objects of a kept plan come from this same read (for `migrate`).
+    let result = FileResult {
+        pull_secrets: locate::pull_secrets::from_read(mode.keep, path, &text),
+        ..FileResult::new(path)
+    };
     strategy.observe(path, &text);
     // A chart template is a Go template: scanned line by line (crate::pipeline::template).
     let template = walk::is_helm_template(path, &text);

@@ -50,6 +50,8 @@ pub struct FileResult {
     /// What the file was when planned (stamp and hash), kept with the edits by
     /// [`RunOptions::keep`] so that [`apply`] writes exactly this plan or nothing.
     pub read: Option<Read>,
+    /// The pull-secret objects of a kept plan's file, from the same read (for `migrate`).
+    pub pull_secrets: Option<crate::pipeline::locate::pull_secrets::PullSecretObjects>,
 }
 
 /// The file as it was read for a kept plan: [`apply`] refuses it when it changed since.
@@ -103,6 +105,7 @@ impl FileResult {
             error: None,
             note: None,
             read: None,
+            pull_secrets: None,
         }
     }
     /// The result with a per-file error.

@@ -15,6 +15,7 @@
 
 pub mod charts;
 pub mod helm;
+pub mod pull_secrets;
 
 use std::ops::Range;
 use std::path::Path;
