@@ -21,9 +21,9 @@ use serde::Serialize;
 
 use crate::bump::select::Selection;
 use crate::bump::{self, BumpOptions, BumpRun, Target};
-use crate::cli::{BumpArgs, Common};
+use crate::cli::BumpArgs;
 use crate::commands::{
-    append_to_github_file, commit_outputs, mapper_for, EXIT_ERROR, EXIT_FINDINGS, EXIT_OK,
+    append_to_github_file, commit_outputs, ExitStatus, Settings, EXIT_ERROR, EXIT_FINDINGS, EXIT_OK,
 };
 use crate::report::{Format, Mode, Report};
 use crate::vcs::git::{self, Auth, Git, Identity, PushOutcome};
@@ -191,11 +191,14 @@ pub fn open_pull_request(pr: &PrTarget, title: &str, body: &str) -> Result<PrRes
     }
 }
 
-pub fn run(args: &BumpArgs) -> Result<u8> {
+pub fn run(args: &BumpArgs) -> Result<ExitStatus> {
     run_with_env(args, |k| std::env::var(k).ok())
 }
 
-pub fn run_with_env(args: &BumpArgs, env: impl Fn(&str) -> Option<String> + Copy) -> Result<u8> {
+pub fn run_with_env(
+    args: &BumpArgs,
+    env: impl Fn(&str) -> Option<String> + Copy,
+) -> Result<ExitStatus> {
     run_flavored(args, env, Flavor::default())
 }
 
@@ -230,20 +233,10 @@ pub fn run_flavored(
     args: &BumpArgs,
     env: impl Fn(&str) -> Option<String> + Copy,
     flavor: Flavor,
-) -> Result<u8> {
-    let common = Common {
-        paths: args.paths.clone(),
-        harbor: args.harbor.clone(),
-        config: args.config.clone(),
-        format: args.format,
-        revert: false,
-        rewrite_hints: args.rewrite_hints,
-        charts: None,
-    };
-    let mapper = mapper_for(&common)?;
+) -> Result<ExitStatus> {
+    let Settings { config, mapper, .. } = Settings::for_paths(&args.source, &args.paths, None)?;
     let target = Target::new(&mapper, &args.image, &args.tag, args.digest.as_deref())?;
     let start = args.paths.first().map_or(Path::new("."), |p| p.as_path());
-    let config = crate::config::Config::load(args.config.as_deref(), start)?;
     let root = crate::bump::scope::repository_root(start, config.source.as_deref());
     let selection = Selection {
         root: &root,
@@ -346,7 +339,7 @@ fn bump_loop(
     proof: &crate::pipeline::render::ProofSettings,
     session: Option<&Session>,
     env: impl Fn(&str) -> Option<String> + Copy,
-) -> Result<u8> {
+) -> Result<ExitStatus> {
     let push = args.git.push || args.git.pull_request;
     let mut out = GitOut::default();
     // What the bump changed over all attempts (for the pull request body: a replay that
@@ -538,7 +531,7 @@ fn failed(
     target: &Target,
     run: BumpRun,
     out: &GitOut,
-) -> Result<u8> {
+) -> Result<ExitStatus> {
     let blocked = run.blocked;
     finish_report(args, mapper, target, run, out)?;
     if blocked > 0 {

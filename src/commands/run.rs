@@ -7,7 +7,7 @@
 
 use std::path::{Path, PathBuf};
 
-use anyhow::{bail, Context, Result};
+use anyhow::{bail, Result};
 
 use crate::cli::RunArgs;
 use crate::commands::bump::{
@@ -16,7 +16,7 @@ use crate::commands::bump::{
 use crate::commands::scan::scan_report;
 use crate::commands::verify::verify_report;
 use crate::commands::{
-    append_to_github_file, commit_outputs, mapper_for, EXIT_ERROR, EXIT_FINDINGS, EXIT_OK,
+    append_to_github_file, commit_outputs, ExitStatus, Settings, EXIT_ERROR, EXIT_FINDINGS, EXIT_OK,
 };
 use crate::config::Config;
 use crate::pipeline::engine;
@@ -57,15 +57,13 @@ struct Checked {
     scanned: Option<(usize, String)>,
 }
 
-pub fn run(args: &RunArgs) -> Result<u8> {
-    let mapper = mapper_for(&args.common)?;
+pub fn run(args: &RunArgs) -> Result<ExitStatus> {
+    let Settings { config, mapper, .. } = Settings::for_common(&args.common)?;
     let start = args
         .common
         .paths
         .first()
         .map_or(Path::new("."), |p| p.as_path());
-    let config = Config::load(args.common.config.as_deref(), start)
-        .context("cannot load the configuration")?;
     let plan = PlanOptions {
         direction: if args.common.revert {
             Direction::Revert
@@ -98,7 +96,7 @@ fn pipeline(
     config: &Config,
     plan: PlanOptions,
     mut session: Option<&mut Session>,
-) -> Result<u8> {
+) -> Result<ExitStatus> {
     let push = args.git.push || args.git.pull_request;
     let mut checked = Checked::default();
     // The change as first committed (a retry that finds it on the remote branch already

@@ -8,10 +8,9 @@ use std::time::Duration;
 
 use anyhow::{bail, Context, Result};
 
-use crate::cli::{Common, OnUnreachable, RegistryArgs, ScanArgs, TrivyArgs};
-use crate::commands::mapper_for;
+use crate::cli::{OnUnreachable, RegistryArgs, ScanArgs, TrivyArgs};
 use crate::commands::verify::verify_report;
-use crate::config::Config;
+use crate::commands::ExitStatus;
 use crate::config::ScanAllow;
 use crate::mapping::Mapper;
 use crate::pipeline::engine::{self, RunOptions};
@@ -21,7 +20,7 @@ use crate::registry::{Credentials, Outcome, Target};
 use crate::report::scan::{
     ImageResult, PolicySummary, RefLocation, ScanError, ScanOutput, ScanSummary,
 };
-use crate::report::{Format, ReferenceEntry, Report};
+use crate::report::{ReferenceEntry, Report};
 use crate::trivy::ignore;
 use crate::trivy::policy::Policy;
 use crate::trivy::runner::{self, Trivy};
@@ -225,7 +224,7 @@ pub fn scan_report(
     ));
     std::fs::create_dir_all(&cache_dir)
         .with_context(|| format!("cannot create the Trivy cache dir {}", cache_dir.display()))?;
-    let credentials = Credentials::discover(&harbor)
+    let credentials = Credentials::discover(&harbor, &super::settings::credential_sources())
         .map_err(anyhow::Error::msg)
         .context("cannot read registry credentials")?
         // Trivy follows the same token realm: what harborize withheld, Trivy does not get.
@@ -352,33 +351,15 @@ fn ignore_files(args: &TrivyArgs, report: &Report) -> Vec<PathBuf> {
     ignore::discover(&ignore::repository_root(&start))
 }
 
-impl ScanArgs {
-    /// The shared repository options, as the other commands take them.
-    fn common(&self) -> Common {
-        Common {
-            paths: self.paths.clone(),
-            harbor: self.harbor.clone(),
-            config: self.config.clone(),
-            format: Format::Text,
-            revert: false,
-            rewrite_hints: false,
-            charts: None,
-        }
-    }
-}
-
-pub fn run(args: &ScanArgs) -> Result<u8> {
-    let common = args.common();
-    let mapper = mapper_for(&common)?;
-    let start = common.paths.first().map_or(Path::new("."), |p| p.as_path());
-    let config =
-        Config::load(common.config.as_deref(), start).context("cannot load the configuration")?;
+pub fn run(args: &ScanArgs) -> Result<ExitStatus> {
+    let crate::commands::Settings { config, mapper, .. } =
+        crate::commands::Settings::for_paths(&args.source, &args.paths, None)?;
     let plan = PlanOptions {
         direction: Direction::Forward,
         rewrite_hints: false,
     };
     let results = engine::run(
-        &common.paths,
+        &args.paths,
         &mapper,
         RunOptions {
             plan,

@@ -9,7 +9,7 @@ use std::time::Duration;
 use anyhow::{bail, Context, Result};
 
 use crate::cli::{OnUnreachable, RegistryArgs, VerifyArgs};
-use crate::commands::{mapper_for, EXIT_ERROR, EXIT_FINDINGS, EXIT_OK};
+use crate::commands::{mapper_for, ExitStatus, EXIT_ERROR, EXIT_FINDINGS, EXIT_OK};
 use crate::mapping::Mapper;
 use crate::pipeline::engine::{self, Pins, RunOptions};
 use crate::pipeline::plan::{Direction, PlanOptions, Status};
@@ -29,7 +29,7 @@ pub struct VerifySummary {
 
 impl VerifySummary {
     /// Exit code contribution: findings 1, unreachable (when it must fail) 2.
-    pub fn exit_code(&self, on_unreachable: OnUnreachable) -> u8 {
+    pub fn exit_code(&self, on_unreachable: OnUnreachable) -> ExitStatus {
         checked_exit_code(self.failed, self.unreachable, on_unreachable)
     }
 }
@@ -40,7 +40,7 @@ pub(crate) fn checked_exit_code(
     failed: usize,
     unreachable: usize,
     on_unreachable: OnUnreachable,
-) -> u8 {
+) -> ExitStatus {
     if unreachable > 0 && on_unreachable == OnUnreachable::Fail {
         EXIT_ERROR
     } else if failed > unreachable {
@@ -285,7 +285,7 @@ fn apply_lock(report: &mut Report, lock: &LockFile, summary: &mut VerifySummary)
     }
 }
 
-pub fn run(args: &VerifyArgs) -> Result<u8> {
+pub fn run(args: &VerifyArgs) -> Result<ExitStatus> {
     let mapper = mapper_for(&args.common)?;
     let plan = PlanOptions {
         direction: Direction::Forward,

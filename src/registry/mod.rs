@@ -14,7 +14,7 @@ use futures::stream::{self, StreamExt};
 
 use crate::reference::Reference;
 pub use client::{Check, ClientOptions, Outcome, RegistryClient};
-pub use credentials::Credentials;
+pub use credentials::{CredentialSources, Credentials};
 
 /// One reference to check on the Harbor host.
 #[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord)]
