@@ -3,59 +3,66 @@
 //! keep their help; only `commands/`, `report/` and `term` print; library stages do not
 //! read the process environment.
 
-use std::io::Write as _;
-use std::os::unix::fs::OpenOptionsExt as _;
+use std::os::unix::ffi::OsStrExt as _;
 use std::path::{Path, PathBuf};
-use std::process::Stdio;
 
 use crate::support::common::*;
 
 const CONFIG: &str =
     "harbor: {host: harbor.example.com}\nregistries:\n  docker.io: {project: docker-hub}\n";
 
-/// How many times the command opened `--config` for reading. The config is a named pipe:
-/// each read of it blocks until a writer comes, and this test is the only writer, so every
-/// open is seen (no timing: a reader waits for us, not the other way round).
+/// How many times the command opened `--config`: counted by the kernel (inotify IN_OPEN
+/// events on the file, read once the command has exited), so nothing depends on timing.
+/// Closes are watched too: inotify merges identical events in a row, and OPEN, CLOSE,
+/// OPEN, CLOSE keeps each open apart.
 fn config_reads(args: &[&str], dir: &Path) -> (usize, String) {
-    let fifo = dir.join("cfg").join("harborize.yaml");
-    std::fs::create_dir_all(fifo.parent().unwrap()).unwrap();
-    let st = std::process::Command::new("mkfifo")
-        .arg(&fifo)
-        .status()
-        .expect("mkfifo (coreutils) is needed: apt-get install coreutils");
-    assert!(st.success());
-    let mut child = harborize()
+    let config = dir.join("cfg").join("harborize.yaml");
+    std::fs::create_dir_all(config.parent().unwrap()).unwrap();
+    std::fs::write(&config, CONFIG).unwrap();
+    let path = std::ffi::CString::new(config.as_os_str().as_bytes()).unwrap();
+    // SAFETY: plain system calls on a descriptor this function owns and closes.
+    let fd = unsafe { libc::inotify_init1(libc::IN_NONBLOCK | libc::IN_CLOEXEC) };
+    assert!(
+        fd >= 0,
+        "inotify_init1: {}",
+        std::io::Error::last_os_error()
+    );
+    let wd = unsafe {
+        libc::inotify_add_watch(fd, path.as_ptr(), libc::IN_OPEN | libc::IN_CLOSE_NOWRITE)
+    };
+    assert!(
+        wd >= 0,
+        "inotify_add_watch: {}",
+        std::io::Error::last_os_error()
+    );
+    let out = harborize()
         .args(args)
         .arg("--config")
-        .arg(&fifo)
+        .arg(&config)
         .current_dir(dir)
-        .stdout(Stdio::null())
-        .stderr(Stdio::piped())
-        .spawn()
+        .output()
         .unwrap();
-    let mut reads = 0;
+    let mut opens = 0;
+    let mut buf = [0u8; 4096];
     loop {
-        // O_NONBLOCK: opening the write end fails (ENXIO) while no reader has it open.
-        match std::fs::OpenOptions::new()
-            .write(true)
-            .custom_flags(libc::O_NONBLOCK)
-            .open(&fifo)
-        {
-            Ok(mut w) => {
-                reads += 1;
-                w.write_all(CONFIG.as_bytes()).unwrap();
+        let n = unsafe { libc::read(fd, buf.as_mut_ptr().cast(), buf.len()) };
+        if n <= 0 {
+            break;
+        }
+        let mut at = 0;
+        let header = std::mem::size_of::<libc::inotify_event>();
+        while at + header <= n as usize {
+            // SAFETY: the kernel wrote whole events; read_unaligned copes with the offset.
+            let event: libc::inotify_event =
+                unsafe { std::ptr::read_unaligned(buf.as_ptr().add(at).cast()) };
+            if event.mask & libc::IN_OPEN != 0 {
+                opens += 1;
             }
-            Err(_) => {
-                if child.try_wait().unwrap().is_some() {
-                    break;
-                }
-                std::thread::sleep(std::time::Duration::from_millis(5));
-            }
+            at += header + event.len as usize;
         }
     }
-    let out = child.wait_with_output().unwrap();
-    std::fs::remove_file(&fifo).unwrap();
-    (reads, stderr(&out))
+    unsafe { libc::close(fd) };
+    (opens, show(&out))
 }
 
 /// A command loaded harborize.yaml for its mapper, then again for the rest (scan policy,
@@ -95,8 +102,12 @@ fn settings_read_the_config_once() {
         ],
     ];
     for args in cases {
-        let (reads, err) = config_reads(args, tmp.path());
-        assert_eq!(reads, 1, "{args:?} read --config {reads} times\n{err}");
+        let (reads, out) = config_reads(args, tmp.path());
+        assert!(
+            !out.contains("cannot load the configuration"),
+            "{args:?}: {out}"
+        );
+        assert_eq!(reads, 1, "{args:?} read --config {reads} times\n{out}");
     }
 }
 
