@@ -90,18 +90,31 @@ pub enum Command {
     Action(ActionArgs),
 }
 
-/// Options shared by every command that reads a repository.
-#[derive(Debug, Args)]
-pub struct Common {
-    /// Files or directories to process (directories are walked, honouring .gitignore).
-    #[arg(value_name = "PATH", default_value = ".")]
-    pub paths: Vec<PathBuf>,
+/// Where the settings come from: the Harbor host and harborize.yaml. The same two flags,
+/// with the same meaning, in every command that maps references (commands whose config
+/// is not looked up next to a PATH say so in their own help text).
+#[derive(Debug, Args, Clone, Default)]
+pub struct HarborSource {
     /// Harbor host (HOST[:PORT], no scheme). Overrides `harbor.host` in the config.
     #[arg(long, env = "HARBORIZE_HARBOR", value_name = "HOST[:PORT]")]
     pub harbor: Option<String>,
     /// Config file (default: harborize.yaml found next to PATH or above it).
     #[arg(long, value_name = "FILE")]
     pub config: Option<PathBuf>,
+}
+
+/// `--config` of the commands that look harborize.yaml up from the current directory.
+const CONFIG_HERE_HELP: &str =
+    "Config file (default: harborize.yaml found in the current directory or above it)";
+
+/// Options shared by every command that reads a repository.
+#[derive(Debug, Args)]
+pub struct Common {
+    /// Files or directories to process (directories are walked, honouring .gitignore).
+    #[arg(value_name = "PATH", default_value = ".")]
+    pub paths: Vec<PathBuf>,
+    #[command(flatten)]
+    pub source: HarborSource,
     /// Output format.
     #[arg(long, value_enum, default_value_t = Format::Text)]
     pub format: Format,
@@ -224,12 +237,8 @@ pub struct WarmArgs {
     /// ones routed through harborize.yaml (repeatable).
     #[arg(long = "image", value_name = "REF")]
     pub images: Vec<String>,
-    /// Harbor host (HOST[:PORT], no scheme). Overrides `harbor.host` in the config.
-    #[arg(long, env = "HARBORIZE_HARBOR", value_name = "HOST[:PORT]")]
-    pub harbor: Option<String>,
-    /// Config file (default: harborize.yaml found next to PATH or above it).
-    #[arg(long, value_name = "FILE")]
-    pub config: Option<PathBuf>,
+    #[command(flatten)]
+    pub source: HarborSource,
     /// Report format.
     #[arg(long, value_enum, default_value_t = crate::warm::output::WarmFormat::Text)]
     pub format: crate::warm::output::WarmFormat,
@@ -256,6 +265,7 @@ pub struct CheckArgs {
 }
 
 #[derive(Debug, Args)]
+#[command(mut_arg("config", |a| a.help(CONFIG_HERE_HELP)))]
 pub struct MirrorsArgs {
     /// Node configuration to generate.
     #[arg(long, value_enum)]
@@ -274,12 +284,8 @@ pub struct MirrorsArgs {
     /// to Harbor, talos skipFallback (k3s, rke2: see the note).
     #[arg(long)]
     pub no_fallback: bool,
-    /// Harbor host (HOST[:PORT], no scheme). Overrides `harbor.host` in the config.
-    #[arg(long, env = "HARBORIZE_HARBOR", value_name = "HOST[:PORT]")]
-    pub harbor: Option<String>,
-    /// Config file (default: harborize.yaml found in the current directory or above it).
-    #[arg(long, value_name = "FILE")]
-    pub config: Option<PathBuf>,
+    #[command(flatten)]
+    pub source: HarborSource,
 }
 
 #[derive(Debug, Args)]
@@ -299,12 +305,8 @@ pub struct PolicyArgs {
     /// Write the policy to FILE instead of stdout.
     #[arg(long, value_name = "FILE")]
     pub out: Option<PathBuf>,
-    /// Harbor host (HOST[:PORT], no scheme). Overrides `harbor.host` in the config.
-    #[arg(long, env = "HARBORIZE_HARBOR", value_name = "HOST[:PORT]")]
-    pub harbor: Option<String>,
-    /// Config file (default: harborize.yaml found next to PATH or above it).
-    #[arg(long, value_name = "FILE")]
-    pub config: Option<PathBuf>,
+    #[command(flatten)]
+    pub source: HarborSource,
 }
 
 #[derive(Debug, Args)]
@@ -343,12 +345,8 @@ pub struct BumpArgs {
     /// The new digest (sha256:...); set wherever the image is pinned or given a digest.
     #[arg(long, value_name = "DIGEST")]
     pub digest: Option<String>,
-    /// Harbor host (HOST[:PORT], no scheme). Overrides `harbor.host` in the config.
-    #[arg(long, env = "HARBORIZE_HARBOR", value_name = "HOST[:PORT]")]
-    pub harbor: Option<String>,
-    /// Config file (default: harborize.yaml found next to PATH or above it).
-    #[arg(long, value_name = "FILE")]
-    pub config: Option<PathBuf>,
+    #[command(flatten)]
+    pub source: HarborSource,
     /// Output format.
     #[arg(long, value_enum, default_value_t = Format::Text)]
     pub format: Format,
@@ -374,6 +372,7 @@ pub struct BumpArgs {
 }
 
 #[derive(Debug, Args)]
+#[command(mut_arg("config", |a| a.help("Config file (default: harborize.yaml found next to --to or above it)")))]
 pub struct PromoteArgs {
     /// The image to promote, upstream or Harbor form, without tag (ghcr.io/org/app).
     #[arg(long, value_name = "NAME")]
@@ -384,12 +383,8 @@ pub struct PromoteArgs {
     /// The environment that gets them (a directory or file).
     #[arg(long, value_name = "DIR")]
     pub to: PathBuf,
-    /// Harbor host (HOST[:PORT], no scheme). Overrides `harbor.host` in the config.
-    #[arg(long, env = "HARBORIZE_HARBOR", value_name = "HOST[:PORT]")]
-    pub harbor: Option<String>,
-    /// Config file (default: harborize.yaml found next to --to or above it).
-    #[arg(long, value_name = "FILE")]
-    pub config: Option<PathBuf>,
+    #[command(flatten)]
+    pub source: HarborSource,
     /// Output format.
     #[arg(long, value_enum, default_value_t = Format::Text)]
     pub format: Format,
@@ -468,12 +463,8 @@ pub struct ScanArgs {
     /// Files or directories to process (directories are walked, honouring .gitignore).
     #[arg(value_name = "PATH", default_value = ".")]
     pub paths: Vec<PathBuf>,
-    /// Harbor host (HOST[:PORT], no scheme). Overrides `harbor.host` in the config.
-    #[arg(long, env = "HARBORIZE_HARBOR", value_name = "HOST[:PORT]")]
-    pub harbor: Option<String>,
-    /// Config file (default: harborize.yaml found next to PATH or above it).
-    #[arg(long, value_name = "FILE")]
-    pub config: Option<PathBuf>,
+    #[command(flatten)]
+    pub source: HarborSource,
     /// Output format.
     #[arg(long, value_enum, default_value_t = crate::trivy::ScanFormat::Text)]
     pub format: crate::trivy::ScanFormat,
@@ -532,6 +523,7 @@ pub struct HarborSetupArgs {
 }
 
 #[derive(Debug, Args)]
+#[command(mut_arg("config", |a| a.help("Config file for every repository (default: each repository's harborize.yaml)")))]
 pub struct MigrateArgs {
     /// Repositories: local directories, or git URLs (https://, ssh://, git@host:path,
     /// file://) cloned into --workdir.
@@ -559,12 +551,8 @@ pub struct MigrateArgs {
     /// default DIR); exit code as that run's.
     #[arg(long, value_name = "DIR", conflicts_with_all = ["repos", "shard"])]
     pub merge_reports: Option<PathBuf>,
-    /// Harbor host (HOST[:PORT], no scheme). Overrides `harbor.host` in the config.
-    #[arg(long, env = "HARBORIZE_HARBOR", value_name = "HOST[:PORT]")]
-    pub harbor: Option<String>,
-    /// Config file for every repository (default: each repository's harborize.yaml).
-    #[arg(long, value_name = "FILE")]
-    pub config: Option<PathBuf>,
+    #[command(flatten)]
+    pub source: HarborSource,
     /// Undo a migration: map Harbor proxy paths back to upstream (same commits and batching).
     #[arg(long)]
     pub revert: bool,

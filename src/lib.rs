@@ -3,12 +3,20 @@
 //!
 //! Pipeline (see ARCHITECTURE.md): walk → locate → map → plan → prove → verify/scan →
 //! apply → publish → report.
+//!
+//! Only `commands/` (what a verb prints), `report/` (the renderers) and `term` (the
+//! stderr sink for notes and warnings) write to stdout or stderr: a stage that has
+//! something to say returns it or hands it to `term`, so `--quiet`, the machine formats and
+//! the library's callers decide what reaches the terminal.
+#![warn(clippy::print_stdout, clippy::print_stderr)]
 
 pub mod action_inputs;
 pub mod bump;
 pub mod cli;
+#[allow(clippy::print_stdout, clippy::print_stderr)]
 pub mod commands;
 pub mod config;
+pub mod exit;
 pub mod finding;
 pub mod fsio;
 pub mod harbor_api;
@@ -21,9 +29,11 @@ pub mod policy;
 pub mod reference;
 pub mod registry;
 pub mod repo_path;
+#[allow(clippy::print_stdout, clippy::print_stderr)]
 pub mod report;
 pub mod runtime;
 pub mod target;
+#[allow(clippy::print_stdout, clippy::print_stderr)]
 pub mod term;
 pub mod trivy;
 pub mod vcs;
@@ -35,6 +45,7 @@ use std::process::ExitCode;
 use cli::{Cli, Command};
 
 /// Run the parsed command line; errors print as `harborize failed` plus one `Cause:` line each.
+#[allow(clippy::print_stdout, clippy::print_stderr)]
 pub fn main_with(cli: Cli) -> ExitCode {
     term::init(cli.global.quiet, cli.global.verbose, cli.global.color);
     let result = match &cli.command {

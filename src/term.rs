@@ -54,6 +54,18 @@ pub fn info(message: impl std::fmt::Display) {
     }
 }
 
+/// A warning on stderr (`warning: MESSAGE`), shown even with `--quiet`: the sink for
+/// what a stage outside `commands/` must say while it goes on (a setting that weakens
+/// security, a value it had to ignore). Control characters are escaped.
+pub fn warn(message: impl std::fmt::Display) {
+    eprintln!("{}", warning_line(&message.to_string()));
+}
+
+/// The line [`warn`] prints.
+fn warning_line(message: &str) -> String {
+    format!("warning: {}", escape_text(message))
+}
+
 /// A note on stderr (what was written, what has no equivalent), left out with `--quiet`.
 pub fn note(message: impl std::fmt::Display) {
     if !quiet() {
@@ -100,6 +112,15 @@ fn is_escaped_char(c: char) -> bool {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn warning_line_is_one_escaped_line() {
+        assert_eq!(
+            super::warning_line("--insecure: not verified"),
+            "warning: --insecure: not verified"
+        );
+        assert!(!super::warning_line("a\nb\x1b[31m").contains(['\n', '\x1b']));
+    }
 
     #[test]
     fn escape_text_keeps_workflow_commands_out_of_the_log() {

@@ -21,7 +21,7 @@ use std::process::Command;
 use anyhow::{Context, Result};
 use clap::CommandFactory;
 
-use super::EXIT_ERROR;
+use super::ExitStatus;
 pub use crate::action_inputs::{input, Mapping, Plan, INPUTS, OUTPUTS};
 use crate::cli::{ActionArgs, Cli};
 
@@ -30,7 +30,7 @@ pub fn plan(env: impl Fn(&str) -> Option<String>) -> Result<Plan> {
     crate::action_inputs::plan(&Cli::command(), env)
 }
 
-pub fn run(args: &ActionArgs) -> Result<u8> {
+pub fn run(args: &ActionArgs) -> Result<ExitStatus> {
     let plan = plan(|k| std::env::var(k).ok())?;
     if args.print {
         println!("{}", serde_json::to_string_pretty(&plan)?);
@@ -51,7 +51,7 @@ pub fn run(args: &ActionArgs) -> Result<u8> {
         .current_dir(&cwd)
         .status()
         .with_context(|| format!("cannot run harborize in {}", cwd.display()))?;
-    let code = status.code().map_or(EXIT_ERROR, |c| c.clamp(0, 255) as u8);
+    let code = ExitStatus::from_child(status.code());
     if let Some(path) = output_file {
         let after = git_state(&cwd);
         write_missing_outputs(&path, output_start, before, after)

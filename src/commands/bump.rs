@@ -21,17 +21,22 @@ use crate::bump::publish::{self, changed_image, version, Bump, Bumped, Ended, Gi
 pub use crate::bump::publish::{Flavor, DEFAULT_TEMPLATE, PROMOTE_TEMPLATE};
 use crate::bump::select::Selection;
 use crate::bump::{BumpOptions, BumpRun, Target};
-use crate::cli::{BumpArgs, Common, GitArgs};
-use crate::commands::{append_to_github_file, mapper_for, EXIT_ERROR, EXIT_FINDINGS, EXIT_OK};
+use crate::cli::{BumpArgs, GitArgs};
+use crate::commands::{
+    append_to_github_file, ExitStatus, Settings, EXIT_ERROR, EXIT_FINDINGS, EXIT_OK,
+};
 use crate::report::{Format, Mode, Report};
 use crate::vcs::outputs::github_outputs;
 use crate::vcs::publish::{GitOptions, Session};
 
-pub fn run(args: &BumpArgs) -> Result<u8> {
+pub fn run(args: &BumpArgs) -> Result<ExitStatus> {
     run_with_env(args, |k| std::env::var(k).ok())
 }
 
-pub fn run_with_env(args: &BumpArgs, env: impl Fn(&str) -> Option<String> + Copy) -> Result<u8> {
+pub fn run_with_env(
+    args: &BumpArgs,
+    env: impl Fn(&str) -> Option<String> + Copy,
+) -> Result<ExitStatus> {
     run_flavored(args, env, Flavor::default())
 }
 
@@ -53,20 +58,10 @@ pub fn run_flavored(
     args: &BumpArgs,
     env: impl Fn(&str) -> Option<String> + Copy,
     flavor: Flavor,
-) -> Result<u8> {
-    let common = Common {
-        paths: args.paths.clone(),
-        harbor: args.harbor.clone(),
-        config: args.config.clone(),
-        format: args.format,
-        revert: false,
-        rewrite_hints: args.rewrite_hints,
-        charts: None,
-    };
-    let mapper = mapper_for(&common)?;
+) -> Result<ExitStatus> {
+    let Settings { config, mapper, .. } = Settings::for_paths(&args.source, &args.paths, None)?;
     let target = Target::new(&mapper, &args.image, &args.tag, args.digest.as_deref())?;
     let start = args.paths.first().map_or(Path::new("."), |p| p.as_path());
-    let config = crate::config::Config::load(args.config.as_deref(), start)?;
     let root = crate::bump::scope::repository_root(start, config.source.as_deref());
     let selection = Selection {
         root: &root,
@@ -134,7 +129,7 @@ fn bump_and_publish(
     run: BumpRun,
     session: Option<&mut Session>,
     env: impl Fn(&str) -> Option<String> + Copy,
-) -> Result<u8> {
+) -> Result<ExitStatus> {
     let (mapper, target) = (b.mapper, b.target);
     let mut out = GitOut::default();
     if run.errors() > 0 || run.blocked > 0 {
@@ -196,7 +191,7 @@ fn failed(
     target: &Target,
     run: BumpRun,
     out: &GitOut,
-) -> Result<u8> {
+) -> Result<ExitStatus> {
     let blocked = run.blocked;
     finish_report(args, mapper, target, run, out)?;
     if blocked > 0 {

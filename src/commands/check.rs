@@ -3,12 +3,12 @@
 use anyhow::Result;
 
 use crate::cli::CheckArgs;
-use crate::commands::{mapper_for, EXIT_ERROR, EXIT_FINDINGS, EXIT_OK};
+use crate::commands::{mapper_for, ExitStatus, EXIT_ERROR, EXIT_FINDINGS, EXIT_OK};
 use crate::pipeline::engine::{self, RunOptions};
 use crate::pipeline::plan::{Direction, PlanOptions, Status};
 use crate::report::{Mode, Report};
 
-pub fn run(args: &CheckArgs) -> Result<u8> {
+pub fn run(args: &CheckArgs) -> Result<ExitStatus> {
     let mapper = mapper_for(&args.common)?;
     let opts = RunOptions {
         plan: PlanOptions {

@@ -9,7 +9,7 @@ use std::path::Path;
 use anyhow::{Context, Result};
 use clap::CommandFactory;
 
-use super::EXIT_OK;
+use super::{ExitStatus, EXIT_OK};
 use crate::cli::{Cli, CompletionsArgs, ManArgs, EXIT_STATUS_HELP};
 
 /// The command tree as users see it: the root rebuilt without its hidden subcommands
@@ -29,7 +29,7 @@ fn command() -> clap::Command {
     cmd
 }
 
-pub fn completions(args: &CompletionsArgs) -> Result<u8> {
+pub fn completions(args: &CompletionsArgs) -> Result<ExitStatus> {
     let mut cmd = command();
     let mut out = std::io::stdout().lock();
     clap_complete::generate(args.shell, &mut cmd, "harborize", &mut out);
@@ -37,7 +37,7 @@ pub fn completions(args: &CompletionsArgs) -> Result<u8> {
     Ok(EXIT_OK)
 }
 
-pub fn man(args: &ManArgs) -> Result<u8> {
+pub fn man(args: &ManArgs) -> Result<ExitStatus> {
     let mut cmd = command().disable_help_subcommand(true);
     cmd.build();
     match &args.out {

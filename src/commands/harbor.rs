@@ -16,14 +16,13 @@ use std::time::Duration;
 
 use anyhow::{bail, Context, Result};
 
-use super::{harbor_host, EXIT_ERROR, EXIT_FINDINGS, EXIT_OK};
+use super::{ExitStatus, Settings, EXIT_ERROR, EXIT_FINDINGS, EXIT_OK};
 use crate::cli::{HarborArgs, HarborCommand, HarborSetupArgs, SetupFormat};
-use crate::config::Config;
 use crate::harbor_api::{ApiOptions, HarborApi, RegistryCredential};
 use crate::harbor_setup::{apply, endpoint_for, Kind, Outcome, SetupReport, Summary, Wanted};
 use crate::registry::Credentials;
 
-pub fn run(args: &HarborArgs) -> Result<u8> {
+pub fn run(args: &HarborArgs) -> Result<ExitStatus> {
     match &args.command {
         HarborCommand::Setup(a) => setup(a),
     }
@@ -62,9 +61,16 @@ fn upstream_credential(domain: &str) -> Result<Option<RegistryCredential>> {
     }
 }
 
-fn setup(args: &HarborSetupArgs) -> Result<u8> {
-    let config = Config::load(args.config.as_deref(), Path::new("."))
-        .context("cannot load the configuration")?;
+fn setup(args: &HarborSetupArgs) -> Result<ExitStatus> {
+    let source = crate::cli::HarborSource {
+        harbor: args.harbor.clone(),
+        config: args.config.clone(),
+    };
+    let Settings {
+        config,
+        harbor: host,
+        ..
+    } = Settings::resolve(&source, Path::new("."))?;
     if config.target.kind != crate::target::Kind::Harbor {
         bail!(
             "harbor setup configures Harbor's proxy-cache projects, but target.kind is {}: create the cache's {}s with its own tools (README \"Cache targets\")",
@@ -72,7 +78,6 @@ fn setup(args: &HarborSetupArgs) -> Result<u8> {
             config.target.kind.project_word()
         );
     }
-    let host = harbor_host(args.harbor.as_deref(), &config)?;
 
     let mut wanted: Vec<Wanted> = Vec::new();
     for (domain, entry) in &config.registries {
@@ -94,17 +99,17 @@ fn setup(args: &HarborSetupArgs) -> Result<u8> {
         });
     }
 
-    let credentials = Credentials::discover(&host)
+    let credentials = Credentials::discover(&host, &super::settings::credential_sources())
         .map_err(anyhow::Error::msg)
         .context("cannot read Harbor credentials")?;
     let Some(credentials) = credentials else {
         bail!("no Harbor credentials: set HARBORIZE_USERNAME and HARBORIZE_PASSWORD (a Harbor system administrator, or a system robot account allowed to create registries and projects)");
     };
     if args.insecure {
-        eprintln!("warning: --insecure: Harbor's TLS certificate is not verified");
+        crate::term::warn("--insecure: Harbor's TLS certificate is not verified");
     }
     if args.plain_http && !crate::reference::is_loopback_host(&host) {
-        eprintln!("warning: --plain-http: the Harbor credentials cross the network unencrypted");
+        crate::term::warn("--plain-http: the Harbor credentials cross the network unencrypted");
     }
     let api = HarborApi::new(&ApiOptions {
         host: host.clone(),

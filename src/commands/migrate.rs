@@ -20,11 +20,11 @@ use std::io::IsTerminal;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
-use anyhow::{bail, Context, Result};
+use anyhow::{bail, Result};
 use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
 
 use crate::cli::{Common, MigrateArgs, OnUnreachable};
-use crate::commands::{mapper_for, EXIT_ERROR, EXIT_FINDINGS, EXIT_OK};
+use crate::commands::{ExitStatus, Settings, EXIT_ERROR, EXIT_FINDINGS, EXIT_OK};
 use crate::config::Config;
 use crate::migrate::shard as migrate_shard;
 use crate::migrate::summary::Line;
@@ -58,7 +58,7 @@ fn env(k: &str) -> Option<String> {
     std::env::var(k).ok()
 }
 
-pub fn run(args: &MigrateArgs) -> Result<u8> {
+pub fn run(args: &MigrateArgs) -> Result<ExitStatus> {
     if let Some(n) = args.matrix {
         println!("{}", migrate_shard::matrix_json(n));
         return Ok(EXIT_OK);
@@ -135,7 +135,7 @@ fn finish(
     report: &MigrationReport,
     report_dir: Option<&Path>,
     tag: &str,
-) -> Result<u8> {
+) -> Result<ExitStatus> {
     let mut written = Vec::new();
     if let Some(dir) = report_dir {
         for (path, text) in report.files(dir, tag) {
@@ -183,7 +183,7 @@ fn progress(len: u64) -> ProgressBar {
     pb
 }
 
-fn exit_code(report: &MigrationReport, on_unreachable: OnUnreachable) -> u8 {
+fn exit_code(report: &MigrationReport, on_unreachable: OnUnreachable) -> ExitStatus {
     match report.verdict(on_unreachable == OnUnreachable::Fail) {
         Verdict::Ok => EXIT_OK,
         Verdict::Findings => EXIT_FINDINGS,
@@ -198,11 +198,8 @@ fn write_renovate(args: &MigrateArgs, report: &MigrationReport, path: &Path) -> 
     }
     if aliases.is_empty() {
         // No repository got as far as its config: use the one of the current directory.
-        let common = common(args, PathBuf::from("."));
-        let mapper = mapper_for(&common)?;
-        let config = Config::load(args.config.as_deref(), Path::new("."))
-            .context("cannot load the configuration")?;
-        aliases = migrate::registry_aliases(&config, mapper.harbor());
+        let here = Settings::for_common(&common(args, PathBuf::from(".")))?;
+        aliases = migrate::registry_aliases(&here.config, &here.harbor);
     }
     migrate::write_atomic(path, &migrate::renovate_json(&aliases))
 }
@@ -210,8 +207,7 @@ fn write_renovate(args: &MigrateArgs, report: &MigrationReport, path: &Path) -> 
 fn common(args: &MigrateArgs, root: PathBuf) -> Common {
     Common {
         paths: vec![root],
-        harbor: args.harbor.clone(),
-        config: args.config.clone(),
+        source: args.source.clone(),
         format: Format::Text,
         revert: args.revert,
         rewrite_hints: args.rewrite_hints,
@@ -230,10 +226,11 @@ fn process(ctx: &Ctx<'_>, src: &Source, rr: &mut RepoReport, pb: &ProgressBar) -
     let (root, note) = src.work_tree(&ctx.workdir, || git_auth(args))?;
     rr.notes.extend(note);
     rr.path = root.display().to_string();
-    let mapper = mapper_for(&common(args, root.clone()))?;
-    let config =
-        Config::load(args.config.as_deref(), &root).context("cannot load the configuration")?;
-    let harbor = mapper.harbor().to_string();
+    let Settings {
+        config,
+        harbor,
+        mapper,
+    } = Settings::for_common(&common(args, root.clone()))?;
     rr.harbor = Some(harbor.clone());
     rr.registry_aliases = migrate::registry_aliases(&config, &harbor);
 

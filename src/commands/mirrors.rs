@@ -5,14 +5,13 @@ use std::path::Path;
 
 use anyhow::{Context, Result};
 
-use super::{harbor_host, EXIT_OK};
+use super::{ExitStatus, Settings, EXIT_OK};
 use crate::cli::MirrorsArgs;
 use crate::config::Config;
 use crate::mirrors::{generate, MirrorFormat, Options};
 
-pub fn run(args: &MirrorsArgs) -> Result<u8> {
-    let config = Config::load(args.config.as_deref(), Path::new("."))
-        .context("cannot load the configuration")?;
+pub fn run(args: &MirrorsArgs) -> Result<ExitStatus> {
+    let Settings { config, harbor, .. } = Settings::resolve(&args.source, Path::new("."))?;
     let config = for_nodes(config)?;
     let ca_file = args.ca_file.clone().filter(|c| !c.is_empty());
     let ca_pem = match (&ca_file, args.format) {
@@ -20,7 +19,7 @@ pub fn run(args: &MirrorsArgs) -> Result<u8> {
         _ => None,
     };
     let opts = Options {
-        harbor: harbor_host(args.harbor.as_deref(), &config)?,
+        harbor,
         ca_file,
         fallback: !args.no_fallback,
         ca_pem,

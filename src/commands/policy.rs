@@ -4,15 +4,12 @@ use std::io::Write as _;
 
 use anyhow::{Context, Result};
 
-use super::{harbor_host, EXIT_OK};
+use super::{ExitStatus, Settings, EXIT_OK};
 use crate::cli::PolicyArgs;
-use crate::config::Config;
 use crate::policy::{generate, Options, DEFAULT_NAME};
 
-pub fn run(args: &PolicyArgs) -> Result<u8> {
-    let config = Config::load(args.config.as_deref(), &args.path)
-        .context("cannot load the configuration")?;
-    let harbor = harbor_host(args.harbor.as_deref(), &config)?;
+pub fn run(args: &PolicyArgs) -> Result<ExitStatus> {
+    let Settings { config, harbor, .. } = Settings::resolve(&args.source, &args.path)?;
     let opts = Options {
         name: config
             .policy

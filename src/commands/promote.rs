@@ -9,35 +9,28 @@ use std::collections::BTreeSet;
 use anyhow::{bail, Result};
 
 use crate::bump::{self, BumpOptions, Target};
-use crate::cli::{BumpArgs, Common, PromoteArgs};
+use crate::cli::{BumpArgs, PromoteArgs};
 use crate::commands::bump::{run_flavored, Flavor};
-use crate::commands::mapper_for;
+use crate::commands::{ExitStatus, Settings};
 use crate::pipeline::plan::Status;
 use crate::reference::Reference;
 
-pub fn run(args: &PromoteArgs) -> Result<u8> {
+pub fn run(args: &PromoteArgs) -> Result<ExitStatus> {
     run_with_env(args, |k| std::env::var(k).ok())
 }
 
-pub fn run_with_env(args: &PromoteArgs, env: impl Fn(&str) -> Option<String> + Copy) -> Result<u8> {
-    let common = Common {
-        paths: vec![args.from.clone()],
-        harbor: args.harbor.clone(),
-        config: args.config.clone(),
-        format: args.format,
-        revert: false,
-        rewrite_hints: false,
-        charts: None,
-    };
-    let mapper = mapper_for(&common)?;
+pub fn run_with_env(
+    args: &PromoteArgs,
+    env: impl Fn(&str) -> Option<String> + Copy,
+) -> Result<ExitStatus> {
+    let mapper = Settings::for_paths(&args.source, std::slice::from_ref(&args.from), None)?.mapper;
     let (tag, digest) = version_in(&mapper, args)?;
     let bump_args = BumpArgs {
         paths: vec![args.to.clone()],
         image: args.image.clone(),
         tag,
         digest,
-        harbor: args.harbor.clone(),
-        config: args.config.clone(),
+        source: args.source.clone(),
         format: args.format,
         rewrite_hints: false,
         dry_run: args.dry_run,

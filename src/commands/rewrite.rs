@@ -4,7 +4,7 @@
 use anyhow::Result;
 
 use crate::cli::RewriteArgs;
-use crate::commands::{mapper_for, EXIT_ERROR, EXIT_FINDINGS, EXIT_OK};
+use crate::commands::{ExitStatus, Settings, EXIT_ERROR, EXIT_FINDINGS, EXIT_OK};
 use crate::pipeline::engine::{self, RunOptions};
 use crate::pipeline::plan::{Direction, PlanOptions};
 use crate::pipeline::render::{Outcome, ProofSettings};
@@ -12,8 +12,8 @@ use crate::pipeline::scan::scan_report;
 use crate::pipeline::verify::verify_report;
 use crate::report::{Mode, Report};
 
-pub fn run(args: &RewriteArgs) -> Result<u8> {
-    let mapper = mapper_for(&args.common)?;
+pub fn run(args: &RewriteArgs) -> Result<ExitStatus> {
+    let Settings { config, mapper, .. } = Settings::for_common(&args.common)?;
     let plan_options = PlanOptions {
         direction: if args.common.revert {
             Direction::Revert
@@ -22,7 +22,7 @@ pub fn run(args: &RewriteArgs) -> Result<u8> {
         },
         rewrite_hints: args.common.rewrite_hints,
     };
-    let mut proof = proof_settings(args)?;
+    let mut proof = proof_settings(args, &config)?;
     proof.hints = args.common.rewrite_hints;
     if !args.verify && !args.scan {
         // Nothing to check before writing: plan, prove and write each file in one pass
@@ -59,12 +59,6 @@ pub fn run(args: &RewriteArgs) -> Result<u8> {
         }
     }
     if args.scan {
-        let start = args
-            .common
-            .paths
-            .first()
-            .map_or(std::path::Path::new("."), |p| p.as_path());
-        let config = crate::config::Config::load(args.common.config.as_deref(), start)?;
         let output = scan_report(
             &mut checked,
             &mapper,
@@ -96,7 +90,12 @@ pub fn run(args: &RewriteArgs) -> Result<u8> {
     finish(args, report, &outcomes, verify_code)
 }
 
-fn finish(args: &RewriteArgs, report: Report, outcomes: &[Outcome], verify_code: u8) -> Result<u8> {
+fn finish(
+    args: &RewriteArgs,
+    report: Report,
+    outcomes: &[Outcome],
+    verify_code: ExitStatus,
+) -> Result<ExitStatus> {
     report.print(
         args.common.format,
         Mode::Rewrite {
@@ -116,13 +115,7 @@ fn finish(args: &RewriteArgs, report: Report, outcomes: &[Outcome], verify_code:
 
 /// The render proof's settings: `--no-render-proof`, `--helm`, `--kustomize`, then the
 /// `render:` section of harborize.yaml, then PATH.
-fn proof_settings(args: &RewriteArgs) -> Result<ProofSettings> {
-    let start = args
-        .common
-        .paths
-        .first()
-        .map_or(std::path::Path::new("."), |p| p.as_path());
-    let config = crate::config::Config::load(args.common.config.as_deref(), start)?;
+fn proof_settings(args: &RewriteArgs, config: &crate::config::Config) -> Result<ProofSettings> {
     ProofSettings::resolve(
         args.render.no_render_proof,
         args.render.helm.as_deref(),

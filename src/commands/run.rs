@@ -7,10 +7,10 @@
 
 use std::path::{Path, PathBuf};
 
-use anyhow::{Context, Result};
+use anyhow::Result;
 
 use crate::cli::RunArgs;
-use crate::commands::{append_to_github_file, mapper_for, EXIT_OK};
+use crate::commands::{append_to_github_file, ExitStatus, Settings, EXIT_OK};
 use crate::config::Config;
 use crate::pipeline::plan::{Direction, PlanOptions, Status};
 use crate::report::{Mode, Report};
@@ -31,16 +31,13 @@ fn env(key: &str) -> Option<String> {
     std::env::var(key).ok()
 }
 
-
-pub fn run(args: &RunArgs) -> Result<u8> {
-    let mapper = mapper_for(&args.common)?;
+pub fn run(args: &RunArgs) -> Result<ExitStatus> {
+    let Settings { config, mapper, .. } = Settings::for_common(&args.common)?;
     let start = args
         .common
         .paths
         .first()
         .map_or(Path::new("."), |p| p.as_path());
-    let config = Config::load(args.common.config.as_deref(), start)
-        .context("cannot load the configuration")?;
     let plan = PlanOptions {
         direction: if args.common.revert {
             Direction::Revert
@@ -77,7 +74,7 @@ fn pipeline(
     config: &Config,
     plan: PlanOptions,
     mut session: Option<&mut Session>,
-) -> Result<u8> {
+) -> Result<ExitStatus> {
     let push = args.git.push || args.git.pull_request;
     let mut checked = Checked::default();
     // The change as first committed (a retry that finds it on the remote branch already

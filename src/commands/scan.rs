@@ -3,18 +3,15 @@
 //! Trivy once per unique digest, the policy) and render its report. This module also turns
 //! the Trivy flags into the stage's [`TrivyOptions`].
 
-use std::path::Path;
-
 use anyhow::{Context, Result};
 
-use crate::cli::{Common, ScanArgs, TrivyArgs};
-use crate::commands::mapper_for;
-use crate::config::Config;
+use crate::cli::{ScanArgs, TrivyArgs};
+use crate::commands::ExitStatus;
 use crate::pipeline::engine::{self, RunOptions};
 use crate::pipeline::plan::{Direction, PlanOptions};
 use crate::pipeline::scan::{scan_report, TrivyOptions};
 use crate::report::scan::ScanOutput;
-use crate::report::{Format, Report};
+use crate::report::Report;
 
 impl TrivyArgs {
     /// The Trivy flags as the scan stage takes them; `TRIVY_*` and the server token are
@@ -37,33 +34,15 @@ impl TrivyArgs {
     }
 }
 
-impl ScanArgs {
-    /// The shared repository options, as the other commands take them.
-    fn common(&self) -> Common {
-        Common {
-            paths: self.paths.clone(),
-            harbor: self.harbor.clone(),
-            config: self.config.clone(),
-            format: Format::Text,
-            revert: false,
-            rewrite_hints: false,
-            charts: None,
-        }
-    }
-}
-
-pub fn run(args: &ScanArgs) -> Result<u8> {
-    let common = args.common();
-    let mapper = mapper_for(&common)?;
-    let start = common.paths.first().map_or(Path::new("."), |p| p.as_path());
-    let config =
-        Config::load(common.config.as_deref(), start).context("cannot load the configuration")?;
+pub fn run(args: &ScanArgs) -> Result<ExitStatus> {
+    let crate::commands::Settings { config, mapper, .. } =
+        crate::commands::Settings::for_paths(&args.source, &args.paths, None)?;
     let plan = PlanOptions {
         direction: Direction::Forward,
         rewrite_hints: false,
     };
     let results = engine::run(
-        &common.paths,
+        &args.paths,
         &mapper,
         RunOptions {
             plan,

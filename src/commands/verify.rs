@@ -8,7 +8,7 @@ use std::collections::BTreeMap;
 use anyhow::Result;
 
 use crate::cli::{RegistryArgs, VerifyArgs};
-use crate::commands::{mapper_for, EXIT_ERROR};
+use crate::commands::{mapper_for, ExitStatus, EXIT_ERROR};
 use crate::mapping::Mapper;
 use crate::pipeline::engine::{self, Pins, RunOptions};
 use crate::pipeline::plan::{Direction, PlanOptions};
@@ -29,11 +29,13 @@ impl RegistryArgs {
             retries: self.retries,
             on_unreachable: self.on_unreachable,
             platform: self.platform.clone(),
+            credentials: super::settings::credential_sources(),
+            resolve: super::settings::env("HARBORIZE_RESOLVE"),
         }
     }
 }
 
-pub fn run(args: &VerifyArgs) -> Result<u8> {
+pub fn run(args: &VerifyArgs) -> Result<ExitStatus> {
     let mapper = mapper_for(&args.common)?;
     let plan = PlanOptions {
         direction: Direction::Forward,

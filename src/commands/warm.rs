@@ -3,15 +3,14 @@
 //! stage of `run --warm`. Exit 1 when an image could not be warmed, 2 on errors.
 
 use std::io::IsTerminal as _;
-use std::path::Path;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
 
 use anyhow::{anyhow, bail, Context, Result};
 use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
 
-use crate::cli::{Common, WarmArgs};
-use crate::commands::{mapper_for, EXIT_ERROR};
+use crate::cli::WarmArgs;
+use crate::commands::{ExitStatus, Settings, EXIT_ERROR};
 use crate::config::Config;
 use crate::mapping::{Decision, Mapper};
 use crate::pipeline::engine::{self, RunOptions};
@@ -28,20 +27,9 @@ use crate::warm::{self, Progress, WarmOptions, WarmReport};
 /// The platform every image is warmed for when neither `--platform` nor `platforms:` says.
 pub const DEFAULT_PLATFORM: &str = "linux/amd64";
 
-pub fn run(args: &WarmArgs) -> Result<u8> {
-    let common = Common {
-        paths: args.paths.clone(),
-        harbor: args.harbor.clone(),
-        config: args.config.clone(),
-        format: crate::report::Format::Text,
-        revert: false,
-        rewrite_hints: args.rewrite_hints,
-        charts: args.charts.clone(),
-    };
-    let mapper = mapper_for(&common)?;
-    let start = args.paths.first().map_or(Path::new("."), |p| p.as_path());
-    let config =
-        Config::load(args.config.as_deref(), start).context("cannot load the configuration")?;
+pub fn run(args: &WarmArgs) -> Result<ExitStatus> {
+    let Settings { config, mapper, .. } =
+        Settings::for_paths(&args.source, &args.paths, args.charts.clone())?;
     let platforms = platforms_for(&args.registry.platform, &config)?;
     let mut file_errors = 0;
     let targets = if args.images.is_empty() {
@@ -87,7 +75,7 @@ pub fn run(args: &WarmArgs) -> Result<u8> {
 
 /// 2 when Harbor could not be reached (unless `--on-unreachable warn`: then those images
 /// only warn), 1 when an image could not be warmed, else 0.
-fn exit_code(report: &WarmReport, on_unreachable: OnUnreachable) -> u8 {
+fn exit_code(report: &WarmReport, on_unreachable: OnUnreachable) -> ExitStatus {
     let s = &report.summary;
     checked_exit_code(s.failed, s.unreachable, on_unreachable)
 }
@@ -99,7 +87,7 @@ pub fn warm_stage(
     mapper: &Mapper,
     config: &Config,
     args: &RegistryOptions,
-) -> Result<u8> {
+) -> Result<ExitStatus> {
     let platforms = platforms_for(&args.platform, config)?;
     let warmed = warm_targets(&report_targets(report, mapper), mapper, args, platforms)?;
     let mut text = Vec::new();

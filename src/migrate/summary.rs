@@ -143,7 +143,9 @@ impl MigrationReport {
                 let mut line = Vec::new();
                 let _ = crate::report::text::write_finding(&mut line, e);
                 let line = String::from_utf8_lossy(&line);
-                out.push(Line::Err(anstream::adapter::strip_str(line.trim_end()).to_string()));
+                out.push(Line::Err(
+                    anstream::adapter::strip_str(line.trim_end()).to_string(),
+                ));
             }
             let stays: usize = r.stays.iter().map(|s| s.count).sum();
             if stays > 0 && r.status != RepoStatus::Skipped {

@@ -93,7 +93,8 @@ fn file_images_cached(f: &Path) -> Vec<String> {
     use std::collections::HashMap;
     use std::sync::{Mutex, OnceLock};
     type Key = (u64, Option<std::time::SystemTime>);
-    static SCANNED: OnceLock<Mutex<HashMap<PathBuf, (Key, Vec<String>)>>> = OnceLock::new();
+    type Scanned = HashMap<PathBuf, (Key, Vec<String>)>;
+    static SCANNED: OnceLock<Mutex<Scanned>> = OnceLock::new();
     let Ok(meta) = std::fs::metadata(f) else {
         return Vec::new();
     };

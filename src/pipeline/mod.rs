@@ -12,6 +12,6 @@ pub mod locate;
 pub mod plan;
 pub mod render;
 pub mod scan;
-pub mod verify;
 pub mod template;
+pub mod verify;
 pub mod walk;

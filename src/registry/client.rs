@@ -94,6 +94,8 @@ pub struct ClientOptions {
     /// Hosts other than `host` whose token realm may receive the credentials (config
     /// `registry.token_realms`).
     pub token_realms: Vec<String>,
+    /// `HARBORIZE_RESOLVE` as the command read it (see [`with_resolve_overrides`]).
+    pub resolve: Option<String>,
 }
 
 #[derive(Debug, Clone)]
@@ -141,8 +143,8 @@ impl RegistryClient {
             .tcp_keepalive(Duration::from_secs(30))
             .redirect(reqwest::redirect::Policy::limited(5))
             .user_agent(concat!("harborize/", env!("CARGO_PKG_VERSION")));
-        let builder = with_resolve_overrides(builder, std::env::var("HARBORIZE_RESOLVE").ok())
-            .map_err(ClientError::Build)?;
+        let builder =
+            with_resolve_overrides(builder, opts.resolve.clone()).map_err(ClientError::Build)?;
         let http = with_trust(builder, opts.cacert.as_deref(), opts.insecure)
             .map_err(|(path, message)| ClientError::CaCert { path, message })?
             .build()
@@ -674,6 +676,7 @@ mod tests {
             retries: 0,
             credentials: None,
             token_realms: trusted.iter().map(|t| t.to_string()).collect(),
+            resolve: None,
         })
     }
 

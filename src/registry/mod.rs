@@ -16,7 +16,7 @@ use futures::stream::{self, StreamExt};
 pub use crate::reference::Platform;
 use crate::reference::Reference;
 pub use client::{Check, ClientOptions, Outcome, RegistryClient};
-pub use credentials::Credentials;
+pub use credentials::{CredentialSources, Credentials};
 
 /// One reference to check on the Harbor host.
 #[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord)]

@@ -29,9 +29,7 @@ use crate::pipeline::plan::{Planned, Status};
 use crate::registry::Outcome;
 
 /// Exit codes, everywhere.
-pub const EXIT_OK: u8 = 0;
-pub const EXIT_FINDINGS: u8 = 1;
-pub const EXIT_ERROR: u8 = 2;
+pub use crate::exit::{ExitStatus, EXIT_ERROR, EXIT_FINDINGS, EXIT_OK};
 
 /// Output format.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]

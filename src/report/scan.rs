@@ -142,7 +142,7 @@ pub struct ScanSummary {
 
 impl ScanOutput {
     /// 2 when anything could not be scanned, else 1 when a finding fails, else 0.
-    pub fn exit_code(&self) -> u8 {
+    pub fn exit_code(&self) -> crate::exit::ExitStatus {
         if !self.errors.is_empty() {
             EXIT_ERROR
         } else if self.summary.failed > 0 {

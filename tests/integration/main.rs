@@ -44,6 +44,7 @@ mod render;
 mod render_proof;
 mod run;
 mod scan;
+mod settings;
 mod skim;
 mod verify;
 mod warm;

@@ -27,7 +27,7 @@ pub(super) enum Staged {
     Written(Box<Report>),
     /// The run ends here with this exit code, its report printed (a stage failed, or a dry
     /// run showed what it would write).
-    Done(u8),
+    Done(crate::exit::ExitStatus),
 }
 
 /// Plan, check and write one attempt of the run; `checked` records what verify and scan

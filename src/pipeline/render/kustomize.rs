@@ -135,7 +135,8 @@ fn read_step(dir: &Path) -> Option<Step> {
     use std::collections::HashMap;
     use std::sync::{Mutex, OnceLock};
     type Key = (u64, Option<std::time::SystemTime>);
-    static STEPS: OnceLock<Mutex<HashMap<PathBuf, (Key, Step)>>> = OnceLock::new();
+    type Steps = HashMap<PathBuf, (Key, Step)>;
+    static STEPS: OnceLock<Mutex<Steps>> = OnceLock::new();
     let file = kustomization_file(dir)?;
     let meta = std::fs::metadata(&file).ok()?;
     let key = (meta.len(), meta.modified().ok());

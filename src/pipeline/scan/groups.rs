@@ -12,8 +12,8 @@ use crate::pipeline::verify::{OnUnreachable, RegistryOptions};
 use crate::reference::Reference;
 use crate::registry::{Outcome, Target};
 use crate::report::scan::{ImageResult, RefLocation, ScanError, ScanOutput, Verdict};
-use crate::report::{Code, Location};
 use crate::report::ReferenceEntry;
+use crate::report::{Code, Location};
 use crate::trivy::policy::Policy;
 use crate::trivy::results::TrivyReport;
 use crate::trivy::runner::Trivy;
@@ -316,7 +316,7 @@ mod tests {
                 want("h/mid@sha256:3", "linux/amd64", None),
             ]
         );
-        assert_eq!(output.images[4].result, "error");
+        assert_eq!(output.images[4].result, Verdict::Error);
         assert_eq!(output.errors.len(), 2, "{:?}", output.errors);
         assert_eq!(
             output.errors[0].reference.as_deref(),

@@ -187,7 +187,7 @@ fn start_trivy(
     ));
     std::fs::create_dir_all(&cache_dir)
         .with_context(|| format!("cannot create the Trivy cache dir {}", cache_dir.display()))?;
-    let credentials = Credentials::discover(harbor)
+    let credentials = Credentials::discover(harbor, &registry.credentials)
         .map_err(anyhow::Error::msg)
         .context("cannot read registry credentials")?
         .filter(|_| !credentials_withheld);

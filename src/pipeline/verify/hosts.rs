@@ -33,7 +33,7 @@ pub fn client(
     mapper: &Mapper,
     timeout: Duration,
 ) -> Result<RegistryClient> {
-    let credentials = Credentials::discover(host)
+    let credentials = Credentials::discover(host, &args.credentials)
         .map_err(anyhow::Error::msg)
         .context("cannot read registry credentials")?;
     Ok(RegistryClient::new(&ClientOptions {
@@ -45,5 +45,6 @@ pub fn client(
         retries: args.retries,
         credentials,
         token_realms: mapper.token_realms().to_vec(),
+        resolve: args.resolve.clone(),
     })?)
 }

@@ -50,6 +50,10 @@ pub struct RegistryOptions {
     pub on_unreachable: OnUnreachable,
     /// Platforms (`os/arch`) an index must hold (verify) or that are fetched (warm, scan).
     pub platform: Vec<String>,
+    /// Where registry credentials come from (resolved from the environment in commands/).
+    pub credentials: crate::registry::CredentialSources,
+    /// `HARBORIZE_RESOLVE`: a host:port to connect to instead of the cache's own address.
+    pub resolve: Option<String>,
 }
 
 /// What the verify stage found, for exit codes.
@@ -64,14 +68,18 @@ pub struct VerifySummary {
 
 impl VerifySummary {
     /// Exit code contribution: findings 1, unreachable (when it must fail) 2.
-    pub fn exit_code(&self, on_unreachable: OnUnreachable) -> u8 {
+    pub fn exit_code(&self, on_unreachable: OnUnreachable) -> crate::exit::ExitStatus {
         checked_exit_code(self.failed, self.unreachable, on_unreachable)
     }
 }
 
 /// The exit code of checks made through the cache (verify, warm): 2 when the cache could
 /// not be reached and that must fail, 1 when anything else failed, else 0.
-pub fn checked_exit_code(failed: usize, unreachable: usize, on_unreachable: OnUnreachable) -> u8 {
+pub fn checked_exit_code(
+    failed: usize,
+    unreachable: usize,
+    on_unreachable: OnUnreachable,
+) -> crate::exit::ExitStatus {
     if unreachable > 0 && on_unreachable == OnUnreachable::Fail {
         EXIT_ERROR
     } else if failed > unreachable {
@@ -143,7 +151,7 @@ pub fn verify_report(
         .filter_map(|e| entry_target(e, mapper))
         .collect();
     if args.insecure {
-        eprintln!("warning: --insecure: Harbor's TLS certificate is not verified");
+        crate::term::warn("--insecure: Harbor's TLS certificate is not verified");
     }
     let charts: Vec<Target> = report
         .references
@@ -184,9 +192,9 @@ pub fn verify_report(
         );
         if let Some(why) = client.withheld() {
             if report.credentials_withheld.is_none() {
-                eprintln!(
-                    "warning: registry credentials not sent: {why}; the token was requested anonymously"
-                );
+                crate::term::warn(format!(
+                    "registry credentials not sent: {why}; the token was requested anonymously"
+                ));
                 report.credentials_withheld = Some(why);
             }
         }
