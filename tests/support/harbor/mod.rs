@@ -30,6 +30,7 @@ use std::net::SocketAddr;
 use std::path::Path;
 use std::sync::{Arc, Mutex};
 
+use super::http1::percent_decode;
 use super::serve::{HttpService, Reply, Request};
 use super::tls::TestCa;
 
@@ -352,7 +353,7 @@ fn answer(state: &Arc<Mutex<State>>, req: &Request) -> Reply {
         "the client sends bodies with Content-Length"
     );
     let path = req.path().to_string();
-    let query = parse_query(req.raw_query());
+    let query = req.query();
     let mut resp = {
         let mut s = state.lock().unwrap();
         handle(&mut s, req, &path, &query)
@@ -382,46 +383,6 @@ fn answer(state: &Arc<Mutex<State>>, req: &Request) -> Reply {
         body: resp.body,
         close: false,
     }
-}
-
-pub fn percent_decode(s: &str) -> String {
-    let bytes = s.as_bytes();
-    let hex = |b: u8| (b as char).to_digit(16).map(|d| d as u8);
-    let mut out = Vec::with_capacity(bytes.len());
-    let mut i = 0;
-    while i < bytes.len() {
-        match bytes[i] {
-            b'%' if i + 2 < bytes.len() => match (hex(bytes[i + 1]), hex(bytes[i + 2])) {
-                (Some(h), Some(l)) => {
-                    out.push(h * 16 + l);
-                    i += 3;
-                }
-                _ => {
-                    out.push(b'%');
-                    i += 1;
-                }
-            },
-            b'+' => {
-                out.push(b' ');
-                i += 1;
-            }
-            b => {
-                out.push(b);
-                i += 1;
-            }
-        }
-    }
-    String::from_utf8_lossy(&out).into_owned()
-}
-
-fn parse_query(q: &str) -> Vec<(String, String)> {
-    q.split('&')
-        .filter(|p| !p.is_empty())
-        .map(|p| match p.split_once('=') {
-            Some((k, v)) => (percent_decode(k), percent_decode(v)),
-            None => (percent_decode(p), String::new()),
-        })
-        .collect()
 }
 
 fn query_get<'a>(query: &'a [(String, String)], key: &str) -> Option<&'a str> {
