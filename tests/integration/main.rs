@@ -40,6 +40,7 @@ mod render_proof;
 mod run;
 mod scan;
 mod skim;
+mod test_support;
 mod verify;
 mod warm;
 mod workflows;
