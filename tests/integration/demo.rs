@@ -1,7 +1,7 @@
 //! scripts/demo.sh as a new user runs it: the first line says what the build costs before
 //! it starts, cargo's progress is shown while it builds (no `--quiet`), and the demo ends
 //! with `check` passing on the rewritten copy. The script's cargo build goes through the
-//! machine-wide build lock like every build here; it shares target/debug with the wheel
+//! machine-wide build lock like every build here (`support::common::cargo_lock`); it shares target/debug with the wheel
 //! build of tests/integration/precommit.rs (both `cargo build` the dev profile).
 
 use std::path::Path;
@@ -11,7 +11,9 @@ use std::process::Command;
 fn demo_says_how_long_the_first_build_takes_and_shows_progress() {
     let root = Path::new(env!("CARGO_MANIFEST_DIR"));
     let out = Command::new("flock")
-        .args(["-w", "3600", "/tmp/cargo.lock", "bash"])
+        .args(["-w", "3600"])
+        .arg(crate::support::common::cargo_lock())
+        .arg("bash")
         .arg(root.join("scripts/demo.sh"))
         .env_remove("HARBORIZE_HARBOR")
         .env_remove("CARGO_TERM_QUIET")

@@ -1170,14 +1170,14 @@ fn a_push_declined_by_the_remote_hook_over_http_is_an_error_not_a_retried_race()
 /// `SSL_CERT_FILE`.
 fn https_world() -> (World, GitHttpServer, PathBuf) {
     let w = World::new();
-    let ca = support::registry::TestCa::new();
+    let ca = support::tls::TestCa::new();
     let (cert, key) = ca.server_cert();
     let ca_file = w.root.join("ca.pem");
     std::fs::write(&ca_file, ca.pem()).unwrap();
     let server = GitHttpServer::start_tls(
         w.remote.parent().unwrap(),
         TOKEN,
-        support::registry::server_tls_config(&cert, &key),
+        support::tls::server_tls_config(&cert, &key),
     );
     (w, server, ca_file)
 }

@@ -386,11 +386,7 @@ fn a_pull_request_opened_concurrently_is_found_and_updated() {
 
 #[test]
 fn unreachable_api_is_a_transport_error_without_the_token() {
-    // A port nothing listens on (bound, then closed).
-    let port = {
-        let l = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
-        l.local_addr().unwrap().port()
-    };
+    let port = crate::support::common::closed_port();
     let gh = GitHub::new(&format!("http://127.0.0.1:{port}"), TOKEN, OWNER, REPO).unwrap();
     let err = gh
         .open_or_update_blocking(BRANCH, "main", "t", "b")

@@ -710,9 +710,7 @@ fn unreachable_harbor_is_a_clear_error() {
     let svc = HarborService::start();
     let (_dir, cfg) = workdir("");
     drop(svc);
-    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
-    let port = listener.local_addr().unwrap().port();
-    drop(listener);
+    let port = crate::support::common::closed_port();
     let out = harborize()
         .args(["harbor", "setup", "--plain-http", "--config"])
         .arg(&cfg)

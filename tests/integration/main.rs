@@ -46,6 +46,7 @@ mod run;
 mod scan;
 mod settings;
 mod skim;
+mod test_support;
 mod verify;
 mod warm;
 mod workflows;

@@ -10,13 +10,12 @@ use crate::support;
 // serde_json's `json!` for GitHub's wide objects in `support::github`.
 use crate::support::common;
 
-use std::io::{Read, Write};
-use std::net::TcpListener;
 use std::path::{Path, PathBuf};
 use std::process::Output;
 
 use common::{code, copy_tree, files, harborize, stderr, stdout, HARBOR};
 use support::git::{bare_remote, git, read, seed, write, AUTHOR};
+use support::serve::{HttpService, Reply, Request};
 
 fn fixture(name: &str) -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR"))
@@ -695,56 +694,42 @@ fn dry_run_writes_nothing_and_a_dirty_tree_is_refused() {
 }
 
 /// A registry that knows some manifests: `GET /v2/` answers 200 (no auth), `HEAD` of a
-/// known manifest 200 with a digest, anything else 404.
-fn fake_registry(known: &'static [(&'static str, &'static str)]) -> u16 {
-    let listener = TcpListener::bind("127.0.0.1:0").unwrap();
-    let port = listener.local_addr().unwrap().port();
-    std::thread::spawn(move || {
-        for stream in listener.incoming() {
-            let Ok(mut s) = stream else { continue };
-            std::thread::spawn(move || {
-                let mut buf = Vec::new();
-                let mut chunk = [0u8; 4096];
-                while !buf.windows(4).any(|w| w == b"\r\n\r\n") {
-                    match s.read(&mut chunk) {
-                        Ok(0) | Err(_) => return,
-                        Ok(n) => buf.extend_from_slice(&chunk[..n]),
-                    }
-                }
-                let head = String::from_utf8_lossy(&buf).into_owned();
-                let mut first = head.lines().next().unwrap_or("").split(' ');
-                let method = first.next().unwrap_or("");
-                let path = first.next().unwrap_or("");
-                let found = path == "/v2/"
-                    || known.iter().any(|(repo, tag)| {
-                        path == format!("/v2/{repo}/manifests/{tag}") && method == "HEAD"
-                    });
-                let response = if found {
-                    format!(
-                        "HTTP/1.1 200 OK\r\nDocker-Content-Digest: sha256:{}\r\nContent-Type: application/vnd.oci.image.manifest.v1+json\r\nContent-Length: 0\r\nConnection: close\r\n\r\n",
-                        "a".repeat(64)
+/// known manifest 200 with a digest, anything else 404 (`support::serve`; stops when dropped).
+fn fake_registry(known: &'static [(&'static str, &'static str)]) -> HttpService {
+    let server = HttpService::start("fake-registry", None, move |_| {
+        move |req: &Request| {
+            let path = req.path();
+            let found = path == "/v2/"
+                || known.iter().any(|(repo, tag)| {
+                    path == format!("/v2/{repo}/manifests/{tag}") && req.method == "HEAD"
+                });
+            if found {
+                Reply::new(200)
+                    .header(
+                        "Docker-Content-Digest",
+                        &format!("sha256:{}", "a".repeat(64)),
                     )
-                } else {
-                    let body =
-                        r#"{"errors":[{"code":"MANIFEST_UNKNOWN","message":"manifest unknown"}]}"#;
-                    let len = if method == "HEAD" { 0 } else { body.len() };
-                    let body = if method == "HEAD" { "" } else { body };
-                    format!(
-                        "HTTP/1.1 404 Not Found\r\nContent-Type: application/json\r\nContent-Length: {len}\r\nConnection: close\r\n\r\n{body}"
+                    .header("Content-Type", "application/vnd.oci.image.manifest.v1+json")
+                    .closing()
+            } else {
+                Reply::new(404)
+                    .header("Content-Type", "application/json")
+                    .body(
+                        r#"{"errors":[{"code":"MANIFEST_UNKNOWN","message":"manifest unknown"}]}"#,
                     )
-                };
-                let _ = s.write_all(response.as_bytes());
-            });
+                    .closing()
+            }
         }
     });
-    port
+    server
 }
 
 #[test]
 fn verify_keeps_a_repository_whose_references_do_not_resolve_unwritten_and_uncommitted() {
     let tmp = tempfile::tempdir().unwrap();
     let t = tmp.path();
-    let port = fake_registry(&[("docker-hub/library/nginx", "1.27")]);
+    let registry = fake_registry(&[("docker-hub/library/nginx", "1.27")]);
+    let port = registry.addr().port();
     let harbor = format!("127.0.0.1:{port}");
     let ok = t.join("ok");
     write(

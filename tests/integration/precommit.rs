@@ -10,11 +10,28 @@
 //! from `cargo test` is compiled), and hands it to pip with PIP_FIND_LINKS, as PyPI would. pre-commit runs with no
 //! cargo or rustc on PATH: the hooks must not compile anything.
 //!
+//! pip runs with `PIP_NO_INDEX`: everything it installs comes from local files, the wheel
+//! built here and the setuptools wheel (the shim's build backend) that virtualenv embeds
+//! (virtualenv comes with pre-commit from scripts/install-test-tools.sh). The test works
+//! offline.
+//!
+//! The `-src` hooks (`language: rust`) run too, as pre-commit runs them for a user whose
+//! .pre-commit-config.yaml names them: `pre-commit run` with a config pinning the hook
+//! repository at its commit, so pre-commit's own `cargo install --path` runs once for the
+//! four runs. The build is offline (`CARGO_NET_OFFLINE`), under the machine-wide build lock
+//! ([`cargo_lock`]), into target/ (`CARGO_TARGET_DIR`, so a later run does not build the
+//! dependencies again), with the release profile's fat LTO, single codegen unit and full
+//! optimisation turned down through `CARGO_PROFILE_RELEASE_*` (what is tested is the
+//! hooks' wiring, not the optimiser: the full release build takes minutes).
+//!
 //! The hook repository is a committed copy of this working tree (tracked and untracked
 //! files, ignored ones left out), so the test checks the code as it is.
 
+use std::ffi::OsString;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
+
+use crate::support::common::cargo_lock;
 
 const MANIFEST: &str = "apiVersion: apps/v1\nkind: Deployment\nmetadata:\n  name: web\nspec:\n  template:\n    spec:\n      containers:\n        - name: web\n          image: nginx:1.27 # pinned\n";
 
@@ -118,7 +135,8 @@ fn maturin() -> PathBuf {
 /// Through the machine-wide build lock, like every cargo invocation here.
 fn build_wheel(out_dir: &Path) {
     let out = Command::new("flock")
-        .args(["-w", "3600", "/tmp/cargo.lock"])
+        .args(["-w", "3600"])
+        .arg(cargo_lock())
         .arg(maturin())
         .args(["build", "--profile", "dev", "--locked", "--out"])
         .arg(out_dir)
@@ -143,23 +161,103 @@ fn build_wheel(out_dir: &Path) {
     );
 }
 
+/// The directory of the setuptools wheels virtualenv embeds (installed with pre-commit into
+/// the tools' venv): the shim's build backend, without an index.
+fn embedded_setuptools() -> PathBuf {
+    let lib = root().join(".tools/venv/lib");
+    let found = std::fs::read_dir(&lib).ok().and_then(|entries| {
+        entries
+            .flatten()
+            .map(|e| e.path().join("site-packages/virtualenv/seed/wheels/embed"))
+            .find(|d| {
+                std::fs::read_dir(d).is_ok_and(|mut files| {
+                    files.any(|f| {
+                        f.is_ok_and(|f| {
+                            let name = f.file_name().to_string_lossy().into_owned();
+                            name.starts_with("setuptools-") && name.ends_with(".whl")
+                        })
+                    })
+                })
+            })
+    });
+    found.unwrap_or_else(|| {
+        panic!(
+            "no setuptools wheel embedded by virtualenv under {}: run `bash \
+             scripts/install-test-tools.sh` (pre-commit brings virtualenv)",
+            lib.display()
+        )
+    })
+}
+
+/// A pre-commit config (beside the store, outside the work repository) that names the `-src`
+/// hooks of the hook repository at its current commit, as a user's config would.
+fn src_hooks_config(hooks: &Path, cache: &Path) -> PathBuf {
+    let rev = String::from_utf8(git(hooks, &["rev-parse", "HEAD"]).stdout).unwrap();
+    let config = cache.with_file_name("src-hooks.pre-commit-config.yaml");
+    std::fs::write(
+        &config,
+        format!(
+            "repos:\n  - repo: {}\n    rev: {}\n    hooks:\n      - id: harborize-check-src\n      - id: harborize-rewrite-src\n",
+            hooks.display(),
+            rev.trim()
+        ),
+    )
+    .unwrap();
+    config
+}
+
 struct Run {
     code: i32,
     text: String,
 }
 
-fn try_repo(work: &Path, hooks: &Path, cache: &Path, wheels: &Path, args: &[&str]) -> Run {
-    let out = Command::new(pre_commit())
-        .arg("try-repo")
-        .arg(hooks)
+/// How pre-commit gets the hooks' software.
+enum Install<'a> {
+    /// The `language: python` hooks: pip from these local wheels only, no cargo on PATH.
+    Wheels(&'a Path),
+    /// The `language: rust` hooks: `pre-commit run` with a config naming them (one cargo
+    /// install, offline, under the build lock).
+    Cargo,
+}
+
+fn try_repo(work: &Path, hooks: &Path, cache: &Path, install: &Install, args: &[&str]) -> Run {
+    let mut cmd = match install {
+        Install::Wheels(wheels) => {
+            let mut cmd = Command::new(pre_commit());
+            let mut links = OsString::from(wheels.as_os_str());
+            links.push(" ");
+            links.push(embedded_setuptools());
+            // the wheel built from this tree instead of PyPI's, setuptools from virtualenv;
+            // no index at all
+            cmd.env("PIP_FIND_LINKS", links)
+                .env("PIP_NO_INDEX", "1")
+                .env("PATH", path_without_rust());
+            cmd
+        }
+        Install::Cargo => {
+            let mut cmd = Command::new("flock");
+            cmd.args(["-w", "3600"])
+                .arg(cargo_lock())
+                .arg(pre_commit())
+                .arg("run")
+                .arg("--config")
+                .arg(src_hooks_config(hooks, cache))
+                .env("CARGO_NET_OFFLINE", "true")
+                .env("CARGO_TARGET_DIR", root().join("target"))
+                .env("CARGO_PROFILE_RELEASE_LTO", "false")
+                .env("CARGO_PROFILE_RELEASE_CODEGEN_UNITS", "16")
+                .env("CARGO_PROFILE_RELEASE_OPT_LEVEL", "1");
+            cmd
+        }
+    };
+    if let Install::Wheels(_) = install {
+        cmd.arg("try-repo").arg(hooks);
+    }
+    let out = cmd
         .args(args)
         .current_dir(work)
         .env("PRE_COMMIT_HOME", cache)
         .env("PRE_COMMIT_COLOR", "never")
-        // the wheel built from this tree instead of PyPI's; setuptools (the shim's build
-        // backend) still comes from the index
-        .env("PIP_FIND_LINKS", wheels)
-        .env("PATH", path_without_rust())
         .env_remove("HARBORIZE_HARBOR")
         .output()
         .expect("pre-commit runs");
@@ -173,18 +271,12 @@ fn try_repo(work: &Path, hooks: &Path, cache: &Path, wheels: &Path, args: &[&str
     }
 }
 
-#[test]
-fn hooks_guard_and_fix_a_repository() {
-    let tmp = tempfile::tempdir().unwrap();
-    let hooks = tmp.path().join("hooks");
-    let work = tmp.path().join("work");
-    let cache = tmp.path().join("cache");
-    std::fs::create_dir_all(&hooks).unwrap();
+/// A work repository with an upstream image, and the hooks (`ID` and `ID` of rewrite, with
+/// `suffix`) driven through check fails → rewrite changes → rewrite and check pass.
+fn guard_and_fix(suffix: &str, install: &Install, tmp: &Path, hooks: &Path) {
+    let work = tmp.join(format!("work{suffix}"));
+    let cache = tmp.join("cache");
     std::fs::create_dir_all(&work).unwrap();
-    hook_repo(&hooks);
-    let wheels = tmp.path().join("wheels");
-    build_wheel(&wheels);
-
     git(&work, &["init", "-q"]);
     std::fs::write(
         work.join("harborize.yaml"),
@@ -197,22 +289,20 @@ fn hooks_guard_and_fix_a_repository() {
 
     let files = ["--files", "deploy.yaml", "harborize.yaml"];
     let started = std::time::Instant::now();
-    let check = |label: &str| {
-        let mut args = vec!["harborize-check"];
+    let hook = |id: &str, label: &str| {
+        let id = format!("{id}{suffix}");
+        let mut args = vec![id.as_str()];
         args.extend_from_slice(&files);
-        let r = try_repo(&work, &hooks, &cache, &wheels, &args);
-        eprintln!("{label}: exit {} after {:?}", r.code, started.elapsed());
-        r
-    };
-    let rewrite = |label: &str| {
-        let mut args = vec!["harborize-rewrite"];
-        args.extend_from_slice(&files);
-        let r = try_repo(&work, &hooks, &cache, &wheels, &args);
-        eprintln!("{label}: exit {} after {:?}", r.code, started.elapsed());
+        let r = try_repo(&work, hooks, &cache, install, &args);
+        eprintln!(
+            "{label} ({id}): exit {} after {:?}",
+            r.code,
+            started.elapsed()
+        );
         r
     };
 
-    let r = check("check on upstream image");
+    let r = hook("harborize-check", "check on upstream image");
     assert_eq!(r.code, 1, "{}", r.text);
     assert!(r.text.contains("deploy.yaml"), "{}", r.text);
     assert!(r.text.contains("Failed"), "{}", r.text);
@@ -222,7 +312,7 @@ fn hooks_guard_and_fix_a_repository() {
         "check writes nothing"
     );
 
-    let r = rewrite("first rewrite");
+    let r = hook("harborize-rewrite", "first rewrite");
     assert_eq!(r.code, 1, "{}", r.text);
     assert!(
         r.text.contains("files were modified by this hook"),
@@ -242,13 +332,34 @@ fn hooks_guard_and_fix_a_repository() {
         "harbor:\n  host: harbor.example.com\n"
     );
 
-    let r = rewrite("second rewrite");
+    let r = hook("harborize-rewrite", "second rewrite");
     assert_eq!(r.code, 0, "{}", r.text);
     assert!(r.text.contains("Passed"), "{}", r.text);
 
-    let r = check("check after rewrite");
+    let r = hook("harborize-check", "check after rewrite");
     assert_eq!(r.code, 0, "{}", r.text);
     assert!(r.text.contains("Passed"), "{}", r.text);
+}
+
+#[test]
+fn hooks_guard_and_fix_a_repository() {
+    let tmp = tempfile::tempdir().unwrap();
+    let hooks = tmp.path().join("hooks");
+    std::fs::create_dir_all(&hooks).unwrap();
+    hook_repo(&hooks);
+    let wheels = tmp.path().join("wheels");
+    build_wheel(&wheels);
+    guard_and_fix("", &Install::Wheels(&wheels), tmp.path(), &hooks);
+}
+
+/// The opt-in `-src` hooks, built from the hook repository by pre-commit's `cargo install`.
+#[test]
+fn source_hooks_build_with_cargo_and_guard_a_repository() {
+    let tmp = tempfile::tempdir().unwrap();
+    let hooks = tmp.path().join("hooks");
+    std::fs::create_dir_all(&hooks).unwrap();
+    hook_repo(&hooks);
+    guard_and_fix("-src", &Install::Cargo, tmp.path(), &hooks);
 }
 
 /// The manifest's shape: ids, languages, entries, file filters; the versions the hooks

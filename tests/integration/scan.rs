@@ -16,13 +16,9 @@ use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 
 use serde_json::Value;
+use support::registry::Registry;
+use support::trivy::fixture::{RegistryKind, ScanFixture, VULN};
 use support::trivy::*;
-
-const VULN: &[(&str, &str)] = &[
-    ("musl", "1.2.5-r0"),
-    ("busybox", "1.37.0-r0"),
-    ("zlib", "1.3.1-r0"),
-];
 
 /// (id, severity, package, installed, fixed, status) of one finding.
 type Planted = (
@@ -79,12 +75,18 @@ const VULN_FINDINGS: &[Planted] = &[
     ),
 ];
 
+/// The shared fixture (`vuln` pushed) plus the other planted images and the planted DB.
 struct Fx {
-    tmp: tempfile::TempDir,
-    reg: Registry,
+    base: ScanFixture,
     /// Trivy cache dir holding the planted DB.
     cache: PathBuf,
-    vuln_digest: String,
+}
+
+impl std::ops::Deref for Fx {
+    type Target = ScanFixture;
+    fn deref(&self) -> &ScanFixture {
+        &self.base
+    }
 }
 
 impl Fx {
@@ -98,18 +100,12 @@ impl Fx {
 
     /// `plain`, `auth` (htpasswd) or `tls` (HTTPS with a test CA).
     fn with(kind: &str) -> Self {
-        let tmp = tempfile::tempdir().unwrap();
-        let dir = tmp.path().join("registry");
-        let reg = match kind {
-            "auth" => Registry::start_with_auth(&dir),
-            "tls" => Registry::start_tls(&dir),
-            _ => Registry::start(&dir),
-        };
-        let vuln_digest = reg.push(
-            "docker-hub/library/vuln",
-            &AlpineImage::new("3.22.2", VULN),
-            &["1", "latest"],
-        );
+        let base = ScanFixture::start(match kind {
+            "auth" => RegistryKind::Auth,
+            "tls" => RegistryKind::Tls,
+            _ => RegistryKind::Plain,
+        });
+        let reg = &base.reg;
         reg.push(
             "docker-hub/library/high",
             &AlpineImage::new("3.22.2", &[("musl", "1.2.5-r0")]),
@@ -125,19 +121,9 @@ impl Fx {
             &AlpineImage::without_os(),
             &["1"],
         );
-        let cache = tmp.path().join("cache");
+        let cache = base.path("cache");
         build_db(&cache);
-        std::fs::create_dir_all(tmp.path().join("home")).unwrap();
-        Fx {
-            tmp,
-            reg,
-            cache,
-            vuln_digest,
-        }
-    }
-
-    fn path(&self, rel: &str) -> PathBuf {
-        self.tmp.path().join(rel)
+        Fx { base, cache }
     }
 
     /// A GitOps repo `name/` with harborize.yaml (`extra_config` appended) and app.yaml
@@ -162,13 +148,7 @@ impl Fx {
 
     /// harborize with a clean environment (HOME in the temp dir, no colour).
     fn cmd(&self, repo: &Path) -> Command {
-        let mut cmd = Command::new(crate::support::common::binary());
-        cmd.env_clear()
-            .env("PATH", std::env::var_os("PATH").unwrap_or_default())
-            .env("HOME", self.path("home"))
-            .env("NO_COLOR", "1")
-            .current_dir(repo);
-        cmd
+        self.harborize(repo)
     }
 
     /// `harborize scan --plain-http --trivy T --cache-dir CACHE --skip-db-update ARGS`.

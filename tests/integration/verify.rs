@@ -335,9 +335,7 @@ fn base64_encode(s: &str) -> String {
 
 #[test]
 fn unreachable_harbor_fails_or_warns() {
-    let closed = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
-    let host = closed.local_addr().unwrap().to_string();
-    drop(closed);
+    let host = format!("127.0.0.1:{}", crate::support::common::closed_port());
     let tmp = tempfile::tempdir().unwrap();
     manifest(tmp.path(), &["nginx:1.27"]);
     let run = verify(tmp.path(), &host, &["--plain-http", "--retries", "1"], &[]);

@@ -34,6 +34,34 @@ pub fn venv_python() -> PathBuf {
     py
 }
 
+/// A port on 127.0.0.1 that was free a moment ago (bound, then released), for a server
+/// that takes its port on the command line.
+pub fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
+}
+
+/// A port on 127.0.0.1 nothing listens on (bound, then closed): connecting is refused.
+pub fn closed_port() -> u16 {
+    free_port()
+}
+
+/// The machine-wide build lock every cargo invocation goes through (`flock LOCK cargo …`):
+/// `$CARGO_LOCK_FILE`, default `/tmp/cargo.lock`. Tests that build (the demo, the wheel,
+/// the source-built hooks) take it from here, never from a literal.
+pub fn cargo_lock() -> PathBuf {
+    std::env::var_os("CARGO_LOCK_FILE")
+        .filter(|v| !v.is_empty())
+        .map(PathBuf::from)
+        .unwrap_or_else(|| PathBuf::from(DEFAULT_CARGO_LOCK))
+}
+
+/// [`cargo_lock`] when `CARGO_LOCK_FILE` is not set (the path the README's commands use).
+pub const DEFAULT_CARGO_LOCK: &str = "/tmp/cargo.lock";
+
 /// A run's output for an assertion message.
 pub fn show(out: &Output) -> String {
     format!("stdout:\n{}\nstderr:\n{}", stdout(out), stderr(out))

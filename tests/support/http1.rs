@@ -11,6 +11,8 @@ use std::sync::{Arc, Mutex};
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
+use super::tls::client_tls_config;
+
 const MAX_HEAD: usize = 64 * 1024;
 pub const IO_TIMEOUT: Duration = Duration::from_secs(60);
 
@@ -322,6 +324,8 @@ pub fn reason(status: u16) -> &'static str {
         403 => "Forbidden",
         404 => "Not Found",
         405 => "Method Not Allowed",
+        409 => "Conflict",
+        422 => "Unprocessable Entity",
         429 => "Too Many Requests",
         500 => "Internal Server Error",
         502 => "Bad Gateway",
@@ -582,44 +586,6 @@ impl Response {
         serde_json::from_slice(&self.body)
             .unwrap_or_else(|e| panic!("response body is not JSON ({e}): {}", self.text()))
     }
-}
-
-/// rustls client config trusting exactly the given PEM CA certificate.
-pub fn client_tls_config(ca_pem: &str) -> Arc<rustls::ClientConfig> {
-    let mut roots = rustls::RootCertStore::empty();
-    for der in pem_blocks(ca_pem, "CERTIFICATE") {
-        roots
-            .add(rustls::pki_types::CertificateDer::from(der))
-            .expect("add CA cert");
-    }
-    let provider = Arc::new(rustls::crypto::ring::default_provider());
-    let cfg = rustls::ClientConfig::builder_with_provider(provider)
-        .with_safe_default_protocol_versions()
-        .expect("rustls protocol versions")
-        .with_root_certificates(roots)
-        .with_no_client_auth();
-    Arc::new(cfg)
-}
-
-/// Decode every PEM block with the given label.
-pub fn pem_blocks(pem: &str, label: &str) -> Vec<Vec<u8>> {
-    use base64::Engine as _;
-    let begin = format!("-----BEGIN {label}-----");
-    let end = format!("-----END {label}-----");
-    let mut out = Vec::new();
-    let mut rest = pem;
-    while let Some(i) = rest.find(&begin) {
-        let after = &rest[i + begin.len()..];
-        let j = after.find(&end).expect("PEM end marker");
-        let b64: String = after[..j].chars().filter(|c| !c.is_whitespace()).collect();
-        out.push(
-            base64::engine::general_purpose::STANDARD
-                .decode(b64)
-                .expect("PEM base64"),
-        );
-        rest = &after[j + end.len()..];
-    }
-    out
 }
 
 /// Send one request and read the whole response. `tls` is required for https URLs.

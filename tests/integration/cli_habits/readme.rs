@@ -4,8 +4,10 @@
 //! is neither fails this test, so the README cannot drift from the binary unnoticed.
 //!
 //! Lines run in a sandbox: a temporary directory holding the README's own harborize.yaml,
-//! with `/etc/` mapped to `<sandbox>/etc/` and `harborize` on PATH being the binary under
-//! test.
+//! with every absolute path of a command line (`/etc/…`, `/usr/local/…`, `~/…`, `$HOME/…`,
+//! as an argument, after `--flag=` or a redirection) mapped into the sandbox
+//! ([`sandboxed`]), HOME the sandbox, and `harborize` on PATH being the binary under test:
+//! no README command reads or writes the real system.
 
 use std::path::Path;
 use std::process::Command;
@@ -94,6 +96,104 @@ fn readme_config(readme: &str) -> String {
     readme[start..start + end].to_string()
 }
 
+/// Where an absolute path may start inside a shell word: its start, after `=` (`--out=/x`),
+/// after a redirection (`>/x`, `2>>/x`) or an opening quote.
+fn path_starts(word: &str) -> Vec<usize> {
+    let b = word.as_bytes();
+    (0..b.len())
+        .filter(|&i| i == 0 || matches!(b[i - 1], b'=' | b'>' | b'<' | b'"' | b'\''))
+        .collect()
+}
+
+/// `cmd` with every absolute path moved under `sandbox`: `/x` → `SANDBOX/x`, `~/x`, `~` and
+/// `$HOME/x` → `SANDBOX/x`. URLs (`https://…`) are not paths; the sandbox itself is kept.
+fn sandboxed(cmd: &str, sandbox: &Path) -> String {
+    let root = sandbox.display().to_string();
+    let words: Vec<String> = cmd
+        .split(' ')
+        .map(|word| {
+            let mut out = String::new();
+            let mut last = 0;
+            for i in path_starts(word) {
+                if i < last {
+                    continue;
+                }
+                let rest = &word[i..];
+                let skip = if rest.starts_with(&root) {
+                    None
+                } else if rest.starts_with('/') {
+                    Some(0)
+                } else if rest == "~" || rest.starts_with("~/") {
+                    Some(1)
+                } else if rest.starts_with("$HOME/") || rest == "$HOME" {
+                    Some(5)
+                } else if rest.starts_with("${HOME}") {
+                    Some(7)
+                } else {
+                    None
+                };
+                if let Some(n) = skip {
+                    out.push_str(&word[last..i]);
+                    out.push_str(&root);
+                    last = i + n;
+                }
+            }
+            out.push_str(&word[last..]);
+            out
+        })
+        .collect();
+    words.join(" ")
+}
+
+/// The absolute paths a sandboxed command line still names outside the sandbox.
+fn outside_sandbox(cmd: &str, sandbox: &Path) -> Vec<String> {
+    let root = sandbox.display().to_string();
+    cmd.split(' ')
+        .flat_map(|w| path_starts(w).into_iter().map(move |i| &w[i..]))
+        .filter(|p| {
+            (p.starts_with('/') || p.starts_with('~') || p.starts_with("$HOME"))
+                && !p.starts_with(&root)
+        })
+        .map(str::to_string)
+        .collect()
+}
+
+#[test]
+fn every_absolute_path_of_a_readme_command_moves_into_the_sandbox() {
+    let sb = Path::new("/tmp/sb");
+    let cases = [
+        (
+            "harborize mirrors --format k3s --ca-file /etc/ssl/x.crt > /etc/rancher/k3s/r.yaml",
+            "harborize mirrors --format k3s --ca-file /tmp/sb/etc/ssl/x.crt > /tmp/sb/etc/rancher/k3s/r.yaml",
+        ),
+        (
+            "harborize man --out /usr/local/share/man/man1",
+            "harborize man --out /tmp/sb/usr/local/share/man/man1",
+        ),
+        (
+            "harborize completions bash >/etc/bash_completion.d/harborize 2>>~/err.log",
+            "harborize completions bash >/tmp/sb/etc/bash_completion.d/harborize 2>>/tmp/sb/err.log",
+        ),
+        (
+            "harborize mirrors --out=~/certs.d --ca-file=\"$HOME/ca.crt\"",
+            "harborize mirrors --out=/tmp/sb/certs.d --ca-file=\"/tmp/sb/ca.crt\"",
+        ),
+        (
+            "harborize check ./gitops https://github.com/my-org/platform.git /tmp/sb/x",
+            "harborize check ./gitops https://github.com/my-org/platform.git /tmp/sb/x",
+        ),
+    ];
+    for (cmd, want) in cases {
+        let got = sandboxed(cmd, sb);
+        assert_eq!(got, want, "{cmd}");
+        assert!(outside_sandbox(&got, sb).is_empty(), "{got}");
+    }
+    assert_eq!(
+        outside_sandbox("harborize x --out /usr/local/y > ~/z", sb),
+        ["/usr/local/y", "~/z"]
+    );
+}
+
 #[test]
 fn readme_commands_run_as_written() {
     let root = Path::new(env!("CARGO_MANIFEST_DIR"));
@@ -124,7 +224,23 @@ fn readme_commands_run_as_written() {
             cmd.starts_with("harborize "),
             "README command neither run nor listed in NOT_RUN: {cmd}"
         );
-        let sandboxed = cmd.replace(" /etc/", &format!(" {}/etc/", sandbox.display()));
+        let sandboxed = sandboxed(&cmd, sandbox);
+        let outside = outside_sandbox(&sandboxed, sandbox);
+        assert!(
+            outside.is_empty(),
+            "README command would touch the real system at {outside:?}: {cmd}"
+        );
+        // The directory a system has around each path the command names (the README writes
+        // into /etc/rancher/k3s, /usr/local/share/man/…; it creates nothing above them).
+        for p in sandboxed.split(' ').flat_map(|w| {
+            path_starts(w)
+                .into_iter()
+                .map(move |i| w[i..].trim_matches(['"', '\'']))
+        }) {
+            if let Some(parent) = Path::new(p).parent().filter(|d| d.starts_with(sandbox)) {
+                std::fs::create_dir_all(parent).unwrap();
+            }
+        }
         let out = Command::new("sh")
             .arg("-c")
             .arg(&sandboxed)

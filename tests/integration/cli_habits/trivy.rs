@@ -4,43 +4,32 @@
 //! root as Trivy finds them; the user's `TRIVY_*` settings are kept, never replaced; the
 //! default cache is Trivy's own.
 //!
-//! The image `vuln` (alpine 3.22.2; musl 1.2.5-r0, busybox 1.37.0-r0, zlib 1.3.1-r0) has
-//! CVE-2099-0002 CRITICAL (busybox), CVE-2099-0001 HIGH (musl), CVE-2099-0005 MEDIUM,
-//! CVE-2099-0004 LOW, CVE-2099-0006 UNKNOWN.
+//! The image `vuln` and its registry are the fixture the scan tests use
+//! (`support::trivy::fixture`): CVE-2099-0002 CRITICAL (busybox), CVE-2099-0001 HIGH
+//! (musl), CVE-2099-0005 MEDIUM, CVE-2099-0004 LOW, CVE-2099-0006 UNKNOWN.
 
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 
 use serde_json::Value;
 
+use crate::support::common::{code, show};
+use crate::support::trivy::fixture::{RegistryKind, ScanFixture};
 use crate::support::trivy::*;
 
-const VULN: &[(&str, &str)] = &[
-    ("musl", "1.2.5-r0"),
-    ("busybox", "1.37.0-r0"),
-    ("zlib", "1.3.1-r0"),
-];
+/// The shared scan fixture (`vuln` pushed to a plain registry).
+struct Fx(ScanFixture);
 
-struct Fx {
-    tmp: tempfile::TempDir,
-    reg: Registry,
+impl std::ops::Deref for Fx {
+    type Target = ScanFixture;
+    fn deref(&self) -> &ScanFixture {
+        &self.0
+    }
 }
 
 impl Fx {
     fn new() -> Self {
-        let tmp = tempfile::tempdir().unwrap();
-        let reg = Registry::start(&tmp.path().join("registry"));
-        reg.push(
-            "docker-hub/library/vuln",
-            &AlpineImage::new("3.22.2", VULN),
-            &["1"],
-        );
-        std::fs::create_dir_all(tmp.path().join("home")).unwrap();
-        Fx { tmp, reg }
-    }
-
-    fn path(&self, rel: &str) -> PathBuf {
-        self.tmp.path().join(rel)
+        Fx(ScanFixture::start(RegistryKind::Plain))
     }
 
     /// A git repository `repo/` (real `git init`) with harborize.yaml at its root and
@@ -69,13 +58,8 @@ impl Fx {
 
     /// `harborize scan --plain-http --trivy T ARGS` in `cwd`, a clean environment plus `env`.
     fn scan(&self, cwd: &Path, trivy: &Path, args: &[&str], env: &[(&str, &str)]) -> Output {
-        let mut cmd = Command::new(crate::support::common::binary());
-        cmd.env_clear()
-            .env("PATH", std::env::var_os("PATH").unwrap_or_default())
-            .env("HOME", self.path("home"))
-            .env("NO_COLOR", "1")
-            .current_dir(cwd)
-            .args(["scan", "--plain-http", "--trivy"])
+        let mut cmd = self.harborize(cwd);
+        cmd.args(["scan", "--plain-http", "--trivy"])
             .arg(trivy)
             .args(args);
         for (k, v) in env {
@@ -83,18 +67,6 @@ impl Fx {
         }
         cmd.output().expect("harborize runs")
     }
-}
-
-fn code(o: &Output) -> i32 {
-    o.status.code().expect("exit code")
-}
-
-fn show(o: &Output) -> String {
-    format!(
-        "stdout:\n{}\nstderr:\n{}",
-        String::from_utf8_lossy(&o.stdout),
-        String::from_utf8_lossy(&o.stderr)
-    )
 }
 
 fn vuln_image(o: &Output) -> Value {

@@ -4,14 +4,13 @@
 //! header it receives, so a test can assert where a token never arrived.
 #![allow(dead_code)]
 
-use std::io::{BufRead, BufReader, Read, Write};
-use std::net::TcpListener;
+use std::io::{Read, Write};
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
-use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
-use std::thread::JoinHandle;
-use std::time::Duration;
+
+use super::serve::{Handler, HttpService, Reply, Request};
 
 pub const AUTHOR: (&str, &str) = ("Test Author", "author@example.com");
 
@@ -125,8 +124,7 @@ pub fn base64(input: &[u8]) -> String {
 /// `x-access-token` and one token. Stops when dropped.
 pub struct GitHttpServer {
     pub port: u16,
-    stop: Arc<AtomicBool>,
-    thread: Option<JoinHandle<()>>,
+    server: HttpService,
     /// Requests answered 401.
     pub unauthorized: Arc<AtomicUsize>,
     /// Requests handed to git http-backend.
@@ -164,12 +162,6 @@ impl GitHttpServer {
     }
 
     fn start_with(root: &Path, token: &str, tls: Option<Arc<rustls::ServerConfig>>) -> Self {
-        let listener = TcpListener::bind("127.0.0.1:0").unwrap();
-        listener.set_nonblocking(true).unwrap();
-        let port = listener.local_addr().unwrap().port();
-        let stop = Arc::new(AtomicBool::new(false));
-        let unauthorized = Arc::new(AtomicUsize::new(0));
-        let served = Arc::new(AtomicUsize::new(0));
         // An empty token: no Authorization asked for (`start_anonymous`).
         let expected = if token.is_empty() {
             String::new()
@@ -179,48 +171,23 @@ impl GitHttpServer {
                 base64(format!("x-access-token:{token}").as_bytes())
             )
         };
-        let root = root.to_path_buf();
-        let authorizations: Arc<Mutex<Vec<String>>> = Arc::default();
         let scheme = if tls.is_some() { "https" } else { "http" };
-        let auths2 = authorizations.clone();
-        let (stop2, unauth2, served2) = (stop.clone(), unauthorized.clone(), served.clone());
-        let thread = std::thread::spawn(move || {
-            // Bounded: the server never outlives a test by more than this.
-            let deadline = std::time::Instant::now() + Duration::from_secs(300);
-            while !stop2.load(Ordering::SeqCst) && std::time::Instant::now() < deadline {
-                match listener.accept() {
-                    Ok((stream, _)) => {
-                        let (root, expected) = (root.clone(), expected.clone());
-                        let (unauth, served) = (unauth2.clone(), served2.clone());
-                        let (auths, tls) = (auths2.clone(), tls.clone());
-                        std::thread::spawn(move || {
-                            let seen = Seen {
-                                unauthorized: &unauth,
-                                served: &served,
-                                authorizations: &auths,
-                            };
-                            let _ = stream.set_nonblocking(false);
-                            let _ = stream.set_read_timeout(Some(Duration::from_secs(60)));
-                            let _ = match tls.map(rustls::ServerConnection::new) {
-                                Some(Ok(conn)) => handle(
-                                    rustls::StreamOwned::new(conn, stream),
-                                    &root,
-                                    &expected,
-                                    &seen,
-                                ),
-                                Some(Err(_)) => Ok(()),
-                                None => handle(stream, &root, &expected, &seen),
-                            };
-                        });
-                    }
-                    Err(_) => std::thread::sleep(Duration::from_millis(5)),
-                }
-            }
-        });
+        let handler = GitBackend {
+            root: root.to_path_buf(),
+            expected,
+            unauthorized: Arc::default(),
+            served: Arc::default(),
+            authorizations: Arc::default(),
+        };
+        let (unauthorized, served, authorizations) = (
+            handler.unauthorized.clone(),
+            handler.served.clone(),
+            handler.authorizations.clone(),
+        );
+        let server = HttpService::start("git-http", tls, |_| handler);
         GitHttpServer {
-            port,
-            stop,
-            thread: Some(thread),
+            port: server.addr().port(),
+            server,
             unauthorized,
             served,
             authorizations,
@@ -238,25 +205,9 @@ impl GitHttpServer {
     }
 }
 
-impl Drop for GitHttpServer {
-    fn drop(&mut self) {
-        self.stop.store(true, Ordering::SeqCst);
-        if let Some(t) = self.thread.take() {
-            let _ = t.join();
-        }
-    }
-}
-
 fn http_backend() -> PathBuf {
     let out = Command::new("git").arg("--exec-path").output().unwrap();
     PathBuf::from(String::from_utf8_lossy(&out.stdout).trim()).join("git-http-backend")
-}
-
-/// What the server saw, shared by its connections.
-struct Seen<'a> {
-    unauthorized: &'a AtomicUsize,
-    served: &'a AtomicUsize,
-    authorizations: &'a Mutex<Vec<String>>,
 }
 
 /// The `user:password` of a Basic header (empty when it is not one).
@@ -282,103 +233,71 @@ fn decoded_basic(header: &str) -> String {
     String::from_utf8_lossy(&out).into_owned()
 }
 
-/// One connection: requests until the client closes (each answered with Content-Length).
-fn handle<S: Read + Write>(
-    stream: S,
-    root: &Path,
-    expected_auth: &str,
-    seen: &Seen<'_>,
-) -> std::io::Result<()> {
-    let (unauthorized, served) = (seen.unauthorized, seen.served);
-    let mut reader = BufReader::new(stream);
-    loop {
-        let mut line = String::new();
-        if reader.read_line(&mut line)? == 0 {
-            return Ok(());
+/// `git http-backend` behind Basic auth: what the server saw is shared with the test.
+struct GitBackend {
+    root: PathBuf,
+    /// The `Authorization` value accepted; empty: none asked for.
+    expected: String,
+    unauthorized: Arc<AtomicUsize>,
+    served: Arc<AtomicUsize>,
+    authorizations: Arc<Mutex<Vec<String>>>,
+}
+
+impl Handler for GitBackend {
+    /// Every `Authorization` is recorded; a wrong one is refused before the body is read.
+    fn early(&self, req: &Request) -> Option<Reply> {
+        let auth = req.header("authorization");
+        if let Some(a) = auth {
+            self.authorizations.lock().unwrap().push(a.to_string());
         }
-        let line = line.trim_end().to_string();
-        if line.is_empty() {
-            continue;
+        if self.expected.is_empty() || auth == Some(self.expected.as_str()) {
+            return None;
         }
-        let mut parts = line.split_whitespace();
-        let method = parts.next().unwrap_or("").to_string();
-        let target = parts.next().unwrap_or("/").to_string();
-        let mut headers: Vec<(String, String)> = Vec::new();
-        loop {
-            let mut h = String::new();
-            if reader.read_line(&mut h)? == 0 {
-                return Ok(());
-            }
-            let h = h.trim_end();
-            if h.is_empty() {
-                break;
-            }
-            if let Some((k, v)) = h.split_once(':') {
-                headers.push((k.trim().to_ascii_lowercase(), v.trim().to_string()));
-            }
+        self.unauthorized.fetch_add(1, Ordering::SeqCst);
+        Some(Reply::new(401).header("WWW-Authenticate", "Basic realm=\"git\""))
+    }
+
+    fn answer(&self, req: &Request) -> Reply {
+        match self.cgi(req) {
+            Ok(reply) => reply,
+            Err(e) => Reply::new(500).body(e.to_string()).closing(),
         }
-        let header = |k: &str| {
-            headers
-                .iter()
-                .find(|(hk, _)| hk == k)
-                .map(|(_, v)| v.clone())
-        };
-        if let Some(a) = header("authorization") {
-            seen.authorizations.lock().unwrap().push(a);
-        }
-        let writer = reader.get_mut();
-        if !expected_auth.is_empty() && header("authorization").as_deref() != Some(expected_auth) {
-            unauthorized.fetch_add(1, Ordering::SeqCst);
-            writer.write_all(
-                b"HTTP/1.1 401 Unauthorized\r\nWWW-Authenticate: Basic realm=\"git\"\r\nContent-Length: 0\r\nConnection: close\r\n\r\n",
-            )?;
-            writer.flush()?;
-            return Ok(());
-        }
-        if header("expect").is_some_and(|e| e.eq_ignore_ascii_case("100-continue")) {
-            writer.write_all(b"HTTP/1.1 100 Continue\r\n\r\n")?;
-            writer.flush()?;
-        }
-        let body = if header("transfer-encoding").is_some_and(|t| t.contains("chunked")) {
-            read_chunked(&mut reader)?
-        } else {
-            let n: usize = header("content-length")
-                .and_then(|v| v.parse().ok())
-                .unwrap_or(0);
-            let mut b = vec![0; n];
-            reader.read_exact(&mut b)?;
-            b
-        };
-        let (path, query) = target.split_once('?').unwrap_or((&target, ""));
+    }
+}
+
+impl GitBackend {
+    /// Run `git http-backend` as a CGI for one request.
+    fn cgi(&self, req: &Request) -> std::io::Result<Reply> {
         let mut cgi = Command::new(http_backend());
         cgi.env_clear()
             .env("PATH", std::env::var("PATH").unwrap_or_default())
-            .env("GIT_PROJECT_ROOT", root)
+            .env("GIT_PROJECT_ROOT", &self.root)
             .env("GIT_HTTP_EXPORT_ALL", "1")
-            .env("REQUEST_METHOD", &method)
-            .env("PATH_INFO", path)
-            .env("QUERY_STRING", query)
-            .env("CONTENT_LENGTH", body.len().to_string())
+            .env("REQUEST_METHOD", &req.method)
+            .env("PATH_INFO", req.path())
+            .env("QUERY_STRING", req.raw_query())
+            .env("CONTENT_LENGTH", req.body.len().to_string())
             .env("REMOTE_ADDR", "127.0.0.1")
             .env("GATEWAY_INTERFACE", "CGI/1.1")
             .env("SERVER_PROTOCOL", "HTTP/1.1")
             .stdin(Stdio::piped())
             .stdout(Stdio::piped())
             .stderr(Stdio::null());
-        if !expected_auth.is_empty() {
+        if !self.expected.is_empty() {
             cgi.env("REMOTE_USER", "x-access-token");
         }
-        if let Some(ct) = header("content-type") {
-            cgi.env("CONTENT_TYPE", ct);
-        }
-        if let Some(p) = header("git-protocol") {
-            cgi.env("HTTP_GIT_PROTOCOL", p);
-        }
-        if let Some(e) = header("content-encoding") {
-            cgi.env("HTTP_CONTENT_ENCODING", e);
+        for (header, var) in [
+            ("content-type", "CONTENT_TYPE"),
+            ("git-protocol", "HTTP_GIT_PROTOCOL"),
+            ("content-encoding", "HTTP_CONTENT_ENCODING"),
+        ] {
+            if let Some(v) = req.header(header) {
+                cgi.env(var, v);
+            }
         }
         let mut child = cgi.spawn()?;
         let mut stdin = child.stdin.take().unwrap();
+        let body = req.body.clone();
         let feeder = std::thread::spawn(move || {
             let _ = stdin.write_all(&body);
         });
@@ -386,60 +305,38 @@ fn handle<S: Read + Write>(
         child.stdout.take().unwrap().read_to_end(&mut output)?;
         let _ = feeder.join();
         child.wait()?;
-        served.fetch_add(1, Ordering::SeqCst);
-        // CGI: headers, a blank line, the body.
-        let split = find(&output, b"\r\n\r\n")
-            .map(|i| (i, 4))
-            .or_else(|| find(&output, b"\n\n").map(|i| (i, 2)));
-        let (head, body) = match split {
-            Some((i, n)) => (&output[..i], &output[i + n..]),
-            None => (&output[..0], &output[..]),
-        };
-        let mut status = "200 OK".to_string();
-        let mut out_headers = String::new();
-        for h in String::from_utf8_lossy(head).lines() {
-            match h.split_once(':') {
-                Some((k, v)) if k.eq_ignore_ascii_case("status") => status = v.trim().to_string(),
-                Some(_) => {
-                    out_headers.push_str(h.trim_end());
-                    out_headers.push_str("\r\n");
-                }
-                None => {}
-            }
-        }
-        let writer = reader.get_mut();
-        write!(
-            writer,
-            "HTTP/1.1 {status}\r\n{out_headers}Content-Length: {}\r\n\r\n",
-            body.len()
-        )?;
-        writer.write_all(body)?;
-        writer.flush()?;
+        self.served.fetch_add(1, Ordering::SeqCst);
+        Ok(cgi_reply(&output))
     }
 }
 
-fn read_chunked(reader: &mut impl BufRead) -> std::io::Result<Vec<u8>> {
-    let mut body = Vec::new();
-    loop {
-        let mut size = String::new();
-        reader.read_line(&mut size)?;
-        let n =
-            usize::from_str_radix(size.trim().split(';').next().unwrap_or("0"), 16).unwrap_or(0);
-        if n == 0 {
-            // Trailers until the blank line.
-            loop {
-                let mut t = String::new();
-                if reader.read_line(&mut t)? == 0 || t.trim().is_empty() {
-                    return Ok(body);
-                }
+/// CGI output (headers, a blank line, the body) as an HTTP reply.
+fn cgi_reply(output: &[u8]) -> Reply {
+    let split = find(output, b"\r\n\r\n")
+        .map(|i| (i, 4))
+        .or_else(|| find(output, b"\n\n").map(|i| (i, 2)));
+    let (head, body) = match split {
+        Some((i, n)) => (&output[..i], &output[i + n..]),
+        None => (&output[..0], output),
+    };
+    let mut reply = Reply::new(200).body(body.to_vec());
+    for h in String::from_utf8_lossy(head).lines() {
+        match h.split_once(':') {
+            Some((k, v)) if k.eq_ignore_ascii_case("status") => {
+                reply.status = v
+                    .trim()
+                    .split(' ')
+                    .next()
+                    .and_then(|c| c.parse().ok())
+                    .unwrap_or(500)
             }
+            Some((k, v)) => reply
+                .headers
+                .push((k.trim().to_string(), v.trim().to_string())),
+            None => {}
         }
-        let start = body.len();
-        body.resize(start + n, 0);
-        reader.read_exact(&mut body[start..])?;
-        let mut crlf = [0u8; 2];
-        reader.read_exact(&mut crlf)?;
     }
+    reply
 }
 
 fn find(hay: &[u8], needle: &[u8]) -> Option<usize> {

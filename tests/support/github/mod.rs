@@ -34,13 +34,11 @@
 pub mod openapi;
 
 use std::collections::HashSet;
-use std::io::{self, BufRead, BufReader, Read, Write};
-use std::net::{SocketAddr, TcpListener, TcpStream};
+use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
-use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
-use std::thread::JoinHandle;
-use std::time::Duration;
+
+use super::serve::{self, HttpService, Reply};
 
 use serde_json::{json, Value};
 
@@ -204,8 +202,7 @@ pub struct GitHubService {
     /// `""` (github.com) or `/api/v3` (Enterprise).
     pub prefix: String,
     pub state: Arc<Mutex<State>>,
-    stop: Arc<AtomicBool>,
-    accept: Option<JoinHandle<()>>,
+    server: HttpService,
 }
 
 impl GitHubService {
@@ -227,37 +224,23 @@ impl GitHubService {
     }
 
     pub fn start_with_prefix(prefix: &str) -> Self {
-        let listener = TcpListener::bind("127.0.0.1:0").unwrap();
-        let addr = listener.local_addr().unwrap();
         let mut state = State::default();
         state.branches.insert("main".into());
         let state = Arc::new(Mutex::new(state));
-        let stop = Arc::new(AtomicBool::new(false));
-        let ctx = Arc::new(Ctx {
-            addr,
-            prefix: prefix.to_string(),
-            state: state.clone(),
-        });
-        let stop2 = stop.clone();
-        let accept = std::thread::spawn(move || {
-            for conn in listener.incoming() {
-                if stop2.load(Ordering::SeqCst) {
-                    break;
-                }
-                let Ok(conn) = conn else { continue };
-                let ctx = ctx.clone();
-                let stop3 = stop2.clone();
-                std::thread::spawn(move || {
-                    let _ = serve_connection(&ctx, conn, &stop3);
-                });
-            }
+        let shared = state.clone();
+        let server = HttpService::start("github", None, |addr| {
+            let ctx = Ctx {
+                addr,
+                prefix: prefix.to_string(),
+                state: shared,
+            };
+            move |req: &serve::Request| answer(&ctx, req)
         });
         GitHubService {
-            addr,
+            addr: server.addr(),
             prefix: prefix.to_string(),
             state,
-            stop,
-            accept: Some(accept),
+            server,
         }
     }
 
@@ -302,11 +285,7 @@ impl GitHubService {
 
 impl Drop for GitHubService {
     fn drop(&mut self) {
-        self.stop.store(true, Ordering::SeqCst);
-        let _ = TcpStream::connect(self.addr);
-        if let Some(h) = self.accept.take() {
-            let _ = h.join();
-        }
+        self.server.stop();
         // Issue #17 item 8: whatever test used the service (bump, run, migrate, github), every
         // exchange it saw is held against GitHub's published description of the endpoints.
         if !std::thread::panicking() {
@@ -371,147 +350,40 @@ fn validation_failed(errors: Value) -> Response {
     )
 }
 
-/// Keep-alive: answer requests on the connection until the client closes it.
-fn serve_connection(ctx: &Ctx, conn: TcpStream, stop: &AtomicBool) -> io::Result<()> {
-    conn.set_read_timeout(Some(Duration::from_secs(10)))?;
-    let mut writer = conn.try_clone()?;
-    let mut reader = BufReader::new(conn);
-    loop {
-        if stop.load(Ordering::SeqCst) {
-            return Ok(());
-        }
-        let Some(req) = read_request(&mut reader)? else {
-            return Ok(());
-        };
-        let close =
-            find(&req.headers, "connection").is_some_and(|v| v.eq_ignore_ascii_case("close"));
-        let resp = handle(ctx, &req);
-        let reason = match resp.status {
-            200 => "OK",
-            201 => "Created",
-            401 => "Unauthorized",
-            403 => "Forbidden",
-            404 => "Not Found",
-            405 => "Method Not Allowed",
-            422 => "Unprocessable Entity",
-            _ => "Error",
-        };
-        let mut head = format!("HTTP/1.1 {} {reason}\r\n", resp.status);
-        let mut headers = resp.headers.clone();
-        headers.push((
-            "X-GitHub-Media-Type".into(),
-            "github.v3; format=json".into(),
-        ));
-        headers.push(("X-GitHub-Api-Version-Selected".into(), "2022-11-28".into()));
-        for (k, v) in &headers {
-            head.push_str(&format!("{k}: {v}\r\n"));
-        }
-        head.push_str(&format!("Content-Length: {}\r\n\r\n", resp.body.len()));
-        // Recorded before the answer leaves, so a test that got the answer sees it logged.
-        ctx.state.lock().unwrap().log.push(Exchange {
-            method: req.method,
-            path: req.path,
-            query: req.query,
-            headers: req.headers,
-            body: req.body,
-            status: resp.status,
-            response_headers: headers,
-            response_body: resp.body.clone(),
-        });
-        writer.write_all(head.as_bytes())?;
-        writer.write_all(&resp.body)?;
-        writer.flush()?;
-        if close {
-            return Ok(());
-        }
-    }
-}
-
-fn read_request(reader: &mut BufReader<TcpStream>) -> io::Result<Option<Request>> {
-    let mut line = String::new();
-    if reader.read_line(&mut line)? == 0 {
-        return Ok(None);
-    }
-    let mut parts = line.split_whitespace();
-    let method = parts.next().unwrap_or("").to_string();
-    let target = parts.next().unwrap_or("").to_string();
-    let mut headers = Vec::new();
-    loop {
-        let mut h = String::new();
-        if reader.read_line(&mut h)? == 0 {
-            return Ok(None);
-        }
-        let h = h.trim_end();
-        if h.is_empty() {
-            break;
-        }
-        if let Some((k, v)) = h.split_once(':') {
-            headers.push((k.trim().to_string(), v.trim().to_string()));
-        }
-    }
-    let mut body = Vec::new();
-    if find(&headers, "transfer-encoding").is_some_and(|v| v.eq_ignore_ascii_case("chunked")) {
-        loop {
-            let mut size = String::new();
-            reader.read_line(&mut size)?;
-            let n = usize::from_str_radix(size.trim().split(';').next().unwrap_or("0"), 16)
-                .unwrap_or(0);
-            let mut chunk = vec![0u8; n + 2];
-            reader.read_exact(&mut chunk)?;
-            if n == 0 {
-                break;
-            }
-            body.extend_from_slice(&chunk[..n]);
-        }
-    } else if let Some(len) = find(&headers, "content-length").and_then(|v| v.parse().ok()) {
-        body = vec![0u8; len];
-        reader.read_exact(&mut body)?;
-    }
-    let (path, query) = match target.split_once('?') {
-        Some((p, q)) => (p.to_string(), parse_query(q)),
-        None => (target.clone(), Vec::new()),
-    };
-    Ok(Some(Request {
-        method,
+/// One request: GitHub's answer, with the media-type headers GitHub adds, recorded before
+/// it leaves (so a test that got the answer sees it logged).
+fn answer(ctx: &Ctx, raw: &serve::Request) -> Reply {
+    let (path, query) = super::http1::split_target(&raw.target);
+    let req = Request {
+        method: raw.method.clone(),
         path,
         query,
+        headers: raw.headers.clone(),
+        body: raw.body.clone(),
+    };
+    let resp = handle(ctx, &req);
+    let mut headers = resp.headers.clone();
+    headers.push((
+        "X-GitHub-Media-Type".into(),
+        "github.v3; format=json".into(),
+    ));
+    headers.push(("X-GitHub-Api-Version-Selected".into(), "2022-11-28".into()));
+    ctx.state.lock().unwrap().log.push(Exchange {
+        method: req.method,
+        path: req.path,
+        query: req.query,
+        headers: req.headers,
+        body: req.body,
+        status: resp.status,
+        response_headers: headers.clone(),
+        response_body: resp.body.clone(),
+    });
+    Reply {
+        status: resp.status,
         headers,
-        body,
-    }))
-}
-
-fn parse_query(q: &str) -> Vec<(String, String)> {
-    q.split('&')
-        .filter(|p| !p.is_empty())
-        .map(|p| {
-            let (k, v) = p.split_once('=').unwrap_or((p, ""));
-            (decode(k), decode(v))
-        })
-        .collect()
-}
-
-fn decode(s: &str) -> String {
-    let b = s.as_bytes();
-    let mut out = Vec::with_capacity(b.len());
-    let mut i = 0;
-    while i < b.len() {
-        match b[i] {
-            b'+' => out.push(b' '),
-            b'%' if i + 2 < b.len() => {
-                let hex = std::str::from_utf8(&b[i + 1..i + 3]).ok();
-                match hex.and_then(|h| u8::from_str_radix(h, 16).ok()) {
-                    Some(v) => {
-                        out.push(v);
-                        i += 2;
-                    }
-                    None => out.push(b'%'),
-                }
-            }
-            c => out.push(c),
-        }
-        i += 1;
+        body: resp.body,
+        close: false,
     }
-    String::from_utf8_lossy(&out).into_owned()
 }
 
 fn handle(ctx: &Ctx, req: &Request) -> Response {

@@ -26,13 +26,13 @@
 pub mod swagger;
 
 use std::collections::HashSet;
-use std::io::{self, BufRead, BufReader, Read, Write};
-use std::net::{SocketAddr, TcpListener, TcpStream};
+use std::net::SocketAddr;
 use std::path::Path;
-use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
-use std::thread::JoinHandle;
-use std::time::Duration;
+
+use super::http1::percent_decode;
+use super::serve::{HttpService, Reply, Request};
+use super::tls::TestCa;
 
 use base64::Engine;
 use serde_json::{json, Value};
@@ -180,8 +180,7 @@ pub struct HarborService {
     pub state: Arc<Mutex<State>>,
     /// The CA certificate (PEM) when the service speaks TLS.
     pub ca_pem: Option<String>,
-    stop: Arc<AtomicBool>,
-    accept: Option<JoinHandle<()>>,
+    server: HttpService,
 }
 
 impl HarborService {
@@ -191,90 +190,29 @@ impl HarborService {
 
     /// HTTPS with a certificate for 127.0.0.1 from a fresh CA ([`Self::ca_pem`]).
     pub fn start_tls() -> Self {
-        let ca_key = rcgen::KeyPair::generate().unwrap();
-        let mut params = rcgen::CertificateParams::new(Vec::<String>::new()).unwrap();
-        params
-            .distinguished_name
-            .push(rcgen::DnType::CommonName, "harborize harbor-setup test CA");
-        params.is_ca = rcgen::IsCa::Ca(rcgen::BasicConstraints::Unconstrained);
-        params.key_usages = vec![
-            rcgen::KeyUsagePurpose::KeyCertSign,
-            rcgen::KeyUsagePurpose::CrlSign,
-            rcgen::KeyUsagePurpose::DigitalSignature,
-        ];
-        let issuer = rcgen::CertifiedIssuer::self_signed(params, ca_key).unwrap();
-        let key = rcgen::KeyPair::generate().unwrap();
-        let mut params =
-            rcgen::CertificateParams::new(vec!["127.0.0.1".to_string(), "localhost".to_string()])
-                .unwrap();
-        params
-            .distinguished_name
-            .push(rcgen::DnType::CommonName, "127.0.0.1");
-        params.extended_key_usages = vec![rcgen::ExtendedKeyUsagePurpose::ServerAuth];
-        params.key_usages = vec![
-            rcgen::KeyUsagePurpose::DigitalSignature,
-            rcgen::KeyUsagePurpose::KeyEncipherment,
-        ];
-        params.use_authority_key_identifier_extension = true;
-        let cert = params.signed_by(&key, &issuer).unwrap();
-        let provider = Arc::new(rustls::crypto::ring::default_provider());
-        let config = rustls::ServerConfig::builder_with_provider(provider)
-            .with_safe_default_protocol_versions()
-            .unwrap()
-            .with_no_client_auth()
-            .with_single_cert(
-                vec![cert.der().clone()],
-                rustls::pki_types::PrivateKeyDer::Pkcs8(key.serialize_der().into()),
-            )
-            .unwrap();
-        Self::start_inner(Some((Arc::new(config), issuer.pem())))
+        let ca = TestCa::new();
+        Self::start_inner(Some((ca.server_config(), ca.pem())))
     }
 
     fn start_inner(tls: Option<(Arc<rustls::ServerConfig>, String)>) -> Self {
-        let listener = TcpListener::bind("127.0.0.1:0").unwrap();
-        let addr = listener.local_addr().unwrap();
         let state = Arc::new(Mutex::new(State {
             next_registry: 1,
             next_project: 2, // 1 is `library`, as on a fresh Harbor
             ..State::default()
         }));
-        let stop = Arc::new(AtomicBool::new(false));
         let (config, ca_pem) = match tls {
             Some((c, pem)) => (Some(c), Some(pem)),
             None => (None, None),
         };
-        let accept = {
-            let state = state.clone();
-            let stop = stop.clone();
-            std::thread::spawn(move || {
-                for conn in listener.incoming() {
-                    if stop.load(Ordering::SeqCst) {
-                        break;
-                    }
-                    let Ok(tcp) = conn else { continue };
-                    let state = state.clone();
-                    let config = config.clone();
-                    std::thread::spawn(move || {
-                        let _ = tcp.set_read_timeout(Some(Duration::from_secs(30)));
-                        let _ = tcp.set_nodelay(true);
-                        let io: Box<dyn Io> = match config {
-                            Some(cfg) => match rustls::ServerConnection::new(cfg) {
-                                Ok(conn) => Box::new(rustls::StreamOwned::new(conn, tcp)),
-                                Err(_) => return,
-                            },
-                            None => Box::new(tcp),
-                        };
-                        let _ = serve(io, &state);
-                    });
-                }
-            })
-        };
+        let shared = state.clone();
+        let server = HttpService::start("harbor", config, move |_| {
+            move |req: &Request| answer(&shared, req)
+        });
         HarborService {
-            addr,
+            addr: server.addr(),
             state,
             ca_pem,
-            stop,
-            accept: Some(accept),
+            server,
         }
     }
 
@@ -374,26 +312,6 @@ impl HarborService {
     }
 }
 
-impl Drop for HarborService {
-    fn drop(&mut self) {
-        self.stop.store(true, Ordering::SeqCst);
-        let _ = TcpStream::connect(self.addr);
-        if let Some(h) = self.accept.take() {
-            let _ = h.join();
-        }
-    }
-}
-
-trait Io: Read + Write + Send {}
-impl<T: Read + Write + Send> Io for T {}
-
-struct Request {
-    method: String,
-    target: String,
-    headers: Vec<(String, String)>,
-    body: Vec<u8>,
-}
-
 struct Response {
     status: u16,
     headers: Vec<(String, String)>,
@@ -427,168 +345,44 @@ impl Response {
     }
 }
 
-/// Serve requests on one connection until it closes (keep-alive).
-fn serve(io: Box<dyn Io>, state: &Arc<Mutex<State>>) -> io::Result<()> {
-    let mut reader = BufReader::new(io);
-    loop {
-        let Some(req) = read_request(&mut reader)? else {
-            return Ok(());
-        };
-        let close = req
-            .headers
-            .iter()
-            .any(|(k, v)| k.eq_ignore_ascii_case("connection") && v.eq_ignore_ascii_case("close"));
-        let (path, query_raw) = match req.target.split_once('?') {
-            Some((p, q)) => (p.to_string(), q.to_string()),
-            None => (req.target.clone(), String::new()),
-        };
-        let query = parse_query(&query_raw);
-        let mut resp = {
-            let mut s = state.lock().unwrap();
-            handle(&mut s, &req, &path, &query)
-        };
-        let request_id = find_header(&req.headers, "X-Request-Id")
-            .map(str::to_string)
-            .unwrap_or_else(|| "7d3f9a52-0c1e-4b55-9c8e-1f2a3b4c5d6e".into());
-        resp.headers.push(("X-Request-Id".into(), request_id));
-        let head_only = req.method == "HEAD";
-        // Recorded before the answer goes out: once the client has it, the test may look.
-        state.lock().unwrap().log.push(Exchange {
-            method: req.method.clone(),
-            path,
-            query,
-            request_headers: req.headers.clone(),
-            request_body: req.body.clone(),
-            status: resp.status,
-            response_headers: resp.headers.clone(),
-            response_body: if head_only {
-                Vec::new()
-            } else {
-                resp.body.clone()
-            },
-        });
-        write_response(reader.get_mut(), &resp, head_only, close)?;
-        if close {
-            return Ok(());
-        }
-    }
-}
-
-fn read_request(reader: &mut BufReader<Box<dyn Io>>) -> io::Result<Option<Request>> {
-    let mut line = String::new();
-    if reader.read_line(&mut line)? == 0 {
-        return Ok(None);
-    }
-    let line = line.trim_end().to_string();
-    if line.is_empty() {
-        return Ok(None);
-    }
-    let mut parts = line.split(' ');
-    let method = parts.next().unwrap_or("").to_string();
-    let target = parts.next().unwrap_or("").to_string();
-    let mut headers = Vec::new();
-    loop {
-        let mut h = String::new();
-        if reader.read_line(&mut h)? == 0 {
-            return Ok(None);
-        }
-        let h = h.trim_end();
-        if h.is_empty() {
-            break;
-        }
-        if let Some((k, v)) = h.split_once(':') {
-            headers.push((k.trim().to_string(), v.trim().to_string()));
-        }
-    }
-    let len: usize = find_header(&headers, "Content-Length")
-        .and_then(|v| v.parse().ok())
-        .unwrap_or(0);
+/// One request: Harbor's answer, recorded before it goes out (once the client has it, the
+/// test may look).
+fn answer(state: &Arc<Mutex<State>>, req: &Request) -> Reply {
     assert!(
-        find_header(&headers, "Transfer-Encoding").is_none(),
+        find_header(&req.headers, "Transfer-Encoding").is_none(),
         "the client sends bodies with Content-Length"
     );
-    let mut body = vec![0; len];
-    reader.read_exact(&mut body)?;
-    Ok(Some(Request {
-        method,
-        target,
-        headers,
-        body,
-    }))
-}
-
-fn write_response(
-    w: &mut Box<dyn Io>,
-    resp: &Response,
-    head_only: bool,
-    close: bool,
-) -> io::Result<()> {
-    let reason = match resp.status {
-        200 => "OK",
-        201 => "Created",
-        400 => "Bad Request",
-        401 => "Unauthorized",
-        403 => "Forbidden",
-        404 => "Not Found",
-        409 => "Conflict",
-        422 => "Unprocessable Entity",
-        _ => "Status",
+    let path = req.path().to_string();
+    let query = req.query();
+    let mut resp = {
+        let mut s = state.lock().unwrap();
+        handle(&mut s, req, &path, &query)
     };
-    let mut out = format!("HTTP/1.1 {} {reason}\r\n", resp.status);
-    for (k, v) in &resp.headers {
-        out.push_str(&format!("{k}: {v}\r\n"));
+    let request_id = find_header(&req.headers, "X-Request-Id")
+        .map(str::to_string)
+        .unwrap_or_else(|| "7d3f9a52-0c1e-4b55-9c8e-1f2a3b4c5d6e".into());
+    resp.headers.push(("X-Request-Id".into(), request_id));
+    let head_only = req.method == "HEAD";
+    state.lock().unwrap().log.push(Exchange {
+        method: req.method.clone(),
+        path,
+        query,
+        request_headers: req.headers.clone(),
+        request_body: req.body.clone(),
+        status: resp.status,
+        response_headers: resp.headers.clone(),
+        response_body: if head_only {
+            Vec::new()
+        } else {
+            resp.body.clone()
+        },
+    });
+    Reply {
+        status: resp.status,
+        headers: resp.headers,
+        body: resp.body,
+        close: false,
     }
-    out.push_str(&format!("Content-Length: {}\r\n", resp.body.len()));
-    if close {
-        out.push_str("Connection: close\r\n");
-    }
-    out.push_str("\r\n");
-    let mut bytes = out.into_bytes();
-    if !head_only {
-        bytes.extend_from_slice(&resp.body);
-    }
-    w.write_all(&bytes)?;
-    w.flush()
-}
-
-pub fn percent_decode(s: &str) -> String {
-    let bytes = s.as_bytes();
-    let hex = |b: u8| (b as char).to_digit(16).map(|d| d as u8);
-    let mut out = Vec::with_capacity(bytes.len());
-    let mut i = 0;
-    while i < bytes.len() {
-        match bytes[i] {
-            b'%' if i + 2 < bytes.len() => match (hex(bytes[i + 1]), hex(bytes[i + 2])) {
-                (Some(h), Some(l)) => {
-                    out.push(h * 16 + l);
-                    i += 3;
-                }
-                _ => {
-                    out.push(b'%');
-                    i += 1;
-                }
-            },
-            b'+' => {
-                out.push(b' ');
-                i += 1;
-            }
-            b => {
-                out.push(b);
-                i += 1;
-            }
-        }
-    }
-    String::from_utf8_lossy(&out).into_owned()
-}
-
-fn parse_query(q: &str) -> Vec<(String, String)> {
-    q.split('&')
-        .filter(|p| !p.is_empty())
-        .map(|p| match p.split_once('=') {
-            Some((k, v)) => (percent_decode(k), percent_decode(v)),
-            None => (percent_decode(p), String::new()),
-        })
-        .collect()
 }
 
 fn query_get<'a>(query: &'a [(String, String)], key: &str) -> Option<&'a str> {

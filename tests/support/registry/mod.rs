@@ -31,6 +31,11 @@ pub use super::fault::{Decision, FaultPlan, FaultProxy, ProxiedRequest};
 use super::http1::{self, Io, ServerCore, StopFlag, Tracker};
 pub use super::http1::{Client, Response};
 use super::oci;
+use super::tls::{server_tls_config, TestCa};
+pub mod plain;
+pub use plain::Registry;
+
+pub use super::common::free_port;
 pub use super::oci::{
     sha256_digest, BuiltImage, ImageSpec, ManifestFormat, DOCKER_LIST, DOCKER_MANIFEST,
     MANIFEST_ACCEPT, OCI_INDEX, OCI_MANIFEST,
@@ -136,68 +141,6 @@ pub struct ProxyCacheOptions {
 
 // ---------------------------------------------------------------------------
 // PKI
-
-/// A throwaway CA that signs the registry's server certificate.
-pub struct TestCa {
-    issuer: rcgen::CertifiedIssuer<'static, rcgen::KeyPair>,
-}
-
-impl TestCa {
-    pub fn new() -> TestCa {
-        let key = rcgen::KeyPair::generate().expect("CA key");
-        let mut params = rcgen::CertificateParams::new(Vec::<String>::new()).unwrap();
-        params
-            .distinguished_name
-            .push(rcgen::DnType::CommonName, "harborize test CA");
-        params
-            .distinguished_name
-            .push(rcgen::DnType::OrganizationName, "harborize tests");
-        params.is_ca = rcgen::IsCa::Ca(rcgen::BasicConstraints::Unconstrained);
-        params.key_usages = vec![
-            rcgen::KeyUsagePurpose::KeyCertSign,
-            rcgen::KeyUsagePurpose::CrlSign,
-            rcgen::KeyUsagePurpose::DigitalSignature,
-        ];
-        TestCa {
-            issuer: rcgen::CertifiedIssuer::self_signed(params, key).expect("self-sign CA"),
-        }
-    }
-
-    pub fn pem(&self) -> String {
-        self.issuer.pem()
-    }
-
-    /// (certificate PEM, PKCS#8 key PEM) for `127.0.0.1`, `::1` and `localhost`.
-    pub fn server_cert(&self) -> (String, String) {
-        let key = rcgen::KeyPair::generate().expect("server key");
-        let mut params = rcgen::CertificateParams::new(vec![
-            "127.0.0.1".to_string(),
-            "127.0.0.2".to_string(),
-            "::1".to_string(),
-            "localhost".to_string(),
-        ])
-        .unwrap();
-        params
-            .distinguished_name
-            .push(rcgen::DnType::CommonName, "127.0.0.1");
-        params.extended_key_usages = vec![rcgen::ExtendedKeyUsagePurpose::ServerAuth];
-        params.key_usages = vec![
-            rcgen::KeyUsagePurpose::DigitalSignature,
-            rcgen::KeyUsagePurpose::KeyEncipherment,
-        ];
-        params.use_authority_key_identifier_extension = true;
-        let cert = params
-            .signed_by(&key, &self.issuer)
-            .expect("sign server cert");
-        (cert.pem(), key.serialize_pem())
-    }
-}
-
-impl Default for TestCa {
-    fn default() -> Self {
-        Self::new()
-    }
-}
 
 /// The token-signing key and its self-signed certificate (`rootcertbundle`).
 struct Signer {
@@ -634,28 +577,6 @@ fn serve_token_conn(
     }
 }
 
-/// A rustls server configuration for this certificate and PKCS#8 key (PEM).
-pub fn server_tls_config(cert_pem: &str, key_pem: &str) -> Arc<rustls::ServerConfig> {
-    use rustls::pki_types::{CertificateDer, PrivateKeyDer, PrivatePkcs8KeyDer};
-    let certs: Vec<CertificateDer<'static>> = http1::pem_blocks(cert_pem, "CERTIFICATE")
-        .into_iter()
-        .map(CertificateDer::from)
-        .collect();
-    let key = PrivateKeyDer::Pkcs8(PrivatePkcs8KeyDer::from(
-        http1::pem_blocks(key_pem, "PRIVATE KEY")
-            .pop()
-            .expect("PKCS#8 key"),
-    ));
-    let provider = Arc::new(rustls::crypto::ring::default_provider());
-    let cfg = rustls::ServerConfig::builder_with_provider(provider)
-        .with_safe_default_protocol_versions()
-        .unwrap()
-        .with_no_client_auth()
-        .with_single_cert(certs, key)
-        .expect("token service TLS config");
-    Arc::new(cfg)
-}
-
 // ---------------------------------------------------------------------------
 // The registry process
 
@@ -689,14 +610,6 @@ fn is_executable(p: &Path) -> bool {
         .unwrap_or(false)
 }
 
-fn free_port() -> u16 {
-    TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
-}
-
 /// The registry runs under a tiny `sh` watchdog that kills it when our end of
 /// its stdin pipe closes: on Drop, and also if the test process dies without
 /// running destructors (a harness in a `static`, an abort, a killed runner).
@@ -711,18 +624,50 @@ wait "$p"; s=$?
 kill "$r" 2>/dev/null
 exit "$s""#;
 
-struct RegistryProcess {
+pub(crate) struct RegistryProcess {
     child: Child,
     stdin: Option<ChildStdin>,
     pid_file: PathBuf,
 }
 
 impl RegistryProcess {
-    fn exited(&mut self) -> bool {
+    /// `bin serve DIR/config.yml` under the watchdog, logging to `DIR/registry.log`;
+    /// `ssl_cert_file` is the CA bundle it trusts as a client (a pull-through upstream).
+    pub(crate) fn spawn(bin: &Path, dir: &Path, ssl_cert_file: Option<&Path>) -> RegistryProcess {
+        let log = fs::File::create(dir.join("registry.log")).unwrap();
+        let mut cmd = Command::new("sh");
+        cmd.arg("-c")
+            .arg(WATCHDOG)
+            .arg("registry-watchdog")
+            .arg(bin)
+            .arg(dir.join("config.yml"))
+            .arg(dir.join("registry.pid"))
+            .stdin(Stdio::piped())
+            .stdout(log.try_clone().unwrap())
+            .stderr(log);
+        // distribution overrides config keys from REGISTRY_* variables.
+        for (k, _) in std::env::vars_os() {
+            if k.to_string_lossy().starts_with("REGISTRY_") {
+                cmd.env_remove(&k);
+            }
+        }
+        if let Some(f) = ssl_cert_file {
+            cmd.env("SSL_CERT_FILE", f);
+        }
+        let mut child = cmd.spawn().expect("spawn docker-registry");
+        let stdin = child.stdin.take();
+        RegistryProcess {
+            child,
+            stdin,
+            pid_file: dir.join("registry.pid"),
+        }
+    }
+
+    pub(crate) fn exited(&mut self) -> bool {
         matches!(self.child.try_wait(), Ok(Some(_)))
     }
 
-    fn stop(&mut self) {
+    pub(crate) fn stop(&mut self) {
         drop(self.stdin.take()); // the watchdog sends SIGTERM to the registry
         let deadline = Instant::now() + Duration::from_secs(10);
         loop {
@@ -898,33 +843,8 @@ impl RegistryHarness {
             }
             fs::write(d.join("config.yml"), &cfg).unwrap();
             let log_path = d.join("registry.log");
-            let log = fs::File::create(&log_path).unwrap();
-            let mut cmd = Command::new("sh");
-            cmd.arg("-c")
-                .arg(WATCHDOG)
-                .arg("registry-watchdog")
-                .arg(&bin)
-                .arg(d.join("config.yml"))
-                .arg(d.join("registry.pid"))
-                .stdin(Stdio::piped())
-                .stdout(log.try_clone().unwrap())
-                .stderr(log);
-            // distribution overrides config keys from REGISTRY_* variables.
-            for (k, _) in std::env::vars_os() {
-                if k.to_string_lossy().starts_with("REGISTRY_") {
-                    cmd.env_remove(&k);
-                }
-            }
-            if let Some(f) = proxy.as_ref().and_then(|p| p.ssl_cert_file.as_ref()) {
-                cmd.env("SSL_CERT_FILE", f);
-            }
-            let mut child = cmd.spawn().expect("spawn docker-registry");
-            let stdin = child.stdin.take();
-            let mut process = RegistryProcess {
-                child,
-                stdin,
-                pid_file: d.join("registry.pid"),
-            };
+            let ssl_cert_file = proxy.as_ref().and_then(|p| p.ssl_cert_file.as_deref());
+            let mut process = RegistryProcess::spawn(&bin, d, ssl_cert_file);
             let url = format!("{scheme}://{addr}/v2/");
             let deadline = Instant::now() + Duration::from_secs(30);
             let mut ready = false;
