@@ -2,10 +2,10 @@
 //! decides about (pod specs and ServiceAccounts with `imagePullSecrets`, and Secrets of a
 //! docker config type with the registries they hold credentials for).
 //!
-//! Taken from the text the plan read ([`crate::pipeline::engine::FileResult::pull_secrets`]),
+//! Taken from the text the plan read (the engine keeps them with each file's result),
 //! so a file is read once per run and with the plan's decoding (byte-order mark stripped,
 //! UTF-16 decoded, binary and over-large files skipped): positions match the plan's. What
-//! becomes of each secret is decided in `crate::migrate::pull_secrets`.
+//! becomes of each secret is decided by `migrate` (its pull_secrets module).
 
 use std::path::Path;
 
@@ -60,7 +60,7 @@ pub struct PullSecretObjects {
 }
 
 /// The pull-secret objects of a file the plan read (`keep`: only plans kept for checks
-/// and [`crate::pipeline::engine::apply`] carry them). `None` when the text names no pull
+/// and the engine's apply carry them). `None` when the text names no pull
 /// secret, is a chart template, or does not parse (the plan reports that).
 pub fn from_read(keep: bool, path: &Path, text: &str) -> Option<PullSecretObjects> {
     let bytes = text.as_bytes();
