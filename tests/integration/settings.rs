@@ -232,8 +232,14 @@ fn library_stages_do_not_read_the_environment() {
     let still_reading: &[(&str, &str)] = &[
         // Debug-build test hooks (fault injection, tampered edits): not behaviour.
         ("fsio.rs", "debug-only fault hook"),
-        ("fsio/count.rs", "debug-only read counter (HARBORIZE_TEST_COUNT_READS)"),
-        ("finding/code.rs", "test-only: UPDATE_README regenerates the codes table"),
+        (
+            "fsio/count.rs",
+            "debug-only read counter (HARBORIZE_TEST_COUNT_READS)",
+        ),
+        (
+            "finding/code.rs",
+            "test-only: UPDATE_README regenerates the codes table",
+        ),
         ("yaml/tamper.rs", "debug-only tamper hook"),
         // PATH lookups of child programs and the variables passed through to them.
         (
