@@ -176,7 +176,7 @@ pub struct RenderArgs {
 }
 
 /// What to do when Harbor cannot be reached at all (a setting of the verify stage).
-pub use crate::pipeline::verify::OnUnreachable;
+pub use crate::checks::verify::OnUnreachable;
 
 /// How to reach Harbor's registry API. Credentials come only from the environment
 /// (HARBORIZE_USERNAME / HARBORIZE_PASSWORD) or a docker config.json, never from flags.

@@ -12,6 +12,7 @@
 
 pub mod action_inputs;
 pub mod bump;
+pub mod checks;
 pub mod cli;
 #[allow(clippy::print_stdout, clippy::print_stderr)]
 pub mod commands;

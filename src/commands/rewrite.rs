@@ -3,13 +3,13 @@
 
 use anyhow::Result;
 
+use crate::checks::scan::scan_report;
+use crate::checks::verify::verify_report;
 use crate::cli::RewriteArgs;
 use crate::commands::{ExitStatus, Settings, EXIT_ERROR, EXIT_FINDINGS, EXIT_OK};
 use crate::pipeline::engine::{self, RunOptions};
 use crate::pipeline::plan::{Direction, PlanOptions};
 use crate::pipeline::render::{Outcome, ProofSettings};
-use crate::pipeline::scan::scan_report;
-use crate::pipeline::verify::verify_report;
 use crate::report::{Mode, Report};
 
 pub fn run(args: &RewriteArgs) -> Result<ExitStatus> {

@@ -1,15 +1,15 @@
 //! `harborize scan`: plan like `verify`, then run the scan stage
-//! ([`crate::pipeline::scan`]: every Harbor reference resolved to its digest, the real
+//! ([`crate::checks::scan`]: every Harbor reference resolved to its digest, the real
 //! Trivy once per unique digest, the policy) and render its report. This module also turns
 //! the Trivy flags into the stage's [`TrivyOptions`].
 
 use anyhow::{Context, Result};
 
+use crate::checks::scan::{scan_report, TrivyOptions};
 use crate::cli::{ScanArgs, TrivyArgs};
 use crate::commands::ExitStatus;
 use crate::pipeline::engine::{self, RunOptions};
 use crate::pipeline::plan::{Direction, PlanOptions};
-use crate::pipeline::scan::{scan_report, TrivyOptions};
 use crate::report::scan::ScanOutput;
 use crate::report::Report;
 

@@ -1,19 +1,19 @@
 //! `harborize verify`: plan like `check`, then prove through Harbor that every reference
 //! resolves; optionally pin digests into the manifests or write / check a lock file.
-//! The verify stage itself is [`crate::pipeline::verify`]; this module composes it and
+//! The verify stage itself is [`crate::checks::verify`]; this module composes it and
 //! turns the registry flags into its [`RegistryOptions`].
 
 use std::collections::BTreeMap;
 
 use anyhow::Result;
 
+use crate::checks::verify::lock::{apply_lock, read_lock, write_lock};
+use crate::checks::verify::{verify_report, RegistryOptions};
 use crate::cli::{RegistryArgs, VerifyArgs};
 use crate::commands::{mapper_for, ExitStatus, EXIT_ERROR};
 use crate::mapping::Mapper;
 use crate::pipeline::engine::{self, Pins, RunOptions};
 use crate::pipeline::plan::{Direction, PlanOptions};
-use crate::pipeline::verify::lock::{apply_lock, read_lock, write_lock};
-use crate::pipeline::verify::{verify_report, RegistryOptions};
 use crate::registry::{Check, Outcome};
 use crate::report::{Mode, Report};
 

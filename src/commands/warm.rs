@@ -9,15 +9,15 @@ use std::time::Duration;
 use anyhow::{anyhow, bail, Context, Result};
 use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
 
+use crate::checks::verify::{
+    checked_exit_code, entry_target, hosts, OnUnreachable, RegistryOptions,
+};
 use crate::cli::WarmArgs;
 use crate::commands::{ExitStatus, Settings, EXIT_ERROR};
 use crate::config::Config;
 use crate::mapping::{Decision, Mapper};
 use crate::pipeline::engine::{self, RunOptions};
 use crate::pipeline::plan::{Direction, PlanOptions};
-use crate::pipeline::verify::{
-    checked_exit_code, entry_target, hosts, OnUnreachable, RegistryOptions,
-};
 use crate::reference::Reference;
 use crate::registry::{Platform, Target};
 use crate::report::{escape_text, Report};

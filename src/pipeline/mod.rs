@@ -3,15 +3,13 @@
 //! shape of file), [`plan`] decides each site's edit (through [`crate::mapping`]),
 //! [`engine`] plans whole trees into a [`engine::Plan`] and applies it (re-reading each
 //! file and refusing one that changed), and [`render`] proves Helm and kustomize edits by
-//! rendering before they are written; [`verify`] and [`scan`] check a planned report
-//! through the cache and Trivy before it is written. Nothing here knows the command line.
+//! rendering before they are written (the checks through the cache and Trivy are one
+//! layer up, in `checks`). Nothing here knows the command line.
 
 pub mod engine;
 pub mod kustomize_matchers;
 pub mod locate;
 pub mod plan;
 pub mod render;
-pub mod scan;
 pub mod template;
-pub mod verify;
 pub mod walk;

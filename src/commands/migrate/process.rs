@@ -10,12 +10,12 @@ use indicatif::ProgressBar;
 
 use super::publish::{git_options, planned_pairs, write_commit_push};
 use super::{common, env, Ctx};
+use crate::checks::scan::scan_report;
+use crate::checks::verify::verify_report;
 use crate::cli::MigrateArgs;
 use crate::commands::{Settings, EXIT_OK};
 use crate::migrate::{self, RepoReport, Source, VerifyInfo};
 use crate::pipeline::engine;
-use crate::pipeline::scan::scan_report;
-use crate::pipeline::verify::verify_report;
 use crate::report::Report;
 use crate::vcs::git::Auth;
 use crate::vcs::publish::Session;

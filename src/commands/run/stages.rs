@@ -4,14 +4,14 @@
 
 use anyhow::Result;
 
+use crate::checks::scan::scan_report;
+use crate::checks::verify::verify_report;
 use crate::cli::RunArgs;
 use crate::commands::{EXIT_ERROR, EXIT_FINDINGS, EXIT_OK};
 use crate::config::Config;
 use crate::mapping::Mapper;
 use crate::pipeline::engine;
 use crate::pipeline::plan::{Direction, PlanOptions};
-use crate::pipeline::scan::scan_report;
-use crate::pipeline::verify::verify_report;
 use crate::report::{Mode, Report};
 
 /// What the verify and scan stages found (for the pull request body).

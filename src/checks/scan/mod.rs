@@ -12,9 +12,9 @@ use std::time::Duration;
 
 use anyhow::{bail, Context, Result};
 
+use crate::checks::verify::{verify_report, RegistryOptions};
 use crate::config::ScanAllow;
 use crate::mapping::Mapper;
-use crate::pipeline::verify::{verify_report, RegistryOptions};
 use crate::registry::Credentials;
 use crate::report::scan::{PolicySummary, ScanOutput, ScanSummary};
 use crate::report::Report;

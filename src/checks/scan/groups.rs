@@ -6,9 +6,9 @@
 use std::collections::{BTreeMap, BTreeSet};
 use std::path::Path;
 
+use crate::checks::verify::{OnUnreachable, RegistryOptions};
 use crate::mapping::Mapper;
 use crate::pipeline::plan::Status;
-use crate::pipeline::verify::{OnUnreachable, RegistryOptions};
 use crate::reference::Reference;
 use crate::registry::{Outcome, Target};
 use crate::report::scan::{ImageResult, RefLocation, ScanError, ScanOutput, Verdict};
@@ -45,7 +45,7 @@ pub(super) fn entry_target(entry: &ReferenceEntry, mapper: &Mapper) -> Option<Ta
         return None;
     }
     // Registry-only fields and charts are no images for Trivy either: verify says so.
-    crate::pipeline::verify::entry_target(entry, mapper)
+    crate::checks::verify::entry_target(entry, mapper)
 }
 
 /// The names (no tag) an entry is known by: upstream (`docker.io/library/nginx`) and Harbor.
