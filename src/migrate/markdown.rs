@@ -4,7 +4,6 @@
 
 use std::fmt::Write as _;
 
-use super::report::RepoStatus;
 use super::summary::MigrationReport;
 use super::Direction;
 
@@ -23,17 +22,8 @@ impl MigrationReport {
         let s = &self.summary;
         let _ = writeln!(
             md,
-            "{} repositories: {} {}, {} unchanged, {} pending, {} skipped, {} verify-failed, {} scan-failed, {} partial, {} failed. {} files changed, {} references rewritten, {} commits.\n",
-            s.repos,
-            s.migrated,
-            RepoStatus::Migrated.label(d),
-            s.unchanged,
-            s.pending,
-            s.skipped,
-            s.verify_failed,
-            s.scan_failed,
-            s.partial,
-            s.failed,
+            "{}. {} files changed, {} references rewritten, {} commits.\n",
+            s.status_counts(d),
             s.files_changed,
             s.references_rewritten,
             s.commits

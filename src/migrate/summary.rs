@@ -28,6 +28,26 @@ pub struct MigrationSummary {
     pub errors: usize,
 }
 
+impl MigrationSummary {
+    /// The repositories counted by status, as both the text summary and the markdown
+    /// report open their totals line (`d` names the migrated status).
+    pub fn status_counts(&self, d: Direction) -> String {
+        format!(
+            "{} repositories: {} {}, {} unchanged, {} pending, {} skipped, {} verify-failed, {} scan-failed, {} partial, {} failed",
+            self.repos,
+            self.migrated,
+            RepoStatus::Migrated.label(d),
+            self.unchanged,
+            self.pending,
+            self.skipped,
+            self.verify_failed,
+            self.scan_failed,
+            self.partial,
+            self.failed,
+        )
+    }
+}
+
 /// The final report (`migration-report.json`, version 1).
 #[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct MigrationReport {
@@ -168,17 +188,8 @@ impl MigrationReport {
         }
         let s = &self.summary;
         out.push(Line::Out(format!(
-            "migrate: {} repositories: {} {}, {} unchanged, {} pending, {} skipped, {} verify-failed, {} scan-failed, {} partial, {} failed; {} files changed, {} references, {} commits",
-            s.repos,
-            s.migrated,
-            RepoStatus::Migrated.label(d),
-            s.unchanged,
-            s.pending,
-            s.skipped,
-            s.verify_failed,
-            s.scan_failed,
-            s.partial,
-            s.failed,
+            "migrate: {}; {} files changed, {} references, {} commits",
+            s.status_counts(d),
             s.files_changed,
             s.references_rewritten,
             s.commits
