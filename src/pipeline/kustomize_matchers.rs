@@ -10,12 +10,14 @@
 //! `HARBOR/docker-hub/library/mysql`), the sibling names the tag too (`…/mysql:5.6`),
 //! which kustomize's rule matches only for that tag.
 
-use std::collections::BTreeSet;
+use std::collections::{BTreeSet, HashMap};
 use std::path::{Path, PathBuf};
+use std::sync::{Arc, Mutex};
 
 use crate::mapping::{Decision, Mapper};
 use crate::pipeline::locate::{Field, Shape, Site};
 use crate::pipeline::plan::{Direction, PlanOptions, Planned, Status};
+use crate::pipeline::render::kustomize;
 use crate::reference::Reference;
 use crate::yaml::edit::{Edit, ENTRY_SEP, INSERTED_ENTRIES, PAIR_SEP, REMOVED_ENTRIES};
 
@@ -50,91 +52,118 @@ pub fn matches(image: &str, name: &str) -> bool {
     v4 || v5
 }
 
-/// The `image:` values written in the local resources of the kustomization in `dir`
-/// (every YAML file it includes, transitively; a line scan, as kustomize would see them).
-/// Overlays share their bases, so each included directory is scanned once per run.
-fn local_images(dir: &Path) -> Option<Vec<String>> {
-    let closure = crate::pipeline::render::kustomize::closure(dir);
-    if closure.remote.is_some() && closure.dirs.len() == 1 && closure.files.is_empty() {
-        return None; // only remote resources: no base here that harborize rewrites
-    }
-    let mut images = BTreeSet::new();
-    for d in &closure.dirs {
-        images.extend(dir_images(d));
-    }
-    for f in &closure.files {
-        images.extend(file_images(f));
-    }
-    Some(images.into_iter().collect())
+/// What [`add_entries`] reads beyond the file it plans (the kustomizations an overlay
+/// includes, the images of its bases, the canonical directories), read once per run:
+/// overlays share their bases. Owned by the run's strategy, so nothing outlives the run
+/// and a plan after a fetch reads everything again.
+#[derive(Default)]
+pub struct Reads {
+    steps: kustomize::Steps,
+    /// The images of each directory or single file a closure includes.
+    images: Mutex<HashMap<PathBuf, Arc<[String]>>>,
+    /// Canonical parent directories (the overlays' own are resolved from them, not kept).
+    canonical: Mutex<HashMap<PathBuf, Option<PathBuf>>>,
 }
 
-/// The images written in the YAML files under `dir`. kustomize reads what a kustomization
-/// names whatever .gitignore says, so no ignore rules apply (and no git configuration is
-/// read per directory, which cost more than the scan on a repository of 3,000
-/// kustomizations).
-fn dir_images(dir: &Path) -> Vec<String> {
-    let walk = ignore::WalkBuilder::new(dir)
-        .standard_filters(false)
-        .hidden(true)
-        .build();
-    let mut images = Vec::new();
-    for e in walk.flatten() {
-        if e.file_type().is_some_and(|t| t.is_file()) {
-            images.extend(file_images_cached(e.path()));
+impl Reads {
+    /// The `image:` values written in the local resources of the kustomization in `dir`
+    /// (every YAML file it includes, transitively; a line scan, as kustomize would see
+    /// them). `None` when it has only remote resources.
+    fn local_images(&self, dir: &Path, text: &str) -> Option<Vec<String>> {
+        let closure = kustomize::closure_with(dir, Some(text), &self.steps);
+        if closure.remote.is_some() && closure.dirs.len() == 1 && closure.files.is_empty() {
+            return None; // only remote resources: no base here that harborize rewrites
         }
+        let mut images = closure.written_images;
+        for d in &closure.dirs {
+            if d == dir {
+                // The overlay's own directory: planned once, not worth remembering.
+                dir_images(d, true, &mut images);
+                continue;
+            }
+            let scan = |d: &Path| {
+                let mut found = BTreeSet::new();
+                dir_images(d, true, &mut found);
+                found.into_iter().collect()
+            };
+            images.extend(self.remembered(d, scan).iter().cloned());
+        }
+        for f in &closure.files {
+            images.extend(self.remembered(f, file_images).iter().cloned());
+        }
+        Some(images.into_iter().collect())
     }
-    images
-}
 
-/// [`file_images`], remembered for the rest of the process by path, length and
-/// modification time: overlays share their bases, and a file changed since (a bump that
-/// re-plans after a fetch) is read again.
-fn file_images_cached(f: &Path) -> Vec<String> {
-    use std::collections::HashMap;
-    use std::sync::{Mutex, OnceLock};
-    type Key = (u64, Option<std::time::SystemTime>);
-    type Scanned = HashMap<PathBuf, (Key, Vec<String>)>;
-    static SCANNED: OnceLock<Mutex<Scanned>> = OnceLock::new();
-    let Ok(meta) = std::fs::metadata(f) else {
-        return Vec::new();
-    };
-    let key = (meta.len(), meta.modified().ok());
-    let scanned = SCANNED.get_or_init(Default::default);
-    if let Some((k, hit)) = scanned.lock().expect("not poisoned").get(f) {
-        if *k == key && key.1.is_some() {
+    /// `scan(path)`, once per run.
+    fn remembered(&self, path: &Path, scan: impl Fn(&Path) -> Vec<String>) -> Arc<[String]> {
+        if let Some(hit) = self.images.lock().expect("not poisoned").get(path) {
             return hit.clone();
         }
+        let images: Arc<[String]> = scan(path).into();
+        self.images
+            .lock()
+            .expect("not poisoned")
+            .insert(path.to_path_buf(), images.clone());
+        images
     }
-    let images = file_images(f);
-    scanned
-        .lock()
-        .expect("not poisoned")
-        .insert(f.to_path_buf(), (key, images.clone()));
-    images
+
+    /// `dir` canonical: its parent's (remembered), then one `lstat` for its own name
+    /// (overlays are siblings: `canonicalize` cost a `readlink` per component of each).
+    fn canonical_dir(&self, dir: &Path) -> Option<PathBuf> {
+        match (dir.parent(), dir.file_name().and_then(|n| n.to_str())) {
+            (Some(parent), Some(name)) if !parent.as_os_str().is_empty() => self
+                .canonical_parent(parent)
+                .and_then(|p| kustomize::resolve(&p, name)),
+            _ => std::fs::canonicalize(dir).ok(),
+        }
+    }
+
+    fn canonical_parent(&self, dir: &Path) -> Option<PathBuf> {
+        if let Some(hit) = self.canonical.lock().expect("not poisoned").get(dir) {
+            return hit.clone();
+        }
+        let resolved = self.canonical_dir(dir);
+        self.canonical
+            .lock()
+            .expect("not poisoned")
+            .insert(dir.to_path_buf(), resolved.clone());
+        resolved
+    }
 }
 
-/// The `image:` values of one YAML file, by a line scan.
+/// The images written in the YAML files under `dir`, hidden ones aside. kustomize
+/// reads what a kustomization names whatever .gitignore says, so no ignore rules apply
+/// (and no git configuration is read per directory, which cost more than the scan on a
+/// repository of 3,000 kustomizations). A kustomization file at the top (`top`) is
+/// the closure's: its images are in `written_images` already.
+fn dir_images(dir: &Path, top: bool, images: &mut BTreeSet<String>) {
+    let Ok(entries) = std::fs::read_dir(dir) else {
+        return;
+    };
+    for e in entries.flatten() {
+        let name = e.file_name();
+        let Some(name) = name.to_str() else { continue };
+        if name.starts_with('.') || (top && kustomize::FILE_NAMES.contains(&name)) {
+            continue;
+        }
+        match e.file_type() {
+            Ok(t) if t.is_dir() => dir_images(&e.path(), false, images),
+            Ok(t) if t.is_file() => images.extend(file_images(&e.path())),
+            _ => {}
+        }
+    }
+}
+
+/// The `image:` values of one YAML file (not a `.yaml`/`.yml` one: none).
 fn file_images(f: &Path) -> Vec<String> {
     let yaml = f
         .extension()
         .and_then(|x| x.to_str())
         .is_some_and(|x| x == "yaml" || x == "yml");
-    let Some(text) = yaml.then(|| std::fs::read_to_string(f).ok()).flatten() else {
-        return Vec::new();
-    };
-    let mut images = Vec::new();
-    for line in text.lines() {
-        let t = line.trim_start();
-        let t = t.strip_prefix("- ").map_or(t, str::trim_start);
-        if let Some(v) = t.strip_prefix("image:") {
-            let v = v.split(" #").next().unwrap_or(v).trim();
-            let v = v.trim_matches(|c| c == '"' || c == '\'');
-            if !v.is_empty() {
-                images.push(v.to_string());
-            }
-        }
-    }
-    images
+    yaml.then(|| std::fs::read_to_string(f).ok())
+        .flatten()
+        .map(|text| kustomize::written_images(&text))
+        .unwrap_or_default()
 }
 
 /// The Harbor name an image written as `image` gets when harborize rewrites it.
@@ -147,14 +176,14 @@ fn rewritten_name(image: &str, mapper: &Mapper) -> Option<(String, Option<String
 }
 
 /// Add the sibling entries to each rewritten `images:` entry of the kustomization file
-/// `path` (see the module docs). Only forward runs on kustomization files.
+/// `path` (see the module docs). Only forward runs on kustomization files; what else is
+/// read comes from (and stays in) `reads`.
 pub fn add_entries(
     path: &Path,
     text: &str,
-    sites: &[Site],
-    planned: &mut [Planned],
-    mapper: &Mapper,
-    opts: PlanOptions,
+    (sites, planned): (&[Site], &mut [Planned]),
+    (mapper, opts): (&Mapper, PlanOptions),
+    reads: &Reads,
 ) {
     if opts.direction != Direction::Forward {
         remove_entries(text, sites, planned, mapper);
@@ -166,7 +195,7 @@ pub fn add_entries(
     } else {
         dir
     };
-    let Ok(dir) = std::fs::canonicalize(dir) else {
+    let Some(dir) = reads.canonical_dir(dir) else {
         return;
     };
     let existing: BTreeSet<&str> = sites
@@ -204,7 +233,7 @@ pub fn add_entries(
         if carried.is_empty() && new_name.is_none() {
             continue; // the entry changes nothing a sibling would need to repeat
         }
-        let Some(images) = images.get_or_insert_with(|| local_images(&dir)) else {
+        let Some(images) = images.get_or_insert_with(|| reads.local_images(&dir, text)) else {
             continue;
         };
         let names = sibling_names(&name.value, images, mapper);

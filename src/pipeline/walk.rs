@@ -202,18 +202,42 @@ impl Walked {
 /// sequential walk.
 pub fn map_in_walk_order<T: Send>(paths: &[PathBuf], f: &(dyn Fn(Walked) -> T + Sync)) -> Vec<T> {
     let threads = std::thread::available_parallelism().map_or(2, |n| n.get());
-    let results = std::sync::Mutex::new(Vec::new());
+    // The keys apart from the values: the results are sorted in place by a permutation,
+    // so a large repository holds one vector of results, never two.
+    let found = std::sync::Mutex::new((Vec::new(), Vec::new()));
     walk_parallel(paths, threads, &|root, w| {
         let key = (root, w.path().to_path_buf());
         let value = f(w);
-        results
-            .lock()
-            .expect("no panics while holding the lock")
-            .push((key, value));
+        let mut found = found.lock().expect("no panics while holding the lock");
+        found.0.push(key);
+        found.1.push(value);
     });
-    let mut results = results.into_inner().expect("lock not poisoned");
-    results.sort_by(|a, b| a.0.cmp(&b.0));
-    results.into_iter().map(|(_, v)| v).collect()
+    let (keys, mut values) = found.into_inner().expect("lock not poisoned");
+    let mut order: Vec<usize> = (0..keys.len()).collect();
+    order.sort_by(|&a, &b| keys[a].cmp(&keys[b]));
+    drop(keys);
+    permute(&mut values, order);
+    // Grown by doubling: up to half of it unused, held while the caller reports.
+    values.shrink_to_fit();
+    values
+}
+
+/// Reorder `values` so that position `i` holds what was at `order[i]`, in place (each
+/// cycle of the permutation followed once).
+fn permute<T>(values: &mut [T], mut order: Vec<usize>) {
+    const DONE: usize = usize::MAX;
+    for start in 0..values.len() {
+        let mut at = start;
+        while order[at] != DONE {
+            let from = order[at];
+            order[at] = DONE;
+            if from == start {
+                break;
+            }
+            values.swap(at, from);
+            at = from;
+        }
+    }
 }
 
 /// Walk with `threads` threads, calling `visit(root_index, entry)` from them as entries are
@@ -284,4 +308,29 @@ pub fn is_helm_template(path: &Path, text: &str) -> bool {
         .nth(1)
         .is_some_and(|chart| chart.join("Chart.yaml").is_file());
     chart_beside || text.contains("{{")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::permute;
+
+    #[test]
+    fn permute_puts_each_value_where_the_order_says() {
+        // Cycles of every length, fixed points and an identity, against the obvious copy.
+        for order in [
+            vec![],
+            vec![0],
+            vec![1, 0],
+            vec![0, 1, 2],
+            vec![2, 0, 1],
+            vec![3, 4, 0, 2, 1, 5, 7, 6],
+            (0..100).map(|i| (i * 37 + 11) % 100).collect(),
+        ] {
+            let values: Vec<String> = (0..order.len()).map(|i| format!("v{i}")).collect();
+            let expected: Vec<String> = order.iter().map(|&i| values[i].clone()).collect();
+            let mut got = values.clone();
+            permute(&mut got, order.clone());
+            assert_eq!(got, expected, "order {order:?}");
+        }
+    }
 }

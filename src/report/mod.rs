@@ -119,7 +119,7 @@ impl Report {
                 report.summary.files_scanned += 1;
             }
             if let Some(e) = r.error {
-                report.errors.push(e);
+                report.errors.push(*e);
             }
             if let Some(n) = r.note {
                 report.notes.push(Finding::note(r.display.clone(), n));

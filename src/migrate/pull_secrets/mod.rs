@@ -70,7 +70,7 @@ pub fn pull_secrets(
             pods: specs,
             accounts: sas,
             secrets: regs,
-        } = objects;
+        } = &**objects;
         for spec in specs {
             pods.push(PodSpec {
                 workload: spec.workload.clone(),

@@ -122,7 +122,7 @@ pub fn settle_writes(results: &mut [&mut FileResult], outcome: Result<(), fsio::
             .iter_mut()
             .find(|r| r.written && r.path.parent() == Some(path.as_path()))
         {
-            r.error = Some(error_for(path.display().to_string(), why));
+            r.error = Some(Box::new(error_for(path.display().to_string(), why)));
         }
     }
     for r in results.iter_mut().filter(|r| r.written) {
@@ -133,7 +133,7 @@ pub fn settle_writes(results: &mut [&mut FileResult], outcome: Result<(), fsio::
         r.written = false;
         r.changed = false;
         match e.failed.iter().find(|(p, _)| p == &r.path) {
-            Some((_, why)) => r.error = Some(error_for(r.display.clone(), why)),
+            Some((_, why)) => r.error = Some(Box::new(error_for(r.display.clone(), why))),
             None => {
                 r.note = Some(format!(
                     "not written: writing {} failed before this file's turn",

@@ -53,7 +53,7 @@ fn read(
         Content::Binary => Err(note("binary file skipped")),
         Content::NotUtf8 => Err(note("not UTF-8, skipped")),
         Content::Utf16 { text, big_endian } => {
-            let pull_secrets = locate::pull_secrets::from_read(keep, path, &text);
+            let pull_secrets = locate::pull_secrets::from_read(keep, path, &text).map(Box::new);
             Err(Box::new(FileResult {
                 pull_secrets,
                 ..utf16_result(result, &text, big_endian)
@@ -90,7 +90,7 @@ pub(super) fn process(
     };
     // The pull-secret objects of a kept plan come from this same read (for `migrate`).
     let result = FileResult {
-        pull_secrets: locate::pull_secrets::from_read(mode.keep, path, &text),
+        pull_secrets: locate::pull_secrets::from_read(mode.keep, path, &text).map(Box::new),
         ..FileResult::new(path)
     };
     strategy.observe(path, &text);
@@ -139,11 +139,11 @@ pub(super) fn process(
     if mode.keep && !mode.write {
         // A plan kept for [`apply`]: the edits and a fingerprint of the text they apply to.
         result.changed = true;
-        result.read = Some(Read {
+        result.read = Some(Box::new(Read {
             original: fsio::Original::new(stamp, &text, bom),
             bom,
             proof,
-        });
+        }));
         return result;
     }
     for p in &mut result.planned {

@@ -45,13 +45,13 @@ pub struct FileResult {
     pub written: bool,
     /// Unified diff of the change, when asked for.
     pub diff: Option<String>,
-    pub error: Option<FileError>,
+    pub error: Option<Box<FileError>>,
     pub note: Option<String>,
     /// What the file was when planned (stamp and hash), kept with the edits by
     /// [`RunOptions::keep`] so that [`apply`] writes exactly this plan or nothing.
-    pub read: Option<Read>,
+    pub read: Option<Box<Read>>,
     /// The pull-secret objects of a kept plan's file, from the same read (for `migrate`).
-    pub pull_secrets: Option<crate::pipeline::locate::pull_secrets::PullSecretObjects>,
+    pub pull_secrets: Option<Box<crate::pipeline::locate::pull_secrets::PullSecretObjects>>,
 }
 
 /// The file as it was read for a kept plan: [`apply`] refuses it when it changed since.
@@ -110,11 +110,11 @@ impl FileResult {
     }
     /// The result with a per-file error.
     pub fn fail(mut self, line: Option<usize>, column: Option<usize>, message: String) -> Self {
-        self.error = Some(FileError::error(
+        self.error = Some(Box::new(FileError::error(
             crate::finding::Code::FileError,
             crate::finding::Location::at(self.display.clone(), line, column),
             message,
-        ));
+        )));
         self
     }
 }

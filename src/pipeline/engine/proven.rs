@@ -217,7 +217,7 @@ fn settle_held(
                 let r = &mut results[i];
                 r.changed = false;
                 r.diff = None;
-                r.error = Some(error(r, refusal(change, label, summary)));
+                r.error = Some(Box::new(error(r, refusal(change, label, summary))));
             }
             None => keep.push((i, h)),
         }
@@ -230,7 +230,7 @@ fn settle_held(
             Ok(()) => r.written = true,
             Err(e) => {
                 r.changed = false;
-                r.error = Some(error(r, format!("cannot write: {e}")));
+                r.error = Some(Box::new(error(r, format!("cannot write: {e}"))));
             }
         }
     }

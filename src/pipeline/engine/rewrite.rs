@@ -23,6 +23,8 @@ pub struct Rewrite<'a> {
     opts: PlanOptions,
     pins: Option<&'a Pins>,
     keywords: Arc<[String]>,
+    /// The kustomizations and bases read for `images:` entries, once per run.
+    kustomize: crate::pipeline::kustomize_matchers::Reads,
 }
 
 impl<'a> Rewrite<'a> {
@@ -33,6 +35,7 @@ impl<'a> Rewrite<'a> {
             opts,
             pins,
             keywords: KEYWORDS.iter().map(|k| k.to_string()).collect(),
+            kustomize: Default::default(),
         }
     }
 }
@@ -73,10 +76,9 @@ impl Strategy for Rewrite<'_> {
             crate::pipeline::kustomize_matchers::add_entries(
                 file.path,
                 file.text,
-                &sites,
-                &mut planned,
-                self.mapper,
-                self.opts,
+                (&sites, &mut planned),
+                (self.mapper, self.opts),
+                &self.kustomize,
             );
         }
         Ok(planned)

@@ -1,8 +1,9 @@
 //! Kustomizations: what each one includes (transitively), and rendering it before and
 //! after from a scratch copy of exactly those inputs.
 
-use std::collections::{BTreeMap, BTreeSet};
+use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::path::{Path, PathBuf};
+use std::sync::{Arc, Mutex};
 
 use super::{copy_tree, inputs_of, judge, overlay_changed, Expect, Kustomizer, Outcome, Verdict};
 
@@ -21,6 +22,8 @@ pub struct Closure {
     pub files: BTreeSet<PathBuf>,
     /// A remote resource: the render would need the network.
     pub remote: Option<String>,
+    /// The `image:` values written in the kustomization files themselves (inline patches).
+    pub written_images: BTreeSet<String>,
 }
 
 impl Closure {
@@ -29,6 +32,13 @@ impl Closure {
         self.files.contains(file) || self.dirs.iter().any(|d| file.starts_with(d))
     }
 }
+
+/// The kustomization files read in one run, one [`Step`] per directory: overlays share
+/// their bases, and resolving each named path cost more than the rest of `check` on a
+/// repository of 3,000 kustomizations. Owned by the run (a plan's strategy, one render
+/// proof), so nothing outlives it and a later run reads the files again.
+#[derive(Default)]
+pub struct Steps(Mutex<HashMap<PathBuf, Option<Arc<Step>>>>);
 
 /// The kustomizations in or under `paths` (a path may also be a kustomization file).
 pub fn discover(paths: &[PathBuf]) -> Vec<Closure> {
@@ -48,9 +58,10 @@ pub fn discover(paths: &[PathBuf]) -> Vec<Closure> {
         }
     }
     // A component renders only as part of what includes it (whose closure holds it).
+    let steps = Steps::default();
     dirs.into_iter()
         .filter(|d| !is_component(d))
-        .map(|d| closure(&d))
+        .map(|d| closure(&d, &steps))
         .collect()
 }
 
@@ -75,68 +86,86 @@ fn dunce(p: &Path) -> Option<PathBuf> {
 /// checked (one `lstat` each); a symlink among them, or an absolute `rel`, takes the full
 /// `canonicalize` (a `readlink` per component of the whole path, which on 3,000
 /// kustomizations cost more than planning them).
-fn resolve(dir: &Path, rel: &str) -> Option<PathBuf> {
+pub(crate) fn resolve(dir: &Path, rel: &str) -> Option<PathBuf> {
+    resolve_typed(dir, rel).map(|(p, _)| p)
+}
+
+/// [`resolve`], with the type of what it names when the last `lstat` told it (not after
+/// a trailing `..` or a symlink).
+fn resolve_typed(dir: &Path, rel: &str) -> Option<(PathBuf, Option<std::fs::FileType>)> {
     use std::path::Component;
+    let full = || dunce(&dir.join(rel)).map(|p| (p, None));
     if !dir.is_absolute() {
-        return dunce(&dir.join(rel));
+        return full();
     }
     let mut out = dir.to_path_buf();
+    let mut last = None;
     for c in Path::new(rel).components() {
         match c {
             Component::CurDir => {}
             Component::ParentDir => {
                 if !out.pop() {
-                    return dunce(&dir.join(rel));
+                    return full();
                 }
+                last = None;
             }
             Component::Normal(name) => {
                 out.push(name);
-                if std::fs::symlink_metadata(&out)
-                    .ok()?
-                    .file_type()
-                    .is_symlink()
-                {
-                    return dunce(&dir.join(rel));
+                let t = std::fs::symlink_metadata(&out).ok()?.file_type();
+                if t.is_symlink() {
+                    return full();
                 }
+                last = Some(t);
             }
-            Component::RootDir | Component::Prefix(_) => return dunce(&dir.join(rel)),
+            Component::RootDir | Component::Prefix(_) => return full(),
         }
     }
-    Some(out)
+    Some((out, last))
 }
 
 fn kustomization_file(dir: &Path) -> Option<PathBuf> {
     FILE_NAMES.iter().map(|n| dir.join(n)).find(|f| f.is_file())
 }
 
-/// Everything `dir`'s kustomization includes, following local directories.
-pub fn closure(dir: &Path) -> Closure {
+/// Everything `dir`'s kustomization includes, following local directories (each
+/// kustomization read once per `steps`).
+pub fn closure(dir: &Path, steps: &Steps) -> Closure {
+    closure_with(dir, None, steps)
+}
+
+/// [`closure`], with the text of `dir`'s own kustomization when the caller has read it
+/// already (planning it): not read again, and not remembered in `steps` (an overlay is
+/// rarely included by another, so remembering each would only hold memory).
+pub fn closure_with(dir: &Path, text: Option<&str>, steps: &Steps) -> Closure {
     let mut c = Closure {
         dir: dir.to_path_buf(),
         dirs: BTreeSet::new(),
         files: BTreeSet::new(),
         remote: None,
+        written_images: BTreeSet::new(),
     };
-    visit(dir, &mut c, 0);
+    let root = text.and_then(|t| read_step(dir, t)).map(Arc::new);
+    visit(dir, root, &mut c, steps, 0);
     // A file inside a directory read whole needs no copy of its own.
     let dirs = c.dirs.clone();
     c.files.retain(|f| !dirs.iter().any(|d| f.starts_with(d)));
     c
 }
 
-fn visit(dir: &Path, c: &mut Closure, depth: usize) {
+fn visit(dir: &Path, step: Option<Arc<Step>>, c: &mut Closure, steps: &Steps, depth: usize) {
     if depth > 64 || !c.dirs.insert(dir.to_path_buf()) {
         return;
     }
-    let Some(step) = read_step(dir) else {
+    let Some(step) = step.or_else(|| steps.get(dir)) else {
         return;
     };
     if let Some(r) = &step.remote {
         c.remote.get_or_insert_with(|| r.clone());
     }
+    c.written_images.extend(step.images.iter().cloned());
     for (p, kind) in &step.inputs {
         match kind {
-            Input::Kustomization => visit(p, c, depth + 1),
+            Input::Kustomization => visit(p, None, c, steps, depth + 1),
             Input::Dir => {
                 c.dirs.insert(p.clone());
             }
@@ -148,10 +177,11 @@ fn visit(dir: &Path, c: &mut Closure, depth: usize) {
 }
 
 /// What one kustomization file names: its first remote resource and its local inputs.
-#[derive(Clone)]
 struct Step {
     remote: Option<String>,
     inputs: Vec<(PathBuf, Input)>,
+    /// The file's own `image:` values (see [`written_images`]).
+    images: Vec<String>,
 }
 
 #[derive(Clone, Copy)]
@@ -161,31 +191,50 @@ enum Input {
     File,
 }
 
-/// [`Step`] of the kustomization in `dir`, remembered for the rest of the process by the
-/// file's path, length and modification time: overlays share their bases, and resolving
-/// each named path (`canonicalize`) cost more than the rest of `check` on a repository of
-/// 3,000 kustomizations. A kustomization changed since (a bump that re-plans after a
-/// fetch) is read again.
-fn read_step(dir: &Path) -> Option<Step> {
-    use std::collections::HashMap;
-    use std::sync::{Mutex, OnceLock};
-    type Key = (u64, Option<std::time::SystemTime>);
-    type Steps = HashMap<PathBuf, (Key, Step)>;
-    static STEPS: OnceLock<Mutex<Steps>> = OnceLock::new();
-    let file = kustomization_file(dir)?;
-    let meta = std::fs::metadata(&file).ok()?;
-    let key = (meta.len(), meta.modified().ok());
-    let steps = STEPS.get_or_init(Default::default);
-    if let Some((k, step)) = steps.lock().expect("not poisoned").get(&file) {
-        if *k == key && key.1.is_some() {
-            return Some(step.clone());
+impl Steps {
+    /// The [`Step`] of the kustomization in `dir`, read on the first call for `dir`.
+    fn get(&self, dir: &Path) -> Option<Arc<Step>> {
+        if let Some(hit) = self.0.lock().expect("not poisoned").get(dir) {
+            return hit.clone();
         }
+        let step = kustomization_file(dir)
+            .and_then(|f| std::fs::read_to_string(f).ok())
+            .and_then(|text| read_step(dir, &text))
+            .map(Arc::new);
+        self.0
+            .lock()
+            .expect("not poisoned")
+            .insert(dir.to_path_buf(), step.clone());
+        step
     }
-    let text = std::fs::read_to_string(&file).ok()?;
-    let doc = serde_yaml_ng::from_str::<serde_yaml_ng::Value>(&text).ok()?;
+}
+
+/// Top-level fields of a kustomization that never name a file: their strings are not
+/// resolved as paths (one `lstat` each, for `kustomize.config.k8s.io/v1beta1` and every
+/// image name and tag).
+const NOT_PATHS: [&str; 13] = [
+    "apiVersion",
+    "kind",
+    "metadata",
+    "images",
+    "replicas",
+    "namespace",
+    "namePrefix",
+    "nameSuffix",
+    "commonLabels",
+    "commonAnnotations",
+    "labels",
+    "buildMetadata",
+    "sortOptions",
+];
+
+/// What the kustomization in `dir`, whose text is `text`, names.
+fn read_step(dir: &Path, text: &str) -> Option<Step> {
+    let doc = serde_yaml_ng::from_str::<serde_yaml_ng::Value>(text).ok()?;
     let mut step = Step {
         remote: None,
         inputs: Vec::new(),
+        images: written_images(text),
     };
     for key in ["resources", "bases", "components"] {
         for s in doc
@@ -205,7 +254,13 @@ fn read_step(dir: &Path) -> Option<Step> {
     // Every string that names a local path (resources, patches, generator files,
     // components, …) is an input; directories with a kustomization are followed.
     let mut strings = Vec::new();
-    collect_strings(&doc, &mut strings);
+    match &doc {
+        serde_yaml_ng::Value::Mapping(m) => m
+            .iter()
+            .filter(|(k, _)| !k.as_str().is_some_and(|k| NOT_PATHS.contains(&k)))
+            .for_each(|(_, v)| collect_strings(v, &mut strings)),
+        other => collect_strings(other, &mut strings),
+    }
     for s in strings {
         let s = s.rsplit('=').next().unwrap_or(s);
         if s.is_empty()
@@ -215,25 +270,48 @@ fn read_step(dir: &Path) -> Option<Step> {
         {
             continue;
         }
-        let Some(p) = resolve(dir, s) else {
+        let Some((p, file_type)) = resolve_typed(dir, s) else {
             continue;
         };
-        if p.is_dir() {
+        let file_type = match file_type {
+            Some(t) => t,
+            None => match std::fs::metadata(&p) {
+                Ok(m) => m.file_type(),
+                Err(_) => continue,
+            },
+        };
+        if file_type.is_dir() {
             let kind = if kustomization_file(&p).is_some() {
                 Input::Kustomization
             } else {
                 Input::Dir
             };
             step.inputs.push((p, kind));
-        } else if p.is_file() {
+        } else if file_type.is_file() {
             step.inputs.push((p, Input::File));
         }
     }
-    steps
-        .lock()
-        .expect("not poisoned")
-        .insert(file, (key, step.clone()));
     Some(step)
+}
+
+/// The `image:` values written in a YAML text, by a line scan (as kustomize's image
+/// transformer sees them: the value as written, quotes and comment off).
+pub(crate) fn written_images(text: &str) -> Vec<String> {
+    let mut images = Vec::new();
+    for at in memchr::memmem::find_iter(text.as_bytes(), b"image:") {
+        let line_start = text[..at].rfind('\n').map_or(0, |i| i + 1);
+        let line_end = text[at..].find('\n').map_or(text.len(), |i| at + i);
+        let t = text[line_start..line_end].trim_start();
+        let t = t.strip_prefix("- ").map_or(t, str::trim_start);
+        if let Some(v) = t.strip_prefix("image:") {
+            let v = v.split(" #").next().unwrap_or(v).trim();
+            let v = v.trim_matches(|c| c == '"' || c == '\'');
+            if !v.is_empty() {
+                images.push(v.to_string());
+            }
+        }
+    }
+    images
 }
 
 fn collect_strings<'v>(v: &'v serde_yaml_ng::Value, out: &mut Vec<&'v str>) {
