@@ -501,6 +501,7 @@ impl Batch {
         let mut written = Vec::with_capacity(staged.len());
         let mut dirs: BTreeSet<PathBuf> = BTreeSet::new();
         let mut renaming = true;
+        let mut replaced = Replaced::with_room(self.open_budget.saturating_sub(staged.len()));
         for s in staged {
             let Staged {
                 target,
@@ -513,7 +514,10 @@ impl Batch {
                 continue;
             }
             // As late as possible: another writer's change is left alone.
-            let done = ensure_unchanged(&target, &original).and_then(|()| temp.persist(&target));
+            let done = ensure_unchanged(&target, &original).and_then(|()| {
+                replaced.hold(&target);
+                temp.persist(&target)
+            });
             match done {
                 Ok(()) => {
                     dirs.insert(dir_of(&target).to_path_buf());
@@ -529,11 +533,58 @@ impl Batch {
         }
         // The renames themselves are durable once their directories are.
         failed.extend(sync_directories(dirs));
+        replaced.release();
         if failed.is_empty() {
             Ok(())
         } else {
             Err(BatchError { failed, written })
         }
+    }
+}
+
+/// The files a batch replaces, held open across their renames and released together
+/// afterwards, several at a time. The last close of a replaced file frees its blocks; on
+/// a filesystem mounted with online discard (ext4 `-o discard`, common on cloud disks)
+/// that close waits for the device to discard them, about 0.2 ms a file measured here,
+/// which renaming one by one paid in series and in the middle of the renames.
+struct Replaced {
+    files: Vec<File>,
+    room: usize,
+}
+
+impl Replaced {
+    /// Up to `room` descriptors (what the open-file budget leaves).
+    fn with_room(room: usize) -> Self {
+        Replaced {
+            files: Vec::new(),
+            room,
+        }
+    }
+
+    /// Keep `target` open (when it opens and there is room: otherwise its rename frees
+    /// it, as before).
+    fn hold(&mut self, target: &Path) {
+        if self.files.len() < self.room {
+            if let Ok(f) = File::open(target) {
+                self.files.push(f);
+            }
+        }
+    }
+
+    /// Close every held file, spread over a few threads (the waits are the device's).
+    fn release(self) {
+        const THREADS: usize = 8;
+        if self.files.len() < 2 * THREADS {
+            return; // dropped here, one by one
+        }
+        let per = self.files.len().div_ceil(THREADS);
+        let mut files = self.files;
+        std::thread::scope(|scope| {
+            while !files.is_empty() {
+                let chunk: Vec<File> = files.split_off(files.len().saturating_sub(per));
+                scope.spawn(move || drop(chunk));
+            }
+        });
     }
 }
 
