@@ -21,7 +21,8 @@ RUNS="${RUNS:-10}"
 RACES="${RACES:-3}"
 RACE_RETRIES="${RACE_RETRIES:-10}"
 HARBOR=harbor.example.com
-[ -x "$ROOT/target/release/harborize" ] || (cd "$ROOT" && cargo build --release --quiet)
+# Always through cargo (a no-op when fresh): a stale or differently built binary is rebuilt.
+(cd "$ROOT" && cargo build --release --quiet --bin harborize)
 WORK="${BENCH_DIR:-$(mktemp -d)}"
 mkdir -p "$WORK"
 # A snapshot of the binary: a rebuild during the run cannot mix two builds.

@@ -44,10 +44,10 @@ command -v python3 >/dev/null || die "python3 is required"
 [[ -x /usr/bin/time ]] || die "/usr/bin/time (GNU time) is required for peak RSS"
 
 # --- binary -------------------------------------------------------------------------
-if [[ ! -x "$BIN" ]]; then
-    log "release binary missing: cargo build --release"
-    cargo build --release
-fi
+# Always through cargo (a no-op when fresh): a binary built from other sources or with the
+# release profile overridden (CARGO_PROFILE_RELEASE_*) is rebuilt, not timed.
+log "cargo build --release --bin harborize"
+cargo build --release --bin harborize >&2
 
 # --- timer: hyperfine, installed from Debian if missing ---------------------------------
 as_root() { if [[ $(id -u) -eq 0 ]]; then "$@"; elif command -v sudo >/dev/null; then sudo "$@"; else return 1; fi; }
