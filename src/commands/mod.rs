@@ -32,6 +32,24 @@ pub fn mapper_for(common: &Common) -> Result<Mapper> {
 
 /// Append `text` to the file a GitHub Actions variable names (`GITHUB_OUTPUT`,
 /// `GITHUB_STEP_SUMMARY`); nothing happens outside Actions (the variable unset or empty).
+/// The scan stage as `rewrite`, `run`, `migrate` and `scan` run it: the registry and
+/// Trivy flags, with the config's `scan.allow` entries and the config file they came from.
+pub fn scan_stage(
+    report: &mut crate::report::Report,
+    mapper: &Mapper,
+    (registry, trivy): (&crate::cli::RegistryArgs, &crate::cli::TrivyArgs),
+    config: &crate::config::Config,
+) -> Result<crate::report::scan::ScanOutput> {
+    crate::checks::scan::scan_report(
+        report,
+        mapper,
+        &registry.options(),
+        &trivy.options(),
+        &config.scan.allow,
+        config.source.as_ref(),
+    )
+}
+
 pub fn append_to_github_file(
     env: impl Fn(&str) -> Option<String>,
     var: &str,

@@ -3,7 +3,6 @@
 
 use anyhow::Result;
 
-use crate::checks::scan::scan_report;
 use crate::checks::verify::verify_report;
 use crate::cli::RewriteArgs;
 use crate::commands::{ExitStatus, Settings, EXIT_ERROR, EXIT_FINDINGS, EXIT_OK};
@@ -59,13 +58,11 @@ pub fn run(args: &RewriteArgs) -> Result<ExitStatus> {
         }
     }
     if args.scan {
-        let output = scan_report(
+        let output = crate::commands::scan_stage(
             &mut checked,
             &mapper,
-            &args.registry.options(),
-            &args.trivy.options(),
-            &config.scan.allow,
-            config.source.as_ref(),
+            (&args.registry, &args.trivy),
+            &config,
         )?;
         let code = output.exit_code();
         if code != EXIT_OK {

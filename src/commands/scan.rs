@@ -5,7 +5,7 @@
 
 use anyhow::{Context, Result};
 
-use crate::checks::scan::{scan_report, TrivyOptions};
+use crate::checks::scan::TrivyOptions;
 use crate::cli::{ScanArgs, TrivyArgs};
 use crate::commands::ExitStatus;
 use crate::pipeline::engine::{self, RunOptions};
@@ -52,14 +52,8 @@ pub fn run(args: &ScanArgs) -> Result<ExitStatus> {
         },
     );
     let mut report = Report::build(mapper.harbor(), results, false);
-    let output = scan_report(
-        &mut report,
-        &mapper,
-        &args.registry.options(),
-        &args.trivy.options(),
-        &config.scan.allow,
-        config.source.as_ref(),
-    )?;
+    let output =
+        crate::commands::scan_stage(&mut report, &mapper, (&args.registry, &args.trivy), &config)?;
     match &args.output {
         Some(path) => {
             let mut file = anstream::AutoStream::never(

@@ -10,7 +10,6 @@ use indicatif::ProgressBar;
 
 use super::publish::{git_options, planned_pairs, write_commit_push};
 use super::{common, env, Ctx};
-use crate::checks::scan::scan_report;
 use crate::checks::verify::verify_report;
 use crate::cli::MigrateArgs;
 use crate::commands::{Settings, EXIT_OK};
@@ -74,13 +73,11 @@ pub(super) fn process(
 
     if args.scan {
         stage("scanning");
-        let out = scan_report(
+        let out = crate::commands::scan_stage(
             &mut planned,
             &mapper,
-            &args.registry.options(),
-            &args.trivy.options(),
-            &config.scan.allow,
-            config.source.as_ref(),
+            (&args.registry, &args.trivy),
+            &config,
         )?;
         if !rr.scanned(&out, out.exit_code() == EXIT_OK, &planned, &root) {
             return Ok(());

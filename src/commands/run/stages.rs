@@ -4,7 +4,6 @@
 
 use anyhow::Result;
 
-use crate::checks::scan::scan_report;
 use crate::checks::verify::verify_report;
 use crate::cli::RunArgs;
 use crate::commands::{EXIT_ERROR, EXIT_FINDINGS, EXIT_OK};
@@ -75,13 +74,11 @@ pub(super) fn plan_check_write(
     }
     // 3. scan
     if !args.skip_scan && plan.direction == Direction::Forward {
-        let output = scan_report(
+        let output = crate::commands::scan_stage(
             &mut report,
             mapper,
-            &args.registry.options(),
-            &args.trivy.options(),
-            &config.scan.allow,
-            config.source.as_ref(),
+            (&args.registry, &args.trivy),
+            config,
         )?;
         checked.scanned = Some((output.summary.images, output.policy.severity.to_string()));
         let code = output.exit_code();
