@@ -96,15 +96,7 @@ impl Reads {
 
     /// `scan(path)`, once per run.
     fn remembered(&self, path: &Path, scan: impl Fn(&Path) -> Vec<String>) -> Arc<[String]> {
-        if let Some(hit) = self.images.lock().expect("not poisoned").get(path) {
-            return hit.clone();
-        }
-        let images: Arc<[String]> = scan(path).into();
-        self.images
-            .lock()
-            .expect("not poisoned")
-            .insert(path.to_path_buf(), images.clone());
-        images
+        kustomize::once_per_path(&self.images, path, || scan(path).into())
     }
 
     /// `dir` canonical: its parent's (remembered), then one `lstat` for its own name
@@ -119,15 +111,7 @@ impl Reads {
     }
 
     fn canonical_parent(&self, dir: &Path) -> Option<PathBuf> {
-        if let Some(hit) = self.canonical.lock().expect("not poisoned").get(dir) {
-            return hit.clone();
-        }
-        let resolved = self.canonical_dir(dir);
-        self.canonical
-            .lock()
-            .expect("not poisoned")
-            .insert(dir.to_path_buf(), resolved.clone());
-        resolved
+        kustomize::once_per_path(&self.canonical, dir, || self.canonical_dir(dir))
     }
 }
 

@@ -191,21 +191,32 @@ enum Input {
     File,
 }
 
+/// `compute()` for `path`, once per `memo` (two threads may both compute a miss; the
+/// answers are the same). The run-scoped memories of the kustomize context use it.
+pub(crate) fn once_per_path<V: Clone>(
+    memo: &Mutex<HashMap<PathBuf, V>>,
+    path: &Path,
+    compute: impl FnOnce() -> V,
+) -> V {
+    if let Some(hit) = memo.lock().expect("not poisoned").get(path) {
+        return hit.clone();
+    }
+    let value = compute();
+    memo.lock()
+        .expect("not poisoned")
+        .insert(path.to_path_buf(), value.clone());
+    value
+}
+
 impl Steps {
     /// The [`Step`] of the kustomization in `dir`, read on the first call for `dir`.
     fn get(&self, dir: &Path) -> Option<Arc<Step>> {
-        if let Some(hit) = self.0.lock().expect("not poisoned").get(dir) {
-            return hit.clone();
-        }
-        let step = kustomization_file(dir)
-            .and_then(|f| std::fs::read_to_string(f).ok())
-            .and_then(|text| read_step(dir, &text))
-            .map(Arc::new);
-        self.0
-            .lock()
-            .expect("not poisoned")
-            .insert(dir.to_path_buf(), step.clone());
-        step
+        once_per_path(&self.0, dir, || {
+            kustomization_file(dir)
+                .and_then(|f| std::fs::read_to_string(f).ok())
+                .and_then(|text| read_step(dir, &text))
+                .map(Arc::new)
+        })
     }
 }
 
