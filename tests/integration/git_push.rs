@@ -375,6 +375,9 @@ fn a_stale_clone_rebases_by_re_bumping_and_a_concurrent_identical_bump_counts_as
         show_out(&out)
     );
     assert_eq!(rev(&w.remote, "main~1"), after_a);
+    // The replay was pushed before it was checked out: b ends on it, clean.
+    assert_eq!(rev(&b, "HEAD"), w.remote_head());
+    assert_eq!(git(&b, &["status", "--porcelain"]), "");
     let k = show(&w.remote, "main", "apps/kustomization.yaml");
     assert!(k.contains("app6\n    newTag: v2"), "{k}");
     assert!(k.contains("app7\n    newTag: v2"), "{k}");
@@ -645,6 +648,18 @@ fn race(w: &World, url: Option<&str>, env: &[(&str, &str)]) -> Vec<u64> {
         let rejected = stderr(out).matches("push rejected").count() as u64;
         assert_eq!(counted, rejected, "bump {i}: {}", show_out(out));
         retries.push(counted);
+        // Replays are pushed before they are checked out; the clone ends on the commit
+        // that landed, its work tree and index that commit's.
+        let landed = git_out["commit"].as_str().unwrap_or_default();
+        assert_eq!(rev(&clones[i], "HEAD"), landed, "bump {i}: {git_out}");
+        assert_eq!(
+            git(
+                &clones[i],
+                &["status", "--porcelain", "--untracked-files=no"]
+            ),
+            "",
+            "bump {i}: the clone is not clean on {landed}"
+        );
     }
     // Exactly one first push won; the seven others were rejected and retried.
     assert_eq!(
@@ -812,6 +827,11 @@ fn push_over_https_retries_when_the_remote_moved_with_github_token() {
     assert!(stderr(&out).contains("push rejected"), "{}", show_out(&out));
     assert_eq!(rev(&w.remote, "main~1"), after_a);
     assert_eq!(git(&w.remote, &["rev-list", "--merges", "main"]), "");
+    // libgit2 pushed the replay through a reference of its own, gone afterwards; b ends on
+    // the commit that landed, clean.
+    assert_eq!(rev(&b, "HEAD"), w.remote_head());
+    assert_eq!(git(&b, &["status", "--porcelain"]), "");
+    assert_eq!(git(&b, &["for-each-ref", "refs/harborize"]), "");
 }
 
 /// Issue #17 item 6: a change that is only staged (the work tree matches the index) is a
