@@ -116,9 +116,9 @@ if wanted 4; then
 # Every race starts as CI jobs do: the remote with its history packed, each job in a
 # fresh clone (one pack). Reusing clones let every run's fetches pile up packs (49 after a
 # few runs), and each object lookup of libgit2 and git then searched all of them. All the
-# clones are made before the first timed run, the old ones deleted first and a minute
-# waited after: ext4 scans the inodes freed in the last minute on every file creation,
-# and deleting 80,000 files just before a race slowed its writes several-fold.
+# clones are made before the first timed run and deleted after the last, and a minute is
+# waited after making them: ext4 scans recently freed inodes on every file creation, and
+# deleting 80,000 files just before a race slowed its writes several-fold.
 RACES_DIR="$WORK/races"
 rm -rf "$RACES_DIR" "$WORK"/c[0-7]
 git -C "$WORK/remote.git" update-ref refs/heads/main "$SEED"
@@ -157,6 +157,7 @@ for r in $(seq "$RACES"); do
     replanned=$(cat "$WORK"/race*.err | sed -n 's/.*; \([0-9]*\) file(s) re-planned.*/\1/p' | paste -sd+ | bc)
     echo "${rejected} ${replays} ${conflicting:-0} ${replanned:-0}" >> "$RACE_LOG"
 done
+rm -rf "$RACES_DIR"
 fi
 
 echo

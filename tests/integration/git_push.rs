@@ -417,12 +417,29 @@ fn local_push_and_fetch_stay_complete_when_the_remote_packs_its_objects() {
     git(&w.remote, &["gc", "--quiet", "--prune=now"]);
     let loose = git(&w.remote, &["count-objects"]);
     assert!(loose.starts_with("0 objects"), "remote not packed: {loose}");
+    let packs: Vec<PathBuf> = std::fs::read_dir(w.remote.join("objects/pack"))
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .filter(|p| p.extension().is_some_and(|e| e == "pack" || e == "idx"))
+        .collect();
 
     // b is stale: rejected, fetches a's commit (packed on the remote), re-bumps, pushes.
     let out = bump(&b, 3, "v2", &with_id(&["--push"]), &[]);
     assert_eq!(code(&out), 0, "{}", show_out(&out));
     assert!(stderr(&out).contains("push rejected"), "{}", show_out(&out));
     assert_eq!(rev(&w.remote, "main~1"), pushed);
+    // The remote's pack reached b as a hard link (the same file), not object by object.
+    use std::os::unix::fs::MetadataExt;
+    for p in &packs {
+        let mine = b.join(".git/objects/pack").join(p.file_name().unwrap());
+        let (theirs, mine) = (std::fs::metadata(p).unwrap(), std::fs::metadata(&mine));
+        assert_eq!(
+            mine.map(|m| m.ino()).ok(),
+            Some(theirs.ino()),
+            "{}",
+            p.display()
+        );
+    }
     for repo in [&w.remote, &b] {
         let fsck = git_cmd(repo)
             .args(["fsck", "--full", "--no-dangling"])
