@@ -413,12 +413,7 @@ impl Git {
     pub fn changed_between(&self, a: Oid, b: Oid) -> Result<Vec<PathBuf>> {
         let ta = self.repo.find_commit(a)?.tree()?;
         let tb = self.repo.find_commit(b)?.tree()?;
-        let diff = self.repo.diff_tree_to_tree(Some(&ta), Some(&tb), None)?;
-        Ok(diff
-            .deltas()
-            .filter_map(|d| d.new_file().path().or_else(|| d.old_file().path()))
-            .map(Path::to_path_buf)
-            .collect())
+        self.paths_between_trees(&ta, &tb)
     }
 
     /// Whether anything is staged relative to `head` (the index is not HEAD's tree).
@@ -463,11 +458,7 @@ impl Git {
         }
         // libgit2 pushes references, not commits: a replay not checked out yet goes
         // through a reference of its own, deleted again after the push.
-        let on_branch = self
-            .repo
-            .refname_to_id(&format!("refs/heads/{branch}"))
-            .ok()
-            == Some(head);
+        let on_branch = self.branch_is_at(branch, head);
         let source = if on_branch {
             format!("refs/heads/{branch}")
         } else {
@@ -699,15 +690,29 @@ impl Git {
         Ok((tip, known_before))
     }
 
-    /// Move `branch` (checked out) to the commit `oid`: the paths that differ are checked
-    /// out safely (a local modification they would overwrite makes this fail instead of
-    /// being lost), the ref is moved and the index reloaded. The run's own commits are
-    /// forgotten (they are not on the branch any more, or are replaced).
+    /// Move `branch` (checked out) to the commit `oid` (see
+    /// [`move_with_tree`](Self::move_with_tree), with `oid`'s own tree).
     fn move_branch(&self, branch: &str, oid: Oid, why: &str) -> Result<()> {
-        let commit = self.repo.find_commit(oid)?;
-        // Only the paths that differ between HEAD and the new head can change: naming them
+        let tree = self.repo.find_commit(oid)?.tree()?;
+        self.move_with_tree(branch, oid, &tree, why)
+    }
+
+    /// Point `branch` (checked out) at the commit `oid` with `tree` in the work tree and
+    /// the index: the paths where HEAD's tree and `tree` differ are checked out safely (a
+    /// local modification they would overwrite makes this fail instead of being lost),
+    /// then the ref is moved and the index reloaded. The run's own commits are forgotten
+    /// (they are not on the branch any more, or are replaced).
+    fn move_with_tree(
+        &self,
+        branch: &str,
+        oid: Oid,
+        tree: &git2::Tree<'_>,
+        why: &str,
+    ) -> Result<()> {
+        // Only the paths that differ between HEAD and the new tree can change: naming them
         // spares a comparison of the whole work tree.
-        let changed = self.changed_between(self.head()?, oid)?;
+        let head_tree = self.repo.head()?.peel_to_tree()?;
+        let changed = self.paths_between_trees(&head_tree, tree)?;
         if !changed.is_empty() {
             let mut checkout = CheckoutBuilder::new();
             checkout.safe().disable_pathspec_match(true);
@@ -715,8 +720,8 @@ impl Git {
                 checkout.path(p);
             }
             self.repo
-                .checkout_tree(commit.as_object(), Some(&mut checkout))
-                .context("cannot check out the new remote head")?;
+                .checkout_tree(tree.as_object(), Some(&mut checkout))
+                .context("cannot check out the new head")?;
         }
         self.repo
             .reference(&format!("refs/heads/{branch}"), oid, true, why)
@@ -835,15 +840,18 @@ impl Git {
         Ok(Some(oid))
     }
 
-    /// Move `branch` (checked out) to `oid`, the last commit pushed or kept, when a replay
-    /// left it behind ([`land_replay`](Self::land_replay)); nothing when it is there.
-    pub fn settle(&self, branch: &str, oid: Oid) -> Result<()> {
-        if self
-            .repo
+    /// Whether `refs/heads/<branch>` points at `oid`.
+    fn branch_is_at(&self, branch: &str, oid: Oid) -> bool {
+        self.repo
             .refname_to_id(&format!("refs/heads/{branch}"))
             .ok()
             == Some(oid)
-        {
+    }
+
+    /// Move `branch` (checked out) to `oid`, the last commit pushed or kept, when a replay
+    /// left it behind ([`land_replay`](Self::land_replay)); nothing when it is there.
+    pub fn settle(&self, branch: &str, oid: Oid) -> Result<()> {
+        if self.branch_is_at(branch, oid) {
             return Ok(());
         }
         let own = self.own.borrow().clone();
@@ -865,30 +873,12 @@ impl Git {
     /// it would overwrite makes it fail instead of being lost.
     pub fn check_out_replay(&self, branch: &str, replay: &Replay) -> Result<()> {
         let tree = self.repo.find_tree(replay.tree)?;
-        let head_tree = self.repo.head()?.peel_to_tree()?;
-        let changed = self.paths_between_trees(&head_tree, &tree)?;
-        if !changed.is_empty() {
-            let mut checkout = CheckoutBuilder::new();
-            checkout.safe().disable_pathspec_match(true);
-            for p in &changed {
-                checkout.path(p);
-            }
-            self.repo
-                .checkout_tree(tree.as_object(), Some(&mut checkout))
-                .context("cannot check out the merged files")?;
-        }
-        self.repo
-            .reference(
-                &format!("refs/heads/{branch}"),
-                replay.onto,
-                true,
-                "harborize: onto the moved remote",
-            )
-            .context("cannot move the branch")?;
-        self.own.borrow_mut().clear();
-        let mut index = self.repo.index()?;
-        index.read(true)?;
-        Ok(())
+        self.move_with_tree(
+            branch,
+            replay.onto,
+            &tree,
+            "harborize: onto the moved remote",
+        )
     }
 
     /// The message of a commit (for a re-planned replay, which keeps it).
