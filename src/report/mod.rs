@@ -290,7 +290,7 @@ mod tests {
     #[test]
     fn migrate_statuses_are_catalogue_codes() {
         use crate::migrate::{Direction, RepoStatus::*};
-        for status in [
+        let all = [
             Migrated,
             Unchanged,
             Pending,
@@ -299,7 +299,24 @@ mod tests {
             ScanFailed,
             Partial,
             Failed,
-        ] {
+        ];
+        // No `_` arm: a new status does not compile here until it has its place in `all`.
+        let place = |s: crate::migrate::RepoStatus| match s {
+            Migrated => 0,
+            Unchanged => 1,
+            Pending => 2,
+            Skipped => 3,
+            VerifyFailed => 4,
+            ScanFailed => 5,
+            Partial => 6,
+            Failed => 7,
+        };
+        for (i, status) in all.into_iter().enumerate() {
+            assert_eq!(
+                place(status),
+                i,
+                "{status:?} is not at its place in the list"
+            );
             for d in [Direction::Migrate, Direction::Revert] {
                 let word = status.label(d);
                 let code = Code::parse(word);
@@ -334,6 +351,25 @@ mod tests {
             InvalidReference,
             NotAChart,
         ];
+        // No `_` arm: a new outcome does not compile here until it has its place in `all`.
+        let place = |o: Outcome| match o {
+            Resolved => 0,
+            TagNotFound => 1,
+            RepositoryNotFound => 2,
+            Unauthorized => 3,
+            RateLimited => 4,
+            TlsError => 5,
+            Unreachable => 6,
+            ServerError => 7,
+            PlatformMissing => 8,
+            DigestMismatch => 9,
+            NotLocked => 10,
+            InvalidReference => 11,
+            NotAChart => 12,
+        };
+        for (i, o) in all.into_iter().enumerate() {
+            assert_eq!(place(o), i, "{o:?} is not at its place in the list");
+        }
         for o in all {
             assert_eq!(
                 serde_json::to_value(o).unwrap(),
