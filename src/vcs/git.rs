@@ -694,14 +694,16 @@ impl Git {
     /// [`move_with_tree`](Self::move_with_tree), with `oid`'s own tree).
     fn move_branch(&self, branch: &str, oid: Oid, why: &str) -> Result<()> {
         let tree = self.repo.find_commit(oid)?.tree()?;
-        self.move_with_tree(branch, oid, &tree, why)
+        self.move_with_tree(branch, oid, &tree, why)?;
+        // The run's own commits are not on the branch any more, or are replaced.
+        self.own.borrow_mut().clear();
+        Ok(())
     }
 
     /// Point `branch` (checked out) at the commit `oid` with `tree` in the work tree and
     /// the index: the paths where HEAD's tree and `tree` differ are checked out safely (a
     /// local modification they would overwrite makes this fail instead of being lost),
-    /// then the ref is moved and the index reloaded. The run's own commits are forgotten
-    /// (they are not on the branch any more, or are replaced).
+    /// then the ref is moved and the index reloaded.
     fn move_with_tree(
         &self,
         branch: &str,
@@ -726,7 +728,6 @@ impl Git {
         self.repo
             .reference(&format!("refs/heads/{branch}"), oid, true, why)
             .context("cannot move the branch")?;
-        self.own.borrow_mut().clear();
         // The index of paths the checkout did not touch already matches; make it exact.
         let mut index = self.repo.index()?;
         index.read(true)?;
@@ -761,8 +762,8 @@ impl Git {
             .context("the run's commit has no parent")?;
         let onto_commit = self.repo.find_commit(onto)?;
         let onto_tree = onto_commit.tree()?;
-        let touched = self.touched_by(base, onto, relevance)?;
         let base_tree = self.repo.find_commit(base)?.tree()?;
+        let touched = self.touched_by(&base_tree, &onto_tree, relevance)?;
         if let Some(m) =
             super::edit_merge::merge_edits(&self.repo, &base_tree, &commit.tree()?, &onto_tree)?
         {
@@ -854,11 +855,14 @@ impl Git {
         if self.branch_is_at(branch, oid) {
             return Ok(());
         }
-        let own = self.own.borrow().clone();
-        self.move_branch(branch, oid, "harborize: replay onto the moved remote")?;
-        // Still the run's own commits: a later replay must not keep them as the user's.
-        *self.own.borrow_mut() = own;
-        Ok(())
+        // The run's own commits stay known: `oid` is one of them.
+        let tree = self.repo.find_commit(oid)?.tree()?;
+        self.move_with_tree(
+            branch,
+            oid,
+            &tree,
+            "harborize: replay onto the moved remote",
+        )
     }
 
     /// A [`Replay`] with paths to re-plan: move `branch` to `onto` and put the merged
@@ -878,7 +882,10 @@ impl Git {
             replay.onto,
             &tree,
             "harborize: onto the moved remote",
-        )
+        )?;
+        // The branch is at the remote's head: none of the run's commits is on it.
+        self.own.borrow_mut().clear();
+        Ok(())
     }
 
     /// The message of a commit (for a re-planned replay, which keeps it).
@@ -901,12 +908,15 @@ impl Git {
             .collect())
     }
 
-    /// Files changed from commit `a` to `b` by a hunk that `relevance` flags (a file whose
+    /// Files changed from tree `a` to `b` by a hunk that `relevance` flags (a file whose
     /// new content it rules out is passed over without a line diff).
-    fn touched_by(&self, a: Oid, b: Oid, relevance: &dyn Relevance) -> Result<Vec<PathBuf>> {
-        let ta = self.repo.find_commit(a)?.tree()?;
-        let tb = self.repo.find_commit(b)?.tree()?;
-        let diff = self.repo.diff_tree_to_tree(Some(&ta), Some(&tb), None)?;
+    fn touched_by(
+        &self,
+        a: &git2::Tree<'_>,
+        b: &git2::Tree<'_>,
+        relevance: &dyn Relevance,
+    ) -> Result<Vec<PathBuf>> {
+        let diff = self.repo.diff_tree_to_tree(Some(a), Some(b), None)?;
         let mut out = Vec::new();
         for d in diff.deltas() {
             let (old, new) = (d.old_file(), d.new_file());
