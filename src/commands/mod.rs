@@ -30,8 +30,6 @@ pub fn mapper_for(common: &Common) -> Result<Mapper> {
     Ok(Settings::for_common(common)?.mapper)
 }
 
-/// Append `text` to the file a GitHub Actions variable names (`GITHUB_OUTPUT`,
-/// `GITHUB_STEP_SUMMARY`); nothing happens outside Actions (the variable unset or empty).
 /// The scan stage as `rewrite`, `run`, `migrate` and `scan` run it: the registry and
 /// Trivy flags, with the config's `scan.allow` entries and the config file they came from.
 pub fn scan_stage(
@@ -50,6 +48,8 @@ pub fn scan_stage(
     )
 }
 
+/// Append `text` to the file a GitHub Actions variable names (`GITHUB_OUTPUT`,
+/// `GITHUB_STEP_SUMMARY`); nothing happens outside Actions (the variable unset or empty).
 pub fn append_to_github_file(
     env: impl Fn(&str) -> Option<String>,
     var: &str,
