@@ -128,6 +128,12 @@ pub struct Common {
     /// for override values whose chart is not in the repository.
     #[arg(long, value_name = "DIR")]
     pub charts: Option<PathBuf>,
+    /// Parse every YAML document in full, also those that cannot hold a reference (no
+    /// image, repository or registry word outside opaque text), which are otherwise
+    /// skipped unparsed. Slower; reports syntax errors anywhere in a file, and rules the
+    /// fast path out when a result looks wrong.
+    #[arg(long)]
+    pub parse_every_document: bool,
 }
 
 #[derive(Debug, Args)]

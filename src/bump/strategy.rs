@@ -128,7 +128,7 @@ impl Strategy for BumpStrategy<'_> {
 
     /// Documents that cannot hold a reference to the image are blanked before parsing
     /// (same offsets): the plan and the edit proof both work on that view.
-    fn document_words(&self, _template: bool, _shown: bool) -> Option<Arc<[String]>> {
+    fn document_words(&self, _template: bool) -> Option<Arc<[String]>> {
         (!self.opts.unfiltered).then(|| self.words.clone())
     }
 

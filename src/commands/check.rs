@@ -18,6 +18,7 @@ pub fn run(args: &CheckArgs) -> Result<ExitStatus> {
                 Direction::Forward
             },
             rewrite_hints: args.common.rewrite_hints,
+            every_document: args.common.parse_every_document,
         },
         write: false,
         diff: args.diff,

@@ -206,5 +206,6 @@ fn common(args: &MigrateArgs, root: PathBuf) -> Common {
         revert: args.revert,
         rewrite_hints: args.rewrite_hints,
         charts: None,
+        parse_every_document: false,
     }
 }

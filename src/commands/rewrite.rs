@@ -20,6 +20,7 @@ pub fn run(args: &RewriteArgs) -> Result<ExitStatus> {
             Direction::Forward
         },
         rewrite_hints: args.common.rewrite_hints,
+        every_document: args.common.parse_every_document,
     };
     let mut proof = proof_settings(args, &config)?;
     proof.hints = args.common.rewrite_hints;

@@ -41,6 +41,7 @@ pub fn run(args: &RunArgs) -> Result<ExitStatus> {
             Direction::Forward
         },
         rewrite_hints: args.common.rewrite_hints,
+        every_document: args.common.parse_every_document,
     };
     let committing = !args.skip_commit && !args.dry_run;
     let mut session = if committing {

@@ -40,6 +40,7 @@ pub fn run(args: &ScanArgs) -> Result<ExitStatus> {
     let plan = PlanOptions {
         direction: Direction::Forward,
         rewrite_hints: false,
+        every_document: false,
     };
     let results = engine::run(
         &args.paths,

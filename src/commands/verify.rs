@@ -40,6 +40,7 @@ pub fn run(args: &VerifyArgs) -> Result<ExitStatus> {
     let plan = PlanOptions {
         direction: Direction::Forward,
         rewrite_hints: args.common.rewrite_hints,
+        every_document: args.common.parse_every_document,
     };
     let results = engine::run(
         &args.common.paths,

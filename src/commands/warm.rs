@@ -40,6 +40,7 @@ pub fn run(args: &WarmArgs) -> Result<ExitStatus> {
                 plan: PlanOptions {
                     direction: Direction::Forward,
                     rewrite_hints: args.rewrite_hints,
+                    every_document: false,
                 },
                 write: false,
                 diff: false,

@@ -76,6 +76,7 @@ impl Direction {
                 Direction::Revert => plan::Direction::Revert,
             },
             rewrite_hints,
+            every_document: false,
         }
     }
 }

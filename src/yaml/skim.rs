@@ -16,9 +16,10 @@
 //!   opaque unless harborize reads YAML inside it: values under the keys in
 //!   [`EMBEDDED_KEYS`] and sequence items (`- |`, kustomize `patchesStrategicMerge`).
 //!
-//! Only used when nothing will be written or shown: blanked documents give no scalars, so
-//! the ordinals the edit checker relies on would not match the real file. Like the file
-//! pre-filter, a blanked document's syntax errors go unreported by `check`.
+//! Blanked documents give no scalars, so an edit planned on the blanked view is proven on
+//! that view ([`super::edit::apply_checked_on_view`]: the blanked documents are the same
+//! bytes before and after, the others are re-parsed). Like the file pre-filter, a blanked
+//! document's syntax errors go unreported (it holds no reference and is never edited).
 
 /// Keys whose block-scalar value harborize parses as YAML (see `locate`: Argo CD
 /// `helm.values`, kustomize inline `patch`). Keep in step with `locate`.

@@ -110,6 +110,7 @@ fn rewrite_at(path: &Path, text: &str) -> String {
     let opts = PlanOptions {
         direction: Direction::Forward,
         rewrite_hints: true,
+        every_document: true,
     };
     let planned: Vec<_> = sites
         .iter()
@@ -133,6 +134,7 @@ fn found_at(path: &Path, text: &str) -> Option<Vec<String>> {
     let opts = PlanOptions {
         direction: Direction::Forward,
         rewrite_hints: false,
+        every_document: true,
     };
     Some(
         sites
@@ -510,7 +512,11 @@ proptest! {
     fn arbitrary_text_never_panics(text in "[ -~\n]{0,200}") {
         if let Ok(stream) = yaml::parse(&text) {
             let sites = locate(Path::new("x.yaml"), &text, &stream).sites;
-            let opts = PlanOptions { direction: Direction::Forward, rewrite_hints: true };
+            let opts = PlanOptions {
+                direction: Direction::Forward,
+                rewrite_hints: true,
+                every_document: true,
+            };
             let edits: Vec<_> = sites.iter().flat_map(|s| plan_site(s, &mapper(), opts).edits).collect();
             let _ = apply_checked(&text, &edits);
         }

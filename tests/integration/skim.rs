@@ -1,6 +1,7 @@
-//! `check` (and `rewrite --dry-run` without `--diff`) blank the documents that cannot hold
-//! a reference before parsing them (`yaml::skim`); `rewrite --dry-run --diff` parses every
-//! document. Both must report exactly the same references on every fixture, on the
+//! `check`, `rewrite` and `run` blank the documents that cannot hold a reference before
+//! parsing them (`yaml::skim`), and prove their edits on that blanked view;
+//! `--parse-every-document` parses every document. Both must report exactly the same
+//! references, and `rewrite` must write exactly the same bytes, on every fixture, on the
 //! real-world corpus and on a file shaped like the benchmark's (a Deployment next to a
 //! large ConfigMap whose embedded config mentions `image:`).
 
@@ -29,7 +30,7 @@ fn references(mode: &[&str], path: &Path) -> Vec<serde_json::Value> {
 
 fn assert_same_references(path: &Path, at_least: usize) {
     let skimmed = references(&["check"], path);
-    let full = references(&["rewrite", "--dry-run", "--diff"], path);
+    let full = references(&["check", "--parse-every-document"], path);
     assert!(
         full.len() >= at_least,
         "{}: only {} references; the comparison would prove little",
@@ -44,6 +45,57 @@ fn assert_same_references(path: &Path, at_least: usize) {
 
 fn root() -> PathBuf {
     PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+}
+
+/// `rewrite --no-render-proof` of two copies of `from`, one skimmed, one parsing every
+/// document: the same exit code, the same bytes in every file, and at least `at_least`
+/// files changed.
+fn assert_same_rewrite(from: &Path, at_least: usize) {
+    let dir = tempfile::tempdir().unwrap();
+    let (skimmed, full) = (dir.path().join("skimmed"), dir.path().join("full"));
+    let mut codes = Vec::new();
+    for (copy, extra) in [(&skimmed, None), (&full, Some("--parse-every-document"))] {
+        common::copy_tree(from, copy);
+        let out = harborize()
+            .args(["rewrite", "--no-render-proof", "--harbor", HARBOR])
+            .args(extra)
+            .arg(copy)
+            .output()
+            .expect("harborize runs");
+        codes.push(out.status.code());
+    }
+    assert_eq!(codes[0], codes[1], "{}: exit codes differ", from.display());
+    let mut changed = 0;
+    let files = common::files(&full);
+    assert_eq!(
+        files,
+        common::files(&skimmed),
+        "{}: file lists differ",
+        from.display()
+    );
+    for relative in files {
+        let written = std::fs::read(full.join(&relative)).unwrap();
+        let other = std::fs::read(skimmed.join(&relative)).unwrap();
+        assert!(
+            written == other,
+            "{}: the skimmed rewrite wrote different bytes",
+            relative.display()
+        );
+        changed += usize::from(written != std::fs::read(from.join(relative)).unwrap());
+    }
+    assert!(
+        changed >= at_least,
+        "{}: only {changed} files rewritten; the comparison would prove little",
+        from.display()
+    );
+}
+
+#[test]
+fn rewrite_writes_what_a_full_parse_writes_on_the_fixtures_and_the_corpus() {
+    assert_same_rewrite(&root().join("fixtures/rewrite"), 20);
+    let corpus = root().join("../shared/corpus");
+    assert!(corpus.is_dir(), "{} missing", corpus.display());
+    assert_same_rewrite(&corpus, 50);
 }
 
 #[test]

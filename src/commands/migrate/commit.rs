@@ -44,6 +44,7 @@ impl Writer<'_> {
                     Direction::Revert => plan::Direction::Revert,
                 },
                 rewrite_hints: self.ctx.args.rewrite_hints,
+                every_document: false,
             },
             write: true,
             diff: false,

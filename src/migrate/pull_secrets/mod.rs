@@ -218,6 +218,7 @@ mod tests {
         let options = crate::pipeline::plan::PlanOptions {
             direction: crate::pipeline::plan::Direction::Forward,
             rewrite_hints: false,
+            every_document: false,
         };
         let root = dir.path().to_path_buf();
         let plan = crate::pipeline::engine::plan(std::slice::from_ref(&root), &mapper, options);

@@ -105,7 +105,7 @@ pub(super) fn process(
     if !strategy.may_hold(&text) {
         return result;
     }
-    let words = strategy.document_words(template, mode.write || mode.diff);
+    let words = strategy.document_words(template);
     let view = words.as_ref().and_then(|w| {
         let w: Vec<&str> = w.iter().map(String::as_str).collect();
         yaml_view(&text, &w)

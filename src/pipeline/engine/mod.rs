@@ -151,8 +151,8 @@ pub trait Strategy: Sync {
     fn may_hold(&self, text: &str) -> bool;
 
     /// The words without which a document is blanked before parsing (same offsets), or
-    /// `None` to parse every document. `shown`: the new bytes are written or shown now.
-    fn document_words(&self, template: bool, shown: bool) -> Option<Arc<[String]>>;
+    /// `None` to parse every document. `template`: a chart template (not parsed as YAML).
+    fn document_words(&self, template: bool) -> Option<Arc<[String]>>;
 
     /// Whether the edits are proven on the blanked view ([`Proof::View`]) rather than on
     /// the whole text.

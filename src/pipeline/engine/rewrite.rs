@@ -49,10 +49,17 @@ impl Strategy for Rewrite<'_> {
         may_hold_references(text)
     }
 
-    /// When no byte will be written or shown, documents that cannot hold a reference are
-    /// blanked before parsing (see `yaml::skim`); the proof always parses the whole text.
-    fn document_words(&self, template: bool, shown: bool) -> Option<Arc<[String]>> {
-        (!shown && !template).then(|| self.keywords.clone())
+    /// Documents that cannot hold a reference are blanked before parsing (see
+    /// `yaml::skim`), also when writing: a rewrite of a repository parsed every
+    /// ConfigMap and dashboard in full, three times (plan and the proof's two parses).
+    fn document_words(&self, template: bool) -> Option<Arc<[String]>> {
+        (!template && !self.opts.every_document).then(|| self.keywords.clone())
+    }
+
+    /// The edits are proven on the same blanked view they were planned on: the blanked
+    /// documents are checked to be untouched, the others re-parsed (as `bump` does).
+    fn proves_on_view(&self) -> bool {
+        true
     }
 
     fn plan(&self, file: &FileText) -> Result<Vec<Planned>, yaml::YamlError> {

@@ -40,6 +40,9 @@ pub enum Direction {
 pub struct PlanOptions {
     pub direction: Direction,
     pub rewrite_hints: bool,
+    /// Parse every YAML document in full (`--parse-every-document`), also those the
+    /// skim ([`crate::yaml::skim`]) would blank because they cannot hold a reference.
+    pub every_document: bool,
 }
 
 /// One reference and what happens to it.
