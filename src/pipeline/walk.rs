@@ -77,24 +77,37 @@ pub fn walk_each(paths: &[PathBuf], mut emit: impl FnMut(Walked)) {
         if tracked.is_empty() {
             continue;
         }
-        let skipped = tracked.into_iter().filter(|p| !seen.contains(p));
+        let skipped = tracked
+            .into_iter()
+            .filter(|p| !seen.contains(p) && is_regular_file(p));
         walked.extend(skipped.map(Walked::File).collect::<Vec<_>>());
         walked.sort_by(|a, b| a.path().cmp(b.path()));
         walked.into_iter().for_each(&mut emit);
     }
 }
 
-/// Manifest files in git's index under the directory `root`, as the walker would name them
-/// (`root` joined with the rest of the path): empty outside a git work tree. Only regular
-/// files that are still on disk: gitlinks (submodules) and symlinks are not files to edit.
-fn tracked_files_under(root: &Path) -> Vec<PathBuf> {
-    // Starting libgit2 loads OpenSSL and its CA bundle (tens of milliseconds, megabytes):
-    // only pay for it when a `.git` above says there is an index to read.
-    let in_work_tree = root.canonicalize().is_ok_and(|abs| {
+/// Whether a `.git` in `root` or above says there may be an index to read. Starting
+/// libgit2 loads OpenSSL and its CA bundle (tens of milliseconds, megabytes): only paid
+/// for when this holds.
+fn in_work_tree(root: &Path) -> bool {
+    root.canonicalize().is_ok_and(|abs| {
         abs.ancestors()
             .any(|dir| std::fs::symlink_metadata(dir.join(".git")).is_ok())
-    });
-    if !in_work_tree {
+    })
+}
+
+/// A regular file still on disk (not a symlink): what a tracked path the walker left out
+/// must be to be read.
+fn is_regular_file(path: &Path) -> bool {
+    std::fs::symlink_metadata(path).is_ok_and(|m| m.is_file())
+}
+
+/// Manifest files in git's index under the directory `root`, as the walker would name them
+/// (`root` joined with the rest of the path): empty outside a git work tree. Only regular
+/// files in the index (gitlinks and symlinks are not files to edit); whether each is still
+/// on disk is left to the caller, which asks only for the few the walker left out.
+fn tracked_files_under(root: &Path) -> Vec<PathBuf> {
+    if !in_work_tree(root) {
         return Vec::new();
     }
     let Ok(repo) = git2::Repository::discover(root) else {
@@ -129,10 +142,7 @@ fn tracked_files_under(root: &Path) -> Vec<PathBuf> {
             continue;
         }
         let path = root.join(under);
-        if has_manifest_extension(&path)
-            && !is_config_file(&path)
-            && std::fs::symlink_metadata(&path).is_ok_and(|m| m.is_file())
-        {
+        if has_manifest_extension(&path) && !is_config_file(&path) {
             out.push(path);
         }
     }
@@ -270,26 +280,36 @@ pub fn walk_parallel(paths: &[PathBuf], threads: usize, visit: &(dyn Fn(usize, W
             );
             continue;
         }
-        let tracked = tracked_files_under(root);
+        // The index is read on a thread of its own while the tree is walked: reading
+        // 10,000 entries before the walk started held every worker back.
+        let git = in_work_tree(root);
         let seen = std::sync::Mutex::new(std::collections::HashSet::new());
-        let (tracked, seen) = (&tracked, &seen);
-        builder(root).threads(threads).build_parallel().run(|| {
-            Box::new(move |entry| {
-                if let Some(w) = classify(root, entry) {
-                    if !tracked.is_empty() {
-                        seen.lock()
-                            .expect("no panics while holding the lock")
-                            .insert(w.path().to_path_buf());
+        std::thread::scope(|scope| {
+            let tracked = git.then(|| scope.spawn(|| tracked_files_under(root)));
+            let seen = &seen;
+            builder(root).threads(threads).build_parallel().run(|| {
+                Box::new(move |entry| {
+                    if let Some(w) = classify(root, entry) {
+                        if git {
+                            seen.lock()
+                                .expect("no panics while holding the lock")
+                                .insert(w.path().to_path_buf());
+                        }
+                        visit(i, w);
                     }
-                    visit(i, w);
+                    ignore::WalkState::Continue
+                })
+            });
+            let tracked = tracked
+                .map(|t| t.join().expect("reading the index does not panic"))
+                .unwrap_or_default();
+            let seen = seen.lock().expect("no panics while holding the lock");
+            for path in tracked.iter().filter(|p| !seen.contains(*p)) {
+                if is_regular_file(path) {
+                    visit(i, Walked::File(path.clone()));
                 }
-                ignore::WalkState::Continue
-            })
+            }
         });
-        let seen = seen.lock().expect("no panics while holding the lock");
-        for path in tracked.iter().filter(|p| !seen.contains(*p)) {
-            visit(i, Walked::File(path.clone()));
-        }
     }
 }
 

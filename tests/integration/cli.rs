@@ -347,6 +347,10 @@ fn tracked_manifests_under_ignored_paths_are_read() {
     write(repo, "generated/untracked.yaml", DEPLOY);
     git(&["add", "a.yaml", ".gitignore"]);
     git(&["add", "-f", "generated/tracked.yaml"]);
+    // Tracked but deleted from disk since: not a file to read (no error either).
+    write(repo, "generated/gone.yaml", DEPLOY);
+    git(&["add", "-f", "generated/gone.yaml"]);
+    std::fs::remove_file(repo.join("generated/gone.yaml")).unwrap();
     let dir = repo.to_str().unwrap();
     let files_of = |out: &std::process::Output| -> Vec<String> {
         json(out)["references"]
