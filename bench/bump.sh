@@ -8,6 +8,7 @@
 #      (render.proof: false, like for like: check renders nothing; one bump with the
 #      render proof of issue 11 is timed beside it, information only)
 #   3. rewrite --no-render-proof of a fresh copy vs check of a fresh copy   target <= 3x check
+#      (3f: the same writes alone, bench/atomic-floor.py, vs check: the floor under row 3)
 #   4. eight bump --push racing for one bare remote (a different image each, sharing files)
 #      vs one bump --push alone                                       target <= 6x one bump
 #      (every bump landed, linear history, retries / replays / re-planned files counted)
@@ -106,11 +107,22 @@ RW_RUNS=$((RUNS / 2 > 3 ? RUNS / 2 : 3))
 rm -rf "$WORK/copies" && mkdir -p "$WORK/copies"
 fresh_copy() { cp -r "$R" "$1" && rm -rf "$1/.git"; }
 for i in $(seq 0 "$RW_RUNS"); do fresh_copy "$WORK/copies/$i"; done
+# The floor (3f): the same files replaced with the same bytes by bench/atomic-floor.py, which
+# does only the writes (temporary files, syncfs, renames, syncfs), on copies of its own.
+fresh_copy "$WORK/copies/new"
+"$BIN" rewrite --no-render-proof "$WORK/copies/new" --harbor "$HARBOR" >/dev/null
+(cd "$WORK/copies/new" && find . -type f | sed 's|^\./||' | sort) > "$WORK/all-files"
+while IFS= read -r f; do
+    cmp -s "$WORK/copies/0/$f" "$WORK/copies/new/$f" || printf '%s\n' "$f"
+done < "$WORK/all-files" > "$WORK/rewritten-files"
+for i in $(seq "$RW_RUNS"); do fresh_copy "$WORK/copies/f$i"; done
 sync && sleep 61
 for i in $(seq "$RW_RUNS"); do
     timed rewrite "$BIN" rewrite --no-render-proof "$WORK/copies/$i" --harbor "$HARBOR"
     timed check3 "$BIN" check --harbor "$HARBOR" "$WORK/copies/0"
+    timed floor python3 "$ROOT/bench/atomic-floor.py" "$WORK/copies/new" "$WORK/copies/f$i" "$WORK/rewritten-files"
 done
+diff -r "$WORK/copies/new" "$WORK/copies/f1" >/dev/null || { echo "the floor script wrote other bytes than rewrite" >&2; exit 1; }
 "$BIN" check --harbor "$HARBOR" "$WORK/copies/1" >/dev/null || { echo "rewrite left something to rewrite" >&2; exit 1; }
 rm -rf "$WORK/copies"
 fi
@@ -171,6 +183,7 @@ wanted 1 && row "1. A = \`check\`, B = \`grep -rl image\` ($RUNS runs each)" che
 wanted 2 && row "2. A = \`bump --commit\` (render.proof false), B = \`check\` ($RUNS runs each)" bump check2 "≤ 1.5x"
 wanted 2 && row "2b. A = \`bump --commit\` with the render proof (1 run), B = \`check\`" bump-proof check2 "info"
 wanted 3 && row "3. A = \`rewrite --no-render-proof\` of a fresh copy, B = \`check\` of a fresh copy" rewrite check3 "≤ 3x"
+wanted 3 && row "3f. A = the writes alone (bench/atomic-floor.py, same files and bytes), B = \`check\`" floor check3 "floor"
 wanted 4 && row "4. A = 8 racing \`bump --push\`, B = one \`bump --push\` ($RACES races)" race one "≤ 6x"
 echo
 echo "exit codes: check $(codes check)/ grep $(codes grep)/ bump $(codes bump)/ rewrite $(codes rewrite)/ one $(codes one)/ race $(codes race)"
