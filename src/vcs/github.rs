@@ -6,7 +6,7 @@
 //!   from the remote's host (`https://<host>/api/v3` for a host other than github.com),
 //!   else `https://api.github.com`.
 //! - Who: a token from `HARBORIZE_GIT_TOKEN` or `GITHUB_TOKEN` (first non-empty wins, as for
-//!   pushes in `git.rs`). It is sent as `Authorization: Bearer`, and never shown: `Debug`
+//!   pushes in `git::auth`). It is sent as `Authorization: Bearer`, and never shown: `Debug`
 //!   redacts it and every error message is scrubbed of it.
 //! - Which repository: `owner/name` parsed from the remote URL (https, ssh and scp-like
 //!   forms), else `GITHUB_REPOSITORY`. The remote comes first because in the reference

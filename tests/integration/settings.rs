@@ -247,10 +247,8 @@ fn library_stages_do_not_read_the_environment() {
             "PATH lookup of trivy, TRIVY_* passed through to it",
         ),
         ("pipeline/render/mod.rs", "PATH lookup of helm/kubectl"),
-        (
-            "vcs/git.rs",
-            "git's own GIT_* / HOME for the git child and ssh keys",
-        ),
+        ("vcs/git/mod.rs", "git's own GIT_* / HOME for the git child"),
+        ("vcs/git/auth.rs", "HOME for the ssh keys"),
         ("repo_path.rs", "GITHUB_WORKSPACE for annotation paths"),
     ];
     let mut found = Vec::new();
