@@ -125,8 +125,65 @@ impl Git {
         &self.workdir
     }
 
+    /// The git CLI in the work tree, with a minimal environment: what git and a remote's
+    /// hooks need to run, and the user's git config (e.g. `safe.directory`); nothing else
+    /// of ours, tokens least of all, and none of a calling hook's `GIT_DIR`/`GIT_INDEX_FILE`
+    /// (libgit2 does not read them either).
+    fn git_command(&self) -> std::process::Command {
+        let mut cmd = std::process::Command::new("git");
+        cmd.current_dir(&self.workdir)
+            .env_clear()
+            // Stable, untranslated status lines; no prompt can hang an unattended run.
+            .env("LC_ALL", "C")
+            .env("GIT_TERMINAL_PROMPT", "0");
+        for var in [
+            "PATH",
+            "HOME",
+            "XDG_CONFIG_HOME",
+            "TMPDIR",
+            "GIT_CONFIG_NOSYSTEM",
+            "GIT_CONFIG_GLOBAL",
+            "GIT_CONFIG_SYSTEM",
+        ] {
+            if let Some(v) = std::env::var_os(var) {
+                cmd.env(var, v);
+            }
+        }
+        cmd
+    }
+
     /// Tracked files with changes (staged or not); untracked and ignored files do not count.
+    ///
+    /// Asked of the git CLI when it runs here: `git status` compares each index entry's
+    /// stat data, while libgit2's status walks every directory of the work tree even when
+    /// untracked files are not wanted (10,000 files: about 0.05 s against 0.3 s, on the
+    /// path of every bump). Without the CLI, or when it fails, libgit2 answers.
     pub fn dirty_files(&self) -> Result<Vec<String>> {
+        match self.dirty_files_by_cli() {
+            Some(files) => Ok(files),
+            None => self.dirty_files_by_libgit2(),
+        }
+    }
+
+    /// [`dirty_files`](Self::dirty_files) by `git status`, or `None` when it cannot run or
+    /// fails. Renames are not paired (each side is its own entry, as libgit2 reports them),
+    /// submodules are left out, the index is not refreshed on disk.
+    fn dirty_files_by_cli(&self) -> Option<Vec<String>> {
+        let out = self
+            .git_command()
+            .args(STATUS_ARGS)
+            .stdin(std::process::Stdio::null())
+            .output()
+            .ok()?;
+        if !out.status.success() {
+            return None;
+        }
+        let mut files = porcelain_paths(&out.stdout)?;
+        files.sort();
+        Some(files)
+    }
+
+    fn dirty_files_by_libgit2(&self) -> Result<Vec<String>> {
         let mut opts = StatusOptions::new();
         opts.include_untracked(false)
             .include_ignored(false)
@@ -438,27 +495,7 @@ impl Git {
         }
         // The commit by id: a replay not checked out yet is pushed as it is.
         let spec = format!("{local}:refs/heads/{remote_branch}");
-        let mut cmd = std::process::Command::new("git");
-        cmd.current_dir(&self.workdir)
-            .env_clear()
-            // Stable, untranslated status lines; no prompt can hang an unattended run.
-            .env("LC_ALL", "C")
-            .env("GIT_TERMINAL_PROMPT", "0");
-        // What git and the remote's hooks need to run, and the user's git config (e.g.
-        // `safe.directory`): nothing else of ours, tokens least of all.
-        for var in [
-            "PATH",
-            "HOME",
-            "XDG_CONFIG_HOME",
-            "TMPDIR",
-            "GIT_CONFIG_NOSYSTEM",
-            "GIT_CONFIG_GLOBAL",
-            "GIT_CONFIG_SYSTEM",
-        ] {
-            if let Some(v) = std::env::var_os(var) {
-                cmd.env(var, v);
-            }
-        }
+        let mut cmd = self.git_command();
         // `--no-verify`: the local pre-push hook does not run (libgit2 pushes to network
         // remotes do not run it either); the remote's hooks do.
         // No delta search for the pack: over a pipe on this machine deltas save nothing
@@ -1002,6 +1039,32 @@ fn short_id(id: Oid) -> String {
     id.to_string()[..12].to_string()
 }
 
+/// `git status` as [`Git::dirty_files`] asks it: tracked files only, renames unpaired,
+/// submodules left out, the index not written (`--no-optional-locks`).
+const STATUS_ARGS: [&str; 7] = [
+    "--no-optional-locks",
+    "status",
+    "--porcelain",
+    "-z",
+    "--untracked-files=no",
+    "--ignore-submodules=all",
+    "--no-renames",
+];
+
+/// The paths of `git status --porcelain -z --no-renames` (`XY path` records, NUL-ended), or
+/// `None` for output of another shape (then libgit2 is asked instead).
+fn porcelain_paths(stdout: &[u8]) -> Option<Vec<String>> {
+    stdout
+        .split(|&b| b == 0)
+        .filter(|r| !r.is_empty())
+        .map(|record| {
+            let path = record.get(3..).filter(|_| record.get(2) == Some(&b' '))?;
+            let path = std::str::from_utf8(path).ok()?;
+            (!path.is_empty()).then(|| path.to_string())
+        })
+        .collect()
+}
+
 /// What `git push --porcelain` said about our ref.
 #[derive(Debug, PartialEq, Eq)]
 enum LocalPush {
@@ -1141,6 +1204,80 @@ fn is_trailer_key(k: &str) -> bool {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn git_status_and_libgit2_name_the_same_dirty_files() {
+        let dir = tempfile::tempdir().unwrap();
+        let root = dir.path();
+        let git = |args: &[&str]| {
+            let out = std::process::Command::new("git")
+                .current_dir(root)
+                .args(["-c", "user.name=t", "-c", "user.email=t@example.com"])
+                .args(args)
+                .output()
+                .expect("the git CLI runs (install git)");
+            assert!(out.status.success(), "git {args:?}: {out:?}");
+        };
+        let write = |rel: &str, text: &str| {
+            let path = root.join(rel);
+            std::fs::create_dir_all(path.parent().unwrap()).unwrap();
+            std::fs::write(path, text).unwrap();
+        };
+        git(&["init", "-q"]);
+        for f in [
+            "a.yaml",
+            "b.yaml",
+            "dir/c d.yaml",
+            "e.yaml",
+            "f.yaml",
+            "ü.yaml",
+            "same.yaml",
+        ] {
+            write(f, "image: nginx:1\n");
+        }
+        write(".gitignore", "ign/\n");
+        git(&["add", "-A"]);
+        git(&["commit", "-q", "-m", "seed"]);
+        write("a.yaml", "image: nginx:2\n"); // modified, not staged
+        write("b.yaml", "image: nginx:2\n");
+        git(&["add", "b.yaml"]); // modified, staged
+        std::fs::remove_file(root.join("e.yaml")).unwrap(); // deleted, not staged
+        git(&["mv", "f.yaml", "g.yaml"]); // renamed, staged: two entries
+        write("h.yaml", "image: nginx:1\n");
+        git(&["add", "h.yaml"]); // new, staged
+        write("dir/c d.yaml", "image: nginx:2\n");
+        write("ü.yaml", "image: nginx:2\n");
+        write("u.yaml", "untracked\n");
+        write("ign/x.yaml", "ignored\n");
+        let repo = Git::discover(root, Auth::default()).unwrap();
+        let expected: Vec<String> = [
+            "a.yaml",
+            "b.yaml",
+            "dir/c d.yaml",
+            "e.yaml",
+            "f.yaml",
+            "g.yaml",
+            "h.yaml",
+            "ü.yaml",
+        ]
+        .map(String::from)
+        .to_vec();
+        assert_eq!(repo.dirty_files_by_cli(), Some(expected.clone()));
+        assert_eq!(repo.dirty_files_by_libgit2().unwrap(), expected);
+    }
+
+    #[test]
+    fn porcelain_records_of_another_shape_are_not_read() {
+        assert_eq!(
+            porcelain_paths(b" M a.yaml\0A  dir/b c.yaml\0"),
+            Some(vec!["a.yaml".to_string(), "dir/b c.yaml".to_string()])
+        );
+        assert_eq!(porcelain_paths(b""), Some(vec![]));
+        assert_eq!(porcelain_paths(b"M\0"), None);
+        assert_eq!(porcelain_paths(b"?? \0"), None);
+        // A rename's second record (without --no-renames) is not an `XY path` record.
+        assert_eq!(porcelain_paths(b"R  g.yaml\0f.yaml\0"), None);
+    }
 
     #[test]
     fn local_remotes_are_told_from_network_ones() {
