@@ -60,7 +60,11 @@ pub fn walk_each(paths: &[PathBuf], mut emit: impl FnMut(Walked)) {
             continue;
         }
         let walker = builder(root).sort_by_file_name(|a, b| a.cmp(b)).build();
-        let tracked = tracked_files_under(root);
+        let tracked = if in_work_tree(root) {
+            tracked_files_under(root)
+        } else {
+            Vec::new()
+        };
         // Tracked files the walker skips are merged in at their place in the sorted order.
         let mut seen = std::collections::HashSet::new();
         let mut walked = Vec::new();
@@ -103,13 +107,11 @@ fn is_regular_file(path: &Path) -> bool {
 }
 
 /// Manifest files in git's index under the directory `root`, as the walker would name them
-/// (`root` joined with the rest of the path): empty outside a git work tree. Only regular
+/// (`root` joined with the rest of the path); callers ask only [`in_work_tree`] roots, and
+/// get nothing when libgit2 finds no repository or index after all. Only regular
 /// files in the index (gitlinks and symlinks are not files to edit); whether each is still
 /// on disk is left to the caller, which asks only for the few the walker left out.
 fn tracked_files_under(root: &Path) -> Vec<PathBuf> {
-    if !in_work_tree(root) {
-        return Vec::new();
-    }
     let Ok(repo) = git2::Repository::discover(root) else {
         return Vec::new();
     };
