@@ -217,10 +217,7 @@ impl Session {
     /// `replay`: which remote changes matter) or reset onto it, and return
     /// [`Step::Moved`]. Past the budget it is an error; the commits stay local.
     pub fn push(&mut self, head: Oid, replay: Option<&dyn Relevance>) -> Result<Step> {
-        let why = match self
-            .git
-            .push(&self.remote, &self.branch, head, &self.remote_branch)?
-        {
+        let why = match self.git.push(&self.remote, head, &self.remote_branch)? {
             PushOutcome::Pushed => {
                 self.git.settle(&self.branch, head)?;
                 return Ok(Step::Pushed);

@@ -272,23 +272,38 @@ impl Git {
             .repo
             .refname_to_id(&refname)
             .with_context(|| format!("branch {branch} not found"))?;
-        let changed = self.changed_between(self.head()?, target)?;
-        if !changed.is_empty() {
-            let commit = self.repo.find_commit(target)?;
-            let mut checkout = CheckoutBuilder::new();
-            checkout.safe().disable_pathspec_match(true);
-            for p in &changed {
-                checkout.path(p);
-            }
-            self.repo
-                .checkout_tree(commit.as_object(), Some(&mut checkout))
-                .with_context(|| format!("cannot check out {branch} again"))?;
-        }
+        let tree = self.repo.find_commit(target)?.tree()?;
+        self.check_out_changes(&tree)
+            .with_context(|| format!("cannot check out {branch} again"))?;
         self.repo
             .set_head(&refname)
             .with_context(|| format!("cannot switch back to {branch}"))?;
-        let mut index = self.repo.index()?;
-        index.read(true)?;
+        self.reload_index()
+    }
+
+    /// Put `tree` in the work tree and the index where it differs from HEAD's tree,
+    /// safely (a local modification it would overwrite makes this fail instead of being
+    /// lost). Only those paths are named: that spares a comparison of the whole work tree.
+    fn check_out_changes(&self, tree: &git2::Tree<'_>) -> Result<()> {
+        let head_tree = self.repo.head()?.peel_to_tree()?;
+        let changed = self.paths_between_trees(&head_tree, tree)?;
+        if changed.is_empty() {
+            return Ok(());
+        }
+        let mut checkout = CheckoutBuilder::new();
+        checkout.safe().disable_pathspec_match(true);
+        for p in &changed {
+            checkout.path(p);
+        }
+        self.repo
+            .checkout_tree(tree.as_object(), Some(&mut checkout))?;
+        Ok(())
+    }
+
+    /// Read the index from disk again after HEAD moved: entries the checkout did not
+    /// touch already match; this makes the whole index exact.
+    fn reload_index(&self) -> Result<()> {
+        self.repo.index()?.read(true)?;
         Ok(())
     }
 
@@ -372,13 +387,6 @@ impl Git {
             .map(Path::to_path_buf)
     }
 
-    /// Files (repository-relative) that differ between two commits.
-    pub fn changed_between(&self, a: Oid, b: Oid) -> Result<Vec<PathBuf>> {
-        let ta = self.repo.find_commit(a)?.tree()?;
-        let tb = self.repo.find_commit(b)?.tree()?;
-        self.paths_between_trees(&ta, &tb)
-    }
-
     /// Whether anything is staged relative to `head` (the index is not HEAD's tree).
     fn index_differs_from(&self, head: &git2::Commit<'_>) -> Result<bool> {
         let mut opts = git2::DiffOptions::new();
@@ -401,15 +409,9 @@ impl Git {
     }
 
     /// Push the commit `head` to `refs/heads/<remote_branch>` on `remote`. Never forced.
-    /// `head` is the branch's head, or a replay of it not checked out yet
+    /// `head` is the checked-out branch's head, or a replay of it not checked out yet
     /// ([`land_replay`](Self::land_replay)).
-    pub fn push(
-        &self,
-        remote: &str,
-        branch: &str,
-        head: Oid,
-        remote_branch: &str,
-    ) -> Result<PushOutcome> {
+    pub fn push(&self, remote: &str, head: Oid, remote_branch: &str) -> Result<PushOutcome> {
         let mut r = self
             .repo
             .find_remote(remote)
@@ -419,18 +421,25 @@ impl Git {
             let path = self.workdir.join(path);
             return self.push_local(&path, remote, head, remote_branch);
         }
-        // libgit2 pushes references, not commits: a replay not checked out yet goes
-        // through a reference of its own, deleted again after the push.
-        let on_branch = self.branch_is_at(branch, head);
-        let source = if on_branch {
-            format!("refs/heads/{branch}")
-        } else {
-            self.repo
-                .reference(REPLAY_REF, head, true, "harborize: replay to push")?;
-            REPLAY_REF.to_string()
+        // libgit2 pushes references, not commits: the checked-out branch when it is at
+        // `head`, else (a replay not checked out yet) a reference of its own, deleted again
+        // after the push.
+        let branch = self
+            .repo
+            .head()
+            .ok()
+            .filter(|h| h.is_branch() && h.target() == Some(head))
+            .and_then(|h| h.name().map(str::to_string));
+        let source = match &branch {
+            Some(name) => name.clone(),
+            None => {
+                self.repo
+                    .reference(REPLAY_REF, head, true, "harborize: replay to push")?;
+                REPLAY_REF.to_string()
+            }
         };
         let pushed = self.push_network(&mut r, &url, remote, &source, remote_branch);
-        if !on_branch {
+        if branch.is_none() {
             if let Ok(mut reference) = self.repo.find_reference(REPLAY_REF) {
                 let _ = reference.delete();
             }
@@ -654,27 +663,12 @@ impl Git {
         tree: &git2::Tree<'_>,
         why: &str,
     ) -> Result<()> {
-        // Only the paths that differ between HEAD and the new tree can change: naming them
-        // spares a comparison of the whole work tree.
-        let head_tree = self.repo.head()?.peel_to_tree()?;
-        let changed = self.paths_between_trees(&head_tree, tree)?;
-        if !changed.is_empty() {
-            let mut checkout = CheckoutBuilder::new();
-            checkout.safe().disable_pathspec_match(true);
-            for p in &changed {
-                checkout.path(p);
-            }
-            self.repo
-                .checkout_tree(tree.as_object(), Some(&mut checkout))
-                .context("cannot check out the new head")?;
-        }
+        self.check_out_changes(tree)
+            .context("cannot check out the new head")?;
         self.repo
             .reference(&format!("refs/heads/{branch}"), oid, true, why)
             .context("cannot move the branch")?;
-        // The index of paths the checkout did not touch already matches; make it exact.
-        let mut index = self.repo.index()?;
-        index.read(true)?;
-        Ok(())
+        self.reload_index()
     }
 
     /// After a rejected push: fetch `remote_branch` and replay this run's commit `ours`
