@@ -17,6 +17,7 @@ use crate::report::{ReferenceEntry, Report};
 
 /// What became of one repository.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(test, derive(strum::EnumIter))]
 #[serde(rename_all = "kebab-case")]
 pub enum RepoStatus {
     /// Files were rewritten (and committed when asked); no errors.

@@ -36,6 +36,7 @@ const SCOPES_PER_TOKEN: usize = 50;
 
 /// What a check found.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[cfg_attr(test, derive(strum::EnumIter))]
 #[serde(rename_all = "kebab-case")]
 pub enum Outcome {
     Resolved,

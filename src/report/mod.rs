@@ -289,34 +289,9 @@ mod tests {
     /// every word it shows must be a catalogue code.
     #[test]
     fn migrate_statuses_are_catalogue_codes() {
-        use crate::migrate::{Direction, RepoStatus::*};
-        let all = [
-            Migrated,
-            Unchanged,
-            Pending,
-            Skipped,
-            VerifyFailed,
-            ScanFailed,
-            Partial,
-            Failed,
-        ];
-        // No `_` arm: a new status does not compile here until it has its place in `all`.
-        let place = |s: crate::migrate::RepoStatus| match s {
-            Migrated => 0,
-            Unchanged => 1,
-            Pending => 2,
-            Skipped => 3,
-            VerifyFailed => 4,
-            ScanFailed => 5,
-            Partial => 6,
-            Failed => 7,
-        };
-        for (i, status) in all.into_iter().enumerate() {
-            assert_eq!(
-                place(status),
-                i,
-                "{status:?} is not at its place in the list"
-            );
+        use crate::migrate::{Direction, RepoStatus};
+        use strum::IntoEnumIterator;
+        for status in RepoStatus::iter() {
             for d in [Direction::Migrate, Direction::Revert] {
                 let word = status.label(d);
                 let code = Code::parse(word);
@@ -335,42 +310,8 @@ mod tests {
 
     #[test]
     fn verify_outcomes_are_shown_with_their_json_word() {
-        use Outcome::*;
-        let all = [
-            Resolved,
-            TagNotFound,
-            RepositoryNotFound,
-            Unauthorized,
-            RateLimited,
-            TlsError,
-            Unreachable,
-            ServerError,
-            PlatformMissing,
-            DigestMismatch,
-            NotLocked,
-            InvalidReference,
-            NotAChart,
-        ];
-        // No `_` arm: a new outcome does not compile here until it has its place in `all`.
-        let place = |o: Outcome| match o {
-            Resolved => 0,
-            TagNotFound => 1,
-            RepositoryNotFound => 2,
-            Unauthorized => 3,
-            RateLimited => 4,
-            TlsError => 5,
-            Unreachable => 6,
-            ServerError => 7,
-            PlatformMissing => 8,
-            DigestMismatch => 9,
-            NotLocked => 10,
-            InvalidReference => 11,
-            NotAChart => 12,
-        };
-        for (i, o) in all.into_iter().enumerate() {
-            assert_eq!(place(o), i, "{o:?} is not at its place in the list");
-        }
-        for o in all {
+        use strum::IntoEnumIterator;
+        for o in Outcome::iter() {
             assert_eq!(
                 serde_json::to_value(o).unwrap(),
                 outcome_code(o).as_str(),
