@@ -27,6 +27,11 @@ pub(super) fn copy_objects(
         src: from.odb()?,
         dst: to.odb()?,
     };
+    // A commit `to` has comes with everything it reaches (each is written after its tree
+    // and parents): nothing to link or copy.
+    if sink.dst.exists(tip) {
+        return Ok(());
+    }
     if link_packs(from, to) {
         sink.dst.refresh()?;
     }
