@@ -422,6 +422,7 @@ fn local_push_and_fetch_stay_complete_when_the_remote_packs_its_objects() {
         .map(|e| e.unwrap().path())
         .filter(|p| p.extension().is_some_and(|e| e == "pack" || e == "idx"))
         .collect();
+    assert!(!packs.is_empty(), "gc left no pack to link");
 
     // b is stale: rejected, fetches a's commit (packed on the remote), re-bumps, pushes.
     let out = bump(&b, 3, "v2", &with_id(&["--push"]), &[]);
