@@ -189,14 +189,43 @@ impl crate::vcs::git::Relevance for Target {
     }
 
     fn hunk(&self, added: &[&[u8]], lines: &[&[u8]]) -> bool {
-        let registry = |l: &[u8]| {
-            REGISTRY_WORDS
-                .iter()
-                .any(|w| memchr::memmem::find(l, w.as_bytes()).is_some())
-        };
         added.iter().any(|l| self.named_in(l))
-            || (added.iter().any(|l| registry(l)) && lines.iter().any(|l| self.named_in(l)))
+            || (added.iter().any(|l| sets_registry(l)) && lines.iter().any(|l| self.named_in(l)))
     }
+}
+
+/// Whether `line` sets a registry key: a registry word ([`REGISTRY_WORDS`]) ending a key,
+/// that is followed (after more key characters and a closing quote, if any) by `: `, a
+/// `:` ending the line, or `=` (`registry: x`, `imageRegistry:`, `"registry": "x"`,
+/// `{registry: x, ...}`, `--set global.imageRegistry=x`, `IMAGE_REGISTRY=x`). A word
+/// inside a value does not count: `image: registry.k8s.io/x:1` or
+/// `harbor.example.com/k8s-registry/x` name another image, which a text merge keeps apart
+/// from this one, while a registry key can change which image a `repository:` names.
+fn sets_registry(line: &[u8]) -> bool {
+    let key_char = |b: u8| b.is_ascii_alphanumeric() || matches!(b, b'_' | b'.' | b'-');
+    REGISTRY_WORDS.iter().any(|w| {
+        memchr::memmem::find_iter(line, w.as_bytes()).any(|at| {
+            let mut rest = &line[at + w.len()..];
+            while let [b, tail @ ..] = rest {
+                if !key_char(*b) {
+                    break;
+                }
+                rest = tail;
+            }
+            let quoted = matches!(rest, [b'"' | b'\'', ..]);
+            if quoted {
+                rest = &rest[1..];
+            }
+            match rest {
+                [b'=', ..] => true,
+                [b':'] | [b':', b' ' | b'\t' | b'\r' | b'\n', ..] => true,
+                // A quoted key may meet its value without a space (`"registry":"x"`);
+                // a plain `registry.k8s.io:5000` is a host and port.
+                [b':', ..] => quoted,
+                _ => false,
+            }
+        })
+    })
 }
 
 /// Substrings of every registry key a Helm map or a chart's globals can carry
@@ -954,4 +983,63 @@ fn parent_map(stream: &Stream, ordinal: usize) -> Option<&[(Node, Node)]> {
         }
     }
     stream.documents.iter().find_map(|d| go(d, ordinal))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::vcs::git::Relevance;
+
+    fn target() -> Target {
+        let config = crate::config::Config::from_user(Default::default(), None).unwrap();
+        let mapper = Mapper::new(&config, "harbor.example.com");
+        Target::new(&mapper, "ghcr.io/org/app", "v2", None).unwrap()
+    }
+
+    #[test]
+    fn registry_keys_are_told_from_registry_words_in_values() {
+        for key in [
+            "    registry: ghcr.io",
+            "    registry:",
+            "  imageRegistry: harbor.example.com",
+            "  - registry: docker.io",
+            r#"  "registry": "ghcr.io","#,
+            r#"{"registry":"ghcr.io"}"#,
+            "  'registry': ghcr.io",
+            "  image: {registry: ghcr.io, repository: org/app}",
+            "  - --set=global.imageRegistry=harbor.example.com",
+            "      - IMAGE_REGISTRY=ghcr.io",
+            "  IMAGE_REGISTRY: ghcr.io",
+        ] {
+            assert!(sets_registry(key.as_bytes()), "{key:?} sets a registry");
+        }
+        for value in [
+            "    image: registry.k8s.io/ingress-nginx/controller:v1.11.2",
+            "    image: harbor.example.com/k8s-registry/sig-storage/csi-attacher:v4",
+            "    image: my-registry:5000/team/app:1",
+            "    image: registry.k8s.io:443/pause:3.9",
+            "    repository: registry",
+            "  # the registry moved",
+        ] {
+            assert!(
+                !sets_registry(value.as_bytes()),
+                "{value:?} sets no registry"
+            );
+        }
+    }
+
+    #[test]
+    fn a_remote_hunk_matters_when_it_names_the_image_or_sets_a_registry_beside_it() {
+        let t = target();
+        let ours = b"    repository: org/app".as_slice();
+        let other = b"    image: harbor.example.com/k8s-registry/other:v2".as_slice();
+        let registry = b"    registry: harbor.example.com/ghcr".as_slice();
+        // A line naming the image.
+        assert!(t.hunk(&[ours], &[ours]));
+        // A registry key set beside the image's repository.
+        assert!(t.hunk(&[registry], &[registry, ours]));
+        // A registry key away from the image, or another image whose value says "registry".
+        assert!(!t.hunk(&[registry], &[registry]));
+        assert!(!t.hunk(&[other], &[other, ours]));
+    }
 }

@@ -350,6 +350,65 @@ fn nothing_to_change_makes_no_commit() {
     assert!(o.contains("changed=false\ncommit=\n"), "{o}");
 }
 
+/// Issue 13 item 2: after a rejected push, a file the remote changed is planned again when
+/// the change may alter what references the image: here a registry key set beside the
+/// image's Helm `repository:`. Another image's line whose value merely contains the word
+/// "registry" (`registry.k8s.io/...`), two lines from the image's, merges as text.
+#[test]
+fn a_replay_re_plans_a_registry_key_beside_the_image_but_not_a_registry_word_in_a_value() {
+    let w = World::new();
+    let pod = |c4: &str| {
+        format!(
+            "apiVersion: v1\nkind: Pod\nmetadata:\n  name: p\nspec:\n  containers:\n    - {{name: c3, image: ghcr.io/org/app3:v1}}\n    - {{name: c5, image: ghcr.io/org/app5:v1}}\n    - {{name: c4, image: {c4}}}\n"
+        )
+    };
+    let values = |mirror: &str| {
+        format!(
+            "app:\n  image:\n    registry: ghcr.io\n    repository: org/app3\n    tag: v1\n  pullPolicy: IfNotPresent\n  mirrorRegistry: {mirror}\n"
+        )
+    };
+    seed(
+        &w.remote,
+        &w.root.join("seed-1"),
+        &[
+            ("apps/pod.yaml".into(), pod("ghcr.io/org/app4:v1")),
+            ("apps/values.yaml".into(), values("quay.io")),
+        ],
+    );
+    let stale = w.clone("stale");
+    seed(
+        &w.remote,
+        &w.root.join("seed-2"),
+        &[
+            ("apps/pod.yaml".into(), pod("registry.k8s.io/pause:3.9")),
+            ("apps/values.yaml".into(), values("docker.io")),
+        ],
+    );
+    let out = bump(&stale, 3, "v2", &with_id(&["--push"]), &[]);
+    assert_eq!(code(&out), 0, "{}", show_out(&out));
+    assert!(
+        stderr(&out).contains(
+            "0 conflicting, 1 changed by the remote near the image; 1 file(s) re-planned"
+        ),
+        "only values.yaml is planned again: {}",
+        show_out(&out)
+    );
+    let shown = |path: &str| git(&w.remote, &["show", &format!("main:{path}")]);
+    let pod = shown("apps/pod.yaml");
+    assert!(
+        pod.contains("image: harbor.example.com/ghcr/org/app3:v2}")
+            && pod.contains("image: registry.k8s.io/pause:3.9}"),
+        "{pod}"
+    );
+    let values = shown("apps/values.yaml");
+    assert!(
+        values.contains("registry: harbor.example.com/ghcr\n")
+            && values.contains("tag: v2\n")
+            && values.ends_with("mirrorRegistry: docker.io"),
+        "{values}"
+    );
+}
+
 #[test]
 fn a_stale_clone_rebases_by_re_bumping_and_a_concurrent_identical_bump_counts_as_done() {
     let w = World::new();
