@@ -9,14 +9,15 @@
 //! server; a hook that declines is an error, not a race.
 
 use std::cell::{Cell, RefCell};
-use std::os::unix::ffi::OsStrExt;
 use std::path::{Path, PathBuf};
 
 mod auth;
 mod objects;
+mod replay;
 
 pub use auth::{credential, redact_url, remote_callbacks, Auth};
 use objects::copy_objects;
+pub use replay::{Relevance, Replay};
 
 use anyhow::{anyhow, bail, Context, Result};
 use git2::build::CheckoutBuilder;
@@ -681,214 +682,6 @@ impl Git {
         self.reload_index()
     }
 
-    /// After a rejected push: fetch `remote_branch` and replay this run's commit `ours`
-    /// (the branch's head) onto the new remote head by a three-way merge of trees, as a
-    /// cherry-pick does (base: `ours`' parent). The user's other local commits are
-    /// replayed first, as in [`fetch_and_reset`](Self::fetch_and_reset). Only objects are
-    /// written; [`Replay`] says what came of it, and [`land_replay`](Self::land_replay) or
-    /// [`check_out_replay`](Self::check_out_replay) act on it.
-    ///
-    /// `relevance` tells which of the remote's changes may make or unmake a reference of
-    /// the run's: files the remote changed that way are listed in [`Replay::touched`], since
-    /// a clean merge cannot know what a new line means.
-    pub fn fetch_and_replay(
-        &self,
-        remote: &str,
-        branch: &str,
-        remote_branch: &str,
-        ours: Oid,
-        relevance: &dyn Relevance,
-    ) -> Result<Replay> {
-        let (tip, known_before) = self.fetch(remote, remote_branch)?;
-        let onto = self
-            .replay_local_commits(remote, tip, known_before)
-            .with_context(|| local_commits_conflict(remote, branch, remote_branch))?;
-        let commit = self.repo.find_commit(ours)?;
-        let base = commit
-            .parent_id(0)
-            .context("the run's commit has no parent")?;
-        let onto_commit = self.repo.find_commit(onto)?;
-        let onto_tree = onto_commit.tree()?;
-        let base_tree = self.repo.find_commit(base)?.tree()?;
-        let touched = self.touched_by(&base_tree, &onto_tree, relevance)?;
-        if let Some(m) =
-            super::edit_merge::merge_edits(&self.repo, &base_tree, &commit.tree()?, &onto_tree)?
-        {
-            return Ok(Replay {
-                onto,
-                tree: m.tree,
-                same_as_onto: m.tree == onto_tree.id(),
-                conflicts: m.conflicts,
-                touched,
-                merged: m.merged,
-            });
-        }
-        // No rename detection: a bump edits files in place, and finding renames across
-        // a large tree costs more than the merge.
-        let mut merge = git2::MergeOptions::new();
-        merge.find_renames(false);
-        let mut index = self
-            .repo
-            .cherrypick_commit(&commit, &onto_commit, 0, Some(&merge))
-            .context("cannot merge the commit onto the new remote head")?;
-        let mut conflicts = Vec::new();
-        if index.has_conflicts() {
-            let entries = index
-                .conflicts()?
-                .collect::<std::result::Result<Vec<_>, _>>()?;
-            for c in entries {
-                let Some(any) = c.our.as_ref().or(c.their.as_ref()).or(c.ancestor.as_ref()) else {
-                    continue;
-                };
-                let path = PathBuf::from(std::ffi::OsStr::from_bytes(&any.path));
-                // The conflicting path keeps the remote's version; it is re-planned.
-                index.remove_path(&path)?;
-                if let Some(mut ours_side) = c.our {
-                    ours_side.flags &= !INDEX_STAGE_MASK;
-                    index.add(&ours_side)?;
-                }
-                conflicts.push(path);
-            }
-        }
-        let tree = index.write_tree_to(&self.repo)?;
-        let merged = self.paths_between_trees(&onto_tree, &self.repo.find_tree(tree)?)?;
-        Ok(Replay {
-            onto,
-            tree,
-            same_as_onto: tree == onto_tree.id(),
-            conflicts,
-            touched,
-            merged,
-        })
-    }
-
-    /// A clean [`Replay`]: commit its tree on `onto` with `ours`' author, committer and
-    /// message (`Some(new commit)`), leaving the branch, the index and the work tree
-    /// alone: the caller pushes the commit and then [`settle`](Self::settle)s the branch
-    /// on whichever commit is last, so a race of several rounds checks files out once.
-    /// When the merged tree is `onto`'s (the remote has the change already), move `branch`
-    /// to `onto` (`None`).
-    pub fn land_replay(&self, branch: &str, replay: &Replay, ours: Oid) -> Result<Option<Oid>> {
-        if replay.same_as_onto {
-            self.move_branch(branch, replay.onto, "harborize: the remote has the change")?;
-            return Ok(None);
-        }
-        let commit = self.repo.find_commit(ours)?;
-        let onto = self.repo.find_commit(replay.onto)?;
-        let tree = self.repo.find_tree(replay.tree)?;
-        let oid = self.repo.commit(
-            None,
-            &commit.author(),
-            &commit.committer(),
-            commit.message_raw().unwrap_or(""),
-            &tree,
-            &[&onto],
-        )?;
-        self.own.borrow_mut().push(oid);
-        Ok(Some(oid))
-    }
-
-    /// Whether `refs/heads/<branch>` points at `oid`.
-    fn branch_is_at(&self, branch: &str, oid: Oid) -> bool {
-        self.repo
-            .refname_to_id(&format!("refs/heads/{branch}"))
-            .ok()
-            == Some(oid)
-    }
-
-    /// Move `branch` (checked out) to `oid`, the last commit pushed or kept, when a replay
-    /// left it behind ([`land_replay`](Self::land_replay)); nothing when it is there.
-    pub fn settle(&self, branch: &str, oid: Oid) -> Result<()> {
-        if self.branch_is_at(branch, oid) {
-            return Ok(());
-        }
-        // The run's own commits stay known: `oid` is one of them.
-        let tree = self.repo.find_commit(oid)?.tree()?;
-        self.move_with_tree(
-            branch,
-            oid,
-            &tree,
-            "harborize: replay onto the moved remote",
-        )
-    }
-
-    /// A [`Replay`] with paths to re-plan: move `branch` to `onto` and put the merged
-    /// version of [`Replay::merged`] in the work tree and the index (conflicting paths
-    /// stay as on `onto`). The caller re-plans, then commits with
-    /// [`commit_files`](Self::commit_files).
-    ///
-    /// One checkout, from HEAD straight to the merged tree: checking out `onto` first
-    /// would write the run's own files back to the remote's version and then the merged
-    /// files again (1,200 writes for a 600-file bump). The work tree matches HEAD here
-    /// (the run's files are committed), so the checkout stays safe: a local modification
-    /// it would overwrite makes it fail instead of being lost.
-    pub fn check_out_replay(&self, branch: &str, replay: &Replay) -> Result<()> {
-        let tree = self.repo.find_tree(replay.tree)?;
-        self.move_with_tree(
-            branch,
-            replay.onto,
-            &tree,
-            "harborize: onto the moved remote",
-        )?;
-        // The branch is at the remote's head: none of the run's commits is on it.
-        self.own.borrow_mut().clear();
-        Ok(())
-    }
-
-    /// The message of a commit (for a re-planned replay, which keeps it).
-    pub fn message_of(&self, oid: Oid) -> Result<String> {
-        Ok(self
-            .repo
-            .find_commit(oid)?
-            .message_raw()
-            .unwrap_or("")
-            .to_string())
-    }
-
-    /// Paths that differ between two trees.
-    fn paths_between_trees(&self, a: &git2::Tree<'_>, b: &git2::Tree<'_>) -> Result<Vec<PathBuf>> {
-        let diff = self.repo.diff_tree_to_tree(Some(a), Some(b), None)?;
-        Ok(diff
-            .deltas()
-            .filter_map(|d| d.new_file().path().or_else(|| d.old_file().path()))
-            .map(Path::to_path_buf)
-            .collect())
-    }
-
-    /// Files changed from tree `a` to `b` by a hunk that `relevance` flags (a file whose
-    /// new content it rules out is passed over without a line diff).
-    fn touched_by(
-        &self,
-        a: &git2::Tree<'_>,
-        b: &git2::Tree<'_>,
-        relevance: &dyn Relevance,
-    ) -> Result<Vec<PathBuf>> {
-        let diff = self.repo.diff_tree_to_tree(Some(a), Some(b), None)?;
-        let mut out = Vec::new();
-        for d in diff.deltas() {
-            let (old, new) = (d.old_file(), d.new_file());
-            let Some(path) = new.path() else { continue };
-            if new.id().is_zero() {
-                continue;
-            }
-            let new_blob = self.repo.find_blob(new.id())?;
-            if !relevance.may_hold(new_blob.content()) {
-                continue;
-            }
-            let hit = if old.id().is_zero() {
-                true
-            } else {
-                let old_blob = self.repo.find_blob(old.id())?;
-                let patch = git2::Patch::from_blobs(&old_blob, None, &new_blob, None, None)?;
-                flagged_hunk(&patch, relevance)?
-            };
-            if hit {
-                out.push(path.to_path_buf());
-            }
-        }
-        Ok(out)
-    }
-
     /// The commit the branch should move to on top of the fetched `tip`: `tip` itself
     /// plus a replay of every commit of HEAD's history that is neither on the remote (on
     /// any of its branches as last fetched, or `known_before` the fetch: what the remote
@@ -973,64 +766,6 @@ impl Git {
 /// The reference a replay not checked out yet is pushed through (libgit2 pushes
 /// references only); it exists only during that push.
 const REPLAY_REF: &str = "refs/harborize/replay";
-
-/// The stage bits of an index entry's flags (0 for a resolved entry).
-const INDEX_STAGE_MASK: u16 = 0x3000;
-
-/// What replaying a commit onto a moved remote came to ([`Git::fetch_and_replay`]).
-#[derive(Debug)]
-pub struct Replay {
-    /// The new remote head, with the user's other local commits replayed on it: the
-    /// parent of the replayed commit.
-    pub onto: Oid,
-    /// The commit's changes merged three-way onto `onto`; a conflicting path keeps
-    /// `onto`'s version.
-    pub tree: Oid,
-    /// The merged tree is `onto`'s: the remote has every change of the commit already.
-    pub same_as_onto: bool,
-    /// Paths where the merge conflicted: to be re-planned from `onto`.
-    pub conflicts: Vec<PathBuf>,
-    /// Paths the remote changed by adding a line that may make a reference of the run's:
-    /// to be re-planned too.
-    pub touched: Vec<PathBuf>,
-    /// Paths whose merged version differs from `onto`'s.
-    pub merged: Vec<PathBuf>,
-}
-
-/// Tells which changes of a moved remote may make or unmake a reference of the run's
-/// (see [`Git::fetch_and_replay`]).
-pub trait Relevance {
-    /// Whether a file's new content may hold such a reference at all.
-    fn may_hold(&self, content: &[u8]) -> bool;
-    /// Whether a hunk may change one: `added` are its added lines, `lines` its new side
-    /// (context and added lines).
-    fn hunk(&self, added: &[&[u8]], lines: &[&[u8]]) -> bool;
-}
-
-/// Whether a hunk of `patch` is flagged by `relevance`.
-fn flagged_hunk(patch: &git2::Patch<'_>, relevance: &dyn Relevance) -> Result<bool> {
-    for h in 0..patch.num_hunks() {
-        let mut added: Vec<Vec<u8>> = Vec::new();
-        let mut lines: Vec<Vec<u8>> = Vec::new();
-        for l in 0..patch.num_lines_in_hunk(h)? {
-            let line = patch.line_in_hunk(h, l)?;
-            match line.origin() {
-                '+' => {
-                    added.push(line.content().to_vec());
-                    lines.push(line.content().to_vec());
-                }
-                ' ' => lines.push(line.content().to_vec()),
-                _ => {}
-            }
-        }
-        let added: Vec<&[u8]> = added.iter().map(Vec::as_slice).collect();
-        let lines: Vec<&[u8]> = lines.iter().map(Vec::as_slice).collect();
-        if !added.is_empty() && relevance.hunk(&added, &lines) {
-            return Ok(true);
-        }
-    }
-    Ok(false)
-}
 
 /// The message when local commits cannot be replayed onto the moved remote.
 fn local_commits_conflict(remote: &str, branch: &str, remote_branch: &str) -> String {
