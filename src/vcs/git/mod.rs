@@ -85,16 +85,6 @@ pub enum PushOutcome {
     Rejected(String),
 }
 
-/// Let libgit2's object cache keep trees of any size a repository has (up to 4 MiB each).
-/// Its default keeps trees of at most 4 KiB: the directory of a thousand apps (40 KiB) was
-/// read, inflated and hash-checked again for every path looked up through it (a replay of
-/// a 600-file bump: 1,800 times, half of the replay's time). To be called once by the
-/// program before it starts any thread (libgit2 reads the limit unsynchronized).
-pub fn cache_large_trees() {
-    // SAFETY: called at the start of `main`, before any other thread exists.
-    let _ = unsafe { git2::opts::set_cache_object_limit(git2::ObjectType::Tree, 4 << 20) };
-}
-
 /// A repository opened at its work tree.
 pub struct Git {
     pub repo: Repository,
