@@ -14,7 +14,7 @@ use std::path::{Path, PathBuf};
 
 use anyhow::Result;
 use git2::build::TreeUpdateBuilder;
-use git2::{Delta, FileMode, IndexEntry, IndexTime, Oid, Repository, Tree};
+use git2::{Delta, Diff, FileMode, IndexEntry, IndexTime, Oid, Repository, Tree};
 
 /// What merging a commit's edits onto another tree came to.
 pub struct Merged {
@@ -35,17 +35,19 @@ struct Edit {
 }
 
 /// Apply the edits from `base` to `ours` onto `onto` (`None` when the change is not only
-/// in-place edits of regular files).
+/// in-place edits of regular files). `remote` is the diff from `base` to `onto`, which the
+/// caller also reads for other ends (which of the remote's changes matter to the run).
 pub fn merge_edits(
     repo: &Repository,
     base: &Tree<'_>,
     ours: &Tree<'_>,
     onto: &Tree<'_>,
+    remote: &Diff<'_>,
 ) -> Result<Option<Merged>> {
     let Some(edits) = edits_between(repo, base, ours)? else {
         return Ok(None);
     };
-    let remote = remote_changes(repo, base, onto)?;
+    let remote = remote_changes(remote);
     let mut update = TreeUpdateBuilder::new();
     let (mut conflicts, mut merged) = (Vec::new(), Vec::new());
     for e in edits {
@@ -90,17 +92,12 @@ pub fn merge_edits(
     }))
 }
 
-/// What the remote changed from `base` to `onto`, by path: the new blob and mode, `None`
-/// where the path is gone. One diff of the two trees reads each tree along the changed
-/// paths once; looking every edited path up in `onto` instead read the trees above it
-/// again for each path (libgit2 caches no tree over 4 KiB: a directory of a thousand apps
-/// was inflated and hash-checked 600 times per replay, half of a replay's time).
-fn remote_changes(
-    repo: &Repository,
-    base: &Tree<'_>,
-    onto: &Tree<'_>,
-) -> Result<HashMap<PathBuf, Option<(Oid, FileMode)>>> {
-    let diff = repo.diff_tree_to_tree(Some(base), Some(onto), None)?;
+/// What the remote changed (`diff`: from `base` to `onto`), by path: the new blob and
+/// mode, `None` where the path is gone. The diff reads each tree along the changed paths
+/// once; looking every edited path up in `onto` instead read the trees above it again for
+/// each path (libgit2 caches no tree over 4 KiB: a directory of a thousand apps was
+/// inflated and hash-checked 600 times per replay, half of a replay's time).
+fn remote_changes(diff: &Diff<'_>) -> HashMap<PathBuf, Option<(Oid, FileMode)>> {
     let mut out = HashMap::with_capacity(diff.deltas().len());
     for d in diff.deltas() {
         let (old, new) = (d.old_file(), d.new_file());
@@ -111,7 +108,7 @@ fn remote_changes(
             out.insert(path.to_path_buf(), Some((new.id(), new.mode())));
         }
     }
-    Ok(out)
+    out
 }
 
 /// The files changed from `base` to `ours`, when every change is an edit of a regular
@@ -175,6 +172,12 @@ mod tests {
     use git2::Signature;
 
     /// A tree of `files` (path, content) written straight to the object database.
+    /// The remote's diff as a replay computes it.
+    fn diff<'r>(repo: &'r Repository, base: &Tree<'_>, onto: &Tree<'_>) -> Diff<'r> {
+        repo.diff_tree_to_tree(Some(base), Some(onto), None)
+            .unwrap()
+    }
+
     fn tree<'r>(repo: &'r Repository, files: &[(&str, String)]) -> Tree<'r> {
         let empty = repo
             .find_tree(repo.treebuilder(None).unwrap().write().unwrap())
@@ -246,7 +249,7 @@ mod tests {
         .collect();
         let onto = tree(&repo, &onto_files);
 
-        let m = merge_edits(&repo, &base, &ours, &onto)
+        let m = merge_edits(&repo, &base, &ours, &onto, &diff(&repo, &base, &onto))
             .unwrap()
             .expect("edits only");
         let conflicts: Vec<String> = m
@@ -300,7 +303,13 @@ mod tests {
         let repo = Repository::init(dir.path()).unwrap();
         let base = tree(&repo, &[("a.yaml", "a\n".into())]);
         let added = tree(&repo, &[("a.yaml", "a\n".into()), ("b.yaml", "b\n".into())]);
-        assert!(merge_edits(&repo, &base, &added, &base).unwrap().is_none());
-        assert!(merge_edits(&repo, &added, &base, &added).unwrap().is_none());
+        let none = diff(&repo, &base, &base);
+        assert!(merge_edits(&repo, &base, &added, &base, &none)
+            .unwrap()
+            .is_none());
+        let none = diff(&repo, &added, &added);
+        assert!(merge_edits(&repo, &added, &base, &added, &none)
+            .unwrap()
+            .is_none());
     }
 }

@@ -41,12 +41,17 @@ impl Git {
         let onto_commit = self.repo.find_commit(onto)?;
         let onto_tree = onto_commit.tree()?;
         let base_tree = self.repo.find_commit(base)?.tree()?;
-        let touched = self.touched_by(&base_tree, &onto_tree, relevance)?;
+        // The remote's changes, read both for what matters to the run and for the merge.
+        let remote = self
+            .repo
+            .diff_tree_to_tree(Some(&base_tree), Some(&onto_tree), None)?;
+        let touched = self.touched_by(&remote, relevance)?;
         if let Some(m) = crate::vcs::edit_merge::merge_edits(
             &self.repo,
             &base_tree,
             &commit.tree()?,
             &onto_tree,
+            &remote,
         )? {
             return Ok(Replay {
                 onto,
@@ -193,15 +198,9 @@ impl Git {
             .collect())
     }
 
-    /// Files changed from tree `a` to `b` by a hunk that `relevance` flags (a file whose
+    /// Files a tree diff changes by a hunk that `relevance` flags (a file whose
     /// new content it rules out is passed over without a line diff).
-    fn touched_by(
-        &self,
-        a: &git2::Tree<'_>,
-        b: &git2::Tree<'_>,
-        relevance: &dyn Relevance,
-    ) -> Result<Vec<PathBuf>> {
-        let diff = self.repo.diff_tree_to_tree(Some(a), Some(b), None)?;
+    fn touched_by(&self, diff: &git2::Diff<'_>, relevance: &dyn Relevance) -> Result<Vec<PathBuf>> {
         let mut out = Vec::new();
         for d in diff.deltas() {
             let (old, new) = (d.old_file(), d.new_file());
