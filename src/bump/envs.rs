@@ -100,34 +100,6 @@ impl Place {
     }
 }
 
-/// The kustomization files under `root` (gitignore-aware, hidden directories skipped) that
-/// the plan of `planned` did not read, sorted. The walk lists the whole repository, so it
-/// runs on every core: on one thread it was a tenth of a bump of 10,000 files.
-fn unread_kustomizations(root: &Path, planned: &[PathBuf]) -> Vec<PathBuf> {
-    let found = std::sync::Mutex::new(Vec::new());
-    ignore::WalkBuilder::new(root).build_parallel().run(|| {
-        Box::new(|entry| {
-            if let Ok(entry) = entry {
-                let name = entry.file_name().to_string_lossy();
-                if crate::pipeline::render::kustomize::FILE_NAMES.contains(&name.as_ref())
-                    && !crate::bump::strategy::read_by_plan(planned, entry.path())
-                {
-                    found
-                        .lock()
-                        .unwrap_or_else(std::sync::PoisonError::into_inner)
-                        .push(entry.into_path());
-                }
-            }
-            ignore::WalkState::Continue
-        })
-    });
-    let mut found = found
-        .into_inner()
-        .unwrap_or_else(std::sync::PoisonError::into_inner);
-    found.sort();
-    found
-}
-
 impl Repo {
     /// Read every kustomization under `root` (gitignore-aware, hidden directories skipped).
     pub fn scan(root: &Path) -> Repo {
@@ -153,7 +125,10 @@ impl Repo {
                 repo.kust.insert(dir.clone(), k.clone());
             }
         }
-        for file in unread_kustomizations(root, planned) {
+        let unread = crate::pipeline::render::kustomize::kustomization_files(root)
+            .into_iter()
+            .filter(|f| !crate::bump::strategy::read_by_plan(planned, f));
+        for file in unread {
             let Some(dir) = file.parent().and_then(|d| d.canonicalize().ok()) else {
                 continue;
             };

@@ -42,27 +42,47 @@ pub struct Steps(Mutex<HashMap<PathBuf, Option<Arc<Step>>>>);
 
 /// The kustomizations in or under `paths` (a path may also be a kustomization file).
 pub fn discover(paths: &[PathBuf]) -> Vec<Closure> {
-    let mut dirs = BTreeSet::new();
-    for p in paths {
-        for entry in ignore::WalkBuilder::new(p).build().flatten() {
-            let is_kustomization = entry
-                .file_name()
-                .to_str()
-                .is_some_and(|n| FILE_NAMES.contains(&n))
-                && entry.file_type().is_some_and(|t| t.is_file());
-            if is_kustomization {
-                if let Some(d) = entry.path().parent().and_then(dunce) {
-                    dirs.insert(d);
-                }
-            }
-        }
-    }
+    let dirs: BTreeSet<PathBuf> = paths
+        .iter()
+        .flat_map(|p| kustomization_files(p))
+        .filter_map(|f| f.parent().and_then(dunce))
+        .collect();
     // A component renders only as part of what includes it (whose closure holds it).
     let steps = Steps::default();
     dirs.into_iter()
         .filter(|d| !is_component(d))
         .map(|d| closure(&d, &steps))
         .collect()
+}
+
+/// The kustomization files under `root` (a file is itself when it is one), gitignore-aware
+/// and hidden directories skipped, sorted. The walk lists the whole tree, so it runs on
+/// every core: on one thread it was a tenth of a bump of a 10,000-file repository.
+pub(crate) fn kustomization_files(root: &Path) -> Vec<PathBuf> {
+    let found = Mutex::new(Vec::new());
+    ignore::WalkBuilder::new(root).build_parallel().run(|| {
+        Box::new(|entry| {
+            if let Ok(entry) = entry {
+                let is_kustomization = entry
+                    .file_name()
+                    .to_str()
+                    .is_some_and(|n| FILE_NAMES.contains(&n))
+                    && entry.file_type().is_some_and(|t| t.is_file());
+                if is_kustomization {
+                    found
+                        .lock()
+                        .unwrap_or_else(std::sync::PoisonError::into_inner)
+                        .push(entry.into_path());
+                }
+            }
+            ignore::WalkState::Continue
+        })
+    });
+    let mut found = found
+        .into_inner()
+        .unwrap_or_else(std::sync::PoisonError::into_inner);
+    found.sort();
+    found
 }
 
 fn is_component(dir: &Path) -> bool {
