@@ -6,12 +6,16 @@
 #   1. check vs grep -rl image                                       target <= 2x
 #   2. bump --commit of one image vs check, same tree                 target <= 1.5x check
 #      (render.proof: false, like for like: check renders nothing; one bump with the
-#      render proof of issue 11 is timed beside it, information only)
+#      render proof of issue 11 is timed beside it, information only;
+#      2f: check + the same writes alone (bench/atomic-floor.py) + git's own commit of the
+#      same files, medians summed, vs check: the floor under row 2 when nothing overlaps)
 #   3. rewrite --no-render-proof of a fresh copy vs check of a fresh copy   target <= 3x check
 #      (3f: the same writes alone, bench/atomic-floor.py, vs check: the floor under row 3)
 #   4. eight bump --push racing for one bare remote (a different image each, sharing files)
 #      vs one bump --push alone                                       target <= 6x one bump
-#      (every bump landed, linear history, retries / replays / re-planned files counted)
+#      (every bump landed, linear history, retries / replays / re-planned files counted;
+#      4f: the same eight bumps at once, each to a remote of its own, vs one bump: the
+#      machine's floor for eight bumps without a race)
 # usage: bench/bump.sh   (env: BENCH_DIR keeps the generated repo, RUNS=N (10), RACES=N (3),
 #                         RACE_RETRIES=N (10), ROWS="1 2 3 4" (the rows to run))
 set -euo pipefail
@@ -70,6 +74,14 @@ row() { # LABEL A B TARGET
     aw=$(median "$a" 1) ac=$(median "$a" 0) bw=$(median "$b" 1) bc_=$(median "$b" 0)
     echo "| $1 | ${aw} s / ${ac} s | ${bw} s / ${bc_} s | $(ratio "$aw" "$bw")x | $(ratio "$ac" "$bc_")x | $4 |"
 }
+row_sum() { # LABEL "A1 A2 ..." B TARGET: A is the sum of the medians of A1, A2, ...
+    local aw=0 ac=0 n bw bc_
+    for n in $2; do
+        aw=$(echo "$aw + $(median "$n" 1)" | bc) ac=$(echo "$ac + $(median "$n" 0)" | bc)
+    done
+    bw=$(median "$3" 1) bc_=$(median "$3" 0)
+    echo "| $1 | ${aw} s / ${ac} s | ${bw} s / ${bc_} s | $(ratio "$aw" "$bw")x | $(ratio "$ac" "$bc_")x | $4 |"
+}
 codes() { [ -f "$T/$1" ] || return 0; awk '{ print $4 }' "$T/$1" | sort -u | tr '\n' ' '; }
 
 echo "machine: $(nproc) cores, load $(cut -d' ' -f1-3 /proc/loadavg), $(date -u +%FT%TZ), binary $(sha256sum "$BIN" | cut -c1-12)"
@@ -87,11 +99,24 @@ fi
 # --- 2. bump --commit vs check ---------------------------------------------------------
 if wanted 2; then
 echo "bump image ${IMAGES[0]}: $(grep -rl "${IMAGES[0]##*/}" "$R" | wc -l) files name it"
+# The floor under row 2 (2f): what bump does beyond check, done by other programs on the same
+# files: the writes alone (bench/atomic-floor.py: temporary files, syncfs, renames, syncfs)
+# and git's own `git add` + `git commit` of them. The files and bytes are the bump's own.
+git -C "$R" reset -q --hard "$SEED"
+(cd "$R" && "$BIN" bump --harbor "$HARBOR" --config "$NOPROOF" --image "${IMAGES[0]}" --tag bench1 --all --commit . >/dev/null 2>&1)
+git -C "$R" diff --name-only HEAD~1 > "$WORK/bumped-files"
+rm -rf "$WORK/bumped" && mkdir -p "$WORK/bumped"
+(cd "$R" && tar cf - -T "$WORK/bumped-files") | tar xf - -C "$WORK/bumped"
 for _ in $(seq "$RUNS"); do
     git -C "$R" reset -q --hard "$SEED"
     timed check2 "${CHECK[@]}"
     (cd "$R" && timed bump "$BIN" bump --harbor "$HARBOR" --config "$NOPROOF" --image "${IMAGES[0]}" --tag bench1 --all --commit .)
+    git -C "$R" reset -q --hard "$SEED"
+    timed writes2 python3 "$ROOT/bench/atomic-floor.py" "$WORK/bumped" "$R" "$WORK/bumped-files"
+    timed gitcommit2 git -C "$R" -c core.hooksPath=/dev/null commit -q -m floor --pathspec-from-file="$WORK/bumped-files"
 done
+[ "$(git -C "$R" diff --name-only HEAD~1 | wc -l)" = "$(wc -l < "$WORK/bumped-files")" ] \
+    || { echo "the floor's commit holds other files than the bump's" >&2; exit 1; }
 git -C "$R" reset -q --hard "$SEED"
 (cd "$R" && timed bump-proof "$BIN" bump --harbor "$HARBOR" --image "${IMAGES[0]}" --tag bench1 --all --commit .)
 git -C "$R" reset -q --hard "$SEED"
@@ -143,26 +168,41 @@ for r in $(seq "$RACES"); do
     git clone -q "$WORK/remote.git" "$RACES_DIR/one$r"
     for i in $(seq 0 7); do
         git clone -q "$WORK/remote.git" "$RACES_DIR/race$r/c$i"
+        # The floor (4f): the same eight bumps at once, each pushing to a remote of its own,
+        # so nobody is ever rejected: what eight bumps cost on this machine without a race.
+        git clone -q --bare "$WORK/remote.git" "$RACES_DIR/race$r/remote$i.git"
+        git clone -q "$RACES_DIR/race$r/remote$i.git" "$RACES_DIR/race$r/f$i"
     done
 done
 sync
 sleep 61
 cat > "$WORK/race.sh" <<EOF
 #!/usr/bin/env bash
-# race.sh DIR: eight bumps of different images, each from its own clone DIR/cN.
+# race.sh DIR [PREFIX]: eight bumps of different images, each from its own clone DIR/PREFIXN
+# (PREFIX c: clones of one remote; f: clones of a remote each).
 for i in \$(seq 0 7); do
     img=\$(echo "${IMAGES[*]}" | cut -d' ' -f\$((i + 1)))
-    (cd "\$1/c\$i" && "$BIN" bump --harbor $HARBOR --config "$NOPROOF" --image "\$img" --tag bench2 --all --push --push-retries $RACE_RETRIES . >/dev/null 2>"$WORK/race\$i.err") &
+    (cd "\$1/\${2:-c}\$i" && "$BIN" bump --harbor $HARBOR --config "$NOPROOF" --image "\$img" --tag bench2 --all --push --push-retries $RACE_RETRIES . >/dev/null 2>"$WORK/race\$i.err") &
 done
 wait
 EOF
 chmod +x "$WORK/race.sh"
 RACE_LOG="$T/race-counts"
 : > "$RACE_LOG"
+# free R: race R's eight bumps again, each to a remote of its own (row 4f).
+free() {
+    timed free "$WORK/race.sh" "$RACES_DIR/race$1" f
+    for i in $(seq 0 7); do
+        [ "$(git -C "$RACES_DIR/race$1/remote$i.git" rev-list --count "$SEED..main")" = 1 ] \
+            || { echo "4f: bump $i did not land" >&2; exit 1; }
+    done
+}
 for r in $(seq "$RACES"); do
     git -C "$WORK/remote.git" update-ref refs/heads/main "$SEED"
     (cd "$RACES_DIR/one$r" && timed one "$BIN" bump --harbor "$HARBOR" --config "$NOPROOF" --image "${IMAGES[0]}" --tag bench2 --all --push .)
     git -C "$WORK/remote.git" update-ref refs/heads/main "$SEED"
+    # Alternated: whichever runs second finds the files the first one replaced freshly freed.
+    if [ $((r % 2)) = 0 ]; then free "$r"; fi
     timed race "$WORK/race.sh" "$RACES_DIR/race$r"
     landed=$(git -C "$WORK/remote.git" rev-list --count "$SEED..main")
     merges=$(git -C "$WORK/remote.git" rev-list --merges --count "$SEED..main")
@@ -172,6 +212,7 @@ for r in $(seq "$RACES"); do
     conflicting=$(cat "$WORK"/race*.err | sed -n 's/.* \([0-9]*\) conflicting.*/\1/p' | paste -sd+ | bc)
     replanned=$(cat "$WORK"/race*.err | sed -n 's/.*; \([0-9]*\) file(s) re-planned.*/\1/p' | paste -sd+ | bc)
     echo "${rejected} ${replays} ${conflicting:-0} ${replanned:-0}" >> "$RACE_LOG"
+    if [ $((r % 2)) = 1 ]; then free "$r"; fi
 done
 rm -rf "$RACES_DIR"
 fi
@@ -181,12 +222,14 @@ echo "| comparison | A: median wall / CPU | B: median wall / CPU | wall ratio | 
 echo "|---|---|---|---|---|---|"
 wanted 1 && row "1. A = \`check\`, B = \`grep -rl image\` ($RUNS runs each)" check grep "≤ 2x"
 wanted 2 && row "2. A = \`bump --commit\` (render.proof false), B = \`check\` ($RUNS runs each)" bump check2 "≤ 1.5x"
+wanted 2 && row_sum "2f. A = \`check\` + the writes alone + \`git commit\` of the bumped files (medians summed), B = \`check\`" "check2 writes2 gitcommit2" check2 "floor"
 wanted 2 && row "2b. A = \`bump --commit\` with the render proof (1 run), B = \`check\`" bump-proof check2 "info"
 wanted 3 && row "3. A = \`rewrite --no-render-proof\` of a fresh copy, B = \`check\` of a fresh copy" rewrite check3 "≤ 3x"
 wanted 3 && row "3f. A = the writes alone (bench/atomic-floor.py, same files and bytes), B = \`check\`" floor check3 "floor"
+wanted 4 && row "4f. A = the same 8 bumps at once, a remote each (no race), B = one \`bump --push\`" free one "floor"
 wanted 4 && row "4. A = 8 racing \`bump --push\`, B = one \`bump --push\` ($RACES races)" race one "≤ 6x"
 echo
-echo "exit codes: check $(codes check)/ grep $(codes grep)/ bump $(codes bump)/ rewrite $(codes rewrite)/ one $(codes one)/ race $(codes race)"
+echo "exit codes: check $(codes check)/ grep $(codes grep)/ bump $(codes bump)/ rewrite $(codes rewrite)/ one $(codes one)/ race $(codes race)/ free $(codes free)"
 if wanted 4; then
     echo "per race (rejected pushes, replays, conflicting files over all replays, re-planned files):"
     sed 's/^/  /' "$WORK/times/race-counts"
