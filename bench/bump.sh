@@ -136,10 +136,16 @@ for i in $(seq 0 "$RW_RUNS"); do fresh_copy "$WORK/copies/$i"; done
 # does only the writes (temporary files, syncfs, renames, syncfs), on copies of its own.
 fresh_copy "$WORK/copies/new"
 "$BIN" rewrite --no-render-proof "$WORK/copies/new" --harbor "$HARBOR" >/dev/null
-(cd "$WORK/copies/new" && find . -type f | sed 's|^\./||' | sort) > "$WORK/all-files"
-while IFS= read -r f; do
-    cmp -s "$WORK/copies/0/$f" "$WORK/copies/new/$f" || printf '%s\n' "$f"
-done < "$WORK/all-files" > "$WORK/rewritten-files"
+# The files rewrite changed: one process compares them all (not one `cmp` per file).
+python3 - "$WORK/copies/0" "$WORK/copies/new" > "$WORK/rewritten-files" <<'PY'
+import filecmp, os, sys
+old, new = sys.argv[1:3]
+for d, _, names in sorted(os.walk(new)):
+    for n in sorted(names):
+        rel = os.path.relpath(os.path.join(d, n), new)
+        if not filecmp.cmp(os.path.join(old, rel), os.path.join(new, rel), shallow=False):
+            print(rel)
+PY
 for i in $(seq "$RW_RUNS"); do fresh_copy "$WORK/copies/f$i"; done
 sync && sleep 61
 for i in $(seq "$RW_RUNS"); do
