@@ -195,8 +195,8 @@ EOF
 chmod +x "$WORK/race.sh"
 RACE_LOG="$T/race-counts"
 : > "$RACE_LOG"
-# free R: race R's eight bumps again, each to a remote of its own (row 4f).
-free() {
+# uncontended R: race R's eight bumps again, each to a remote of its own (row 4f).
+uncontended() {
     timed free "$WORK/race.sh" "$RACES_DIR/race$1" f
     for i in $(seq 0 7); do
         [ "$(git -C "$RACES_DIR/race$1/remote$i.git" rev-list --count "$SEED..main")" = 1 ] \
@@ -208,7 +208,7 @@ for r in $(seq "$RACES"); do
     (cd "$RACES_DIR/one$r" && timed one "$BIN" bump --harbor "$HARBOR" --config "$NOPROOF" --image "${IMAGES[0]}" --tag bench2 --all --push .)
     git -C "$WORK/remote.git" update-ref refs/heads/main "$SEED"
     # Alternated: whichever runs second finds the files the first one replaced freshly freed.
-    if [ $((r % 2)) = 0 ]; then free "$r"; fi
+    if [ $((r % 2)) = 0 ]; then uncontended "$r"; fi
     timed race "$WORK/race.sh" "$RACES_DIR/race$r"
     landed=$(git -C "$WORK/remote.git" rev-list --count "$SEED..main")
     merges=$(git -C "$WORK/remote.git" rev-list --merges --count "$SEED..main")
@@ -218,7 +218,7 @@ for r in $(seq "$RACES"); do
     conflicting=$(cat "$WORK"/race*.err | sed -n 's/.* \([0-9]*\) conflicting.*/\1/p' | paste -sd+ | bc)
     replanned=$(cat "$WORK"/race*.err | sed -n 's/.*; \([0-9]*\) file(s) re-planned.*/\1/p' | paste -sd+ | bc)
     echo "${rejected} ${replays} ${conflicting:-0} ${replanned:-0}" >> "$RACE_LOG"
-    if [ $((r % 2)) = 1 ]; then free "$r"; fi
+    if [ $((r % 2)) = 1 ]; then uncontended "$r"; fi
 done
 rm -rf "$RACES_DIR"
 fi
