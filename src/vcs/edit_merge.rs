@@ -171,13 +171,13 @@ mod tests {
     use super::*;
     use git2::Signature;
 
-    /// A tree of `files` (path, content) written straight to the object database.
     /// The remote's diff as a replay computes it.
     fn diff<'r>(repo: &'r Repository, base: &Tree<'_>, onto: &Tree<'_>) -> Diff<'r> {
         repo.diff_tree_to_tree(Some(base), Some(onto), None)
             .unwrap()
     }
 
+    /// A tree of `files` (path, content) written straight to the object database.
     fn tree<'r>(repo: &'r Repository, files: &[(&str, String)]) -> Tree<'r> {
         let empty = repo
             .find_tree(repo.treebuilder(None).unwrap().write().unwrap())

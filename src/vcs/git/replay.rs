@@ -260,24 +260,22 @@ pub trait Relevance {
     fn hunk(&self, added: &[&[u8]], lines: &[&[u8]]) -> bool;
 }
 
-/// Whether a hunk of `patch` is flagged by `relevance`.
+/// Whether a hunk of `patch` is flagged by `relevance`. The lines are the patch's own
+/// bytes (borrowed for as long as the patch lives), not copies.
 fn flagged_hunk(patch: &git2::Patch<'_>, relevance: &dyn Relevance) -> Result<bool> {
     for h in 0..patch.num_hunks() {
-        let mut added: Vec<Vec<u8>> = Vec::new();
-        let mut lines: Vec<Vec<u8>> = Vec::new();
+        let (mut added, mut lines): (Vec<&[u8]>, Vec<&[u8]>) = (Vec::new(), Vec::new());
         for l in 0..patch.num_lines_in_hunk(h)? {
             let line = patch.line_in_hunk(h, l)?;
             match line.origin() {
                 '+' => {
-                    added.push(line.content().to_vec());
-                    lines.push(line.content().to_vec());
+                    added.push(line.content());
+                    lines.push(line.content());
                 }
-                ' ' => lines.push(line.content().to_vec()),
+                ' ' => lines.push(line.content()),
                 _ => {}
             }
         }
-        let added: Vec<&[u8]> = added.iter().map(Vec::as_slice).collect();
-        let lines: Vec<&[u8]> = lines.iter().map(Vec::as_slice).collect();
         if !added.is_empty() && relevance.hunk(&added, &lines) {
             return Ok(true);
         }
