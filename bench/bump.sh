@@ -69,17 +69,14 @@ median() {
 }
 ratio() { echo "scale=2; $1 / $2" | bc; }
 row() { # LABEL A B TARGET
-    local a=$2 b=$3
-    local aw ac bw bc_
-    aw=$(median "$a" 1) ac=$(median "$a" 0) bw=$(median "$b" 1) bc_=$(median "$b" 0)
-    echo "| $1 | ${aw} s / ${ac} s | ${bw} s / ${bc_} s | $(ratio "$aw" "$bw")x | $(ratio "$ac" "$bc_")x | $4 |"
+    row_sum "$@"
 }
 row_sum() { # LABEL "A1 A2 ..." B TARGET: A is the sum of the medians of A1, A2, ...
     local aw=0 ac=0 n bw bc_
     for n in $2; do
         aw=$(echo "$aw + $(median "$n" 1)" | bc) ac=$(echo "$ac + $(median "$n" 0)" | bc)
     done
-    bw=$(median "$3" 1) bc_=$(median "$3" 0)
+    aw=$(printf '%.4f' "$aw") ac=$(printf '%.4f' "$ac") bw=$(median "$3" 1) bc_=$(median "$3" 0)
     echo "| $1 | ${aw} s / ${ac} s | ${bw} s / ${bc_} s | $(ratio "$aw" "$bw")x | $(ratio "$ac" "$bc_")x | $4 |"
 }
 codes() { [ -f "$T/$1" ] || return 0; awk '{ print $4 }' "$T/$1" | sort -u | tr '\n' ' '; }
@@ -115,7 +112,7 @@ for _ in $(seq "$RUNS"); do
     timed writes2 python3 "$ROOT/bench/atomic-floor.py" "$WORK/bumped" "$R" "$WORK/bumped-files"
     timed gitcommit2 git -C "$R" -c core.hooksPath=/dev/null commit -q -m floor --pathspec-from-file="$WORK/bumped-files"
 done
-[ "$(git -C "$R" diff --name-only HEAD~1 | wc -l)" = "$(wc -l < "$WORK/bumped-files")" ] \
+git -C "$R" diff --name-only HEAD~1 | cmp -s - "$WORK/bumped-files" \
     || { echo "the floor's commit holds other files than the bump's" >&2; exit 1; }
 git -C "$R" reset -q --hard "$SEED"
 (cd "$R" && timed bump-proof "$BIN" bump --harbor "$HARBOR" --image "${IMAGES[0]}" --tag bench1 --all --commit .)
@@ -235,7 +232,7 @@ wanted 3 && row "3f. A = the writes alone (bench/atomic-floor.py, same files and
 wanted 4 && row "4f. A = the same 8 bumps at once, a remote each (no race), B = one \`bump --push\`" free one "floor"
 wanted 4 && row "4. A = 8 racing \`bump --push\`, B = one \`bump --push\` ($RACES races)" race one "≤ 6x"
 echo
-echo "exit codes: check $(codes check)/ grep $(codes grep)/ bump $(codes bump)/ rewrite $(codes rewrite)/ one $(codes one)/ race $(codes race)/ free $(codes free)"
+echo "exit codes: check $(codes check)/ grep $(codes grep)/ bump $(codes bump)/ rewrite $(codes rewrite)/ one $(codes one)/ race $(codes race)/ free $(codes free)/ writes2 $(codes writes2)/ gitcommit2 $(codes gitcommit2)/ floor $(codes floor)"
 if wanted 4; then
     echo "per race (rejected pushes, replays, conflicting files over all replays, re-planned files):"
     sed 's/^/  /' "$WORK/times/race-counts"
