@@ -315,19 +315,13 @@ fn replay(
 }
 
 /// The files to bump again after a replay: repository-relative `changed` paths that a
-/// walk of `roots` would read (manifest extensions, under one of the roots, still there).
+/// walk of `roots` would read (manifests, under one of the roots, still there).
 fn rerun_paths(workdir: &Path, roots: &[PathBuf], changed: Vec<PathBuf>) -> Vec<PathBuf> {
     let roots: Vec<PathBuf> = roots.iter().filter_map(|r| r.canonicalize().ok()).collect();
     let mut out: Vec<PathBuf> = changed
         .into_iter()
         .map(|rel| workdir.join(rel))
-        .filter(|p| {
-            p.extension().and_then(|e| e.to_str()).is_some_and(|e| {
-                ["yaml", "yml", "json"]
-                    .iter()
-                    .any(|x| x.eq_ignore_ascii_case(e))
-            })
-        })
+        .filter(|p| crate::pipeline::walk::is_manifest(p))
         .filter(|p| p.is_file() && roots.iter().any(|r| p.starts_with(r)))
         .collect();
     out.sort();

@@ -223,12 +223,7 @@ impl Facts {
 /// Whether a file met by a walk of the repository was read by the plan already: a
 /// manifest under one of the planned `roots` (canonical).
 pub(crate) fn read_by_plan(roots: &[PathBuf], path: &Path) -> bool {
-    let manifest = path.extension().and_then(|e| e.to_str()).is_some_and(|e| {
-        ["yaml", "yml", "json"]
-            .iter()
-            .any(|x| x.eq_ignore_ascii_case(e))
-    });
-    manifest && roots.iter().any(|r| path.starts_with(r))
+    crate::pipeline::walk::is_manifest(path) && roots.iter().any(|r| path.starts_with(r))
 }
 
 /// Whether the repository walk of `root` (hidden files and directories skipped) lists
@@ -238,4 +233,24 @@ pub(crate) fn listed(root: &Path, file: &Path) -> bool {
         rel.components()
             .all(|c| !c.as_os_str().to_string_lossy().starts_with('.'))
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn extensionless_kustomizations_are_read_by_the_plan() {
+        let roots = vec![PathBuf::from("/r/repo")];
+        assert!(read_by_plan(
+            &roots,
+            Path::new("/r/repo/base/Kustomization")
+        ));
+        assert!(read_by_plan(
+            &roots,
+            Path::new("/r/repo/base/kustomization.YML")
+        ));
+        assert!(!read_by_plan(&roots, Path::new("/r/repo/base/README")));
+        assert!(!read_by_plan(&roots, Path::new("/r/other/Kustomization")));
+    }
 }

@@ -1,4 +1,5 @@
-//! Which files to read: gitignore-aware, sorted, deterministic.
+//! Which files to read (`.yaml`, `.yml`, `.json`, and kustomize's `Kustomization`):
+//! gitignore-aware, sorted, deterministic.
 //!
 //! Directories are walked with the `ignore` crate (the walker behind ripgrep), so
 //! `.gitignore`, `.ignore` and hidden files are handled the way users expect. Files named
@@ -16,6 +17,10 @@ use std::path::{Path, PathBuf};
 /// Extensions that can hold manifests.
 const EXTENSIONS: [&str; 3] = ["yaml", "yml", "json"];
 
+/// The one manifest without an extension: kustomize reads `Kustomization` like
+/// `kustomization.yaml`, so its `images:` must be rewritten with the manifests they match.
+const EXTENSIONLESS: &str = "Kustomization";
+
 /// A file to read, or a path that was set aside with a reason.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Walked {
@@ -24,10 +29,13 @@ pub enum Walked {
     Error(PathBuf, String),
 }
 
-fn has_manifest_extension(p: &Path) -> bool {
+/// Whether a directory walk reads `p`: a `.yaml`, `.yml` or `.json` file, or kustomize's
+/// `Kustomization`.
+pub fn is_manifest(p: &Path) -> bool {
     p.extension()
         .and_then(|e| e.to_str())
         .is_some_and(|e| EXTENSIONS.iter().any(|x| x.eq_ignore_ascii_case(e)))
+        || p.file_name().is_some_and(|n| n == EXTENSIONLESS)
 }
 
 /// Expand the command-line paths into files, sorted within each directory.
@@ -144,7 +152,7 @@ fn tracked_files_under(root: &Path) -> Vec<PathBuf> {
             continue;
         }
         let path = root.join(under);
-        if has_manifest_extension(&path) && !is_config_file(&path) {
+        if is_manifest(&path) && !is_config_file(&path) {
             out.push(path);
         }
     }
@@ -189,9 +197,8 @@ fn classify(root: &Path, entry: Result<ignore::DirEntry, ignore::Error>) -> Opti
             let ft = e.file_type()?;
             let path = e.into_path();
             if ft.is_symlink() {
-                has_manifest_extension(&path)
-                    .then(|| Walked::Skipped(path, "symlink, not followed".into()))
-            } else if ft.is_file() && has_manifest_extension(&path) && !is_config_file(&path) {
+                is_manifest(&path).then(|| Walked::Skipped(path, "symlink, not followed".into()))
+            } else if ft.is_file() && is_manifest(&path) && !is_config_file(&path) {
                 Some(Walked::File(path))
             } else {
                 None

@@ -176,6 +176,43 @@ fn kustomize_matchers_match_a_base_image_with_tag_and_digest() {
     );
 }
 
+/// kustomize reads a kustomization from `Kustomization` (no extension) as from
+/// `kustomization.yaml`. harborize once walked only `.yaml`/`.yml`/`.json` files: it
+/// routed the base's images and left the overlay's `images:` matchers as they were, so
+/// `mysql` no longer matched `mysql:5.6` and the overlay would have run 5.6, not 8.0 (the
+/// render proof refused the rewrite). Now the extensionless files are read, checked and
+/// rewritten like the others, with the render proof on.
+#[test]
+fn extensionless_kustomization_files_are_read_like_kustomization_yaml() {
+    let tmp = tempfile::tempdir().unwrap();
+    kustomize_tree(tmp.path());
+    for dir in ["shared/base", "apps/overlay"] {
+        let dir = tmp.path().join(dir);
+        std::fs::rename(dir.join("kustomization.yaml"), dir.join("Kustomization")).unwrap();
+    }
+    let overlay = tmp.path().join("apps/overlay");
+    assert_eq!(kustomize_images(&overlay), UPSTREAM);
+    let root = tmp.path().to_str().unwrap();
+    let check = harborize()
+        .args(["check", root, "--harbor", HARBOR])
+        .output()
+        .unwrap();
+    assert!(
+        stdout(&check).contains("apps/overlay/Kustomization:4:11: would-rewrite ghcr.io/org/app"),
+        "{}{}",
+        stdout(&check),
+        stderr(&check)
+    );
+    let out = rewrite(&[root]);
+    assert_eq!(code(&out), 0, "{}{}", stdout(&out), stderr(&out));
+    assert_eq!(kustomize_images(&overlay), via_harbor(&THROUGH_HARBOR));
+    let text = std::fs::read_to_string(overlay.join("Kustomization")).unwrap();
+    assert!(
+        text.contains("  - name: ghcr.io/org/app\n    newName: harbor.example.com/ghcr/org/app\n"),
+        "{text}"
+    );
+}
+
 /// A chart whose template also puts the image repository in an annotation: rewriting the
 /// values changes a rendered line that is not an image.
 fn leaky_chart(root: &Path) -> PathBuf {
