@@ -125,7 +125,12 @@ impl Repo {
                 repo.kust.insert(dir.clone(), k.clone());
             }
         }
-        let unread = crate::pipeline::render::kustomize::kustomization_files(root)
+        let unread = if crate::bump::strategy::planned_everything(planned, root) {
+            Vec::new()
+        } else {
+            crate::pipeline::render::kustomize::kustomization_files(root)
+        };
+        let unread = unread
             .into_iter()
             .filter(|f| !crate::bump::strategy::read_by_plan(planned, f));
         for file in unread {

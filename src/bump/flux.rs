@@ -146,6 +146,9 @@ pub fn scan_with(
         .filter(|(file, _)| crate::bump::strategy::listed(root, file))
         .map(|(_, o)| o.clone())
         .collect();
+    if crate::bump::strategy::planned_everything(planned, root) {
+        return resolve(&all, is_image);
+    }
     for entry in ignore::WalkBuilder::new(root).build().flatten() {
         let p = entry.path();
         let yaml = p
