@@ -10,6 +10,8 @@ use std::path::{Path, PathBuf};
 
 use serde_yaml_ng::Value;
 
+use crate::pipeline::render::kustomize::{resolve_typed, CanonicalDirs};
+
 /// One kustomization directory.
 #[derive(Debug, Default, Clone)]
 pub struct Kust {
@@ -36,7 +38,7 @@ pub type AppDocs = Vec<(usize, Option<(String, String)>)>;
 
 /// The kustomization `path` is, when its name says so: its canonical directory and what
 /// it includes and sets.
-pub fn kust_of(path: &Path, text: &str) -> Option<(PathBuf, Kust)> {
+pub fn kust_of(path: &Path, text: &str, canonical: &CanonicalDirs) -> Option<(PathBuf, Kust)> {
     let name = path.file_name()?.to_str()?;
     if !crate::pipeline::render::kustomize::FILE_NAMES.contains(&name) {
         return None;
@@ -45,7 +47,7 @@ pub fn kust_of(path: &Path, text: &str) -> Option<(PathBuf, Kust)> {
         .parent()
         .filter(|p| !p.as_os_str().is_empty())
         .unwrap_or(Path::new("."));
-    let dir = parent.canonicalize().ok()?;
+    let dir = canonical.dir(parent)?;
     let v: Value = serde_yaml_ng::from_str(text).unwrap_or(Value::Null);
     let k = read_kust(&dir, &v);
     Some((dir, k))
@@ -133,8 +135,9 @@ impl Repo {
         let unread = unread
             .into_iter()
             .filter(|f| !crate::bump::strategy::read_by_plan(planned, f));
+        let canonical = CanonicalDirs::default();
         for file in unread {
-            let Some(dir) = file.parent().and_then(|d| d.canonicalize().ok()) else {
+            let Some(dir) = file.parent().and_then(|d| canonical.dir(d)) else {
                 continue;
             };
             let Ok(text) = crate::fsio::read_text(&file, crate::fsio::count::Purpose::Scan) else {
@@ -238,11 +241,15 @@ fn read_kust(dir: &Path, v: &Value) -> Kust {
             if crate::pipeline::locate::is_remote_resource(s) {
                 continue;
             }
-            let p = dir.join(s);
-            if p.is_dir() {
-                if let Ok(c) = p.canonicalize() {
-                    k.includes.push(c);
-                }
+            let Some((p, file_type)) = resolve_typed(dir, s) else {
+                continue;
+            };
+            let is_dir = match file_type {
+                Some(t) => t.is_dir(),
+                None => p.is_dir(),
+            };
+            if is_dir {
+                k.includes.push(p);
             }
         }
     }

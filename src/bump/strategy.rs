@@ -19,6 +19,7 @@ use crate::mapping::Mapper;
 use crate::pipeline::engine::{FileText, Plan, Strategy};
 use crate::pipeline::locate::{self, Kind};
 use crate::pipeline::plan::{Planned, Status};
+use crate::pipeline::render::kustomize::CanonicalDirs;
 use crate::yaml;
 
 /// The per-file planner of a bump, collecting [`Facts`] as it reads.
@@ -28,6 +29,8 @@ pub struct BumpStrategy<'a> {
     opts: BumpOptions,
     words: Arc<[String]>,
     facts: Mutex<Facts>,
+    /// The canonical directories of the files observed (the facts are keyed by them).
+    canonical: CanonicalDirs,
 }
 
 /// A field with Flux markers: decided once the repository's policies are known.
@@ -75,6 +78,7 @@ impl<'a> BumpStrategy<'a> {
                 .map(|w| w.to_string())
                 .collect(),
             facts: Mutex::new(facts),
+            canonical: CanonicalDirs::default(),
         }
     }
 
@@ -94,7 +98,7 @@ impl Strategy for BumpStrategy<'_> {
     }
 
     fn observe(&self, path: &Path, text: &str) {
-        let kust = envs::kust_of(path, text);
+        let kust = envs::kust_of(path, text, &self.canonical);
         let yaml = path
             .extension()
             .and_then(|e| e.to_str())
@@ -105,7 +109,10 @@ impl Strategy for BumpStrategy<'_> {
         if kust.is_none() && objects.is_none() && apps.is_none() {
             return;
         }
-        let canonical = path.canonicalize().unwrap_or_else(|_| path.to_path_buf());
+        let canonical = self
+            .canonical
+            .path(path)
+            .unwrap_or_else(|| path.to_path_buf());
         let mut facts = self.facts();
         if let Some((dir, k)) = kust {
             facts.kust.push((canonical.clone(), dir, k));

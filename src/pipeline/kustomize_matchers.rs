@@ -62,7 +62,7 @@ pub struct Reads {
     /// The images of each directory or single file a closure includes.
     images: Mutex<HashMap<PathBuf, Arc<[String]>>>,
     /// Canonical parent directories (the overlays' own are resolved from them, not kept).
-    canonical: Mutex<HashMap<PathBuf, Option<PathBuf>>>,
+    canonical: kustomize::CanonicalDirs,
 }
 
 impl Reads {
@@ -97,21 +97,6 @@ impl Reads {
     /// `scan(path)`, once per run.
     fn remembered(&self, path: &Path, scan: impl Fn(&Path) -> Vec<String>) -> Arc<[String]> {
         kustomize::once_per_path(&self.images, path, || scan(path).into())
-    }
-
-    /// `dir` canonical: its parent's (remembered), then one `lstat` for its own name
-    /// (overlays are siblings: `canonicalize` cost a `readlink` per component of each).
-    fn canonical_dir(&self, dir: &Path) -> Option<PathBuf> {
-        match (dir.parent(), dir.file_name().and_then(|n| n.to_str())) {
-            (Some(parent), Some(name)) if !parent.as_os_str().is_empty() => self
-                .canonical_parent(parent)
-                .and_then(|p| kustomize::resolve(&p, name)),
-            _ => std::fs::canonicalize(dir).ok(),
-        }
-    }
-
-    fn canonical_parent(&self, dir: &Path) -> Option<PathBuf> {
-        kustomize::once_per_path(&self.canonical, dir, || self.canonical_dir(dir))
     }
 }
 
@@ -179,7 +164,7 @@ pub fn add_entries(
     } else {
         dir
     };
-    let Some(dir) = reads.canonical_dir(dir) else {
+    let Some(dir) = reads.canonical.path(dir) else {
         return;
     };
     let existing: BTreeSet<&str> = sites
