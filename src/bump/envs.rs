@@ -10,7 +10,7 @@ use std::path::{Path, PathBuf};
 
 use serde_yaml_ng::Value;
 
-use crate::pipeline::render::kustomize::{resolve_typed, CanonicalDirs};
+use crate::pipeline::render::kustomize::{resolve_with_type, CanonicalDirs};
 
 /// One kustomization directory.
 #[derive(Debug, Default, Clone)]
@@ -241,15 +241,10 @@ fn read_kust(dir: &Path, v: &Value) -> Kust {
             if crate::pipeline::locate::is_remote_resource(s) {
                 continue;
             }
-            let Some((p, file_type)) = resolve_typed(dir, s) else {
-                continue;
-            };
-            let is_dir = match file_type {
-                Some(t) => t.is_dir(),
-                None => p.is_dir(),
-            };
-            if is_dir {
-                k.includes.push(p);
+            if let Some((p, file_type)) = resolve_with_type(dir, s) {
+                if file_type.is_dir() {
+                    k.includes.push(p);
+                }
             }
         }
     }

@@ -134,9 +134,21 @@ impl CanonicalDirs {
     }
 }
 
+/// [`resolve`], with the type of what it names (symlinks followed): the last `lstat`'s
+/// when it told, else one `stat` (after a trailing `..` or a symlink). `None` when it does
+/// not exist.
+pub(crate) fn resolve_with_type(dir: &Path, rel: &str) -> Option<(PathBuf, std::fs::FileType)> {
+    let (p, file_type) = resolve_typed(dir, rel)?;
+    let file_type = match file_type {
+        Some(t) => t,
+        None => std::fs::metadata(&p).ok()?.file_type(),
+    };
+    Some((p, file_type))
+}
+
 /// [`resolve`], with the type of what it names when the last `lstat` told it (not after
 /// a trailing `..` or a symlink).
-pub(crate) fn resolve_typed(dir: &Path, rel: &str) -> Option<(PathBuf, Option<std::fs::FileType>)> {
+fn resolve_typed(dir: &Path, rel: &str) -> Option<(PathBuf, Option<std::fs::FileType>)> {
     use std::path::Component;
     let full = || dunce(&dir.join(rel)).map(|p| (p, None));
     if !dir.is_absolute() {
@@ -325,15 +337,8 @@ fn read_step(dir: &Path, text: &str) -> Option<Step> {
         {
             continue;
         }
-        let Some((p, file_type)) = resolve_typed(dir, s) else {
+        let Some((p, file_type)) = resolve_with_type(dir, s) else {
             continue;
-        };
-        let file_type = match file_type {
-            Some(t) => t,
-            None => match std::fs::metadata(&p) {
-                Ok(m) => m.file_type(),
-                Err(_) => continue,
-            },
         };
         if file_type.is_dir() {
             let kind = if kustomization_file(&p).is_some() {
