@@ -21,6 +21,11 @@ pub enum Purpose {
     /// Read for what it says about the repository (bump's kustomization graph and Flux
     /// policies of files outside the planned paths).
     Scan,
+    /// Read for a kustomization's `images:` entries: the kustomizations it includes and
+    /// the files of its bases (once per run, however many overlays share them).
+    Context,
+    /// Read by the render proof to find what each kustomization includes.
+    Render,
 }
 
 impl Purpose {
@@ -30,6 +35,8 @@ impl Purpose {
             Purpose::Plan => "plan",
             Purpose::Apply => "apply",
             Purpose::Scan => "scan",
+            Purpose::Context => "context",
+            Purpose::Render => "render",
         }
     }
 }

@@ -129,7 +129,7 @@ fn file_images(f: &Path) -> Vec<String> {
         .extension()
         .and_then(|x| x.to_str())
         .is_some_and(|x| x == "yaml" || x == "yml");
-    yaml.then(|| std::fs::read_to_string(f).ok())
+    yaml.then(|| crate::fsio::read_text(f, crate::fsio::count::Purpose::Context).ok())
         .flatten()
         .map(|text| kustomize::written_images(&text))
         .unwrap_or_default()

@@ -5,8 +5,10 @@
 //! The debug binary logs every read of a repository file to the file named by
 //! `HARBORIZE_TEST_COUNT_READS` (`src/fsio/count.rs`): `plan` (the walk), `apply` (the
 //! re-read before a write) and `scan` (what bump reads about the repository besides its
-//! plan: kustomizations, Flux image policies, Argo CD Applications). Verification runs
-//! against the real registry of tests/support.
+//! plan: kustomizations, Flux image policies, Argo CD Applications), `context` (what a
+//! kustomization's `images:` entries read beyond the walk: the kustomizations it includes,
+//! the files of its bases) and `render` (the kustomizations the render proof follows).
+//! Verification runs against the real registry of tests/support.
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
@@ -146,6 +148,16 @@ fn assert_read_once(what: &str, out: &Output, reads: &BTreeMap<String, BTreeMap<
             "{rel} not read once to plan: {shown}"
         );
     }
+    assert_read_once_each(what, out, reads);
+}
+
+/// Each file read at most once for each purpose (twice in all only to plan and apply it).
+fn assert_read_once_each(
+    what: &str,
+    out: &Output,
+    reads: &BTreeMap<String, BTreeMap<String, usize>>,
+) {
+    let shown = format!("{what}: reads {reads:?}\n{}", common::show(out));
     for (rel, by) in reads {
         let get = |p: &str| by.get(p).copied().unwrap_or(0);
         assert!(
@@ -154,6 +166,15 @@ fn assert_read_once(what: &str, out: &Output, reads: &BTreeMap<String, BTreeMap<
             get("plan"),
             get("scan")
         );
+        // A kustomization's bases are read for its `images:` entries once per run, however
+        // many overlays share them; the render proof reads each kustomization once.
+        for purpose in ["context", "render"] {
+            assert!(
+                get(purpose) <= 1,
+                "{rel} read {} times for {purpose}: {shown}",
+                get(purpose)
+            );
+        }
         assert!(
             get("apply") <= 1,
             "{rel} re-read {} times to apply: {shown}",
@@ -176,6 +197,50 @@ fn rewrite_reads_each_file_once_to_plan_and_once_to_apply() {
     assert!(
         web.contains("harbor.example.com/docker-hub/library/nginx:1.27"),
         "{web}"
+    );
+}
+
+#[test]
+fn kustomization_bases_are_read_once_per_run_for_the_images_of_their_overlays() {
+    let (tmp, dir) = repo("harbor.example.com");
+    // A second overlay of the same base.
+    let prod = dir.join("overlays/prod");
+    std::fs::create_dir_all(&prod).unwrap();
+    std::fs::copy(
+        dir.join("overlays/dev/kustomization.yaml"),
+        prod.join("kustomization.yaml"),
+    )
+    .unwrap();
+    let (out, reads) = counted(tmp.path(), &dir, &["check", dir.to_str().unwrap()]);
+    assert_eq!(
+        code(&out),
+        1,
+        "check finds references: {}",
+        common::show(&out)
+    );
+    assert_read_once("check", &out, &reads);
+    for rel in ["base/deploy.yaml", "base/kustomization.yaml"] {
+        assert_eq!(
+            reads.get(rel).and_then(|r| r.get("context")),
+            Some(&1),
+            "{rel} read once for both overlays: {reads:?}"
+        );
+    }
+    // One overlay alone: its base is outside the walk, read for the overlay's entry only
+    // (which gains the sibling for the base's Harbor name all the same).
+    let overlay = dir.join("overlays/dev");
+    let (out, reads) = counted(tmp.path(), &dir, &["rewrite", overlay.to_str().unwrap()]);
+    assert_eq!(code(&out), 0, "{}", common::show(&out));
+    assert_read_once_each("rewrite of one overlay", &out, &reads);
+    assert_eq!(
+        reads.get("base/deploy.yaml").and_then(|r| r.get("context")),
+        Some(&1),
+        "{reads:?}"
+    );
+    let kustomization = std::fs::read_to_string(overlay.join("kustomization.yaml")).unwrap();
+    assert!(
+        kustomization.contains("name: harbor.example.com/ghcr/acme/app"),
+        "the sibling entry for the base's Harbor name: {kustomization}"
     );
 }
 

@@ -5,9 +5,10 @@ use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex};
 
+use crate::fsio::count::Purpose;
+
 use super::{copy_tree, inputs_of, judge, overlay_changed, Expect, Kustomizer, Outcome, Verdict};
 
-/// File names kustomize reads in a directory.
 /// The file names kustomize reads a kustomization from.
 pub(crate) const FILE_NAMES: [&str; 3] =
     ["kustomization.yaml", "kustomization.yml", "Kustomization"];
@@ -37,8 +38,18 @@ impl Closure {
 /// their bases, and resolving each named path cost more than the rest of `check` on a
 /// repository of 3,000 kustomizations. Owned by the run (a plan's strategy, one render
 /// proof), so nothing outlives it and a later run reads the files again.
-#[derive(Default)]
-pub struct Steps(Mutex<HashMap<PathBuf, Option<Arc<Step>>>>);
+pub struct Steps {
+    read: Mutex<HashMap<PathBuf, Option<Arc<Step>>>>,
+    /// What the files are read for ([`crate::fsio::count`]).
+    purpose: Purpose,
+}
+
+impl Default for Steps {
+    /// The kustomizations a kustomization's `images:` entries read.
+    fn default() -> Self {
+        Steps::read_for(Purpose::Context)
+    }
+}
 
 /// The kustomizations in or under `paths` (a path may also be a kustomization file).
 pub fn discover(paths: &[PathBuf]) -> Vec<Closure> {
@@ -48,7 +59,7 @@ pub fn discover(paths: &[PathBuf]) -> Vec<Closure> {
         .filter_map(|f| f.parent().and_then(dunce))
         .collect();
     // A component renders only as part of what includes it (whose closure holds it).
-    let steps = Steps::default();
+    let steps = Steps::read_for(Purpose::Render);
     dirs.into_iter()
         .filter(|d| !is_component(d))
         .map(|d| closure(&d, &steps))
@@ -265,11 +276,19 @@ pub(crate) fn once_per_path<V: Clone>(
 }
 
 impl Steps {
+    /// Kustomizations read for `purpose`.
+    pub fn read_for(purpose: Purpose) -> Self {
+        Steps {
+            read: Mutex::default(),
+            purpose,
+        }
+    }
+
     /// The [`Step`] of the kustomization in `dir`, read on the first call for `dir`.
     fn get(&self, dir: &Path) -> Option<Arc<Step>> {
-        once_per_path(&self.0, dir, || {
+        once_per_path(&self.read, dir, || {
             kustomization_file(dir)
-                .and_then(|f| std::fs::read_to_string(f).ok())
+                .and_then(|f| crate::fsio::read_text(&f, self.purpose).ok())
                 .and_then(|text| read_step(dir, &text))
                 .map(Arc::new)
         })
