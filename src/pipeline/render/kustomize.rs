@@ -295,59 +295,20 @@ impl Steps {
     }
 }
 
-/// Top-level fields of a kustomization that never name a file: their strings are not
-/// resolved as paths (one `lstat` each, for `kustomize.config.k8s.io/v1beta1` and every
-/// image name and tag).
-const NOT_PATHS: [&str; 13] = [
-    "apiVersion",
-    "kind",
-    "metadata",
-    "images",
-    "replicas",
-    "namespace",
-    "namePrefix",
-    "nameSuffix",
-    "commonLabels",
-    "commonAnnotations",
-    "labels",
-    "buildMetadata",
-    "sortOptions",
-];
-
 /// What the kustomization in `dir`, whose text is `text`, names.
 fn read_step(dir: &Path, text: &str) -> Option<Step> {
-    let doc = serde_yaml_ng::from_str::<serde_yaml_ng::Value>(text).ok()?;
+    let named = super::kustomize_fields::named(text)?;
     let mut step = Step {
-        remote: None,
+        remote: named
+            .listed
+            .into_iter()
+            .find(|s| crate::pipeline::locate::is_remote_resource(s)),
         inputs: Vec::new(),
         images: written_images(text),
     };
-    for key in ["resources", "bases", "components"] {
-        for s in doc
-            .get(key)
-            .and_then(|v| v.as_sequence())
-            .into_iter()
-            .flatten()
-        {
-            if let Some(s) = s
-                .as_str()
-                .filter(|s| crate::pipeline::locate::is_remote_resource(s))
-            {
-                step.remote.get_or_insert_with(|| s.to_string());
-            }
-        }
-    }
     // Every string that names a local path (resources, patches, generator files,
     // components, …) is an input; directories with a kustomization are followed.
-    let mut strings = Vec::new();
-    match &doc {
-        serde_yaml_ng::Value::Mapping(m) => m
-            .iter()
-            .filter(|(k, _)| !k.as_str().is_some_and(|k| NOT_PATHS.contains(&k)))
-            .for_each(|(_, v)| collect_strings(v, &mut strings)),
-        other => collect_strings(other, &mut strings),
-    }
-    for s in strings {
+    for s in named.strings.iter().map(String::as_str) {
         let s = s.rsplit('=').next().unwrap_or(s);
         if s.is_empty()
             || s.len() > 4096
@@ -391,15 +352,6 @@ pub(crate) fn written_images(text: &str) -> Vec<String> {
         }
     }
     images
-}
-
-fn collect_strings<'v>(v: &'v serde_yaml_ng::Value, out: &mut Vec<&'v str>) {
-    match v {
-        serde_yaml_ng::Value::String(s) => out.push(s),
-        serde_yaml_ng::Value::Sequence(items) => items.iter().for_each(|i| collect_strings(i, out)),
-        serde_yaml_ng::Value::Mapping(m) => m.values().for_each(|i| collect_strings(i, out)),
-        _ => {}
-    }
 }
 
 /// The deepest directory holding every path.
