@@ -48,9 +48,7 @@ pub fn kust_of(path: &Path, text: &str, canonical: &CanonicalDirs) -> Option<(Pa
         .filter(|p| !p.as_os_str().is_empty())
         .unwrap_or(Path::new("."));
     let dir = canonical.dir(parent)?;
-    let v: Value = serde_yaml_ng::from_str(text).unwrap_or(Value::Null);
-    let k = read_kust(&dir, &v);
-    Some((dir, k))
+    Some((dir.clone(), read_kust(&dir, text)))
 }
 
 /// Where a reference deploys.
@@ -143,8 +141,7 @@ impl Repo {
             let Ok(text) = crate::fsio::read_text(&file, crate::fsio::count::Purpose::Scan) else {
                 continue;
             };
-            let v: Value = serde_yaml_ng::from_str(&text).unwrap_or(Value::Null);
-            repo.kust.insert(dir.clone(), read_kust(&dir, &v));
+            repo.kust.insert(dir.clone(), read_kust(&dir, &text));
         }
         for (dir, k) in &repo.kust {
             for i in &k.includes {
@@ -228,36 +225,25 @@ impl Repo {
     }
 }
 
-fn read_kust(dir: &Path, v: &Value) -> Kust {
+fn read_kust(dir: &Path, text: &str) -> Kust {
     let mut k = Kust::default();
-    for key in ["resources", "bases", "components"] {
-        for item in v
-            .get(key)
-            .and_then(Value::as_sequence)
-            .into_iter()
-            .flatten()
-        {
-            let Some(s) = item.as_str() else { continue };
-            if crate::pipeline::locate::is_remote_resource(s) {
-                continue;
-            }
-            if let Some((p, file_type)) = resolve_with_type(dir, s) {
-                if file_type.is_dir() {
-                    k.includes.push(p);
-                }
+    // A kustomization that does not parse includes and sets nothing.
+    let Some(named) = crate::pipeline::render::kustomize_fields::named(text) else {
+        return k;
+    };
+    for s in &named.listed {
+        if crate::pipeline::locate::is_remote_resource(s) {
+            continue;
+        }
+        if let Some((p, file_type)) = resolve_with_type(dir, s) {
+            if file_type.is_dir() {
+                k.includes.push(p);
             }
         }
     }
-    for item in v
-        .get("images")
-        .and_then(Value::as_sequence)
-        .into_iter()
-        .flatten()
-    {
-        let text = |key: &str| item.get(key).and_then(Value::as_str).map(str::to_string);
-        if let Some(name) = text("name") {
-            let sets = item.get("newTag").is_some() || item.get("digest").is_some();
-            k.images.push((name, text("newName"), sets));
+    for entry in named.images {
+        if let Some(name) = entry.name {
+            k.images.push((name, entry.new_name, entry.sets));
         }
     }
     k

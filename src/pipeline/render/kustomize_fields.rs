@@ -5,13 +5,12 @@
 //!
 //! What it gives is what the value tree gave ([`by_value`], still used for what this pass
 //! leaves alone): the items of `resources`, `bases` and `components` (one may be remote),
-//! and every scalar value outside the fields that never name a file (plain scalars that
-//! read as numbers, booleans or null too: one `lstat` more each, and a file by such a name
-//! is an input all the same). Anchors, aliases,
+//! every string value outside the fields that never name a file, and the `images:`
+//! entries (name, newName, whether a tag or digest is set). Anchors, aliases,
 //! tags, keys that are not scalars, duplicate keys and streams of several documents go to
 //! the value tree, which resolves or refuses them as before.
 
-use saphyr_parser::{Event, Parser};
+use saphyr_parser::{Event, Parser, ScalarStyle};
 
 #[cfg(test)]
 use std::path::Path;
@@ -45,6 +44,19 @@ pub(crate) struct Named {
     pub listed: Vec<String>,
     /// Every string value outside the [`NOT_PATHS`] fields (keys are not values), in order.
     pub strings: Vec<String>,
+    /// The `images:` entries that are mappings.
+    pub images: Vec<ImageEntry>,
+}
+
+/// One entry of `images:`.
+#[derive(Debug, Default, PartialEq, Eq)]
+pub(crate) struct ImageEntry {
+    /// `name:`, when a string.
+    pub name: Option<String>,
+    /// `newName:`, when a string.
+    pub new_name: Option<String>,
+    /// It has a `newTag:` or a `digest:` (whatever its value).
+    pub sets: bool,
 }
 
 /// What `text` names: from the event stream when it is plain, else from the value tree.
@@ -66,6 +78,35 @@ struct Frame {
     collect: bool,
     /// Its items are the top-level list of `LISTS[i]`.
     listed: Option<usize>,
+    /// It is the top-level `images:` list.
+    images: bool,
+    /// It is the `images:` entry `named.images[i]`.
+    entry: Option<usize>,
+}
+
+/// Whether `value`, a scalar of `style`, is a string as `serde_yaml_ng` reads it (a plain
+/// `1.28`, `true` or `~` is not). Plain scalars that look like a path or a name are
+/// decided here; the few others (digits, special words) are asked of `serde_yaml_ng`.
+fn is_string(value: &str, style: ScalarStyle) -> bool {
+    if style != ScalarStyle::Plain {
+        return true;
+    }
+    let special = ["true", "false", "null", "yes", "no", "on", "off", "y", "n"]
+        .iter()
+        .chain(&["inf", "infinity", "nan"])
+        .any(|w| value.eq_ignore_ascii_case(w));
+    let pathlike = value.starts_with("./") || value.starts_with("../");
+    let plain_word = value
+        .bytes()
+        .next()
+        .is_some_and(|b| b.is_ascii_alphabetic());
+    if !special && (pathlike || plain_word) {
+        return true;
+    }
+    if value.is_empty() {
+        return false;
+    }
+    serde_yaml_ng::from_str::<serde_yaml_ng::Value>(value).map_or(true, |v| v.is_string())
 }
 
 /// [`Named`] in one pass over saphyr's events; `None` for anything unusual (see the module
@@ -89,18 +130,28 @@ fn by_events(text: &str) -> Option<Named> {
                 }
             }
             Event::Alias(_) => return None,
-            Event::Scalar(value, _, anchor, tag) => {
+            Event::Scalar(value, style, anchor, tag) => {
                 if anchor != 0 || tag.is_some() {
                     return None;
                 }
                 let top = stack.len() == 1;
+                let string = is_string(&value, style);
                 match stack.last_mut() {
-                    // A top-level scalar: the whole document is one string.
-                    None => named.strings.push(value.into_owned()),
+                    // A top-level scalar: the whole document is one value.
+                    None => {
+                        if string {
+                            named.strings.push(value.into_owned());
+                        }
+                    }
                     Some(frame) if frame.awaiting_key => {
                         let keys = frame.keys.as_mut()?;
                         if keys.iter().any(|k| *k == value) {
                             return None;
+                        }
+                        if let Some(e) = frame.entry {
+                            if value == "newTag" || value == "digest" {
+                                named.images[e].sets = true;
+                            }
                         }
                         keys.push(value.to_string());
                         frame.awaiting_key = false;
@@ -109,6 +160,15 @@ fn by_events(text: &str) -> Option<Named> {
                         }
                     }
                     Some(frame) => {
+                        let key = frame.keys.as_ref().and_then(|k| k.last());
+                        if let (Some(e), Some(key), true) = (frame.entry, key, string) {
+                            let entry = &mut named.images[e];
+                            match key.as_str() {
+                                "name" => entry.name = Some(value.to_string()),
+                                "newName" => entry.new_name = Some(value.to_string()),
+                                _ => {}
+                            }
+                        }
                         let in_map = frame.keys.is_some();
                         frame.awaiting_key = in_map;
                         let collect = if in_map && top {
@@ -116,10 +176,10 @@ fn by_events(text: &str) -> Option<Named> {
                         } else {
                             frame.collect
                         };
-                        if let Some(i) = frame.listed {
+                        if let (Some(i), true) = (frame.listed, string) {
                             listed[i].push(value.to_string());
                         }
-                        if collect {
+                        if collect && string {
                             named.strings.push(value.into_owned());
                         }
                     }
@@ -131,28 +191,33 @@ fn by_events(text: &str) -> Option<Named> {
                 }
                 let is_map = matches!(event, Event::MappingStart(..));
                 let top = stack.len() == 1;
-                let (collect, listed) = match stack.last_mut() {
-                    None => (true, None),
-                    Some(parent) => {
-                        if parent.awaiting_key {
-                            return None; // a collection as a key
-                        }
-                        parent.awaiting_key = parent.keys.is_some();
-                        if parent.keys.is_some() && top {
-                            let key = top_key.as_deref().unwrap_or_default();
-                            let list = LISTS.iter().position(|l| *l == key);
-                            (!NOT_PATHS.contains(&key), list.filter(|_| !is_map))
-                        } else {
-                            (parent.collect, None)
-                        }
-                    }
-                };
-                stack.push(Frame {
+                let mut frame = Frame {
                     keys: is_map.then(Vec::new),
                     awaiting_key: is_map,
-                    collect,
-                    listed,
-                });
+                    collect: true,
+                    listed: None,
+                    images: false,
+                    entry: None,
+                };
+                if let Some(parent) = stack.last_mut() {
+                    if parent.awaiting_key {
+                        return None; // a collection as a key
+                    }
+                    parent.awaiting_key = parent.keys.is_some();
+                    if parent.keys.is_some() && top {
+                        let key = top_key.as_deref().unwrap_or_default();
+                        frame.collect = !NOT_PATHS.contains(&key);
+                        frame.listed = LISTS.iter().position(|l| *l == key).filter(|_| !is_map);
+                        frame.images = key == "images" && !is_map;
+                    } else {
+                        frame.collect = parent.collect;
+                        if parent.images && is_map {
+                            frame.entry = Some(named.images.len());
+                            named.images.push(ImageEntry::default());
+                        }
+                    }
+                }
+                stack.push(frame);
             }
             Event::SequenceEnd | Event::MappingEnd => {
                 stack.pop();
@@ -173,6 +238,15 @@ pub(crate) fn by_value(text: &str) -> Option<Named> {
         for s in items.into_iter().flatten().filter_map(|s| s.as_str()) {
             named.listed.push(s.to_string());
         }
+    }
+    let entries = doc.get("images").and_then(|v| v.as_sequence());
+    for item in entries.into_iter().flatten().filter(|i| i.is_mapping()) {
+        let text = |key: &str| item.get(key).and_then(|v| v.as_str()).map(str::to_string);
+        named.images.push(ImageEntry {
+            name: text("name"),
+            new_name: text("newName"),
+            sets: item.get("newTag").is_some() || item.get("digest").is_some(),
+        });
     }
     let mut strings = Vec::new();
     match &doc {
@@ -199,24 +273,13 @@ fn collect_strings<'v>(v: &'v serde_yaml_ng::Value, out: &mut Vec<&'v str>) {
 mod tests {
     use super::*;
 
-    /// The event pass gives what the value tree gives: the same lists, and the same
-    /// strings with, in between, only plain scalars the tree reads as something else.
+    /// The event pass gives what the value tree gives.
     fn agrees(text: &str) -> bool {
         let Some(events) = by_events(text) else {
             return false;
         };
         let tree = by_value(text).unwrap_or_else(|| panic!("the tree reads it too:\n{text}"));
-        assert_eq!(events.listed, tree.listed, "{text}");
-        let mut expected = tree.strings.iter().peekable();
-        for s in &events.strings {
-            if expected.peek() == Some(&s) {
-                expected.next();
-                continue;
-            }
-            let value: serde_yaml_ng::Value = serde_yaml_ng::from_str(s).unwrap();
-            assert!(!value.is_string(), "{s:?} only from the events: {text}");
-        }
-        assert_eq!(expected.next(), None, "a string the events missed: {text}");
+        assert_eq!(events, tree, "{text}");
         true
     }
 
@@ -232,6 +295,9 @@ mod tests {
             "---\nresources: [\"quoted dir\", 'single']\n",
             "- a.yaml\n- b.yaml\n",
             "just-a-string\n",
+            "1.5\n",
+            "resources: [123, '123', ~, true, ../x, .hidden, 1.2.3, 0x1f, .inf, yes]\n",
+            "images:\n  - name: nginx\n    newName: harbor/nginx\n    newTag: 1.28\n  - {name: 123, digest: sha256:abc}\n  - not-a-mapping\n  - newName: only\n    newTag: ~\n  - name: [a]\n",
         ];
         for t in texts {
             assert!(agrees(t), "the event pass leaves it alone: {t}");
@@ -281,5 +347,13 @@ mod tests {
         .unwrap();
         assert_eq!(named.strings, ["p.yaml"]);
         assert!(named.listed.is_empty());
+        assert_eq!(
+            named.images,
+            [ImageEntry {
+                name: Some("nginx".into()),
+                new_name: Some("harbor/nginx".into()),
+                sets: false,
+            }]
+        );
     }
 }

@@ -16,7 +16,7 @@
 
 pub mod helm;
 pub mod kustomize;
-mod kustomize_fields;
+pub(crate) mod kustomize_fields;
 pub mod overrides;
 
 use std::collections::{BTreeMap, BTreeSet};
