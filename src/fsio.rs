@@ -477,6 +477,22 @@ impl Batch {
         self.staged.lock().unwrap_or_else(|e| e.into_inner())
     }
 
+    /// [`commit`](Self::commit), with `work` running on another thread meanwhile: the
+    /// syncs leave the CPU idle while the disk catches up. Its result beside the batch's.
+    pub fn commit_alongside<R: Send>(
+        self,
+        work: impl FnOnce() -> R + Send,
+    ) -> (Result<(), BatchError>, R) {
+        std::thread::scope(|s| {
+            let job = s.spawn(work);
+            let done = self.commit();
+            let result = job
+                .join()
+                .unwrap_or_else(|panic| std::panic::resume_unwind(panic));
+            (done, result)
+        })
+    }
+
     /// Sync, check, rename and sync the directories (see [`Batch`]). Files are renamed in
     /// path order. A file another writer changed meanwhile is left alone (and reported);
     /// the others are still written, as [`replace`] would.

@@ -333,6 +333,10 @@ pub trait Select {
     fn flux(&mut self, facts: &Facts) -> FluxPolicies;
     /// Which planned files may be written.
     fn pick(&mut self, results: &[&FileResult], facts: &Facts) -> Pick;
+    /// Work to run while the picked files' writes wait for the disk (the commit's objects).
+    fn alongside(&self) -> Option<engine::Alongside<'_>> {
+        None
+    }
 }
 
 /// Every file; markers decided by the target's policies.
@@ -422,7 +426,14 @@ pub fn run_selecting(
             write: opts.write,
             all_or_nothing: true,
         };
-        engine::apply_with(paths, plan, apply, proof, (mapper, change))
+        engine::apply_with(
+            paths,
+            plan,
+            apply,
+            proof,
+            (mapper, change),
+            select.alongside(),
+        )
     } else {
         // Shown as planned (with the diffs asked for), never written.
         (engine::diff_plan(plan, opts.diff), Vec::new())

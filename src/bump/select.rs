@@ -26,6 +26,8 @@ pub struct Selection<'a> {
     pub rules: &'a [BumpRule],
     /// `--all`.
     pub all: bool,
+    /// Run while the bump's writes wait for the disk (see [`bump::Select::alongside`]).
+    pub alongside: Option<crate::pipeline::engine::Alongside<'a>>,
 }
 
 /// A bump planned (and written when `opts.write`) over the files it may change.
@@ -94,6 +96,10 @@ struct Selecting<'a> {
 }
 
 impl Select for Selecting<'_> {
+    fn alongside(&self) -> Option<crate::pipeline::engine::Alongside<'_>> {
+        self.sel.alongside
+    }
+
     fn flux(&mut self, facts: &Facts) -> FluxPolicies {
         let (target, mapper) = (&self.target, self.mapper);
         let flux = facts.flux(self.sel.root, &|n| target.matches_name(mapper, n));

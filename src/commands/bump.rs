@@ -12,7 +12,7 @@
 //! This file resolves the arguments and composes: select → plan → publish → report.
 
 use std::io::Write;
-use std::path::Path;
+use std::path::{Path, PathBuf};
 
 use anyhow::{bail, Result};
 use serde::Serialize;
@@ -63,11 +63,6 @@ pub fn run_flavored(
     let target = Target::new(&mapper, &args.image, &args.tag, args.digest.as_deref())?;
     let start = args.paths.first().map_or(Path::new("."), |p| p.as_path());
     let root = crate::bump::scope::repository_root(start, config.source.as_deref());
-    let selection = Selection {
-        root: &root,
-        rules: &config.bump,
-        all: args.all,
-    };
     let opts = BumpOptions {
         rewrite_hints: args.rewrite_hints,
         diff: args.diff,
@@ -86,6 +81,33 @@ pub fn run_flavored(
         session = Some(s);
     }
 
+    // The commit's objects are made while the bump's writes wait for the disk, from the
+    // bytes being written (`git::prepare`); the commit uses them if they still fit.
+    let workdir = session.as_ref().map(|s| s.workdir().to_path_buf());
+    let prepared = std::sync::Mutex::new(None);
+    let prepare = |staged: &[(PathBuf, Vec<u8>)]| {
+        let Some(workdir) = &workdir else { return };
+        let files: Option<Vec<(PathBuf, Vec<u8>)>> = staged
+            .iter()
+            .map(|(path, bytes)| {
+                let rel = path.strip_prefix(workdir).ok()?;
+                Some((rel.to_path_buf(), bytes.clone()))
+            })
+            .collect();
+        // Anything unexpected (a path outside the work tree, a git error): the commit
+        // stages from the work tree as ever.
+        if let Some(objects) = files.and_then(|f| crate::vcs::git::prepare(workdir, &f).ok()) {
+            *prepared.lock().unwrap_or_else(|e| e.into_inner()) = Some(objects);
+        }
+    };
+    let selection = Selection {
+        root: &root,
+        rules: &config.bump,
+        all: args.all,
+        alongside: workdir
+            .is_some()
+            .then_some(&prepare as crate::pipeline::engine::Alongside<'_>),
+    };
     // Resolved once: a replay proves its re-planned files with the same renderers.
     let proof = proof_settings(args, &config)?;
     let selected =
@@ -112,6 +134,9 @@ pub fn run_flavored(
         signoff: args.git.identity.signoff,
         push: args.git.push || args.git.pull_request,
     };
+    if let (Some(s), Some(objects)) = (&session, prepared.into_inner().ok().flatten()) {
+        s.prepared(objects);
+    }
     let result = bump_and_publish(args, &b, selected.run, session.as_mut(), env);
     if let Some(s) = &session {
         // Back to the branch the user had: it was neither committed to nor moved.

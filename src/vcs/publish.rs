@@ -9,14 +9,14 @@
 //!
 //! Nothing here prints: what happened comes back to the command ([`Moved`]), which says it.
 
-use std::cell::Cell;
+use std::cell::{Cell, RefCell};
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
 use anyhow::{bail, Result};
 use git2::Oid;
 
-use crate::vcs::git::{self, Auth, Git, Identity, PushOutcome, Relevance, Replay};
+use crate::vcs::git::{self, Auth, Git, Identity, Prepared, PushOutcome, Relevance, Replay};
 use crate::vcs::github::GitHub;
 use crate::vcs::pull_request::{self, PrTarget};
 
@@ -67,6 +67,8 @@ pub struct Session {
     attempt: u32,
     /// When the current commit → push cycle began: the backoff scales with it.
     cycle_start: Cell<Instant>,
+    /// The next commit's objects, made while its files were written ([`Session::prepared`]).
+    prepared: RefCell<Option<Prepared>>,
 }
 
 /// What a push came to.
@@ -155,6 +157,7 @@ impl Session {
             retries: opts.retries,
             attempt: 0,
             cycle_start: Cell::new(Instant::now()),
+            prepared: RefCell::new(None),
         })
     }
 
@@ -203,8 +206,24 @@ impl Session {
         if self.attempt == 0 {
             self.cycle_start.set(Instant::now());
         }
-        self.git
-            .commit_files(files, message, &self.author, &self.committer)
+        let prepared = self.prepared.borrow_mut().take();
+        self.git.commit_files(
+            files,
+            message,
+            (&self.author, &self.committer),
+            prepared.as_ref(),
+        )
+    }
+
+    /// Objects for the next [`commit`](Self::commit), made from the bytes being written
+    /// ([`git::prepare`]); it uses them if they still fit, else stages from the work tree.
+    pub fn prepared(&self, objects: Prepared) {
+        *self.prepared.borrow_mut() = Some(objects);
+    }
+
+    /// The work tree's root (for [`git::prepare`] on another thread).
+    pub fn workdir(&self) -> &Path {
+        self.git.workdir()
     }
 
     /// Pushes rejected (and retried) so far.

@@ -25,7 +25,7 @@ use crate::pipeline::plan::{PlanOptions, Planned};
 use crate::yaml;
 
 pub use apply::{apply, diff_plan, settle_writes, ApplyOptions};
-pub use proven::{apply_proven, apply_with, run_proven};
+pub use proven::{apply_proven, apply_with, run_proven, Alongside};
 pub use rewrite::{
     plan, plan_with, process_file, process_file_pinned, run, run_pinned, run_with, Rewrite,
 };

@@ -40,6 +40,12 @@ impl Held {
     pub(super) fn stage(&self, batch: &fsio::Batch) -> Result<(), fsio::WriteError> {
         batch.stage(&self.path, &self.original, &self.new_text, self.bom)
     }
+
+    /// The bytes the file gets: the new text, after the BOM when it had one.
+    fn bytes(&self) -> Vec<u8> {
+        let bom = if self.bom { "\u{feff}" } else { "" };
+        [bom.as_bytes(), self.new_text.as_bytes()].concat()
+    }
 }
 
 /// Files held back for the render proof.
@@ -104,7 +110,7 @@ pub fn run_proven(
         &index,
         proof,
         (mapper, change),
-        batch.as_ref(),
+        (batch.as_ref(), None),
         false,
     );
     if let Some(batch) = batch {
@@ -129,7 +135,14 @@ pub fn apply_proven(
         write,
         all_or_nothing: false,
     };
-    apply_with(paths, plan, opts, proof, (mapper, Change::Map(direction)))
+    apply_with(
+        paths,
+        plan,
+        opts,
+        proof,
+        (mapper, Change::Map(direction)),
+        None,
+    )
 }
 
 /// [`apply_proven`] for any [`Change`]; with [`ApplyOptions::all_or_nothing`] every
@@ -140,6 +153,7 @@ pub fn apply_with(
     opts: ApplyOptions,
     proof: &ProofSettings,
     (mapper, change): (&Mapper, Change),
+    alongside: Option<Alongside<'_>>,
 ) -> (Vec<FileResult>, Vec<Outcome>) {
     use rayon::prelude::*;
     if !proof.enabled && !opts.all_or_nothing {
@@ -161,20 +175,32 @@ pub fn apply_with(
         .map(|r| apply_file(r, opts.diff, (Some(&hold), batch.as_ref())))
         .collect();
     let held = hold.files.into_inner().expect("lock not poisoned");
+    let mut staged = Vec::new();
     let outcomes = settle_held(
         &mut results,
         held,
         &index,
         proof,
         (mapper, change),
-        batch.as_ref(),
+        (batch.as_ref(), alongside.map(|_| &mut staged)),
         opts.all_or_nothing,
     );
     if let Some(batch) = batch {
-        settle_writes(&mut results.iter_mut().collect::<Vec<_>>(), batch.commit());
+        let done = match alongside {
+            Some(work) if !staged.is_empty() => batch.commit_alongside(|| work(&staged)).0,
+            _ => batch.commit(),
+        };
+        settle_writes(&mut results.iter_mut().collect::<Vec<_>>(), done);
     }
     (results, outcomes)
 }
+
+/// Work to run while a write batch waits for the disk, given each staged file (its
+/// canonical path, its new bytes): `bump --commit` makes its commit's objects there.
+pub type Alongside<'a> = &'a (dyn Fn(&[(PathBuf, Vec<u8>)]) + Sync);
+
+/// The files staged in a write batch: canonical path and new bytes (for [`Alongside`]).
+type Staged = Vec<(PathBuf, Vec<u8>)>;
 
 /// Prove the held files' charts and kustomizations by rendering, then stage the held
 /// files of every unit that proved (or could not be proven: noted), never those of a
@@ -186,7 +212,7 @@ fn settle_held(
     index: &render::Index,
     proof: &ProofSettings,
     (mapper, change): (&Mapper, Change),
-    batch: Option<&fsio::Batch>,
+    (batch, mut staged): (Option<&fsio::Batch>, Option<&mut Staged>),
     all_or_nothing: bool,
 ) -> Vec<Outcome> {
     if held.is_empty() {
@@ -227,7 +253,12 @@ fn settle_held(
         let Some(batch) = batch else { break };
         let r = &mut results[*i];
         match h.stage(batch) {
-            Ok(()) => r.written = true,
+            Ok(()) => {
+                r.written = true;
+                if let Some(staged) = staged.as_deref_mut() {
+                    staged.push((h.canonical.clone(), h.bytes()));
+                }
+            }
             Err(e) => {
                 r.changed = false;
                 r.error = Some(Box::new(error(r, format!("cannot write: {e}"))));

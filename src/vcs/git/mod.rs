@@ -13,10 +13,12 @@ use std::path::{Path, PathBuf};
 
 mod auth;
 mod objects;
+mod prepared;
 mod replay;
 
 pub use auth::{credential, redact_url, remote_callbacks, Auth};
 use objects::copy_objects;
+pub use prepared::{prepare, Prepared};
 pub use replay::{Relevance, Replay};
 
 use anyhow::{anyhow, bail, Context, Result};
@@ -310,13 +312,14 @@ impl Git {
 
     /// Commit exactly `files` (repository-relative) on HEAD, whatever else is staged or
     /// modified; `None` when the tree would not change. The index keeps everything else
-    /// as it was and gets these files staged.
+    /// as it was and gets these files staged. `prepared`: their objects, made while they
+    /// were written ([`prepare`]), used when they still fit.
     pub fn commit_files(
         &self,
         files: &[PathBuf],
         message: &str,
-        author: &Identity,
-        committer: &Identity,
+        (author, committer): (&Identity, &Identity),
+        prepared: Option<&Prepared>,
     ) -> Result<Option<Oid>> {
         let head = self.repo.head()?.peel_to_commit()?;
         let mut index = self.repo.index()?;
@@ -345,6 +348,13 @@ impl Git {
             }
             index.write()?;
             tree_id
+        } else if let Some(tree) = match prepared {
+            Some(p) => p.stage(&self.workdir, &mut index, head.tree_id(), files)?,
+            None => None,
+        } {
+            // The index is HEAD's tree and the objects are made: stage by stat data.
+            index.write()?;
+            tree
         } else {
             // The index is HEAD's tree: stage our files and write it once.
             for f in files {
