@@ -940,6 +940,19 @@ fn is_trailer_key(k: &str) -> bool {
     !k.is_empty() && k.chars().all(|c| c.is_ascii_alphanumeric() || c == '-')
 }
 
+/// Run the git CLI in `root` (with a commit identity) for a test; its standard output.
+#[cfg(test)]
+fn git_cli(root: &Path, args: &[&str]) -> String {
+    let out = std::process::Command::new("git")
+        .current_dir(root)
+        .args(["-c", "user.name=t", "-c", "user.email=t@example.com"])
+        .args(args)
+        .output()
+        .expect("the git CLI runs (install git)");
+    assert!(out.status.success(), "git {args:?}: {out:?}");
+    String::from_utf8(out.stdout).expect("git prints UTF-8 here")
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -949,13 +962,7 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let root = dir.path();
         let git = |args: &[&str]| {
-            let out = std::process::Command::new("git")
-                .current_dir(root)
-                .args(["-c", "user.name=t", "-c", "user.email=t@example.com"])
-                .args(args)
-                .output()
-                .expect("the git CLI runs (install git)");
-            assert!(out.status.success(), "git {args:?}: {out:?}");
+            git_cli(root, args);
         };
         let write = |rel: &str, text: &str| {
             let path = root.join(rel);

@@ -122,16 +122,7 @@ mod tests {
     use crate::vcs::git::{Auth, Git, Identity};
     use std::os::unix::fs::PermissionsExt as _;
 
-    fn git(root: &Path, args: &[&str]) -> String {
-        let out = std::process::Command::new("git")
-            .current_dir(root)
-            .args(["-c", "user.name=t", "-c", "user.email=t@example.com"])
-            .args(args)
-            .output()
-            .expect("the git CLI runs (install git)");
-        assert!(out.status.success(), "git {args:?}: {out:?}");
-        String::from_utf8(out.stdout).unwrap()
-    }
+    use crate::vcs::git::git_cli as git;
 
     /// A repository whose files need git's filters (a CRLF file under `eol=crlf`) and
     /// keep an executable bit.
