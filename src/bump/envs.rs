@@ -101,7 +101,8 @@ impl Place {
 }
 
 impl Repo {
-    /// Read every kustomization under `root` (gitignore-aware, hidden directories skipped).
+    /// Read every kustomization under `root` (the directories a run walks: gitignore-aware,
+    /// hidden ones entered).
     pub fn scan(root: &Path) -> Repo {
         Repo::scan_with(root, &[], &[], BTreeMap::new())
     }

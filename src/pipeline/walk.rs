@@ -168,7 +168,9 @@ fn is_config_file(path: &Path) -> bool {
 }
 
 /// The directory walker's settings, shared by the sequential and parallel walks.
-fn builder(root: &Path) -> ignore::WalkBuilder {
+/// The walker of a run's directories (also what the render proof and the bump's graph
+/// search for kustomizations: the same files, hidden directories included).
+pub(crate) fn builder(root: &Path) -> ignore::WalkBuilder {
     let mut b = ignore::WalkBuilder::new(root);
     b.follow_links(false)
         // Hidden directories hold real manifests too (.kyverno-test, .github); only

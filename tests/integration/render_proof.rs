@@ -372,6 +372,46 @@ fn missing_renderers_leave_the_edits_unproven_with_a_note_per_unit() {
     assert!(stderr(&out).contains("--kustomize"), "{}", stderr(&out));
 }
 
+/// The plan's walk enters hidden directories (`.deploy/`, `.kyverno-test/`): so does the
+/// render proof's search for kustomizations, or their edits went out unproven and unnoted.
+#[test]
+fn kustomizations_in_hidden_directories_are_proven_like_the_others() {
+    // Without renderers, the unit is named as unproven.
+    let tmp = tempfile::tempdir().unwrap();
+    kustomize_tree(&tmp.path().join(".deploy"));
+    let out = harborize()
+        .env("PATH", "/nonexistent")
+        .args(["rewrite", tmp.path().to_str().unwrap(), "--harbor", HARBOR])
+        .args(["--format", "json"])
+        .output()
+        .unwrap();
+    assert_eq!(code(&out), 0, "{}{}", stdout(&out), stderr(&out));
+    let report = common::json(&out);
+    let unproven: Vec<String> = report["notes"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|n| format!("{}: {}", n["file"], n["message"]))
+        .filter(|n| n.contains("render-proof-unproven"))
+        .collect();
+    assert!(
+        unproven
+            .iter()
+            .any(|n| n.contains(".deploy/apps/overlay") && n.contains("kubectl/kustomize")),
+        "{unproven:#?}"
+    );
+    // With them, it is rendered, and renders every image through Harbor.
+    let tmp = tempfile::tempdir().unwrap();
+    let hidden = tmp.path().join(".deploy");
+    kustomize_tree(&hidden);
+    let out = rewrite(&[tmp.path().to_str().unwrap()]);
+    assert_eq!(code(&out), 0, "{}{}", stdout(&out), stderr(&out));
+    assert_eq!(
+        kustomize_images(&hidden.join("apps/overlay")),
+        via_harbor(&THROUGH_HARBOR)
+    );
+}
+
 #[test]
 fn standalone_kustomize_and_explicit_helm_are_used_when_named() {
     // `--kustomize` naming a program that is not kubectl runs `PROGRAM build DIR`: a

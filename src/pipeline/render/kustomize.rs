@@ -66,29 +66,33 @@ pub fn discover(paths: &[PathBuf]) -> Vec<Closure> {
         .collect()
 }
 
-/// The kustomization files under `root` (a file is itself when it is one), gitignore-aware
-/// and hidden directories skipped, sorted. The walk lists the whole tree, so it runs on
-/// every core: on one thread it was a tenth of a bump of a 10,000-file repository.
+/// The kustomization files under `root` (a file is itself when it is one), sorted: the
+/// directories a run's walk reads ([`crate::pipeline::walk::builder`]: gitignore-aware,
+/// hidden directories entered), so every kustomization whose files the plan edits is
+/// found. The walk lists the whole tree, so it runs on every core: on one thread it was a
+/// tenth of a bump of a 10,000-file repository.
 pub(crate) fn kustomization_files(root: &Path) -> Vec<PathBuf> {
     let found = Mutex::new(Vec::new());
-    ignore::WalkBuilder::new(root).build_parallel().run(|| {
-        Box::new(|entry| {
-            if let Ok(entry) = entry {
-                let is_kustomization = entry
-                    .file_name()
-                    .to_str()
-                    .is_some_and(|n| FILE_NAMES.contains(&n))
-                    && entry.file_type().is_some_and(|t| t.is_file());
-                if is_kustomization {
-                    found
-                        .lock()
-                        .unwrap_or_else(std::sync::PoisonError::into_inner)
-                        .push(entry.into_path());
+    crate::pipeline::walk::builder(root)
+        .build_parallel()
+        .run(|| {
+            Box::new(|entry| {
+                if let Ok(entry) = entry {
+                    let is_kustomization = entry
+                        .file_name()
+                        .to_str()
+                        .is_some_and(|n| FILE_NAMES.contains(&n))
+                        && entry.file_type().is_some_and(|t| t.is_file());
+                    if is_kustomization {
+                        found
+                            .lock()
+                            .unwrap_or_else(std::sync::PoisonError::into_inner)
+                            .push(entry.into_path());
+                    }
                 }
-            }
-            ignore::WalkState::Continue
-        })
-    });
+                ignore::WalkState::Continue
+            })
+        });
     let mut found = found
         .into_inner()
         .unwrap_or_else(std::sync::PoisonError::into_inner);
