@@ -306,27 +306,18 @@ fn no_render_proof_skips_the_proof() {
     );
 }
 
-#[test]
-fn missing_renderers_leave_the_edits_unproven_with_a_note_per_unit() {
-    let tmp = tempfile::tempdir().unwrap();
-    kustomize_tree(tmp.path());
-    let chart = leaky_chart(tmp.path());
-    // A PATH without helm, kubectl or kustomize.
+/// `rewrite` of `root` with a PATH without helm, kubectl or kustomize (it succeeds: the
+/// edits are written unproven): its `render-proof-unproven` notes, each `file: message`.
+fn unproven_without_renderers(root: &Path) -> Vec<String> {
     let out = harborize()
         .env("PATH", "/nonexistent")
-        .args([
-            "rewrite",
-            tmp.path().to_str().unwrap(),
-            "--harbor",
-            HARBOR,
-            "--format",
-            "json",
-        ])
+        .args(["rewrite", root.to_str().unwrap(), "--harbor", HARBOR])
+        .args(["--format", "json"])
         .output()
         .unwrap();
     assert_eq!(code(&out), 0, "{}{}", stdout(&out), stderr(&out));
     let report = common::json(&out);
-    let notes: Vec<String> = report["notes"]
+    report["notes"]
         .as_array()
         .unwrap()
         .iter()
@@ -337,16 +328,21 @@ fn missing_renderers_leave_the_edits_unproven_with_a_note_per_unit() {
                 n["message"].as_str().unwrap()
             )
         })
-        .collect();
-    let unproven: Vec<&String> = notes
-        .iter()
         .filter(|n| n.contains("render-proof-unproven"))
-        .collect();
+        .collect()
+}
+
+#[test]
+fn missing_renderers_leave_the_edits_unproven_with_a_note_per_unit() {
+    let tmp = tempfile::tempdir().unwrap();
+    kustomize_tree(tmp.path());
+    let chart = leaky_chart(tmp.path());
+    let unproven = unproven_without_renderers(tmp.path());
     assert!(
         unproven
             .iter()
             .any(|n| n.contains("helm not found") && n.contains("values.yaml")),
-        "{notes:#?}"
+        "{unproven:#?}"
     );
     assert!(
         unproven
@@ -354,7 +350,7 @@ fn missing_renderers_leave_the_edits_unproven_with_a_note_per_unit() {
             .any(|n| n.contains("kubectl/kustomize not found")
                 && n.contains("apps/overlay")
                 && n.contains("kustomization.yaml")),
-        "{notes:#?}"
+        "{unproven:#?}"
     );
     // Unproven edits are written (the proof could not run, it did not fail).
     let values = std::fs::read_to_string(chart.join("values.yaml")).unwrap();
@@ -379,21 +375,7 @@ fn kustomizations_in_hidden_directories_are_proven_like_the_others() {
     // Without renderers, the unit is named as unproven.
     let tmp = tempfile::tempdir().unwrap();
     kustomize_tree(&tmp.path().join(".deploy"));
-    let out = harborize()
-        .env("PATH", "/nonexistent")
-        .args(["rewrite", tmp.path().to_str().unwrap(), "--harbor", HARBOR])
-        .args(["--format", "json"])
-        .output()
-        .unwrap();
-    assert_eq!(code(&out), 0, "{}{}", stdout(&out), stderr(&out));
-    let report = common::json(&out);
-    let unproven: Vec<String> = report["notes"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|n| format!("{}: {}", n["file"], n["message"]))
-        .filter(|n| n.contains("render-proof-unproven"))
-        .collect();
+    let unproven = unproven_without_renderers(tmp.path());
     assert!(
         unproven
             .iter()
