@@ -87,11 +87,11 @@ pub fn run_flavored(
     let prepared = std::sync::Mutex::new(None);
     let prepare = |staged: &[(PathBuf, Vec<u8>)]| {
         let Some(workdir) = &workdir else { return };
-        let files: Option<Vec<(PathBuf, Vec<u8>)>> = staged
+        let files: Option<Vec<(PathBuf, &[u8])>> = staged
             .iter()
             .map(|(path, bytes)| {
                 let rel = path.strip_prefix(workdir).ok()?;
-                Some((rel.to_path_buf(), bytes.clone()))
+                Some((rel.to_path_buf(), bytes.as_slice()))
             })
             .collect();
         // Anything unexpected (a path outside the work tree, a git error): the commit

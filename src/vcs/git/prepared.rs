@@ -33,7 +33,7 @@ pub struct Prepared {
 /// Make the objects for `files` (repository-relative path and the exact bytes being
 /// written) on HEAD of the repository at `workdir`: a repository handle of its own, so it
 /// may run on another thread than the run's.
-pub fn prepare(workdir: &Path, files: &[(PathBuf, Vec<u8>)]) -> Result<Prepared> {
+pub fn prepare(workdir: &Path, files: &[(PathBuf, &[u8])]) -> Result<Prepared> {
     let repo = Repository::open(workdir).context("cannot open the repository")?;
     let base = repo.head()?.peel_to_tree()?;
     let mut update = TreeUpdateBuilder::new();
@@ -142,18 +142,18 @@ mod tests {
         dir
     }
 
-    fn new_files() -> Vec<(PathBuf, Vec<u8>)> {
+    fn new_files() -> Vec<(PathBuf, &'static [u8])> {
         [
             ("apps/a.yaml", "image: nginx:2\n"),
             ("dos.txt", "image: nginx:2\r\n"),
             ("run.sh", "#!/bin/sh\necho nginx:2\n"),
         ]
         .iter()
-        .map(|(p, t)| (PathBuf::from(p), t.as_bytes().to_vec()))
+        .map(|(p, t)| (PathBuf::from(p), t.as_bytes()))
         .collect()
     }
 
-    fn write(root: &Path, files: &[(PathBuf, Vec<u8>)]) {
+    fn write(root: &Path, files: &[(PathBuf, &[u8])]) {
         for (rel, bytes) in files {
             std::fs::write(root.join(rel), bytes).unwrap();
         }
