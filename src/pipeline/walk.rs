@@ -98,6 +98,19 @@ pub fn walk_each(paths: &[PathBuf], mut emit: impl FnMut(Walked)) {
     }
 }
 
+/// The tracked files under the directory `root` that pass `want` and are still regular
+/// files on disk (none when `root` is not in a git work tree): what a search with
+/// [`builder`] leaves out under ignored paths, while [`walk`] reads them.
+pub(crate) fn tracked_files_where(root: &Path, want: impl Fn(&Path) -> bool) -> Vec<PathBuf> {
+    if !root.is_dir() || !in_work_tree(root) {
+        return Vec::new();
+    }
+    tracked_files_under(root)
+        .into_iter()
+        .filter(|p| want(p) && is_regular_file(p))
+        .collect()
+}
+
 /// Whether a `.git` in `root` or above says there may be an index to read. Starting
 /// libgit2 loads OpenSSL and its CA bundle (tens of milliseconds, megabytes): only paid
 /// for when this holds.

@@ -394,6 +394,40 @@ fn kustomizations_in_hidden_directories_are_proven_like_the_others() {
     );
 }
 
+/// The plan's walk reads what git tracks under an ignored path (`git add -f`): so does the
+/// render proof's search for kustomizations, or their edits went out unproven and unnoted.
+#[test]
+fn tracked_kustomizations_under_ignored_paths_are_proven_like_the_others() {
+    let tracked_but_ignored = |root: &Path| {
+        use crate::support::git::git;
+        git(root, &["init", "--quiet"]);
+        write(&root.join(".gitignore"), "generated/\n");
+        kustomize_tree(&root.join("generated"));
+        git(root, &["add", ".gitignore"]);
+        git(root, &["add", "-f", "generated"]);
+        root.join("generated")
+    };
+    // Without renderers, the unit is named as unproven.
+    let tmp = tempfile::tempdir().unwrap();
+    tracked_but_ignored(tmp.path());
+    let unproven = unproven_without_renderers(tmp.path());
+    assert!(
+        unproven
+            .iter()
+            .any(|n| n.contains("generated/apps/overlay") && n.contains("kubectl/kustomize")),
+        "{unproven:#?}"
+    );
+    // With them, it is rendered, and renders every image through Harbor.
+    let tmp = tempfile::tempdir().unwrap();
+    let generated = tracked_but_ignored(tmp.path());
+    let out = rewrite(&[tmp.path().to_str().unwrap()]);
+    assert_eq!(code(&out), 0, "{}{}", stdout(&out), stderr(&out));
+    assert_eq!(
+        kustomize_images(&generated.join("apps/overlay")),
+        via_harbor(&THROUGH_HARBOR)
+    );
+}
+
 #[test]
 fn standalone_kustomize_and_explicit_helm_are_used_when_named() {
     // `--kustomize` naming a program that is not kubectl runs `PROGRAM build DIR`: a
