@@ -149,19 +149,16 @@ pub fn scan_with(
     if crate::bump::strategy::planned_everything(planned, root) {
         return resolve(&all, is_image);
     }
-    for entry in ignore::WalkBuilder::new(root).build().flatten() {
-        let p = entry.path();
-        let yaml = p
-            .extension()
+    let is_yaml = |p: &Path| {
+        p.extension()
             .and_then(|e| e.to_str())
-            .is_some_and(|e| e == "yaml" || e == "yml");
-        if !yaml || !entry.file_type().is_some_and(|t| t.is_file()) {
+            .is_some_and(|e| e == "yaml" || e == "yml")
+    };
+    for p in crate::pipeline::walk::search(root, is_yaml) {
+        if crate::bump::strategy::read_by_plan(planned, &p) {
             continue;
         }
-        if crate::bump::strategy::read_by_plan(planned, p) {
-            continue;
-        }
-        let Ok(text) = crate::fsio::read_text(p, crate::fsio::count::Purpose::Scan) else {
+        let Ok(text) = crate::fsio::read_text(&p, crate::fsio::count::Purpose::Scan) else {
             continue;
         };
         all.extend(objects(&text));

@@ -98,6 +98,25 @@ pub fn walk_each(paths: &[PathBuf], mut emit: impl FnMut(Walked)) {
     }
 }
 
+/// The files under `root` that pass `want`, sorted, found as a run's walk finds files
+/// ([`builder`]: gitignore-aware, hidden directories entered, `.git` and submodules
+/// never; plus what git tracks under ignored paths): for the searches that look past
+/// the paths a run was given (Flux image policies, Argo CD value-file links), so they see
+/// the files the plan would read.
+pub(crate) fn search(root: &Path, want: impl Fn(&Path) -> bool) -> Vec<PathBuf> {
+    let mut found = tracked_files_where(root, &want);
+    found.extend(
+        builder(root)
+            .build()
+            .flatten()
+            .filter(|e| e.file_type().is_some_and(|t| t.is_file()) && want(e.path()))
+            .map(ignore::DirEntry::into_path),
+    );
+    found.sort();
+    found.dedup();
+    found
+}
+
 /// The tracked files under the directory `root` that pass `want` and are still regular
 /// files on disk (none when `root` is not in a git work tree): what a search with
 /// [`builder`] leaves out under ignored paths, while [`walk`] reads them.

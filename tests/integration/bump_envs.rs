@@ -200,6 +200,19 @@ fn all_bumps_every_environment_but_not_the_overridden_base() {
 
 #[test]
 fn a_flux_marked_field_is_bumped_only_when_its_policy_names_the_image() {
+    flux_marked_fields("clusters/flux-system/images.yaml", ".");
+}
+
+/// The policies are found wherever the plan would read them, also when the bump is given
+/// only the deployment's directory: here in a hidden directory.
+#[test]
+fn flux_policies_in_hidden_directories_are_found_when_bumping_another_path() {
+    flux_marked_fields(".flux/images.yaml", "clusters/dev");
+}
+
+/// A deployment with four marked fields and the Flux objects at `automation`, bumped at
+/// `path`: the fields of policies that name the image are bumped, the others left alone.
+fn flux_marked_fields(automation_at: &str, path: &str) {
     let tmp = tempfile::tempdir().unwrap();
     let deploy = "apiVersion: apps/v1\nkind: Deployment\nmetadata:\n  name: web\nspec:\n  template:\n    spec:\n      containers:\n        - name: a\n          image: ghcr.io/acme/web:1.0.0 # {\"$imagepolicy\": \"flux-system:frontend\"}\n        - name: b\n          image: ghcr.io/acme/web:1.0.0 # {\"$imagepolicy\": \"flux-system:api\"}\n        - name: c\n          image: ghcr.io/acme/web:1.0.0 # {\"$imagepolicy\": \"flux-system:web:tag\"}\n        - name: d\n          image: ghcr.io/acme/web:1.0.0\n";
     // Policy `frontend` follows this image, `api` another one; `web` has no objects here.
@@ -208,10 +221,10 @@ fn a_flux_marked_field_is_bumped_only_when_its_policy_names_the_image() {
         &tmp.path().join("flux"),
         &[
             ("clusters/dev/web.yaml".into(), deploy.into()),
-            ("clusters/flux-system/images.yaml".into(), automation.into()),
+            (automation_at.into(), automation.into()),
         ],
     );
-    let out = bump(&dir, &["."]);
+    let out = bump(&dir, &[path]);
     assert_eq!(code(&out), 0, "{}", shown(&out));
     let new = "image: harbor.example.com/ghcr/acme/web:2.0.0";
     let expected = deploy

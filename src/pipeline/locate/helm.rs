@@ -67,17 +67,10 @@ impl ChartSources {
 /// directory above the Application) or a path relative to the source's chart `path:`.
 fn value_file_links(roots: &[PathBuf]) -> BTreeMap<PathBuf, ChartRef> {
     let mut links = BTreeMap::new();
+    let is_yaml = |p: &Path| p.extension().is_some_and(|e| e == "yaml" || e == "yml");
     for root in roots {
-        for entry in ignore::WalkBuilder::new(root)
-            .hidden(false)
-            .build()
-            .flatten()
-        {
-            let file = entry.path();
-            let is_yaml = file.extension().is_some_and(|e| e == "yaml" || e == "yml");
-            if !is_yaml || !entry.file_type().is_some_and(|t| t.is_file()) {
-                continue;
-            }
+        for file in crate::pipeline::walk::search(root, is_yaml) {
+            let file = file.as_path();
             let Ok(text) = std::fs::read_to_string(file) else {
                 continue;
             };
