@@ -4,6 +4,9 @@
 # wall time and of CPU time (user + sys of the process and the children it waited for, from
 # wait4: bench/timed.py):
 #   1. check vs grep -rl image                                       target <= 2x
+#      (1f: examples/check_floor vs grep: the walk, the reads, check's document skim and
+#      saphyr's events of every file holding a keyword, nothing else: the floor under row 1
+#      for a checker that parses with harborize's parser)
 #   2. bump --commit of one image vs check, same tree                 target <= 1.5x check
 #      (render.proof: false, like for like: check renders nothing; one bump with the
 #      render proof of issue 11 is timed beside it, information only;
@@ -31,11 +34,14 @@ wanted() { [[ "$ROWS" == *" $1 "* ]]; }
 HARBOR=harbor.example.com
 # Always through cargo (a no-op when fresh): a stale or differently built binary is rebuilt.
 (cd "$ROOT" && cargo build --release --quiet --bin harborize)
+if wanted 1; then (cd "$ROOT" && cargo build --release --quiet --example check_floor); fi
 WORK="${BENCH_DIR:-$(mktemp -d)}"
 mkdir -p "$WORK"
 # A snapshot of the binary: a rebuild during the run cannot mix two builds.
 BIN="$WORK/harborize"
 cp "$ROOT/target/release/harborize" "$BIN"
+FLOOR1="$WORK/check_floor"
+if wanted 1; then cp "$ROOT/target/release/examples/check_floor" "$FLOOR1"; fi
 export GIT_AUTHOR_NAME=bench GIT_AUTHOR_EMAIL=bench@example.com
 export GIT_COMMITTER_NAME=bench GIT_COMMITTER_EMAIL=bench@example.com
 IMAGES=(ghcr.io/andrelair-platform/platform-demo ghcr.io/stefanprodan/podinfo
@@ -87,9 +93,11 @@ CHECK=("$BIN" check --harbor "$HARBOR" "$R")
 # --- 1. check vs grep ------------------------------------------------------------------
 if wanted 1; then
 "${CHECK[@]}" >/dev/null || true; grep -rl image "$R" >/dev/null
+echo "row 1f floor: $("$FLOOR1" "$R")"
 for _ in $(seq "$RUNS"); do
     timed check "${CHECK[@]}"
     timed grep grep -rl image "$R"
+    timed floor1 "$FLOOR1" "$R"
 done
 fi
 
@@ -224,6 +232,7 @@ echo
 echo "| comparison | A: median wall / CPU | B: median wall / CPU | wall ratio | CPU ratio | target |"
 echo "|---|---|---|---|---|---|"
 wanted 1 && row "1. A = \`check\`, B = \`grep -rl image\` ($RUNS runs each)" check grep "≤ 2x"
+wanted 1 && row "1f. A = the walk, reads, skim and parse alone (examples/check_floor), B = \`grep -rl image\`" floor1 grep "floor"
 wanted 2 && row "2. A = \`bump --commit\` (render.proof false), B = \`check\` ($RUNS runs each)" bump check2 "≤ 1.5x"
 wanted 2 && row_sum "2f. A = \`check\` + the writes alone + \`git commit\` of the bumped files (medians summed), B = \`check\`" "check2 writes2 gitcommit2" check2 "floor"
 wanted 2 && row "2b. A = \`bump --commit\` with the render proof (1 run), B = \`check\`" bump-proof check2 "info"
