@@ -372,58 +372,42 @@ fn missing_renderers_leave_the_edits_unproven_with_a_note_per_unit() {
 /// render proof's search for kustomizations, or their edits went out unproven and unnoted.
 #[test]
 fn kustomizations_in_hidden_directories_are_proven_like_the_others() {
-    // Without renderers, the unit is named as unproven.
-    let tmp = tempfile::tempdir().unwrap();
-    kustomize_tree(&tmp.path().join(".deploy"));
-    let unproven = unproven_without_renderers(tmp.path());
-    assert!(
-        unproven
-            .iter()
-            .any(|n| n.contains(".deploy/apps/overlay") && n.contains("kubectl/kustomize")),
-        "{unproven:#?}"
-    );
-    // With them, it is rendered, and renders every image through Harbor.
-    let tmp = tempfile::tempdir().unwrap();
-    let hidden = tmp.path().join(".deploy");
-    kustomize_tree(&hidden);
-    let out = rewrite(&[tmp.path().to_str().unwrap()]);
-    assert_eq!(code(&out), 0, "{}{}", stdout(&out), stderr(&out));
-    assert_eq!(
-        kustomize_images(&hidden.join("apps/overlay")),
-        via_harbor(&THROUGH_HARBOR)
-    );
+    proven_like_the_others(".deploy", |root| kustomize_tree(&root.join(".deploy")));
 }
 
 /// The plan's walk reads what git tracks under an ignored path (`git add -f`): so does the
 /// render proof's search for kustomizations, or their edits went out unproven and unnoted.
 #[test]
 fn tracked_kustomizations_under_ignored_paths_are_proven_like_the_others() {
-    let tracked_but_ignored = |root: &Path| {
+    proven_like_the_others("generated", |root| {
         use crate::support::git::git;
         git(root, &["init", "--quiet"]);
         write(&root.join(".gitignore"), "generated/\n");
         kustomize_tree(&root.join("generated"));
         git(root, &["add", ".gitignore"]);
         git(root, &["add", "-f", "generated"]);
-        root.join("generated")
-    };
-    // Without renderers, the unit is named as unproven.
+    });
+}
+
+/// A kustomize tree that `lay_out` puts under `root/dir`: without renderers its overlay
+/// is named as unproven; with them it is rendered, and renders every image through Harbor.
+fn proven_like_the_others(dir: &str, lay_out: impl Fn(&Path)) {
     let tmp = tempfile::tempdir().unwrap();
-    tracked_but_ignored(tmp.path());
+    lay_out(tmp.path());
     let unproven = unproven_without_renderers(tmp.path());
+    let unit = format!("{dir}/apps/overlay");
     assert!(
         unproven
             .iter()
-            .any(|n| n.contains("generated/apps/overlay") && n.contains("kubectl/kustomize")),
+            .any(|n| n.contains(&unit) && n.contains("kubectl/kustomize")),
         "{unproven:#?}"
     );
-    // With them, it is rendered, and renders every image through Harbor.
     let tmp = tempfile::tempdir().unwrap();
-    let generated = tracked_but_ignored(tmp.path());
+    lay_out(tmp.path());
     let out = rewrite(&[tmp.path().to_str().unwrap()]);
     assert_eq!(code(&out), 0, "{}{}", stdout(&out), stderr(&out));
     assert_eq!(
-        kustomize_images(&generated.join("apps/overlay")),
+        kustomize_images(&tmp.path().join(&unit)),
         via_harbor(&THROUGH_HARBOR)
     );
 }
