@@ -10,9 +10,9 @@
 //! `HARBOR/docker-hub/library/mysql`), the sibling names the tag too (`…/mysql:5.6`),
 //! which kustomize's rule matches only for that tag.
 
-use std::collections::{BTreeSet, HashMap};
-use std::path::{Path, PathBuf};
-use std::sync::{Arc, Mutex};
+use std::collections::BTreeSet;
+use std::path::Path;
+use std::sync::Arc;
 
 use crate::mapping::{Decision, Mapper};
 use crate::pipeline::locate::{Field, Shape, Site};
@@ -60,7 +60,7 @@ pub fn matches(image: &str, name: &str) -> bool {
 pub struct Reads {
     steps: kustomize::Steps,
     /// The images of each directory or single file a closure includes.
-    images: Mutex<HashMap<PathBuf, Arc<[String]>>>,
+    images: kustomize::PathMemo<Arc<[String]>>,
     /// Canonical parent directories (the overlays' own are resolved from them, not kept).
     canonical: kustomize::CanonicalDirs,
 }
@@ -96,7 +96,7 @@ impl Reads {
 
     /// `scan(path)`, once per run.
     fn remembered(&self, path: &Path, scan: impl Fn(&Path) -> Vec<String>) -> Arc<[String]> {
-        kustomize::once_per_path(&self.images, path, || scan(path).into())
+        self.images.get_or_compute(path, || scan(path).into())
     }
 }
 

@@ -3,7 +3,7 @@
 
 use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::path::{Path, PathBuf};
-use std::sync::{Arc, Mutex};
+use std::sync::{Arc, Mutex, OnceLock, PoisonError};
 
 use crate::fsio::count::Purpose;
 
@@ -39,7 +39,7 @@ impl Closure {
 /// repository of 3,000 kustomizations. Owned by the run (a plan's strategy, one render
 /// proof), so nothing outlives it and a later run reads the files again.
 pub struct Steps {
-    read: Mutex<HashMap<PathBuf, Option<Arc<Step>>>>,
+    read: PathMemo<Option<Arc<Step>>>,
     /// What the files are read for ([`crate::fsio::count`]).
     purpose: Purpose,
 }
@@ -269,8 +269,37 @@ enum Input {
     File,
 }
 
+/// A run-scoped memory of one value per path whose computation reads files: computed
+/// exactly once however many threads ask at the same time (the others wait for the
+/// first), so a base shared by overlays planned on two cores is read once, as
+/// [`crate::fsio::count`] holds it to. The computation must not ask the same memory for
+/// the same path again.
+pub(crate) struct PathMemo<V>(Mutex<HashMap<PathBuf, Arc<OnceLock<V>>>>);
+
+impl<V> Default for PathMemo<V> {
+    fn default() -> Self {
+        PathMemo(Mutex::default())
+    }
+}
+
+impl<V: Clone> PathMemo<V> {
+    /// The value for `path`: `compute()` on the first call for it, the same value after.
+    pub(crate) fn get_or_compute(&self, path: &Path, compute: impl FnOnce() -> V) -> V {
+        let cell = {
+            let mut memo = self.0.lock().unwrap_or_else(PoisonError::into_inner);
+            match memo.get(path) {
+                Some(cell) => Arc::clone(cell),
+                None => Arc::clone(memo.entry(path.to_path_buf()).or_default()),
+            }
+        };
+        // The map's lock is not held here: other paths go on while this one is computed.
+        cell.get_or_init(compute).clone()
+    }
+}
+
 /// `compute()` for `path`, once per `memo` (two threads may both compute a miss; the
-/// answers are the same). The run-scoped memories of the kustomize context use it.
+/// answers are the same): for memories whose computation asks the memory again (a
+/// directory's canonical path is its parent's), which [`PathMemo`] must not.
 pub(crate) fn once_per_path<V: Clone>(
     memo: &Mutex<HashMap<PathBuf, V>>,
     path: &Path,
@@ -290,14 +319,14 @@ impl Steps {
     /// Kustomizations read for `purpose`.
     pub fn read_for(purpose: Purpose) -> Self {
         Steps {
-            read: Mutex::default(),
+            read: PathMemo::default(),
             purpose,
         }
     }
 
     /// The [`Step`] of the kustomization in `dir`, read on the first call for `dir`.
     fn get(&self, dir: &Path) -> Option<Arc<Step>> {
-        once_per_path(&self.read, dir, || {
+        self.read.get_or_compute(dir, || {
             kustomization_file(dir)
                 .and_then(|f| crate::fsio::read_text(&f, self.purpose).ok())
                 .and_then(|text| read_step(dir, &text))
@@ -455,7 +484,35 @@ fn render_both(
 
 #[cfg(test)]
 mod tests {
-    use super::resolve;
+    use super::{resolve, PathMemo};
+
+    /// Threads that ask for the same path at once get one computation between them (the
+    /// others wait for it), and every one gets its value.
+    #[test]
+    fn a_path_memo_computes_each_path_once_however_many_threads_ask() {
+        use std::sync::atomic::{AtomicUsize, Ordering};
+        use std::sync::Barrier;
+        let memo: PathMemo<usize> = PathMemo::default();
+        let computed = AtomicUsize::new(0);
+        let threads = 8;
+        let start = Barrier::new(threads);
+        std::thread::scope(|s| {
+            for _ in 0..threads {
+                s.spawn(|| {
+                    start.wait();
+                    let v = memo.get_or_compute(std::path::Path::new("base"), || {
+                        // Long enough that every thread asks while the first computes.
+                        std::thread::sleep(std::time::Duration::from_millis(50));
+                        computed.fetch_add(1, Ordering::SeqCst) + 41
+                    });
+                    assert_eq!(v, 41);
+                });
+            }
+        });
+        assert_eq!(computed.load(Ordering::SeqCst), 1);
+        let other = memo.get_or_compute(std::path::Path::new("other"), || 7);
+        assert_eq!((other, computed.load(Ordering::SeqCst)), (7, 1));
+    }
 
     #[test]
     fn resolve_is_canonicalize_without_a_readlink_per_component() {
