@@ -389,6 +389,25 @@ fn tracked_kustomizations_under_ignored_paths_are_proven_like_the_others() {
     });
 }
 
+/// A symlink in a kustomization's directory that leads to a parent (`loop -> ..`) is
+/// harmless to kustomize, which reads only what is listed: the render proof's scratch copy
+/// keeps it a link, where it used to copy the tree again at every level until the path
+/// failed (os error 40) and left the edits unproven.
+#[test]
+fn a_symlink_cycle_beside_a_kustomization_does_not_keep_its_edits_unproven() {
+    let tmp = tempfile::tempdir().unwrap();
+    kustomize_tree(tmp.path());
+    std::os::unix::fs::symlink("..", tmp.path().join("shared/base/loop")).unwrap();
+    let out = rewrite(&[tmp.path().to_str().unwrap()]);
+    let shown = format!("{}{}", stdout(&out), stderr(&out));
+    assert_eq!(code(&out), 0, "{shown}");
+    assert!(!shown.contains("render-proof-unproven"), "{shown}");
+    assert_eq!(
+        kustomize_images(&tmp.path().join("apps/overlay")),
+        via_harbor(&THROUGH_HARBOR)
+    );
+}
+
 /// A kustomize tree that `lay_out` puts under `root/dir`: without renderers its overlay
 /// is named as unproven; with them it is rendered, and renders every image through Harbor.
 fn proven_like_the_others(dir: &str, lay_out: impl Fn(&Path)) {

@@ -69,7 +69,7 @@ fn render_both(
     };
     let chart = scratch.path().join("chart");
     let (mut old_values, mut new_values) = (Vec::new(), Vec::new());
-    let copied = copy_tree(&source.chart, &chart)
+    let copied = copy_tree(&source.chart, &chart, &source.chart)
         .and_then(|()| overlay_changed(&source.chart, &chart, changed));
     if let Err(e) = copied {
         return Verdict::Unproven(format!("cannot copy the chart to a scratch directory: {e}"));

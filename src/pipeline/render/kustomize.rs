@@ -459,7 +459,7 @@ fn render_both(
             .iter()
             .filter(|d| !k.dirs.iter().any(|o| o != *d && d.starts_with(o)))
         {
-            copy_tree(d, &place(d))?;
+            copy_tree(d, &place(d), &root)?;
         }
         for f in &k.files {
             if let Some(parent) = place(f).parent() {

@@ -18,6 +18,9 @@ pub mod helm;
 pub mod kustomize;
 pub(crate) mod kustomize_fields;
 pub mod overrides;
+mod scratch;
+
+use scratch::copy_tree;
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::path::{Path, PathBuf};
@@ -460,26 +463,6 @@ fn judge(old: impl Fn() -> Command, new: Command, expect: &Expect) -> Verdict {
             Verdict::Refused { summary, diff }
         }
     }
-}
-
-/// Copy a directory tree (regular files; `.git` left out) to `to`.
-fn copy_tree(from: &Path, to: &Path) -> std::io::Result<()> {
-    std::fs::create_dir_all(to)?;
-    for entry in std::fs::read_dir(from)? {
-        let entry = entry?;
-        let name = entry.file_name();
-        if name == ".git" {
-            continue;
-        }
-        let (src, dst) = (entry.path(), to.join(&name));
-        let meta = std::fs::metadata(&src)?;
-        if meta.is_dir() {
-            copy_tree(&src, &dst)?;
-        } else if meta.is_file() {
-            std::fs::copy(&src, &dst)?;
-        }
-    }
-    Ok(())
 }
 
 /// Put the planned texts of the changed files under `from` at their place under `to`.
