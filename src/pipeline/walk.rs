@@ -98,36 +98,46 @@ pub fn walk_each(paths: &[PathBuf], mut emit: impl FnMut(Walked)) {
     }
 }
 
-/// The files under `root` that pass `want`, sorted, found as a run's walk finds files
-/// ([`builder`]: gitignore-aware, hidden directories entered, `.git` and submodules
-/// never; plus what git tracks under ignored paths): for the searches that look past
-/// the paths a run was given (Flux image policies, Argo CD value-file links), so they see
-/// the files the plan would read.
-pub(crate) fn search(root: &Path, want: impl Fn(&Path) -> bool) -> Vec<PathBuf> {
-    let mut found = tracked_files_where(root, &want);
-    found.extend(
-        builder(root)
-            .build()
-            .flatten()
-            .filter(|e| e.file_type().is_some_and(|t| t.is_file()) && want(e.path()))
-            .map(ignore::DirEntry::into_path),
-    );
+/// The files under `root` (a file is itself when it is one) that pass `want`, sorted,
+/// found as a run's walk finds files ([`builder`]: gitignore-aware, hidden directories
+/// entered, `.git` and submodules never; plus what git tracks under ignored paths): for
+/// the searches that look past the paths a run was given (kustomizations for the render
+/// proof and the bump's graph, Flux image policies, Argo CD value-file links), so they
+/// see the files the plan would read. The walk lists the whole tree, so it runs on every
+/// core: on one thread, the kustomizations' search was a tenth of a bump of a
+/// 10,000-file repository.
+pub(crate) fn search(root: &Path, want: impl Fn(&Path) -> bool + Sync) -> Vec<PathBuf> {
+    let found = std::sync::Mutex::new(Vec::new());
+    builder(root).build_parallel().run(|| {
+        Box::new(|entry| {
+            if let Ok(e) = entry {
+                if e.file_type().is_some_and(|t| t.is_file()) && want(e.path()) {
+                    found
+                        .lock()
+                        .unwrap_or_else(std::sync::PoisonError::into_inner)
+                        .push(e.into_path());
+                }
+            }
+            ignore::WalkState::Continue
+        })
+    });
+    let mut found = found
+        .into_inner()
+        .unwrap_or_else(std::sync::PoisonError::into_inner);
     found.sort();
-    found.dedup();
-    found
-}
-
-/// The tracked files under the directory `root` that pass `want` and are still regular
-/// files on disk (none when `root` is not in a git work tree): what a search with
-/// [`builder`] leaves out under ignored paths, while [`walk`] reads them.
-pub(crate) fn tracked_files_where(root: &Path, want: impl Fn(&Path) -> bool) -> Vec<PathBuf> {
-    if !root.is_dir() || !in_work_tree(root) {
-        return Vec::new();
+    // Tracked files the walker left out (under ignored paths): only they are looked at on
+    // disk, as in [`walk_each`].
+    if root.is_dir() && in_work_tree(root) {
+        let left_out: Vec<PathBuf> = tracked_files_under(root)
+            .into_iter()
+            .filter(|p| want(p) && found.binary_search(p).is_err() && is_regular_file(p))
+            .collect();
+        if !left_out.is_empty() {
+            found.extend(left_out);
+            found.sort();
+        }
     }
-    tracked_files_under(root)
-        .into_iter()
-        .filter(|p| want(p) && is_regular_file(p))
-        .collect()
+    found
 }
 
 /// Whether a `.git` in `root` or above says there may be an index to read. Starting
@@ -199,10 +209,9 @@ fn is_config_file(path: &Path) -> bool {
         .is_some_and(|n| crate::config::FILE_NAMES.contains(&n))
 }
 
-/// The directory walker's settings, shared by the sequential and parallel walks.
-/// The walker of a run's directories (also what the render proof and the bump's graph
-/// search for kustomizations: the same files, hidden directories included).
-pub(crate) fn builder(root: &Path) -> ignore::WalkBuilder {
+/// The walker of a run's directories, sequential ([`walk_each`]) or parallel
+/// ([`search`], and `examples/check_floor`, the benchmark's floor under `check`).
+pub fn builder(root: &Path) -> ignore::WalkBuilder {
     let mut b = ignore::WalkBuilder::new(root);
     b.follow_links(false)
         // Hidden directories hold real manifests too (.kyverno-test, .github); only

@@ -66,45 +66,15 @@ pub fn discover(paths: &[PathBuf]) -> Vec<Closure> {
         .collect()
 }
 
-/// The kustomization files under `root` (a file is itself when it is one), sorted: the
-/// files a run's walk reads ([`crate::pipeline::walk::builder`]: gitignore-aware, hidden
-/// directories entered, plus what git tracks under ignored paths), so every kustomization
-/// whose files the plan edits is found. The walk lists the whole tree, so it runs on
-/// every core: on one thread it was a tenth of a bump of a 10,000-file repository.
+/// The kustomization files under `root` (a file is itself when it is one), sorted: those
+/// a run's walk reads ([`crate::pipeline::walk::search`]), so every kustomization whose
+/// files the plan edits is found.
 pub(crate) fn kustomization_files(root: &Path) -> Vec<PathBuf> {
-    let is_kustomization_name = |p: &Path| {
+    crate::pipeline::walk::search(root, |p| {
         p.file_name()
             .and_then(|n| n.to_str())
             .is_some_and(|n| FILE_NAMES.contains(&n))
-    };
-    let found = Mutex::new(crate::pipeline::walk::tracked_files_where(
-        root,
-        is_kustomization_name,
-    ));
-    crate::pipeline::walk::builder(root)
-        .build_parallel()
-        .run(|| {
-            Box::new(|entry| {
-                if let Ok(entry) = entry {
-                    let is_kustomization = is_kustomization_name(entry.path())
-                        && entry.file_type().is_some_and(|t| t.is_file());
-                    if is_kustomization {
-                        found
-                            .lock()
-                            .unwrap_or_else(std::sync::PoisonError::into_inner)
-                            .push(entry.into_path());
-                    }
-                }
-                ignore::WalkState::Continue
-            })
-        });
-    let mut found = found
-        .into_inner()
-        .unwrap_or_else(std::sync::PoisonError::into_inner);
-    found.sort();
-    // A tracked kustomization the walker also found (not under an ignored path).
-    found.dedup();
-    found
+    })
 }
 
 fn is_component(dir: &Path) -> bool {
