@@ -1,19 +1,20 @@
 //! The floor under `check` (BENCHMARKS.md row 1f): what any checker that parses the files
 //! which can hold a reference must do at least, with the same walker and YAML parser as
-//! harborize and nothing else. It walks the tree in parallel (gitignore honoured, `.git`
-//! skipped), reads every file check reads (`.yaml`, `.yml`, `.json`, `Kustomization`),
-//! and runs saphyr's parser over the ones holding one of check's keywords, draining its
-//! events: no tree, no lookup, no report. Like check, it blanks the documents of a file
-//! that cannot hold a reference first (`yaml::skim`), so the parser sees what check's
-//! parser sees.
+//! harborize and nothing else. It walks the tree in parallel with the run's own walker
+//! (`pipeline::walk::builder`: gitignore honoured, `.git` skipped), reads every file
+//! check reads (`.yaml`, `.yml`, `.json`, `Kustomization`), and runs saphyr's parser over
+//! the ones holding one of check's keywords, draining its events: no tree, no lookup, no
+//! report. Like check, it blanks the documents of a file that cannot hold a reference
+//! first (`yaml::skim`), so the parser sees what check's parser sees.
 //!
 //! Usage: `check_floor [--no-parse] DIR` prints the files read and parsed. `--no-parse`
 //! stops after the reads: the walk and the reads alone.
 
+use std::path::Path;
 use std::sync::atomic::{AtomicUsize, Ordering};
 
 use harborize::pipeline::engine::KEYWORDS;
-use harborize::pipeline::walk::is_manifest;
+use harborize::pipeline::walk::{builder, is_manifest};
 use harborize::yaml::skim::blank_documents_without;
 use saphyr_parser::Parser;
 
@@ -25,13 +26,7 @@ fn main() {
         std::process::exit(2);
     };
     let (read, parsed) = (AtomicUsize::new(0), AtomicUsize::new(0));
-    let mut walk = ignore::WalkBuilder::new(root);
-    walk.hidden(false)
-        .filter_entry(|e| e.file_name() != ".git")
-        .git_ignore(true)
-        .git_global(false)
-        .require_git(false);
-    walk.build_parallel().run(|| {
+    builder(Path::new(root)).build_parallel().run(|| {
         let (read, parsed) = (&read, &parsed);
         Box::new(move |entry| {
             let Ok(e) = entry else {

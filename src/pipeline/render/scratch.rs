@@ -88,16 +88,34 @@ mod tests {
     use super::*;
     use std::os::unix::fs::symlink;
 
+    const DEPLOY: &str = "kind: Deployment\n";
+
     fn write(path: &Path, text: &str) {
         std::fs::create_dir_all(path.parent().unwrap()).unwrap();
         std::fs::write(path, text).unwrap();
     }
 
+    /// `dir/base/deploy.yaml`; `dir`.
+    fn tree_with_a_base(dir: PathBuf) -> PathBuf {
+        write(&dir.join("base/deploy.yaml"), DEPLOY);
+        dir
+    }
+
+    fn link_text(path: PathBuf) -> PathBuf {
+        std::fs::read_link(path).unwrap()
+    }
+
+    fn absent(path: PathBuf) -> bool {
+        std::fs::symlink_metadata(path).is_err()
+    }
+
     #[test]
     fn links_inside_the_tree_stay_links_and_links_out_of_it_are_copied() {
         let tmp = tempfile::tempdir().unwrap();
-        let (tree, outside) = (tmp.path().join("tree"), tmp.path().join("outside"));
-        write(&tree.join("base/deploy.yaml"), "kind: Deployment\n");
+        let (tree, outside) = (
+            tree_with_a_base(tmp.path().join("tree")),
+            tmp.path().join("outside"),
+        );
         write(&outside.join("shared.yaml"), "kind: ConfigMap\n");
         // A cycle, a file link inside the tree, a link out of it.
         symlink("..", tree.join("base/loop")).unwrap();
@@ -105,12 +123,9 @@ mod tests {
         symlink("../../outside", tree.join("base/out")).unwrap();
         let copy = tmp.path().join("copy");
         copy_tree(&tree, &copy, &tree).unwrap();
+        assert_eq!(link_text(copy.join("base/loop")), Path::new(".."));
         assert_eq!(
-            std::fs::read_link(copy.join("base/loop")).unwrap(),
-            Path::new("..")
-        );
-        assert_eq!(
-            std::fs::read_link(copy.join("linked.yaml")).unwrap(),
+            link_text(copy.join("linked.yaml")),
             Path::new("base/deploy.yaml")
         );
         // The link out of the tree is a directory of its own in the copy.
@@ -123,23 +138,22 @@ mod tests {
         // The copy resolves as the original does: through the cycle and the file link.
         assert_eq!(
             std::fs::read_to_string(copy.join("base/loop/base/loop/linked.yaml")).unwrap(),
-            "kind: Deployment\n"
+            DEPLOY
         );
     }
 
     #[test]
     fn a_link_out_of_the_tree_that_leads_back_into_it_is_left_out() {
         let tmp = tempfile::tempdir().unwrap();
-        let tree = tmp.path().join("tree");
-        write(&tree.join("base/deploy.yaml"), "kind: Deployment\n");
+        let tree = tree_with_a_base(tmp.path().join("tree"));
         // An absolute link is not followed as text; it leads back to the tree's root.
         symlink(&tree, tree.join("base/back")).unwrap();
         let copy = tmp.path().join("copy");
         copy_tree(&tree, &copy, &tree).unwrap();
-        assert!(std::fs::symlink_metadata(copy.join("base/back")).is_err());
+        assert!(absent(copy.join("base/back")));
         assert_eq!(
             std::fs::read_to_string(copy.join("base/deploy.yaml")).unwrap(),
-            "kind: Deployment\n"
+            DEPLOY
         );
     }
 
@@ -149,20 +163,16 @@ mod tests {
     #[test]
     fn links_stay_links_up_to_the_scratch_root() {
         let tmp = tempfile::tempdir().unwrap();
-        let root = tmp.path().join("repo");
-        write(&root.join("base/deploy.yaml"), "kind: Deployment\n");
+        let root = tree_with_a_base(tmp.path().join("repo"));
         symlink("..", root.join("base/loop")).unwrap();
         let copy = tmp.path().join("copy");
         copy_tree(&root.join("base"), &copy.join("base"), &root).unwrap();
-        assert_eq!(
-            std::fs::read_link(copy.join("base/loop")).unwrap(),
-            Path::new("..")
-        );
+        assert_eq!(link_text(copy.join("base/loop")), Path::new(".."));
         // Copied as the directory itself, the same link climbs out of it and leads back
         // into the directory being copied: left out.
         let alone = tmp.path().join("alone");
         copy_tree(&root.join("base"), &alone, &root.join("base")).unwrap();
-        assert!(std::fs::symlink_metadata(alone.join("loop")).is_err());
+        assert!(absent(alone.join("loop")));
         assert!(alone.join("deploy.yaml").is_file());
     }
 
