@@ -106,13 +106,15 @@ pub(crate) fn resolve(dir: &Path, rel: &str) -> Option<PathBuf> {
 /// files of one directory, and sibling overlays, share their parents, and `canonicalize`
 /// costs a `readlink` per component of the whole path (on the 10,000-file benchmark
 /// repository a bump canonicalized ~9,000 paths). Owned by a run, like [`Steps`].
+/// Each directory's `OnceLock` is computed from its parent's, a different path, strictly
+/// upward: the [`PathMemo`] is never re-entered for the path being computed.
 #[derive(Default)]
-pub struct CanonicalDirs(Mutex<HashMap<PathBuf, Option<PathBuf>>>);
+pub struct CanonicalDirs(PathMemo<Option<PathBuf>>);
 
 impl CanonicalDirs {
     /// `dir` canonical: its parent's (remembered), then one `lstat` for its own name.
     pub fn dir(&self, dir: &Path) -> Option<PathBuf> {
-        once_per_path(&self.0, dir, || self.path(dir))
+        self.0.get_or_compute(dir, || self.path(dir))
     }
 
     /// `path` canonical (a file or a directory): its parent's, then one `lstat`.
@@ -242,8 +244,9 @@ enum Input {
 /// A run-scoped memory of one value per path whose computation reads files: computed
 /// exactly once however many threads ask at the same time (the others wait for the
 /// first), so a base shared by overlays planned on two cores is read once, as
-/// [`crate::fsio::count`] holds it to. The computation must not ask the same memory for
-/// the same path again.
+/// [`crate::fsio::count`] holds it to. The computation may ask the memory for other
+/// paths (a directory's canonical path asks for its parent's) but never for the same
+/// path again: a `OnceLock` must not be re-entered.
 pub(crate) struct PathMemo<V>(Mutex<HashMap<PathBuf, Arc<OnceLock<V>>>>);
 
 impl<V> Default for PathMemo<V> {
@@ -265,24 +268,6 @@ impl<V: Clone> PathMemo<V> {
         // The map's lock is not held here: other paths go on while this one is computed.
         cell.get_or_init(compute).clone()
     }
-}
-
-/// `compute()` for `path`, once per `memo` (two threads may both compute a miss; the
-/// answers are the same): for memories whose computation asks the memory again (a
-/// directory's canonical path is its parent's), which [`PathMemo`] must not.
-pub(crate) fn once_per_path<V: Clone>(
-    memo: &Mutex<HashMap<PathBuf, V>>,
-    path: &Path,
-    compute: impl FnOnce() -> V,
-) -> V {
-    if let Some(hit) = memo.lock().expect("not poisoned").get(path) {
-        return hit.clone();
-    }
-    let value = compute();
-    memo.lock()
-        .expect("not poisoned")
-        .insert(path.to_path_buf(), value.clone());
-    value
 }
 
 impl Steps {
