@@ -429,9 +429,44 @@ fn join_closing_bracket(text: &mut String, line: usize) -> bool {
     true
 }
 
+/// An open collection: where its children start on the parse's shared child stacks, and
+/// for a mapping the key waiting for its value.
 enum Frame {
-    Seq(Vec<Node>),
-    Map(Vec<(Node, Node)>, Option<Node>),
+    Seq(usize),
+    Map(usize, Option<Node>),
+}
+
+/// The children of every open collection, innermost last: one pair of stacks for the
+/// whole parse, so a collection's vector is allocated once, at its exact length, when it
+/// closes (growing a vector per collection and shrinking it after was a tenth of the
+/// tree's cost).
+#[derive(Default)]
+struct Children {
+    items: Vec<Node>,
+    entries: Vec<(Node, Node)>,
+}
+
+impl Children {
+    /// The children from `start` on, as an exact-length vector. A collection holding the
+    /// whole stack (a large file's one huge sequence) takes the stack itself, shrunk in
+    /// place, rather than a copy: two copies of it would double the parse's peak memory.
+    fn close<T>(stack: &mut Vec<T>, start: usize) -> Vec<T> {
+        if start == 0 {
+            let mut all = std::mem::take(stack);
+            all.shrink_to_fit();
+            all
+        } else {
+            stack.drain(start..).collect()
+        }
+    }
+
+    /// How many children the frame has so far.
+    fn count(&self, frame: &Frame) -> usize {
+        match frame {
+            Frame::Seq(start) => self.items.len() - start,
+            Frame::Map(start, _) => self.entries.len() - start,
+        }
+    }
 }
 
 /// Parse a whole stream into trees with byte-accurate scalar positions.
@@ -494,6 +529,7 @@ fn parse_exact(
     let mut index = ByteIndex::new(text);
     let mut stream = Stream::default();
     let mut stack: Vec<Frame> = Vec::new();
+    let mut children = Children::default();
     let mut ordinal = 0usize;
     let mut doc_root: Option<Node> = None;
 
@@ -516,32 +552,28 @@ fn parse_exact(
                 if stack.len() >= MAX_DEPTH {
                     return Err(too_deep(&span));
                 }
-                record_collection(&mut stream, &stack, anchor);
-                stack.push(Frame::Seq(Vec::new()));
+                record_collection(&mut stream, &stack, &children, anchor);
+                stack.push(Frame::Seq(children.items.len()));
                 continue;
             }
             Event::MappingStart(anchor, _) => {
                 if stack.len() >= MAX_DEPTH {
                     return Err(too_deep(&span));
                 }
-                record_collection(&mut stream, &stack, anchor);
-                stack.push(Frame::Map(Vec::new(), None));
+                record_collection(&mut stream, &stack, &children, anchor);
+                stack.push(Frame::Map(children.entries.len(), None));
                 continue;
             }
             // Collections keep no spare capacity: the tree of a large file is most of
-            // its memory, and growth by doubling leaves up to half of it unused.
+            // its memory.
             Event::SequenceEnd => match stack.pop() {
-                Some(Frame::Seq(mut items)) => {
-                    items.shrink_to_fit();
-                    Node::Seq(items)
-                }
+                Some(Frame::Seq(start)) => Node::Seq(Children::close(&mut children.items, start)),
                 _ => continue,
             },
             Event::MappingEnd => match stack.pop() {
-                Some(Frame::Map(mut items, _)) => {
-                    unique_keys(&items)?;
-                    items.shrink_to_fit();
-                    Node::Map(items)
+                Some(Frame::Map(start, _)) => {
+                    unique_keys(&children.entries[start..])?;
+                    Node::Map(Children::close(&mut children.entries, start))
                 }
                 _ => continue,
             },
@@ -568,9 +600,9 @@ fn parse_exact(
             _ => continue,
         };
         match stack.last_mut() {
-            Some(Frame::Seq(items)) => items.push(node),
-            Some(Frame::Map(items, pending)) => match pending.take() {
-                Some(key) => items.push((key, node)),
+            Some(Frame::Seq(_)) => children.items.push(node),
+            Some(Frame::Map(_, pending)) => match pending.take() {
+                Some(key) => children.entries.push((key, node)),
                 None => *pending = Some(node),
             },
             None => doc_root = Some(node),
@@ -582,16 +614,15 @@ fn parse_exact(
 /// Remember where an anchored collection that starts now will sit: at the next child
 /// index of every open frame. A collection used as a mapping key is not recorded (no
 /// image hides there).
-fn record_collection(stream: &mut Stream, stack: &[Frame], anchor: usize) {
+fn record_collection(stream: &mut Stream, stack: &[Frame], children: &Children, anchor: usize) {
     if anchor == 0 {
         return;
     }
     let mut path = Vec::with_capacity(stack.len());
     for frame in stack {
         match frame {
-            Frame::Seq(items) => path.push(items.len()),
-            Frame::Map(entries, Some(_)) => path.push(entries.len()),
             Frame::Map(_, None) => return,
+            frame => path.push(children.count(frame)),
         }
     }
     stream
@@ -617,13 +648,14 @@ fn unique_keys(entries: &[(Node, Node)]) -> Result<(), YamlError> {
     if entries.len() < 2 {
         return Ok(());
     }
-    let keys = entries
-        .iter()
-        .filter_map(|(k, _)| k.as_scalar())
-        .filter(|k| is_reference_key(&k.value));
+    let keys = entries.iter().filter_map(|(k, _)| k.as_scalar());
     if entries.len() <= 16 {
-        // Small mappings (nearly all): pairwise, without allocating.
+        // Small mappings (nearly all): pairwise, without allocating. An earlier key equal
+        // to a reference key is one too: each key is classified once.
         for (i, k) in keys.clone().enumerate() {
+            if !is_reference_key(&k.value) {
+                continue;
+            }
             if let Some(first) = keys.clone().take(i).find(|p| p.value == k.value) {
                 return Err(duplicate(first, k));
             }
@@ -631,7 +663,7 @@ fn unique_keys(entries: &[(Node, Node)]) -> Result<(), YamlError> {
         return Ok(());
     }
     let mut seen = HashMap::new();
-    for k in keys {
+    for k in keys.filter(|k| is_reference_key(&k.value)) {
         if let Some(first) = seen.insert(k.value.as_str(), k) {
             return Err(duplicate(first, k));
         }
@@ -642,10 +674,14 @@ fn unique_keys(entries: &[(Node, Node)]) -> Result<(), YamlError> {
 /// A key whose value is (part of) a reference where `locate` looks: `image`-like keys,
 /// Helm image-map and kustomize `images:` fields, and merge keys (which bring them in).
 fn is_reference_key(key: &str) -> bool {
-    let lower = key.to_ascii_lowercase();
+    let contains = |word: &str| {
+        key.as_bytes()
+            .windows(word.len())
+            .any(|w| w.eq_ignore_ascii_case(word.as_bytes()))
+    };
     ["image", "repository", "registry"]
         .iter()
-        .any(|w| lower.contains(w))
+        .any(|w| contains(w))
         || matches!(
             key,
             "tag" | "digest" | "sha" | "newName" | "newTag" | "tagSuffix" | "<<"
