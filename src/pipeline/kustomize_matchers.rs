@@ -243,30 +243,38 @@ pub fn add_entries(
 /// with its tag when the bare Harbor name would also catch images `name` does not match.
 fn sibling_names(name: &str, images: &[String], mapper: &Mapper) -> BTreeSet<String> {
     let mut out = BTreeSet::new();
+    // Each image's Harbor name once (a reference parse and a mapping decision), not once
+    // per pair compared below.
+    let harbor: Vec<Option<(String, Option<String>)>> =
+        images.iter().map(|i| rewritten_name(i, mapper)).collect();
+    let harbor_of = |i: usize| harbor[i].as_ref().map(|(h, _)| h.as_str());
     if !images.iter().any(|i| matches(i, name)) {
         // The images it matches are not in sight (a component's, applied to the resources
         // of whatever includes it; a base outside the tree): the Harbor name of `name`
         // itself, unless an image in sight that `name` does not match would take it.
         if let Some((harbor, _)) = rewritten_name(name, mapper) {
-            let taken = images
-                .iter()
-                .any(|i| rewritten_name(i, mapper).is_some_and(|(h, _)| h == harbor));
+            let taken = (0..images.len()).any(|i| harbor_of(i) == Some(harbor.as_str()));
             if !taken {
                 out.insert(harbor);
             }
         }
         return out;
     }
-    for image in images.iter().filter(|i| matches(i, name)) {
-        let Some((harbor, tag)) = rewritten_name(image, mapper) else {
+    for (i, _) in images
+        .iter()
+        .enumerate()
+        .filter(|(_, image)| matches(image, name))
+    {
+        let Some((harbor, tag)) = &harbor[i] else {
             continue;
         };
-        let collides = images.iter().any(|other| {
-            !matches(other, name) && rewritten_name(other, mapper).is_some_and(|(h, _)| h == harbor)
-        });
+        let collides = images
+            .iter()
+            .enumerate()
+            .any(|(o, other)| !matches(other, name) && harbor_of(o) == Some(harbor.as_str()));
         match tag {
             Some(t) if collides => out.insert(format!("{harbor}:{t}")),
-            _ => out.insert(harbor),
+            _ => out.insert(harbor.clone()),
         };
     }
     out

@@ -209,13 +209,21 @@ impl Report {
         // every styled fragment to the line-buffered stdout as its own write.
         let stdout = std::io::stdout();
         let choice = anstream::AutoStream::choice(&stdout);
-        let buffered: Box<dyn Write> =
+        let mut buffered: Box<dyn Write> =
             Box::new(std::io::BufWriter::with_capacity(64 * 1024, stdout.lock()));
+        if choice == anstream::ColorChoice::Never && format == Format::Text && !diff {
+            // No colour: the report is written without codes, straight to the buffer. Every
+            // text in it is escaped (`term::escape_text`), so there is nothing to strip, and
+            // the stripper's pass over every byte was the largest part of printing 11,000
+            // lines. (Diffs hold file content as it is: they keep the stripper.)
+            text::write_report(&mut buffered, self, mode, false)?;
+            return buffered.flush();
+        }
         let mut out = anstream::AutoStream::new(buffered, choice);
         match format {
             Format::Json => json::write(&mut out, self)?,
             Format::Text if crate::term::quiet() => {}
-            Format::Text => text::write_report(&mut out, self, mode)?,
+            Format::Text => text::write_report(&mut out, self, mode, true)?,
             Format::Github => github::write_report(&mut out, self, mode)?,
         }
         if diff && format != Format::Json {

@@ -60,12 +60,19 @@ fn code_style(code: Code) -> Style {
 }
 
 /// The text report of `rewrite`, `check`, `run` and `bump`: a line per reference, the
-/// notes, and the summary.
-pub fn write_report(out: &mut impl Write, report: &Report, mode: Mode) -> std::io::Result<()> {
-    let bold = Style::new().bold();
+/// notes, and the summary. `styled`: with colour codes (for a stream that strips them
+/// when colour is off), else none at all.
+pub fn write_report(
+    out: &mut impl Write,
+    report: &Report,
+    mode: Mode,
+    styled: bool,
+) -> std::io::Result<()> {
+    let paint = |style: Style| if styled { style } else { Style::new() };
+    let bold = paint(Style::new().bold());
     for r in &report.references {
         let code = status_code(r, mode);
-        let style = code_style(code);
+        let style = paint(code_style(code));
         write!(
             out,
             "{}:{}:{}: {style}{code}{style:#} {}",

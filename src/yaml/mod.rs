@@ -242,6 +242,9 @@ impl Stream {
 struct LineIndex {
     starts: Vec<usize>,
     ascii: bool,
+    /// The line of the last position asked (0-based): scalars come in order, so the next
+    /// one is nearly always on it or a line or two after.
+    last: std::cell::Cell<usize>,
 }
 
 impl LineIndex {
@@ -256,11 +259,34 @@ impl LineIndex {
         LineIndex {
             starts,
             ascii: text.is_ascii(),
+            last: std::cell::Cell::new(0),
         }
     }
+    /// The 1-based line holding `offset`: a few steps on from the last one asked when it
+    /// is near, else a binary search.
+    fn line_of(&self, offset: usize) -> usize {
+        let starts = &self.starts;
+        let mut line = self.last.get();
+        if starts[line] <= offset {
+            for _ in 0..4 {
+                match starts.get(line + 1) {
+                    Some(&next) if next <= offset => line += 1,
+                    // `line` (0-based) holds `offset`: 1-based, that is the next line.
+                    _ => {
+                        self.last.set(line);
+                        return line + 1;
+                    }
+                }
+            }
+        }
+        let line = starts.partition_point(|&s| s <= offset);
+        self.last.set(line - 1);
+        line
+    }
+
     /// 1-based line and column (in characters).
     fn position(&self, text: &str, offset: usize) -> (usize, usize) {
-        let line = self.starts.partition_point(|&s| s <= offset);
+        let line = self.line_of(offset);
         let start = self.starts[line - 1];
         let column = if self.ascii {
             offset - start
@@ -832,6 +858,27 @@ pub fn encode_for_style(value: &str, style: Style) -> Option<String> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn the_line_of_an_offset_is_the_same_in_any_order_of_asking() {
+        // Lines of every length (empty ones, CRLF, a lone CR) asked forwards, backwards,
+        // in jumps and again: the remembered line must never shift an answer.
+        let text = "a: 1\n\n\nbb: 2\r\ncc: 3\rd: 4\n  - e\n\n  - ffff\n";
+        let lines = LineIndex::new(text);
+        let truth = |o: usize| lines.starts.partition_point(|&s| s <= o);
+        let n = text.len();
+        let orders: Vec<Vec<usize>> = vec![
+            (0..n).collect(),
+            (0..n).rev().collect(),
+            (0..n).map(|i| (i * 7) % n).collect(),
+            (0..n).flat_map(|i| [i, n - 1 - i]).collect(),
+        ];
+        for order in orders {
+            for o in order {
+                assert_eq!(lines.line_of(o), truth(o), "offset {o}");
+            }
+        }
+    }
 
     #[test]
     fn byte_ranges_survive_multibyte_text_and_anchors() {

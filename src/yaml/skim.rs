@@ -28,6 +28,12 @@ pub const EMBEDDED_KEYS: [&str; 2] = ["values", "patch"];
 /// The text with every eligible document that holds none of `keywords` blanked, or `None`
 /// when no document was blanked.
 pub fn blank_documents_without(text: &str, keywords: &[&str]) -> Option<String> {
+    blank_with(text, keywords, true)
+}
+
+/// [`blank_documents_without`]; `skip`: jump over the rest of a decided document (false
+/// only in the test that holds the jump to the line-by-line scan).
+fn blank_with(text: &str, keywords: &[&str], skip: bool) -> Option<String> {
     let mut blank: Vec<std::ops::Range<usize>> = Vec::new();
     let mut doc = DocScan::new(0);
     let mut pos = 0;
@@ -55,6 +61,10 @@ pub fn blank_documents_without(text: &str, keywords: &[&str]) -> Option<String> 
             doc.line(line, keyword);
         }
         pos = end + 1;
+        if skip && doc.decided() && pos < text.len() {
+            // Nothing in the rest of this document can change what is done with it.
+            pos = next_marker(text, pos);
+        }
     }
     doc.finish(text.len(), &mut blank);
     if blank.is_empty() {
@@ -81,6 +91,36 @@ fn document_marker(line: &str) -> Option<&str> {
     (rest.is_empty() || rest.starts_with([' ', '\t'])).then_some(rest)
 }
 
+/// The start of the first line at or after `from` (a line start, after the first) that is
+/// a document marker, or the text's end: where the scan of a decided document goes on.
+/// A marker ends the document even inside a block scalar, as every line does in the scan.
+fn next_marker(text: &str, from: usize) -> usize {
+    let bytes = text.as_bytes();
+    // The next line starting with `marker` at or after the line break `at`.
+    let find = |marker: &[u8], at: usize| {
+        memchr::memmem::find(&bytes[at..], marker).map_or(text.len(), |i| at + i + 1)
+    };
+    // Each kind is looked for again only once passed: a text full of `----` rulers costs
+    // one pass, not one per ruler.
+    let (mut dashes, mut dots) = (find(b"\n---", from - 1), find(b"\n...", from - 1));
+    loop {
+        let start = dashes.min(dots);
+        if start >= text.len() {
+            return text.len();
+        }
+        let end = memchr::memchr(b'\n', &bytes[start..]).map_or(text.len(), |i| start + i);
+        let line = &text[start..end];
+        if document_marker(line.strip_suffix('\r').unwrap_or(line)).is_some() {
+            return start;
+        }
+        if start == dashes {
+            dashes = find(b"\n---", start);
+        } else {
+            dots = find(b"\n...", start);
+        }
+    }
+}
+
 /// What is known about the document being scanned.
 struct DocScan {
     start: usize,
@@ -91,6 +131,11 @@ struct DocScan {
 }
 
 impl DocScan {
+    /// Kept whatever follows: the rest of the document need not be looked at.
+    fn decided(&self) -> bool {
+        !self.eligible || self.keyword
+    }
+
     fn new(start: usize) -> Self {
         DocScan {
             start,
@@ -103,8 +148,7 @@ impl DocScan {
     /// Take in one line (without its line break); `keyword`: one of the keywords occurs
     /// in it.
     fn line(&mut self, line: &str, keyword: bool) {
-        if !self.eligible || self.keyword {
-            // The document is kept whatever follows: nothing more to learn in it.
+        if self.decided() {
             return;
         }
         let indent = line.len() - line.trim_start_matches(' ').len();
@@ -390,5 +434,49 @@ mod tests {
     fn nothing_blanked_gives_none() {
         assert!(blank_documents_without("image: nginx\n", KW).is_none());
         assert!(blank_documents_without("", KW).is_none());
+    }
+    #[test]
+    fn jumping_over_decided_documents_blanks_what_the_line_scan_blanks() {
+        // Generated streams of lines that decide a document (a keyword, a flow collection)
+        // next to markers, near-markers (`----`, `...x`, `--- |`), block scalars and CRLF.
+        let pool = [
+            "---",
+            "--- # c",
+            "--- |",
+            "...",
+            "...x",
+            "----",
+            "---x",
+            "  ---",
+            "a: b",
+            "image: nginx",
+            "  x: [1, 2]",
+            "k: |",
+            "  image: in a block",
+            "  ---",
+            "- item",
+            "# image",
+            "",
+            "key: value # registry",
+            "...\r",
+            "---\r",
+            "v: 1\r",
+        ];
+        let mut seed = 0x2545_f491_4f6c_dd1du64;
+        let mut next = |n: usize| {
+            seed ^= seed << 13;
+            seed ^= seed >> 7;
+            seed ^= seed << 17;
+            (seed % n as u64) as usize
+        };
+        for _ in 0..3000 {
+            let lines: Vec<&str> = (0..next(24)).map(|_| pool[next(pool.len())]).collect();
+            let text = lines.join("\n");
+            assert_eq!(
+                blank_with(&text, KW, true),
+                blank_with(&text, KW, false),
+                "{text:?}"
+            );
+        }
     }
 }
