@@ -455,17 +455,70 @@ fn join_closing_bracket(text: &mut String, line: usize) -> bool {
     true
 }
 
-/// An open collection: where its children start on the parse's shared child stacks, and
-/// for a mapping the key waiting for its value.
+/// An open collection: where its children are kept, and for a mapping the key waiting
+/// for its value.
 enum Frame {
-    Seq(usize),
-    Map(usize, Option<Node>),
+    Seq(Kids<Node>),
+    Map(Kids<(Node, Node)>, Option<Node>),
 }
 
-/// The children of every open collection, innermost last: one pair of stacks for the
-/// whole parse, so a collection's vector is allocated once, at its exact length, when it
-/// closes (growing a vector per collection and shrinking it after was a tenth of the
-/// tree's cost).
+/// A collection's children: on the parse's shared stack while few, in a vector of their
+/// own once many. Small collections (nearly all) get one vector each, allocated at its
+/// exact length when they close, where growing a vector per collection and shrinking it
+/// after was a tenth of the tree's cost. A large one moves to its own vector, grown in
+/// place (`realloc`) and shrunk at the end: copying it off the shared stack when it closes
+/// would hold two copies at once (a 4 MB flow sequence under a second container peaked at
+/// 76 MB instead of 44 MB).
+enum Kids<T> {
+    Shared(usize),
+    Own(Vec<T>),
+}
+
+/// Children past this many leave the shared stack for a vector of their own.
+const SHARED_MAX: usize = 256;
+
+impl<T> Kids<T> {
+    /// Children of a collection opening now on `shared`.
+    fn open(shared: &[T]) -> Self {
+        Kids::Shared(shared.len())
+    }
+
+    /// How many children so far.
+    fn count(&self, shared: &[T]) -> usize {
+        match self {
+            Kids::Shared(start) => shared.len() - start,
+            Kids::Own(own) => own.len(),
+        }
+    }
+
+    /// Add a child (this is the innermost open collection, so its shared children are the
+    /// top of the stack).
+    fn push(&mut self, shared: &mut Vec<T>, child: T) {
+        match self {
+            Kids::Own(own) => own.push(child),
+            Kids::Shared(start) if shared.len() - *start >= SHARED_MAX => {
+                let mut own: Vec<T> = shared.drain(*start..).collect();
+                own.push(child);
+                *self = Kids::Own(own);
+            }
+            Kids::Shared(_) => shared.push(child),
+        }
+    }
+
+    /// The children, with no spare capacity (the tree of a large file is most of its
+    /// memory).
+    fn close(self, shared: &mut Vec<T>) -> Vec<T> {
+        match self {
+            Kids::Shared(start) => shared.drain(start..).collect(),
+            Kids::Own(mut own) => {
+                own.shrink_to_fit();
+                own
+            }
+        }
+    }
+}
+
+/// The shared stacks of [`Kids::Shared`] children, innermost collection's last.
 #[derive(Default)]
 struct Children {
     items: Vec<Node>,
@@ -473,24 +526,11 @@ struct Children {
 }
 
 impl Children {
-    /// The children from `start` on, as an exact-length vector. A collection holding the
-    /// whole stack (a large file's one huge sequence) takes the stack itself, shrunk in
-    /// place, rather than a copy: two copies of it would double the parse's peak memory.
-    fn close<T>(stack: &mut Vec<T>, start: usize) -> Vec<T> {
-        if start == 0 {
-            let mut all = std::mem::take(stack);
-            all.shrink_to_fit();
-            all
-        } else {
-            stack.drain(start..).collect()
-        }
-    }
-
     /// How many children the frame has so far.
     fn count(&self, frame: &Frame) -> usize {
         match frame {
-            Frame::Seq(start) => self.items.len() - start,
-            Frame::Map(start, _) => self.entries.len() - start,
+            Frame::Seq(kids) => kids.count(&self.items),
+            Frame::Map(kids, _) => kids.count(&self.entries),
         }
     }
 }
@@ -579,7 +619,7 @@ fn parse_exact(
                     return Err(too_deep(&span));
                 }
                 record_collection(&mut stream, &stack, &children, anchor);
-                stack.push(Frame::Seq(children.items.len()));
+                stack.push(Frame::Seq(Kids::open(&children.items)));
                 continue;
             }
             Event::MappingStart(anchor, _) => {
@@ -587,19 +627,18 @@ fn parse_exact(
                     return Err(too_deep(&span));
                 }
                 record_collection(&mut stream, &stack, &children, anchor);
-                stack.push(Frame::Map(children.entries.len(), None));
+                stack.push(Frame::Map(Kids::open(&children.entries), None));
                 continue;
             }
-            // Collections keep no spare capacity: the tree of a large file is most of
-            // its memory.
             Event::SequenceEnd => match stack.pop() {
-                Some(Frame::Seq(start)) => Node::Seq(Children::close(&mut children.items, start)),
+                Some(Frame::Seq(kids)) => Node::Seq(kids.close(&mut children.items)),
                 _ => continue,
             },
             Event::MappingEnd => match stack.pop() {
-                Some(Frame::Map(start, _)) => {
-                    unique_keys(&children.entries[start..])?;
-                    Node::Map(Children::close(&mut children.entries, start))
+                Some(Frame::Map(kids, _)) => {
+                    let entries = kids.close(&mut children.entries);
+                    unique_keys(&entries)?;
+                    Node::Map(entries)
                 }
                 _ => continue,
             },
@@ -626,9 +665,9 @@ fn parse_exact(
             _ => continue,
         };
         match stack.last_mut() {
-            Some(Frame::Seq(_)) => children.items.push(node),
-            Some(Frame::Map(_, pending)) => match pending.take() {
-                Some(key) => children.entries.push((key, node)),
+            Some(Frame::Seq(kids)) => kids.push(&mut children.items, node),
+            Some(Frame::Map(kids, pending)) => match pending.take() {
+                Some(key) => kids.push(&mut children.entries, (key, node)),
                 None => *pending = Some(node),
             },
             None => doc_root = Some(node),
@@ -858,6 +897,52 @@ pub fn encode_for_style(value: &str, style: Style) -> Option<String> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn collections_past_the_shared_stack_keep_their_children_order_anchors_and_checks() {
+        // A sequence and a mapping with more children than the shared stack keeps, each
+        // opened after siblings (not at the bottom of the stack), an anchored mapping past
+        // the move to a vector of its own, and a duplicated `image` key at the very end.
+        let n = SHARED_MAX + 40;
+        let mut text = String::from("first: [a, b]\nlist:\n  - x\n  - [");
+        text.push_str(
+            &(0..n)
+                .map(|i| format!("v{i}"))
+                .collect::<Vec<_>>()
+                .join(", "),
+        );
+        text.push_str(", &late {image: nginx:1.27}]\nmerged:\n  <<: *late\nmap:\n");
+        for i in 0..n {
+            text.push_str(&format!("  k{i}: {i}\n"));
+        }
+        let stream = parse(&text).expect("parses");
+        let doc = &stream.documents[0];
+        let list = doc.get("list").and_then(Node::as_seq).expect("list");
+        let big = list[1].as_seq().expect("the flow sequence");
+        assert_eq!(big.len(), n + 1);
+        for (i, item) in big.iter().take(n).enumerate() {
+            let scalar = item.as_scalar().expect("scalar");
+            assert_eq!(scalar.value, format!("v{i}"));
+            assert_eq!(&text[scalar.token()], scalar.value.as_str());
+        }
+        let map = doc.get("map").and_then(Node::as_map).expect("map");
+        assert_eq!(map.len(), n);
+        assert_eq!(
+            doc.get("map")
+                .and_then(|m| m.get_str(&format!("k{}", n - 1))),
+            Some(&*format!("{}", n - 1))
+        );
+        let merged = doc.get("merged").expect("merged");
+        let image = stream
+            .lookup(merged, "image")
+            .and_then(|v| stream.resolve(v));
+        assert_eq!(image.map(|s| s.value.as_str()), Some("nginx:1.27"));
+
+        let mut duplicated = text.clone();
+        duplicated.push_str("  image: a\n  image: b\n");
+        let err = parse(&duplicated).expect_err("a duplicated image key");
+        assert!(err.message.contains("duplicate key"), "{err}");
+    }
 
     #[test]
     fn the_line_of_an_offset_is_the_same_in_any_order_of_asking() {

@@ -1313,35 +1313,40 @@ print(usage.ru_maxrss, os.waitstatus_to_exitcode(status))
 }
 
 /// Issue 12 item 17: the tree of one 4 MB flow sequence (700,000 scalars) once took 40x
-/// the file in memory; `rewrite` must stay within 20x (BENCHMARKS.md, "Memory").
+/// the file in memory; `rewrite` must stay within 20x (BENCHMARKS.md, "Memory"). The
+/// sequence sits under the first container, then under a second one: the parser's shared
+/// child stack then holds the first container below it, and a sequence copied off that
+/// stack when it closed peaked at 19x the file (release), where its own vector stays at 11x.
 #[test]
 fn rewrite_of_a_large_flow_sequence_stays_within_20x_the_file_in_memory() {
-    let tmp = tempfile::tempdir().unwrap();
-    let mut text = String::from(
-        "apiVersion: v1\nkind: Pod\nmetadata:\n  name: p\nspec:\n  containers:\n    - name: c\n      image: nginx:1.27\n      args: [",
-    );
-    let mut i = 0;
-    while text.len() < 4_000_000 {
-        text.push_str(&format!("a{}, ", i % 1000));
-        i += 1;
+    for before in ["", "    - name: a\n      image: nginx:1.27\n"] {
+        let tmp = tempfile::tempdir().unwrap();
+        let mut text = format!(
+            "apiVersion: v1\nkind: Pod\nmetadata:\n  name: p\nspec:\n  containers:\n{before}    - name: c\n      image: nginx:1.27\n      args: [",
+        );
+        let mut i = 0;
+        while text.len() < 4_000_000 {
+            text.push_str(&format!("a{}, ", i % 1000));
+            i += 1;
+        }
+        text.push_str("z]\n");
+        let file = write(tmp.path(), "flow.yaml", &text);
+        let (kb, code) = peak_rss_kb(&[
+            "rewrite",
+            file.to_str().unwrap(),
+            "--harbor",
+            "h.example.com",
+        ]);
+        assert_eq!(code, 0);
+        assert!(std::fs::read_to_string(&file)
+            .unwrap()
+            .contains("image: h.example.com/docker-hub/library/nginx:1.27"));
+        let limit_kb = 20 * text.len() as i64 / 1024;
+        assert!(
+            kb <= limit_kb,
+            "peak RSS {kb} KB > {limit_kb} KB (20x the file), containers before: {before:?}"
+        );
     }
-    text.push_str("z]\n");
-    let file = write(tmp.path(), "flow.yaml", &text);
-    let (kb, code) = peak_rss_kb(&[
-        "rewrite",
-        file.to_str().unwrap(),
-        "--harbor",
-        "h.example.com",
-    ]);
-    assert_eq!(code, 0);
-    assert!(std::fs::read_to_string(&file)
-        .unwrap()
-        .contains("image: h.example.com/docker-hub/library/nginx:1.27"));
-    let limit_kb = 20 * text.len() as i64 / 1024;
-    assert!(
-        kb <= limit_kb,
-        "peak RSS {kb} KB > {limit_kb} KB (20x the file)"
-    );
 }
 
 /// Issue 14: a closed stdout (`harborize check . | head -1`) is a quiet, successful end,
