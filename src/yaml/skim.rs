@@ -435,48 +435,40 @@ mod tests {
         assert!(blank_documents_without("image: nginx\n", KW).is_none());
         assert!(blank_documents_without("", KW).is_none());
     }
-    #[test]
-    fn jumping_over_decided_documents_blanks_what_the_line_scan_blanks() {
-        // Generated streams of lines that decide a document (a keyword, a flow collection)
-        // next to markers, near-markers (`----`, `...x`, `--- |`), block scalars and CRLF.
-        let pool = [
-            "---",
-            "--- # c",
-            "--- |",
-            "...",
-            "...x",
-            "----",
-            "---x",
-            "  ---",
-            "a: b",
-            "image: nginx",
-            "  x: [1, 2]",
-            "k: |",
-            "  image: in a block",
-            "  ---",
-            "- item",
-            "# image",
-            "",
-            "key: value # registry",
-            "...\r",
-            "---\r",
-            "v: 1\r",
-        ];
-        let mut seed = 0x2545_f491_4f6c_dd1du64;
-        let mut next = |n: usize| {
-            seed ^= seed << 13;
-            seed ^= seed >> 7;
-            seed ^= seed << 17;
-            (seed % n as u64) as usize
-        };
-        for _ in 0..3000 {
-            let lines: Vec<&str> = (0..next(24)).map(|_| pool[next(pool.len())]).collect();
+    /// Lines that decide a document (a keyword, a flow collection) next to markers,
+    /// near-markers (`----`, `...x`, `--- |`), block scalars and CRLF.
+    const STREAM_LINES: [&str; 21] = [
+        "---",
+        "--- # c",
+        "--- |",
+        "...",
+        "...x",
+        "----",
+        "---x",
+        "  ---",
+        "a: b",
+        "image: nginx",
+        "  x: [1, 2]",
+        "k: |",
+        "  image: in a block",
+        "  ---",
+        "- item",
+        "# image",
+        "",
+        "key: value # registry",
+        "...\r",
+        "---\r",
+        "v: 1\r",
+    ];
+
+    proptest::proptest! {
+        #![proptest_config(proptest::prelude::ProptestConfig::with_cases(3000))]
+        #[test]
+        fn jumping_over_decided_documents_blanks_what_the_line_scan_blanks(
+            lines in proptest::collection::vec(proptest::sample::select(&STREAM_LINES[..]), 0..24)
+        ) {
             let text = lines.join("\n");
-            assert_eq!(
-                blank_with(&text, KW, true),
-                blank_with(&text, KW, false),
-                "{text:?}"
-            );
+            proptest::prop_assert_eq!(blank_with(&text, KW, true), blank_with(&text, KW, false));
         }
     }
 }
