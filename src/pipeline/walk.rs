@@ -89,11 +89,8 @@ pub fn walk_each(paths: &[PathBuf], mut emit: impl FnMut(Walked)) {
         if tracked.is_empty() {
             continue;
         }
-        let skipped = tracked
-            .into_iter()
-            .filter(|p| !seen.contains(p) && is_regular_file(p));
-        walked.extend(skipped.map(Walked::File).collect::<Vec<_>>());
-        walked.sort_by(|a, b| a.path().cmp(b.path()));
+        walked.extend(left_out(tracked, |p| seen.contains(p)).map(Walked::File));
+        walked.sort_unstable_by(|a, b| walk_order(a.path(), b.path()));
         walked.into_iter().for_each(&mut emit);
     }
 }
@@ -128,10 +125,11 @@ pub(crate) fn search(root: &Path, want: impl Fn(&Path) -> bool + Sync) -> Vec<Pa
     // Tracked files the walker left out (under ignored paths): only they are looked at on
     // disk, as in [`walk_each`].
     if root.is_dir() && in_work_tree(root) {
-        let left_out: Vec<PathBuf> = tracked_files_under(root)
-            .into_iter()
-            .filter(|p| want(p) && found.binary_search(p).is_err() && is_regular_file(p))
-            .collect();
+        let wanted = tracked_files_under(root).into_iter().filter(|p| want(p));
+        let left_out: Vec<PathBuf> = left_out(wanted, |p| {
+            found.binary_search_by(|f| f.as_path().cmp(p)).is_ok()
+        })
+        .collect();
         if !left_out.is_empty() {
             found.extend(left_out);
             found.sort();
@@ -148,6 +146,18 @@ fn in_work_tree(root: &Path) -> bool {
         abs.ancestors()
             .any(|dir| std::fs::symlink_metadata(dir.join(".git")).is_ok())
     })
+}
+
+/// The `tracked` files a walker left out (`walked` tells what it found): those under
+/// ignored paths, added by every walk that reads what the plan reads, when they are still
+/// regular files on disk (looked at only for these few).
+fn left_out<'a>(
+    tracked: impl IntoIterator<Item = PathBuf> + 'a,
+    walked: impl Fn(&Path) -> bool + 'a,
+) -> impl Iterator<Item = PathBuf> + 'a {
+    tracked
+        .into_iter()
+        .filter(move |p| !walked(p) && is_regular_file(p))
 }
 
 /// A regular file still on disk (not a symlink): what a tracked path the walker left out
@@ -288,7 +298,8 @@ pub fn map_in_walk_order<T: Send>(paths: &[PathBuf], f: &(dyn Fn(Walked) -> T + 
     values
 }
 
-/// The sequential walk's order of two paths under one root, as `Path::cmp` (component by
+/// The sequential walk's order of two paths under one root (what [`walk_each`] merges
+/// tracked files into, and [`map_in_walk_order`] sorts by), as `Path::cmp` (component by
 /// component) gives it, at the cost of a byte comparison: the paths share the root's
 /// spelling and go on with single-slash separated names, so comparing their bytes with
 /// `/` lowest of all (no name holds it) is comparing their components. Sorting 8,000
@@ -376,10 +387,8 @@ pub fn walk_parallel(paths: &[PathBuf], threads: usize, visit: &(dyn Fn(usize, W
                 .map(|t| t.join().expect("reading the index does not panic"))
                 .unwrap_or_default();
             let seen = seen.lock().expect("no panics while holding the lock");
-            for path in tracked.iter().filter(|p| !seen.contains(*p)) {
-                if is_regular_file(path) {
-                    visit(i, Walked::File(path.clone()));
-                }
+            for path in left_out(tracked, |p| seen.contains(p)) {
+                visit(i, Walked::File(path));
             }
         });
     }
