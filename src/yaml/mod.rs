@@ -6,6 +6,7 @@
 //! whether an in-place edit is safe. Aliases are kept as aliases (never expanded), so
 //! alias bombs cost nothing; nesting depth is bounded.
 
+mod blank_runs;
 pub mod edit;
 pub mod embedded;
 pub mod quote;
@@ -16,7 +17,7 @@ use std::collections::HashMap;
 use std::ops::Range;
 
 use compact_str::CompactString;
-use saphyr_parser::{Event, Parser, ScalarStyle, Span};
+use saphyr_parser::{Event, ScalarStyle, Span};
 
 /// Nesting deeper than this is refused: real manifests stay far below it and the tree
 /// walkers recurse.
@@ -371,15 +372,29 @@ fn placed_error(text: &str, lines: &LineIndex, e: &saphyr_parser::ScanError) -> 
     }
 }
 
+/// saphyr's events of `text` as [`parse_documents`] reads them: documents of blank lines
+/// skipped (see `blank_runs`), spans and anchor ids the whole text's. The benchmark floor
+/// (examples/check_floor) drains these, so that it parses what `check` parses.
+pub fn events_without_blank_documents(
+    text: &str,
+) -> impl Iterator<Item = Result<(Event<'_>, Span), saphyr_parser::ScanError>> {
+    blank_runs::Events::new(text, &blank_runs::blank_runs(text))
+}
+
 /// Every event of the text, for the edit checker's tree comparison.
 pub fn events(text: &str) -> Result<Vec<Event<'static>>, YamlError> {
     with_leniency(text, |t| {
-        let mut out = Vec::new();
-        for ev in Parser::new_from_str(t) {
-            let (ev, _) = ev.map_err(|e| scan_error(&e))?;
-            out.push(into_owned(ev));
-        }
-        Ok(out)
+        let runs = blank_runs::blank_runs(t);
+        let all = |skipped: &[Range<usize>]| {
+            let mut out = Vec::new();
+            for ev in blank_runs::Events::new(t, skipped) {
+                let (ev, _) = ev.map_err(|e| scan_error(&e))?;
+                out.push(into_owned(ev));
+            }
+            Ok(out)
+        };
+        // An error is the whole text's (see `blank_runs`).
+        all(&runs).or_else(|e| if runs.is_empty() { Err(e) } else { all(&[]) })
     })
 }
 
@@ -568,8 +583,14 @@ pub fn parse_documents(text: &str, mut each: impl FnMut(usize, Stream)) -> Resul
     let lines = LineIndex::new(text);
     let mut attempt = 0;
     with_leniency(text, |t| {
-        let result = parse_exact(t, text, &lines, &mut |one| each(attempt, one));
+        let runs = blank_runs::blank_runs(t);
+        let mut result = parse_exact(t, (text, &lines), &runs, &mut |one| each(attempt, one));
         attempt += 1;
+        if result.is_err() && !runs.is_empty() {
+            // The whole text's error, or its parse, not the segments' (see `blank_runs`).
+            result = parse_exact(t, (text, &lines), &[], &mut |one| each(attempt, one));
+            attempt += 1;
+        }
         result
     })
 }
@@ -586,10 +607,12 @@ fn refuse_oversized(len: usize) -> Result<(), YamlError> {
     })
 }
 
+/// Parse `text` (the original, or a same-length copy patched by `with_leniency`) without
+/// its `skipped` blank runs; positions are placed in `original` with `lines`.
 fn parse_exact(
     text: &str,
-    original: &str,
-    lines: &LineIndex,
+    (original, lines): (&str, &LineIndex),
+    skipped: &[Range<usize>],
     each: &mut dyn FnMut(Stream),
 ) -> Result<(), YamlError> {
     let mut index = ByteIndex::new(text);
@@ -599,7 +622,7 @@ fn parse_exact(
     let mut ordinal = 0usize;
     let mut doc_root: Option<Node> = None;
 
-    for item in Parser::new_from_str(text) {
+    for item in blank_runs::Events::new(text, skipped) {
         let (event, span) = item.map_err(|e| placed_error(original, lines, &e))?;
         let node = match event {
             Event::DocumentStart(_) => {

@@ -84,7 +84,7 @@ fn blank_with(text: &str, keywords: &[&str], skip: bool) -> Option<String> {
 
 /// `---` or `...` at the start of a line, followed by a space, a tab or the line end:
 /// returns what follows the marker.
-fn document_marker(line: &str) -> Option<&str> {
+pub(super) fn document_marker(line: &str) -> Option<&str> {
     let rest = line
         .strip_prefix("---")
         .or_else(|| line.strip_prefix("..."))?;
@@ -94,7 +94,7 @@ fn document_marker(line: &str) -> Option<&str> {
 /// The start of the first line at or after `from` (a line start, after the first) that is
 /// a document marker, or the text's end: where the scan of a decided document goes on.
 /// A marker ends the document even inside a block scalar, as every line does in the scan.
-fn next_marker(text: &str, from: usize) -> usize {
+pub(super) fn next_marker(text: &str, from: usize) -> usize {
     let bytes = text.as_bytes();
     // The next line starting with `marker` at or after the line break `at`.
     let find = |marker: &[u8], at: usize| {
