@@ -38,63 +38,6 @@ pub fn is_manifest(p: &Path) -> bool {
         || p.file_name().is_some_and(|n| n == EXTENSIONLESS)
 }
 
-/// Expand the command-line paths into files, sorted within each directory.
-pub fn walk(paths: &[PathBuf]) -> Vec<Walked> {
-    let mut out = Vec::new();
-    walk_each(paths, |w| out.push(w));
-    out
-}
-
-/// Like [`walk`], handing each entry over as soon as it is found (so processing can
-/// overlap the directory walk).
-pub fn walk_each(paths: &[PathBuf], mut emit: impl FnMut(Walked)) {
-    for root in paths {
-        let meta = match std::fs::symlink_metadata(root) {
-            Ok(m) => m,
-            Err(e) => {
-                emit(Walked::Error(root.clone(), format!("cannot read: {e}")));
-                continue;
-            }
-        };
-        if meta.is_file() {
-            emit(Walked::File(root.clone()));
-            continue;
-        }
-        if meta.file_type().is_symlink() && !root.is_dir() {
-            emit(Walked::Skipped(
-                root.clone(),
-                "symlink, not followed".into(),
-            ));
-            continue;
-        }
-        let walker = builder(root).sort_by_file_name(|a, b| a.cmp(b)).build();
-        let tracked = if in_work_tree(root) {
-            tracked_files_under(root)
-        } else {
-            Vec::new()
-        };
-        // Tracked files the walker skips are merged in at their place in the sorted order.
-        let mut seen = std::collections::HashSet::new();
-        let mut walked = Vec::new();
-        for entry in walker {
-            if let Some(w) = classify(root, entry) {
-                if tracked.is_empty() {
-                    emit(w);
-                } else {
-                    seen.insert(w.path().to_path_buf());
-                    walked.push(w);
-                }
-            }
-        }
-        if tracked.is_empty() {
-            continue;
-        }
-        walked.extend(left_out(tracked, |p| seen.contains(p)).map(Walked::File));
-        walked.sort_unstable_by(|a, b| walk_order(a.path(), b.path()));
-        walked.into_iter().for_each(&mut emit);
-    }
-}
-
 /// The files under `root` (a file is itself when it is one) that pass `want`, sorted,
 /// found as a run's walk finds files ([`builder`]: gitignore-aware, hidden directories
 /// entered, `.git` and submodules never; plus what git tracks under ignored paths): for
@@ -123,7 +66,7 @@ pub(crate) fn search(root: &Path, want: impl Fn(&Path) -> bool + Sync) -> Vec<Pa
         .unwrap_or_else(std::sync::PoisonError::into_inner);
     found.sort();
     // Tracked files the walker left out (under ignored paths): only they are looked at on
-    // disk, as in [`walk_each`].
+    // disk, as in [`walk_parallel`].
     if root.is_dir() && in_work_tree(root) {
         let wanted = tracked_files_under(root).into_iter().filter(|p| want(p));
         let left_out: Vec<PathBuf> = left_out(wanted, |p| {
@@ -219,8 +162,8 @@ fn is_config_file(path: &Path) -> bool {
         .is_some_and(|n| crate::config::FILE_NAMES.contains(&n))
 }
 
-/// The walker of a run's directories, sequential ([`walk_each`]) or parallel
-/// ([`search`], and `examples/check_floor`, the benchmark's floor under `check`).
+/// The walker of a run's directories ([`walk_parallel`], [`search`], and
+/// `examples/check_floor`, the benchmark's floor under `check`).
 pub fn builder(root: &Path) -> ignore::WalkBuilder {
     let mut b = ignore::WalkBuilder::new(root);
     b.follow_links(false)
@@ -270,8 +213,8 @@ impl Walked {
 }
 
 /// Walk with one thread per core, calling `f` on each entry inside the walker's threads
-/// (no hand-off between threads), and return the results in the order of the sorted
-/// sequential walk.
+/// (no hand-off between threads), and return the results in walk order: the roots as
+/// given, each one's paths sorted component by component ([`walk_order`]).
 pub fn map_in_walk_order<T: Send>(paths: &[PathBuf], f: &(dyn Fn(Walked) -> T + Sync)) -> Vec<T> {
     let threads = std::thread::available_parallelism().map_or(2, |n| n.get());
     // The keys apart from the values: the results are sorted in place by a permutation,
@@ -298,9 +241,8 @@ pub fn map_in_walk_order<T: Send>(paths: &[PathBuf], f: &(dyn Fn(Walked) -> T + 
     values
 }
 
-/// The sequential walk's order of two paths under one root (what [`walk_each`] merges
-/// tracked files into, and [`map_in_walk_order`] sorts by), as `Path::cmp` (component by
-/// component) gives it, at the cost of a byte comparison: the paths share the root's
+/// The walk order of two paths under one root (what [`map_in_walk_order`] sorts by), as
+/// `Path::cmp` (component by component) gives it, at the cost of a byte comparison: the paths share the root's
 /// spelling and go on with single-slash separated names, so comparing their bytes with
 /// `/` lowest of all (no name holds it) is comparing their components. Sorting 8,000
 /// paths by `Path::cmp`, which splits both into components at every comparison, was a
@@ -334,8 +276,8 @@ fn permute<T>(values: &mut [T], mut order: Vec<usize>) {
 }
 
 /// Walk with `threads` threads, calling `visit(root_index, entry)` from them as entries are
-/// found. Order is not deterministic: callers sort by `(root_index, path)`, which is the
-/// order of the sorted sequential walk (paths compare component by component).
+/// found. Order is not deterministic: callers sort by `(root_index, path)` (paths compare
+/// component by component, [`walk_order`]).
 pub fn walk_parallel(paths: &[PathBuf], threads: usize, visit: &(dyn Fn(usize, Walked) + Sync)) {
     for (i, root) in paths.iter().enumerate() {
         let meta = match std::fs::symlink_metadata(root) {
