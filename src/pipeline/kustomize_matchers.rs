@@ -146,13 +146,16 @@ fn rewritten_name(image: &str, mapper: &Mapper) -> Option<(String, Option<String
 
 /// Add the sibling entries to each rewritten `images:` entry of the kustomization file
 /// `path` (see the module docs). Only forward runs on kustomization files; what else is
-/// read comes from (and stays in) `reads`.
+/// read comes from (and stays in) `reads`. Unless `edits_leave` (the edits are written,
+/// shown or kept), only an entry without room for its siblings is looked at: its message
+/// is all a report shows of them.
 pub fn add_entries(
     path: &Path,
     text: &str,
     (sites, planned): (&[Site], &mut [Planned]),
     (mapper, opts): (&Mapper, PlanOptions),
     reads: &Reads,
+    edits_leave: bool,
 ) {
     if opts.direction != Direction::Forward {
         remove_entries(text, sites, planned, mapper);
@@ -201,6 +204,12 @@ pub fn add_entries(
         .collect();
         if carried.is_empty() && new_name.is_none() {
             continue; // the entry changes nothing a sibling would need to repeat
+        }
+        let placeholder = [vec![("name".to_string(), String::new())]];
+        if !edits_leave && entries_edit(text, site, &placeholder).is_some() {
+            // Whether there is room does not depend on the names: with room, the siblings
+            // would only be edit bytes, which this run drops; the bases are not read.
+            continue;
         }
         let Some(images) = images.get_or_insert_with(|| reads.local_images(&dir, text)) else {
             continue;

@@ -211,19 +211,54 @@ fn kustomization_bases_are_read_once_per_run_for_the_images_of_their_overlays() 
         prod.join("kustomization.yaml"),
     )
     .unwrap();
-    let (out, reads) = counted(tmp.path(), &dir, &["check", dir.to_str().unwrap()]);
+    // `--diff` shows the sibling entries, which come of the bases' images.
+    let (out, reads) = counted(
+        tmp.path(),
+        &dir,
+        &["check", "--diff", dir.to_str().unwrap()],
+    );
     assert_eq!(
         code(&out),
         1,
         "check finds references: {}",
         common::show(&out)
     );
-    assert_read_once("check", &out, &reads);
+    assert_read_once("check --diff", &out, &reads);
     for rel in ["base/deploy.yaml", "base/kustomization.yaml"] {
         assert_eq!(
             reads.get(rel).and_then(|r| r.get("context")),
             Some(&1),
             "{rel} read once for both overlays: {reads:?}"
+        );
+    }
+    let siblings = stdout(&out)
+        .matches("+  - name: harbor.example.com/ghcr/acme/app")
+        .count();
+    assert_eq!(
+        siblings,
+        2,
+        "a sibling entry in each overlay's diff: {}",
+        common::show(&out)
+    );
+    // Without `--diff` no edit's bytes leave the process: the report is the same entries
+    // and statuses, and the bases are not read for siblings nobody sees.
+    let (quiet, reads) = counted(tmp.path(), &dir, &["check", dir.to_str().unwrap()]);
+    assert_eq!(code(&quiet), 1, "{}", common::show(&quiet));
+    let context: Vec<&String> = reads
+        .iter()
+        .filter(|(_, by)| by.contains_key("context"))
+        .map(|(rel, _)| rel)
+        .collect();
+    assert!(context.is_empty(), "read for siblings: {context:?}");
+    for overlay in [
+        "overlays/dev/kustomization.yaml",
+        "overlays/prod/kustomization.yaml",
+    ] {
+        assert!(
+            stdout(&quiet).contains(overlay) && stdout(&out).contains(overlay),
+            "{overlay} reported either way: {}\n{}",
+            common::show(&quiet),
+            common::show(&out)
         );
     }
     // One overlay alone: its base is outside the walk, read for the overlay's entry only

@@ -25,6 +25,9 @@ pub struct Rewrite<'a> {
     keywords: Arc<[String]>,
     /// The kustomizations and bases read for `images:` entries, once per run.
     kustomize: crate::pipeline::kustomize_matchers::Reads,
+    /// The planned edits are written, shown or kept, so their bytes matter; otherwise
+    /// (`check` without `--diff`) only the statuses and messages are reported.
+    edits_leave: bool,
 }
 
 impl<'a> Rewrite<'a> {
@@ -36,7 +39,15 @@ impl<'a> Rewrite<'a> {
             pins,
             keywords: KEYWORDS.iter().map(|k| k.to_string()).collect(),
             kustomize: Default::default(),
+            edits_leave: true,
         }
+    }
+
+    /// This strategy for a run without a render proof: when `run` writes, shows and keeps
+    /// nothing, what only shapes an edit's bytes is not worked out.
+    fn for_run(mut self, run: RunOptions) -> Self {
+        self.edits_leave = run.write || run.diff || run.keep;
+        self
     }
 }
 
@@ -86,6 +97,7 @@ impl Strategy for Rewrite<'_> {
                 (&sites, &mut planned),
                 (self.mapper, self.opts),
                 &self.kustomize,
+                self.edits_leave,
             );
         }
         Ok(planned)
@@ -122,7 +134,7 @@ pub fn process_file_pinned(
     run: RunOptions,
     pins: Option<&Pins>,
 ) -> FileResult {
-    let strategy = Rewrite::new(mapper, run.plan, pins);
+    let strategy = Rewrite::new(mapper, run.plan, pins).for_run(run);
     let batch = run.write.then(fsio::Batch::new);
     let mut result = file::process(path, &strategy, Mode::of(run), (None, batch.as_ref()));
     if let Some(batch) = batch {
@@ -143,7 +155,11 @@ pub fn run_pinned(
     opts: RunOptions,
     pins: Option<&Pins>,
 ) -> Vec<FileResult> {
-    run_with(paths, &Rewrite::new(mapper, opts.plan, pins), opts)
+    run_with(
+        paths,
+        &Rewrite::new(mapper, opts.plan, pins).for_run(opts),
+        opts,
+    )
 }
 
 /// [`run`] with any [`Strategy`] (`opts.plan` is the strategy's business, not used here).
