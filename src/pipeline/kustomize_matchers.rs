@@ -167,9 +167,6 @@ pub fn add_entries(
     } else {
         dir
     };
-    let Some(dir) = reads.canonical.path(dir) else {
-        return;
-    };
     let existing: BTreeSet<&str> = sites
         .iter()
         .filter_map(|s| match &s.shape {
@@ -211,7 +208,13 @@ pub fn add_entries(
             // would only be edit bytes, which this run drops; the bases are not read.
             continue;
         }
-        let Some(images) = images.get_or_insert_with(|| reads.local_images(&dir, text)) else {
+        // The overlay's directory, canonical, and its images: once per file, and only for
+        // an entry that needs them.
+        let images = images.get_or_insert_with(|| {
+            let dir = reads.canonical.path(dir)?;
+            reads.local_images(&dir, text)
+        });
+        let Some(images) = images else {
             continue;
         };
         let names = sibling_names(&name.value, images, mapper);
