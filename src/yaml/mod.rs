@@ -250,13 +250,8 @@ struct LineIndex {
 
 impl LineIndex {
     fn new(text: &str) -> Self {
-        let bytes = text.as_bytes();
         let mut starts = vec![0];
-        starts.extend(
-            memchr::memchr2_iter(b'\n', b'\r', bytes)
-                .filter(|&i| bytes[i] == b'\n' || bytes.get(i + 1) != Some(&b'\n'))
-                .map(|i| i + 1),
-        );
+        starts.extend(line_breaks(text.as_bytes()).map(|i| i + 1));
         LineIndex {
             starts,
             ascii: text.is_ascii(),
@@ -297,6 +292,14 @@ impl LineIndex {
         } + 1;
         (line, column)
     }
+}
+
+/// Where the line breaks of `bytes` are, as YAML counts them: an LF, the LF of a CRLF, a
+/// CR alone. A CR at the very end counts alone: callers pass whole texts, or slices that
+/// end at a line start.
+fn line_breaks(bytes: &[u8]) -> impl Iterator<Item = usize> + '_ {
+    memchr::memchr2_iter(b'\n', b'\r', bytes)
+        .filter(|&i| bytes[i] == b'\n' || bytes.get(i + 1) != Some(&b'\n'))
 }
 
 /// Converts saphyr's character indices into byte offsets, walking forward.
@@ -384,17 +387,14 @@ pub fn events_without_blank_documents(
 /// Every event of the text, for the edit checker's tree comparison.
 pub fn events(text: &str) -> Result<Vec<Event<'static>>, YamlError> {
     with_leniency(text, |t| {
-        let runs = blank_runs::blank_runs(t);
-        let all = |skipped: &[Range<usize>]| {
+        blank_runs::around(t, |skipped| {
             let mut out = Vec::new();
             for ev in blank_runs::Events::new(t, skipped) {
                 let (ev, _) = ev.map_err(|e| scan_error(&e))?;
                 out.push(into_owned(ev));
             }
             Ok(out)
-        };
-        // An error is the whole text's (see `blank_runs`).
-        all(&runs).or_else(|e| if runs.is_empty() { Err(e) } else { all(&[]) })
+        })
     })
 }
 
@@ -583,15 +583,11 @@ pub fn parse_documents(text: &str, mut each: impl FnMut(usize, Stream)) -> Resul
     let lines = LineIndex::new(text);
     let mut attempt = 0;
     with_leniency(text, |t| {
-        let runs = blank_runs::blank_runs(t);
-        let mut result = parse_exact(t, (text, &lines), &runs, &mut |one| each(attempt, one));
-        attempt += 1;
-        if result.is_err() && !runs.is_empty() {
-            // The whole text's error, or its parse, not the segments' (see `blank_runs`).
-            result = parse_exact(t, (text, &lines), &[], &mut |one| each(attempt, one));
+        blank_runs::around(t, |skipped| {
+            let result = parse_exact(t, (text, &lines), skipped, &mut |one| each(attempt, one));
             attempt += 1;
-        }
-        result
+            result
+        })
     })
 }
 
