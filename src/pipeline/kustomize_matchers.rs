@@ -202,8 +202,7 @@ pub fn add_entries(
         if carried.is_empty() && new_name.is_none() {
             continue; // the entry changes nothing a sibling would need to repeat
         }
-        let placeholder = [vec![("name".to_string(), String::new())]];
-        if !edits_leave && entries_edit(text, site, &placeholder).is_some() {
+        if !edits_leave && has_room(text, site) {
             // Whether there is room does not depend on the names: with room, the siblings
             // would only be edit bytes, which this run drops; the bases are not read.
             continue;
@@ -304,6 +303,13 @@ fn quoted(v: &str) -> String {
     } else {
         serde_json::to_string(v).unwrap_or_else(|_| format!("{v:?}"))
     }
+}
+
+/// Whether sibling entries can be inserted after the entry of `site` (which depends on the
+/// entry's syntax, not on the entries).
+fn has_room(text: &str, site: &Site) -> bool {
+    let any = [vec![("name".to_string(), String::new())]];
+    entries_edit(text, site, &any).is_some()
 }
 
 /// The insertion of `entries` after the entry of `site`: a new block item after the
