@@ -242,11 +242,11 @@ pub fn map_in_walk_order<T: Send>(paths: &[PathBuf], f: &(dyn Fn(Walked) -> T + 
 }
 
 /// The walk order of two paths under one root (what [`map_in_walk_order`] sorts by), as
-/// `Path::cmp` (component by component) gives it, at the cost of a byte comparison: the paths share the root's
-/// spelling and go on with single-slash separated names, so comparing their bytes with
-/// `/` lowest of all (no name holds it) is comparing their components. Sorting 8,000
-/// paths by `Path::cmp`, which splits both into components at every comparison, was a
-/// fiftieth of `check`'s time, spent after the walk on one core.
+/// `Path::cmp` (component by component) gives it, at the cost of a byte comparison: the
+/// paths share the root's spelling and go on with single-slash separated names, so
+/// comparing their bytes with `/` lowest of all (no name holds it) is comparing their
+/// components. Sorting 8,000 paths by `Path::cmp`, which splits both into components at
+/// every comparison, was a fiftieth of `check`'s time, spent after the walk on one core.
 fn walk_order(a: &Path, b: &Path) -> std::cmp::Ordering {
     use std::os::unix::ffi::OsStrExt;
     let (a, b) = (a.as_os_str().as_bytes(), b.as_os_str().as_bytes());
