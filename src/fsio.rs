@@ -16,7 +16,7 @@
 //! - A file with more than one hard link is refused: the rename would split the links
 //!   (the other names keep the old text), and writing in place is not atomic.
 //! - Just before the rename the file is checked to be still what was read (inode, size,
-//!   mtime, and a SHA-256 of its content): another writer's change is left alone and
+//!   mtime, and a BLAKE3 hash of its content): another writer's change is left alone and
 //!   reported, never overwritten. The check and the rename are two steps; a writer that
 //!   lands between them is not seen (no filesystem offers a compare-and-rename).
 //! - Temporary files are named `.<name>.harborize-tmp-XXXXXX` (hidden, recognizable by
@@ -33,8 +33,6 @@ use std::os::unix::ffi::OsStrExt;
 use std::os::unix::fs::{MetadataExt, PermissionsExt};
 use std::path::{Path, PathBuf};
 use std::sync::{Mutex, MutexGuard, OnceLock};
-
-use sha2::{Digest, Sha256};
 
 pub mod count;
 
@@ -193,27 +191,30 @@ pub fn read(path: &Path) -> io::Result<(Vec<u8>, Stamp)> {
 #[derive(Debug, Clone)]
 pub struct Original {
     stamp: Stamp,
-    sha256: [u8; 32],
+    /// BLAKE3 of the bytes (every written file is hashed twice: when read, and just before
+    /// its rename): collision-resistant like SHA-256 and, on a CPU without SHA
+    /// instructions, 7x faster (674 MB/s against 91 MB/s here; BENCHMARKS.md).
+    hash: [u8; 32],
 }
 
 impl Original {
     /// The file as read with `stamp`, whose bytes were `text` (after a BOM when `bom`).
     /// Hashed only for files about to be written, so reading stays as cheap as it was.
     pub fn new(stamp: Stamp, text: &str, bom: bool) -> Self {
-        let mut h = Sha256::new();
+        let mut h = blake3::Hasher::new();
         if bom {
             h.update("\u{feff}".as_bytes());
         }
         h.update(text.as_bytes());
         Original {
             stamp,
-            sha256: h.finalize().into(),
+            hash: h.finalize().into(),
         }
     }
 
     /// The same bytes (whatever the metadata): a plan made on `other` still applies.
     pub fn same_content(&self, other: &Original) -> bool {
-        self.sha256 == other.sha256
+        self.hash == other.hash
     }
 }
 
@@ -320,7 +321,7 @@ fn ensure_unchanged(path: &Path, original: &Original) -> Result<(), WriteError> 
         Err(e) if e.kind() == io::ErrorKind::NotFound => return Err(WriteError::Changed),
         Err(e) => return Err(io_err("cannot read it again")(e)),
     };
-    if stamp != original.stamp || <[u8; 32]>::from(Sha256::digest(&bytes)) != original.sha256 {
+    if stamp != original.stamp || <[u8; 32]>::from(blake3::hash(&bytes)) != original.hash {
         return Err(WriteError::Changed);
     }
     Ok(())
