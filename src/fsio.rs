@@ -8,7 +8,10 @@
 //!   one sync for all of them (`syncfs`), then the renames, then the directories' sync
 //!   (`syncfs` again on Linux, else one `fsync` per directory).
 //!   Thousands of files cost one sync instead of thousands, and nothing is renamed unless
-//!   every file got that far.
+//!   every file got that far. A run whose files are independent of each other (each file
+//!   written once proven, whatever becomes of the others) streams its batch: chunks of at
+//!   least 512 files are synced and renamed on another thread while the rest is still
+//!   being planned, so the disk's waits overlap the CPU's work.
 //! - A rename replaces the inode, so whatever is not copied is lost: the temporary file
 //!   gets the original's owner, group, mode and extended attributes (ACLs, SELinux labels)
 //!   first, or the write is refused (a root run in a Docker action would otherwise hand
@@ -32,7 +35,8 @@ use std::io::{self, Read, Write};
 use std::os::unix::ffi::OsStrExt;
 use std::os::unix::fs::{MetadataExt, PermissionsExt};
 use std::path::{Path, PathBuf};
-use std::sync::{Mutex, MutexGuard, OnceLock};
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::{mpsc, Arc, Mutex, MutexGuard, OnceLock};
 
 pub mod count;
 
@@ -380,16 +384,30 @@ fn xattr_buffer(get: impl Fn(&mut [u8]) -> rustix::io::Result<usize>) -> io::Res
 /// synced); [`commit`](Self::commit) then syncs every staged file at once (`syncfs` on
 /// Linux, once per filesystem; elsewhere one `fsync` per file), checks each target is
 /// still what was read, renames them all, and syncs the directories a file was renamed
-/// into (on Linux by one more `syncfs`, else one `fsync` each). A failure before the renames (a failed sync) removes every temporary file and
-/// writes nothing; a crash before the renames leaves only temporary files, which the next
-/// writing run removes. Each rename stays atomic, so a crash during the renames leaves
-/// every file either as it was or as planned. A file another writer changed since it was
-/// read is left alone and reported, as [`replace`] does.
+/// into (on Linux by one more `syncfs`, else one `fsync` each). A failure before the
+/// renames (a failed sync) removes every temporary file and writes nothing; a crash
+/// before the renames leaves only temporary files, which the next writing run removes.
+/// Each rename stays atomic, so a crash during the renames leaves every file either as it
+/// was or as planned. A file another writer changed since it was read is left alone and
+/// reported, as [`replace`] does. A [`streaming`](Self::streaming) batch does the same
+/// chunk by chunk while files are still being staged.
 pub struct Batch {
     staged: Mutex<Vec<Staged>>,
-    /// How many temporary files may stay open (their descriptors carry the lock that
-    /// keeps a concurrent sweep off them); beyond it, files are replaced one by one.
+    /// How many descriptors the batch may hold at once (temporary files, whose descriptors
+    /// carry the lock that keeps a concurrent sweep off them, and replaced files held
+    /// across the renames); beyond it, files are replaced one by one.
     open_budget: usize,
+    /// The descriptors held now (see `open_budget`), shared with the committer.
+    open: Arc<AtomicUsize>,
+    /// A streaming batch's committer: staged files go to it as they are staged.
+    stream: Option<Stream>,
+}
+
+/// The thread of a [`Batch::streaming`] batch that commits what has been staged while
+/// more is being staged.
+struct Stream {
+    to_committer: mpsc::Sender<Staged>,
+    committer: std::thread::JoinHandle<Result<(), BatchError>>,
 }
 
 struct Staged {
@@ -406,14 +424,20 @@ pub struct BatchError {
     /// What failed: a file (or the directory whose sync failed), and why. Never empty.
     pub failed: Vec<(PathBuf, WriteError)>,
     /// The files that were replaced all the same: those that passed when only some files
-    /// were changed by another writer, or were renamed before a rename failed. Empty when
-    /// the batch failed as a whole (a sync before the renames).
+    /// were changed by another writer, or were renamed before a rename (or, in a streaming
+    /// batch, a later chunk's sync) failed. Empty when the batch failed as a whole (a sync
+    /// before any rename).
     pub written: Vec<PathBuf>,
 }
 
 /// Set by tests (debug builds only): fail a batch after its temporary files are written
 /// and synced, just before the first rename.
 pub const FAULT_BEFORE_RENAME_ENV: &str = "HARBORIZE_TEST_FAULT_BEFORE_RENAME";
+
+/// A streaming batch commits once at least this many files wait (or staging is over):
+/// each chunk costs a `syncfs`, so chunks are not made smaller than this. A guess, not
+/// measured against other sizes.
+const MIN_CHUNK: usize = 512;
 
 impl Default for Batch {
     fn default() -> Self {
@@ -422,8 +446,9 @@ impl Default for Batch {
 }
 
 impl Batch {
-    /// An empty batch. Raises the soft limit on open files to the hard limit, since
-    /// every staged file keeps its descriptor until the renames.
+    /// An empty batch, committed as a whole by [`commit`](Self::commit). Raises the soft
+    /// limit on open files to the hard limit, since every staged file keeps its
+    /// descriptor until the renames.
     pub fn new() -> Self {
         // Room for what else the process has open (walker, git, stdio).
         let open_budget =
@@ -431,7 +456,43 @@ impl Batch {
         Batch {
             staged: Mutex::new(Vec::new()),
             open_budget,
+            open: Arc::new(AtomicUsize::new(0)),
+            stream: None,
         }
+    }
+
+    /// A batch for files that are independent of each other (a run that writes each file
+    /// it proved, whatever becomes of the others): while files are still being staged,
+    /// those staged so far are committed in chunks of at least [`MIN_CHUNK`] on another
+    /// thread, so the syncs and renames wait for the disk while the stagers use the CPU.
+    /// Each chunk keeps the guarantees of a whole batch (synced before any of its
+    /// renames, a changed file left alone); a failed chunk stops the batch, and the
+    /// chunks renamed before it stay written (reported in [`BatchError::written`]).
+    pub fn streaming() -> Self {
+        let mut batch = Self::new();
+        let (to_committer, staged) = mpsc::channel();
+        let mut committer = Committer::new(batch.open_budget, Arc::clone(&batch.open), true);
+        let committer = std::thread::spawn(move || {
+            let mut waiting: Vec<Staged> = Vec::new();
+            let mut staging = true;
+            while staging {
+                // One more file (or the end of staging), then all that has arrived.
+                match staged.recv() {
+                    Ok(s) => waiting.push(s),
+                    Err(mpsc::RecvError) => staging = false,
+                }
+                waiting.extend(staged.try_iter());
+                if !waiting.is_empty() && (!staging || waiting.len() >= MIN_CHUNK) {
+                    committer.commit_chunk(std::mem::take(&mut waiting));
+                }
+            }
+            committer.finish()
+        });
+        batch.stream = Some(Stream {
+            to_committer,
+            committer,
+        });
+        batch
     }
 
     /// Write `text` (plus the BOM when `bom`) to a temporary file beside `path`, to replace
@@ -445,7 +506,7 @@ impl Batch {
         text: &str,
         bom: bool,
     ) -> Result<(), WriteError> {
-        if self.lock().len() >= self.open_budget {
+        if self.open.load(Ordering::Relaxed) >= self.open_budget {
             return replace(path, original, text, bom);
         }
         let meta = std::fs::metadata(path).map_err(io_err("cannot read its metadata"))?;
@@ -458,23 +519,24 @@ impl Batch {
         let tmp = Temp::create(path)?;
         tmp.write(bom, text)?;
         keep_metadata(path, &meta, tmp.file())?;
-        self.lock().push(Staged {
+        self.open.fetch_add(1, Ordering::Relaxed);
+        let staged = Staged {
             target: path.to_path_buf(),
             original: original.clone(),
             temp: tmp,
             dev: meta.dev(),
-        });
+        };
+        match &self.stream {
+            Some(stream) => {
+                if let Err(mpsc::SendError(back)) = stream.to_committer.send(staged) {
+                    // Only when the committer died (a panic, re-raised at commit).
+                    self.open.fetch_sub(1, Ordering::Relaxed);
+                    drop(back);
+                }
+            }
+            None => self.lock().push(staged),
+        }
         Ok(())
-    }
-
-    /// How many files are staged.
-    pub fn len(&self) -> usize {
-        self.lock().len()
-    }
-
-    /// Whether nothing is staged.
-    pub fn is_empty(&self) -> bool {
-        self.len() == 0
     }
 
     fn lock(&self) -> MutexGuard<'_, Vec<Staged>> {
@@ -498,66 +560,147 @@ impl Batch {
     }
 
     /// Sync, check, rename and sync the directories (see [`Batch`]). Files are renamed in
-    /// path order. A file another writer changed meanwhile is left alone (and reported);
-    /// the others are still written, as [`replace`] would.
+    /// path order (in a streaming batch, within each chunk). A file another writer
+    /// changed meanwhile is left alone (and reported); the others are still written, as
+    /// [`replace`] would.
     pub fn commit(self) -> Result<(), BatchError> {
-        let mut staged = self.staged.into_inner().unwrap_or_else(|e| e.into_inner());
+        if let Some(Stream {
+            to_committer,
+            committer,
+        }) = self.stream
+        {
+            // The end of staging: the committer commits what is left and finishes.
+            drop(to_committer);
+            return committer
+                .join()
+                .unwrap_or_else(|panic| std::panic::resume_unwind(panic));
+        }
+        let staged = self.staged.into_inner().unwrap_or_else(|e| e.into_inner());
         if staged.is_empty() {
             return Ok(());
         }
-        staged.sort_by(|a, b| a.target.cmp(&b.target));
-        let whole = |s: &Staged, error: WriteError| BatchError {
-            failed: vec![(s.target.clone(), error)],
+        let mut committer = Committer::new(self.open_budget, self.open, false);
+        committer.commit_chunk(staged);
+        committer.finish()
+    }
+}
+
+/// What commits staged files, one chunk after another, and what it has done so far.
+struct Committer {
+    failed: Vec<(PathBuf, WriteError)>,
+    written: Vec<PathBuf>,
+    /// The directories renamed into, synced at the end.
+    dirs: BTreeSet<PathBuf>,
+    /// Cleared by a failure that stops the batch: later files are dropped, not renamed.
+    renaming: bool,
+    replaced: Replaced,
+    /// Release the replaced files after each chunk (a streaming batch: the closes wait for
+    /// the device while more is staged), rather than once at the end.
+    release_each_chunk: bool,
+    open_budget: usize,
+    open: Arc<AtomicUsize>,
+}
+
+impl Committer {
+    fn new(open_budget: usize, open: Arc<AtomicUsize>, release_each_chunk: bool) -> Self {
+        Committer {
+            failed: Vec::new(),
             written: Vec::new(),
-        };
-        sync_staged(&staged).map_err(|(i, e)| whole(&staged[i], e))?;
-        if cfg!(debug_assertions) && std::env::var_os(FAULT_BEFORE_RENAME_ENV).is_some() {
-            let error = io_err("injected fault before the renames")(io::Error::other(
-                FAULT_BEFORE_RENAME_ENV,
-            ));
-            return Err(whole(&staged[0], error));
+            dirs: BTreeSet::new(),
+            renaming: true,
+            replaced: Replaced::default(),
+            release_each_chunk,
+            open_budget,
+            open,
         }
-        let mut failed = Vec::new();
-        let mut written = Vec::with_capacity(staged.len());
-        let mut dirs: BTreeSet<PathBuf> = BTreeSet::new();
-        let mut renaming = true;
-        let mut replaced = Replaced::with_room(self.open_budget.saturating_sub(staged.len()));
-        for s in staged {
+    }
+
+    /// Sync the chunk's files, then check and rename each in path order.
+    fn commit_chunk(&mut self, mut staged: Vec<Staged>) {
+        let count = staged.len();
+        self.commit_chunk_files(&mut staged);
+        drop(staged);
+        self.open.fetch_sub(count, Ordering::Relaxed);
+        if self.release_each_chunk {
+            self.release_replaced();
+        }
+    }
+
+    fn release_replaced(&mut self) {
+        let held = std::mem::take(&mut self.replaced).release();
+        self.open.fetch_sub(held, Ordering::Relaxed);
+    }
+
+    fn commit_chunk_files(&mut self, staged: &mut Vec<Staged>) {
+        if !self.renaming {
+            return; // dropped by the caller: the temporary files go
+        }
+        staged.sort_by(|a, b| a.target.cmp(&b.target));
+        let synced = sync_staged(staged).and_then(|()| {
+            if cfg!(debug_assertions) && std::env::var_os(FAULT_BEFORE_RENAME_ENV).is_some() {
+                let error = io_err("injected fault before the renames")(io::Error::other(
+                    FAULT_BEFORE_RENAME_ENV,
+                ));
+                return Err((0, error));
+            }
+            Ok(())
+        });
+        if let Err((i, error)) = synced {
+            self.failed.push((staged[i].target.clone(), error));
+            self.renaming = false;
+            return;
+        }
+        for s in staged.drain(..) {
             let Staged {
                 target,
                 temp,
                 original,
                 ..
             } = s;
-            if !renaming {
+            if !self.renaming {
                 // Dropped: the temporary file goes.
                 continue;
             }
             // As late as possible: another writer's change is left alone.
             let done = ensure_unchanged(&target, &original).and_then(|()| {
-                replaced.hold(&target);
+                self.hold_replaced(&target);
                 temp.persist(&target)
             });
             match done {
                 Ok(()) => {
-                    dirs.insert(dir_of(&target).to_path_buf());
-                    written.push(target);
+                    self.dirs.insert(dir_of(&target).to_path_buf());
+                    self.written.push(target);
                 }
-                Err(e @ WriteError::Changed) => failed.push((target, e)),
+                Err(e @ WriteError::Changed) => self.failed.push((target, e)),
                 Err(e) => {
                     // A rename that fails (not a race) stops the batch here.
-                    failed.push((target, e));
-                    renaming = false;
+                    self.failed.push((target, e));
+                    self.renaming = false;
                 }
             }
         }
+    }
+
+    /// Keep the file about to be replaced open when the descriptor budget has room.
+    fn hold_replaced(&mut self, target: &Path) {
+        if self.open.load(Ordering::Relaxed) < self.open_budget && self.replaced.hold(target) {
+            self.open.fetch_add(1, Ordering::Relaxed);
+        }
+    }
+
+    /// Sync the directories renamed into and release the replaced files.
+    fn finish(mut self) -> Result<(), BatchError> {
         // The renames themselves are durable once their directories are.
-        failed.extend(sync_directories(dirs));
-        replaced.release();
-        if failed.is_empty() {
+        self.failed
+            .extend(sync_directories(std::mem::take(&mut self.dirs)));
+        self.release_replaced();
+        if self.failed.is_empty() {
             Ok(())
         } else {
-            Err(BatchError { failed, written })
+            Err(BatchError {
+                failed: self.failed,
+                written: self.written,
+            })
         }
     }
 }
@@ -567,37 +710,32 @@ impl Batch {
 /// a filesystem mounted with online discard (ext4 `-o discard`, common on cloud disks)
 /// that close waits for the device to discard them, about 0.2 ms a file measured here,
 /// which renaming one by one paid in series and in the middle of the renames.
+#[derive(Default)]
 struct Replaced {
     files: Vec<File>,
-    room: usize,
 }
 
 impl Replaced {
-    /// Up to `room` descriptors (what the open-file budget leaves).
-    fn with_room(room: usize) -> Self {
-        Replaced {
-            files: Vec::new(),
-            room,
-        }
-    }
-
-    /// Keep `target` open (when it opens and there is room: otherwise its rename frees
-    /// it, as before).
-    fn hold(&mut self, target: &Path) {
-        if self.files.len() < self.room {
-            if let Ok(f) = File::open(target) {
+    /// Keep `target` open; whether it opened (if not, its rename frees it, as before).
+    fn hold(&mut self, target: &Path) -> bool {
+        match File::open(target) {
+            Ok(f) => {
                 self.files.push(f);
+                true
             }
+            Err(_) => false,
         }
     }
 
-    /// Close every held file, spread over a few threads (the waits are the device's).
-    fn release(self) {
+    /// Close every held file, spread over a few threads (the waits are the device's);
+    /// returns how many were held.
+    fn release(self) -> usize {
         const THREADS: usize = 8;
-        if self.files.len() < 2 * THREADS {
-            return; // dropped here, one by one
+        let count = self.files.len();
+        if count < 2 * THREADS {
+            return count; // dropped here, one by one
         }
-        let per = self.files.len().div_ceil(THREADS);
+        let per = count.div_ceil(THREADS);
         let mut files = self.files;
         std::thread::scope(|scope| {
             while !files.is_empty() {
@@ -605,6 +743,7 @@ impl Replaced {
                 scope.spawn(move || drop(chunk));
             }
         });
+        count
     }
 }
 
@@ -896,6 +1035,91 @@ mod tests {
         let err = replace(&f, &original, "image: h/nginx:1.27\n", false).unwrap_err();
         assert!(matches!(err, WriteError::Changed), "{err}");
         assert_eq!(std::fs::read_to_string(&f).unwrap(), "image: nginx:1.28\n");
+    }
+
+    /// `count` files `f<i>.yaml` in `dir` (in a few subdirectories), read for replacing.
+    fn files_read(dir: &Path, count: usize) -> Vec<(PathBuf, Original)> {
+        (0..count)
+            .map(|i| {
+                let sub = dir.join(format!("d{}", i % 7));
+                std::fs::create_dir_all(&sub).unwrap();
+                let f = sub.join(format!("f{i}.yaml"));
+                std::fs::write(&f, format!("image: nginx:{i}\n")).unwrap();
+                let (_, original) = read_original(&f);
+                (f, original)
+            })
+            .collect()
+    }
+
+    fn temp_files_in(dir: &Path) -> usize {
+        (0..7)
+            .flat_map(|d| std::fs::read_dir(dir.join(format!("d{d}"))).unwrap())
+            .filter(|e| is_temp_name(&e.as_ref().unwrap().file_name()))
+            .count()
+    }
+
+    #[test]
+    fn a_streaming_batch_commits_chunks_while_staging_goes_on() {
+        let dir = tempfile::tempdir().unwrap();
+        let files = files_read(dir.path(), MIN_CHUNK + 40);
+        let batch = Batch::streaming();
+        for (i, (f, original)) in files.iter().enumerate() {
+            batch
+                .stage(f, original, &format!("image: h/nginx:{i}\n"), false)
+                .unwrap();
+        }
+        // Staging is not over (the batch is not committed), yet a whole chunk lands.
+        let first = &files[0].0;
+        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(60);
+        while std::fs::read_to_string(first).unwrap() != "image: h/nginx:0\n" {
+            assert!(
+                std::time::Instant::now() < deadline,
+                "no chunk was committed while staging"
+            );
+            std::thread::sleep(std::time::Duration::from_millis(20));
+        }
+        // A file changed after its staging, in the chunk still waiting, is left alone.
+        let (changed, _) = files.last().unwrap();
+        std::fs::write(changed, "image: changed-by-another-writer\n").unwrap();
+        let err = batch.commit().unwrap_err();
+        assert_eq!(err.failed.len(), 1, "{err}");
+        assert_eq!(&err.failed[0].0, changed);
+        assert!(matches!(err.failed[0].1, WriteError::Changed));
+        assert_eq!(err.written.len(), files.len() - 1);
+        for (i, (f, _)) in files.iter().enumerate().take(files.len() - 1) {
+            assert_eq!(
+                std::fs::read_to_string(f).unwrap(),
+                format!("image: h/nginx:{i}\n")
+            );
+        }
+        assert_eq!(
+            std::fs::read_to_string(changed).unwrap(),
+            "image: changed-by-another-writer\n"
+        );
+        assert_eq!(temp_files_in(dir.path()), 0);
+    }
+
+    #[test]
+    fn a_streaming_batch_smaller_than_a_chunk_is_committed_whole_at_the_end() {
+        let dir = tempfile::tempdir().unwrap();
+        let files = files_read(dir.path(), 30);
+        let batch = Batch::streaming();
+        for (f, original) in &files {
+            batch.stage(f, original, "image: h/nginx\n", false).unwrap();
+        }
+        std::thread::sleep(std::time::Duration::from_millis(200));
+        // Nothing renamed before the commit: fewer than a chunk's files wait.
+        for (i, (f, _)) in files.iter().enumerate() {
+            assert_eq!(
+                std::fs::read_to_string(f).unwrap(),
+                format!("image: nginx:{i}\n")
+            );
+        }
+        batch.commit().unwrap();
+        for (f, _) in &files {
+            assert_eq!(std::fs::read_to_string(f).unwrap(), "image: h/nginx\n");
+        }
+        assert_eq!(temp_files_in(dir.path()), 0);
     }
 
     #[test]

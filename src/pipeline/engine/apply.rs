@@ -34,7 +34,7 @@ pub fn diff_plan(plan: Plan, diff: bool) -> Vec<FileResult> {
 
 pub(super) fn finish_plan(plan: Plan, diff: bool, write: bool) -> Vec<FileResult> {
     use rayon::prelude::*;
-    let batch = write.then(fsio::Batch::new);
+    let batch = write.then(fsio::Batch::streaming);
     let mut results: Vec<FileResult> = plan
         .into_par_iter()
         .map(|r| apply_file(r, diff, (None, batch.as_ref())))

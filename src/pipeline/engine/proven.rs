@@ -95,7 +95,7 @@ pub fn run_proven(
         all: false,
         files: Mutex::new(Vec::new()),
     };
-    let batch = opts.write.then(fsio::Batch::new);
+    let batch = opts.write.then(fsio::Batch::streaming);
     let mode = Mode {
         write: opts.write,
         diff: opts.diff,

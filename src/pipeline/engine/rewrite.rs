@@ -164,7 +164,7 @@ pub fn run_pinned(
 
 /// [`run`] with any [`Strategy`] (`opts.plan` is the strategy's business, not used here).
 pub fn run_with(paths: &[PathBuf], strategy: &dyn Strategy, opts: RunOptions) -> Vec<FileResult> {
-    let batch = opts.write.then(fsio::Batch::new);
+    let batch = opts.write.then(fsio::Batch::streaming);
     let mut results = file::walk(paths, strategy, Mode::of(opts), (None, batch.as_ref()));
     if let Some(batch) = batch {
         settle_writes(&mut results.iter_mut().collect::<Vec<_>>(), batch.commit());
