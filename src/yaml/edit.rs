@@ -8,7 +8,7 @@
 use std::collections::BTreeMap;
 use std::ops::Range;
 
-use saphyr_parser::{Event, Parser};
+use saphyr_parser::Event;
 
 use super::quote::{plain_is_string, quoted};
 use super::{events, Style, YamlError};
@@ -238,9 +238,12 @@ impl<'e> Expected<'e> {
     }
 }
 
-/// The events of a text, one at a time, with scan errors turned into positions.
+/// The events of a text, one at a time, with scan errors turned into positions; documents
+/// of blank lines (what a view's blanking leaves) are not scanned, as in the plan's parse.
+/// An error here is not final: [`prove`] parses both texts again with [`super::events`].
 fn parsed(text: &str) -> impl Iterator<Item = Result<Event<'_>, YamlError>> {
-    Parser::new_from_str(text).map(|item| item.map(|(e, _)| e).map_err(|e| super::scan_error(&e)))
+    super::events_without_blank_documents(text)
+        .map(|item| item.map(|(e, _)| e).map_err(|e| super::scan_error(&e)))
 }
 
 fn compare_streams<'a, 'b>(
@@ -410,6 +413,33 @@ mod tests {
         let e = edit(text, "x\n", "y\n", 1);
         let err = apply_checked_on_view(text, &view, &[e]).unwrap_err();
         assert!(matches!(err, EditError::Mismatch(_)), "{err}");
+    }
+
+    #[test]
+    fn edits_are_proved_around_a_blanked_document_and_across_it() {
+        // The middle document is blanked in the view, a run long enough to be parsed
+        // around; the alias after it names an anchor before it, which a parse of the
+        // segments alone refuses, so the proof falls back to the whole text.
+        let conf = "    a line of configuration that no image is named in\n".repeat(8);
+        let text =
+            format!("image: &x nginx\n---\ndata:\n  conf: |\n{conf}---\nb: *x\nimage: redis\n");
+        let view = crate::yaml::skim::blank_documents_without(&text, &["image"]).unwrap();
+        assert_eq!(
+            crate::yaml::blank_runs::blank_runs(&view).len(),
+            1,
+            "{view:?}"
+        );
+        let e = edit(&text, "redis", "h/x/redis", 5);
+        let out = apply_checked_on_view(&text, &view, &[e.clone()]).unwrap();
+        assert_eq!(out, text.replace("redis", "h/x/redis"));
+        // The proof still sees the documents after the run: a wrong owner is refused.
+        let wrong = Edit { owner: 4, ..e };
+        assert!(apply_checked_on_view(&text, &view, &[wrong]).is_err());
+        // Without the alias (one scalar more before the edit) the segments alone prove it.
+        let plain = text.replace("b: *x", "b: y");
+        let view = crate::yaml::skim::blank_documents_without(&plain, &["image"]).unwrap();
+        let e = edit(&plain, "redis", "h/x/redis", 6);
+        assert!(apply_checked_on_view(&plain, &view, &[e]).is_ok());
     }
 
     #[test]

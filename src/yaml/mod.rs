@@ -376,8 +376,9 @@ fn placed_error(text: &str, lines: &LineIndex, e: &saphyr_parser::ScanError) -> 
 }
 
 /// saphyr's events of `text` as [`parse_documents`] reads them: documents of blank lines
-/// skipped (see `blank_runs`), spans and anchor ids the whole text's. The benchmark floor
-/// (examples/check_floor) drains these, so that it parses what `check` parses.
+/// skipped (see `blank_runs`), spans and anchor ids the whole text's. The edit proof's
+/// first pass reads these, and the benchmark floor (examples/check_floor) drains them, so
+/// that it parses what `check` parses.
 pub fn events_without_blank_documents(
     text: &str,
 ) -> impl Iterator<Item = Result<(Event<'_>, Span), saphyr_parser::ScanError>> {
