@@ -430,7 +430,7 @@ mod tests {
             "{view:?}"
         );
         let e = edit(&text, "redis", "h/x/redis", 5);
-        let out = apply_checked_on_view(&text, &view, &[e.clone()]).unwrap();
+        let out = apply_checked_on_view(&text, &view, std::slice::from_ref(&e)).unwrap();
         assert_eq!(out, text.replace("redis", "h/x/redis"));
         // The proof still sees the documents after the run: a wrong owner is refused.
         let wrong = Edit { owner: 4, ..e };
