@@ -1217,7 +1217,9 @@ fn assert_original_or_rewritten(
 fn killed_rewrites_leave_every_file_original_or_rewritten_and_no_temp_file_after_the_next_run() {
     use std::os::unix::process::ExitStatusExt;
     let pristine = tempfile::tempdir().unwrap();
-    generate_tree(pristine.path(), 6, 20, 30);
+    // 1,200 files: more than two chunks of a streaming write batch (512 files), so kills
+    // also land while earlier chunks are renamed and later ones still staged.
+    generate_tree(pristine.path(), 6, 200, 3);
     let original = snapshot(pristine.path());
     // A full run, timed: the kills land anywhere inside one.
     let full = tempfile::tempdir().unwrap();
