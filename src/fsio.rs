@@ -35,7 +35,7 @@ use std::io::{self, Read, Write};
 use std::os::unix::ffi::OsStrExt;
 use std::os::unix::fs::{MetadataExt, PermissionsExt};
 use std::path::{Path, PathBuf};
-use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::{mpsc, Arc, Mutex, MutexGuard, OnceLock};
 
 pub mod count;
@@ -408,6 +408,9 @@ pub struct Batch {
 struct Stream {
     to_committer: mpsc::Sender<Staged>,
     committer: std::thread::JoinHandle<Result<(), BatchError>>,
+    /// Set when the batch is dropped without a commit (an early return, a panic): the
+    /// committer renames nothing more and drops what waits (its temporary files go).
+    abandoned: Arc<AtomicBool>,
 }
 
 struct Staged {
@@ -472,6 +475,8 @@ impl Batch {
         let mut batch = Self::new();
         let (to_committer, staged) = mpsc::channel();
         let mut committer = Committer::new(batch.open_budget, Arc::clone(&batch.open), true);
+        let abandoned = Arc::new(AtomicBool::new(false));
+        let dropped = Arc::clone(&abandoned);
         let committer = std::thread::spawn(move || {
             let mut waiting: Vec<Staged> = Vec::new();
             let mut staging = true;
@@ -482,6 +487,9 @@ impl Batch {
                     Err(mpsc::RecvError) => staging = false,
                 }
                 waiting.extend(staged.try_iter());
+                if dropped.load(Ordering::Acquire) {
+                    committer.renaming = false;
+                }
                 if !waiting.is_empty() && (!staging || waiting.len() >= MIN_CHUNK) {
                     committer.commit_chunk(std::mem::take(&mut waiting));
                 }
@@ -491,6 +499,7 @@ impl Batch {
         batch.stream = Some(Stream {
             to_committer,
             committer,
+            abandoned,
         });
         batch
     }
@@ -563,11 +572,12 @@ impl Batch {
     /// path order (in a streaming batch, within each chunk). A file another writer
     /// changed meanwhile is left alone (and reported); the others are still written, as
     /// [`replace`] would.
-    pub fn commit(self) -> Result<(), BatchError> {
+    pub fn commit(mut self) -> Result<(), BatchError> {
         if let Some(Stream {
             to_committer,
             committer,
-        }) = self.stream
+            ..
+        }) = self.stream.take()
         {
             // The end of staging: the committer commits what is left and finishes.
             drop(to_committer);
@@ -575,13 +585,22 @@ impl Batch {
                 .join()
                 .unwrap_or_else(|panic| std::panic::resume_unwind(panic));
         }
-        let staged = self.staged.into_inner().unwrap_or_else(|e| e.into_inner());
+        let staged = std::mem::take(&mut *self.lock());
         if staged.is_empty() {
             return Ok(());
         }
-        let mut committer = Committer::new(self.open_budget, self.open, false);
+        let mut committer = Committer::new(self.open_budget, Arc::clone(&self.open), false);
         committer.commit_chunk(staged);
         committer.finish()
+    }
+}
+
+impl Drop for Batch {
+    fn drop(&mut self) {
+        if let Some(stream) = self.stream.take() {
+            // Never committed: the committer stops renaming; dropping the sender ends it.
+            stream.abandoned.store(true, Ordering::Release);
+        }
     }
 }
 
@@ -1097,6 +1116,30 @@ mod tests {
             "image: changed-by-another-writer\n"
         );
         assert_eq!(temp_files_in(dir.path()), 0);
+    }
+
+    #[test]
+    fn a_streaming_batch_dropped_without_its_commit_renames_nothing_more() {
+        let dir = tempfile::tempdir().unwrap();
+        let files = files_read(dir.path(), 30);
+        let batch = Batch::streaming();
+        for (f, original) in &files {
+            batch.stage(f, original, "image: h/nginx\n", false).unwrap();
+        }
+        drop(batch);
+        // The committer finishes on its own thread: its temporary files go (renamed, were
+        // it broken, or removed), then every file must be as it was.
+        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(30);
+        while temp_files_in(dir.path()) > 0 {
+            assert!(std::time::Instant::now() < deadline, "temporary files left");
+            std::thread::sleep(std::time::Duration::from_millis(20));
+        }
+        for (i, (f, _)) in files.iter().enumerate() {
+            assert_eq!(
+                std::fs::read_to_string(f).unwrap(),
+                format!("image: nginx:{i}\n")
+            );
+        }
     }
 
     #[test]
