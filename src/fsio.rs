@@ -1070,6 +1070,26 @@ mod tests {
             .collect()
     }
 
+    /// 30 files read, each staged with the same new text in a streaming batch.
+    fn streaming_batch_of_30(dir: &Path) -> (Vec<(PathBuf, Original)>, Batch) {
+        let files = files_read(dir, 30);
+        let batch = Batch::streaming();
+        for (f, original) in &files {
+            batch.stage(f, original, "image: h/nginx\n", false).unwrap();
+        }
+        (files, batch)
+    }
+
+    /// Every file of [`files_read`] still holds the text it was written with.
+    fn assert_every_file_as_it_was(files: &[(PathBuf, Original)]) {
+        for (i, (f, _)) in files.iter().enumerate() {
+            assert_eq!(
+                std::fs::read_to_string(f).unwrap(),
+                format!("image: nginx:{i}\n")
+            );
+        }
+    }
+
     fn temp_files_in(dir: &Path) -> usize {
         (0..7)
             .flat_map(|d| std::fs::read_dir(dir.join(format!("d{d}"))).unwrap())
@@ -1121,11 +1141,7 @@ mod tests {
     #[test]
     fn a_streaming_batch_dropped_without_its_commit_renames_nothing_more() {
         let dir = tempfile::tempdir().unwrap();
-        let files = files_read(dir.path(), 30);
-        let batch = Batch::streaming();
-        for (f, original) in &files {
-            batch.stage(f, original, "image: h/nginx\n", false).unwrap();
-        }
+        let (files, batch) = streaming_batch_of_30(dir.path());
         drop(batch);
         // The committer finishes on its own thread: its temporary files go (renamed, were
         // it broken, or removed), then every file must be as it was.
@@ -1134,30 +1150,16 @@ mod tests {
             assert!(std::time::Instant::now() < deadline, "temporary files left");
             std::thread::sleep(std::time::Duration::from_millis(20));
         }
-        for (i, (f, _)) in files.iter().enumerate() {
-            assert_eq!(
-                std::fs::read_to_string(f).unwrap(),
-                format!("image: nginx:{i}\n")
-            );
-        }
+        assert_every_file_as_it_was(&files);
     }
 
     #[test]
     fn a_streaming_batch_smaller_than_a_chunk_is_committed_whole_at_the_end() {
         let dir = tempfile::tempdir().unwrap();
-        let files = files_read(dir.path(), 30);
-        let batch = Batch::streaming();
-        for (f, original) in &files {
-            batch.stage(f, original, "image: h/nginx\n", false).unwrap();
-        }
+        let (files, batch) = streaming_batch_of_30(dir.path());
         std::thread::sleep(std::time::Duration::from_millis(200));
         // Nothing renamed before the commit: fewer than a chunk's files wait.
-        for (i, (f, _)) in files.iter().enumerate() {
-            assert_eq!(
-                std::fs::read_to_string(f).unwrap(),
-                format!("image: nginx:{i}\n")
-            );
-        }
+        assert_every_file_as_it_was(&files);
         batch.commit().unwrap();
         for (f, _) in &files {
             assert_eq!(std::fs::read_to_string(f).unwrap(), "image: h/nginx\n");
