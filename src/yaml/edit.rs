@@ -11,6 +11,7 @@ use std::ops::Range;
 use saphyr_parser::Event;
 
 use super::quote::{plain_is_string, quoted};
+use super::recorded::Recorded;
 use super::{events, Style, YamlError};
 
 /// Replace `range` (file bytes) with `text`. `owner` is the ordinal of the scalar the bytes
@@ -58,10 +59,21 @@ pub enum EditError {
 
 /// Apply edits and prove the result differs from the original only in the planned values.
 pub fn apply_checked(original: &str, edits: &[Edit]) -> Result<String, EditError> {
+    apply_checked_recorded(original, edits, None)
+}
+
+/// [`apply_checked`] with the events of `original` as a parse already recorded them
+/// ([`super::recorded`]): only the result is parsed. A record of another text's length
+/// is not used.
+pub fn apply_checked_recorded(
+    original: &str,
+    edits: &[Edit],
+    before: Option<Recorded>,
+) -> Result<String, EditError> {
     let edits = super::tamper::spoil(quote_like_neighbours(original, edits));
     let edits = sorted_disjoint(&edits)?;
     let out = splice(original, &edits);
-    prove(original, &out, &edits)?;
+    prove(original, &out, &edits, before)?;
     Ok(out)
 }
 
@@ -75,6 +87,16 @@ pub fn apply_checked_on_view(
     view: &str,
     edits: &[Edit],
 ) -> Result<String, EditError> {
+    apply_checked_on_view_recorded(original, view, edits, None)
+}
+
+/// [`apply_checked_on_view`] with the events of `view` as the plan's parse recorded them.
+pub fn apply_checked_on_view_recorded(
+    original: &str,
+    view: &str,
+    edits: &[Edit],
+    before: Option<Recorded>,
+) -> Result<String, EditError> {
     let edits = super::tamper::spoil(quote_like_neighbours(original, edits));
     let edits = sorted_disjoint(&edits)?;
     let same_line = |at: usize| {
@@ -87,7 +109,7 @@ pub fn apply_checked_on_view(
             "an edit falls outside the parsed documents".into(),
         ));
     }
-    prove(view, &splice(view, &edits), &edits)?;
+    prove(view, &splice(view, &edits), &edits, before)?;
     Ok(splice(original, &edits))
 }
 
@@ -161,9 +183,19 @@ fn splice(original: &str, edits: &[&Edit]) -> String {
 /// pairs) may differ. The two parsers run in lockstep, so memory stays that of one event
 /// at a time whatever the file's size; a text that needs the parser's leniency patch
 /// (a closing flow bracket at its parent's indentation) is compared on collected events.
-fn prove(original: &str, out: &str, edits: &[&Edit]) -> Result<(), EditError> {
+/// With `before` (the recorded events of `original`) only `out` is parsed.
+fn prove(
+    original: &str,
+    out: &str,
+    edits: &[&Edit],
+    before: Option<Recorded>,
+) -> Result<(), EditError> {
     let expected = Expected::new(edits);
-    match compare_streams(parsed(original), parsed(out), &expected) {
+    let first = match before.and_then(|r| r.of_text_len(original.len())) {
+        Some(events) => compare_streams(events.into_iter().map(Ok), parsed(out), &expected),
+        None => compare_streams(parsed(original), parsed(out), &expected),
+    };
+    match first {
         Err(EditError::Reparse(_)) => {
             let before = events(original).map_err(EditError::Reparse)?;
             let after = events(out).map_err(EditError::Reparse)?;
@@ -440,6 +472,51 @@ mod tests {
         let view = crate::yaml::skim::blank_documents_without(&plain, &["image"]).unwrap();
         let e = edit(&plain, "redis", "h/x/redis", 6);
         assert!(apply_checked_on_view(&plain, &view, &[e]).is_ok());
+    }
+
+    /// The events of the plan's parse of `text`, as `rewrite` records them.
+    fn recorded(text: &str) -> Option<Recorded> {
+        let mut record = None;
+        crate::yaml::parse_documents_recording(text, |_, _| {}, Some(&mut record)).unwrap();
+        record
+    }
+
+    #[test]
+    fn a_recorded_parse_proves_as_a_parse_of_the_text_would() {
+        let text = "a: &x 1
+image: nginx # c
+b: *x
+";
+        let e = edit(text, "nginx", "h/x/nginx", 3);
+        let out = apply_checked_recorded(text, std::slice::from_ref(&e), recorded(text));
+        assert_eq!(
+            out.unwrap(),
+            apply_checked(text, std::slice::from_ref(&e)).unwrap()
+        );
+        // A wrong owner, an edit that adds structure: refused against the record too.
+        let wrong = Edit {
+            owner: 2,
+            ..e.clone()
+        };
+        assert!(apply_checked_recorded(text, &[wrong], recorded(text)).is_err());
+        let nested = Edit {
+            text: "h/x/nginx\n  c: d".into(),
+            ..e.clone()
+        };
+        assert!(apply_checked_recorded(text, &[nested], recorded(text)).is_err());
+        // The record is the "before": a record of another text of the same length that
+        // differs elsewhere makes the proof fail, so it is really what is compared.
+        let other = "a: &x 2
+image: nginx # c
+b: *x
+";
+        assert!(apply_checked_recorded(text, std::slice::from_ref(&e), recorded(other)).is_err());
+        // A record of a text of another length is not used: the text is parsed again.
+        let longer = "a: &x 12
+image: nginx # c
+b: *x
+";
+        assert!(apply_checked_recorded(text, &[e], recorded(longer)).is_ok());
     }
 
     #[test]

@@ -10,6 +10,7 @@ mod blank_runs;
 pub mod edit;
 pub mod embedded;
 pub mod quote;
+pub mod recorded;
 pub mod skim;
 pub mod tamper;
 
@@ -579,17 +580,44 @@ pub fn parse(text: &str) -> Result<Stream, YamlError> {
 /// built, so a file of many documents never holds more than one tree. When the parse is
 /// retried on a patched copy (see `with_leniency`), `attempt` grows and the documents of
 /// the earlier attempt must be forgotten.
-pub fn parse_documents(text: &str, mut each: impl FnMut(usize, Stream)) -> Result<(), YamlError> {
+pub fn parse_documents(text: &str, each: impl FnMut(usize, Stream)) -> Result<(), YamlError> {
+    parse_documents_recording(text, each, None)
+}
+
+/// [`parse_documents`], also keeping every event of the parse in `record` when given (for
+/// the edit proof: [`recorded`]); a record is only made by a parse that succeeds.
+pub fn parse_documents_recording(
+    text: &str,
+    mut each: impl FnMut(usize, Stream),
+    record: Option<&mut Option<recorded::Recorded>>,
+) -> Result<(), YamlError> {
     refuse_oversized(text.len())?;
     let lines = LineIndex::new(text);
     let mut attempt = 0;
+    let mut events = record
+        .is_some()
+        .then(|| recorded::Recorded::new(text.len()));
     with_leniency(text, |t| {
         blank_runs::around(t, |skipped| {
-            let result = parse_exact(t, (text, &lines), skipped, &mut |one| each(attempt, one));
+            // A retried parse records from the start.
+            let kept = events.as_mut().map(|r| {
+                r.events.clear();
+                &mut r.events
+            });
+            let result = parse_exact(
+                t,
+                (text, &lines),
+                skipped,
+                (&mut |one| each(attempt, one), kept),
+            );
             attempt += 1;
             result
         })
-    })
+    })?;
+    if let Some(record) = record {
+        *record = events;
+    }
+    Ok(())
 }
 
 /// Positions are `u32`: refuse, rather than wrap, a text they cannot address.
@@ -610,7 +638,7 @@ fn parse_exact(
     text: &str,
     (original, lines): (&str, &LineIndex),
     skipped: &[Range<usize>],
-    each: &mut dyn FnMut(Stream),
+    (each, mut record): (&mut dyn FnMut(Stream), Option<&mut Vec<Event<'static>>>),
 ) -> Result<(), YamlError> {
     let mut index = ByteIndex::new(text);
     let mut stream = Stream::default();
@@ -621,6 +649,11 @@ fn parse_exact(
 
     for item in blank_runs::Events::new(text, skipped) {
         let (event, span) = item.map_err(|e| placed_error(original, lines, &e))?;
+        if let Some(record) = record.as_deref_mut() {
+            if !matches!(event, Event::Scalar(..)) {
+                record.push(into_owned(event.clone()));
+            }
+        }
         let node = match event {
             Event::DocumentStart(_) => {
                 doc_root = None;
@@ -663,7 +696,7 @@ fn parse_exact(
                 _ => continue,
             },
             Event::Alias(id) => Node::Alias(id),
-            Event::Scalar(value, style, anchor, _) => {
+            Event::Scalar(value, style, anchor, tag) => {
                 // A copy, not the scanner's string: that one reserves well over 100
                 // bytes, and keeping (or shrinking) it leaves the heap full of holes.
                 let number = u32::try_from(ordinal).map_err(|_| too_large(&span))?;
@@ -679,6 +712,10 @@ fn parse_exact(
                 ordinal += 1;
                 if anchor != 0 {
                     stream.anchors.insert(anchor, scalar.clone());
+                }
+                if let Some(record) = record.as_deref_mut() {
+                    // The scanner's string moves into the record: no copy.
+                    record.push(into_owned(Event::Scalar(value, style, anchor, tag)));
                 }
                 Node::Scalar(scalar)
             }

@@ -1,12 +1,14 @@
 //! One file through a [`Strategy`]: read, decode, pre-filter, plan; then either keep the
 //! plan for [`super::apply`] or prove the edits and hold, stage or just report them.
 
+use std::cell::RefCell;
 use std::path::Path;
 
 use super::proven::{Held, Hold};
-use super::{unified_diff, utf16_result, FileResult, FileText, Proof, Read, Strategy};
+use super::{unified_diff, utf16_result, FileResult, FileText, PlanParse, Proof, Read, Strategy};
 use crate::fsio::{self, Content};
 use crate::pipeline::{locate, walk};
+use crate::yaml::recorded::MAX_RECORDED_BYTES;
 
 /// What to do with a file's plan.
 #[derive(Debug, Clone, Copy)]
@@ -110,11 +112,18 @@ pub(super) fn process(
         let w: Vec<&str> = w.iter().map(String::as_str).collect();
         yaml_view(&text, &w)
     });
+    // The events of the plan's parse serve as the proof's "before" when the proof will
+    // run on the same text: the edits leave the process, the view is the proof's.
+    let proves = (mode.write || mode.diff || hold.is_some()) && !(mode.keep && !mode.write);
+    let same_text = view.is_none() || strategy.proves_on_view();
+    let record = RefCell::new(None);
     let file = FileText {
         path,
         text: &text,
         parsed: view.as_deref().unwrap_or(&text),
         template,
+        record: (proves && same_text && !template && text.len() <= MAX_RECORDED_BYTES)
+            .then_some(&record),
     };
     let planned = match strategy.plan(&file) {
         Ok(p) => p,
@@ -155,7 +164,11 @@ pub(super) fn process(
         result.changed = true;
         return result;
     }
-    let new_text = match proof.apply(&text, &edits) {
+    let planned_parse = PlanParse {
+        view: view.as_deref(),
+        events: record.into_inner(),
+    };
+    let new_text = match proof.apply(&text, &edits, Some(planned_parse)) {
         Ok(t) => t,
         Err(e) => return result.fail(None, None, e),
     };

@@ -74,13 +74,40 @@ pub enum Proof {
     View(Arc<[String]>),
 }
 
+/// What the plan already did with a text that the proof would otherwise do again: the
+/// text it parsed and the events of that parse.
+pub(super) struct PlanParse<'a> {
+    /// The blanked view the plan parsed (`None`: the whole text).
+    pub view: Option<&'a str>,
+    /// The events of the plan's parse of that text, if recorded.
+    pub events: Option<yaml::recorded::Recorded>,
+}
+
 impl Proof {
-    /// The new text of `text` with `edits`, proven.
-    fn apply(&self, text: &str, edits: &[yaml::edit::Edit]) -> Result<String, String> {
-        let done = match self {
-            Proof::Whole => yaml::edit::apply_checked(text, edits),
-            Proof::Template => crate::pipeline::template::apply_checked(text, edits),
-            Proof::View(words) => {
+    /// The new text of `text` with `edits`, proven. `planned`: what the plan parsed of the
+    /// same text (`None`: the text was read again since, as [`apply`] does).
+    fn apply(
+        &self,
+        text: &str,
+        edits: &[yaml::edit::Edit],
+        planned: Option<PlanParse>,
+    ) -> Result<String, String> {
+        use yaml::edit::{apply_checked_on_view_recorded, apply_checked_recorded};
+        let done = match (self, planned) {
+            (Proof::Template, _) => crate::pipeline::template::apply_checked(text, edits),
+            // The plan parsed the whole text: its events are the "before" of the proof.
+            (Proof::Whole | Proof::View(_), Some(PlanParse { view: None, events })) => {
+                apply_checked_recorded(text, edits, events)
+            }
+            (Proof::Whole, _) => yaml::edit::apply_checked(text, edits),
+            (
+                Proof::View(_),
+                Some(PlanParse {
+                    view: Some(view),
+                    events,
+                }),
+            ) => apply_checked_on_view_recorded(text, view, edits, events),
+            (Proof::View(words), None) => {
                 let words: Vec<&str> = words.iter().map(String::as_str).collect();
                 match yaml::skim::blank_documents_without(text, &words) {
                     Some(view) => yaml::edit::apply_checked_on_view(text, &view, edits),
@@ -129,6 +156,9 @@ pub struct FileText<'a> {
     pub parsed: &'a str,
     /// A chart template (Go template, scanned line by line).
     pub template: bool,
+    /// Where a strategy that parses `parsed` with [`yaml::parse_documents_recording`] may
+    /// leave the events (`None`: the proof will not use them, do not record).
+    pub record: Option<&'a std::cell::RefCell<Option<yaml::recorded::Recorded>>>,
 }
 
 /// What one kind of run plans in a file: the per-file part of `rewrite`/`revert`/pin

@@ -77,7 +77,8 @@ impl Strategy for Rewrite<'_> {
         let mut sites = if file.template {
             crate::pipeline::template::locate(file.text)
         } else {
-            locate_each_document(file.path, file.parsed)?
+            let mut record = file.record.map(|r| r.borrow_mut());
+            locate_each_document(file.path, file.parsed, record.as_deref_mut())?
         };
         locate::helm::resolve(file.path, &mut sites, self.mapper.charts());
         let mut planned: Vec<Planned> = sites
@@ -105,17 +106,23 @@ impl Strategy for Rewrite<'_> {
 }
 
 /// Parse and locate one document at a time (each tree is dropped once its sites are
-/// known), so a file of many documents costs the memory of its largest one.
-fn locate_each_document(path: &Path, text: &str) -> Result<Vec<locate::Site>, yaml::YamlError> {
+/// known), so a file of many documents costs the memory of its largest one. With
+/// `record`, the parse's events are kept there for the edit proof.
+fn locate_each_document(
+    path: &Path,
+    text: &str,
+    record: Option<&mut Option<yaml::recorded::Recorded>>,
+) -> Result<Vec<locate::Site>, yaml::YamlError> {
     let mut sites = Vec::new();
     let mut current = 0;
-    yaml::parse_documents(text, |attempt, one| {
+    let each = |attempt, one| {
         if attempt != current {
             sites.clear();
             current = attempt;
         }
         sites.extend(locate::locate(path, text, &one).sites);
-    })?;
+    };
+    yaml::parse_documents_recording(text, each, record)?;
     sites.sort_by_key(|s| (s.line, s.column));
     Ok(sites)
 }
