@@ -320,7 +320,19 @@ fn dir_of(path: &Path) -> &Path {
 
 /// The file is still the one that was read, with the same content.
 fn ensure_unchanged(path: &Path, original: &Original) -> Result<(), WriteError> {
-    let (bytes, stamp) = match read(path) {
+    open_unchanged(path, original).map(drop)
+}
+
+/// [`ensure_unchanged`], handing back the file it read: a batch holds that descriptor
+/// across the rename ([`Replaced`]) instead of opening the file a second time.
+fn open_unchanged(path: &Path, original: &Original) -> Result<File, WriteError> {
+    let opened = File::open(path).and_then(|mut file| {
+        let stamp = Stamp::of(&file.metadata()?);
+        let mut bytes = Vec::with_capacity(usize::try_from(stamp.len).unwrap_or(0));
+        file.read_to_end(&mut bytes)?;
+        Ok((file, bytes, stamp))
+    });
+    let (file, bytes, stamp) = match opened {
         Ok(r) => r,
         Err(e) if e.kind() == io::ErrorKind::NotFound => return Err(WriteError::Changed),
         Err(e) => return Err(io_err("cannot read it again")(e)),
@@ -328,7 +340,7 @@ fn ensure_unchanged(path: &Path, original: &Original) -> Result<(), WriteError> 
     if stamp != original.stamp || <[u8; 32]>::from(blake3::hash(&bytes)) != original.hash {
         return Err(WriteError::Changed);
     }
-    Ok(())
+    Ok(file)
 }
 
 /// Give `to` the owner, group, mode and extended attributes of `path` (`meta`).
@@ -681,8 +693,8 @@ impl Committer {
                 continue;
             }
             // As late as possible: another writer's change is left alone.
-            let done = ensure_unchanged(&target, &original).and_then(|()| {
-                self.hold_replaced(&target);
+            let done = open_unchanged(&target, &original).and_then(|file| {
+                self.hold_replaced(file);
                 temp.persist(&target)
             });
             match done {
@@ -701,8 +713,10 @@ impl Committer {
     }
 
     /// Keep the file about to be replaced open when the descriptor budget has room.
-    fn hold_replaced(&mut self, target: &Path) {
-        if self.open.load(Ordering::Relaxed) < self.open_budget && self.replaced.hold(target) {
+    /// (Otherwise it is closed here and its rename frees it, as before.)
+    fn hold_replaced(&mut self, file: File) {
+        if self.open.load(Ordering::Relaxed) < self.open_budget {
+            self.replaced.files.push(file);
             self.open.fetch_add(1, Ordering::Relaxed);
         }
     }
@@ -735,17 +749,6 @@ struct Replaced {
 }
 
 impl Replaced {
-    /// Keep `target` open; whether it opened (if not, its rename frees it, as before).
-    fn hold(&mut self, target: &Path) -> bool {
-        match File::open(target) {
-            Ok(f) => {
-                self.files.push(f);
-                true
-            }
-            Err(_) => false,
-        }
-    }
-
     /// Close every held file, spread over a few threads (the waits are the device's);
     /// returns how many were held.
     fn release(self) -> usize {
