@@ -550,9 +550,13 @@ impl Batch {
         match &self.stream {
             Some(stream) => {
                 if let Err(mpsc::SendError(back)) = stream.to_committer.send(staged) {
-                    // Only when the committer died (a panic, re-raised at commit).
+                    // Only when the committer died (a panic, re-raised at commit): the
+                    // file is not staged, and says so.
                     self.open.fetch_sub(1, Ordering::Relaxed);
                     drop(back);
+                    return Err(io_err("cannot stage the new content")(io::Error::other(
+                        "the batch's writing thread stopped",
+                    )));
                 }
             }
             None => self.lock().push(staged),
@@ -1153,6 +1157,32 @@ mod tests {
             assert!(std::time::Instant::now() < deadline, "temporary files left");
             std::thread::sleep(std::time::Duration::from_millis(20));
         }
+        assert_every_file_as_it_was(&files);
+    }
+
+    #[test]
+    fn staging_after_the_writing_thread_stopped_is_an_error_not_a_write() {
+        let dir = tempfile::tempdir().unwrap();
+        // Seven: one in each directory that `temp_files_in` looks into.
+        let files = files_read(dir.path(), 7);
+        let mut batch = Batch::streaming();
+        // As if the committer had died: its end of the channel is gone.
+        let (closed, receiver) = mpsc::channel();
+        drop(receiver);
+        let stream = batch.stream.as_mut().unwrap();
+        drop(std::mem::replace(&mut stream.to_committer, closed));
+        let staged = batch.stage(&files[0].0, &files[0].1, "a: 2\n", false);
+        assert!(
+            staged.is_err(),
+            "a file the committer never got was reported staged"
+        );
+        assert_eq!(
+            batch.open.load(Ordering::Relaxed),
+            0,
+            "its descriptor is given back"
+        );
+        assert_eq!(temp_files_in(dir.path()), 0, "its temporary file is gone");
+        batch.commit().unwrap();
         assert_every_file_as_it_was(&files);
     }
 
