@@ -143,8 +143,14 @@ impl Strategy for BumpStrategy<'_> {
         true
     }
 
+    /// A bump's plan is applied right after it is made (and re-planned files again).
+    fn proves_at_plan(&self) -> bool {
+        true
+    }
+
     fn plan(&self, file: &FileText) -> Result<Vec<Planned>, yaml::YamlError> {
-        let stream = yaml::parse(file.parsed)?;
+        let mut record = file.record.map(|r| r.borrow_mut());
+        let stream = yaml::parse_recording(file.parsed, record.as_deref_mut())?;
         let located = locate::locate(file.path, file.parsed, &stream);
         let ctx = Ctx {
             text: file.parsed,

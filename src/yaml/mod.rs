@@ -554,24 +554,37 @@ impl Children {
 
 /// Parse a whole stream into trees with byte-accurate scalar positions.
 pub fn parse(text: &str) -> Result<Stream, YamlError> {
+    parse_recording(text, None)
+}
+
+/// [`parse`], also keeping every event of the parse in `record` when given (for the edit
+/// proof: [`recorded`]).
+pub fn parse_recording(
+    text: &str,
+    record: Option<&mut Option<recorded::Recorded>>,
+) -> Result<Stream, YamlError> {
     let mut all = Stream::default();
     let mut current = 0;
-    parse_documents(text, |attempt, one| {
-        if attempt != current {
-            all = Stream::default();
-            current = attempt;
-        }
-        // Anchored collections are found by document index: shift them past the
-        // documents already collected.
-        let offset = all.documents.len();
-        all.collections.extend(
-            one.collections
-                .into_iter()
-                .map(|(id, (doc, path))| (id, (doc + offset, path))),
-        );
-        all.documents.extend(one.documents);
-        all.anchors.extend(one.anchors);
-    })?;
+    parse_documents_recording(
+        text,
+        |attempt, one| {
+            if attempt != current {
+                all = Stream::default();
+                current = attempt;
+            }
+            // Anchored collections are found by document index: shift them past the
+            // documents already collected.
+            let offset = all.documents.len();
+            all.collections.extend(
+                one.collections
+                    .into_iter()
+                    .map(|(id, (doc, path))| (id, (doc + offset, path))),
+            );
+            all.documents.extend(one.documents);
+            all.anchors.extend(one.anchors);
+        },
+        record,
+    )?;
     Ok(all)
 }
 

@@ -88,7 +88,7 @@ pub(super) fn apply_file(
                 .into(),
         );
     };
-    let new_text = match read.proof.apply(&text, &edits, None) {
+    let new_text = match read.proof.apply_kept(&text, &edits, read.proven.as_deref()) {
         Ok(t) => t,
         Err(e) => return result.fail(None, None, e),
     };

@@ -113,8 +113,14 @@ pub(super) fn process(
         yaml_view(&text, &w)
     });
     // The events of the plan's parse serve as the proof's "before" when the proof will
-    // run on the same text: the edits leave the process, the view is the proof's.
-    let proves = (mode.write || mode.diff || hold.is_some()) && !(mode.keep && !mode.write);
+    // run here on the same text: the edits leave the process (or a kept plan is proven
+    // now), and the view parsed is the proof's.
+    let keep_only = mode.keep && !mode.write;
+    let proves = if keep_only {
+        strategy.proves_at_plan()
+    } else {
+        mode.write || mode.diff || hold.is_some()
+    };
     let same_text = view.is_none() || strategy.proves_on_view();
     let record = RefCell::new(None);
     let file = FileText {
@@ -145,13 +151,24 @@ pub(super) fn process(
     if edits.is_empty() {
         return result;
     }
-    if mode.keep && !mode.write {
+    let planned_parse = PlanParse {
+        view: view.as_deref(),
+        events: record.into_inner(),
+    };
+    if keep_only {
         // A plan kept for [`apply`]: the edits and a fingerprint of the text they apply to.
+        // Proven now when the strategy asks (a proof that fails here runs again at apply,
+        // which reports it as before).
+        let proven = proves
+            .then(|| proof.apply(&text, &edits, Some(planned_parse)))
+            .and_then(Result::ok)
+            .map(|_| edits);
         result.changed = true;
         result.read = Some(Box::new(Read {
             original: fsio::Original::new(stamp, &text, bom),
             bom,
             proof,
+            proven,
         }));
         return result;
     }
@@ -164,10 +181,6 @@ pub(super) fn process(
         result.changed = true;
         return result;
     }
-    let planned_parse = PlanParse {
-        view: view.as_deref(),
-        events: record.into_inner(),
-    };
     let new_text = match proof.apply(&text, &edits, Some(planned_parse)) {
         Ok(t) => t,
         Err(e) => return result.fail(None, None, e),

@@ -60,6 +60,10 @@ pub struct Read {
     original: fsio::Original,
     bom: bool,
     proof: Proof,
+    /// The edits whose proof already passed on these bytes when the plan was made
+    /// ([`Strategy::proves_at_plan`]): applied to the same bytes with the same edits, the
+    /// result is spliced without proving it a second time.
+    proven: Option<Vec<yaml::edit::Edit>>,
 }
 
 /// How a file's edits are proven (decided when it is planned, used again by [`apply`]).
@@ -116,6 +120,23 @@ impl Proof {
             }
         };
         done.map_err(|e| e.to_string())
+    }
+
+    /// [`Proof::apply`] for a kept plan: when `proven` (the edits proven at plan time on
+    /// the same bytes, which the caller checked) are `edits`, the same new text without a
+    /// second proof; otherwise proven now.
+    fn apply_kept(
+        &self,
+        text: &str,
+        edits: &[yaml::edit::Edit],
+        proven: Option<&[yaml::edit::Edit]>,
+    ) -> Result<String, String> {
+        match self {
+            Proof::Whole | Proof::View(_) if proven == Some(edits) => {
+                yaml::edit::splice_proven(text, edits).map_err(|e| e.to_string())
+            }
+            _ => self.apply(text, edits, None),
+        }
     }
 }
 
@@ -187,6 +208,13 @@ pub trait Strategy: Sync {
     /// Whether the edits are proven on the blanked view ([`Proof::View`]) rather than on
     /// the whole text.
     fn proves_on_view(&self) -> bool {
+        false
+    }
+
+    /// Whether a kept plan's edits are proven when planned, on the plan's own parse (one
+    /// parse fewer than proving at apply, which then only splices when the file is still
+    /// the bytes that were planned): for a strategy whose plans are always applied.
+    fn proves_at_plan(&self) -> bool {
         false
     }
 
@@ -278,3 +306,54 @@ pub type Pins = std::collections::BTreeMap<String, String>;
 /// check (verify, scan, the bump's selection) and then [`apply`], so the written change
 /// is the one that was checked.
 pub type Plan = Vec<FileResult>;
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use yaml::edit::Edit;
+
+    fn edit(text: &str, find: &str, new: &str, owner: usize) -> Edit {
+        let start = text.find(find).unwrap();
+        Edit {
+            range: start..start + find.len(),
+            text: new.into(),
+            owner,
+            value_range: 0..find.len(),
+            insert: None,
+            requote: None,
+        }
+    }
+
+    #[test]
+    fn a_kept_plan_is_proven_again_unless_these_very_edits_were() {
+        let text = "image: nginx\ntag: '1.0'\n";
+        let good = vec![edit(text, "nginx", "h/x/nginx", 1)];
+        // Names the key `tag` as the scalar it changes: the proof refuses it.
+        let bad = vec![edit(text, "nginx", "h/x/nginx", 2)];
+        for proof in [Proof::Whole, Proof::View(Arc::from(["image".to_string()]))] {
+            let fresh = proof.apply(text, &good, None).unwrap();
+            assert_eq!(fresh, "image: h/x/nginx\ntag: '1.0'\n");
+            // Proven at plan time: the same text, spliced.
+            let kept = proof.apply_kept(text, &good, Some(&good)).unwrap();
+            assert_eq!(kept, fresh);
+            // Other edits than the proven ones, or none proven: proven now.
+            assert!(proof.apply_kept(text, &bad, Some(&good)).is_err());
+            assert!(proof.apply_kept(text, &bad, None).is_err());
+        }
+    }
+
+    #[test]
+    fn a_spliced_proven_plan_quotes_as_the_proof_did() {
+        // A plain value that would read as a number gains the quotes of its neighbours.
+        let text = "a: 'x'\ntag: c2dd9cd\nb: 'y'\n";
+        let mut e = edit(text, "c2dd9cd", "\"427e111\"", 3);
+        e.requote = Some(yaml::Style::Double);
+        let edits = vec![e];
+        let fresh = Proof::Whole.apply(text, &edits, None).unwrap();
+        assert_eq!(fresh, "a: 'x'\ntag: '427e111'\nb: 'y'\n");
+        assert_eq!(
+            Proof::Whole.apply_kept(text, &edits, Some(&edits)).unwrap(),
+            fresh
+        );
+    }
+}
