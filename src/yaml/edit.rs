@@ -47,6 +47,23 @@ pub const ENTRY_SEP: char = '\u{1}';
 /// Between the keys and values of one inserted entry.
 pub const PAIR_SEP: char = '\u{0}';
 
+#[cfg(test)]
+impl Edit {
+    /// A test's edit: the first `find` in `text`, the whole value of scalar `owner`,
+    /// becomes `new`.
+    pub(crate) fn replacing_first(text: &str, find: &str, new: &str, owner: usize) -> Edit {
+        let start = text.find(find).unwrap();
+        Edit {
+            range: start..start + find.len(),
+            text: new.into(),
+            owner,
+            value_range: 0..find.len(),
+            insert: None,
+            requote: None,
+        }
+    }
+}
+
 #[derive(Debug, thiserror::Error)]
 pub enum EditError {
     #[error("overlapping edits at bytes {0}..{1}")]
@@ -416,15 +433,7 @@ mod tests {
     use super::*;
 
     fn edit(text: &str, find: &str, new: &str, owner: usize) -> Edit {
-        let start = text.find(find).unwrap();
-        Edit {
-            range: start..start + find.len(),
-            text: new.into(),
-            owner,
-            value_range: 0..find.len(),
-            insert: None,
-            requote: None,
-        }
+        Edit::replacing_first(text, find, new, owner)
     }
 
     #[test]

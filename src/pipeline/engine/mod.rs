@@ -313,15 +313,7 @@ mod tests {
     use yaml::edit::Edit;
 
     fn edit(text: &str, find: &str, new: &str, owner: usize) -> Edit {
-        let start = text.find(find).unwrap();
-        Edit {
-            range: start..start + find.len(),
-            text: new.into(),
-            owner,
-            value_range: 0..find.len(),
-            insert: None,
-            requote: None,
-        }
+        Edit::replacing_first(text, find, new, owner)
     }
 
     #[test]
