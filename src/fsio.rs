@@ -184,11 +184,16 @@ impl Stamp {
 
 /// Read a whole file, with the [`Stamp`] a later [`replace`] checks against.
 pub fn read(path: &Path) -> io::Result<(Vec<u8>, Stamp)> {
+    read_open(path).map(|(_, bytes, stamp)| (bytes, stamp))
+}
+
+/// [`read`], keeping the file open (a batch holds it across its rename).
+fn read_open(path: &Path) -> io::Result<(File, Vec<u8>, Stamp)> {
     let mut file = File::open(path)?;
     let stamp = Stamp::of(&file.metadata()?);
     let mut bytes = Vec::with_capacity(usize::try_from(stamp.len).unwrap_or(0));
     file.read_to_end(&mut bytes)?;
-    Ok((bytes, stamp))
+    Ok((file, bytes, stamp))
 }
 
 /// What a file must still be for [`replace`] to overwrite it.
@@ -326,13 +331,7 @@ fn ensure_unchanged(path: &Path, original: &Original) -> Result<(), WriteError> 
 /// [`ensure_unchanged`], handing back the file it read: a batch holds that descriptor
 /// across the rename ([`Replaced`]) instead of opening the file a second time.
 fn open_unchanged(path: &Path, original: &Original) -> Result<File, WriteError> {
-    let opened = File::open(path).and_then(|mut file| {
-        let stamp = Stamp::of(&file.metadata()?);
-        let mut bytes = Vec::with_capacity(usize::try_from(stamp.len).unwrap_or(0));
-        file.read_to_end(&mut bytes)?;
-        Ok((file, bytes, stamp))
-    });
-    let (file, bytes, stamp) = match opened {
+    let (file, bytes, stamp) = match read_open(path) {
         Ok(r) => r,
         Err(e) if e.kind() == io::ErrorKind::NotFound => return Err(WriteError::Changed),
         Err(e) => return Err(io_err("cannot read it again")(e)),

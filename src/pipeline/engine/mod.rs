@@ -312,16 +312,12 @@ mod tests {
     use super::*;
     use yaml::edit::Edit;
 
-    fn edit(text: &str, find: &str, new: &str, owner: usize) -> Edit {
-        Edit::replacing_first(text, find, new, owner)
-    }
-
     #[test]
     fn a_kept_plan_is_proven_again_unless_these_very_edits_were() {
         let text = "image: nginx\ntag: '1.0'\n";
-        let good = vec![edit(text, "nginx", "h/x/nginx", 1)];
+        let good = vec![Edit::replacing_first(text, "nginx", "h/x/nginx", 1)];
         // Names the key `tag` as the scalar it changes: the proof refuses it.
-        let bad = vec![edit(text, "nginx", "h/x/nginx", 2)];
+        let bad = vec![Edit::replacing_first(text, "nginx", "h/x/nginx", 2)];
         for proof in [Proof::Whole, Proof::View(Arc::from(["image".to_string()]))] {
             let fresh = proof.apply(text, &good, None).unwrap();
             assert_eq!(fresh, "image: h/x/nginx\ntag: '1.0'\n");
@@ -338,7 +334,7 @@ mod tests {
     fn a_spliced_proven_plan_quotes_as_the_proof_did() {
         // A plain value that would read as a number gains the quotes of its neighbours.
         let text = "a: 'x'\ntag: c2dd9cd\nb: 'y'\n";
-        let mut e = edit(text, "c2dd9cd", "\"427e111\"", 3);
+        let mut e = Edit::replacing_first(text, "c2dd9cd", "\"427e111\"", 3);
         e.requote = Some(yaml::Style::Double);
         let edits = vec![e];
         let fresh = Proof::Whole.apply(text, &edits, None).unwrap();
