@@ -13,6 +13,7 @@ use std::path::{Path, PathBuf};
 
 mod auth;
 mod objects;
+mod packed;
 mod prepared;
 mod replay;
 

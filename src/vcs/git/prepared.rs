@@ -18,6 +18,8 @@ use anyhow::{Context, Result};
 use git2::build::TreeUpdateBuilder;
 use git2::{FileMode, Index, IndexEntry, IndexTime, Oid, Repository};
 
+use super::packed::{write_packed, Written};
+
 /// Blobs and the tree of a commit of some files on top of HEAD, made before the files were
 /// renamed into place.
 #[derive(Debug)]
@@ -35,32 +37,79 @@ pub struct Prepared {
 /// may run on another thread than the run's.
 pub fn prepare(workdir: &Path, files: &[(PathBuf, &[u8])]) -> Result<Prepared> {
     let repo = Repository::open(workdir).context("cannot open the repository")?;
-    let base = repo.head()?.peel_to_tree()?;
-    let mut update = TreeUpdateBuilder::new();
-    let mut blobs = BTreeMap::new();
-    for (rel, bytes) in files {
-        // The mode the file has (its executable bit), as `git add` records it; the commit
-        // compares it with the index before using it.
-        let meta = std::fs::symlink_metadata(workdir.join(rel))
-            .with_context(|| format!("cannot read the metadata of {}", rel.display()))?;
-        let mode = if meta.mode() & 0o111 != 0 {
-            FileMode::BlobExecutable
-        } else {
-            FileMode::Blob
-        };
-        // The hint path selects the filters (`.gitattributes` eol, `core.autocrlf`).
-        let mut writer = repo.blob_writer(Some(rel))?;
-        writer.write_all(bytes)?;
-        let id = writer.commit()?;
-        update.upsert(rel.as_os_str().as_bytes(), id, mode);
-        blobs.insert(rel.clone(), (id, i32::from(mode)));
-    }
-    let tree = update.create_updated(&repo, &base)?;
-    Ok(Prepared {
-        base: base.id(),
-        tree,
-        blobs,
+    write_packed(repo, |repo| {
+        let base = repo.head()?.peel_to_tree()?;
+        let filters = Filters::of(repo);
+        let mut update = TreeUpdateBuilder::new();
+        let mut blobs = BTreeMap::new();
+        for (rel, bytes) in files {
+            // The mode the file has (its executable bit), as `git add` records it; the
+            // commit compares it with the index before using it.
+            let meta = std::fs::symlink_metadata(workdir.join(rel))
+                .with_context(|| format!("cannot read the metadata of {}", rel.display()))?;
+            let mode = if meta.mode() & 0o111 != 0 {
+                FileMode::BlobExecutable
+            } else {
+                FileMode::Blob
+            };
+            let id = if filters.may_apply(repo, rel) {
+                // The hint path selects the filters (`.gitattributes` eol, `core.autocrlf`).
+                // libgit2's filtering writer goes through a temporary file per blob.
+                let mut writer = repo.blob_writer(Some(rel))?;
+                writer.write_all(bytes)?;
+                writer.commit()?
+            } else {
+                repo.blob(bytes)?
+            };
+            update.upsert(rel.as_os_str().as_bytes(), id, mode);
+            blobs.insert(rel.clone(), (id, i32::from(mode)));
+        }
+        let tree = update.create_updated(repo, &base)?;
+        Ok(Written {
+            value: Prepared {
+                base: base.id(),
+                tree,
+                blobs,
+            },
+            trees: vec![(tree, Some(base.id()))],
+            blobs: Vec::new(),
+        })
     })
+}
+
+/// Whether `git add` would store a file's bytes other than as they are: the settings
+/// libgit2's own filters (end-of-line conversion, `ident`) and filter drivers read.
+/// When nothing says so for a path, its blob is the bytes, written without the filtering
+/// writer's temporary file.
+struct Filters {
+    /// `core.autocrlf` is on (`true` or `input`), or cannot be read as off.
+    autocrlf: bool,
+}
+
+impl Filters {
+    fn of(repo: &Repository) -> Filters {
+        let autocrlf = match repo.config().map(|c| c.get_bool("core.autocrlf")) {
+            Ok(Ok(on)) => on,
+            Ok(Err(e)) => e.code() != git2::ErrorCode::NotFound,
+            Err(_) => true,
+        };
+        Filters { autocrlf }
+    }
+
+    /// Whether a filter may change the bytes of `rel` on the way in: `core.autocrlf`, or
+    /// any of the attributes the end-of-line, `ident` and driver filters read, set,
+    /// unset or given a value for the path (an unreadable attribute counts as set).
+    fn may_apply(&self, repo: &Repository, rel: &Path) -> bool {
+        self.autocrlf
+            || ["text", "crlf", "eol", "ident", "filter"]
+                .iter()
+                .any(|name| {
+                    !matches!(
+                        repo.get_attr_bytes(rel, name, git2::AttrCheckFlags::FILE_THEN_INDEX),
+                        Ok(None)
+                    )
+                })
+    }
 }
 
 impl Prepared {
@@ -191,6 +240,31 @@ mod tests {
         assert!(git(with.path(), &["ls-tree", "HEAD", "run.sh"]).starts_with("100755"));
         assert_eq!(git(with.path(), &["status", "--porcelain"]), "");
         assert_eq!(git(with.path(), &["diff", "--cached", "--stat"]), "");
+    }
+
+    #[test]
+    fn autocrlf_is_applied_to_files_no_attribute_names() {
+        // No .gitattributes at all: only `core.autocrlf` says that CRLF is stored as LF.
+        let dir = tempfile::tempdir().unwrap();
+        let root = dir.path();
+        git(root, &["init", "-q"]);
+        git(root, &["config", "core.autocrlf", "input"]);
+        std::fs::write(root.join("a.yaml"), "image: nginx:1\r\n").unwrap();
+        git(root, &["add", "-A"]);
+        git(root, &["commit", "-q", "-m", "seed"]);
+        let files = vec![(PathBuf::from("a.yaml"), &b"image: nginx:2\r\n"[..])];
+        let repo = Repository::open(root).unwrap();
+        assert!(Filters::of(&repo).may_apply(&repo, Path::new("a.yaml")));
+        let prepared = prepare(root, &files).unwrap();
+        let blob = prepared.blobs[Path::new("a.yaml")].0;
+        assert_eq!(
+            git(root, &["cat-file", "blob", &blob.to_string()]),
+            "image: nginx:2\n"
+        );
+        // Without the setting or an attribute, the bytes are the blob.
+        git(root, &["config", "core.autocrlf", "false"]);
+        let repo = Repository::open(root).unwrap();
+        assert!(!Filters::of(&repo).may_apply(&repo, Path::new("a.yaml")));
     }
 
     #[test]

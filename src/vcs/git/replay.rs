@@ -9,6 +9,7 @@ use std::path::{Path, PathBuf};
 use anyhow::{Context, Result};
 use git2::Oid;
 
+use super::packed::{write_packed, Written};
 use super::Git;
 
 impl Git {
@@ -38,59 +39,29 @@ impl Git {
         let base = commit
             .parent_id(0)
             .context("the run's commit has no parent")?;
-        let onto_commit = self.repo.find_commit(onto)?;
-        let onto_tree = onto_commit.tree()?;
+        let onto_tree = self.repo.find_commit(onto)?.tree()?;
         let base_tree = self.repo.find_commit(base)?.tree()?;
         // The remote's changes, read both for what matters to the run and for the merge.
         let remote = self
             .repo
             .diff_tree_to_tree(Some(&base_tree), Some(&onto_tree), None)?;
         let touched = self.touched_by(&remote, relevance)?;
-        if let Some(m) = crate::vcs::edit_merge::merge_edits(
-            &self.repo,
-            &base_tree,
-            &commit.tree()?,
-            &onto_tree,
-            &remote,
-        )? {
-            return Ok(Replay {
-                onto,
-                tree: m.tree,
-                same_as_onto: m.tree == onto_tree.id(),
-                conflicts: m.conflicts,
-                touched,
-                merged: m.merged,
-            });
-        }
-        // No rename detection: a bump edits files in place, and finding renames across
-        // a large tree costs more than the merge.
-        let mut merge = git2::MergeOptions::new();
-        merge.find_renames(false);
-        let mut index = self
-            .repo
-            .cherrypick_commit(&commit, &onto_commit, 0, Some(&merge))
-            .context("cannot merge the commit onto the new remote head")?;
-        let mut conflicts = Vec::new();
-        if index.has_conflicts() {
-            let entries = index
-                .conflicts()?
-                .collect::<std::result::Result<Vec<_>, _>>()?;
-            for c in entries {
-                let Some(any) = c.our.as_ref().or(c.their.as_ref()).or(c.ancestor.as_ref()) else {
-                    continue;
-                };
-                let path = PathBuf::from(std::ffi::OsStr::from_bytes(&any.path));
-                // The conflicting path keeps the remote's version; it is re-planned.
-                index.remove_path(&path)?;
-                if let Some(mut ours_side) = c.our {
-                    ours_side.flags &= !INDEX_STAGE_MASK;
-                    index.add(&ours_side)?;
-                }
-                conflicts.push(path);
-            }
-        }
-        let tree = index.write_tree_to(&self.repo)?;
-        let merged = self.paths_between_trees(&onto_tree, &self.repo.find_tree(tree)?)?;
+        // The merged trees (about as many as the files the bump and the remote changed,
+        // on every retry of a race) go to disk as one pack.
+        let own_handle =
+            git2::Repository::open(self.repo.path()).context("cannot open the repository")?;
+        let (tree, conflicts, merged) = write_packed(own_handle, |repo| {
+            let merge = merge_onto(repo, ours, base, onto, &remote)?;
+            Ok(Written {
+                trees: vec![(merge.0, Some(onto_tree.id()))],
+                blobs: Vec::new(),
+                value: merge,
+            })
+        })?;
+        let merged = match merged {
+            Some(paths) => paths,
+            None => self.paths_between_trees(&onto_tree, &self.repo.find_tree(tree)?)?,
+        };
         Ok(Replay {
             onto,
             tree,
@@ -281,4 +252,56 @@ fn flagged_hunk(patch: &git2::Patch<'_>, relevance: &dyn Relevance) -> Result<bo
         }
     }
     Ok(false)
+}
+
+/// The three-way merge of a replay in `repo`: the commit `ours` (made on `base`) onto the
+/// commit `onto`, whose changes since `base` are `remote`. The merged tree, the paths
+/// that conflict (they keep the remote's version and are re-planned), and the paths the
+/// merge changed from `onto` when the edit merge knows them.
+fn merge_onto(
+    repo: &git2::Repository,
+    ours: Oid,
+    base: Oid,
+    onto: Oid,
+    remote: &git2::Diff<'_>,
+) -> Result<(Oid, Vec<PathBuf>, Option<Vec<PathBuf>>)> {
+    let commit = repo.find_commit(ours)?;
+    let onto_commit = repo.find_commit(onto)?;
+    let base_tree = repo.find_commit(base)?.tree()?;
+    if let Some(m) = crate::vcs::edit_merge::merge_edits(
+        repo,
+        &base_tree,
+        &commit.tree()?,
+        &onto_commit.tree()?,
+        remote,
+    )? {
+        return Ok((m.tree, m.conflicts, Some(m.merged)));
+    }
+    // No rename detection: a bump edits files in place, and finding renames across
+    // a large tree costs more than the merge.
+    let mut merge = git2::MergeOptions::new();
+    merge.find_renames(false);
+    let mut index = repo
+        .cherrypick_commit(&commit, &onto_commit, 0, Some(&merge))
+        .context("cannot merge the commit onto the new remote head")?;
+    let mut conflicts = Vec::new();
+    if index.has_conflicts() {
+        let entries = index
+            .conflicts()?
+            .collect::<std::result::Result<Vec<_>, _>>()?;
+        for c in entries {
+            let Some(any) = c.our.as_ref().or(c.their.as_ref()).or(c.ancestor.as_ref()) else {
+                continue;
+            };
+            let path = PathBuf::from(std::ffi::OsStr::from_bytes(&any.path));
+            // The conflicting path keeps the remote's version; it is re-planned.
+            index.remove_path(&path)?;
+            if let Some(mut ours_side) = c.our {
+                ours_side.flags &= !INDEX_STAGE_MASK;
+                index.add(&ours_side)?;
+            }
+            conflicts.push(path);
+        }
+    }
+    Ok((index.write_tree_to(repo)?, conflicts, None))
 }
