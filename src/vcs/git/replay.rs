@@ -49,7 +49,7 @@ impl Git {
         // The merged trees (about as many as the files the bump and the remote changed,
         // on every retry of a race) go to disk as one pack.
         let own_handle =
-            git2::Repository::open(self.repo.path()).context("cannot open the repository")?;
+            git2::Repository::open(&self.workdir).context("cannot open the repository")?;
         let (tree, conflicts, merged) = write_packed(own_handle, |repo| {
             let merge = merge_onto(repo, ours, base, onto, &remote)?;
             Ok(Written {
