@@ -59,6 +59,9 @@ pub(super) fn copy_objects(
     Ok(())
 }
 
+/// The objects of a linked work tree are in the repository's common directory (its own
+/// git directory holds only its HEAD, index and logs): every path here starts there.
+///
 /// Hard-link the packs of `from` that `to` lacks (by name) into `to`, as
 /// `git clone --local` does: a pack and its index are immutable, and the objects a remote
 /// received by push are in the pack receive-pack kept (a 600-file bump: 3,000 objects,
@@ -67,8 +70,8 @@ pub(super) fn copy_objects(
 /// pack that cannot be linked (another filesystem) is left to the object copy.
 fn link_packs(from: &Repository, to: &Repository) -> bool {
     let (src, dst) = (
-        from.path().join("objects/pack"),
-        to.path().join("objects/pack"),
+        from.commondir().join("objects/pack"),
+        to.commondir().join("objects/pack"),
     );
     let Ok(entries) = std::fs::read_dir(&src) else {
         return false;
@@ -155,9 +158,9 @@ impl ObjectSink<'_> {
     fn copy(&self, id: Oid) -> Result<()> {
         let hex = id.to_string();
         let rel = Path::new("objects").join(&hex[..2]).join(&hex[2..]);
-        let loose = self.from.path().join(&rel);
+        let loose = self.from.commondir().join(&rel);
         if loose.is_file() {
-            let target = self.to.path().join(&rel);
+            let target = self.to.commondir().join(&rel);
             if target.exists() {
                 return Ok(());
             }
@@ -173,5 +176,59 @@ impl ObjectSink<'_> {
         let o = self.src.read(id)?;
         self.dst.write(o.kind(), o.data())?;
         Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::vcs::git::git_cli as git;
+
+    #[test]
+    fn objects_reach_a_linked_work_tree_through_its_common_directory() {
+        let dir = tempfile::tempdir().unwrap();
+        let (remote, clone) = (dir.path().join("remote"), dir.path().join("clone"));
+        std::fs::create_dir(&remote).unwrap();
+        git(&remote, &["init", "-q", "-b", "main"]);
+        std::fs::write(remote.join("a.yaml"), "image: nginx:1\n").unwrap();
+        git(&remote, &["add", "-A"]);
+        git(&remote, &["commit", "-q", "-m", "seed"]);
+        git(
+            dir.path(),
+            &["clone", "-q", remote.to_str().unwrap(), "clone"],
+        );
+        let linked = dir.path().join("linked");
+        git(
+            &clone,
+            &[
+                "worktree",
+                "add",
+                "-q",
+                "-b",
+                "side",
+                linked.to_str().unwrap(),
+            ],
+        );
+        // The remote moves by a commit of loose objects and one in a pack of its own.
+        std::fs::write(remote.join("a.yaml"), "image: nginx:2\n").unwrap();
+        git(&remote, &["commit", "-q", "-am", "loose"]);
+        git(&remote, &["repack", "-q"]);
+        std::fs::write(remote.join("b.yaml"), "image: redis:7\n").unwrap();
+        git(&remote, &["add", "-A"]);
+        git(&remote, &["commit", "-q", "-m", "loose again"]);
+        let tip = git(&remote, &["rev-parse", "HEAD"]);
+        let (from, to) = (
+            Repository::open(&remote).unwrap(),
+            Repository::open(&linked).unwrap(),
+        );
+        let seed = to.head().unwrap().target().unwrap();
+        copy_objects(&from, &to, Oid::from_str(tip.trim()).unwrap(), &[seed]).unwrap();
+        // The linked tree's repository, and git itself from the main clone, have them.
+        assert!(to.find_commit(Oid::from_str(tip.trim()).unwrap()).is_ok());
+        assert_eq!(
+            git(&clone, &["show", &format!("{}:b.yaml", tip.trim())]),
+            "image: redis:7\n"
+        );
+        git(&clone, &["fsck", "--strict", "--no-dangling"]);
     }
 }
