@@ -49,11 +49,12 @@ pub(super) fn copy_objects(
             continue;
         }
         let commit = from.find_commit(c)?;
-        let base = match commit.parents().next() {
-            Some(p) => Some(p.tree()?),
-            None => None,
-        };
-        copy_tree_changes(from, &sink, &commit.tree()?, base.as_ref())?;
+        let base = commit.parents().next().map(|p| p.tree_id());
+        let mut ids = Vec::new();
+        tree_changes(from, commit.tree_id(), base, &mut ids)?;
+        for id in ids {
+            sink.copy(id)?;
+        }
         sink.copy(c)?;
     }
     Ok(())
@@ -112,35 +113,45 @@ fn link_packs(from: &Repository, to: &Repository) -> bool {
     linked
 }
 
-/// Copy `tree` and everything under it that `base` (a tree the destination has) lacks.
-fn copy_tree_changes(
-    from: &Repository,
-    sink: &ObjectSink<'_>,
-    tree: &git2::Tree<'_>,
-    base: Option<&git2::Tree<'_>>,
+/// Push `tree` and everything under it that differs from `base` (path by path) onto `ids`,
+/// each tree after what it holds: the objects a commit of `tree` on `base` adds, in an
+/// order in which no object is stored before what it names.
+pub(super) fn tree_changes(
+    repo: &Repository,
+    tree: Oid,
+    base: Option<Oid>,
+    ids: &mut Vec<Oid>,
 ) -> Result<()> {
-    if base.is_some_and(|b| b.id() == tree.id()) {
+    if base == Some(tree) {
         return Ok(());
     }
-    for entry in tree.iter() {
-        let old = base.and_then(|b| b.get_name_bytes(entry.name_bytes()));
-        if old.as_ref().is_some_and(|o| o.id() == entry.id()) {
+    let new = repo.find_tree(tree)?;
+    let old = match base {
+        Some(b) => Some(repo.find_tree(b)?),
+        None => None,
+    };
+    for entry in new.iter() {
+        let before = old
+            .as_ref()
+            .and_then(|o| o.get_name_bytes(entry.name_bytes()))
+            .map(|e| (e.id(), e.kind()));
+        if before.is_some_and(|(id, _)| id == entry.id()) {
             continue;
         }
         match entry.kind() {
             Some(git2::ObjectType::Tree) => {
-                let sub = from.find_tree(entry.id())?;
-                let old_sub = match old.filter(|o| o.kind() == Some(git2::ObjectType::Tree)) {
-                    Some(o) => Some(from.find_tree(o.id())?),
-                    None => None,
-                };
-                copy_tree_changes(from, sink, &sub, old_sub.as_ref())?;
+                let base = before
+                    .filter(|(_, kind)| *kind == Some(git2::ObjectType::Tree))
+                    .map(|(id, _)| id);
+                tree_changes(repo, entry.id(), base, ids)?;
             }
-            Some(git2::ObjectType::Blob) => sink.copy(entry.id())?,
+            Some(git2::ObjectType::Blob) => ids.push(entry.id()),
+            // A submodule's commit lives in the submodule.
             _ => {}
         }
     }
-    sink.copy(tree.id())
+    ids.push(tree);
+    Ok(())
 }
 
 /// Writes objects of one repository into another on the same machine.

@@ -17,6 +17,8 @@ use std::io::Write as _;
 use anyhow::{Context, Result};
 use git2::{ObjectType, Oid, Repository};
 
+use super::objects::tree_changes;
+
 /// Higher than libgit2's loose (1) and pack (2) backends: every write goes to memory.
 const IN_MEMORY_FIRST: i32 = 1000;
 
@@ -60,41 +62,6 @@ pub(super) struct Written<T> {
     pub trees: Vec<(Oid, Option<Oid>)>,
     /// Blobs to keep whether or not a tree names them.
     pub blobs: Vec<Oid>,
-}
-
-/// Push `tree` and everything under it that differs from `base` (path by path) onto `ids`,
-/// each tree after what it holds.
-fn tree_changes(repo: &Repository, tree: Oid, base: Option<Oid>, ids: &mut Vec<Oid>) -> Result<()> {
-    if base == Some(tree) {
-        return Ok(());
-    }
-    let new = repo.find_tree(tree)?;
-    let old = match base {
-        Some(b) => Some(repo.find_tree(b)?),
-        None => None,
-    };
-    for entry in new.iter() {
-        let before = old
-            .as_ref()
-            .and_then(|o| o.get_name_bytes(entry.name_bytes()))
-            .map(|e| (e.id(), e.kind()));
-        if before.is_some_and(|(id, _)| id == entry.id()) {
-            continue;
-        }
-        match entry.kind() {
-            Some(ObjectType::Tree) => {
-                let base = before
-                    .filter(|(_, kind)| *kind == Some(ObjectType::Tree))
-                    .map(|(id, _)| id);
-                tree_changes(repo, entry.id(), base, ids)?;
-            }
-            Some(ObjectType::Blob) => ids.push(entry.id()),
-            // A submodule's commit lives in the submodule.
-            _ => {}
-        }
-    }
-    ids.push(tree);
-    Ok(())
 }
 
 /// A version 2 pack of `ids`, every object whole (no deltas: searching for them cost more
