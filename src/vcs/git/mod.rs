@@ -290,7 +290,7 @@ impl Git {
     /// lost). Only those paths are named: that spares a comparison of the whole work tree.
     fn check_out_changes(&self, tree: &git2::Tree<'_>) -> Result<()> {
         let head_tree = self.repo.head()?.peel_to_tree()?;
-        let changed = self.paths_between_trees(&head_tree, tree)?;
+        let changed = replay::paths_between_trees(&self.repo, &head_tree, tree)?;
         if changed.is_empty() {
             return Ok(());
         }

@@ -2,6 +2,9 @@
 //! brings over. Building and indexing a pack for a remote on the same disk costs far more
 //! than linking what is already there, so packs are hard-linked and loose objects linked or
 //! copied one by one.
+//!
+//! Every object path here starts at a repository's common directory: a linked work tree's
+//! own git directory holds only its HEAD, index and logs, and nothing reads objects there.
 
 use std::path::Path;
 
@@ -60,9 +63,6 @@ pub(super) fn copy_objects(
     Ok(())
 }
 
-/// The objects of a linked work tree are in the repository's common directory (its own
-/// git directory holds only its HEAD, index and logs): every path here starts there.
-///
 /// Hard-link the packs of `from` that `to` lacks (by name) into `to`, as
 /// `git clone --local` does: a pack and its index are immutable, and the objects a remote
 /// received by push are in the pack receive-pack kept (a 600-file bump: 3,000 objects,

@@ -23,9 +23,8 @@ use super::objects::tree_changes;
 const IN_MEMORY_FIRST: i32 = 1000;
 
 /// Run `write` on `repo` (a handle of its own, used up here) with every object it writes
-/// held in memory, then store the objects `write` names (the trees it returns with
-/// everything under them that the paired base tree lacks, and the listed blobs) as one
-/// pack. Objects written but not named are dropped: nothing can refer to them. Returns
+/// held in memory, then store the objects `write` names (the tree it returns with
+/// everything under it that differs from its base tree) as one pack. Objects written but not named are dropped: nothing can refer to them. Returns
 /// what `write` returned, once the pack and its index are on disk.
 pub(super) fn write_packed<T>(
     repo: Repository,
@@ -35,10 +34,8 @@ pub(super) fn write_packed<T>(
     let _memory = odb.add_new_mempack_backend(IN_MEMORY_FIRST)?;
     let written = write(&repo)?;
     let mut ids = Vec::new();
-    for &(tree, base) in &written.trees {
-        tree_changes(&repo, tree, base, &mut ids)?;
-    }
-    ids.extend(&written.blobs);
+    tree_changes(&repo, written.tree, written.base, &mut ids)?;
+    // A blob or tree at two paths is listed twice; a pack holds it once.
     let mut seen = std::collections::HashSet::new();
     ids.retain(|id| seen.insert(*id));
     if !ids.is_empty() {
@@ -57,11 +54,11 @@ pub(super) fn write_packed<T>(
 /// What [`write_packed`]'s closure made: its result and the new objects to keep.
 pub(super) struct Written<T> {
     pub value: T,
-    /// (new tree, the tree it replaces): the new tree and every tree and blob under it
-    /// that differs from the base's entry at the same path are kept.
-    pub trees: Vec<(Oid, Option<Oid>)>,
-    /// Blobs to keep whether or not a tree names them.
-    pub blobs: Vec<Oid>,
+    /// The new tree: it and every tree and blob under it that differs from `base`'s
+    /// entry at the same path are kept.
+    pub tree: Oid,
+    /// The tree it replaces (HEAD's, the remote head's), if any.
+    pub base: Option<Oid>,
 }
 
 /// A version 2 pack of `ids`, every object whole (no deltas: searching for them cost more
@@ -162,8 +159,8 @@ mod tests {
             let tree = update.create_updated(repo, &base)?;
             Ok(Written {
                 value: tree,
-                trees: vec![(tree, Some(base.id()))],
-                blobs: Vec::new(),
+                tree,
+                base: Some(base.id()),
             })
         })
         .unwrap();

@@ -71,8 +71,8 @@ pub fn prepare(workdir: &Path, files: &[(PathBuf, &[u8])]) -> Result<Prepared> {
                 tree,
                 blobs,
             },
-            trees: vec![(tree, Some(base.id()))],
-            blobs: Vec::new(),
+            tree,
+            base: Some(base.id()),
         })
     })
 }

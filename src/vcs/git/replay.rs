@@ -11,6 +11,7 @@ use git2::Oid;
 
 use super::packed::{write_packed, Written};
 use super::Git;
+use crate::vcs::edit_merge::Merged;
 
 impl Git {
     /// After a rejected push: fetch `remote_branch` and replay this run's commit `ours`
@@ -50,25 +51,21 @@ impl Git {
         // on every retry of a race) go to disk as one pack.
         let own_handle =
             git2::Repository::open(&self.workdir).context("cannot open the repository")?;
-        let (tree, conflicts, merged) = write_packed(own_handle, |repo| {
+        let merge = write_packed(own_handle, |repo| {
             let merge = merge_onto(repo, ours, base, onto, &remote)?;
             Ok(Written {
-                trees: vec![(merge.0, Some(onto_tree.id()))],
-                blobs: Vec::new(),
+                tree: merge.tree,
+                base: Some(onto_tree.id()),
                 value: merge,
             })
         })?;
-        let merged = match merged {
-            Some(paths) => paths,
-            None => self.paths_between_trees(&onto_tree, &self.repo.find_tree(tree)?)?,
-        };
         Ok(Replay {
             onto,
-            tree,
-            same_as_onto: tree == onto_tree.id(),
-            conflicts,
+            tree: merge.tree,
+            same_as_onto: merge.tree == onto_tree.id(),
+            conflicts: merge.conflicts,
             touched,
-            merged,
+            merged: merge.merged,
         })
     }
 
@@ -153,20 +150,6 @@ impl Git {
             .message_raw()
             .unwrap_or("")
             .to_string())
-    }
-
-    /// Paths that differ between two trees.
-    pub(super) fn paths_between_trees(
-        &self,
-        a: &git2::Tree<'_>,
-        b: &git2::Tree<'_>,
-    ) -> Result<Vec<PathBuf>> {
-        let diff = self.repo.diff_tree_to_tree(Some(a), Some(b), None)?;
-        Ok(diff
-            .deltas()
-            .filter_map(|d| d.new_file().path().or_else(|| d.old_file().path()))
-            .map(Path::to_path_buf)
-            .collect())
     }
 
     /// Files a tree diff changes by a hunk that `relevance` flags (a file whose
@@ -255,27 +238,23 @@ fn flagged_hunk(patch: &git2::Patch<'_>, relevance: &dyn Relevance) -> Result<bo
 }
 
 /// The three-way merge of a replay in `repo`: the commit `ours` (made on `base`) onto the
-/// commit `onto`, whose changes since `base` are `remote`. The merged tree, the paths
-/// that conflict (they keep the remote's version and are re-planned), and the paths the
-/// merge changed from `onto` when the edit merge knows them.
+/// commit `onto`, whose changes since `base` are `remote`. Paths that conflict keep the
+/// remote's version and are re-planned.
 fn merge_onto(
     repo: &git2::Repository,
     ours: Oid,
     base: Oid,
     onto: Oid,
     remote: &git2::Diff<'_>,
-) -> Result<(Oid, Vec<PathBuf>, Option<Vec<PathBuf>>)> {
+) -> Result<Merged> {
     let commit = repo.find_commit(ours)?;
     let onto_commit = repo.find_commit(onto)?;
     let base_tree = repo.find_commit(base)?.tree()?;
-    if let Some(m) = crate::vcs::edit_merge::merge_edits(
-        repo,
-        &base_tree,
-        &commit.tree()?,
-        &onto_commit.tree()?,
-        remote,
-    )? {
-        return Ok((m.tree, m.conflicts, Some(m.merged)));
+    let onto_tree = onto_commit.tree()?;
+    if let Some(m) =
+        crate::vcs::edit_merge::merge_edits(repo, &base_tree, &commit.tree()?, &onto_tree, remote)?
+    {
+        return Ok(m);
     }
     // No rename detection: a bump edits files in place, and finding renames across
     // a large tree costs more than the merge.
@@ -303,5 +282,24 @@ fn merge_onto(
             conflicts.push(path);
         }
     }
-    Ok((index.write_tree_to(repo)?, conflicts, None))
+    let tree = index.write_tree_to(repo)?;
+    Ok(Merged {
+        tree,
+        conflicts,
+        merged: paths_between_trees(repo, &onto_tree, &repo.find_tree(tree)?)?,
+    })
+}
+
+/// The paths whose entries differ between trees `a` and `b` of `repo`.
+pub(super) fn paths_between_trees(
+    repo: &git2::Repository,
+    a: &git2::Tree<'_>,
+    b: &git2::Tree<'_>,
+) -> Result<Vec<PathBuf>> {
+    let diff = repo.diff_tree_to_tree(Some(a), Some(b), None)?;
+    Ok(diff
+        .deltas()
+        .filter_map(|d| d.new_file().path().or_else(|| d.old_file().path()))
+        .map(Path::to_path_buf)
+        .collect())
 }
