@@ -34,17 +34,18 @@ struct Edit {
     after: Oid,
 }
 
-/// Apply the edits from `base` to `ours` onto `onto` (`None` when the change is not only
-/// in-place edits of regular files). `remote` is the diff from `base` to `onto`, which the
-/// caller also reads for other ends (which of the remote's changes matter to the run).
+/// Apply the edits of `ours` (the commit's diff from `base`) onto `onto` (`None` when the
+/// change is not only in-place edits of regular files). `remote` is the diff from `base`
+/// to `onto`, which the caller also reads for other ends (which of the remote's changes
+/// matter to the run). Both diffs may come from another handle on the repository than
+/// `repo`, where the merged objects are written: only their paths, ids and modes are read.
 pub fn merge_edits(
     repo: &Repository,
-    base: &Tree<'_>,
-    ours: &Tree<'_>,
+    ours: &Diff<'_>,
     onto: &Tree<'_>,
     remote: &Diff<'_>,
 ) -> Result<Option<Merged>> {
-    let Some(edits) = edits_between(repo, base, ours)? else {
+    let Some(edits) = edits_of(ours) else {
         return Ok(None);
     };
     let remote = remote_changes(remote);
@@ -111,20 +112,17 @@ fn remote_changes(diff: &Diff<'_>) -> HashMap<PathBuf, Option<(Oid, FileMode)>> 
     out
 }
 
-/// The files changed from `base` to `ours`, when every change is an edit of a regular
-/// file that keeps its mode.
-fn edits_between(repo: &Repository, base: &Tree<'_>, ours: &Tree<'_>) -> Result<Option<Vec<Edit>>> {
-    let diff = repo.diff_tree_to_tree(Some(base), Some(ours), None)?;
+/// The files a diff changes, when every change is an edit of a regular file that keeps
+/// its mode.
+fn edits_of(diff: &Diff<'_>) -> Option<Vec<Edit>> {
     let mut edits = Vec::with_capacity(diff.deltas().len());
     for d in diff.deltas() {
         let (old, new) = (d.old_file(), d.new_file());
         let regular = |m: FileMode| matches!(m, FileMode::Blob | FileMode::BlobExecutable);
         if d.status() != Delta::Modified || old.mode() != new.mode() || !regular(new.mode()) {
-            return Ok(None);
+            return None;
         }
-        let Some(path) = new.path() else {
-            return Ok(None);
-        };
+        let path = new.path()?;
         edits.push(Edit {
             path: path.to_path_buf(),
             mode: new.mode(),
@@ -132,7 +130,7 @@ fn edits_between(repo: &Repository, base: &Tree<'_>, ours: &Tree<'_>) -> Result<
             after: new.id(),
         });
     }
-    Ok(Some(edits))
+    Some(edits)
 }
 
 /// git's line merge of one file both sides edited: the merged blob, or `None` on a
@@ -249,9 +247,14 @@ mod tests {
         .collect();
         let onto = tree(&repo, &onto_files);
 
-        let m = merge_edits(&repo, &base, &ours, &onto, &diff(&repo, &base, &onto))
-            .unwrap()
-            .expect("edits only");
+        let m = merge_edits(
+            &repo,
+            &diff(&repo, &base, &ours),
+            &onto,
+            &diff(&repo, &base, &onto),
+        )
+        .unwrap()
+        .expect("edits only");
         let conflicts: Vec<String> = m
             .conflicts
             .iter()
@@ -304,12 +307,16 @@ mod tests {
         let base = tree(&repo, &[("a.yaml", "a\n".into())]);
         let added = tree(&repo, &[("a.yaml", "a\n".into()), ("b.yaml", "b\n".into())]);
         let none = diff(&repo, &base, &base);
-        assert!(merge_edits(&repo, &base, &added, &base, &none)
-            .unwrap()
-            .is_none());
+        assert!(
+            merge_edits(&repo, &diff(&repo, &base, &added), &base, &none)
+                .unwrap()
+                .is_none()
+        );
         let none = diff(&repo, &added, &added);
-        assert!(merge_edits(&repo, &added, &base, &added, &none)
-            .unwrap()
-            .is_none());
+        assert!(
+            merge_edits(&repo, &diff(&repo, &added, &base), &added, &none)
+                .unwrap()
+                .is_none()
+        );
     }
 }

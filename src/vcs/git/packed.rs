@@ -24,12 +24,16 @@ const IN_MEMORY_FIRST: i32 = 1000;
 
 /// Run `write` on `repo` (a handle of its own, used up here) with every object it writes
 /// held in memory, then store the objects `write` names (the tree it returns with
-/// everything under it that differs from its base tree) as one pack. Objects written but not named are dropped: nothing can refer to them. Returns
-/// what `write` returned, once the pack and its index are on disk.
+/// everything under it that differs from its base tree) as one pack. Objects written but
+/// not named are dropped: nothing can refer to them. Named objects the repository stores
+/// already are not packed again (a replay's merged trees name the bump's blobs, which its
+/// first commit stored). Returns what `write` returned, once the pack and its index are on
+/// disk.
 pub(super) fn write_packed<T>(
     repo: Repository,
     write: impl FnOnce(&Repository) -> Result<Written<T>>,
 ) -> Result<T> {
+    let stored = stored_objects(&repo);
     let odb = repo.odb()?;
     let _memory = odb.add_new_mempack_backend(IN_MEMORY_FIRST)?;
     let written = write(&repo)?;
@@ -38,6 +42,9 @@ pub(super) fn write_packed<T>(
     // A blob or tree at two paths is listed twice; a pack holds it once.
     let mut seen = std::collections::HashSet::new();
     ids.retain(|id| seen.insert(*id));
+    if let Some(stored) = stored {
+        ids.retain(|id| !stored.exists_ext(*id, git2::OdbLookupFlags::NO_REFRESH));
+    }
     if !ids.is_empty() {
         let bytes = pack_of(&odb, &ids)?;
         // The object database's own writer indexes the pack and puts both where its
@@ -59,6 +66,16 @@ pub(super) struct Written<T> {
     pub tree: Oid,
     /// The tree it replaces (HEAD's, the remote head's), if any.
     pub base: Option<Oid>,
+}
+
+/// The repository's object store on disk, without the in-memory backend `write_packed`
+/// adds to its handle: what is stored already. `None` when it cannot be opened; then every
+/// named object is packed, which is only redundant.
+fn stored_objects(repo: &Repository) -> Option<git2::Odb<'static>> {
+    let objects = repo.commondir().join("objects");
+    let odb = git2::Odb::new().ok()?;
+    odb.add_disk_alternate(objects.to_str()?).ok()?;
+    Some(odb)
 }
 
 /// A version 2 pack of `ids`, every object whole (no deltas: searching for them cost more
@@ -182,6 +199,87 @@ mod tests {
             "image: nginx:2\n"
         );
         assert_eq!(git(root, &["show", "HEAD:top.yaml"]), "image: redis:7\n");
+    }
+
+    /// The objects of the pack `write_packed` adds to `root` while `f` runs.
+    fn objects_of_new_pack(root: &Path, f: impl FnOnce()) -> Vec<String> {
+        let packs = |root: &Path| -> std::collections::BTreeSet<std::path::PathBuf> {
+            std::fs::read_dir(root.join(".git/objects/pack"))
+                .unwrap()
+                .flatten()
+                .map(|e| e.path())
+                .filter(|p| p.extension().is_some_and(|e| e == "idx"))
+                .collect()
+        };
+        let before = packs(root);
+        f();
+        let new: Vec<_> = packs(root).difference(&before).cloned().collect();
+        assert_eq!(new.len(), 1, "one new pack");
+        let out = std::process::Command::new("git")
+            .arg("show-index")
+            .stdin(std::fs::File::open(&new[0]).unwrap())
+            .output()
+            .unwrap();
+        let mut ids: Vec<String> = String::from_utf8(out.stdout)
+            .unwrap()
+            .lines()
+            .map(|l| l.split(' ').nth(1).unwrap().to_string())
+            .collect();
+        ids.sort();
+        ids
+    }
+
+    #[test]
+    fn objects_stored_already_are_not_packed_again() {
+        let dir = seeded();
+        let root = dir.path();
+        let (mut first_tree, mut first_blob) = (None, None);
+        let first = objects_of_new_pack(root, || {
+            let repo = Repository::open(root).unwrap();
+            write_packed(repo, |repo| {
+                let base = repo.head()?.peel_to_tree()?;
+                let blob = repo.blob(b"image: nginx:2\n")?;
+                let mut update = TreeUpdateBuilder::new();
+                update.upsert("apps/a/base/d.yaml", blob, FileMode::Blob);
+                let tree = update.create_updated(repo, &base)?;
+                (first_tree, first_blob) = (Some(tree), Some(blob));
+                Ok(Written {
+                    value: (),
+                    tree,
+                    base: Some(base.id()),
+                })
+            })
+            .unwrap();
+        });
+        assert!(first.contains(&first_blob.unwrap().to_string()));
+        // A second tree on the same base naming that blob again and one new blob: the new
+        // pack holds the new blob and the new trees, not the stored blob.
+        let mut new_blob = None;
+        let second = objects_of_new_pack(root, || {
+            let repo = Repository::open(root).unwrap();
+            write_packed(repo, |repo| {
+                let base = repo.head()?.peel_to_tree()?;
+                let first = repo.find_tree(first_tree.unwrap())?;
+                let blob = repo.blob(b"image: alpine:3\n")?;
+                let mut update = TreeUpdateBuilder::new();
+                update.upsert("apps/b/e.yaml", blob, FileMode::Blob);
+                let tree = update.create_updated(repo, &first)?;
+                new_blob = Some(blob);
+                Ok(Written {
+                    value: (),
+                    tree,
+                    base: Some(base.id()),
+                })
+            })
+            .unwrap();
+        });
+        assert!(second.contains(&new_blob.unwrap().to_string()));
+        assert!(
+            !second.contains(&first_blob.unwrap().to_string()),
+            "the stored blob was packed again"
+        );
+        // The new root tree, apps/ and apps/b/ (apps/a/ and apps/a/base/ are stored).
+        assert_eq!(second.len(), 4, "{second:?}");
     }
 
     #[test]

@@ -42,17 +42,22 @@ impl Git {
             .context("the run's commit has no parent")?;
         let onto_tree = self.repo.find_commit(onto)?.tree()?;
         let base_tree = self.repo.find_commit(base)?.tree()?;
-        // The remote's changes, read both for what matters to the run and for the merge.
+        // The remote's changes, read both for what matters to the run and for the merge,
+        // and the commit's own, on this handle, whose caches hold the trees already (the
+        // merge's handle starts cold: the same diff cost it twice the time there).
         let remote = self
             .repo
             .diff_tree_to_tree(Some(&base_tree), Some(&onto_tree), None)?;
+        let own_changes =
+            self.repo
+                .diff_tree_to_tree(Some(&base_tree), Some(&commit.tree()?), None)?;
         let touched = self.touched_by(&remote, relevance)?;
         // The merged trees (about as many as the files the bump and the remote changed,
         // on every retry of a race) go to disk as one pack.
         let own_handle =
             git2::Repository::open(&self.workdir).context("cannot open the repository")?;
         let merge = write_packed(own_handle, |repo| {
-            let merge = merge_onto(repo, ours, base, onto, &remote)?;
+            let merge = merge_onto(repo, ours, onto, &own_changes, &remote)?;
             Ok(Written {
                 tree: merge.tree,
                 base: Some(onto_tree.id()),
@@ -237,23 +242,20 @@ fn flagged_hunk(patch: &git2::Patch<'_>, relevance: &dyn Relevance) -> Result<bo
     Ok(false)
 }
 
-/// The three-way merge of a replay in `repo`: the commit `ours` (made on `base`) onto the
-/// commit `onto`, whose changes since `base` are `remote`. Paths that conflict keep the
-/// remote's version and are re-planned.
+/// The three-way merge of a replay in `repo`: the commit `ours` onto the commit `onto`;
+/// `own_changes` and `remote` are the diffs from `ours`' parent to each. Paths that
+/// conflict keep the remote's version and are re-planned.
 fn merge_onto(
     repo: &git2::Repository,
     ours: Oid,
-    base: Oid,
     onto: Oid,
+    own_changes: &git2::Diff<'_>,
     remote: &git2::Diff<'_>,
 ) -> Result<Merged> {
     let commit = repo.find_commit(ours)?;
     let onto_commit = repo.find_commit(onto)?;
-    let base_tree = repo.find_commit(base)?.tree()?;
     let onto_tree = onto_commit.tree()?;
-    if let Some(m) =
-        crate::vcs::edit_merge::merge_edits(repo, &base_tree, &commit.tree()?, &onto_tree, remote)?
-    {
+    if let Some(m) = crate::vcs::edit_merge::merge_edits(repo, own_changes, &onto_tree, remote)? {
         return Ok(m);
     }
     // No rename detection: a bump edits files in place, and finding renames across
@@ -291,7 +293,7 @@ fn merge_onto(
 }
 
 /// The paths whose entries differ between trees `a` and `b` of `repo`.
-pub(super) fn paths_between_trees(
+fn paths_between_trees(
     repo: &git2::Repository,
     a: &git2::Tree<'_>,
     b: &git2::Tree<'_>,
