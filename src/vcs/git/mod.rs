@@ -12,6 +12,7 @@ use std::cell::{Cell, RefCell};
 use std::path::{Path, PathBuf};
 
 mod auth;
+mod in_place;
 mod objects;
 mod packed;
 mod prepared;
@@ -298,10 +299,14 @@ impl Git {
 
     /// Put `tree` in the work tree and the index where it differs from HEAD's tree,
     /// safely (a local modification it would overwrite makes this fail instead of being
-    /// lost). Only those paths are named: that spares a comparison of the whole work tree.
+    /// lost). Plain edits are written over the old files ([`in_place`]); libgit2 checks out
+    /// the rest, only those paths named: that spares a comparison of the whole work tree.
     fn check_out_changes(&self, tree: &git2::Tree<'_>) -> Result<()> {
         let head_tree = self.repo.head()?.peel_to_tree()?;
-        let changed = replay::paths_between_trees(&self.repo, &head_tree, tree)?;
+        let diff = self
+            .repo
+            .diff_tree_to_tree(Some(&head_tree), Some(tree), None)?;
+        let changed = in_place::overwrite_edits(&self.repo, &diff)?;
         if changed.is_empty() {
             return Ok(());
         }

@@ -81,13 +81,13 @@ pub fn prepare(workdir: &Path, files: &[(PathBuf, &[u8])]) -> Result<Prepared> {
 /// libgit2's own filters (end-of-line conversion, `ident`) and filter drivers read.
 /// When nothing says so for a path, its blob is the bytes, written without the filtering
 /// writer's temporary file.
-struct Filters {
+pub(super) struct Filters {
     /// `core.autocrlf` is on (`true` or `input`), or cannot be read as off.
     autocrlf: bool,
 }
 
 impl Filters {
-    fn of(repo: &Repository) -> Filters {
+    pub(super) fn of(repo: &Repository) -> Filters {
         let autocrlf = match repo.config().map(|c| c.get_bool("core.autocrlf")) {
             Ok(Ok(on)) => on,
             Ok(Err(e)) => e.code() != git2::ErrorCode::NotFound,
@@ -99,7 +99,7 @@ impl Filters {
     /// Whether a filter may change the bytes of `rel` on the way in: `core.autocrlf`, or
     /// any of the attributes the end-of-line, `ident` and driver filters read, set,
     /// unset or given a value for the path (an unreadable attribute counts as set).
-    fn may_apply(&self, repo: &Repository, rel: &Path) -> bool {
+    pub(super) fn may_apply(&self, repo: &Repository, rel: &Path) -> bool {
         self.autocrlf
             || ["text", "crlf", "eol", "ident", "filter"]
                 .iter()
@@ -136,7 +136,7 @@ impl Prepared {
             }
             let meta = std::fs::symlink_metadata(workdir.join(rel))
                 .with_context(|| format!("cannot read the metadata of {}", rel.display()))?;
-            entries.push(entry(rel, id, mode, &meta));
+            entries.push(index_entry(rel, id, mode, &meta));
         }
         for e in &entries {
             index.add(e)?;
@@ -147,7 +147,7 @@ impl Prepared {
 
 /// An index entry for `rel` holding `id`, with the stat data git compares to tell whether
 /// the file changed (the index format keeps 32 bits of each).
-fn entry(rel: &Path, id: Oid, mode: i32, meta: &std::fs::Metadata) -> IndexEntry {
+pub(super) fn index_entry(rel: &Path, id: Oid, mode: i32, meta: &std::fs::Metadata) -> IndexEntry {
     let time = |secs: i64, nanos: i64| IndexTime::new(secs as i32, nanos as u32);
     IndexEntry {
         ctime: time(meta.ctime(), meta.ctime_nsec()),
