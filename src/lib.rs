@@ -49,7 +49,6 @@ use cli::{Cli, Command};
 #[allow(clippy::print_stdout, clippy::print_stderr)]
 pub fn main_with(cli: Cli) -> ExitCode {
     term::init(cli.global.quiet, cli.global.verbose, cli.global.color);
-    vcs::git::configure_libgit2();
     let result = match &cli.command {
         Command::Rewrite(a) => commands::rewrite::run(a),
         Command::Check(a) => commands::check::run(a),

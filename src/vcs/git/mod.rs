@@ -44,14 +44,17 @@ impl Identity {
     }
 }
 
-/// libgit2's process-wide settings for a run, set once before any repository is opened.
+/// libgit2's process-wide settings for a committing run, set as its repository is opened
+/// ([`Git::discover`]), not at start: the first call into git2 also sets `SSL_CERT_FILE`
+/// and `SSL_CERT_DIR` in the process's environment (openssl-probe), which the children of
+/// commands that never open a repository (Trivy's) must not inherit.
 ///
 /// Objects read back are not hashed again to check their id (libgit2 does by default;
 /// git itself does only in `fsck`): they come from the user's own object store or from
 /// this run's writes and fetches, and a fetch over the network is checked as it is
 /// indexed. Re-hashing with collision detection was 3% of the CPU time of a bump with
 /// one replay (every tree a diff or merge read, every blob a check-out wrote; `perf`).
-pub fn configure_libgit2() {
+fn configure_libgit2() {
     git2::opts::strict_hash_verification(false);
 }
 
@@ -113,6 +116,7 @@ pub struct Git {
 impl Git {
     /// Find the repository that holds `start` (a file or directory).
     pub fn discover(start: &Path, auth: Auth) -> Result<Self> {
+        configure_libgit2();
         let dir = if start.is_dir() {
             start.to_path_buf()
         } else {
