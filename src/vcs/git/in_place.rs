@@ -20,7 +20,10 @@ use std::os::unix::fs::{MetadataExt as _, OpenOptionsExt as _};
 use std::path::{Path, PathBuf};
 
 use anyhow::{Context, Result};
-use git2::{Delta, DiffDelta, FileMode, Index, IndexEntry, Repository};
+use git2::{
+    Delta, DiffDelta, FileMode, Index, IndexEntry, IndexEntryExtendedFlag, IndexEntryFlag,
+    Repository,
+};
 
 use super::prepared::{index_entry, Filters};
 
@@ -93,6 +96,13 @@ fn plain_edit(
         return false;
     };
     if entry.id != old.id() || entry.mode != u32::from(old.mode()) {
+        return false;
+    }
+    // Entries git is told not to look at (`update-index --assume-unchanged`, sparse
+    // check-outs' skip-worktree): their files are not known to be HEAD's.
+    let assumed = entry.flags & IndexEntryFlag::VALID.bits() != 0;
+    let skipped = entry.flags_extended & IndexEntryExtendedFlag::SKIP_WORKTREE.bits() != 0;
+    if assumed || skipped {
         return false;
     }
     let Ok(meta) = std::fs::symlink_metadata(workdir.join(path)) else {
@@ -171,6 +181,7 @@ mod tests {
                 ("mine.yaml", "image: alpine:1\n"),
                 ("dos.txt", "image: redis:1\r\n"),
                 ("gone.yaml", "x: 1\n"),
+                ("assumed.yaml", "image: busybox:1\n"),
             ],
         );
         git(root, &["add", "-A"]);
@@ -184,6 +195,7 @@ mod tests {
                 ("mine.yaml", "image: alpine:2\n"),
                 ("dos.txt", "image: redis:2\r\n"),
                 ("new.yaml", "y: 1\n"),
+                ("assumed.yaml", "image: busybox:2\n"),
             ],
         );
         std::fs::remove_file(root.join("gone.yaml")).unwrap();
@@ -193,7 +205,13 @@ mod tests {
         git(root, &["reset", "-q", "--hard", "HEAD~1"]);
         // Files older than the index, as after a clone (else they are racily clean and
         // left to libgit2, which compares their content).
-        let old = ["plain.yaml", "mine.yaml", "dos.txt", "gone.yaml"];
+        let old = [
+            "plain.yaml",
+            "mine.yaml",
+            "dos.txt",
+            "gone.yaml",
+            "assumed.yaml",
+        ];
         let touched = std::process::Command::new("touch")
             .args(["-d", "2020-01-01"])
             .args(old)
@@ -202,6 +220,11 @@ mod tests {
             .unwrap();
         assert!(touched.success());
         git(root, &["update-index", "-q", "--refresh"]);
+        // A file git is told not to look at.
+        git(
+            root,
+            &["update-index", "--assume-unchanged", "assumed.yaml"],
+        );
         // The user's own edit, which nothing may overwrite.
         write(root, &[("mine.yaml", "image: alpine:local\n")]);
 
@@ -218,7 +241,16 @@ mod tests {
         let mut rest = overwrite_edits(&repo, &diff).unwrap();
         rest.sort();
         let rest: Vec<String> = rest.iter().map(|p| p.display().to_string()).collect();
-        assert_eq!(rest, ["dos.txt", "gone.yaml", "mine.yaml", "new.yaml"]);
+        assert_eq!(
+            rest,
+            [
+                "assumed.yaml",
+                "dos.txt",
+                "gone.yaml",
+                "mine.yaml",
+                "new.yaml"
+            ]
+        );
         // Overwritten, the old tail cut; the user's edit kept.
         let read = |p: &str| std::fs::read_to_string(root.join(p)).unwrap();
         assert_eq!(read("plain.yaml"), "image: nginx:2\n");
