@@ -36,6 +36,8 @@ pub(super) fn overwrite_edits(repo: &Repository, diff: &git2::Diff<'_>) -> Resul
     let (Some(workdir), Ok(mut index)) = (repo.workdir(), repo.index()) else {
         return Ok(paths_of(diff));
     };
+    // As libgit2's check-out does: the index as on disk now, if another process wrote it.
+    index.read(false).context("cannot read the index")?;
     let Some(written) = index.path().and_then(|p| std::fs::metadata(p).ok()) else {
         return Ok(paths_of(diff));
     };
