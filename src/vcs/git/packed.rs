@@ -233,49 +233,44 @@ mod tests {
     fn objects_stored_already_are_not_packed_again() {
         let dir = seeded();
         let root = dir.path();
-        let (mut first_tree, mut first_blob) = (None, None);
-        let first = objects_of_new_pack(root, || {
-            let repo = Repository::open(root).unwrap();
-            write_packed(repo, |repo| {
-                let base = repo.head()?.peel_to_tree()?;
-                let blob = repo.blob(b"image: nginx:2\n")?;
-                let mut update = TreeUpdateBuilder::new();
-                update.upsert("apps/a/base/d.yaml", blob, FileMode::Blob);
-                let tree = update.create_updated(repo, &base)?;
-                (first_tree, first_blob) = (Some(tree), Some(blob));
-                Ok(Written {
-                    value: (),
-                    tree,
-                    base: Some(base.id()),
+        // One file written onto a tree (`on`, else HEAD's), packed against HEAD's tree:
+        // the new tree and blob, and the ids of the pack's objects.
+        let pack_one = |on: Option<Oid>, path: &str, text: &str| {
+            let mut made = (Oid::zero(), Oid::zero());
+            let ids = objects_of_new_pack(root, || {
+                let repo = Repository::open(root).unwrap();
+                write_packed(repo, |repo| {
+                    let base = repo.head()?.peel_to_tree()?;
+                    let onto = match on {
+                        Some(id) => repo.find_tree(id)?,
+                        None => base.clone(),
+                    };
+                    let blob = repo.blob(text.as_bytes())?;
+                    let mut update = TreeUpdateBuilder::new();
+                    update.upsert(path, blob, FileMode::Blob);
+                    let tree = update.create_updated(repo, &onto)?;
+                    made = (tree, blob);
+                    Ok(Written {
+                        value: (),
+                        tree,
+                        base: Some(base.id()),
+                    })
                 })
-            })
-            .unwrap();
-        });
-        assert!(first.contains(&first_blob.unwrap().to_string()));
-        // A second tree on the same base naming that blob again and one new blob: the new
-        // pack holds the new blob and the new trees, not the stored blob.
-        let mut new_blob = None;
-        let second = objects_of_new_pack(root, || {
-            let repo = Repository::open(root).unwrap();
-            write_packed(repo, |repo| {
-                let base = repo.head()?.peel_to_tree()?;
-                let first = repo.find_tree(first_tree.unwrap())?;
-                let blob = repo.blob(b"image: alpine:3\n")?;
-                let mut update = TreeUpdateBuilder::new();
-                update.upsert("apps/b/e.yaml", blob, FileMode::Blob);
-                let tree = update.create_updated(repo, &first)?;
-                new_blob = Some(blob);
-                Ok(Written {
-                    value: (),
-                    tree,
-                    base: Some(base.id()),
-                })
-            })
-            .unwrap();
-        });
-        assert!(second.contains(&new_blob.unwrap().to_string()));
+                .unwrap();
+            });
+            (made, ids)
+        };
+        let ((first_tree, first_blob), first) =
+            pack_one(None, "apps/a/base/d.yaml", "image: nginx:2\n");
+        assert!(first.contains(&first_blob.to_string()));
+        // A second tree on the first, packed against HEAD's tree too: it names the first
+        // blob again and one new blob. The new pack holds the new blob and the new trees,
+        // not the stored blob.
+        let ((_, new_blob), second) =
+            pack_one(Some(first_tree), "apps/b/e.yaml", "image: alpine:3\n");
+        assert!(second.contains(&new_blob.to_string()));
         assert!(
-            !second.contains(&first_blob.unwrap().to_string()),
+            !second.contains(&first_blob.to_string()),
             "the stored blob was packed again"
         );
         // The new root tree, apps/ and apps/b/ (apps/a/ and apps/a/base/ are stored).
