@@ -25,7 +25,7 @@ use git2::{
     Repository,
 };
 
-use super::prepared::{index_entry, Filters};
+use super::work_file::{index_entry, Filters};
 
 /// Write the files `diff` (HEAD's tree → the tree checked out) edits where that is safe
 /// (see the module doc) and stage them; the paths of every other change are returned, for

@@ -17,6 +17,7 @@ mod objects;
 mod packed;
 mod prepared;
 mod replay;
+mod work_file;
 
 pub use auth::{credential, redact_url, remote_callbacks, Auth};
 use objects::copy_objects;
