@@ -34,12 +34,12 @@ use super::work_file::{index_entry, Filters};
 pub(super) fn overwrite_edits(repo: &Repository, diff: &git2::Diff<'_>) -> Result<Vec<PathBuf>> {
     let mut rest = Vec::new();
     let (Some(workdir), Ok(mut index)) = (repo.workdir(), repo.index()) else {
-        return Ok(paths_of(diff));
+        return Ok(super::changed_paths(diff));
     };
     // As libgit2's check-out does: the index as on disk now, if another process wrote it.
     index.read(false).context("cannot read the index")?;
     let Some(written) = index.path().and_then(|p| std::fs::metadata(p).ok()) else {
-        return Ok(paths_of(diff));
+        return Ok(super::changed_paths(diff));
     };
     let index_written = (written.mtime(), written.mtime_nsec());
     let filters = Filters::of(repo);
@@ -70,14 +70,6 @@ pub(super) fn overwrite_edits(repo: &Repository, diff: &git2::Diff<'_>) -> Resul
         Some(e) => Err(e),
         None => Ok(rest),
     }
-}
-
-/// Every path `diff` changes.
-fn paths_of(diff: &git2::Diff<'_>) -> Vec<PathBuf> {
-    diff.deltas()
-        .filter_map(|d| d.new_file().path().or_else(|| d.old_file().path()))
-        .map(Path::to_path_buf)
-        .collect()
 }
 
 /// Whether `d` edits a regular file in place, with the index and the file on disk as

@@ -59,6 +59,14 @@ fn configure_libgit2() {
     git2::opts::strict_hash_verification(false);
 }
 
+/// Every path a diff changes (a removed file by its old path).
+fn changed_paths(diff: &git2::Diff<'_>) -> Vec<PathBuf> {
+    diff.deltas()
+        .filter_map(|d| d.new_file().path().or_else(|| d.old_file().path()))
+        .map(Path::to_path_buf)
+        .collect()
+}
+
 /// Author and committer: flags, then `GIT_AUTHOR_*` / `GIT_COMMITTER_*`, then
 /// `GITHUB_ACTOR` (`<actor>@users.noreply.github.com`), then git config `user.*`.
 pub fn identities(

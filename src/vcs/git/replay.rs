@@ -4,7 +4,7 @@
 //! checked out, the branch and the work tree moved once at the end ([`Git::settle`]).
 
 use std::os::unix::ffi::OsStrExt;
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 
 use anyhow::{Context, Result};
 use git2::Oid;
@@ -299,9 +299,5 @@ fn paths_between_trees(
     b: &git2::Tree<'_>,
 ) -> Result<Vec<PathBuf>> {
     let diff = repo.diff_tree_to_tree(Some(a), Some(b), None)?;
-    Ok(diff
-        .deltas()
-        .filter_map(|d| d.new_file().path().or_else(|| d.old_file().path()))
-        .map(Path::to_path_buf)
-        .collect())
+    Ok(super::changed_paths(&diff))
 }
