@@ -14,7 +14,9 @@ use std::path::{Path, PathBuf};
 
 use anyhow::Result;
 use git2::build::TreeUpdateBuilder;
-use git2::{Delta, Diff, FileMode, IndexEntry, IndexTime, Oid, Repository, Tree};
+use git2::{FileMode, IndexEntry, IndexTime, Oid, Repository, Tree};
+
+use crate::vcs::git::tree_diff::Change;
 
 /// What merging a commit's edits onto another tree came to.
 pub struct Merged {
@@ -41,9 +43,9 @@ struct Edit {
 /// `repo`, where the merged objects are written: only their paths, ids and modes are read.
 pub fn merge_edits(
     repo: &Repository,
-    ours: &Diff<'_>,
+    ours: &[Change],
     onto: &Tree<'_>,
-    remote: &Diff<'_>,
+    remote: &[Change],
 ) -> Result<Option<Merged>> {
     let Some(edits) = edits_of(ours) else {
         return Ok(None);
@@ -52,7 +54,7 @@ pub fn merge_edits(
     let mut update = TreeUpdateBuilder::new();
     let (mut conflicts, mut merged) = (Vec::new(), Vec::new());
     for e in edits {
-        let theirs = match remote.get(&e.path) {
+        let theirs = match remote.get(e.path.as_path()) {
             // The remote left the file alone.
             None => e.before,
             Some(Some((id, mode))) if *mode == e.mode => *id,
@@ -98,15 +100,13 @@ pub fn merge_edits(
 /// once; looking every edited path up in `onto` instead read the trees above it again for
 /// each path (libgit2 caches no tree over 4 KiB: a directory of a thousand apps was
 /// inflated and hash-checked 600 times per replay, half of a replay's time).
-fn remote_changes(diff: &Diff<'_>) -> HashMap<PathBuf, Option<(Oid, FileMode)>> {
-    let mut out = HashMap::with_capacity(diff.deltas().len());
-    for d in diff.deltas() {
-        let (old, new) = (d.old_file(), d.new_file());
-        if let Some(path) = old.path() {
-            out.insert(path.to_path_buf(), None);
-        }
-        if let Some(path) = new.path().filter(|_| !new.id().is_zero()) {
-            out.insert(path.to_path_buf(), Some((new.id(), new.mode())));
+fn remote_changes(changes: &[Change]) -> HashMap<&Path, Option<(Oid, FileMode)>> {
+    let mut out = HashMap::with_capacity(changes.len());
+    for c in changes {
+        // A change of kind comes as the deletion, then the addition.
+        let entry = out.entry(c.path.as_path()).or_insert(None);
+        if let Some(new) = c.new {
+            *entry = Some((new.id, new.mode));
         }
     }
     out
@@ -114,23 +114,19 @@ fn remote_changes(diff: &Diff<'_>) -> HashMap<PathBuf, Option<(Oid, FileMode)>> 
 
 /// The files a diff changes, when every change is an edit of a regular file that keeps
 /// its mode.
-fn edits_of(diff: &Diff<'_>) -> Option<Vec<Edit>> {
-    let mut edits = Vec::with_capacity(diff.deltas().len());
-    for d in diff.deltas() {
-        let (old, new) = (d.old_file(), d.new_file());
-        let regular = |m: FileMode| matches!(m, FileMode::Blob | FileMode::BlobExecutable);
-        if d.status() != Delta::Modified || old.mode() != new.mode() || !regular(new.mode()) {
-            return None;
-        }
-        let path = new.path()?;
-        edits.push(Edit {
-            path: path.to_path_buf(),
-            mode: new.mode(),
-            before: old.id(),
-            after: new.id(),
-        });
-    }
-    Some(edits)
+fn edits_of(changes: &[Change]) -> Option<Vec<Edit>> {
+    changes
+        .iter()
+        .map(|c| {
+            let (mode, before, after) = c.edit()?;
+            Some(Edit {
+                path: c.path.clone(),
+                mode,
+                before,
+                after,
+            })
+        })
+        .collect()
 }
 
 /// git's line merge of one file both sides edited: the merged blob, or `None` on a
@@ -170,9 +166,8 @@ mod tests {
     use git2::Signature;
 
     /// The remote's diff as a replay computes it.
-    fn diff<'r>(repo: &'r Repository, base: &Tree<'_>, onto: &Tree<'_>) -> Diff<'r> {
-        repo.diff_tree_to_tree(Some(base), Some(onto), None)
-            .unwrap()
+    fn diff(repo: &Repository, base: &Tree<'_>, onto: &Tree<'_>) -> Vec<Change> {
+        crate::vcs::git::tree_diff::between(repo, base, onto).unwrap()
     }
 
     /// A tree of `files` (path, content) written straight to the object database.

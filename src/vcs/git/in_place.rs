@@ -20,42 +20,42 @@ use std::os::unix::fs::{MetadataExt as _, OpenOptionsExt as _};
 use std::path::{Path, PathBuf};
 
 use anyhow::{Context, Result};
-use git2::{
-    Delta, DiffDelta, FileMode, Index, IndexEntry, IndexEntryExtendedFlag, IndexEntryFlag,
-    Repository,
-};
+use git2::{FileMode, Index, IndexEntry, IndexEntryExtendedFlag, IndexEntryFlag, Oid, Repository};
 
+use super::tree_diff::Change;
 use super::work_file::{index_entry, Filters};
 
-/// Write the files `diff` (HEAD's tree → the tree checked out) edits where that is safe
+/// Write the files `changes` (HEAD's tree → the tree checked out) edit where that is safe
 /// (see the module doc) and stage them; the paths of every other change are returned, for
 /// libgit2's check-out. When a write fails, what was written is staged and the error
 /// returned.
-pub(super) fn overwrite_edits(repo: &Repository, diff: &git2::Diff<'_>) -> Result<Vec<PathBuf>> {
+pub(super) fn overwrite_edits(repo: &Repository, changes: &[Change]) -> Result<Vec<PathBuf>> {
     let mut rest = Vec::new();
     let (Some(workdir), Ok(mut index)) = (repo.workdir(), repo.index()) else {
-        return Ok(super::changed_paths(diff));
+        return Ok(super::changed_paths(changes));
     };
     // As libgit2's check-out does: the index as on disk now, if another process wrote it.
     index.read(false).context("cannot read the index")?;
     let Some(written) = index.path().and_then(|p| std::fs::metadata(p).ok()) else {
-        return Ok(super::changed_paths(diff));
+        return Ok(super::changed_paths(changes));
     };
     let index_written = (written.mtime(), written.mtime_nsec());
     let filters = Filters::of(repo);
     let mut staged = 0usize;
     let mut failed = None;
-    for d in diff.deltas() {
-        let Some(path) = d.new_file().path().or_else(|| d.old_file().path()) else {
+    for change in changes {
+        let path = change.path.as_path();
+        let edit = change
+            .edit()
+            .filter(|&edit| plain_edit(edit, &index, workdir, path, index_written))
+            .filter(|_| !filters.may_apply(repo, path));
+        let Some((mode, _, after)) = edit.filter(|_| failed.is_none()) else {
+            if rest.last() != Some(&change.path) {
+                rest.push(change.path.clone());
+            }
             continue;
         };
-        let plain =
-            plain_edit(&d, &index, workdir, path, index_written) && !filters.may_apply(repo, path);
-        if !plain || failed.is_some() {
-            rest.push(path.to_path_buf());
-            continue;
-        }
-        match overwrite(repo, workdir, path, &d) {
+        match overwrite(repo, workdir, path, mode, after) {
             Ok(entry) => {
                 index.add(&entry)?;
                 staged += 1;
@@ -72,24 +72,19 @@ pub(super) fn overwrite_edits(repo: &Repository, diff: &git2::Diff<'_>) -> Resul
     }
 }
 
-/// Whether `d` edits a regular file in place, with the index and the file on disk as
-/// HEAD has them.
+/// Whether the edit of the regular file at `path` (its mode, blob before and after)
+/// finds the index and the file on disk as HEAD has them.
 fn plain_edit(
-    d: &DiffDelta<'_>,
+    (mode, before, _): (FileMode, Oid, Oid),
     index: &Index,
     workdir: &Path,
     path: &Path,
     index_written: (i64, i64),
 ) -> bool {
-    let (old, new) = (d.old_file(), d.new_file());
-    let regular = matches!(new.mode(), FileMode::Blob | FileMode::BlobExecutable);
-    if d.status() != Delta::Modified || old.mode() != new.mode() || !regular {
-        return false;
-    }
     let Some(entry) = index.get_path(path, 0) else {
         return false;
     };
-    if entry.id != old.id() || entry.mode != u32::from(old.mode()) {
+    if entry.id != before || entry.mode != u32::from(mode) {
         return false;
     }
     // Entries git is told not to look at (`update-index --assume-unchanged`, sparse
@@ -104,7 +99,7 @@ fn plain_edit(
     };
     let executable = meta.mode() & 0o111 != 0;
     meta.file_type().is_file()
-        && executable == (new.mode() == FileMode::BlobExecutable)
+        && executable == (mode == FileMode::BlobExecutable)
         && same_stat(&entry, &meta)
         && (
             entry.mtime.seconds() as i64,
@@ -123,15 +118,15 @@ fn same_stat(entry: &IndexEntry, meta: &std::fs::Metadata) -> bool {
         && entry.ctime.nanoseconds() == meta.ctime_nsec() as u32
 }
 
-/// Write the new blob of `d` over the file at `path` and give its index entry.
+/// Write the blob `id` over the file at `path` and give its index entry.
 fn overwrite(
     repo: &Repository,
     workdir: &Path,
     path: &Path,
-    d: &DiffDelta<'_>,
+    mode: FileMode,
+    id: Oid,
 ) -> Result<IndexEntry> {
-    let new = d.new_file();
-    let blob = repo.find_blob(new.id())?;
+    let blob = repo.find_blob(id)?;
     let full = workdir.join(path);
     let what = || format!("cannot write {}", full.display());
     let mut file = std::fs::OpenOptions::new()
@@ -143,12 +138,7 @@ fn overwrite(
     file.set_len(blob.content().len() as u64)
         .with_context(what)?;
     let meta = file.metadata().with_context(what)?;
-    Ok(index_entry(
-        path,
-        new.id(),
-        u32::from(new.mode()) as i32,
-        &meta,
-    ))
+    Ok(index_entry(path, id, u32::from(mode) as i32, &meta))
 }
 
 #[cfg(test)]
@@ -229,10 +219,8 @@ mod tests {
             .unwrap()
             .tree()
             .unwrap();
-        let diff = repo
-            .diff_tree_to_tree(Some(&head), Some(&next_tree), None)
-            .unwrap();
-        let mut rest = overwrite_edits(&repo, &diff).unwrap();
+        let changes = super::super::tree_diff::between(&repo, &head, &next_tree).unwrap();
+        let mut rest = overwrite_edits(&repo, &changes).unwrap();
         rest.sort();
         let rest: Vec<String> = rest.iter().map(|p| p.display().to_string()).collect();
         assert_eq!(

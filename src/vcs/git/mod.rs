@@ -17,6 +17,7 @@ mod objects;
 mod packed;
 mod prepared;
 mod replay;
+pub(crate) mod tree_diff;
 mod work_file;
 
 pub use auth::{credential, redact_url, remote_callbacks, Auth};
@@ -59,12 +60,12 @@ fn configure_libgit2() {
     git2::opts::strict_hash_verification(false);
 }
 
-/// Every path a diff changes (a removed file by its old path).
-fn changed_paths(diff: &git2::Diff<'_>) -> Vec<PathBuf> {
-    diff.deltas()
-        .filter_map(|d| d.new_file().path().or_else(|| d.old_file().path()))
-        .map(Path::to_path_buf)
-        .collect()
+/// The paths `changes` name, each once (a change of kind is a deletion and an addition
+/// of the same path).
+fn changed_paths(changes: &[tree_diff::Change]) -> Vec<PathBuf> {
+    let mut paths: Vec<PathBuf> = changes.iter().map(|c| c.path.clone()).collect();
+    paths.dedup();
+    paths
 }
 
 /// Author and committer: flags, then `GIT_AUTHOR_*` / `GIT_COMMITTER_*`, then
@@ -316,10 +317,8 @@ impl Git {
     /// the rest, only those paths named: that spares a comparison of the whole work tree.
     fn check_out_changes(&self, tree: &git2::Tree<'_>) -> Result<()> {
         let head_tree = self.repo.head()?.peel_to_tree()?;
-        let diff = self
-            .repo
-            .diff_tree_to_tree(Some(&head_tree), Some(tree), None)?;
-        let changed = in_place::overwrite_edits(&self.repo, &diff)?;
+        let changes = tree_diff::between(&self.repo, &head_tree, tree)?;
+        let changed = in_place::overwrite_edits(&self.repo, &changes)?;
         if changed.is_empty() {
             return Ok(());
         }

@@ -10,6 +10,7 @@ use anyhow::{Context, Result};
 use git2::Oid;
 
 use super::packed::{write_packed, Written};
+use super::tree_diff::{self, Change};
 use super::Git;
 use crate::vcs::edit_merge::Merged;
 
@@ -45,12 +46,8 @@ impl Git {
         // The remote's changes, read both for what matters to the run and for the merge,
         // and the commit's own, on this handle, whose caches hold the trees already (the
         // merge's handle starts cold: the same diff cost it twice the time there).
-        let remote = self
-            .repo
-            .diff_tree_to_tree(Some(&base_tree), Some(&onto_tree), None)?;
-        let own_changes =
-            self.repo
-                .diff_tree_to_tree(Some(&base_tree), Some(&commit.tree()?), None)?;
+        let remote = tree_diff::between(&self.repo, &base_tree, &onto_tree)?;
+        let own_changes = tree_diff::between(&self.repo, &base_tree, &commit.tree()?)?;
         let touched = self.touched_by(&remote, relevance)?;
         // The merged trees (about as many as the files the bump and the remote changed,
         // on every retry of a race) go to disk as one pack.
@@ -159,27 +156,29 @@ impl Git {
 
     /// Files a tree diff changes by a hunk that `relevance` flags (a file whose
     /// new content it rules out is passed over without a line diff).
-    fn touched_by(&self, diff: &git2::Diff<'_>, relevance: &dyn Relevance) -> Result<Vec<PathBuf>> {
+    fn touched_by(&self, changes: &[Change], relevance: &dyn Relevance) -> Result<Vec<PathBuf>> {
         let mut out = Vec::new();
-        for d in diff.deltas() {
-            let (old, new) = (d.old_file(), d.new_file());
-            let Some(path) = new.path() else { continue };
-            if new.id().is_zero() {
+        for c in changes {
+            // A submodule's entry names a commit, not a blob: nothing to read.
+            let Some(new) = c.new.filter(|n| n.mode != git2::FileMode::Commit) else {
                 continue;
-            }
-            let new_blob = self.repo.find_blob(new.id())?;
+            };
+            let new_blob = self.repo.find_blob(new.id)?;
             if !relevance.may_hold(new_blob.content()) {
                 continue;
             }
-            let hit = if old.id().is_zero() {
-                true
-            } else {
-                let old_blob = self.repo.find_blob(old.id())?;
-                let patch = git2::Patch::from_blobs(&old_blob, None, &new_blob, None, None)?;
-                flagged_hunk(&patch, relevance)?
+            // Both sides of a change have the same kind (a change of kind is a deletion
+            // and an addition).
+            let hit = match c.old {
+                Some(old) => {
+                    let old_blob = self.repo.find_blob(old.id)?;
+                    let patch = git2::Patch::from_blobs(&old_blob, None, &new_blob, None, None)?;
+                    flagged_hunk(&patch, relevance)?
+                }
+                None => true,
             };
             if hit {
-                out.push(path.to_path_buf());
+                out.push(c.path.clone());
             }
         }
         Ok(out)
@@ -249,8 +248,8 @@ fn merge_onto(
     repo: &git2::Repository,
     ours: Oid,
     onto: Oid,
-    own_changes: &git2::Diff<'_>,
-    remote: &git2::Diff<'_>,
+    own_changes: &[Change],
+    remote: &[Change],
 ) -> Result<Merged> {
     let commit = repo.find_commit(ours)?;
     let onto_commit = repo.find_commit(onto)?;
@@ -298,6 +297,5 @@ fn paths_between_trees(
     a: &git2::Tree<'_>,
     b: &git2::Tree<'_>,
 ) -> Result<Vec<PathBuf>> {
-    let diff = repo.diff_tree_to_tree(Some(a), Some(b), None)?;
-    Ok(super::changed_paths(&diff))
+    Ok(super::changed_paths(&tree_diff::between(repo, a, b)?))
 }
