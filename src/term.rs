@@ -87,7 +87,11 @@ pub fn escape_text(s: &str) -> Cow<'_, str> {
     let trimmed = s.trim_start();
     let lead = s.len() - trimmed.len();
     let command_start = trimmed.starts_with("::");
-    if !command_start && !s.contains("##[") && !s.chars().any(is_escaped_char) {
+    // Printable ASCII holds no character to escape: one pass over the bytes settles the
+    // common case (a report prints tens of thousands of these).
+    let printable = s.bytes().all(|b| (b' '..=b'~').contains(&b));
+    let marker = s.as_bytes().contains(&b'#') && s.contains("##[");
+    if !command_start && !marker && (printable || !s.chars().any(is_escaped_char)) {
         return Cow::Borrowed(s);
     }
     let mut out = String::with_capacity(s.len() + 8);
