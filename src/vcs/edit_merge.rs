@@ -36,11 +36,12 @@ struct Edit {
     after: Oid,
 }
 
-/// Apply the edits of `ours` (the commit's diff from `base`) onto `onto` (`None` when the
-/// change is not only in-place edits of regular files). `remote` is the diff from `base`
-/// to `onto`, which the caller also reads for other ends (which of the remote's changes
-/// matter to the run). Both diffs may come from another handle on the repository than
-/// `repo`, where the merged objects are written: only their paths, ids and modes are read.
+/// Apply the edits of `ours` (the commit's changes from `base`) onto `onto` (`None` when
+/// the change is not only in-place edits of regular files). `remote` is the changes from
+/// `base` to `onto`, which the caller also reads for other ends (which of the remote's
+/// changes matter to the run). Both are plain paths, ids and modes, so they may have been
+/// read on another handle on the repository than `repo`, where the merged objects are
+/// written.
 pub fn merge_edits(
     repo: &Repository,
     ours: &[Change],
@@ -95,9 +96,9 @@ pub fn merge_edits(
     }))
 }
 
-/// What the remote changed (`diff`: from `base` to `onto`), by path: the new blob and
-/// mode, `None` where the path is gone. The diff reads each tree along the changed paths
-/// once; looking every edited path up in `onto` instead read the trees above it again for
+/// What the remote changed (`changes`: from `base` to `onto`), by path: the new blob and
+/// mode, `None` where the path is gone. The tree comparison reads each tree along the
+/// changed paths once; looking every edited path up in `onto` instead read the trees above it again for
 /// each path (libgit2 caches no tree over 4 KiB: a directory of a thousand apps was
 /// inflated and hash-checked 600 times per replay, half of a replay's time).
 fn remote_changes(changes: &[Change]) -> HashMap<&Path, Option<(Oid, FileMode)>> {
@@ -112,7 +113,7 @@ fn remote_changes(changes: &[Change]) -> HashMap<&Path, Option<(Oid, FileMode)>>
     out
 }
 
-/// The files a diff changes, when every change is an edit of a regular file that keeps
+/// The files `changes` edit, when every change is an edit of a regular file that keeps
 /// its mode.
 fn edits_of(changes: &[Change]) -> Option<Vec<Edit>> {
     changes

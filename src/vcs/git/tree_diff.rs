@@ -31,6 +31,22 @@ pub struct Change {
 }
 
 impl Change {
+    fn removed(path: PathBuf, old: Side) -> Change {
+        Change {
+            path,
+            old: Some(old),
+            new: None,
+        }
+    }
+
+    fn added(path: PathBuf, new: Side) -> Change {
+        Change {
+            path,
+            old: None,
+            new: Some(new),
+        }
+    }
+
     /// The change as an edit of a regular file that keeps its mode: (mode, before, after).
     pub fn edit(&self) -> Option<(FileMode, Oid, Oid)> {
         match (self.old, self.new) {
@@ -102,16 +118,8 @@ fn compare(
                         new: Some(new_side),
                     });
                 } else {
-                    out.push(Change {
-                        path: path.clone(),
-                        old: Some(old_side),
-                        new: None,
-                    });
-                    out.push(Change {
-                        path,
-                        old: None,
-                        new: Some(new_side),
-                    });
+                    out.push(Change::removed(path.clone(), old_side));
+                    out.push(Change::added(path, new_side));
                 }
             }
         }
@@ -129,25 +137,17 @@ fn one_side(
     let path = dir.join(std::ffi::OsStr::from_bytes(entry.name_bytes()));
     if entry.kind() == Some(ObjectType::Tree) {
         let tree = repo.find_tree(entry.id())?;
-        return if old {
-            compare(repo, &path, Some(&tree), None, out)
+        let (before, after) = if old {
+            (Some(&tree), None)
         } else {
-            compare(repo, &path, None, Some(&tree), out)
+            (None, Some(&tree))
         };
+        return compare(repo, &path, before, after, out);
     }
-    let s = Some(side(entry));
     out.push(if old {
-        Change {
-            path,
-            old: s,
-            new: None,
-        }
+        Change::removed(path, side(entry))
     } else {
-        Change {
-            path,
-            old: None,
-            new: s,
-        }
+        Change::added(path, side(entry))
     });
     Ok(())
 }
