@@ -3,7 +3,7 @@
 //! Shared by the objects made ahead of a commit ([`super::prepared`]) and the check-out
 //! that writes edits over the old files ([`super::in_place`]).
 
-use std::cell::RefCell;
+use std::cell::{OnceCell, RefCell};
 use std::collections::{HashMap, HashSet};
 use std::os::unix::ffi::OsStrExt as _;
 use std::os::unix::fs::MetadataExt as _;
@@ -22,8 +22,10 @@ pub(super) struct Filters {
     /// system's `gitattributes`, `core.attributesFile` or its XDG default, the
     /// repository's `info/attributes`.
     shared_attributes: bool,
-    /// Directories (repository-relative) whose `.gitattributes` is in the index.
-    indexed: HashSet<PathBuf>,
+    /// Directories (repository-relative) whose `.gitattributes` is in the index: read
+    /// from the index the first time a path needs it (never when `core.autocrlf` or a
+    /// shared attributes file already decides).
+    indexed: OnceCell<HashSet<PathBuf>>,
     /// Directories of the work tree looked at so far: whether a `.gitattributes` is there.
     in_work_tree: RefCell<HashMap<PathBuf, bool>>,
 }
@@ -36,22 +38,20 @@ impl Filters {
             Ok(Err(e)) => e.code() != git2::ErrorCode::NotFound,
             Err(_) => true,
         };
-        let attributes_file = match config.as_ref().map(|c| c.get_path("core.attributesFile")) {
-            Ok(Ok(path)) => Some(Some(path)),
-            Ok(Err(e)) if e.code() == git2::ErrorCode::NotFound => Some(None),
-            _ => None,
-        };
-        let shared_attributes = match attributes_file {
-            None => true,
-            Some(Some(path)) => may_exist(&path),
-            Some(None) => in_search_path(ConfigLevel::XDG, "attributes"),
+        // core.attributesFile, else its XDG default; unreadable counts as present.
+        let shared_attributes = match config.as_ref().map(|c| c.get_path("core.attributesFile")) {
+            Ok(Ok(path)) => may_exist(&path),
+            Ok(Err(e)) if e.code() == git2::ErrorCode::NotFound => {
+                in_search_path(ConfigLevel::XDG, "attributes")
+            }
+            _ => true,
         } || in_search_path(ConfigLevel::System, "gitattributes")
             || may_exist(&repo.commondir().join("info/attributes"))
             || may_exist(&repo.path().join("info/attributes"));
         Filters {
             autocrlf,
             shared_attributes,
-            indexed: indexed_attribute_dirs(repo),
+            indexed: OnceCell::new(),
             in_work_tree: RefCell::new(HashMap::new()),
         }
     }
@@ -85,9 +85,10 @@ impl Filters {
         let Some(workdir) = repo.workdir() else {
             return true;
         };
+        let indexed = self.indexed.get_or_init(|| indexed_attribute_dirs(repo));
         let mut seen = self.in_work_tree.borrow_mut();
         rel.ancestors().skip(1).any(|dir| {
-            self.indexed.contains(dir)
+            indexed.contains(dir)
                 || *seen
                     .entry(dir.to_path_buf())
                     .or_insert_with(|| may_exist(&workdir.join(dir).join(".gitattributes")))
@@ -103,6 +104,7 @@ fn indexed_attribute_dirs(repo: &Repository) -> HashSet<PathBuf> {
     };
     index
         .iter()
+        .filter(|entry| entry.path.ends_with(b".gitattributes"))
         .map(|entry| PathBuf::from(std::ffi::OsStr::from_bytes(&entry.path)))
         .filter(|path| path.file_name() == Some(std::ffi::OsStr::new(".gitattributes")))
         .map(|path| path.parent().map(Path::to_path_buf).unwrap_or_default())
