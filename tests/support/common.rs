@@ -101,13 +101,20 @@ pub fn binary() -> &'static std::path::Path {
     })
 }
 
-/// The binary under test, with the environment cleared (no HARBORIZE_*, no colour).
+/// The binary under test, with the environment cleared (no HARBORIZE_*, no colour) but
+/// PATH, on which the project's `.tools/bin` comes first: the child finds the same helm
+/// and kubectl that [`tool`] found for the test, whether `scripts/test-env.sh` was sourced
+/// or not.
 pub fn harborize() -> Command {
     let mut cmd = Command::new(binary());
     cmd.env_clear();
-    if let Ok(path) = std::env::var("PATH") {
-        cmd.env("PATH", path);
-    }
+    let local = Path::new(env!("CARGO_MANIFEST_DIR")).join(".tools/bin");
+    let path = std::env::var_os("PATH").unwrap_or_default();
+    let dirs = std::iter::once(local).chain(std::env::split_paths(&path));
+    cmd.env(
+        "PATH",
+        std::env::join_paths(dirs).expect("PATH entries hold no separator"),
+    );
     cmd
 }
 
