@@ -35,8 +35,8 @@ use std::io::{self, Read, Write};
 use std::os::unix::ffi::OsStrExt;
 use std::os::unix::fs::{MetadataExt, PermissionsExt};
 use std::path::{Path, PathBuf};
-use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
-use std::sync::{mpsc, Arc, Mutex, MutexGuard, OnceLock};
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex, MutexGuard, OnceLock};
 
 pub mod count;
 
@@ -417,11 +417,84 @@ pub struct Batch {
 /// The thread of a [`Batch::streaming`] batch that commits what has been staged while
 /// more is being staged.
 struct Stream {
-    to_committer: mpsc::Sender<Staged>,
+    hand_off: Arc<HandOff>,
     committer: std::thread::JoinHandle<Result<(), BatchError>>,
-    /// Set when the batch is dropped without a commit (an early return, a panic): the
-    /// committer renames nothing more and drops what waits (its temporary files go).
-    abandoned: Arc<AtomicBool>,
+}
+
+/// Staged files on their way to a streaming batch's committer. The committer is woken
+/// once a chunk's worth waits or staging ends, not for every file: with a wake-up per
+/// file, each of thousands of files cost a futex call and a context switch on a core the
+/// stagers were using.
+#[derive(Default)]
+struct HandOff {
+    state: Mutex<HandOffState>,
+    ready: std::sync::Condvar,
+}
+
+#[derive(Default)]
+struct HandOffState {
+    waiting: Vec<Staged>,
+    /// Staging is over: the batch was committed or dropped.
+    ended: bool,
+    /// The batch was dropped without a commit (an early return, a panic): the committer
+    /// renames nothing more and drops what waits (its temporary files go).
+    abandoned: bool,
+    /// The committer's thread has ended (also by a panic): nothing more can be staged.
+    gone: bool,
+}
+
+impl HandOff {
+    fn lock(&self) -> MutexGuard<'_, HandOffState> {
+        self.state.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    /// Hand a staged file to the committer; `false` when the committer is gone (the file
+    /// is dropped then: its temporary file goes).
+    fn give(&self, staged: Staged) -> bool {
+        let mut state = self.lock();
+        if state.gone {
+            drop(state);
+            drop(staged);
+            return false;
+        }
+        state.waiting.push(staged);
+        if state.waiting.len() >= MIN_CHUNK {
+            self.ready.notify_one();
+        }
+        true
+    }
+
+    /// The end of staging: by the commit, or (`abandoned`) by a drop without one.
+    fn end(&self, abandoned: bool) {
+        let mut state = self.lock();
+        state.ended = true;
+        state.abandoned |= abandoned;
+        drop(state);
+        self.ready.notify_one();
+    }
+
+    /// The committer's next chunk, once at least [`MIN_CHUNK`] files wait or staging has
+    /// ended, and whether the batch was abandoned; `None` when staging has ended and
+    /// nothing is left.
+    fn take(&self) -> Option<(Vec<Staged>, bool)> {
+        let mut state = self.lock();
+        while !state.ended && state.waiting.len() < MIN_CHUNK {
+            state = self.ready.wait(state).unwrap_or_else(|e| e.into_inner());
+        }
+        if state.waiting.is_empty() {
+            return None;
+        }
+        Some((std::mem::take(&mut state.waiting), state.abandoned))
+    }
+}
+
+/// Marks the [`HandOff`] `gone` when the committer's thread ends, however it ends.
+struct CommitterGone(Arc<HandOff>);
+
+impl Drop for CommitterGone {
+    fn drop(&mut self) {
+        self.0.lock().gone = true;
+    }
 }
 
 struct Staged {
@@ -484,33 +557,22 @@ impl Batch {
     /// chunks renamed before it stay written (reported in [`BatchError::written`]).
     pub fn streaming() -> Self {
         let mut batch = Self::new();
-        let (to_committer, staged) = mpsc::channel();
         let mut committer = Committer::new(batch.open_budget, Arc::clone(&batch.open), true);
-        let abandoned = Arc::new(AtomicBool::new(false));
-        let dropped = Arc::clone(&abandoned);
+        let hand_off = Arc::new(HandOff::default());
+        let from_stagers = Arc::clone(&hand_off);
         let committer = std::thread::spawn(move || {
-            let mut waiting: Vec<Staged> = Vec::new();
-            let mut staging = true;
-            while staging {
-                // One more file (or the end of staging), then all that has arrived.
-                match staged.recv() {
-                    Ok(s) => waiting.push(s),
-                    Err(mpsc::RecvError) => staging = false,
-                }
-                waiting.extend(staged.try_iter());
-                if dropped.load(Ordering::Acquire) {
+            let _gone = CommitterGone(Arc::clone(&from_stagers));
+            while let Some((chunk, abandoned)) = from_stagers.take() {
+                if abandoned {
                     committer.renaming = false;
                 }
-                if !waiting.is_empty() && (!staging || waiting.len() >= MIN_CHUNK) {
-                    committer.commit_chunk(std::mem::take(&mut waiting));
-                }
+                committer.commit_chunk(chunk);
             }
             committer.finish()
         });
         batch.stream = Some(Stream {
-            to_committer,
+            hand_off,
             committer,
-            abandoned,
         });
         batch
     }
@@ -548,11 +610,10 @@ impl Batch {
         };
         match &self.stream {
             Some(stream) => {
-                if let Err(mpsc::SendError(back)) = stream.to_committer.send(staged) {
+                if !stream.hand_off.give(staged) {
                     // Only when the committer died (a panic, re-raised at commit): the
                     // file is not staged, and says so.
                     self.open.fetch_sub(1, Ordering::Relaxed);
-                    drop(back);
                     return Err(io_err("cannot stage the new content")(io::Error::other(
                         "the batch's writing thread stopped",
                     )));
@@ -589,13 +650,12 @@ impl Batch {
     /// [`replace`] would.
     pub fn commit(mut self) -> Result<(), BatchError> {
         if let Some(Stream {
-            to_committer,
+            hand_off,
             committer,
-            ..
         }) = self.stream.take()
         {
             // The end of staging: the committer commits what is left and finishes.
-            drop(to_committer);
+            hand_off.end(false);
             return committer
                 .join()
                 .unwrap_or_else(|panic| std::panic::resume_unwind(panic));
@@ -613,8 +673,8 @@ impl Batch {
 impl Drop for Batch {
     fn drop(&mut self) {
         if let Some(stream) = self.stream.take() {
-            // Never committed: the committer stops renaming; dropping the sender ends it.
-            stream.abandoned.store(true, Ordering::Release);
+            // Never committed: the committer renames nothing more and ends.
+            stream.hand_off.end(true);
         }
     }
 }
@@ -1176,12 +1236,9 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         // Seven: one in each directory that `temp_files_in` looks into.
         let files = files_read(dir.path(), 7);
-        let mut batch = Batch::streaming();
-        // As if the committer had died: its end of the channel is gone.
-        let (closed, receiver) = mpsc::channel();
-        drop(receiver);
-        let stream = batch.stream.as_mut().unwrap();
-        drop(std::mem::replace(&mut stream.to_committer, closed));
+        let batch = Batch::streaming();
+        // As if the committer had died.
+        batch.stream.as_ref().unwrap().hand_off.lock().gone = true;
         let staged = batch.stage(&files[0].0, &files[0].1, "a: 2\n", false);
         assert!(
             staged.is_err(),
