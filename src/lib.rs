@@ -20,6 +20,7 @@ pub mod config;
 pub mod exit;
 pub mod finding;
 pub mod fsio;
+pub mod git_index;
 pub mod harbor_api;
 pub mod harbor_setup;
 pub mod mapping;

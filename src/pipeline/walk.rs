@@ -81,9 +81,9 @@ pub(crate) fn search(root: &Path, want: impl Fn(&Path) -> bool + Sync) -> Vec<Pa
     found
 }
 
-/// Whether a `.git` in `root` or above says there may be an index to read. Starting
-/// libgit2 loads OpenSSL and its CA bundle (tens of milliseconds, megabytes): only paid
-/// for when this holds.
+/// Whether a `.git` in `root` or above says there may be an index to read (by
+/// [`crate::git_index`], or by libgit2 for what that leaves to it: starting libgit2 loads
+/// OpenSSL and its CA bundle, tens of milliseconds and megabytes).
 fn in_work_tree(root: &Path) -> bool {
     root.canonicalize().is_ok_and(|abs| {
         abs.ancestors()
@@ -111,17 +111,15 @@ fn is_regular_file(path: &Path) -> bool {
 
 /// Manifest files in git's index under the directory `root`, as the walker would name them
 /// (`root` joined with the rest of the path); callers ask only [`in_work_tree`] roots, and
-/// get nothing when libgit2 finds no repository or index after all. Only regular
+/// get nothing when no repository or index is found after all. Only regular
 /// files in the index (gitlinks and symlinks are not files to edit); whether each is still
 /// on disk is left to the caller, which asks only for the few the walker left out.
 fn tracked_files_under(root: &Path) -> Vec<PathBuf> {
-    let Ok(repo) = git2::Repository::discover(root) else {
+    let Some((workdir, entries)) = crate::git_index::read(root).or_else(|| index_by_libgit2(root))
+    else {
         return Vec::new();
     };
-    let (Some(workdir), Ok(index)) = (repo.workdir(), repo.index()) else {
-        return Vec::new();
-    };
-    let (Ok(workdir), Ok(abs_root)) = (workdir.canonicalize(), root.canonicalize()) else {
+    let Ok(abs_root) = root.canonicalize() else {
         return Vec::new();
     };
     let Ok(prefix) = abs_root.strip_prefix(&workdir) else {
@@ -129,7 +127,7 @@ fn tracked_files_under(root: &Path) -> Vec<PathBuf> {
     };
     const REGULAR: u32 = 0o100_000;
     let mut out = Vec::new();
-    for entry in index.iter() {
+    for entry in entries {
         if entry.mode & 0o170_000 != REGULAR {
             continue;
         }
@@ -152,6 +150,24 @@ fn tracked_files_under(root: &Path) -> Vec<PathBuf> {
         }
     }
     out
+}
+
+/// The work tree (canonical) and index entries of the repository holding `root`, by
+/// libgit2: for what [`crate::git_index`] leaves to it.
+fn index_by_libgit2(root: &Path) -> Option<(PathBuf, Vec<crate::git_index::Entry>)> {
+    let repo = git2::Repository::discover(root).ok()?;
+    let (Some(workdir), Ok(index)) = (repo.workdir(), repo.index()) else {
+        return None;
+    };
+    let workdir = workdir.canonicalize().ok()?;
+    let entries = index
+        .iter()
+        .map(|e| crate::git_index::Entry {
+            path: e.path,
+            mode: e.mode,
+        })
+        .collect();
+    Some((workdir, entries))
 }
 
 /// harborize's own config file is not a manifest (its `scan.allow[].image` globs are not
