@@ -148,17 +148,7 @@ fn varint(bytes: &[u8]) -> Option<(usize, usize)> {
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    fn git(root: &Path, args: &[&str]) -> String {
-        let out = std::process::Command::new("git")
-            .current_dir(root)
-            .args(["-c", "user.name=t", "-c", "user.email=t@example.com"])
-            .args(args)
-            .output()
-            .expect("the git CLI runs (install git)");
-        assert!(out.status.success(), "git {args:?}: {out:?}");
-        String::from_utf8(out.stdout).unwrap()
-    }
+    use crate::vcs::git::git_cli as git;
 
     /// libgit2's answer: the work tree and every entry of the index.
     fn by_libgit2(root: &Path) -> (PathBuf, Vec<Entry>) {
@@ -233,20 +223,15 @@ mod tests {
             ],
         );
         let info = format!("100644 {blob} 1\tclash.yaml\n100644 {blob} 2\tclash.yaml\n100644 {blob} 3\tclash.yaml\n");
-        let mut child = std::process::Command::new("git")
+        let input = root.join(".git/index-info");
+        std::fs::write(&input, info).unwrap();
+        let staged = std::process::Command::new("git")
             .current_dir(root)
             .args(["update-index", "--index-info"])
-            .stdin(std::process::Stdio::piped())
-            .spawn()
+            .stdin(std::fs::File::open(&input).unwrap())
+            .status()
             .unwrap();
-        use std::io::Write as _;
-        child
-            .stdin
-            .take()
-            .unwrap()
-            .write_all(info.as_bytes())
-            .unwrap();
-        assert!(child.wait().unwrap().success());
+        assert!(staged.success());
         dir
     }
 

@@ -971,7 +971,7 @@ fn is_trailer_key(k: &str) -> bool {
 
 /// Run the git CLI in `root` (with a commit identity) for a test; its standard output.
 #[cfg(test)]
-fn git_cli(root: &Path, args: &[&str]) -> String {
+pub(crate) fn git_cli(root: &Path, args: &[&str]) -> String {
     let out = std::process::Command::new("git")
         .current_dir(root)
         .args(["-c", "user.name=t", "-c", "user.email=t@example.com"])
