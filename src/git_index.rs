@@ -7,8 +7,7 @@
 //! `Documentation/gitformat-index.txt`: versions 2, 3 and 4, SHA-1 object ids. Whatever
 //! this reader does not handle (a `.git` file of a linked work tree or submodule,
 //! `core.worktree`, a bare or SHA-256 repository, a config that includes others, a split
-//! or sparse index, an index that does not parse) gives `None`, and the caller asks
-//! libgit2 as before.
+//! or sparse index, an index that does not parse) is read by libgit2, as before.
 
 use std::path::{Path, PathBuf};
 
@@ -19,13 +18,27 @@ pub struct Entry {
     pub mode: u32,
 }
 
-/// The work tree holding `start` (canonical) and its index's entries, in the index's
-/// order; `None` when no repository is found or this reader leaves it to libgit2.
-pub fn read(start: &Path) -> Option<(PathBuf, Vec<Entry>)> {
+/// The nearest directory holding `start` (canonical) that has a `.git`: where an index
+/// may be. Cheap (a few `lstat`s): libgit2 is started only when this finds one.
+pub fn work_tree_of(start: &Path) -> Option<PathBuf> {
     let start = start.canonicalize().ok()?;
-    let workdir = start
+    start
         .ancestors()
-        .find(|dir| std::fs::symlink_metadata(dir.join(".git")).is_ok())?;
+        .find(|dir| std::fs::symlink_metadata(dir.join(".git")).is_ok())
+        .map(Path::to_path_buf)
+}
+
+/// The work tree holding `start` (canonical) and its index's entries, in the index's
+/// order: read here when this reader handles the repository, else by libgit2; `None`
+/// when no repository or index is found.
+pub fn entries(start: &Path) -> Option<(PathBuf, Vec<Entry>)> {
+    let workdir = work_tree_of(start)?;
+    read(&workdir).or_else(|| by_libgit2(start))
+}
+
+/// [`entries`] read straight from `.git/index` in `workdir`; `None` for what this reader
+/// leaves to libgit2.
+fn read(workdir: &Path) -> Option<(PathBuf, Vec<Entry>)> {
     let git = workdir.join(".git");
     if !std::fs::symlink_metadata(&git).ok()?.is_dir() || !git.join("HEAD").is_file() {
         return None;
@@ -46,6 +59,23 @@ pub fn read(start: &Path) -> Option<(PathBuf, Vec<Entry>)> {
         parse(&index)?
     };
     Some((workdir.to_path_buf(), entries))
+}
+
+/// [`entries`] by libgit2.
+fn by_libgit2(start: &Path) -> Option<(PathBuf, Vec<Entry>)> {
+    let repo = git2::Repository::discover(start).ok()?;
+    let (Some(workdir), Ok(index)) = (repo.workdir(), repo.index()) else {
+        return None;
+    };
+    let workdir = workdir.canonicalize().ok()?;
+    let entries = index
+        .iter()
+        .map(|e| Entry {
+            path: e.path,
+            mode: e.mode,
+        })
+        .collect();
+    Some((workdir, entries))
 }
 
 /// A repository config that cannot move the work tree, make the repository bare, change
@@ -150,20 +180,10 @@ mod tests {
     use super::*;
     use crate::vcs::git::git_cli as git;
 
-    /// libgit2's answer: the work tree and every entry of the index.
-    fn by_libgit2(root: &Path) -> (PathBuf, Vec<Entry>) {
-        let repo = git2::Repository::discover(root).unwrap();
-        let workdir = repo.workdir().unwrap().canonicalize().unwrap();
-        let entries = repo
-            .index()
-            .unwrap()
-            .iter()
-            .map(|e| Entry {
-                path: e.path,
-                mode: e.mode,
-            })
-            .collect();
-        (workdir, entries)
+    /// This reader's answer for the repository holding `start`, found as [`entries`]
+    /// finds it.
+    fn direct(start: &Path) -> Option<(PathBuf, Vec<Entry>)> {
+        read(&work_tree_of(start)?)
     }
 
     fn write(root: &Path, rel: &str, text: &str) {
@@ -241,8 +261,8 @@ mod tests {
         let root = dir.path();
         for version in ["2", "3", "4"] {
             git(root, &["update-index", "--index-version", version]);
-            let ours = read(&root.join("apps")).expect("a plain repository is read here");
-            let theirs = by_libgit2(root);
+            let ours = direct(&root.join("apps")).expect("a plain repository is read here");
+            let theirs = by_libgit2(root).unwrap();
             assert_eq!(ours.0, theirs.0, "version {version}: the work tree");
             assert!(theirs.1.len() > 80, "version {version}: {:?}", theirs.1);
             assert_eq!(ours.1, theirs.1, "version {version}: the entries");
@@ -253,24 +273,25 @@ mod tests {
     fn what_this_reader_does_not_handle_is_left_to_libgit2() {
         let dir = repository();
         let root = dir.path();
-        assert!(read(root).is_some());
+        assert!(direct(root).is_some());
         // A split index keeps entries in a shared file.
         git(root, &["update-index", "--split-index"]);
-        assert_eq!(read(root), None, "split index");
+        assert_eq!(direct(root), None, "split index");
         // Entries added since the split are named in the index itself; the rest are not.
         write(root, "after-split.yaml", "f: 6\n");
         git(root, &["add", "after-split.yaml"]);
-        assert_eq!(read(root), None, "split index with an entry of its own");
+        assert_eq!(direct(root), None, "split index with an entry of its own");
+        assert_eq!(entries(root), by_libgit2(root), "libgit2 reads it instead");
         git(root, &["update-index", "--no-split-index"]);
-        assert!(read(root).is_some());
+        assert!(direct(root).is_some());
         // The work tree moved elsewhere, or the repository bare.
         git(root, &["config", "core.worktree", "/elsewhere"]);
-        assert_eq!(read(root), None, "core.worktree");
+        assert_eq!(direct(root), None, "core.worktree");
         git(root, &["config", "--unset", "core.worktree"]);
         git(root, &["config", "core.bare", "true"]);
-        assert_eq!(read(root), None, "bare");
+        assert_eq!(direct(root), None, "bare");
         git(root, &["config", "core.bare", "false"]);
-        assert!(read(root).is_some());
+        assert!(direct(root).is_some());
         // A linked work tree: `.git` is a file.
         let linked = tempfile::tempdir().unwrap();
         let linked = linked.path().join("w");
@@ -284,19 +305,19 @@ mod tests {
                 linked.to_str().unwrap(),
             ],
         );
-        assert_eq!(read(&linked), None, "linked work tree");
+        assert_eq!(direct(&linked), None, "linked work tree");
         // An index that does not parse: cut short.
         let index = root.join(".git/index");
         let bytes = std::fs::read(&index).unwrap();
         std::fs::write(&index, &bytes[..bytes.len() / 2]).unwrap();
-        assert_eq!(read(root), None, "truncated index");
+        assert_eq!(direct(root), None, "truncated index");
         // SHA-256 object ids.
         let sha256 = tempfile::tempdir().unwrap();
         git(sha256.path(), &["init", "-q", "--object-format=sha256"]);
-        assert_eq!(read(sha256.path()), None, "sha256");
+        assert_eq!(direct(sha256.path()), None, "sha256");
         // No repository at all.
         let none = tempfile::tempdir().unwrap();
-        assert_eq!(read(none.path()), None);
+        assert_eq!(direct(none.path()), None);
     }
 
     #[test]

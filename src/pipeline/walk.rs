@@ -81,14 +81,9 @@ pub(crate) fn search(root: &Path, want: impl Fn(&Path) -> bool + Sync) -> Vec<Pa
     found
 }
 
-/// Whether a `.git` in `root` or above says there may be an index to read (by
-/// [`crate::git_index`], or by libgit2 for what that leaves to it: starting libgit2 loads
-/// OpenSSL and its CA bundle, tens of milliseconds and megabytes).
+/// Whether a `.git` in `root` or above says there may be an index to read.
 fn in_work_tree(root: &Path) -> bool {
-    root.canonicalize().is_ok_and(|abs| {
-        abs.ancestors()
-            .any(|dir| std::fs::symlink_metadata(dir.join(".git")).is_ok())
-    })
+    crate::git_index::work_tree_of(root).is_some()
 }
 
 /// The `tracked` files a walker left out (`walked` tells what it found): those under
@@ -115,8 +110,7 @@ fn is_regular_file(path: &Path) -> bool {
 /// files in the index (gitlinks and symlinks are not files to edit); whether each is still
 /// on disk is left to the caller, which asks only for the few the walker left out.
 fn tracked_files_under(root: &Path) -> Vec<PathBuf> {
-    let Some((workdir, entries)) = crate::git_index::read(root).or_else(|| index_by_libgit2(root))
-    else {
+    let Some((workdir, entries)) = crate::git_index::entries(root) else {
         return Vec::new();
     };
     let Ok(abs_root) = root.canonicalize() else {
@@ -150,24 +144,6 @@ fn tracked_files_under(root: &Path) -> Vec<PathBuf> {
         }
     }
     out
-}
-
-/// The work tree (canonical) and index entries of the repository holding `root`, by
-/// libgit2: for what [`crate::git_index`] leaves to it.
-fn index_by_libgit2(root: &Path) -> Option<(PathBuf, Vec<crate::git_index::Entry>)> {
-    let repo = git2::Repository::discover(root).ok()?;
-    let (Some(workdir), Ok(index)) = (repo.workdir(), repo.index()) else {
-        return None;
-    };
-    let workdir = workdir.canonicalize().ok()?;
-    let entries = index
-        .iter()
-        .map(|e| crate::git_index::Entry {
-            path: e.path,
-            mode: e.mode,
-        })
-        .collect();
-    Some((workdir, entries))
 }
 
 /// harborize's own config file is not a manifest (its `scan.allow[].image` globs are not
