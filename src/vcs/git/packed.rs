@@ -89,6 +89,9 @@ fn pack_of(odb: &git2::Odb<'_>, ids: &[Oid]) -> Result<Vec<u8>> {
     out.extend_from_slice(&2u32.to_be_bytes());
     let count = u32::try_from(ids.len()).context("too many objects for one pack")?;
     out.extend_from_slice(&count.to_be_bytes());
+    // One compressor for every object, reset between them: making one costs more than
+    // compressing a small object (its tables are allocated and cleared each time).
+    let mut z = flate2::Compress::new(flate2::Compression::fast(), true);
     for &id in ids {
         let object = odb.read(id)?;
         let kind: u8 = match object.kind() {
@@ -109,13 +112,27 @@ fn pack_of(odb: &git2::Odb<'_>, ids: &[Oid]) -> Result<Vec<u8>> {
             size >>= 7;
         }
         out.push(byte);
-        let mut z = flate2::write::ZlibEncoder::new(&mut out, flate2::Compression::fast());
-        z.write_all(data)?;
-        z.finish()?;
+        deflate_into(&mut z, data, &mut out)?;
     }
     let sum = sha1::Sha1::digest(&out);
     out.extend_from_slice(&sum);
     Ok(out)
+}
+
+/// Append `data` to `out` as one zlib stream, with `z` reset first.
+fn deflate_into(z: &mut flate2::Compress, data: &[u8], out: &mut Vec<u8>) -> Result<()> {
+    z.reset();
+    // Deflate's worst case is a few bytes per 16 KiB block over the input, plus the
+    // stream's header and checksum; the loop covers anything beyond.
+    out.reserve(data.len() + data.len() / 1024 + 64);
+    let start = z.total_in();
+    loop {
+        let read = usize::try_from(z.total_in() - start)?;
+        match z.compress_vec(&data[read..], out, flate2::FlushCompress::Finish)? {
+            flate2::Status::StreamEnd => return Ok(()),
+            _ => out.reserve(1024),
+        }
+    }
 }
 
 #[cfg(test)]
@@ -227,6 +244,43 @@ mod tests {
             .collect();
         ids.sort();
         ids
+    }
+
+    #[test]
+    fn one_reused_compressor_makes_a_whole_stream_per_object() {
+        // Empty, tiny, repetitive and incompressible inputs (the last larger than the
+        // first reservation), one after another into one buffer, as a pack holds them.
+        let mut noise = Vec::with_capacity(200_000);
+        let mut x: u64 = 0x9e37_79b9_7f4a_7c15;
+        while noise.len() < 200_000 {
+            x ^= x << 13;
+            x ^= x >> 7;
+            x ^= x << 17;
+            noise.extend_from_slice(&x.to_le_bytes());
+        }
+        let inputs: Vec<Vec<u8>> = vec![
+            Vec::new(),
+            b"image: nginx:1\n".to_vec(),
+            b"image: nginx:1\n".repeat(5_000),
+            noise,
+            b"tail".to_vec(),
+        ];
+        let mut z = flate2::Compress::new(flate2::Compression::fast(), true);
+        let mut out = b"PACK".to_vec();
+        let mut bounds = Vec::new();
+        for data in &inputs {
+            let start = out.len();
+            deflate_into(&mut z, data, &mut out).unwrap();
+            bounds.push(start..out.len());
+        }
+        for (data, range) in inputs.iter().zip(bounds) {
+            let mut back = Vec::new();
+            let mut reader = flate2::read::ZlibDecoder::new(&out[range.clone()]);
+            std::io::Read::read_to_end(&mut reader, &mut back).unwrap();
+            assert_eq!(&back, data);
+            // The stream ends where the next begins: nothing of it is left over.
+            assert_eq!(reader.total_in() as usize, range.len());
+        }
     }
 
     #[test]
