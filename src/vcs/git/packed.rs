@@ -7,12 +7,16 @@
 //! (`recently_deleted` in the kernel's profile: with the files an atomic rewrite has just
 //! replaced, and the other bumps of a race doing the same, that search was the largest
 //! single cost of a bump). Here the objects go to memory (libgit2's mempack backend) and
-//! then into one pack with its index, as `git push` would deliver them.
+//! then into one pack, as `git push` would deliver them, with its index made from what the
+//! pack was made of (libgit2's indexer inflated and hashed every object again to learn
+//! it: a fifth of a replay's CPU).
 //!
 //! Only for a repository handle of its own, dropped right after: the in-memory backend
 //! cannot be taken off a handle again.
 
 use std::io::Write as _;
+use std::os::unix::fs::PermissionsExt as _;
+use std::path::Path;
 
 use anyhow::{Context, Result};
 use git2::{ObjectType, Oid, Repository};
@@ -46,16 +50,98 @@ pub(super) fn write_packed<T>(
         ids.retain(|id| !stored.exists_ext(*id, git2::OdbLookupFlags::NO_REFRESH));
     }
     if !ids.is_empty() {
-        let bytes = pack_of(&odb, &ids)?;
-        // The object database's own writer indexes the pack and puts both where its
-        // pack backend reads them (the common directory of a linked work tree too).
-        let mut writer = odb.packwriter()?;
-        writer
-            .write_all(&bytes)
-            .and_then(|()| writer.commit().map(drop).map_err(std::io::Error::other))
+        let pack = pack_of(&odb, &ids)?;
+        // Where libgit2's pack backend reads packs: the common directory of a linked
+        // work tree too. Its next lookup of an object it does not know finds the pack.
+        store(&repo.commondir().join("objects/pack"), &pack)
             .context("cannot write the new objects as a pack")?;
     }
     Ok(written.value)
+}
+
+/// A pack made here and, per object, what its index lists.
+struct Pack {
+    bytes: Vec<u8>,
+    entries: Vec<Entry>,
+}
+
+/// An object of a [`Pack`]: its id, where it starts, and the CRC-32 of its packed bytes.
+struct Entry {
+    id: Oid,
+    offset: u64,
+    crc: u32,
+}
+
+/// Put `pack` and its index in `dir` as `pack-<checksum>.pack` and `.idx`, each written
+/// under a temporary name first, the pack renamed before its index, as git does: a reader
+/// never finds an index without its pack. The index is made here from what the pack was
+/// made of (libgit2's indexer would inflate and hash every object again to learn it).
+fn store(dir: &Path, pack: &Pack) -> Result<()> {
+    let checksum = &pack.bytes[pack.bytes.len() - 20..];
+    let name: String = checksum.iter().map(|b| format!("{b:02x}")).collect();
+    let index = index_of(pack);
+    let pack_file = read_only_temp(dir, "tmp_pack_", &pack.bytes)?;
+    let index_file = read_only_temp(dir, "tmp_idx_", &index)?;
+    pack_file.persist(dir.join(format!("pack-{name}.pack")))?;
+    index_file.persist(dir.join(format!("pack-{name}.idx")))?;
+    Ok(())
+}
+
+/// `bytes` in a new file of `dir`, read-only like every pack file git writes; removed
+/// again unless persisted.
+fn read_only_temp(dir: &Path, prefix: &str, bytes: &[u8]) -> Result<tempfile::NamedTempFile> {
+    let mut file = tempfile::Builder::new()
+        .prefix(prefix)
+        .permissions(std::fs::Permissions::from_mode(0o444))
+        .tempfile_in(dir)
+        .with_context(|| format!("cannot create a file in {}", dir.display()))?;
+    file.write_all(bytes)?;
+    Ok(file)
+}
+
+/// The version 2 index of `pack`: the fan-out table, the sorted ids, their CRC-32s and
+/// offsets (those past 2 GiB in a table of their own), the pack's checksum, and the
+/// index's own.
+fn index_of(pack: &Pack) -> Vec<u8> {
+    use sha1::Digest as _;
+    let mut order: Vec<&Entry> = pack.entries.iter().collect();
+    order.sort_unstable_by_key(|e| e.id);
+    let mut out = Vec::with_capacity(1072 + order.len() * 28 + 40);
+    out.extend_from_slice(b"\xfftOc");
+    out.extend_from_slice(&2u32.to_be_bytes());
+    let mut fanout = [0u32; 256];
+    for e in &order {
+        fanout[usize::from(e.id.as_bytes()[0])] += 1;
+    }
+    let mut total = 0u32;
+    for count in fanout {
+        total += count;
+        out.extend_from_slice(&total.to_be_bytes());
+    }
+    for e in &order {
+        out.extend_from_slice(e.id.as_bytes());
+    }
+    for e in &order {
+        out.extend_from_slice(&e.crc.to_be_bytes());
+    }
+    let mut large = Vec::new();
+    for e in &order {
+        let small = match u32::try_from(e.offset) {
+            Ok(o) if o < 0x8000_0000 => o,
+            _ => {
+                large.push(e.offset);
+                0x8000_0000 | (large.len() - 1) as u32
+            }
+        };
+        out.extend_from_slice(&small.to_be_bytes());
+    }
+    for offset in large {
+        out.extend_from_slice(&offset.to_be_bytes());
+    }
+    out.extend_from_slice(&pack.bytes[pack.bytes.len() - 20..]);
+    let sum = sha1::Sha1::digest(&out);
+    out.extend_from_slice(&sum);
+    out
 }
 
 /// What [`write_packed`]'s closure made: its result and the new objects to keep.
@@ -80,9 +166,8 @@ fn stored_objects(repo: &Repository) -> Option<git2::Odb<'static>> {
 
 /// A version 2 pack of `ids`, every object whole (no deltas: searching for them cost more
 /// CPU than the 2,000 files it saves, measured with libgit2's pack builder), compressed at
-/// the level git uses for loose objects. The indexer checks every object and the
-/// checksum before the pack is used.
-fn pack_of(odb: &git2::Odb<'_>, ids: &[Oid]) -> Result<Vec<u8>> {
+/// the level git uses for loose objects.
+fn pack_of(odb: &git2::Odb<'_>, ids: &[Oid]) -> Result<Pack> {
     use sha1::Digest as _;
     let mut out = Vec::with_capacity(ids.len() * 256);
     out.extend_from_slice(b"PACK");
@@ -92,7 +177,9 @@ fn pack_of(odb: &git2::Odb<'_>, ids: &[Oid]) -> Result<Vec<u8>> {
     // One compressor for every object, reset between them: making one costs more than
     // compressing a small object (its tables are allocated and cleared each time).
     let mut z = flate2::Compress::new(flate2::Compression::fast(), true);
+    let mut entries = Vec::with_capacity(ids.len());
     for &id in ids {
+        let offset = out.len();
         let object = odb.read(id)?;
         let kind: u8 = match object.kind() {
             ObjectType::Commit => 1,
@@ -113,10 +200,20 @@ fn pack_of(odb: &git2::Odb<'_>, ids: &[Oid]) -> Result<Vec<u8>> {
         }
         out.push(byte);
         deflate_into(&mut z, data, &mut out)?;
+        let mut crc = flate2::Crc::new();
+        crc.update(&out[offset..]);
+        entries.push(Entry {
+            id,
+            offset: offset as u64,
+            crc: crc.sum(),
+        });
     }
     let sum = sha1::Sha1::digest(&out);
     out.extend_from_slice(&sum);
-    Ok(out)
+    Ok(Pack {
+        bytes: out,
+        entries,
+    })
 }
 
 /// Append `data` to `out` as one zlib stream, with `z` reset first.
@@ -141,6 +238,7 @@ mod tests {
     use crate::vcs::git::git_cli as git;
     use git2::build::TreeUpdateBuilder;
     use git2::FileMode;
+    use std::os::unix::fs::MetadataExt as _;
     use std::path::Path;
 
     /// Loose object files and pack files under the repository's objects directory.
@@ -216,6 +314,76 @@ mod tests {
             "image: nginx:2\n"
         );
         assert_eq!(git(root, &["show", "HEAD:top.yaml"]), "image: redis:7\n");
+        // The index made here is the one git makes of the same pack, byte for byte, and
+        // both files are read-only, as git leaves them.
+        let pack = std::fs::read_dir(root.join(".git/objects/pack"))
+            .unwrap()
+            .flatten()
+            .map(|e| e.path())
+            .filter(|p| p.extension().is_some_and(|e| e == "pack"))
+            .max_by_key(|p| std::fs::metadata(p).unwrap().modified().unwrap())
+            .unwrap();
+        let theirs = tempfile::tempdir().unwrap();
+        let copy = theirs.path().join("copy.pack");
+        std::fs::copy(&pack, &copy).unwrap();
+        git(root, &["index-pack", copy.to_str().unwrap()]);
+        let ours = pack.with_extension("idx");
+        assert_eq!(
+            std::fs::read(&ours).unwrap(),
+            std::fs::read(theirs.path().join("copy.idx")).unwrap()
+        );
+        for f in [&pack, &ours] {
+            assert_eq!(std::fs::metadata(f).unwrap().mode() & 0o222, 0, "{f:?}");
+        }
+        // Nothing temporary is left beside them.
+        let names: Vec<String> = std::fs::read_dir(root.join(".git/objects/pack"))
+            .unwrap()
+            .flatten()
+            .map(|e| e.file_name().to_string_lossy().into_owned())
+            .collect();
+        assert!(names.iter().all(|n| n.starts_with("pack-")), "{names:?}");
+    }
+
+    #[test]
+    fn offsets_past_2_gib_go_to_the_large_offset_table() {
+        let id = |b: u8| Oid::from_bytes(&[b; 20]).unwrap();
+        let mut bytes = vec![0u8; 12];
+        bytes.extend_from_slice(&[7u8; 20]);
+        let pack = Pack {
+            bytes,
+            entries: vec![
+                Entry {
+                    id: id(0xbb),
+                    offset: 0x1_2345_6789,
+                    crc: 2,
+                },
+                Entry {
+                    id: id(0xaa),
+                    offset: 12,
+                    crc: 1,
+                },
+            ],
+        };
+        let index = index_of(&pack);
+        let word = |at: usize| u32::from_be_bytes(index[at..at + 4].try_into().unwrap());
+        // Header, fan-out (cumulative), ids in order, CRCs, offsets, large offsets.
+        assert_eq!(&index[..8], b"\xfftOc\0\0\0\x02");
+        assert_eq!(word(8 + 4 * 0xa9), 0);
+        assert_eq!(word(8 + 4 * 0xaa), 1);
+        assert_eq!(word(8 + 4 * 255), 2);
+        let ids = 8 + 1024;
+        assert_eq!(&index[ids..ids + 20], &[0xaa; 20]);
+        let crcs = ids + 40;
+        assert_eq!((word(crcs), word(crcs + 4)), (1, 2));
+        let offsets = crcs + 8;
+        assert_eq!((word(offsets), word(offsets + 4)), (12, 0x8000_0000));
+        let large = offsets + 8;
+        assert_eq!(
+            u64::from_be_bytes(index[large..large + 8].try_into().unwrap()),
+            0x1_2345_6789
+        );
+        assert_eq!(&index[large + 8..large + 28], &[7u8; 20]);
+        assert_eq!(index.len(), large + 8 + 40);
     }
 
     /// The objects of the pack `write_packed` adds to `root` while `f` runs.
