@@ -65,6 +65,14 @@ struct Pack {
     entries: Vec<Entry>,
 }
 
+impl Pack {
+    /// The pack's trailing SHA-1 of everything before it: its name, and the last field of
+    /// its index.
+    fn checksum(&self) -> &[u8] {
+        &self.bytes[self.bytes.len() - 20..]
+    }
+}
+
 /// An object of a [`Pack`]: its id, where it starts, and the CRC-32 of its packed bytes.
 struct Entry {
     id: Oid,
@@ -77,8 +85,7 @@ struct Entry {
 /// never finds an index without its pack. The index is made here from what the pack was
 /// made of (libgit2's indexer would inflate and hash every object again to learn it).
 fn store(dir: &Path, pack: &Pack) -> Result<()> {
-    let checksum = &pack.bytes[pack.bytes.len() - 20..];
-    let name: String = checksum.iter().map(|b| format!("{b:02x}")).collect();
+    let name = Oid::from_bytes(pack.checksum())?;
     let index = index_of(pack);
     let pack_file = read_only_temp(dir, "tmp_pack_", &pack.bytes)?;
     let index_file = read_only_temp(dir, "tmp_idx_", &index)?;
@@ -138,7 +145,7 @@ fn index_of(pack: &Pack) -> Vec<u8> {
     for offset in large {
         out.extend_from_slice(&offset.to_be_bytes());
     }
-    out.extend_from_slice(&pack.bytes[pack.bytes.len() - 20..]);
+    out.extend_from_slice(pack.checksum());
     let sum = sha1::Sha1::digest(&out);
     out.extend_from_slice(&sum);
     out
@@ -174,8 +181,8 @@ fn pack_of(odb: &git2::Odb<'_>, ids: &[Oid]) -> Result<Pack> {
     out.extend_from_slice(&2u32.to_be_bytes());
     let count = u32::try_from(ids.len()).context("too many objects for one pack")?;
     out.extend_from_slice(&count.to_be_bytes());
-    // One compressor for every object, reset between them: making one costs more than
-    // compressing a small object (its tables are allocated and cleared each time).
+    // One compressor for every object, reset between them rather than made anew (a new
+    // one allocates its tables; a reset still clears them, so this saves the allocation).
     let mut z = flate2::Compress::new(flate2::Compression::fast(), true);
     let mut entries = Vec::with_capacity(ids.len());
     for &id in ids {
