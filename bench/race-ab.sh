@@ -4,8 +4,9 @@
 # makes BENCH_DIR/remote.git). Each race starts once the clones' writes have settled (the
 # I/O pressure below 1%), so no arm races against the previous arm's disk work.
 # usage: BENCH_DIR=/tmp/bumpbench bench/race-ab.sh ROUNDS BIN_A BIN_B [...]
-# Writes one timeline per race (bench/race-timeline.py) to BENCH_DIR/ab/NAME-ROUND.txt
-# and appends `NAME wall W cpu C landed 8 rejected R` per race to BENCH_DIR/ab/log.
+# Writes one timeline per race (bench/race-timeline.py) to BENCH_DIR/ab/N-NAME-ROUND.txt
+# (N: the binary's place in the arguments) and appends `N-NAME wall W cpu C landed 8
+# rejected R` per race to BENCH_DIR/ab/log.
 set -euo pipefail
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 WORK="${BENCH_DIR:?set BENCH_DIR to the directory bench/bump.sh used}"
@@ -17,8 +18,11 @@ SEED=$(git -C "$WORK/remote.git" rev-list --max-parents=0 main)
 OUT="$WORK/ab"
 mkdir -p "$OUT"
 for round in $(seq "$ROUNDS"); do
+    arm=0
     for bin in "$@"; do
-        name=$(basename "$bin")
+        # Numbered: two builds are often both called harborize.
+        arm=$((arm + 1))
+        name="$arm-$(basename "$bin")"
         D="$WORK/ab/race"
         rm -rf "$D" && mkdir -p "$D"
         git clone -q --bare "$WORK/remote.git" "$D/remote.git"

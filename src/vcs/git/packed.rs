@@ -323,23 +323,26 @@ mod tests {
         assert_eq!(git(root, &["show", "HEAD:top.yaml"]), "image: redis:7\n");
         // The index made here is the one git makes of the same pack, byte for byte, and
         // both files are read-only, as git leaves them.
-        let pack = std::fs::read_dir(root.join(".git/objects/pack"))
+        // The seed's objects are loose, so the only pack is the one written here.
+        let packs: Vec<_> = std::fs::read_dir(root.join(".git/objects/pack"))
             .unwrap()
             .flatten()
             .map(|e| e.path())
             .filter(|p| p.extension().is_some_and(|e| e == "pack"))
-            .max_by_key(|p| std::fs::metadata(p).unwrap().modified().unwrap())
-            .unwrap();
+            .collect();
+        let [pack] = packs.as_slice() else {
+            panic!("one pack expected: {packs:?}")
+        };
         let theirs = tempfile::tempdir().unwrap();
         let copy = theirs.path().join("copy.pack");
-        std::fs::copy(&pack, &copy).unwrap();
+        std::fs::copy(pack, &copy).unwrap();
         git(root, &["index-pack", copy.to_str().unwrap()]);
         let ours = pack.with_extension("idx");
         assert_eq!(
             std::fs::read(&ours).unwrap(),
             std::fs::read(theirs.path().join("copy.idx")).unwrap()
         );
-        for f in [&pack, &ours] {
+        for f in [pack, &ours] {
             assert_eq!(std::fs::metadata(f).unwrap().mode() & 0o222, 0, "{f:?}");
         }
         // Nothing temporary is left beside them.
