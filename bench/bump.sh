@@ -44,10 +44,8 @@ FLOOR1="$WORK/check_floor"
 if wanted 1; then cp "$ROOT/target/release/examples/check_floor" "$FLOOR1"; fi
 export GIT_AUTHOR_NAME=bench GIT_AUTHOR_EMAIL=bench@example.com
 export GIT_COMMITTER_NAME=bench GIT_COMMITTER_EMAIL=bench@example.com
-IMAGES=(ghcr.io/andrelair-platform/platform-demo ghcr.io/stefanprodan/podinfo
-        quay.io/prometheus/node-exporter quay.io/jetstack/cert-manager-controller
-        registry.k8s.io/ingress-nginx/controller registry.k8s.io/sig-storage/csi-attacher
-        redis alpine)
+# One list for this script and bench/race-timeline.py.
+mapfile -t IMAGES < <(grep -v '^#' "$ROOT/bench/bump-images.txt")
 
 if [ ! -d "$WORK/repo/.git" ]; then
     rm -rf "$WORK/repo" "$WORK/remote.git"

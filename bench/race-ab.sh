@@ -6,7 +6,7 @@
 # usage: BENCH_DIR=/tmp/bumpbench bench/race-ab.sh ROUNDS BIN_A BIN_B [...]
 # Writes one timeline per race (bench/race-timeline.py) to BENCH_DIR/ab/N-NAME-ROUND.txt
 # (N: the binary's place in the arguments) and appends `N-NAME wall W cpu C landed 8
-# rejected R` per race to BENCH_DIR/ab/log.
+# rejected R merges 0` per race to BENCH_DIR/ab/log (merges: history must stay linear).
 set -euo pipefail
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 WORK="${BENCH_DIR:?set BENCH_DIR to the directory bench/bump.sh used}"
@@ -38,7 +38,8 @@ for round in $(seq "$ROUNDS"); do
         python3 "$ROOT/bench/race-timeline.py" "$bin" "$D" > "$OUT/$name-$round.txt"
         landed=$(git -C "$D/remote.git" rev-list --count "$SEED..main")
         rejected=$(grep -c "push rejected" "$OUT/$name-$round.txt" || true)
-        echo "$name $(tail -1 "$OUT/$name-$round.txt") landed $landed rejected $rejected" >> "$OUT/log"
+        merges=$(git -C "$D/remote.git" rev-list --merges --count "$SEED..main")
+        echo "$name $(tail -1 "$OUT/$name-$round.txt") landed $landed rejected $rejected merges $merges" >> "$OUT/log"
     done
 done
 rm -rf "$WORK/ab/race"

@@ -3,7 +3,7 @@
 
 usage: bench/race-timeline.py BIN DIR
   DIR holds c0 .. c7, clones of one bare remote (bench/race-ab.sh makes them). Each racer
-  bumps a different image of the generated repository (the images bench/bump.sh uses).
+  bumps a different image of the generated repository (bench/bump-images.txt).
 Prints the timeline, then the landings (exits in order, and the interval between
 consecutive ones: the chain of fetch, replay and push after the first), then
 `wall W cpu C` (C: user + sys of all racers and their children).
@@ -15,12 +15,9 @@ import sys
 import threading
 import time
 
-IMAGES = (
-    "ghcr.io/andrelair-platform/platform-demo ghcr.io/stefanprodan/podinfo "
-    "quay.io/prometheus/node-exporter quay.io/jetstack/cert-manager-controller "
-    "registry.k8s.io/ingress-nginx/controller registry.k8s.io/sig-storage/csi-attacher "
-    "redis alpine"
-).split()
+# The images bench/bump.sh's races bump, one list for both.
+with open(os.path.join(os.path.dirname(os.path.abspath(__file__)), "bump-images.txt")) as f:
+    IMAGES = [line.strip() for line in f if line.strip() and not line.startswith("#")]
 
 
 def main() -> None:
